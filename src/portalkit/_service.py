@@ -1,0 +1,88 @@
+"""Small pieces every service uses: turning ids or records into ids, loading within scope,
+and the optimistic-locking update step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from uuid import UUID
+
+import attrs
+
+from portalkit.errors import NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from portalkit.storage.base import Repository
+
+MAX_PAGE = 1000
+
+
+class _Versioned(Protocol):
+    id: UUID
+    version: int
+
+
+R = TypeVar("R", bound=_Versioned)
+
+
+def ident(field: str, value: object) -> UUID:
+    """Accept a record or its id (UUID or UUID string) and return the id."""
+    if isinstance(value, UUID):
+        return value
+    record_id = getattr(value, "id", None)
+    if isinstance(record_id, UUID):
+        return record_id
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            pass
+    raise ValidationError.single(field, "not_an_id", "must be a record or its id")
+
+
+def expected_version(value: object) -> int | None:
+    """The version the caller last saw, when it passed a record rather than an id."""
+    version = getattr(value, "version", None)
+    return version if isinstance(version, int) else None
+
+
+def load(repo: Repository[R], vendor_id: UUID, kind: str, value: object, field: str) -> R:
+    """Load a record of the vendor or raise NotFound (also for another vendor's id)."""
+    record_id = ident(field, value)
+    found = repo.get(vendor_id, record_id)
+    if found is None:
+        raise NotFound(kind, record_id)
+    return found
+
+
+def page(limit: object, offset: object) -> tuple[int, int]:
+    """Check paging arguments: a limit of 1–1000 and a non-negative offset."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+        raise ValidationError.single("limit", "out_of_range", f"must be 1 to {MAX_PAGE}")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ValidationError.single("offset", "out_of_range", "must be 0 or more")
+    return limit, offset
+
+
+def save(
+    repo: Repository[R],
+    current: R,
+    seen_version: int | None,
+    kind: str,
+    change: Callable[[R], R] | None = None,
+    **fields: Any,
+) -> R:
+    """Write ``current`` with ``fields`` changed and its version bumped, guarding lost updates.
+
+    ``seen_version`` is the version the caller read (when it passed a record); a mismatch with
+    the stored one means someone else wrote in between.
+    """
+    from portalkit.errors import ConcurrentModification
+
+    if seen_version is not None and seen_version != current.version:
+        raise ConcurrentModification(kind, current.id)
+    updated = attrs.evolve(current, version=current.version + 1, **fields)  # type: ignore[misc]
+    if change is not None:
+        updated = change(updated)
+    repo.update(updated, current.version)
+    return updated

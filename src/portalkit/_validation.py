@@ -1,0 +1,163 @@
+"""Input checks shared by the services: one place for every rule a field obeys.
+
+Each checker appends :class:`~portalkit.errors.Problem` objects to a list instead of raising, so a
+call reports every problem at once; :func:`raise_if` turns the list into one ValidationError.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import email_validator
+
+from portalkit.errors import Problem, ValidationError
+
+CODE_MAX = 50
+NAME_MAX = 200
+SHORT_MAX = 100
+TEXT_MAX = 4000
+EMAIL_MAX = 254
+
+_CODE_RE = re.compile(r"[A-Za-z0-9_-]+")
+# Control characters (C0, DEL, C1) and the Unicode line/paragraph separators would let a value
+# break out of a mail header, a log line or a CSV cell.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def raise_if(problems: list[Problem]) -> None:
+    """Raise one ValidationError carrying all problems, if there are any."""
+    if problems:
+        raise ValidationError(problems)
+
+
+def text(
+    problems: list[Problem],
+    field: str,
+    value: object,
+    *,
+    required: bool = True,
+    max_length: int = NAME_MAX,
+    multiline: bool = False,
+) -> str:
+    """Check a free-text value; returns it stripped ("" when absent and optional)."""
+    if value is None:
+        if required:
+            problems.append(Problem(field, "required", "is required"))
+        return ""
+    if not isinstance(value, str):
+        problems.append(Problem(field, "not_text", "must be text"))
+        return ""
+    # Length first, before any work proportional to the input.
+    if len(value) > max_length:
+        problems.append(Problem(field, "too_long", f"must be at most {max_length} characters long"))
+        return ""
+    value = value.strip()
+    if required and not value:
+        problems.append(Problem(field, "required", "is required"))
+        return ""
+    # Multi-line fields (notes) may hold line breaks and tabs; nothing else below U+0020.
+    checked = re.sub(r"[\r\n\t]", "", value) if multiline else value
+    if _CONTROL_RE.search(checked):
+        problems.append(
+            Problem(
+                field, "control_characters", "must not contain line breaks or control characters"
+            )
+        )
+        return ""
+    return value
+
+
+def code(problems: list[Problem], field: str, value: object) -> str:
+    """Check a code used in URLs and order numbers: 1–50 letters, digits, ``-`` or ``_``."""
+    if value is None:
+        problems.append(Problem(field, "required", "is required"))
+        return ""
+    if not isinstance(value, str):
+        problems.append(Problem(field, "not_text", "must be text"))
+        return ""
+    if len(value) > CODE_MAX:
+        problems.append(Problem(field, "too_long", f"must be at most {CODE_MAX} characters long"))
+        return ""
+    if not value:
+        problems.append(Problem(field, "required", "is required"))
+        return ""
+    # fullmatch on an ASCII class: str.isalnum() would let in other scripts' digits and letters,
+    # which do not survive URLs and ERP order numbers.
+    if not _CODE_RE.fullmatch(value):
+        problems.append(
+            Problem(
+                field,
+                "invalid_characters",
+                "may only contain letters A–Z, digits, '-' and '_'",
+            )
+        )
+        return ""
+    return value
+
+
+def code_key(value: str) -> str:
+    """The comparison key of a code or username: case-insensitive."""
+    return unicodedata.normalize("NFKC", value).casefold()
+
+
+def username(problems: list[Problem], field: str, value: object) -> str:
+    """Check a username: 1–150 printable characters without spaces at either end."""
+    result = text(problems, field, value, max_length=150)
+    if result and any(ch.isspace() for ch in result):
+        problems.append(Problem(field, "whitespace", "must not contain spaces"))
+        return ""
+    return unicodedata.normalize("NFKC", result)
+
+
+def email(problems: list[Problem], field: str, value: object, *, required: bool = True) -> str:
+    """Check and normalise an e-mail address (domain IDNA-decoded and lower-cased).
+
+    Uses a strict parser (email-validator), never ``email.utils.parseaddr``, which accepts
+    display names, comments and several addresses in one string.
+    """
+    if value is None or value == "":
+        if required:
+            problems.append(Problem(field, "required", "is required"))
+        return ""
+    if not isinstance(value, str):
+        problems.append(Problem(field, "not_text", "must be one e-mail address as text"))
+        return ""
+    if len(value) > EMAIL_MAX:
+        problems.append(Problem(field, "too_long", f"must be at most {EMAIL_MAX} characters long"))
+        return ""
+    try:
+        checked = email_validator.validate_email(
+            value.strip(), check_deliverability=False, allow_quoted_local=False
+        )
+    except email_validator.EmailNotValidError as exc:
+        problems.append(Problem(field, "invalid_email", f"is not a valid e-mail address ({exc})"))
+        return ""
+    return str(checked.normalized)
+
+
+def email_key(value: str) -> str:
+    """The comparison key of a normalised e-mail address: NFKC, then casefold."""
+    return unicodedata.normalize("NFKC", value).casefold()
+
+
+def boolean(problems: list[Problem], field: str, value: object) -> bool:
+    """Check a flag: only ``True`` or ``False`` (not 0/1, not "yes")."""
+    if not isinstance(value, bool):
+        problems.append(Problem(field, "not_boolean", "must be true or false"))
+        return False
+    return value
+
+
+def only_fields(
+    problems: list[Problem], changes: Mapping[str, Any], allowed: frozenset[str], what: str
+) -> None:
+    """Refuse keys outside an allow-list (mass-assignment protection)."""
+    if not isinstance(changes, Mapping):
+        problems.append(Problem(what, "not_mapping", "changes must be given as field=value pairs"))
+        return
+    for key in changes:
+        if key not in allowed:
+            problems.append(Problem(str(key), "not_changeable", f"cannot be changed on a {what}"))

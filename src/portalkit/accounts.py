@@ -1,0 +1,219 @@
+"""Accounts: login identities within a vendor.
+
+An account has a username (unique per vendor, case-insensitively) and a login e-mail (normalised,
+unique per vendor). It reaches customers through memberships: one account may hold memberships in
+several customers of its vendor and switch between them.
+
+Example::
+
+    alice = portal.accounts.create(staff, username="alice", email="Alice@Example.COM")
+    alice.email  # 'Alice@example.com' (domain lower-cased)
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import secrets
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+import attrs
+
+from portalkit import _validation as v
+from portalkit._guard import require_admin, vendor_of
+from portalkit._service import expected_version, load, page, save
+from portalkit.actors import Actor, Member
+from portalkit.errors import NotFound, Problem
+
+if TYPE_CHECKING:
+    from portalkit.portal import Portal
+
+__all__ = ["SUPPORTED_LANGUAGES", "Account", "AccountService", "AccountStatus"]
+
+SUPPORTED_LANGUAGES = ("en", "nl", "de")
+"""Languages portalkit's own texts come in."""
+
+_LANGUAGE_RE = re.compile(r"[a-z]{2}")
+
+
+class AccountStatus(enum.Enum):
+    """Whether an account may log in at all (memberships add their own status)."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+def new_session_stamp() -> str:
+    """A fresh random session stamp; host apps keep it in the session to detect stale logins."""
+    return secrets.token_urlsafe(16)
+
+
+@attrs.frozen
+class Account:
+    """A login identity. The password hash and session stamp never show in ``repr()``."""
+
+    id: UUID
+    vendor_id: UUID
+    username: str
+    email: str
+    created_at: datetime
+    status: AccountStatus = AccountStatus.ACTIVE
+    language: str = "en"
+    password_hash: str | None = attrs.field(default=None, repr=False)
+    session_stamp: str = attrs.field(factory=new_session_stamp, repr=False)
+    version: int = 1
+
+    @property
+    def active(self) -> bool:
+        """True while the account is not disabled."""
+        return self.status is AccountStatus.ACTIVE
+
+
+def _language(problems: list[Problem], value: object) -> str:
+    if not isinstance(value, str) or value not in SUPPORTED_LANGUAGES:
+        problems.append(
+            Problem("language", "unsupported", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
+        )
+        return ""
+    return value
+
+
+class AccountService:
+    """Create, read, change and deactivate accounts. Reached as ``portal.accounts``."""
+
+    _CHANGEABLE = frozenset({"username", "email", "language"})
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    def create(
+        self, actor: Actor, *, username: str, email: str, language: str | None = None
+    ) -> Account:
+        """Create an account (without a password: invitations and passwords come later).
+
+        Raises ValidationError for a bad username, e-mail or language and Conflict when the
+        username or e-mail is taken in this vendor.
+        """
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        name = v.username(problems, "username", username)
+        address = v.email(problems, "email", email)
+        lang = _language(problems, language or self._portal.settings.default_language)
+        v.raise_if(problems)
+        account = Account(
+            id=uuid4(),
+            vendor_id=vendor_id,
+            username=name,
+            email=address,
+            created_at=self._portal.clock.now(),
+            language=lang,
+        )
+        with self._portal.transaction() as uow:
+            uow.accounts.add(account)
+        return account
+
+    def get(self, actor: Actor, account: Account | UUID) -> Account:
+        """Return an account: staff see all of their vendor, a member only its own."""
+        vendor_id = vendor_of(actor)
+        with self._portal.transaction() as uow:
+            found = load(uow.accounts, vendor_id, "account", account, "account")
+        if isinstance(actor, Member) and actor.account_id != found.id:
+            raise NotFound("account", found.id)
+        return found
+
+    def get_by_username(self, actor: Actor, username: str) -> Account:
+        """Return the account with this username (case-insensitive); staff only."""
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        name = v.username(problems, "username", username)
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            found = uow.accounts.get_by(vendor_id, "username", name)
+        if found is None:
+            raise NotFound("account", name)
+        return found
+
+    def get_by_email(self, actor: Actor, email: str) -> Account:
+        """Return the account with this login e-mail (normalised comparison); staff only."""
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        address = v.email(problems, "email", email)
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            found = uow.accounts.get_by(vendor_id, "email", address)
+        if found is None:
+            raise NotFound("account", address)
+        return found
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        status: AccountStatus | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Account]:
+        """The vendor's accounts, oldest first; staff only."""
+        vendor_id = require_admin(actor)
+        limit, offset = page(limit, offset)
+        where: dict[str, object] = {}
+        if status is not None:
+            where["status"] = _status(status)
+        with self._portal.transaction() as uow:
+            return uow.accounts.list(vendor_id, where=where, limit=limit, offset=offset)
+
+    def update(self, actor: Actor, account: Account | UUID, **changes: Any) -> Account:
+        """Change username, login e-mail or language.
+
+        A new e-mail address also renews the session stamp: sessions made before it end.
+        """
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        v.only_fields(problems, changes, self._CHANGEABLE, "account")
+        fields: dict[str, Any] = {}
+        if "username" in changes:
+            fields["username"] = v.username(problems, "username", changes["username"])
+        if "email" in changes:
+            fields["email"] = v.email(problems, "email", changes["email"])
+        if "language" in changes:
+            fields["language"] = _language(problems, changes["language"])
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            current = load(uow.accounts, vendor_id, "account", account, "account")
+            if "email" in fields and v.email_key(fields["email"]) != v.email_key(current.email):
+                fields["session_stamp"] = new_session_stamp()
+            return save(uow.accounts, current, expected_version(account), "account", **fields)
+
+    def deactivate(self, actor: Actor, account: Account | UUID) -> Account:
+        """Disable an account: it logs in nowhere, and its sessions end."""
+        return self._set_status(actor, account, AccountStatus.DISABLED)
+
+    def reactivate(self, actor: Actor, account: Account | UUID) -> Account:
+        """Enable a disabled account again."""
+        return self._set_status(actor, account, AccountStatus.ACTIVE)
+
+    def _set_status(self, actor: Actor, account: Account | UUID, status: AccountStatus) -> Account:
+        vendor_id = require_admin(actor)
+        with self._portal.transaction() as uow:
+            current = load(uow.accounts, vendor_id, "account", account, "account")
+            if current.status is status:
+                return current
+            return save(
+                uow.accounts,
+                current,
+                expected_version(account),
+                "account",
+                status=status,
+                session_stamp=new_session_stamp(),
+            )
+
+
+def _status(value: object) -> AccountStatus:
+    try:
+        return AccountStatus(value.value if isinstance(value, AccountStatus) else value)
+    except ValueError:
+        problems = [Problem("status", "invalid_choice", "must be 'active' or 'disabled'")]
+        v.raise_if(problems)
+        raise  # pragma: no cover - raise_if always raises here

@@ -1,0 +1,655 @@
+"""Customers (customer companies), their locations (sites) and their contacts (people).
+
+A customer's ``code`` is unique per vendor (case-insensitively), at most 50 letters, digits,
+``-`` and ``_``, and never changes once created: host apps put it in URLs and order numbers.
+A customer may have a parent (an umbrella customer, the seeds' "domain contractor").
+
+Example::
+
+    acme = portal.customers.create(staff, code="ACME", name="Acme Transport B.V.")
+    depot = portal.locations.create(staff, customer=acme, name="Depot Rotterdam")
+    jane = portal.contacts.create(staff, customer=acme, first_name="Jane", last_name="Doe",
+                                  email="jane@acme.example")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+import attrs
+
+from portalkit import _validation as v
+from portalkit._guard import may_read_customer, require_admin, vendor_of
+from portalkit._service import expected_version, ident, load, page, save
+from portalkit.actors import Actor, Member
+from portalkit.errors import NotFound, Problem, ValidationError
+
+if TYPE_CHECKING:
+    from portalkit.portal import Portal
+    from portalkit.storage.base import UnitOfWork
+
+__all__ = [
+    "MAX_TREE_DEPTH",
+    "Address",
+    "Contact",
+    "ContactService",
+    "Customer",
+    "CustomerService",
+    "CustomerSettings",
+    "Location",
+    "LocationService",
+]
+
+MAX_TREE_DEPTH = 8
+"""How many levels an umbrella tree may have (a customer with no parent is level 1)."""
+
+
+@attrs.frozen
+class CustomerSettings:
+    """What a customer's portal offers: prices shown at all, and the online shop switched on."""
+
+    show_prices: bool = True
+    shop_enabled: bool = False
+
+
+@attrs.frozen
+class Address:
+    """A postal address of a customer; one of them may be the default delivery address."""
+
+    street: str
+    postal_code: str
+    city: str
+    country: str = ""
+    label: str = ""
+    default_delivery: bool = False
+
+
+@attrs.frozen
+class Customer:
+    """A customer company of a vendor."""
+
+    id: UUID
+    vendor_id: UUID
+    code: str
+    name: str
+    created_at: datetime
+    erp_reference: str = ""
+    active: bool = True
+    settings: CustomerSettings = CustomerSettings()
+    addresses: tuple[Address, ...] = ()
+    parent_id: UUID | None = None
+    version: int = 1
+
+    @property
+    def default_delivery_address(self) -> Address | None:
+        """The address marked as default delivery address, if any."""
+        return next((a for a in self.addresses if a.default_delivery), None)
+
+
+@attrs.frozen
+class Location:
+    """A site of a customer: the unit of per-location rights and of work-request addresses."""
+
+    id: UUID
+    vendor_id: UUID
+    customer_id: UUID
+    name: str
+    created_at: datetime
+    code: str = ""
+    address: Address | None = None
+    active: bool = True
+    version: int = 1
+
+
+@attrs.frozen
+class Contact:
+    """A person at a customer. A login (membership) is always one of the customer's contacts."""
+
+    id: UUID
+    vendor_id: UUID
+    customer_id: UUID
+    first_name: str
+    last_name: str
+    created_at: datetime
+    email: str = ""
+    job_title: str = ""
+    department: str = ""
+    phone: str = ""
+    active: bool = True
+    version: int = 1
+
+    @property
+    def full_name(self) -> str:
+        """First and last name, as a person would write them."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+def _settings(problems: list[Problem], value: object) -> CustomerSettings:
+    if value is None:
+        return CustomerSettings()
+    if isinstance(value, CustomerSettings):
+        return value
+    if not isinstance(value, Mapping):
+        problems.append(Problem("settings", "not_mapping", "must be CustomerSettings or a mapping"))
+        return CustomerSettings()
+    known = {f.name for f in attrs.fields(CustomerSettings)}
+    unknown = sorted(str(k) for k in value if k not in known)
+    for key in unknown:
+        problems.append(Problem(f"settings.{key}", "unknown_field", "is not a customer setting"))
+    flags = {k: v.boolean(problems, f"settings.{k}", value[k]) for k in known if k in value}
+    return CustomerSettings(**flags)
+
+
+def _address(problems: list[Problem], field: str, value: object) -> Address | None:
+    if isinstance(value, Address):
+        value = attrs.asdict(value)
+    if not isinstance(value, Mapping):
+        problems.append(Problem(field, "not_mapping", "must be an Address or a mapping"))
+        return None
+    known = {f.name for f in attrs.fields(Address)}
+    for key in sorted(str(k) for k in value if k not in known):
+        problems.append(Problem(f"{field}.{key}", "unknown_field", "is not an address field"))
+    before = len(problems)
+    address = Address(
+        street=v.text(problems, f"{field}.street", value.get("street")),
+        postal_code=v.text(
+            problems, f"{field}.postal_code", value.get("postal_code"), max_length=20
+        ),
+        city=v.text(problems, f"{field}.city", value.get("city")),
+        country=v.text(
+            problems, f"{field}.country", value.get("country"), required=False, max_length=2
+        ).upper(),
+        label=v.text(
+            problems, f"{field}.label", value.get("label"), required=False, max_length=v.SHORT_MAX
+        ),
+        default_delivery=v.boolean(
+            problems, f"{field}.default_delivery", value.get("default_delivery", False)
+        ),
+    )
+    return address if len(problems) == before else None
+
+
+def _addresses(problems: list[Problem], value: object) -> tuple[Address, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        problems.append(Problem("addresses", "not_list", "must be a list of addresses"))
+        return ()
+    if len(value) > 50:
+        problems.append(Problem("addresses", "too_many", "may hold at most 50 addresses"))
+        return ()
+    result = [_address(problems, f"addresses[{i}]", item) for i, item in enumerate(value)]
+    addresses = tuple(a for a in result if a is not None)
+    if sum(a.default_delivery for a in addresses) > 1:
+        problems.append(
+            Problem(
+                "addresses",
+                "several_defaults",
+                "only one address can be the default delivery address",
+            )
+        )
+    return addresses
+
+
+class CustomerService:
+    """Create, read, change and deactivate customers. Reached as ``portal.customers``."""
+
+    _CHANGEABLE = frozenset({"name", "erp_reference", "settings", "addresses", "parent"})
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    def create(
+        self,
+        actor: Actor,
+        *,
+        code: str,
+        name: str,
+        erp_reference: str | None = None,
+        settings: CustomerSettings | Mapping[str, Any] | None = None,
+        addresses: Sequence[Address | Mapping[str, Any]] = (),
+        parent: Customer | UUID | None = None,
+    ) -> Customer:
+        """Create a customer of the actor's vendor.
+
+        Raises ValidationError (all problems at once), NotFound for an unknown parent, and
+        Conflict when the code is taken (case-insensitively).
+        """
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        code = v.code(problems, "code", code)
+        name = v.text(problems, "name", name)
+        erp = v.text(
+            problems, "erp_reference", erp_reference, required=False, max_length=v.SHORT_MAX
+        )
+        checked_settings = _settings(problems, settings)
+        checked_addresses = _addresses(problems, addresses)
+        parent_id = ident("parent", parent) if parent is not None else None
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            if parent_id is not None:
+                _check_depth(uow, vendor_id, parent_id, extra_levels=1)
+            customer = Customer(
+                id=uuid4(),
+                vendor_id=vendor_id,
+                code=code,
+                name=name,
+                created_at=self._portal.clock.now(),
+                erp_reference=erp,
+                settings=checked_settings,
+                addresses=checked_addresses,
+                parent_id=parent_id,
+            )
+            uow.customers.add(customer)
+        return customer
+
+    def get(self, actor: Actor, customer: Customer | UUID) -> Customer:
+        """Return a customer the actor may see, or raise NotFound."""
+        vendor_id = vendor_of(actor)
+        with self._portal.transaction() as uow:
+            found = load(uow.customers, vendor_id, "customer", customer, "customer")
+        if not may_read_customer(actor, found.id):
+            raise NotFound("customer", found.id)
+        return found
+
+    def get_by_code(self, actor: Actor, code: str) -> Customer:
+        """Return the customer with this code (case-insensitive), or raise NotFound."""
+        vendor_id = vendor_of(actor)
+        problems: list[Problem] = []
+        code = v.code(problems, "code", code)
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            found = uow.customers.get_by(vendor_id, "code", code)
+        if found is None or not may_read_customer(actor, found.id):
+            raise NotFound("customer", code)
+        return found
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        active: bool | None = None,
+        parent: Customer | UUID | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Customer]:
+        """List the vendor's customers the actor may see, oldest first."""
+        vendor_id = vendor_of(actor)
+        limit, offset = page(limit, offset)
+        where = _active_filter(active)
+        if parent is not None:
+            where["parent_id"] = ident("parent", parent)
+        with self._portal.transaction() as uow:
+            if not isinstance(actor, Member):
+                return uow.customers.list(vendor_id, where=where, limit=limit, offset=offset)
+            # A member sees its own customer only, until access control widens that.
+            own = uow.customers.list(vendor_id, where={**where, "id": actor.customer_id})
+            return own[offset : offset + limit]
+
+    def update(self, actor: Actor, customer: Customer | UUID, **changes: Any) -> Customer:
+        """Change name, ERP reference, settings, addresses or parent; the code never changes.
+
+        Pass the Customer you read to be told (ConcurrentModification) if someone else
+        changed it since.
+        """
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        if "code" in changes:
+            problems.append(
+                Problem("code", "immutable", "cannot be changed once the customer exists")
+            )
+        v.only_fields(
+            problems,
+            {k: x for k, x in changes.items() if k != "code"},
+            self._CHANGEABLE,
+            "customer",
+        )
+        fields: dict[str, Any] = {}
+        if "name" in changes:
+            fields["name"] = v.text(problems, "name", changes["name"])
+        if "erp_reference" in changes:
+            fields["erp_reference"] = v.text(
+                problems,
+                "erp_reference",
+                changes["erp_reference"],
+                required=False,
+                max_length=v.SHORT_MAX,
+            )
+        if "settings" in changes:
+            fields["settings"] = _settings(problems, changes["settings"])
+        if "addresses" in changes:
+            fields["addresses"] = _addresses(problems, changes["addresses"])
+        if "parent" in changes and changes["parent"] is not None:
+            fields["parent_id"] = ident("parent", changes["parent"])
+        elif "parent" in changes:
+            fields["parent_id"] = None
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            current = load(uow.customers, vendor_id, "customer", customer, "customer")
+            if fields.get("parent_id") is not None:
+                _check_parent(uow, vendor_id, current, fields["parent_id"])
+            return save(uow.customers, current, expected_version(customer), "customer", **fields)
+
+    def deactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
+        """Switch a customer off: none of its memberships gives access while it is inactive."""
+        return self._set_active(actor, customer, False)
+
+    def reactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
+        """Switch a customer on again."""
+        return self._set_active(actor, customer, True)
+
+    def _set_active(self, actor: Actor, customer: Customer | UUID, active: bool) -> Customer:
+        vendor_id = require_admin(actor)
+        with self._portal.transaction() as uow:
+            current = load(uow.customers, vendor_id, "customer", customer, "customer")
+            if current.active == active:
+                return current
+            return save(
+                uow.customers, current, expected_version(customer), "customer", active=active
+            )
+
+
+def _active_filter(active: object) -> dict[str, object]:
+    if active is None:
+        return {}
+    problems: list[Problem] = []
+    flag = v.boolean(problems, "active", active)
+    v.raise_if(problems)
+    return {"active": flag}
+
+
+def _ancestors(uow: UnitOfWork, vendor_id: UUID, start: UUID) -> list[UUID]:
+    """The chain start, parent, grandparent, …; NotFound if ``start`` is not the vendor's."""
+    chain: list[UUID] = []
+    current: UUID | None = start
+    while current is not None:
+        if current in chain or len(chain) > MAX_TREE_DEPTH:
+            break  # a stored cycle or an over-deep tree: stop rather than loop
+        found = uow.customers.get(vendor_id, current)
+        if found is None:
+            raise NotFound("customer", current)
+        chain.append(found.id)
+        current = found.parent_id
+    return chain
+
+
+def _subtree_height(uow: UnitOfWork, vendor_id: UUID, root: UUID) -> int:
+    """Levels from ``root`` down to its deepest descendant (1 for a leaf)."""
+    height, level = 1, [root]
+    while level and height <= MAX_TREE_DEPTH:
+        children = [
+            c.id
+            for parent_id in level
+            for c in uow.customers.list(vendor_id, where={"parent_id": parent_id})
+        ]
+        if not children:
+            break
+        height, level = height + 1, children
+    return height
+
+
+def _check_depth(uow: UnitOfWork, vendor_id: UUID, parent_id: UUID, extra_levels: int) -> None:
+    try:
+        depth = len(_ancestors(uow, vendor_id, parent_id))
+    except NotFound:
+        raise NotFound("parent customer", parent_id) from None
+    if depth + extra_levels > MAX_TREE_DEPTH:
+        raise ValidationError.single(
+            "parent", "too_deep", f"an umbrella tree may have at most {MAX_TREE_DEPTH} levels"
+        )
+
+
+def _check_parent(uow: UnitOfWork, vendor_id: UUID, customer: Customer, parent_id: UUID) -> None:
+    try:
+        chain = _ancestors(uow, vendor_id, parent_id)
+    except NotFound:
+        raise NotFound("parent customer", parent_id) from None
+    if customer.id in chain:
+        raise ValidationError.single(
+            "parent", "cycle", "would make the customer its own ancestor (a cycle)"
+        )
+    if len(chain) + _subtree_height(uow, vendor_id, customer.id) > MAX_TREE_DEPTH:
+        raise ValidationError.single(
+            "parent", "too_deep", f"an umbrella tree may have at most {MAX_TREE_DEPTH} levels"
+        )
+
+
+def _customer_of(
+    uow: UnitOfWork, actor: Actor, vendor_id: UUID, customer: Customer | UUID
+) -> Customer:
+    found = load(uow.customers, vendor_id, "customer", customer, "customer")
+    if not may_read_customer(actor, found.id):
+        raise NotFound("customer", found.id)
+    return found
+
+
+class LocationService:
+    """Sites of a customer. Reached as ``portal.locations``."""
+
+    _CHANGEABLE = frozenset({"name", "code", "address"})
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    def create(
+        self,
+        actor: Actor,
+        *,
+        customer: Customer | UUID,
+        name: str,
+        code: str | None = None,
+        address: Address | Mapping[str, Any] | None = None,
+    ) -> Location:
+        """Add a site to a customer."""
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        name = v.text(problems, "name", name)
+        loc_code = v.code(problems, "code", code) if code not in (None, "") else ""
+        checked = _address(problems, "address", address) if address is not None else None
+        customer_id = ident("customer", customer)
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            owner = _customer_of(uow, actor, vendor_id, customer_id)
+            location = Location(
+                id=uuid4(),
+                vendor_id=vendor_id,
+                customer_id=owner.id,
+                name=name,
+                created_at=self._portal.clock.now(),
+                code=loc_code,
+                address=checked,
+            )
+            uow.locations.add(location)
+        return location
+
+    def get(self, actor: Actor, location: Location | UUID) -> Location:
+        """Return a location the actor may see, or raise NotFound."""
+        vendor_id = vendor_of(actor)
+        with self._portal.transaction() as uow:
+            found = load(uow.locations, vendor_id, "location", location, "location")
+        if not may_read_customer(actor, found.customer_id):
+            raise NotFound("location", found.id)
+        return found
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        customer: Customer | UUID,
+        active: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Location]:
+        """A customer's locations, oldest first."""
+        vendor_id = vendor_of(actor)
+        limit, offset = page(limit, offset)
+        where = {**_active_filter(active), "customer_id": ident("customer", customer)}
+        with self._portal.transaction() as uow:
+            _customer_of(uow, actor, vendor_id, where["customer_id"])  # type: ignore[arg-type]
+            return uow.locations.list(vendor_id, where=where, limit=limit, offset=offset)
+
+    def update(self, actor: Actor, location: Location | UUID, **changes: Any) -> Location:
+        """Change a location's name, code or address."""
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        v.only_fields(problems, changes, self._CHANGEABLE, "location")
+        fields: dict[str, Any] = {}
+        if "name" in changes:
+            fields["name"] = v.text(problems, "name", changes["name"])
+        if "code" in changes:
+            fields["code"] = (
+                v.code(problems, "code", changes["code"])
+                if changes["code"] not in (None, "")
+                else ""
+            )
+        if "address" in changes:
+            fields["address"] = (
+                _address(problems, "address", changes["address"])
+                if changes["address"] is not None
+                else None
+            )
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            current = load(uow.locations, vendor_id, "location", location, "location")
+            return save(uow.locations, current, expected_version(location), "location", **fields)
+
+    def deactivate(self, actor: Actor, location: Location | UUID) -> Location:
+        """Switch a location off; its grants stop counting."""
+        return self._set_active(actor, location, False)
+
+    def reactivate(self, actor: Actor, location: Location | UUID) -> Location:
+        """Switch a location on again."""
+        return self._set_active(actor, location, True)
+
+    def _set_active(self, actor: Actor, location: Location | UUID, active: bool) -> Location:
+        vendor_id = require_admin(actor)
+        with self._portal.transaction() as uow:
+            current = load(uow.locations, vendor_id, "location", location, "location")
+            if current.active == active:
+                return current
+            return save(
+                uow.locations, current, expected_version(location), "location", active=active
+            )
+
+
+class ContactService:
+    """People at a customer. Reached as ``portal.contacts``."""
+
+    _CHANGEABLE = frozenset(
+        {"first_name", "last_name", "email", "job_title", "department", "phone"}
+    )
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    @staticmethod
+    def _fields(problems: list[Problem], values: Mapping[str, Any]) -> dict[str, Any]:
+        checks: dict[str, Any] = {
+            "first_name": lambda x: v.text(problems, "first_name", x, max_length=v.SHORT_MAX),
+            "last_name": lambda x: v.text(problems, "last_name", x, max_length=v.SHORT_MAX),
+            "email": lambda x: v.email(problems, "email", x, required=False),
+            "job_title": lambda x: v.text(
+                problems, "job_title", x, required=False, max_length=v.SHORT_MAX
+            ),
+            "department": lambda x: v.text(
+                problems, "department", x, required=False, max_length=v.SHORT_MAX
+            ),
+            "phone": lambda x: v.text(problems, "phone", x, required=False, max_length=40),
+        }
+        return {k: checks[k](x) for k, x in values.items() if k in checks}
+
+    def create(
+        self,
+        actor: Actor,
+        *,
+        customer: Customer | UUID,
+        first_name: str,
+        last_name: str,
+        email: str | None = None,
+        job_title: str | None = None,
+        department: str | None = None,
+        phone: str | None = None,
+    ) -> Contact:
+        """Add a contact person to a customer."""
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        fields = self._fields(
+            problems,
+            {
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": email,
+                "job_title": job_title,
+                "department": department,
+                "phone": phone,
+            },
+        )
+        customer_id = ident("customer", customer)
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            owner = _customer_of(uow, actor, vendor_id, customer_id)
+            contact = Contact(
+                id=uuid4(),
+                vendor_id=vendor_id,
+                customer_id=owner.id,
+                created_at=self._portal.clock.now(),
+                **fields,
+            )
+            uow.contacts.add(contact)
+        return contact
+
+    def get(self, actor: Actor, contact: Contact | UUID) -> Contact:
+        """Return a contact the actor may see, or raise NotFound."""
+        vendor_id = vendor_of(actor)
+        with self._portal.transaction() as uow:
+            found = load(uow.contacts, vendor_id, "contact", contact, "contact")
+        if not may_read_customer(actor, found.customer_id):
+            raise NotFound("contact", found.id)
+        return found
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        customer: Customer | UUID,
+        active: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Contact]:
+        """A customer's contacts, oldest first."""
+        vendor_id = vendor_of(actor)
+        limit, offset = page(limit, offset)
+        where = {**_active_filter(active), "customer_id": ident("customer", customer)}
+        with self._portal.transaction() as uow:
+            _customer_of(uow, actor, vendor_id, where["customer_id"])  # type: ignore[arg-type]
+            return uow.contacts.list(vendor_id, where=where, limit=limit, offset=offset)
+
+    def update(self, actor: Actor, contact: Contact | UUID, **changes: Any) -> Contact:
+        """Change a contact's names, e-mail, job title, department or phone."""
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        v.only_fields(problems, changes, self._CHANGEABLE, "contact")
+        fields = self._fields(problems, changes)
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            current = load(uow.contacts, vendor_id, "contact", contact, "contact")
+            return save(uow.contacts, current, expected_version(contact), "contact", **fields)
+
+    def deactivate(self, actor: Actor, contact: Contact | UUID) -> Contact:
+        """Mark a contact as no longer at the customer."""
+        return self._set_active(actor, contact, False)
+
+    def reactivate(self, actor: Actor, contact: Contact | UUID) -> Contact:
+        """Mark a contact as active again."""
+        return self._set_active(actor, contact, True)
+
+    def _set_active(self, actor: Actor, contact: Contact | UUID, active: bool) -> Contact:
+        vendor_id = require_admin(actor)
+        with self._portal.transaction() as uow:
+            current = load(uow.contacts, vendor_id, "contact", contact, "contact")
+            if current.active == active:
+                return current
+            return save(uow.contacts, current, expected_version(contact), "contact", active=active)

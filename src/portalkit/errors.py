@@ -1,0 +1,132 @@
+"""The errors portalkit raises: one hierarchy, each error saying what a person must fix.
+
+Every public call raises only subclasses of :class:`PortalError`. A failed call changes nothing.
+Error classes also inherit the matching standard exception where one fits, so
+``except LookupError`` still catches :class:`NotFound`.
+
+Example::
+
+    try:
+        portal.customers.create(actor, code="bad code!", name="Acme")
+    except ValidationError as exc:
+        for problem in exc.problems:
+            print(problem.field, problem.code, problem.message)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+__all__ = [
+    "AuthenticationFailed",
+    "ConcurrentModification",
+    "ConfigurationError",
+    "Conflict",
+    "ImproperlyInstalled",
+    "NotFound",
+    "PermissionDenied",
+    "PortalError",
+    "Problem",
+    "ValidationError",
+]
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with an input: which field, which rule, and a sentence for a person.
+
+    ``code`` is a stable machine-readable rule name (``"required"``, ``"too_long"``,
+    ``"invalid_characters"``, …) that host apps may translate; ``message`` is English.
+    """
+
+    field: str
+    code: str
+    message: str
+
+
+class PortalError(Exception):
+    """Base class of every error portalkit raises on purpose."""
+
+
+class ValidationError(PortalError, ValueError):
+    """Input broke one or more rules; :attr:`problems` lists all of them at once.
+
+    Nothing was written. ``field`` and ``code`` are those of the first problem, for the common
+    case of a single problem.
+    """
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        if not self.problems:
+            raise ValueError("ValidationError needs at least one problem")
+        first = self.problems[0]
+        self.field = first.field
+        self.code = first.code
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in self.problems))
+
+    @classmethod
+    def single(cls, field: str, code: str, message: str) -> ValidationError:
+        """Build the error for one problem."""
+        return cls([Problem(field, code, message)])
+
+
+class NotFound(PortalError, LookupError):
+    """The record does not exist, or the actor may not know that it exists.
+
+    Another vendor's or another customer's record gives this error too, never
+    :class:`PermissionDenied`: an error must not tell an outsider that a record exists.
+    """
+
+    def __init__(self, kind: str, ident: object) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"{kind} {ident!s} not found")
+
+
+class Conflict(PortalError):
+    """The change clashes with stored data, such as a customer code or username already taken.
+
+    ``field`` names the input that clashes.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class ConcurrentModification(Conflict):
+    """Someone else changed the record since it was read; read it again and retry."""
+
+    def __init__(self, kind: str, ident: object) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(
+            "version",
+            f"{kind} {ident!s} was changed by someone else since it was read; "
+            "load it again and repeat the change",
+        )
+
+
+class PermissionDenied(PortalError, PermissionError):
+    """The actor is known but may not do this."""
+
+
+class AuthenticationFailed(PortalError):
+    """Log-in failed. The message is the same whatever the reason, so it reveals nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("the username or password is not correct")
+
+
+class ConfigurationError(PortalError):
+    """A setting has a wrong value; the message names the environment variable."""
+
+
+class ImproperlyInstalled(PortalError, ImportError):
+    """An optional dependency is missing; the message gives the ``pip install`` that fixes it."""
+
+    def __init__(self, what: str, extra: str) -> None:
+        self.extra = extra
+        super().__init__(f'{what} needs an extra: pip install "portalkit[{extra}]"')

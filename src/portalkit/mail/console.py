@@ -1,0 +1,25 @@
+"""A mail backend that prints messages, for development."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from email.message import EmailMessage
+from typing import TextIO
+
+__all__ = ["ConsoleMailer"]
+
+
+class ConsoleMailer:
+    """Writes each message, headers and body, to a stream (standard output by default)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def send(self, messages: Sequence[EmailMessage]) -> None:
+        """Print every message followed by a separator line."""
+        stream = self._stream or sys.stdout
+        for message in messages:
+            stream.write(message.as_string())
+            stream.write("\n" + "-" * 72 + "\n")
+        stream.flush()

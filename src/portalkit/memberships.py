@@ -1,0 +1,472 @@
+"""Memberships: an account's access to one customer, as one of that customer's contacts.
+
+A membership carries its status (invited, active, disabled), its kind, its permission profile,
+location grants (read or write; write implies read), customer grants inside an umbrella, and the
+notifications it subscribes to. A customer may have any number of memberships.
+
+Kinds, from the seeds:
+
+- ``member`` (default): a login standing on its own (transport, field-service, workwear seeds).
+- ``main``: the customer's main account; at most one per customer.
+- ``extra``: an extra account; it works only while its customer's main account is active
+  (pest-control seed), so an extra can only be created once the customer has a main account.
+
+Example::
+
+    m = portal.memberships.create(staff, account=alice, customer=acme, contact=jane,
+                                  kind="main", location_grants={depot: "write"})
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+import attrs
+
+from portalkit import _validation as v
+from portalkit._guard import may_read_customer, require_admin, vendor_of
+from portalkit._service import expected_version, ident, load, page, save
+from portalkit.actors import Actor, Member
+from portalkit.errors import NotFound, Problem, ValidationError
+
+if TYPE_CHECKING:
+    from portalkit.accounts import Account
+    from portalkit.customers import Contact, Customer, Location
+    from portalkit.profiles import PermissionProfile
+    from portalkit.storage.base import UnitOfWork
+
+__all__ = [
+    "Access",
+    "LocationGrant",
+    "Membership",
+    "MembershipKind",
+    "MembershipService",
+    "MembershipStatus",
+]
+
+_SUBSCRIPTION_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
+MAX_GRANTS = 500
+
+
+class MembershipStatus(enum.Enum):
+    """Invited (no password set yet), active, or disabled."""
+
+    INVITED = "invited"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class MembershipKind(enum.Enum):
+    """A login on its own, the customer's main account, or an extra account under the main."""
+
+    MEMBER = "member"
+    MAIN = "main"
+    EXTRA = "extra"
+
+
+class Access(enum.Enum):
+    """Rights at one location: write implies read."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+@attrs.frozen
+class LocationGrant:
+    """Access to one location of the customer."""
+
+    location_id: UUID
+    access: Access
+
+    @property
+    def can_write(self) -> bool:
+        """True for write access (which includes read)."""
+        return self.access is Access.WRITE
+
+
+@attrs.frozen
+class Membership:
+    """An account's access to one customer."""
+
+    id: UUID
+    vendor_id: UUID
+    account_id: UUID
+    customer_id: UUID
+    contact_id: UUID
+    created_at: datetime
+    status: MembershipStatus = MembershipStatus.INVITED
+    kind: MembershipKind = MembershipKind.MEMBER
+    profile_id: UUID | None = None
+    location_grants: tuple[LocationGrant, ...] = ()
+    customer_grants: frozenset[UUID] = frozenset()
+    subscriptions: frozenset[str] = frozenset()
+    version: int = 1
+
+    @property
+    def active(self) -> bool:
+        """True while the membership's own status is active (see access control for the rest)."""
+        return self.status is MembershipStatus.ACTIVE
+
+
+def _choice(problems: list[Problem], field: str, value: object, kind: type[enum.Enum]) -> Any:
+    try:
+        return value if isinstance(value, kind) else kind(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in kind)
+        problems.append(Problem(field, "invalid_choice", f"must be one of {choices}"))
+        return None
+
+
+def _location_grants(problems: list[Problem], value: object) -> tuple[LocationGrant, ...]:
+    if value is None:
+        return ()
+    pairs: list[tuple[object, object]]
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        pairs = []
+        for item in value:
+            if not isinstance(item, LocationGrant):
+                problems.append(
+                    Problem(
+                        "location_grants", "not_grant", "must map locations to 'read' or 'write'"
+                    )
+                )
+                return ()
+            pairs.append((item.location_id, item.access))
+    else:
+        problems.append(
+            Problem("location_grants", "not_mapping", "must map locations to 'read' or 'write'")
+        )
+        return ()
+    if len(pairs) > MAX_GRANTS:
+        problems.append(Problem("location_grants", "too_many", f"may hold at most {MAX_GRANTS}"))
+        return ()
+    grants: dict[UUID, Access] = {}
+    for location, access in pairs:
+        try:
+            location_id = ident("location_grants", location)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+            continue
+        checked = _choice(problems, f"location_grants[{location_id}]", access, Access)
+        if checked is not None:
+            # The same location twice: keep the wider right, since write implies read.
+            if grants.get(location_id) is not Access.WRITE:
+                grants[location_id] = checked
+    return tuple(LocationGrant(k, grants[k]) for k in sorted(grants, key=str))
+
+
+def _ids(problems: list[Problem], field: str, value: object) -> frozenset[UUID]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        problems.append(Problem(field, "not_list", "must be a list of records or ids"))
+        return frozenset()
+    items = list(value)
+    if len(items) > MAX_GRANTS:
+        problems.append(Problem(field, "too_many", f"may hold at most {MAX_GRANTS}"))
+        return frozenset()
+    found = set()
+    for item in items:
+        try:
+            found.add(ident(field, item))
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+    return frozenset(found)
+
+
+def _subscriptions(problems: list[Problem], value: object) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        problems.append(
+            Problem("subscriptions", "not_list", "must be a list of notification kinds")
+        )
+        return frozenset()
+    items = list(value)
+    if len(items) > 100:
+        problems.append(Problem("subscriptions", "too_many", "may hold at most 100 kinds"))
+        return frozenset()
+    good = set()
+    for item in items:
+        if not isinstance(item, str) or len(item) > 100 or not _SUBSCRIPTION_RE.fullmatch(item):
+            problems.append(
+                Problem(
+                    "subscriptions",
+                    "invalid_name",
+                    f"{item!r} is not a notification kind like 'invoices'",
+                )
+            )
+        else:
+            good.add(item)
+    return frozenset(good)
+
+
+class MembershipService:
+    """Give accounts access to customers, and change or end it. Reached as ``portal.memberships``."""
+
+    _CHANGEABLE = frozenset(
+        {"profile", "kind", "contact", "location_grants", "customer_grants", "subscriptions"}
+    )
+
+    def __init__(self, portal: Any) -> None:
+        self._portal = portal
+
+    def create(
+        self,
+        actor: Actor,
+        *,
+        account: Account | UUID,
+        customer: Customer | UUID,
+        contact: Contact | UUID,
+        kind: MembershipKind | str = MembershipKind.MEMBER,
+        status: MembershipStatus | str = MembershipStatus.INVITED,
+        profile: PermissionProfile | UUID | None = None,
+        location_grants: Mapping[Location | UUID, Access | str] | Iterable[LocationGrant] = (),
+        customer_grants: Iterable[Customer | UUID] = (),
+        subscriptions: Iterable[str] = (),
+    ) -> Membership:
+        """Give an account access to a customer as one of its contacts.
+
+        Checks that account, contact, profile, locations and granted customers all belong to
+        the actor's vendor (and contact and locations to this customer; granted customers below
+        it in its umbrella tree). Raises Conflict when the account is already a member of the
+        customer, or a second main account is created.
+        """
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        checked_kind = _choice(problems, "kind", kind, MembershipKind)
+        checked_status = _choice(problems, "status", status, MembershipStatus)
+        if checked_status is MembershipStatus.DISABLED:
+            problems.append(Problem("status", "invalid_choice", "must be 'invited' or 'active'"))
+        grants = _location_grants(problems, location_grants)
+        customers = _ids(problems, "customer_grants", customer_grants)
+        subs = _subscriptions(problems, subscriptions)
+        ids = {}
+        for field, value in (("account", account), ("customer", customer), ("contact", contact)):
+            try:
+                ids[field] = ident(field, value)
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+        profile_id = None
+        if profile is not None:
+            try:
+                profile_id = ident("profile", profile)
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            owner = _check_links(
+                uow,
+                vendor_id,
+                ids["customer"],
+                ids["account"],
+                ids["contact"],
+                profile_id,
+                grants,
+                customers,
+            )
+            if checked_kind is MembershipKind.EXTRA:
+                _require_main(uow, vendor_id, owner.id)
+            membership = Membership(
+                id=uuid4(),
+                vendor_id=vendor_id,
+                account_id=ids["account"],
+                customer_id=owner.id,
+                contact_id=ids["contact"],
+                created_at=self._portal.clock.now(),
+                status=checked_status,
+                kind=checked_kind,
+                profile_id=profile_id,
+                location_grants=grants,
+                customer_grants=customers,
+                subscriptions=subs,
+            )
+            uow.memberships.add(membership)
+        return membership
+
+    def get(self, actor: Actor, membership: Membership | UUID) -> Membership:
+        """Return a membership the actor may see, or raise NotFound."""
+        vendor_id = vendor_of(actor)
+        with self._portal.transaction() as uow:
+            found = load(uow.memberships, vendor_id, "membership", membership, "membership")
+        if (
+            isinstance(actor, Member)
+            and actor.account_id != found.account_id
+            and not (may_read_customer(actor, found.customer_id))
+        ):
+            raise NotFound("membership", found.id)
+        return found
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        customer: Customer | UUID | None = None,
+        account: Account | UUID | None = None,
+        status: MembershipStatus | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Membership]:
+        """Memberships of one customer or one account (at least one must be given)."""
+        vendor_id = vendor_of(actor)
+        limit, offset = page(limit, offset)
+        problems: list[Problem] = []
+        where: dict[str, object] = {}
+        if customer is not None:
+            where["customer_id"] = ident("customer", customer)
+        if account is not None:
+            where["account_id"] = ident("account", account)
+        if status is not None:
+            where["status"] = _choice(problems, "status", status, MembershipStatus)
+        if not ({"customer_id", "account_id"} & where.keys()):
+            problems.append(Problem("customer", "required", "give a customer or an account"))
+        v.raise_if(problems)
+        if isinstance(actor, Member):
+            if "customer_id" in where and not may_read_customer(actor, where["customer_id"]):  # type: ignore[arg-type]
+                raise NotFound("customer", where["customer_id"])
+            if (
+                where.get("account_id", actor.account_id) != actor.account_id
+                and "customer_id" not in where
+            ):
+                raise NotFound("account", where["account_id"])
+        with self._portal.transaction() as uow:
+            if "customer_id" in where and not isinstance(actor, Member):
+                load(uow.customers, vendor_id, "customer", where["customer_id"], "customer")
+            return uow.memberships.list(vendor_id, where=where, limit=limit, offset=offset)
+
+    def update(self, actor: Actor, membership: Membership | UUID, **changes: Any) -> Membership:
+        """Change profile, kind, contact, location grants, customer grants or subscriptions."""
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        v.only_fields(problems, changes, self._CHANGEABLE, "membership")
+        fields: dict[str, Any] = {}
+        if "profile" in changes:
+            fields["profile_id"] = (
+                ident("profile", changes["profile"]) if changes["profile"] is not None else None
+            )
+        if "kind" in changes:
+            fields["kind"] = _choice(problems, "kind", changes["kind"], MembershipKind)
+        if "contact" in changes:
+            fields["contact_id"] = ident("contact", changes["contact"])
+        if "location_grants" in changes:
+            fields["location_grants"] = _location_grants(problems, changes["location_grants"])
+        if "customer_grants" in changes:
+            fields["customer_grants"] = _ids(
+                problems, "customer_grants", changes["customer_grants"]
+            )
+        if "subscriptions" in changes:
+            fields["subscriptions"] = _subscriptions(problems, changes["subscriptions"])
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            current = load(uow.memberships, vendor_id, "membership", membership, "membership")
+            merged = attrs.evolve(current, **fields)
+            _check_links(
+                uow,
+                vendor_id,
+                merged.customer_id,
+                merged.account_id,
+                merged.contact_id,
+                merged.profile_id,
+                merged.location_grants,
+                merged.customer_grants,
+            )
+            if merged.kind is MembershipKind.EXTRA and current.kind is not MembershipKind.EXTRA:
+                _require_main(uow, vendor_id, current.customer_id)
+            return save(
+                uow.memberships, current, expected_version(membership), "membership", **fields
+            )
+
+    def activate(self, actor: Actor, membership: Membership | UUID) -> Membership:
+        """Make an invited or disabled membership active."""
+        return self._set_status(actor, membership, MembershipStatus.ACTIVE)
+
+    def deactivate(self, actor: Actor, membership: Membership | UUID) -> Membership:
+        """Disable a membership; a disabled main account also stops the customer's extras."""
+        return self._set_status(actor, membership, MembershipStatus.DISABLED)
+
+    def _set_status(
+        self, actor: Actor, membership: Membership | UUID, status: MembershipStatus
+    ) -> Membership:
+        vendor_id = require_admin(actor)
+        with self._portal.transaction() as uow:
+            current = load(uow.memberships, vendor_id, "membership", membership, "membership")
+            if current.status is status:
+                return current
+            return save(
+                uow.memberships, current, expected_version(membership), "membership", status=status
+            )
+
+
+def _check_links(
+    uow: UnitOfWork,
+    vendor_id: UUID,
+    customer_id: UUID,
+    account_id: UUID,
+    contact_id: UUID,
+    profile_id: UUID | None,
+    grants: tuple[LocationGrant, ...],
+    customers: frozenset[UUID],
+) -> Customer:
+    """Every record a membership points at must exist in the vendor and fit together."""
+    owner = load(uow.customers, vendor_id, "customer", customer_id, "customer")
+    load(uow.accounts, vendor_id, "account", account_id, "account")
+    person = load(uow.contacts, vendor_id, "contact", contact_id, "contact")
+    problems: list[Problem] = []
+    if person.customer_id != owner.id:
+        problems.append(
+            Problem("contact", "other_customer", "must be a contact of the membership's customer")
+        )
+    if profile_id is not None:
+        load(uow.profiles, vendor_id, "permission profile", profile_id, "profile")
+    for granted in sorted(customers, key=str):
+        child = load(uow.customers, vendor_id, "customer", granted, "customer_grants")
+        if not _is_below(uow, vendor_id, child, owner.id):
+            problems.append(
+                Problem(
+                    "customer_grants",
+                    "outside_tree",
+                    f"customer {child.code} is not below {owner.code}",
+                )
+            )
+    allowed = {owner.id, *customers}
+    for grant in grants:
+        place = load(uow.locations, vendor_id, "location", grant.location_id, "location_grants")
+        if place.customer_id not in allowed:
+            problems.append(
+                Problem(
+                    "location_grants",
+                    "other_customer",
+                    f"location {place.name} belongs to another customer",
+                )
+            )
+    v.raise_if(problems)
+    return owner
+
+
+def _is_below(uow: UnitOfWork, vendor_id: UUID, child: Customer, ancestor: UUID) -> bool:
+    seen: set[UUID] = set()
+    parent = child.parent_id
+    while parent is not None and parent not in seen:
+        if parent == ancestor:
+            return True
+        seen.add(parent)
+        found = uow.customers.get(vendor_id, parent)
+        parent = found.parent_id if found else None
+    return False
+
+
+def _require_main(uow: UnitOfWork, vendor_id: UUID, customer_id: UUID) -> None:
+    # The main-account rule is a unique key, so this look-up is an index hit, not a scan.
+    if uow.memberships.get_by(vendor_id, "kind", customer_id) is None:
+        raise ValidationError.single(
+            "kind",
+            "no_main_account",
+            "an extra account needs the customer's main account; create that first",
+        )

@@ -1,0 +1,187 @@
+"""The :class:`Portal` facade: one object a host app keeps, holding every service.
+
+Example::
+
+    from portalkit import Portal, Staff, System
+
+    portal = Portal.from_settings()          # SQLite file portalkit.db, console mail
+    vendor = portal.default_vendor()
+    staff = Staff(vendor_id=vendor.id, user_id="planner-1")
+    acme = portal.customers.create(staff, code="ACME", name="Acme B.V.")
+
+Every service call runs in a transaction. Group calls into one with
+``with portal.transaction():`` — all of them commit together, or none does.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from portalkit.accounts import AccountService
+from portalkit.actors import System
+from portalkit.clock import Clock, SystemClock
+from portalkit.customers import ContactService, CustomerService, LocationService
+from portalkit.errors import (
+    ConfigurationError,
+    NotFound,
+    PermissionDenied,
+    PortalError,
+    ValidationError,
+)
+from portalkit.mail import ConsoleMailer, Mailer, MemoryMailer
+from portalkit.memberships import MembershipService
+from portalkit.profiles import ProfileService
+from portalkit.settings import PortalSettings, load_settings
+from portalkit.storage.base import Storage, UnitOfWork
+from portalkit.storage.memory import MemoryStorage
+from portalkit.vendors import Vendor, VendorService
+
+__all__ = ["Portal"]
+
+# Raised by services before their first write, so the transaction they ran in is still sound.
+_HARMLESS = (ValidationError, NotFound, PermissionDenied)
+
+
+class _Transaction:
+    __slots__ = ("failed", "uow")
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.failed: BaseException | None = None
+
+
+class Portal:
+    """The entry point: services for vendors, customers, locations, contacts, accounts,
+    memberships and permission profiles, on one storage backend and one mailer.
+
+    ``Portal()`` with no arguments is an in-memory portal, as tests want it;
+    :meth:`from_settings` builds the configured one.
+    """
+
+    def __init__(
+        self,
+        storage: Storage | None = None,
+        mailer: Mailer | None = None,
+        *,
+        settings: PortalSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings or PortalSettings.model_construct()
+        self.storage: Storage = storage if storage is not None else MemoryStorage()
+        self.mailer: Mailer = mailer if mailer is not None else MemoryMailer()
+        self.clock: Clock = clock or SystemClock()
+        self._current: ContextVar[_Transaction | None] = ContextVar(
+            f"portalkit-transaction-{id(self)}", default=None
+        )
+        self.vendors = VendorService(self)
+        self.customers = CustomerService(self)
+        self.locations = LocationService(self)
+        self.contacts = ContactService(self)
+        self.accounts = AccountService(self)
+        self.memberships = MembershipService(self)
+        self.profiles = ProfileService(self)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: PortalSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        **overrides: Any,
+    ) -> Portal:
+        """Build the portal the settings describe (``PORTALKIT_*`` variables, ``.env``).
+
+        With the defaults: a SQLite file ``portalkit.db`` whose schema is created or upgraded
+        on the spot, and mail printed to the console.
+        """
+        settings = settings or load_settings(**overrides)
+        storage = _build_storage(settings)
+        migrate = settings.auto_migrate
+        if migrate is None:
+            migrate = settings.storage == "sqlalchemy" and settings.database_url.startswith(
+                "sqlite"
+            )
+        if migrate:
+            storage.upgrade_schema()
+        return cls(storage, ConsoleMailer(), settings=settings, clock=clock)
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        """Run the block in one transaction: commit at the end, roll back on any exception.
+
+        Nested blocks (and the services called inside) join the outer transaction. A storage
+        failure inside it, such as a Conflict, spoils the whole transaction: it rolls back
+        even if the exception is caught inside the block.
+        """
+        current = self._current.get()
+        if current is not None:
+            if current.failed is not None:
+                raise PortalError(
+                    "an earlier error spoiled this transaction; it will be rolled back"
+                ) from current.failed
+            try:
+                yield current.uow
+            except _HARMLESS:
+                raise
+            except BaseException as exc:
+                current.failed = exc
+                raise
+            return
+        uow = self.storage.begin()
+        tx = _Transaction(uow)
+        token = self._current.set(tx)
+        try:
+            yield uow
+            if tx.failed is not None:
+                raise PortalError(
+                    "the transaction was rolled back because of an earlier error"
+                ) from tx.failed
+            uow.commit()
+        except BaseException:
+            uow.rollback()
+            raise
+        finally:
+            self._current.reset(token)
+
+    def default_vendor(self) -> Vendor:
+        """The vendor of a single-vendor host (code from ``PORTALKIT_DEFAULT_VENDOR``),
+        created on first use."""
+        platform = System()
+        code = self.settings.default_vendor
+        with self.transaction() as uow:
+            found = uow.vendors.get_by_code(code)
+            if found is not None:
+                return found
+            return self.vendors.create(platform, code=code, name=code)
+
+    def close(self) -> None:
+        """Release the storage's connections."""
+        self.storage.close()
+
+
+_BACKENDS = {
+    "sqlalchemy": "portalkit.storage.sqlalchemy.SqlStorage",
+    "memory": "portalkit.storage.memory.MemoryStorage",
+}
+
+
+def _build_storage(settings: PortalSettings) -> Storage:
+    # Backends are named by dotted path, so the core never imports a concrete one.
+    path = _BACKENDS.get(settings.storage, settings.storage)
+    module_name, _, attr = path.rpartition(".")
+    try:
+        backend = getattr(importlib.import_module(module_name), attr)
+        factory = backend.from_settings
+    except (ImportError, AttributeError, ValueError) as exc:
+        if isinstance(exc, PortalError):  # ImproperlyInstalled names the missing extra
+            raise
+        raise ConfigurationError(
+            f"PORTALKIT_STORAGE: {settings.storage!r} is neither 'sqlalchemy', 'memory' nor "
+            f"the dotted path of a class with a from_settings() method ({exc})"
+        ) from None
+    storage: Storage = factory(settings)
+    return storage

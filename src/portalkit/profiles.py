@@ -1,0 +1,203 @@
+"""Permission profiles: named sets of capabilities plus a visibility scope per resource type.
+
+A membership points at one profile; changing the profile changes every membership using it at
+once. Profiles are stored per vendor. (Presets that reproduce the seeds, and the registry of
+known capabilities, come with access control.)
+
+Example::
+
+    limited = portal.profiles.create(
+        staff, name="Limited", capabilities={"orders.view"}, scopes={"orders": "customer"},
+    )
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+import attrs
+
+from portalkit import _validation as v
+from portalkit._guard import require_admin, vendor_of
+from portalkit._service import expected_version, load, page, save
+from portalkit.actors import Actor
+from portalkit.errors import NotFound, Problem
+
+if TYPE_CHECKING:
+    from portalkit.portal import Portal
+
+__all__ = ["PermissionProfile", "ProfileService", "Scope"]
+
+_NAME_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
+MAX_CAPABILITIES = 200
+
+
+class Scope(enum.Enum):
+    """How far a member sees one resource type, narrowest first."""
+
+    OWN = "own"
+    LOCATION = "location"
+    CUSTOMER = "customer"
+    TREE = "tree"
+
+
+def _frozen_scopes(value: Mapping[str, Scope]) -> Mapping[str, Scope]:
+    # A read-only view: a caller holding the profile cannot change what is stored.
+    return MappingProxyType(dict(sorted(value.items())))
+
+
+@attrs.frozen
+class PermissionProfile:
+    """What a membership may do (capabilities) and how far it sees (scopes per resource type)."""
+
+    id: UUID
+    vendor_id: UUID
+    name: str
+    created_at: datetime
+    capabilities: frozenset[str] = frozenset()
+    scopes: Mapping[str, Scope] = attrs.field(factory=dict, converter=_frozen_scopes)
+    description: str = ""
+    version: int = 1
+
+
+def _names(problems: list[Problem], field: str, value: object, limit: int) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        problems.append(Problem(field, "not_list", "must be a list of names"))
+        return frozenset()
+    items = list(value)
+    if len(items) > limit:
+        problems.append(Problem(field, "too_many", f"may hold at most {limit} names"))
+        return frozenset()
+    good = set()
+    for item in items:
+        if not isinstance(item, str) or len(item) > 100 or not _NAME_RE.fullmatch(item):
+            problems.append(
+                Problem(
+                    field,
+                    "invalid_name",
+                    f"{item!r} is not a name like 'invoices.view' (a-z, 0-9, _ and dots)",
+                )
+            )
+        else:
+            good.add(item)
+    return frozenset(good)
+
+
+def _scopes(problems: list[Problem], value: object) -> dict[str, Scope]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        problems.append(Problem("scopes", "not_mapping", "must map resource types to scopes"))
+        return {}
+    result: dict[str, Scope] = {}
+    choices = ", ".join(s.value for s in Scope)
+    for resource, scope in value.items():
+        if not isinstance(resource, str) or not _NAME_RE.fullmatch(resource) or len(resource) > 100:
+            problems.append(
+                Problem("scopes", "invalid_name", f"{resource!r} is not a resource type name")
+            )
+            continue
+        try:
+            result[resource] = scope if isinstance(scope, Scope) else Scope(scope)
+        except ValueError:
+            problems.append(
+                Problem(f"scopes.{resource}", "invalid_choice", f"must be one of {choices}")
+            )
+    return result
+
+
+class ProfileService:
+    """Create, read and change permission profiles. Reached as ``portal.profiles``."""
+
+    _CHANGEABLE = frozenset({"name", "capabilities", "scopes", "description"})
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    def create(
+        self,
+        actor: Actor,
+        *,
+        name: str,
+        capabilities: Iterable[str] = (),
+        scopes: Mapping[str, Scope | str] | None = None,
+        description: str | None = None,
+    ) -> PermissionProfile:
+        """Create a profile of the actor's vendor (Conflict if the name is taken)."""
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        profile = PermissionProfile(
+            id=uuid4(),
+            vendor_id=vendor_id,
+            created_at=self._portal.clock.now(),
+            name=v.text(problems, "name", name, max_length=v.SHORT_MAX),
+            capabilities=_names(problems, "capabilities", capabilities, MAX_CAPABILITIES),
+            scopes=_scopes(problems, scopes),
+            description=v.text(
+                problems, "description", description, required=False, max_length=1000
+            ),
+        )
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            uow.profiles.add(profile)
+        return profile
+
+    def get(self, actor: Actor, profile: PermissionProfile | UUID) -> PermissionProfile:
+        """Return a profile of the actor's vendor, or raise NotFound."""
+        vendor_id = vendor_of(actor)
+        with self._portal.transaction() as uow:
+            return load(uow.profiles, vendor_id, "permission profile", profile, "profile")
+
+    def get_by_name(self, actor: Actor, name: str) -> PermissionProfile:
+        """Return the profile with this name (case-insensitive), or raise NotFound."""
+        vendor_id = vendor_of(actor)
+        problems: list[Problem] = []
+        name = v.text(problems, "name", name, max_length=v.SHORT_MAX)
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            found = uow.profiles.get_by(vendor_id, "name", name)
+        if found is None:
+            raise NotFound("permission profile", name)
+        return found
+
+    def list(self, actor: Actor, *, limit: int = 100, offset: int = 0) -> list[PermissionProfile]:
+        """The vendor's profiles, oldest first."""
+        vendor_id = vendor_of(actor)
+        limit, offset = page(limit, offset)
+        with self._portal.transaction() as uow:
+            return uow.profiles.list(vendor_id, limit=limit, offset=offset)
+
+    def update(
+        self, actor: Actor, profile: PermissionProfile | UUID, **changes: Any
+    ) -> PermissionProfile:
+        """Change name, capabilities, scopes or description; effective for every member at once."""
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        v.only_fields(problems, changes, self._CHANGEABLE, "permission profile")
+        fields: dict[str, Any] = {}
+        if "name" in changes:
+            fields["name"] = v.text(problems, "name", changes["name"], max_length=v.SHORT_MAX)
+        if "capabilities" in changes:
+            fields["capabilities"] = _names(
+                problems, "capabilities", changes["capabilities"], MAX_CAPABILITIES
+            )
+        if "scopes" in changes:
+            fields["scopes"] = _scopes(problems, changes["scopes"])
+        if "description" in changes:
+            fields["description"] = v.text(
+                problems, "description", changes["description"], required=False, max_length=1000
+            )
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            current = load(uow.profiles, vendor_id, "permission profile", profile, "profile")
+            return save(
+                uow.profiles, current, expected_version(profile), "permission profile", **fields
+            )

@@ -1,0 +1,259 @@
+"""The storage contract: a unit of work with one repository per aggregate.
+
+A backend stores and queries; it decides nothing. Services validate input and authorize the
+actor, then hand finished domain objects to a repository. Every vendor-scoped method takes the
+``vendor_id`` first, so no query can forget its tenant.
+
+Writes may be buffered until the next read of the same kind or the commit; a clash with a unique
+key (:data:`UNIQUE_KEYS`) is raised as :class:`~portalkit.errors.Conflict` at the latest then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from uuid import UUID
+
+import attrs
+
+from portalkit._validation import code_key, email_key
+from portalkit.errors import Conflict
+
+if TYPE_CHECKING:
+    from portalkit.accounts import Account
+    from portalkit.customers import Contact, Customer, Location
+    from portalkit.memberships import Membership
+    from portalkit.profiles import PermissionProfile
+    from portalkit.vendors import Vendor
+
+__all__ = [
+    "TABLES",
+    "UNIQUE_KEYS",
+    "Repository",
+    "Storage",
+    "UniqueKey",
+    "UnitOfWork",
+    "VendorRepository",
+    "unique_key",
+]
+
+T = TypeVar("T")
+
+
+class VendorRepository(Protocol):
+    """Vendors are the tenants themselves, so they are the one unscoped repository."""
+
+    def add(self, vendor: Vendor) -> None:
+        """Store a new vendor."""
+        ...
+
+    def get(self, vendor_id: UUID) -> Vendor | None:
+        """Return the vendor or None."""
+        ...
+
+    def get_by_code(self, code: str) -> Vendor | None:
+        """Return the vendor whose code matches case-insensitively, or None."""
+        ...
+
+    def list(self) -> list[Vendor]:
+        """All vendors, oldest first."""
+        ...
+
+
+class Repository(Protocol[T]):
+    """One aggregate's records of one vendor at a time.
+
+    Records are frozen attrs objects with ``id``, ``vendor_id`` and ``version`` fields.
+    """
+
+    def add(self, item: T) -> None:
+        """Store a new record (Conflict if a unique key is taken, now or at flush)."""
+        ...
+
+    def add_many(self, items: Sequence[T]) -> None:
+        """Store several new records; the same as calling :meth:`add` for each."""
+        ...
+
+    def get(self, vendor_id: UUID, item_id: UUID) -> T | None:
+        """The record with this id in this vendor, or None (also for another vendor's id)."""
+        ...
+
+    def get_by(self, vendor_id: UUID, key: str, value: object) -> T | None:
+        """The record whose unique key ``key`` (see :data:`UNIQUE_KEYS`) equals ``value``."""
+        ...
+
+    def list(
+        self,
+        vendor_id: UUID,
+        *,
+        where: Mapping[str, object] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[T]:
+        """Records whose fields equal ``where``'s values, oldest first, then by id."""
+        ...
+
+    def update(self, item: T, expected_version: int) -> None:
+        """Replace the stored record if its version is still ``expected_version``.
+
+        ``item.version`` must be ``expected_version + 1``; otherwise, or when the stored version
+        moved on, ConcurrentModification is raised and nothing changes.
+        """
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: all repositories share it; commit makes every change visible at once."""
+
+    vendors: VendorRepository
+    customers: Repository[Customer]
+    locations: Repository[Location]
+    contacts: Repository[Contact]
+    accounts: Repository[Account]
+    memberships: Repository[Membership]
+    profiles: Repository[PermissionProfile]
+
+    def commit(self) -> None:
+        """Make every change durable and visible to others."""
+        ...
+
+    def rollback(self) -> None:
+        """Forget every change of this unit of work."""
+        ...
+
+
+class Storage(Protocol):
+    """A storage backend: it opens units of work and can create or upgrade its schema."""
+
+    def begin(self) -> UnitOfWork:
+        """Start a unit of work; the caller commits or rolls it back."""
+        ...
+
+    def upgrade_schema(self) -> None:
+        """Create or upgrade the schema to the version this portalkit needs."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+@attrs.frozen
+class UniqueKey:
+    """A uniqueness rule every backend enforces, in one place for all of them.
+
+    ``parts`` are record fields; ``normalise`` maps a part to the function making its comparison
+    key (stored in the SQL column ``<part>_key``); ``only`` limits the rule to records whose
+    enum fields hold the given values (a partial index); ``field`` and ``message`` make the Conflict a person reads.
+    """
+
+    name: str
+    parts: tuple[str, ...]
+    field: str
+    message: str
+    normalise: Mapping[str, Callable[[str], str]] = attrs.field(factory=dict)
+    only: Mapping[str, str] = attrs.field(factory=dict)
+
+    def key_of(self, item: object) -> tuple[object, ...] | None:
+        """The key of a record, or None if the rule does not apply to it."""
+        for field, value in self.only.items():
+            if getattr(getattr(item, field), "value", None) != value:
+                return None
+        return tuple(self.normalise.get(p, _same)(getattr(item, p)) for p in self.parts)
+
+    def lookup_key(self, vendor_id: UUID, value: object) -> tuple[object, ...]:
+        """The key a look-up means: ``vendor_id`` plus the other parts' value(s).
+
+        ``value`` is one value when the rule has one other part, else a tuple in part order.
+        """
+        others = [p for p in self.parts if p != "vendor_id"]
+        values = iter(value if len(others) > 1 else (value,))  # type: ignore[arg-type]
+        return tuple(
+            vendor_id if p == "vendor_id" else self.normalise.get(p, _same)(next(values))
+            for p in self.parts
+        )
+
+    def conflict(self) -> Conflict:
+        """The error for a clash with this rule."""
+        return Conflict(self.field, self.message)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
+    "vendors": (
+        UniqueKey(
+            "uq_vendors_code",
+            ("code",),
+            "code",
+            "this vendor code is already taken",
+            {"code": code_key},
+        ),
+    ),
+    "customers": (
+        UniqueKey(
+            "uq_customers_code",
+            ("vendor_id", "code"),
+            "code",
+            "this customer code is already taken",
+            {"code": code_key},
+        ),
+    ),
+    "accounts": (
+        UniqueKey(
+            "uq_accounts_username",
+            ("vendor_id", "username"),
+            "username",
+            "this username is already taken",
+            {"username": code_key},
+        ),
+        UniqueKey(
+            "uq_accounts_email",
+            ("vendor_id", "email"),
+            "email",
+            "an account with this e-mail address already exists",
+            {"email": email_key},
+        ),
+    ),
+    "memberships": (
+        UniqueKey(
+            "uq_memberships_account_customer",
+            ("account_id", "customer_id"),
+            "account",
+            "this account already has a membership in this customer",
+        ),
+        UniqueKey(
+            "uq_memberships_main",
+            ("customer_id",),
+            "kind",
+            "this customer already has a main account",
+            only={"kind": "main"},
+        ),
+    ),
+    "profiles": (
+        UniqueKey(
+            "uq_profiles_name",
+            ("vendor_id", "name"),
+            "name",
+            "a permission profile with this name already exists",
+            {"name": code_key},
+        ),
+    ),
+    "locations": (),
+    "contacts": (),
+}
+"""Every uniqueness rule, by table; backends enforce exactly these."""
+
+
+def unique_key(table: str, field: str) -> UniqueKey:
+    """The uniqueness rule of ``table`` blamed on ``field`` (used by ``get_by`` look-ups)."""
+    for key in UNIQUE_KEYS[table]:
+        if key.field == field:
+            return key
+    raise KeyError(f"{table} has no unique key on {field}")
+
+
+TABLES = ("vendors", "profiles", "customers", "locations", "contacts", "accounts", "memberships")
+"""Every table, in an order where each one's references come before it."""

@@ -1,0 +1,245 @@
+"""The in-memory backend: for tests and demos, with the same transaction semantics as SQL.
+
+One lock serialises units of work, so a transaction sees no one else's half-done changes and a
+rolled-back one leaves nothing behind (an undo log restores every table and index). Records are
+frozen attrs objects with immutable fields, so a caller can never change what is stored through
+a record it was handed. Nothing survives the process; throttling and the like are per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from uuid import UUID
+
+from portalkit._validation import code_key
+from portalkit.errors import ConcurrentModification, PortalError
+from portalkit.storage.base import TABLES, UNIQUE_KEYS, unique_key
+
+if TYPE_CHECKING:
+    from portalkit.accounts import Account
+    from portalkit.customers import Contact, Customer, Location
+    from portalkit.memberships import Membership
+    from portalkit.profiles import PermissionProfile
+    from portalkit.settings import PortalSettings
+    from portalkit.vendors import Vendor
+
+__all__ = ["MemoryStorage"]
+
+T = TypeVar("T")
+_Undo = Callable[[], None]
+
+
+class _Tables:
+    """The stored state: rows by table and id, and one dict per unique key."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[UUID, Any]] = {name: {} for name in TABLES}
+        self.keys: dict[str, dict[tuple[object, ...], UUID]] = {
+            key.name: {} for keys in UNIQUE_KEYS.values() for key in keys
+        }
+
+
+class _Table(Generic[T]):
+    """One table's repository inside a unit of work; every write records its undo step."""
+
+    def __init__(self, uow: MemoryUnitOfWork, name: str) -> None:
+        self._uow = uow
+        self._name = name
+        self._rows: dict[UUID, Any] = uow._tables.rows[name]
+        self._unique = UNIQUE_KEYS[name]
+
+    def add(self, item: T) -> None:
+        self._uow._check_open()
+        item_id: UUID = item.id  # type: ignore[attr-defined]
+        new_keys = [(k, k.key_of(item)) for k in self._unique]
+        for key, value in new_keys:
+            if value is not None and value in self._uow._tables.keys[key.name]:
+                raise key.conflict()
+        self._rows[item_id] = item
+        self._uow._undo.append(lambda: self._rows.pop(item_id))
+        for key, value in new_keys:
+            if value is not None:
+                self._index(key.name, value, item_id)
+
+    def add_many(self, items: Sequence[T]) -> None:
+        for item in items:
+            self.add(item)
+
+    def _index(self, key_name: str, value: tuple[object, ...], item_id: UUID) -> None:
+        index = self._uow._tables.keys[key_name]
+        index[value] = item_id
+        self._uow._undo.append(lambda: index.pop(value))
+
+    def _unindex(self, key_name: str, value: tuple[object, ...]) -> None:
+        index = self._uow._tables.keys[key_name]
+        old = index.pop(value)
+        self._uow._undo.append(lambda: index.__setitem__(value, old))
+
+    def get(self, vendor_id: UUID, item_id: UUID) -> T | None:
+        self._uow._check_open()
+        item = self._rows.get(item_id)
+        return item if item is not None and item.vendor_id == vendor_id else None
+
+    def get_by(self, vendor_id: UUID, key: str, value: object) -> T | None:
+        self._uow._check_open()
+        rule = unique_key(self._name, key)
+        item_id = self._uow._tables.keys[rule.name].get(rule.lookup_key(vendor_id, value))
+        return self.get(vendor_id, item_id) if item_id is not None else None
+
+    def list(
+        self,
+        vendor_id: UUID,
+        *,
+        where: Mapping[str, object] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[T]:
+        self._uow._check_open()
+        conditions = dict(where or {})
+        found = [
+            item
+            for item in self._rows.values()
+            if item.vendor_id == vendor_id
+            and all(getattr(item, k) == v for k, v in conditions.items())
+        ]
+        found.sort(key=lambda item: (item.created_at, str(item.id)))
+        end = None if limit is None else offset + limit
+        return found[offset:end]
+
+    def update(self, item: T, expected_version: int) -> None:
+        self._uow._check_open()
+        item_id: UUID = item.id  # type: ignore[attr-defined]
+        stored = self._rows.get(item_id)
+        if (
+            stored is None
+            or stored.vendor_id != item.vendor_id  # type: ignore[attr-defined]
+            or stored.version != expected_version
+            or item.version != expected_version + 1  # type: ignore[attr-defined]
+        ):
+            raise ConcurrentModification(self._name.rstrip("s"), item_id)
+        changes = [(k, k.key_of(stored), k.key_of(item)) for k in self._unique]
+        for key, old, new in changes:
+            index = self._uow._tables.keys[key.name]
+            if new is not None and new != old and new in index:
+                raise key.conflict()
+        for key, old, new in changes:
+            if old != new:
+                if old is not None:
+                    self._unindex(key.name, old)
+                if new is not None:
+                    self._index(key.name, new, item_id)
+        self._rows[item_id] = item
+        self._uow._undo.append(lambda: self._rows.__setitem__(item_id, stored))
+
+
+class _Vendors:
+    """The vendors table: unscoped, since vendors are the scopes."""
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._table: _Table[Vendor] = _Table(uow, "vendors")
+        self._uow = uow
+
+    def add(self, vendor: Vendor) -> None:
+        self._table.add(vendor)
+
+    def get(self, vendor_id: UUID) -> Vendor | None:
+        self._uow._check_open()
+        found: Vendor | None = self._uow._tables.rows["vendors"].get(vendor_id)
+        return found
+
+    def get_by_code(self, code: str) -> Vendor | None:
+        self._uow._check_open()
+        vendor_id = self._uow._tables.keys["uq_vendors_code"].get((code_key(code),))
+        return self.get(vendor_id) if vendor_id else None
+
+    def list(self) -> list[Vendor]:
+        self._uow._check_open()
+        rows: list[Vendor] = list(self._uow._tables.rows["vendors"].values())
+        return sorted(rows, key=lambda v: (v.created_at, str(v.id)))
+
+
+class MemoryUnitOfWork:
+    """A transaction on :class:`MemoryStorage`; holds the storage's lock until it ends."""
+
+    def __init__(self, storage: MemoryStorage) -> None:
+        self._storage = storage
+        self._tables = storage._tables
+        self._undo: list[_Undo] = []
+        self._open = True
+        self.vendors = _Vendors(self)
+        self.customers: _Table[Customer] = _Table(self, "customers")
+        self.locations: _Table[Location] = _Table(self, "locations")
+        self.contacts: _Table[Contact] = _Table(self, "contacts")
+        self.accounts: _Table[Account] = _Table(self, "accounts")
+        self.memberships: _Table[Membership] = _Table(self, "memberships")
+        self.profiles: _Table[PermissionProfile] = _Table(self, "profiles")
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise PortalError("this unit of work has ended; start a new transaction")
+        self._storage._before_statement()
+
+    def commit(self) -> None:
+        """Keep every change and release the lock."""
+        if self._open:
+            self._undo.clear()
+            self._end()
+
+    def rollback(self) -> None:
+        """Undo every change, newest first, and release the lock."""
+        if self._open:
+            for step in reversed(self._undo):
+                step()
+            self._undo.clear()
+            self._end()
+
+    def _end(self) -> None:
+        self._open = False
+        self._storage._lock.release()
+
+
+class MemoryStorage:
+    """Everything in process memory, thread-safe; the default backend of tests.
+
+    ``fail_after`` makes the n-th storage operation after it is set raise a PortalError, so
+    tests can prove that a failure half-way leaves nothing behind (the SQL backend's
+    counterpart is a ``before_cursor_execute`` hook).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._tables = _Tables()
+        self._fail_countdown: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: PortalSettings) -> MemoryStorage:
+        """A fresh, empty store (``PORTALKIT_STORAGE=memory``); the settings hold nothing for it."""
+        return cls()
+
+    def begin(self) -> MemoryUnitOfWork:
+        """Wait for the lock and start a unit of work."""
+        self._lock.acquire()
+        return MemoryUnitOfWork(self)
+
+    def upgrade_schema(self) -> None:
+        """Nothing to create: the tables exist as soon as the storage does."""
+        return None
+
+    def close(self) -> None:
+        """Drop all data."""
+        with self._lock:
+            self._tables = _Tables()
+
+    def fail_after(self, operations: int | None) -> None:
+        """Fault injection for tests: make operation number ``operations`` (1-based) raise."""
+        self._fail_countdown = operations
+
+    def _before_statement(self) -> None:
+        if self._fail_countdown is None:
+            return
+        self._fail_countdown -= 1
+        if self._fail_countdown <= 0:
+            self._fail_countdown = None
+            raise PortalError("injected storage failure (MemoryStorage.fail_after)")

@@ -1,0 +1,422 @@
+"""The SQLAlchemy backend: SQLite (embedded default) and PostgreSQL (psycopg 3).
+
+It runs SQLAlchemy Core statements on one connection per unit of work. New records are buffered
+and written in batches (one ``executemany`` per table) right before the next query that could see
+them and at commit, which is what makes bulk provisioning fast; a unit of work remembers every
+record it wrote or read, so a look-up by id costs no query. Unique keys are checked in three
+places: among the buffered records at once, against the table with one ``IN`` query per batch,
+and by the database's own unique indexes (which settle races between servers).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from uuid import UUID
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from portalkit._validation import code_key
+from portalkit.errors import (
+    ConcurrentModification,
+    ConfigurationError,
+    Conflict,
+    ImproperlyInstalled,
+    PortalError,
+)
+from portalkit.storage.base import TABLES, UNIQUE_KEYS, UniqueKey, unique_key
+from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
+from portalkit.storage.sqlalchemy.rows import ROWS, Base
+
+if TYPE_CHECKING:
+    from portalkit.accounts import Account
+    from portalkit.customers import Contact, Customer, Location
+    from portalkit.memberships import Membership
+    from portalkit.profiles import PermissionProfile
+    from portalkit.settings import PortalSettings
+    from portalkit.vendors import Vendor
+
+__all__ = ["SqlStorage", "SqlUnitOfWork"]
+
+T = TypeVar("T")
+_CHUNK = 500
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _stored(value: object) -> object:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _column(part: str, rule: UniqueKey) -> str:
+    return f"{part}_key" if part in rule.normalise else part
+
+
+def _conflict_for(table: str, error: IntegrityError) -> Conflict:
+    """Name the unique rule an IntegrityError broke, from the constraint name or columns."""
+    orig = error.orig
+    diag = getattr(orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    text = str(orig)
+    for rule in UNIQUE_KEYS[table]:
+        if constraint == rule.name or rule.name in text:
+            return rule.conflict()
+        columns = ", ".join(f"{table}.{_column(p, rule)}" for p in rule.parts)
+        if re.search(rf"UNIQUE constraint failed: {re.escape(columns)}$", text):
+            return rule.conflict()
+    return Conflict(table, f"the change to {table} clashes with stored data")
+
+
+class _Repo(Generic[T]):
+    """One table's repository inside a :class:`SqlUnitOfWork`."""
+
+    def __init__(self, uow: SqlUnitOfWork, table: str) -> None:
+        self._uow = uow
+        self._name = table
+        self._table = ROWS[table].__table__
+        self._to_row = TO_ROW[table]
+        self._from_row = FROM_ROW[table]
+        self._rules = UNIQUE_KEYS[table]
+        self._seen: dict[UUID, Any] = {}
+        # Keys of records added in this unit of work and not yet checked against the table.
+        self._pending_keys: dict[str, dict[tuple[object, ...], Any]] = {
+            rule.name: {} for rule in self._rules
+        }
+        self._pending: list[Any] = []
+
+    # -- writes ---------------------------------------------------------------------------
+    def add(self, item: T) -> None:
+        self._uow._check_open()
+        keys = [(rule, rule.key_of(item)) for rule in self._rules]
+        for rule, key in keys:
+            if key is not None and key in self._pending_keys[rule.name]:
+                raise rule.conflict()
+        for rule, key in keys:
+            if key is not None:
+                self._pending_keys[rule.name][key] = item
+        self._pending.append(item)
+        self._seen[item.id] = item  # type: ignore[attr-defined]
+
+    def add_many(self, items: Sequence[T]) -> None:
+        for item in items:
+            self.add(item)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        items, self._pending = self._pending, []
+        conn = self._uow._conn
+        for rule in self._rules:
+            self._check_stored(conn, rule, list(self._pending_keys[rule.name]))
+            self._pending_keys[rule.name].clear()
+        rows = [self._to_row(item) for item in items]
+        try:
+            for start in range(0, len(rows), _CHUNK * 10):
+                conn.execute(insert(self._table), rows[start : start + _CHUNK * 10])
+        except IntegrityError as exc:
+            raise _conflict_for(self._name, exc) from None
+
+    def _check_stored(
+        self, conn: Connection, rule: UniqueKey, keys: list[tuple[object, ...]]
+    ) -> None:
+        if not keys:
+            return
+        columns = [self._table.c[_column(p, rule)] for p in rule.parts]
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            query = select(*columns).where(tuple_(*columns).in_(chunk)).limit(1)
+            for field, value in rule.only.items():
+                query = query.where(self._table.c[field] == value)
+            if conn.execute(query).first() is not None:
+                raise rule.conflict()
+
+    def update(self, item: T, expected_version: int) -> None:
+        self._uow._check_open()
+        self._uow._flush()
+        item_id: UUID = item.id  # type: ignore[attr-defined]
+        row = self._to_row(item)
+        row.pop("id")
+        row.pop("created_at", None)
+        statement = (
+            update(self._table)
+            .where(self._table.c.id == item_id)
+            .where(self._table.c.vendor_id == row["vendor_id"])
+            .where(self._table.c.version == expected_version)
+            .values(row)
+        )
+        if item.version != expected_version + 1:  # type: ignore[attr-defined]
+            raise ConcurrentModification(self._name.rstrip("s"), item_id)
+        try:
+            result = self._uow._conn.execute(statement)
+        except IntegrityError as exc:
+            raise _conflict_for(self._name, exc) from None
+        if result.rowcount != 1:
+            raise ConcurrentModification(self._name.rstrip("s"), item_id)
+        self._seen[item_id] = item
+
+    # -- reads ----------------------------------------------------------------------------
+    def get(self, vendor_id: UUID, item_id: UUID) -> T | None:
+        self._uow._check_open()
+        item = self._seen.get(item_id)
+        if item is None:
+            row = (
+                self._uow._conn.execute(select(self._table).where(self._table.c.id == item_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            item = self._remember(row)
+        return item if item.vendor_id == vendor_id else None  # type: ignore[no-any-return]
+
+    def get_by(self, vendor_id: UUID, key: str, value: object) -> T | None:
+        self._uow._check_open()
+        rule = unique_key(self._name, key)
+        wanted = rule.lookup_key(vendor_id, value)
+        pending = self._pending_keys[rule.name].get(wanted)
+        if pending is not None:
+            return pending if pending.vendor_id == vendor_id else None  # type: ignore[no-any-return]
+        query = select(self._table)
+        for part, wanted_value in zip(rule.parts, wanted, strict=True):
+            query = query.where(self._table.c[_column(part, rule)] == wanted_value)
+        for field, only in rule.only.items():
+            query = query.where(self._table.c[field] == only)
+        row = self._uow._conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        item = self._remember(row)
+        return item if item.vendor_id == vendor_id else None  # type: ignore[no-any-return]
+
+    def list(
+        self,
+        vendor_id: UUID,
+        *,
+        where: Mapping[str, object] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[T]:
+        self._uow._check_open()
+        self._uow._flush()
+        query = select(self._table).where(self._table.c.vendor_id == vendor_id)
+        for field, value in (where or {}).items():
+            query = query.where(self._table.c[field] == _stored(value))
+        query = query.order_by(self._table.c.created_at, self._table.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
+        return [self._remember(row) for row in self._uow._conn.execute(query).mappings()]
+
+    def _remember(self, row: Mapping[str, Any]) -> Any:
+        item = self._seen.get(row["id"])
+        if item is None:
+            item = self._from_row(row)
+            self._seen[item.id] = item
+        return item
+
+
+class _Vendors:
+    """The vendors table (unscoped)."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._repo: _Repo[Vendor] = _Repo(uow, "vendors")
+        self._uow = uow
+
+    def add(self, vendor: Vendor) -> None:
+        self._repo.add(vendor)
+
+    def get(self, vendor_id: UUID) -> Vendor | None:
+        return self._repo.get(vendor_id, vendor_id)
+
+    def get_by_code(self, code: str) -> Vendor | None:
+        self._uow._check_open()
+        self._uow._flush()
+        table = ROWS["vendors"].__table__
+        row = (
+            self._uow._conn.execute(select(table).where(table.c.code_key == code_key(code)))
+            .mappings()
+            .first()
+        )
+        return self._repo._remember(row) if row is not None else None  # type: ignore[no-any-return]
+
+    def list(self) -> list[Vendor]:
+        self._uow._check_open()
+        self._uow._flush()
+        table = ROWS["vendors"].__table__
+        rows = self._uow._conn.execute(select(table).order_by(table.c.created_at, table.c.id))
+        return [self._repo._remember(row) for row in rows.mappings()]
+
+
+class SqlUnitOfWork:
+    """One database transaction on one connection."""
+
+    def __init__(self, storage: SqlStorage) -> None:
+        self._conn = storage.engine.connect()
+        self._transaction = self._conn.begin()
+        self._open = True
+        self.vendors = _Vendors(self)
+        self.profiles: _Repo[PermissionProfile] = _Repo(self, "profiles")
+        self.customers: _Repo[Customer] = _Repo(self, "customers")
+        self.locations: _Repo[Location] = _Repo(self, "locations")
+        self.contacts: _Repo[Contact] = _Repo(self, "contacts")
+        self.accounts: _Repo[Account] = _Repo(self, "accounts")
+        self.memberships: _Repo[Membership] = _Repo(self, "memberships")
+        self._repos: list[_Repo[Any]] = [self.vendors._repo] + [
+            getattr(self, name) for name in TABLES if name != "vendors"
+        ]
+
+    @property
+    def connection(self) -> Connection:
+        """The unit of work's connection, for host code that must join the same transaction."""
+        self._check_open()
+        self._flush()
+        return self._conn
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise PortalError("this unit of work has ended; start a new transaction")
+
+    def _flush(self) -> None:
+        # TABLES lists referenced tables first, so foreign keys hold at every statement.
+        for repo in self._repos:
+            repo._flush()
+
+    def commit(self) -> None:
+        """Write what is buffered, then commit."""
+        if not self._open:
+            return
+        try:
+            self._flush()
+            self._transaction.commit()
+        except IntegrityError as exc:
+            raise Conflict("data", f"the change clashes with stored data ({exc.orig})") from None
+        finally:
+            if self._transaction.is_active:
+                self._transaction.rollback()
+            self._close()
+
+    def rollback(self) -> None:
+        """Drop what is buffered and roll back."""
+        if not self._open:
+            return
+        try:
+            self._transaction.rollback()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        self._open = False
+        self._conn.close()
+
+
+class SqlStorage:
+    """Storage in a SQL database through SQLAlchemy 2.x.
+
+    ``url`` is a SQLAlchemy URL: ``sqlite:///portalkit.db`` (the default) or
+    ``postgresql://user@host/db`` (needs ``pip install "portalkit[postgres]"``); an engine you
+    built yourself can be passed instead.
+    """
+
+    def __init__(self, url: str | Engine, *, echo: bool = False) -> None:
+        self.engine = url if isinstance(url, Engine) else _engine(url, echo)
+
+    @classmethod
+    def from_settings(cls, settings: PortalSettings) -> SqlStorage:
+        """The storage ``PORTALKIT_DATABASE_URL`` names."""
+        return cls(settings.database_url, echo=settings.sql_echo)
+
+    def begin(self) -> SqlUnitOfWork:
+        """Start a unit of work on a connection from the pool."""
+        return SqlUnitOfWork(self)
+
+    def upgrade_schema(self) -> None:
+        """Run the Alembic migrations up to the newest one."""
+        from alembic import command
+
+        with self.engine.begin() as conn:
+            config = alembic_config(conn)
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Any:
+    """An Alembic configuration for portalkit's migrations, on a connection or a URL."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _engine(url: str, echo: bool) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            "PORTALKIT_DATABASE_URL: not a database URL; use sqlite:///portalkit.db or "
+            "postgresql://user@host/database"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigurationError(
+            f"PORTALKIT_DATABASE_URL: {parsed.get_backend_name()!r} is not supported; "
+            "use SQLite or PostgreSQL"
+        )
+    options: dict[str, Any] = {"echo": echo}
+    if parsed.get_backend_name() == "postgresql":
+        options["pool_pre_ping"] = True
+    elif parsed.database in (None, "", ":memory:"):
+        # An in-memory SQLite database lives in one connection: share it.
+        options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    try:
+        engine = create_engine(parsed, **options)
+    except (ModuleNotFoundError, NoSuchModuleError):
+        raise ImproperlyInstalled("PostgreSQL storage", "postgres") from None
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: two deferred transactions that both try to
+        # upgrade to writing would deadlock and one would fail with "database is locked".
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def metadata() -> Any:
+    """The schema as SQLAlchemy MetaData (for comparing with the migrations)."""
+    return Base.metadata

@@ -1,0 +1,205 @@
+"""The SQL tables, as SQLAlchemy 2.0 typed row classes of their own.
+
+The domain's attrs classes know nothing of tables; :mod:`._convert` turns rows into domain
+records and back. Every link is NOT NULL with a foreign key unless the domain says it is
+optional, so a dangling reference cannot be stored. Each ``*_key`` column holds the normalised
+form a unique index compares (case-insensitive codes and usernames, normalised e-mail).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC, also on SQLite (which stores no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("portalkit stores timezone-aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """The declarative base of portalkit's rows; ``Base.metadata`` is the whole schema."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class VendorRow(Base):
+    """A vendor (tenant)."""
+
+    __tablename__ = "vendors"
+    __table_args__ = (UniqueConstraint("code_key", name="uq_vendors_code"),)
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(50))
+    code_key: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class _Scoped:
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    vendor_id: Mapped[UUID] = mapped_column(ForeignKey("vendors.id"), index=True)
+    created_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class ProfileRow(_Scoped, Base):
+    """A permission profile."""
+
+    __tablename__ = "profiles"
+    __table_args__ = (UniqueConstraint("vendor_id", "name_key", name="uq_profiles_name"),)
+
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    capabilities: Mapped[list[Any]]
+    scopes: Mapped[dict[str, Any]]
+    description: Mapped[str] = mapped_column(Text)
+
+
+class CustomerRow(_Scoped, Base):
+    """A customer company."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "code_key", name="uq_customers_code"),
+        Index("ix_customers_vendor_parent", "vendor_id", "parent_id"),
+    )
+
+    code: Mapped[str] = mapped_column(String(50))
+    code_key: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(200))
+    erp_reference: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool]
+    show_prices: Mapped[bool]
+    shop_enabled: Mapped[bool]
+    addresses: Mapped[list[Any]]
+    parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("customers.id"))
+
+
+class LocationRow(_Scoped, Base):
+    """A site of a customer."""
+
+    __tablename__ = "locations"
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(50))
+    address: Mapped[dict[str, Any] | None]
+    active: Mapped[bool]
+
+
+class ContactRow(_Scoped, Base):
+    """A person at a customer."""
+
+    __tablename__ = "contacts"
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254))
+    job_title: Mapped[str] = mapped_column(String(100))
+    department: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(40))
+    active: Mapped[bool]
+
+
+class AccountRow(_Scoped, Base):
+    """A login identity."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "username_key", name="uq_accounts_username"),
+        UniqueConstraint("vendor_id", "email_key", name="uq_accounts_email"),
+    )
+
+    username: Mapped[str] = mapped_column(String(150))
+    username_key: Mapped[str] = mapped_column(String(150))
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(10))
+    password_hash: Mapped[str | None] = mapped_column(String(512))
+    session_stamp: Mapped[str] = mapped_column(String(64))
+
+
+class MembershipRow(_Scoped, Base):
+    """An account's access to one customer."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("account_id", "customer_id", name="uq_memberships_account_customer"),
+        # At most one main account per customer: a partial unique index on both databases.
+        Index(
+            "uq_memberships_main",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("kind = 'main'"),
+            postgresql_where=text("kind = 'main'"),
+        ),
+        Index("ix_memberships_vendor_customer", "vendor_id", "customer_id"),
+    )
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    contact_id: Mapped[UUID] = mapped_column(ForeignKey("contacts.id"))
+    profile_id: Mapped[UUID | None] = mapped_column(ForeignKey("profiles.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    location_grants: Mapped[list[Any]]
+    customer_grants: Mapped[list[Any]]
+    subscriptions: Mapped[list[Any]]
+
+
+ROWS: dict[str, type[Base]] = {
+    row.__tablename__: row
+    for row in (
+        VendorRow,
+        ProfileRow,
+        CustomerRow,
+        LocationRow,
+        ContactRow,
+        AccountRow,
+        MembershipRow,
+    )
+}
+"""Row class by table name."""

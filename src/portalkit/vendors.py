@@ -1,0 +1,75 @@
+"""Vendors: the businesses that run portals. Every other record belongs to exactly one vendor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID, uuid4
+
+import attrs
+
+from portalkit import _validation as v
+from portalkit._guard import require_platform, vendor_of
+from portalkit.actors import Actor
+from portalkit.errors import NotFound, Problem
+
+if TYPE_CHECKING:
+    from portalkit.portal import Portal
+
+__all__ = ["Vendor", "VendorService"]
+
+
+@attrs.frozen
+class Vendor:
+    """A tenant: the business running a portal for its customers (``code`` is its login code)."""
+
+    id: UUID
+    code: str
+    name: str
+    created_at: datetime
+
+
+class VendorService:
+    """Create and look up vendors. Reached as ``portal.vendors``."""
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    def create(self, actor: Actor, *, code: str, name: str) -> Vendor:
+        """Create a vendor; only the platform actor (``System()``) may.
+
+        Raises ValidationError for a bad code or name and Conflict when the code is taken.
+        """
+        require_platform(actor)
+        problems: list[Problem] = []
+        code = v.code(problems, "code", code)
+        name = v.text(problems, "name", name)
+        v.raise_if(problems)
+        vendor = Vendor(id=uuid4(), code=code, name=name, created_at=self._portal.clock.now())
+        with self._portal.transaction() as uow:
+            uow.vendors.add(vendor)
+        return vendor
+
+    def get(self, actor: Actor, vendor_id: UUID) -> Vendor:
+        """Return a vendor: the platform sees all, everyone else only their own."""
+        with self._portal.transaction() as uow:
+            found = uow.vendors.get(vendor_id)
+        if found is None or (actor.vendor_id is not None and actor.vendor_id != found.id):
+            raise NotFound("vendor", vendor_id)
+        return found
+
+    def get_by_code(self, actor: Actor, code: str) -> Vendor:
+        """Return the vendor with this login code (case-insensitive)."""
+        with self._portal.transaction() as uow:
+            found = uow.vendors.get_by_code(code) if isinstance(code, str) else None
+        if found is None or (actor.vendor_id is not None and actor.vendor_id != found.id):
+            raise NotFound("vendor", code)
+        return found
+
+    def list(self, actor: Actor) -> list[Vendor]:
+        """List vendors: all for the platform, otherwise just the actor's own."""
+        with self._portal.transaction() as uow:
+            if actor.vendor_id is None:
+                return uow.vendors.list()
+            own = uow.vendors.get(vendor_of(actor))
+            return [own] if own else []
