@@ -7,6 +7,7 @@ and is really gone after stop().
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import uuid
 
@@ -25,10 +26,9 @@ def _accepts_connections(port: int) -> bool:
 
 @pytest.mark.postgres
 def test_server_lifecycle() -> None:
-    try:
-        import psycopg
-    except ImportError as exc:  # the "postgres" extra is not installed
-        unavailable(f"psycopg is not installed ({exc})")
+    if importlib.util.find_spec("psycopg") is None:  # the "postgres" extra is missing
+        unavailable("psycopg is not installed (pip install 'portalkit[postgres]')")
+    import psycopg
 
     server = start_or_give_up()
 

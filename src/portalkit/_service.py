@@ -3,13 +3,12 @@ and the optimistic-locking update step."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
 import attrs
 
-from portalkit.errors import NotFound, ValidationError
+from portalkit.errors import ConcurrentModification, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from portalkit.storage.base import Repository
@@ -42,6 +41,8 @@ def ident(field: str, value: object) -> UUID:
 
 def expected_version(value: object) -> int | None:
     """The version the caller last saw, when it passed a record rather than an id."""
+    if isinstance(value, UUID | str):
+        return None  # a UUID's own `version` attribute is its UUID version, not ours
     version = getattr(value, "version", None)
     return version if isinstance(version, int) else None
 
@@ -65,24 +66,15 @@ def page(limit: object, offset: object) -> tuple[int, int]:
 
 
 def save(
-    repo: Repository[R],
-    current: R,
-    seen_version: int | None,
-    kind: str,
-    change: Callable[[R], R] | None = None,
-    **fields: Any,
+    repo: Repository[R], current: R, seen_version: int | None, what: str, /, **fields: Any
 ) -> R:
     """Write ``current`` with ``fields`` changed and its version bumped, guarding lost updates.
 
     ``seen_version`` is the version the caller read (when it passed a record); a mismatch with
-    the stored one means someone else wrote in between.
+    the stored one means someone else wrote in between. ``what`` names the record in errors.
     """
-    from portalkit.errors import ConcurrentModification
-
     if seen_version is not None and seen_version != current.version:
-        raise ConcurrentModification(kind, current.id)
+        raise ConcurrentModification(what, current.id)
     updated = attrs.evolve(current, version=current.version + 1, **fields)  # type: ignore[misc]
-    if change is not None:
-        updated = change(updated)
     repo.update(updated, current.version)
     return updated

@@ -66,6 +66,11 @@ def _column(part: str, rule: UniqueKey) -> str:
     return f"{part}_key" if part in rule.normalise else part
 
 
+def _scope(item: Any) -> UUID:
+    # A vendor is its own scope; every other record names its vendor.
+    return item.vendor_id if hasattr(item, "vendor_id") else item.id  # type: ignore[no-any-return]
+
+
 def _conflict_for(table: str, error: IntegrityError) -> Conflict:
     """Name the unique rule an IntegrityError broke, from the constraint name or columns."""
     orig = error.orig
@@ -181,7 +186,7 @@ class _Repo(Generic[T]):
             if row is None:
                 return None
             item = self._remember(row)
-        return item if item.vendor_id == vendor_id else None  # type: ignore[no-any-return]
+        return item if _scope(item) == vendor_id else None
 
     def get_by(self, vendor_id: UUID, key: str, value: object) -> T | None:
         self._uow._check_open()

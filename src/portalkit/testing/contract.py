@@ -1,0 +1,429 @@
+"""The storage contract suite: every backend must pass it unchanged.
+
+A third-party backend subclasses :class:`StorageContract` in its own tests and overrides one
+fixture, ``storage``, returning a fresh, empty, schema-ready instance::
+
+    import pytest
+    from portalkit.testing.contract import StorageContract
+
+    class TestMyStorage(StorageContract):
+        @pytest.fixture
+        def storage(self):
+            store = MyStorage("…")
+            store.upgrade_schema()
+            yield store
+            store.close()
+
+The tests go through the public :class:`~portalkit.Portal` API, so they check what users rely
+on: round trips, ordering, uniqueness, tenant isolation, atomic transactions and lost-update
+protection. This module needs pytest (``pip install "portalkit[test]"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC
+
+import attrs
+import pytest
+
+from portalkit.actors import Staff
+from portalkit.clock import FixedClock
+from portalkit.customers import Address, CustomerSettings
+from portalkit.errors import (
+    ConcurrentModification,
+    Conflict,
+    NotFound,
+    PortalError,
+    ValidationError,
+)
+from portalkit.mail import MemoryMailer
+from portalkit.memberships import Access, MembershipKind, MembershipStatus
+from portalkit.portal import Portal
+from portalkit.profiles import Scope
+from portalkit.storage.base import Storage
+from portalkit.testing import World
+
+__all__ = ["StorageContract"]
+
+
+class StorageContract:
+    """Tests every storage backend must pass; override the ``storage`` fixture."""
+
+    @pytest.fixture
+    def storage(self) -> Iterator[Storage]:
+        """Override: yield a fresh, empty storage whose schema is ready."""
+        pytest.fail("override the `storage` fixture to return the backend under test")
+        yield  # pragma: no cover
+
+    @pytest.fixture
+    def portal(self, storage: Storage) -> Portal:
+        """A portal on the storage under test, with a fixed clock."""
+        return Portal(storage, MemoryMailer(), clock=FixedClock())
+
+    @pytest.fixture
+    def world(self, portal: Portal) -> World:
+        """One vendor with its staff actor."""
+        return World(portal)
+
+    @pytest.fixture
+    def other(self, portal: Portal) -> World:
+        """A second vendor on the same portal."""
+        return World(portal)
+
+    # -- round trips ----------------------------------------------------------------------
+    def test_every_record_reads_back_as_written(self, world: World) -> None:
+        p, staff = world.portal, world.staff
+        parent = world.customer()
+        customer = world.customer(
+            code="Acme-1",
+            name="Acme Transport B.V.",
+            erp_reference="ERP-77",
+            settings={"show_prices": False, "shop_enabled": True},
+            addresses=[
+                {
+                    "street": "Kade 1",
+                    "postal_code": "3011 AA",
+                    "city": "Rotterdam",
+                    "country": "nl",
+                    "default_delivery": True,
+                },
+                Address(street="Weg 2", postal_code="1000", city="Brussel", label="Office"),
+            ],
+            parent=parent,
+        )
+        site = world.location(
+            customer,
+            code="RTM",
+            address={"street": "Haven 5", "postal_code": "3089", "city": "Rotterdam"},
+        )
+        person = world.contact(
+            customer, job_title="Planner", department="Logistics", phone="+31 10 123 45 67"
+        )
+        account = world.account(language="nl")
+        profile = world.profile(
+            capabilities={"orders.view", "invoices.view"},
+            scopes={"orders": "location", "invoices": Scope.CUSTOMER},
+        )
+        membership = world.membership(
+            customer=parent,
+            account=account,
+            contact=world.contact(parent),
+            kind="main",
+            profile=profile,
+            customer_grants=[customer],
+            location_grants={site: "write"},
+            subscriptions=["invoices", "jobs"],
+        )
+        assert p.customers.get(staff, customer.id) == customer
+        assert customer.settings == CustomerSettings(show_prices=False, shop_enabled=True)
+        assert customer.default_delivery_address is not None
+        assert customer.default_delivery_address.country == "NL"
+        assert p.locations.get(staff, site.id) == site
+        assert p.contacts.get(staff, person.id) == person
+        assert p.accounts.get(staff, account.id) == account
+        assert p.profiles.get(staff, profile.id) == profile
+        assert p.memberships.get(staff, membership.id) == membership
+        assert membership.location_grants[0].access is Access.WRITE
+        assert p.vendors.get(staff, world.vendor.id) == world.vendor
+        for record in (customer, site, person, account, profile, membership):
+            assert record.created_at.tzinfo is not None
+            assert record.created_at.utcoffset() == UTC.utcoffset(None)
+
+    def test_reads_in_a_new_transaction_see_committed_changes(self, world: World) -> None:
+        customer = world.customer()
+        changed = world.portal.customers.update(world.staff, customer, name="Renamed")
+        assert changed.version == customer.version + 1
+        again = world.portal.customers.get(world.staff, customer.id)
+        assert (again.name, again.version) == ("Renamed", changed.version)
+
+    def test_lists_are_oldest_first_filtered_and_paged(self, world: World) -> None:
+        clock = world.portal.clock
+        assert isinstance(clock, FixedClock)
+        made = []
+        for _ in range(5):
+            made.append(world.customer())
+            clock.advance(seconds=1)
+        world.portal.customers.deactivate(world.staff, made[1])
+        listed = world.portal.customers.list(world.staff)
+        assert [c.id for c in listed] == [c.id for c in made]
+        page = world.portal.customers.list(world.staff, limit=2, offset=1)
+        assert [c.id for c in page] == [made[1].id, made[2].id]
+        inactive = world.portal.customers.list(world.staff, active=False)
+        assert [c.id for c in inactive] == [made[1].id]
+        child = world.customer(parent=made[0])
+        assert [c.id for c in world.portal.customers.list(world.staff, parent=made[0])] == [
+            child.id
+        ]
+
+    def test_memberships_list_by_customer_account_and_status(self, world: World) -> None:
+        customer = world.customer()
+        first = world.membership(customer=customer)
+        second = world.membership(customer=customer, status="invited")
+        elsewhere = world.membership(
+            account=world.portal.accounts.get(world.staff, first.account_id)
+        )
+        p = world.portal
+        assert {m.id for m in p.memberships.list(world.staff, customer=customer)} == {
+            first.id,
+            second.id,
+        }
+        assert {m.id for m in p.memberships.list(world.staff, account=first.account_id)} == {
+            first.id,
+            elsewhere.id,
+        }
+        invited = p.memberships.list(world.staff, customer=customer, status="invited")
+        assert [m.id for m in invited] == [second.id]
+
+    # -- uniqueness -----------------------------------------------------------------------
+    def test_customer_codes_are_unique_per_vendor_ignoring_case(
+        self, world: World, other: World
+    ) -> None:
+        world.customer(code="ACME")
+        with pytest.raises(Conflict) as caught:
+            world.customer(code="acme")
+        assert caught.value.field == "code"
+        assert other.customer(code="ACME").code == "ACME"  # another vendor may use it
+        assert world.portal.customers.get_by_code(world.staff, "aCmE").code == "ACME"
+
+    def test_usernames_and_emails_are_unique_per_vendor(self, world: World, other: World) -> None:
+        world.account(username="Alice", email="alice@example.com")
+        with pytest.raises(Conflict) as caught:
+            world.account(username="ALICE")
+        assert caught.value.field == "username"
+        with pytest.raises(Conflict) as caught:
+            world.account(email="Alice@EXAMPLE.com")
+        assert caught.value.field == "email"
+        # A look-alike (dotless ı) is another address, not a duplicate.
+        world.account(email="alıce@example.com")
+        other.account(username="alice", email="alice@example.com")
+        found = world.portal.accounts.get_by_username(world.staff, "aLiCe")
+        assert found.email == "alice@example.com"
+        assert world.portal.accounts.get_by_email(world.staff, "ALICE@example.COM") == found
+
+    def test_an_account_joins_a_customer_once(self, world: World) -> None:
+        membership = world.membership()
+        p = world.portal
+        account = p.accounts.get(world.staff, membership.account_id)
+        customer = p.customers.get(world.staff, membership.customer_id)
+        with pytest.raises(Conflict) as caught:
+            world.membership(customer=customer, account=account)
+        assert caught.value.field == "account"
+
+    def test_a_customer_has_at_most_one_main_account(self, world: World) -> None:
+        customer = world.customer()
+        with pytest.raises(ValidationError) as refused:
+            world.membership(customer=customer, kind="extra")
+        assert refused.value.code == "no_main_account"
+        world.membership(customer=customer, kind="main")
+        with pytest.raises(Conflict) as caught:
+            world.membership(customer=customer, kind="main")
+        assert caught.value.field == "kind"
+        extra = world.membership(customer=customer, kind="extra")
+        assert extra.kind is MembershipKind.EXTRA
+        with pytest.raises(Conflict):
+            world.portal.memberships.update(world.staff, extra, kind="main")
+
+    def test_profile_names_are_unique_per_vendor(self, world: World) -> None:
+        world.profile(name="Read only")
+        with pytest.raises(Conflict) as caught:
+            world.profile(name="READ ONLY")
+        assert caught.value.field == "name"
+
+    def test_a_clash_inside_a_large_batch_stores_nothing(self, world: World) -> None:
+        p = world.portal
+        with pytest.raises(Conflict), p.transaction():
+            for n in range(1200):
+                world.customer(code=f"BATCH{n}")
+            world.customer(code="batch7")
+        assert p.customers.list(world.staff) == []
+
+    def test_a_clash_with_committed_rows_inside_a_batch_stores_nothing(self, world: World) -> None:
+        world.account(username="taken")
+        p = world.portal
+        with pytest.raises(Conflict), p.transaction():
+            for n in range(50):
+                world.account(username=f"fresh{n}")
+            world.account(username="TAKEN")
+        assert len(p.accounts.list(world.staff)) == 1
+
+    # -- tenant isolation -----------------------------------------------------------------
+    def test_another_vendors_records_are_not_found(self, world: World, other: World) -> None:
+        membership = world.membership(profile=world.profile())
+        p, outsider = world.portal, other.staff
+        customer = p.customers.get(world.staff, membership.customer_id)
+        site = world.location(customer)
+        targets = [
+            (p.customers, customer),
+            (p.locations, site),
+            (p.contacts, p.contacts.get(world.staff, membership.contact_id)),
+            (p.accounts, p.accounts.get(world.staff, membership.account_id)),
+            (p.memberships, membership),
+            (p.profiles, p.profiles.get(world.staff, membership.profile_id)),
+        ]
+        for service, record in targets:
+            with pytest.raises(NotFound):
+                service.get(outsider, record.id)
+            with pytest.raises(NotFound):
+                service.update(outsider, record.id)
+            if hasattr(service, "deactivate"):
+                with pytest.raises(NotFound):
+                    service.deactivate(outsider, record.id)
+            assert service.get(world.staff, record.id) == record
+        assert p.customers.list(outsider) == []
+        assert p.accounts.list(outsider) == []
+        with pytest.raises(NotFound):
+            p.locations.list(outsider, customer=customer)
+        with pytest.raises(NotFound):
+            p.locations.create(outsider, customer=customer, name="Sneaky")
+        with pytest.raises(NotFound):
+            p.customers.create(outsider, code="X", name="X", parent=customer)
+        with pytest.raises(NotFound):
+            p.vendors.get(outsider, world.vendor.id)
+
+    def test_a_membership_cannot_point_into_another_vendor(
+        self, world: World, other: World
+    ) -> None:
+        customer = world.customer()
+        with pytest.raises(NotFound):
+            world.membership(customer=customer, profile=other.profile())
+        with pytest.raises(NotFound):
+            world.membership(customer=customer, account=other.account())
+        with pytest.raises(NotFound):
+            world.membership(customer=customer, location_grants={other.location(): "read"})
+        assert world.portal.memberships.list(world.staff, customer=customer) == []
+
+    def test_a_membership_fits_its_customer(self, world: World) -> None:
+        umbrella = world.customer()
+        child = world.customer(parent=umbrella)
+        stranger = world.customer()
+        with pytest.raises(ValidationError) as caught:
+            world.membership(customer=umbrella, contact=world.contact(stranger))
+        assert caught.value.field == "contact"
+        with pytest.raises(ValidationError) as caught:
+            world.membership(customer=umbrella, location_grants={world.location(stranger): "read"})
+        assert caught.value.field == "location_grants"
+        with pytest.raises(ValidationError) as caught:
+            world.membership(customer=child, customer_grants=[umbrella])
+        assert caught.value.code == "outside_tree"
+        fine = world.membership(
+            customer=umbrella,
+            customer_grants=[child],
+            location_grants={world.location(child): "read"},
+        )
+        assert fine.customer_grants == frozenset({child.id})
+
+    # -- transactions ---------------------------------------------------------------------
+    def test_a_failed_transaction_leaves_no_row_behind(self, world: World) -> None:
+        p = world.portal
+
+        class Boom(Exception):
+            pass
+
+        with pytest.raises(Boom), p.transaction():
+            customer = world.customer(code="GONE")
+            world.location(customer)
+            contact = world.contact(customer)
+            account = world.account(username="gone")
+            world.membership(customer=customer, account=account, contact=contact, kind="main")
+            world.profile(name="Gone")
+            raise Boom
+        assert p.customers.list(world.staff) == []
+        assert p.accounts.list(world.staff) == []
+        assert p.profiles.list(world.staff) == []
+        with pytest.raises(NotFound):
+            p.customers.get_by_code(world.staff, "GONE")
+        # The same names are free again: nothing half-written holds them.
+        customer = world.customer(code="GONE")
+        assert world.account(username="gone").username == "gone"
+        assert p.customers.get(world.staff, customer.id) == customer
+
+    def test_a_conflict_spoils_the_transaction_even_when_caught(self, world: World) -> None:
+        world.customer(code="TAKEN")
+        p = world.portal
+        with pytest.raises(PortalError), p.transaction():
+            world.customer(code="KEPT?")
+            with pytest.raises(Conflict):
+                world.customer(code="taken")
+                p.customers.list(world.staff)  # a backend may report the clash here
+        assert [c.code for c in p.customers.list(world.staff)] == ["TAKEN"]
+
+    def test_a_validation_error_inside_a_transaction_keeps_it_usable(self, world: World) -> None:
+        p = world.portal
+        with p.transaction():
+            kept = world.customer(code="KEPT")
+            with pytest.raises(ValidationError):
+                world.customer(code="not valid!")
+        assert p.customers.get(world.staff, kept.id) == kept
+
+    def test_a_stale_update_is_refused(self, world: World) -> None:
+        p = world.portal
+        customer = world.customer()
+        first = p.customers.update(world.staff, customer, name="First")
+        with pytest.raises(ConcurrentModification):
+            p.customers.update(world.staff, customer, name="Second")  # based on a stale read
+        assert p.customers.get(world.staff, customer.id) == first
+        membership = world.membership()
+        p.memberships.update(world.staff, membership, subscriptions=["jobs"])
+        with pytest.raises(ConcurrentModification):
+            p.memberships.update(world.staff, membership, subscriptions=["invoices"])
+        profile = world.profile()
+        p.profiles.update(world.staff, profile, capabilities={"orders.view"})
+        with pytest.raises(ConcurrentModification):
+            p.profiles.update(world.staff, profile, capabilities={"invoices.view"})
+        assert p.profiles.get(world.staff, profile.id).capabilities == {"orders.view"}
+
+    # -- records ----------------------------------------------------------------------
+    def test_returned_records_cannot_change_what_is_stored(self, world: World) -> None:
+        profile = world.profile(scopes={"orders": "own"})
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            profile.name = "hacked"  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            profile.scopes["orders"] = Scope.TREE  # type: ignore[index]
+        stored = world.portal.profiles.get(world.staff, profile.id)
+        assert stored.scopes == {"orders": Scope.OWN}
+
+    def test_status_changes_are_stored(self, world: World) -> None:
+        p, staff = world.portal, world.staff
+        membership = world.membership(status="invited")
+        assert membership.status is MembershipStatus.INVITED
+        assert p.memberships.activate(staff, membership).status is MembershipStatus.ACTIVE
+        assert p.memberships.deactivate(staff, membership.id).status is MembershipStatus.DISABLED
+        assert p.memberships.get(staff, membership.id).status is MembershipStatus.DISABLED
+        account = p.accounts.get(staff, membership.account_id)
+        disabled = p.accounts.deactivate(staff, account)
+        assert not disabled.active
+        assert disabled.session_stamp != account.session_stamp
+        assert p.accounts.reactivate(staff, account.id).active
+        for service, record in (
+            (p.customers, world.customer()),
+            (p.locations, world.location()),
+            (p.contacts, world.contact()),
+        ):
+            assert not service.deactivate(staff, record).active
+            assert not service.get(staff, record.id).active
+            assert service.reactivate(staff, record.id).active
+
+    def test_umbrella_trees_refuse_cycles_and_excess_depth(self, world: World) -> None:
+        from portalkit.customers import MAX_TREE_DEPTH
+
+        chain = [world.customer()]
+        for _ in range(MAX_TREE_DEPTH - 1):
+            chain.append(world.customer(parent=chain[-1]))
+        with pytest.raises(ValidationError) as caught:
+            world.customer(parent=chain[-1])
+        assert caught.value.code == "too_deep"
+        with pytest.raises(ValidationError) as caught:
+            world.portal.customers.update(world.staff, chain[0], parent=chain[3])
+        assert caught.value.code == "cycle"
+        loose = world.customer()
+        with pytest.raises(ValidationError) as caught:
+            world.portal.customers.update(world.staff, loose, parent=chain[-1])
+        assert caught.value.code == "too_deep"
+        moved = world.portal.customers.update(world.staff, loose, parent=chain[0])
+        assert moved.parent_id == chain[0].id
+        assert world.portal.customers.update(world.staff, moved, parent=None).parent_id is None
+
+    def test_staff_of_a_vendor_work_only_in_it(self, world: World) -> None:
+        ghost = Staff(vendor_id=world.vendor.id.__class__(int=0), user_id="ghost")
+        assert world.portal.customers.list(ghost) == []

@@ -1,0 +1,108 @@
+"""Fixtures shared by the test suite: one storage of each kind, fresh for every test.
+
+``backend`` is parametrised over memory, SQLite (a real file) and PostgreSQL (a real server the
+session starts on 127.0.0.1 and stops). PostgreSQL tests carry the ``postgres`` marker; without
+a server they skip locally and fail in CI.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pgserver import PostgresServer, start_or_give_up
+from portalkit import Portal
+from portalkit.clock import FixedClock
+from portalkit.mail import MemoryMailer
+from portalkit.storage.base import TABLES, Storage
+from portalkit.storage.memory import MemoryStorage
+from portalkit.testing import World
+
+BACKENDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session."""
+    server = start_or_give_up()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: PostgresServer) -> str:
+    """A database with portalkit's schema, created once per session."""
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    url = pg_server.create_database("portalkit_tests")
+    storage = SqlStorage(url)
+    storage.upgrade_schema()
+    storage.close()
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies, so migrations run once per session."""
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    storage = SqlStorage(f"sqlite:///{path}")
+    storage.upgrade_schema()
+    storage.close()
+    return path
+
+
+def make_storage(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    """A fresh, empty, migrated storage of the given kind."""
+    if kind == "memory":
+        return MemoryStorage()
+    from sqlalchemy import text
+
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    if kind == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "portal.db"
+        shutil.copy(template, path)
+        return SqlStorage(f"sqlite:///{path}")
+    url: str = request.getfixturevalue("pg_url")
+    storage = SqlStorage(url)
+    with storage.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    return storage
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The name of the backend under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+def storage(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    """A fresh storage of each kind."""
+    store = make_storage(backend, request, tmp_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def portal(storage: Storage) -> Portal:
+    """A portal on each backend, with a fixed clock and a memory mailer."""
+    return Portal(storage, MemoryMailer(), clock=FixedClock())
+
+
+@pytest.fixture
+def world(portal: Portal) -> World:
+    """One vendor with a staff actor, on each backend."""
+    return World(portal)

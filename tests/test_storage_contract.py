@@ -1,0 +1,22 @@
+"""The shipped storage contract suite, run against memory, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import BACKENDS, make_storage
+from portalkit.storage.base import Storage
+from portalkit.testing.contract import StorageContract
+
+
+class TestStorageContract(StorageContract):
+    """Every backend portalkit ships passes the same suite, unchanged."""
+
+    @pytest.fixture(params=BACKENDS)
+    def storage(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+        store = make_storage(request.param, request, tmp_path)
+        yield store
+        store.close()
