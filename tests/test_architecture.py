@@ -1,0 +1,70 @@
+"""The core stays framework-free and light, and every public name is documented."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+
+import portalkit
+
+
+def _modules() -> list[str]:
+    return [
+        m.name
+        for m in pkgutil.walk_packages(portalkit.__path__, "portalkit.")
+        if ".migrations" not in m.name and m.name != "portalkit.testing.contract"
+    ]
+
+
+def test_the_core_imports_neither_flask_nor_django() -> None:
+    code = (
+        "import importlib, sys\n"
+        f"for name in {_modules()!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'django'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_importing_portalkit_loads_no_database_library() -> None:
+    code = (
+        "import sys, portalkit\n"
+        "print(','.join(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('sqlalchemy', 'alembic', 'psycopg'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    missing = []
+    for name in portalkit.__all__:
+        obj = getattr(portalkit, name)
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
+            missing.append(name)
+    for module_name in _modules():
+        module = importlib.import_module(module_name)
+        if not module.__doc__:
+            missing.append(module_name)
+        for attr, obj in vars(module).items():
+            if attr.startswith("_") or getattr(obj, "__module__", None) != module_name:
+                continue
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                if not obj.__doc__:
+                    missing.append(f"{module_name}.{attr}")
+                if inspect.isclass(obj) and attr.endswith("Service"):
+                    missing += [
+                        f"{module_name}.{attr}.{m}"
+                        for m, f in vars(obj).items()
+                        if not m.startswith("_") and callable(f) and not f.__doc__
+                    ]
+    assert missing == []
