@@ -29,7 +29,7 @@ def _race(calls: list[Callable[[], Any]]) -> list[BaseException | None]:
     def run(i: int) -> None:
         try:
             calls[i]()
-        except BaseException as exc:  # noqa: BLE001 - the test inspects every outcome
+        except BaseException as exc:  # the test inspects every outcome
             outcomes[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
@@ -71,8 +71,12 @@ def test_two_servers_creating_one_username_on_postgres(
         barrier.reset()
         outcomes = _race(
             [
-                lambda: one.accounts.create(staff, username=f"user{n}", email=f"a{n}@example.com"),
-                lambda: two.accounts.create(staff, username=f"USER{n}", email=f"b{n}@example.com"),
+                lambda n=n: one.accounts.create(
+                    staff, username=f"user{n}", email=f"a{n}@example.com"
+                ),
+                lambda n=n: two.accounts.create(
+                    staff, username=f"USER{n}", email=f"b{n}@example.com"
+                ),
             ]
         )
         assert sum(o is None for o in outcomes) == 1, outcomes
@@ -92,8 +96,8 @@ def test_two_servers_creating_one_customer_code_on_postgres(
         barrier.reset()
         outcomes = _race(
             [
-                lambda: one.customers.create(staff, code=f"ACME{n}", name="First"),
-                lambda: two.customers.create(staff, code=f"acme{n}", name="Second"),
+                lambda n=n: one.customers.create(staff, code=f"ACME{n}", name="First"),
+                lambda n=n: two.customers.create(staff, code=f"acme{n}", name="Second"),
             ]
         )
         assert sum(o is None for o in outcomes) == 1, outcomes
@@ -134,11 +138,11 @@ def test_two_threads_creating_one_username_on_a_sqlite_file(tmp_path: Path) -> N
     for n in range(ROUNDS):
         outcomes = _race(
             [
-                lambda: (
+                lambda n=n: (
                     start.wait(),
                     one.accounts.create(staff, username=f"u{n}", email=f"a{n}@example.com"),
                 ),
-                lambda: (
+                lambda n=n: (
                     start.wait(),
                     two.accounts.create(staff, username=f"U{n}", email=f"b{n}@example.com"),
                 ),

@@ -17,8 +17,12 @@ MAX_PAGE = 1000
 
 
 class _Versioned(Protocol):
-    id: UUID
-    version: int
+    # Read-only, so that frozen attrs records match.
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def version(self) -> int: ...
 
 
 R = TypeVar("R", bound=_Versioned)

@@ -37,6 +37,7 @@ from portalkit.errors import NotFound, Problem, ValidationError
 if TYPE_CHECKING:
     from portalkit.accounts import Account
     from portalkit.customers import Contact, Customer, Location
+    from portalkit.portal import Portal
     from portalkit.profiles import PermissionProfile
     from portalkit.storage.base import UnitOfWork
 
@@ -155,10 +156,9 @@ def _location_grants(problems: list[Problem], value: object) -> tuple[LocationGr
             problems.extend(exc.problems)
             continue
         checked = _choice(problems, f"location_grants[{location_id}]", access, Access)
-        if checked is not None:
-            # The same location twice: keep the wider right, since write implies read.
-            if grants.get(location_id) is not Access.WRITE:
-                grants[location_id] = checked
+        # The same location twice: keep the wider right, since write implies read.
+        if checked is not None and grants.get(location_id) is not Access.WRITE:
+            grants[location_id] = checked
     return tuple(LocationGrant(k, grants[k]) for k in sorted(grants, key=str))
 
 
@@ -215,7 +215,7 @@ class MembershipService:
         {"profile", "kind", "contact", "location_grants", "customer_grants", "subscriptions"}
     )
 
-    def __init__(self, portal: Any) -> None:
+    def __init__(self, portal: Portal) -> None:
         self._portal = portal
 
     def create(

@@ -10,8 +10,8 @@ key (:data:`UNIQUE_KEYS`) is raised as :class:`~portalkit.errors.Conflict` at th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 import attrs
@@ -105,13 +105,20 @@ class Repository(Protocol[T]):
 class UnitOfWork(Protocol):
     """One transaction: all repositories share it; commit makes every change visible at once."""
 
-    vendors: VendorRepository
-    customers: Repository[Customer]
-    locations: Repository[Location]
-    contacts: Repository[Contact]
-    accounts: Repository[Account]
-    memberships: Repository[Membership]
-    profiles: Repository[PermissionProfile]
+    @property
+    def vendors(self) -> VendorRepository: ...
+    @property
+    def customers(self) -> Repository[Customer]: ...
+    @property
+    def locations(self) -> Repository[Location]: ...
+    @property
+    def contacts(self) -> Repository[Contact]: ...
+    @property
+    def accounts(self) -> Repository[Account]: ...
+    @property
+    def memberships(self) -> Repository[Membership]: ...
+    @property
+    def profiles(self) -> Repository[PermissionProfile]: ...
 
     def commit(self) -> None:
         """Make every change durable and visible to others."""
@@ -159,7 +166,7 @@ class UniqueKey:
         for field, value in self.only.items():
             if getattr(getattr(item, field), "value", None) != value:
                 return None
-        return tuple(self.normalise.get(p, _same)(getattr(item, p)) for p in self.parts)
+        return tuple(self._normalised(p, getattr(item, p)) for p in self.parts)
 
     def lookup_key(self, vendor_id: UUID, value: object) -> tuple[object, ...]:
         """The key a look-up means: ``vendor_id`` plus the other parts' value(s).
@@ -167,19 +174,19 @@ class UniqueKey:
         ``value`` is one value when the rule has one other part, else a tuple in part order.
         """
         others = [p for p in self.parts if p != "vendor_id"]
-        values = iter(value if len(others) > 1 else (value,))  # type: ignore[arg-type]
+        values = iter(cast("Iterable[object]", value) if len(others) > 1 else (value,))
         return tuple(
-            vendor_id if p == "vendor_id" else self.normalise.get(p, _same)(next(values))
-            for p in self.parts
+            vendor_id if p == "vendor_id" else self._normalised(p, next(values)) for p in self.parts
         )
 
     def conflict(self) -> Conflict:
         """The error for a clash with this rule."""
         return Conflict(self.field, self.message)
 
-
-def _same(value: Any) -> Any:
-    return value
+    def _normalised(self, part: str, value: Any) -> object:
+        # The comparison form of one part: normalised if the rule says so, else as it is.
+        normalise = self.normalise.get(part)
+        return value if normalise is None else normalise(value)
 
 
 UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {

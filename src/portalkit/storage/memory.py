@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryStorage"]
 
 T = TypeVar("T")
-_Undo = Callable[[], None]
+_Undo = Callable[[], object]  # an undo step; what it returns is ignored
 
 
 class _Tables:

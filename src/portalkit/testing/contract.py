@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC
+from typing import Any, cast
+from uuid import UUID
 
 import attrs
 import pytest
@@ -253,13 +255,14 @@ class StorageContract:
         p, outsider = world.portal, other.staff
         customer = p.customers.get(world.staff, membership.customer_id)
         site = world.location(customer)
-        targets = [
+        targets: list[tuple[Any, Any]] = [
             (p.customers, customer),
             (p.locations, site),
             (p.contacts, p.contacts.get(world.staff, membership.contact_id)),
             (p.accounts, p.accounts.get(world.staff, membership.account_id)),
             (p.memberships, membership),
-            (p.profiles, p.profiles.get(world.staff, membership.profile_id)),
+            # world.membership(profile=...) set it, so it is not None.
+            (p.profiles, p.profiles.get(world.staff, cast(UUID, membership.profile_id))),
         ]
         for service, record in targets:
             with pytest.raises(NotFound):
@@ -395,11 +398,12 @@ class StorageContract:
         assert not disabled.active
         assert disabled.session_stamp != account.session_stamp
         assert p.accounts.reactivate(staff, account.id).active
-        for service, record in (
+        services: list[tuple[Any, Any]] = [
             (p.customers, world.customer()),
             (p.locations, world.location()),
             (p.contacts, world.contact()),
-        ):
+        ]
+        for service, record in services:
             assert not service.deactivate(staff, record).active
             assert not service.get(staff, record.id).active
             assert service.reactivate(staff, record.id).active

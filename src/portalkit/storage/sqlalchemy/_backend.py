@@ -20,6 +20,7 @@ from uuid import UUID
 from sqlalchemy import (
     Connection,
     Engine,
+    RowMapping,
     create_engine,
     event,
     insert,
@@ -41,7 +42,7 @@ from portalkit.errors import (
 )
 from portalkit.storage.base import TABLES, UNIQUE_KEYS, UniqueKey, unique_key
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
-from portalkit.storage.sqlalchemy.rows import ROWS, Base
+from portalkit.storage.sqlalchemy.rows import Base
 
 if TYPE_CHECKING:
     from portalkit.accounts import Account
@@ -92,7 +93,7 @@ class _Repo(Generic[T]):
     def __init__(self, uow: SqlUnitOfWork, table: str) -> None:
         self._uow = uow
         self._name = table
-        self._table = ROWS[table].__table__
+        self._table = Base.metadata.tables[table]
         self._to_row = TO_ROW[table]
         self._from_row = FROM_ROW[table]
         self._rules = UNIQUE_KEYS[table]
@@ -194,7 +195,7 @@ class _Repo(Generic[T]):
         wanted = rule.lookup_key(vendor_id, value)
         pending = self._pending_keys[rule.name].get(wanted)
         if pending is not None:
-            return pending if pending.vendor_id == vendor_id else None  # type: ignore[no-any-return]
+            return pending if pending.vendor_id == vendor_id else None
         query = select(self._table)
         for part, wanted_value in zip(rule.parts, wanted, strict=True):
             query = query.where(self._table.c[_column(part, rule)] == wanted_value)
@@ -204,7 +205,7 @@ class _Repo(Generic[T]):
         if row is None:
             return None
         item = self._remember(row)
-        return item if item.vendor_id == vendor_id else None  # type: ignore[no-any-return]
+        return item if item.vendor_id == vendor_id else None
 
     def list(
         self,
@@ -226,7 +227,7 @@ class _Repo(Generic[T]):
             query = query.offset(offset)
         return [self._remember(row) for row in self._uow._conn.execute(query).mappings()]
 
-    def _remember(self, row: Mapping[str, Any]) -> Any:
+    def _remember(self, row: RowMapping) -> Any:
         item = self._seen.get(row["id"])
         if item is None:
             item = self._from_row(row)
@@ -250,18 +251,18 @@ class _Vendors:
     def get_by_code(self, code: str) -> Vendor | None:
         self._uow._check_open()
         self._uow._flush()
-        table = ROWS["vendors"].__table__
+        table = Base.metadata.tables["vendors"]
         row = (
             self._uow._conn.execute(select(table).where(table.c.code_key == code_key(code)))
             .mappings()
             .first()
         )
-        return self._repo._remember(row) if row is not None else None  # type: ignore[no-any-return]
+        return self._repo._remember(row) if row is not None else None
 
     def list(self) -> list[Vendor]:
         self._uow._check_open()
         self._uow._flush()
-        table = ROWS["vendors"].__table__
+        table = Base.metadata.tables["vendors"]
         rows = self._uow._conn.execute(select(table).order_by(table.c.created_at, table.c.id))
         return [self._repo._remember(row) for row in rows.mappings()]
 

@@ -6,11 +6,12 @@ enums are stored by value, ids as UUIDs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import cattrs
+from sqlalchemy import RowMapping
 
 from portalkit._validation import code_key, email_key
 from portalkit.accounts import Account, AccountStatus
@@ -40,7 +41,7 @@ def _vendor_row(v: Vendor) -> dict[str, Any]:
     }
 
 
-def _vendor(r: Mapping[str, Any]) -> Vendor:
+def _vendor(r: RowMapping) -> Vendor:
     return Vendor(id=r["id"], code=r["code"], name=r["name"], created_at=r["created_at"])
 
 
@@ -62,7 +63,7 @@ def _customer_row(c: Customer) -> dict[str, Any]:
     }
 
 
-def _customer(r: Mapping[str, Any]) -> Customer:
+def _customer(r: RowMapping) -> Customer:
     return Customer(
         id=r["id"],
         vendor_id=r["vendor_id"],
@@ -92,7 +93,7 @@ def _location_row(x: Location) -> dict[str, Any]:
     }
 
 
-def _location(r: Mapping[str, Any]) -> Location:
+def _location(r: RowMapping) -> Location:
     return Location(
         id=r["id"],
         vendor_id=r["vendor_id"],
@@ -100,7 +101,7 @@ def _location(r: Mapping[str, Any]) -> Location:
         name=r["name"],
         created_at=r["created_at"],
         code=r["code"],
-        address=json.structure(r["address"], Address | None),
+        address=None if r["address"] is None else json.structure(r["address"], Address),
         active=r["active"],
         version=r["version"],
     )
@@ -126,7 +127,7 @@ def _contact_row(x: Contact) -> dict[str, Any]:
     return {f: getattr(x, f) for f in _CONTACT_FIELDS}
 
 
-def _contact(r: Mapping[str, Any]) -> Contact:
+def _contact(r: RowMapping) -> Contact:
     return Contact(**{f: r[f] for f in _CONTACT_FIELDS})
 
 
@@ -147,7 +148,7 @@ def _account_row(a: Account) -> dict[str, Any]:
     }
 
 
-def _account(r: Mapping[str, Any]) -> Account:
+def _account(r: RowMapping) -> Account:
     return Account(
         id=r["id"],
         vendor_id=r["vendor_id"],
@@ -180,7 +181,7 @@ def _membership_row(m: Membership) -> dict[str, Any]:
     }
 
 
-def _membership(r: Mapping[str, Any]) -> Membership:
+def _membership(r: RowMapping) -> Membership:
     return Membership(
         id=r["id"],
         vendor_id=r["vendor_id"],
@@ -212,7 +213,7 @@ def _profile_row(p: PermissionProfile) -> dict[str, Any]:
     }
 
 
-def _profile(r: Mapping[str, Any]) -> PermissionProfile:
+def _profile(r: RowMapping) -> PermissionProfile:
     return PermissionProfile(
         id=r["id"],
         vendor_id=r["vendor_id"],
@@ -236,7 +237,7 @@ TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
 }
 """Record → row dict, by table."""
 
-FROM_ROW: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+FROM_ROW: dict[str, Callable[[RowMapping], Any]] = {
     "vendors": _vendor,
     "customers": _customer,
     "locations": _location,
