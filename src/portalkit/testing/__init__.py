@@ -28,7 +28,6 @@ from portalkit.mail import MemoryMailer
 from portalkit.memberships import Membership
 from portalkit.portal import Portal
 from portalkit.profiles import PermissionProfile
-from portalkit.storage.base import Storage
 from portalkit.storage.memory import MemoryStorage
 from portalkit.vendors import Vendor
 
@@ -49,19 +48,8 @@ class World:
 
     _serial = itertools.count(1)
 
-    def __init__(
-        self,
-        portal: Portal | None = None,
-        *,
-        storage: Storage | None = None,
-        vendor_code: str | None = None,
-    ) -> None:
-        if portal is None:
-            portal = (
-                Portal(storage, MemoryMailer(), clock=FixedClock())
-                if storage is not None
-                else memory_portal()
-            )
+    def __init__(self, portal: Portal | None = None, *, vendor_code: str | None = None) -> None:
+        portal = portal if portal is not None else memory_portal()
         self.portal = portal
         code = vendor_code or f"vendor-{self._next()}"
         self.vendor: Vendor = portal.vendors.create(System(), code=code, name=f"Vendor {code}")
