@@ -3,15 +3,19 @@ and the optimistic-locking update step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
 import attrs
 
+from portalkit._guard import require_admin
 from portalkit.errors import ConcurrentModification, NotFound, ValidationError
 
 if TYPE_CHECKING:
-    from portalkit.storage.base import Repository
+    from portalkit.actors import Actor
+    from portalkit.portal import Portal
+    from portalkit.storage.base import Repository, UnitOfWork
 
 MAX_PAGE = 1000
 
@@ -82,3 +86,25 @@ def save(
     updated = attrs.evolve(current, version=current.version + 1, **fields)  # type: ignore[misc]
     repo.update(updated, current.version)
     return updated
+
+
+def set_fields(
+    portal: Portal,
+    actor: Actor,
+    pick: Callable[[UnitOfWork], Repository[R]],
+    what: str,
+    record: object,
+    /,
+    **fields: Any,
+) -> R:
+    """Set a few fields of a record as an administrator (activate, deactivate, …).
+
+    Nothing is written, and the version stays, when the record already has those values.
+    """
+    vendor_id = require_admin(actor)
+    with portal.transaction() as uow:
+        repo = pick(uow)
+        current = load(repo, vendor_id, what, record, what)
+        if all(getattr(current, name) == value for name, value in fields.items()):
+            return current
+        return save(repo, current, expected_version(record), what, **fields)

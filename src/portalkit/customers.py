@@ -16,20 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
 import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import may_read_customer, require_admin, vendor_of
-from portalkit._service import expected_version, ident, load, page, save
+from portalkit._service import expected_version, ident, load, page, save, set_fields
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, Problem, ValidationError
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
-    from portalkit.storage.base import UnitOfWork
+    from portalkit.storage.base import Repository, UnitOfWork
 
 __all__ = [
     "MAX_TREE_DEPTH",
@@ -335,21 +335,15 @@ class CustomerService:
 
     def deactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Switch a customer off: none of its memberships gives access while it is inactive."""
-        return self._set_active(actor, customer, False)
+        return set_fields(self._portal, actor, _customers, "customer", customer, active=False)
 
     def reactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Switch a customer on again."""
-        return self._set_active(actor, customer, True)
+        return set_fields(self._portal, actor, _customers, "customer", customer, active=True)
 
-    def _set_active(self, actor: Actor, customer: Customer | UUID, active: bool) -> Customer:
-        vendor_id = require_admin(actor)
-        with self._portal.transaction() as uow:
-            current = load(uow.customers, vendor_id, "customer", customer, "customer")
-            if current.active == active:
-                return current
-            return save(
-                uow.customers, current, expected_version(customer), "customer", active=active
-            )
+
+def _customers(uow: UnitOfWork) -> Repository[Customer]:
+    return uow.customers
 
 
 def _active_filter(active: object) -> dict[str, object]:
@@ -426,13 +420,67 @@ def _customer_of(
     return found
 
 
-class LocationService:
-    """Sites of a customer. Reached as ``portal.locations``."""
+P = TypeVar("P", Location, Contact)
 
-    _CHANGEABLE = frozenset({"name", "code", "address"})
+
+class _CustomerPartService(Generic[P]):
+    """What locations and contacts share: they belong to one customer and are read,
+    listed, deactivated and reactivated the same way."""
+
+    _what: str
 
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
+
+    @staticmethod
+    def _repo(uow: UnitOfWork) -> Repository[P]:
+        raise TypeError("subclasses name their repository")  # pragma: no cover
+
+    def get(self, actor: Actor, record: P | UUID) -> P:
+        """Return the record if the actor may see its customer, else raise NotFound."""
+        vendor_id = vendor_of(actor)
+        with self._portal.transaction() as uow:
+            found = load(self._repo(uow), vendor_id, self._what, record, self._what)
+        if not may_read_customer(actor, found.customer_id):
+            raise NotFound(self._what, found.id)
+        return found
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        customer: Customer | UUID,
+        active: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[P]:
+        """The customer's records, oldest first."""
+        vendor_id = vendor_of(actor)
+        limit, offset = page(limit, offset)
+        customer_id = ident("customer", customer)
+        where = {**_active_filter(active), "customer_id": customer_id}
+        with self._portal.transaction() as uow:
+            _customer_of(uow, actor, vendor_id, customer_id)
+            return self._repo(uow).list(vendor_id, where=where, limit=limit, offset=offset)
+
+    def deactivate(self, actor: Actor, record: P | UUID) -> P:
+        """Mark the record inactive (kept for history; grants to it stop counting)."""
+        return set_fields(self._portal, actor, self._repo, self._what, record, active=False)
+
+    def reactivate(self, actor: Actor, record: P | UUID) -> P:
+        """Mark the record active again."""
+        return set_fields(self._portal, actor, self._repo, self._what, record, active=True)
+
+
+class LocationService(_CustomerPartService[Location]):
+    """Sites of a customer. Reached as ``portal.locations``."""
+
+    _what = "location"
+    _CHANGEABLE = frozenset({"name", "code", "address"})
+
+    @staticmethod
+    def _repo(uow: UnitOfWork) -> Repository[Location]:
+        return uow.locations
 
     def create(
         self,
@@ -465,32 +513,6 @@ class LocationService:
             uow.locations.add(location)
         return location
 
-    def get(self, actor: Actor, location: Location | UUID) -> Location:
-        """Return a location the actor may see, or raise NotFound."""
-        vendor_id = vendor_of(actor)
-        with self._portal.transaction() as uow:
-            found = load(uow.locations, vendor_id, "location", location, "location")
-        if not may_read_customer(actor, found.customer_id):
-            raise NotFound("location", found.id)
-        return found
-
-    def list(
-        self,
-        actor: Actor,
-        *,
-        customer: Customer | UUID,
-        active: bool | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[Location]:
-        """A customer's locations, oldest first."""
-        vendor_id = vendor_of(actor)
-        limit, offset = page(limit, offset)
-        where = {**_active_filter(active), "customer_id": ident("customer", customer)}
-        with self._portal.transaction() as uow:
-            _customer_of(uow, actor, vendor_id, where["customer_id"])  # type: ignore[arg-type]
-            return uow.locations.list(vendor_id, where=where, limit=limit, offset=offset)
-
     def update(self, actor: Actor, location: Location | UUID, **changes: Any) -> Location:
         """Change a location's name, code or address."""
         vendor_id = require_admin(actor)
@@ -516,34 +538,19 @@ class LocationService:
             current = load(uow.locations, vendor_id, "location", location, "location")
             return save(uow.locations, current, expected_version(location), "location", **fields)
 
-    def deactivate(self, actor: Actor, location: Location | UUID) -> Location:
-        """Switch a location off; its grants stop counting."""
-        return self._set_active(actor, location, False)
 
-    def reactivate(self, actor: Actor, location: Location | UUID) -> Location:
-        """Switch a location on again."""
-        return self._set_active(actor, location, True)
-
-    def _set_active(self, actor: Actor, location: Location | UUID, active: bool) -> Location:
-        vendor_id = require_admin(actor)
-        with self._portal.transaction() as uow:
-            current = load(uow.locations, vendor_id, "location", location, "location")
-            if current.active == active:
-                return current
-            return save(
-                uow.locations, current, expected_version(location), "location", active=active
-            )
-
-
-class ContactService:
+class ContactService(_CustomerPartService[Contact]):
     """People at a customer. Reached as ``portal.contacts``."""
+
+    _what = "contact"
 
     _CHANGEABLE = frozenset(
         {"first_name", "last_name", "email", "job_title", "department", "phone"}
     )
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    @staticmethod
+    def _repo(uow: UnitOfWork) -> Repository[Contact]:
+        return uow.contacts
 
     @staticmethod
     def _fields(problems: list[Problem], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -601,32 +608,6 @@ class ContactService:
             uow.contacts.add(contact)
         return contact
 
-    def get(self, actor: Actor, contact: Contact | UUID) -> Contact:
-        """Return a contact the actor may see, or raise NotFound."""
-        vendor_id = vendor_of(actor)
-        with self._portal.transaction() as uow:
-            found = load(uow.contacts, vendor_id, "contact", contact, "contact")
-        if not may_read_customer(actor, found.customer_id):
-            raise NotFound("contact", found.id)
-        return found
-
-    def list(
-        self,
-        actor: Actor,
-        *,
-        customer: Customer | UUID,
-        active: bool | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[Contact]:
-        """A customer's contacts, oldest first."""
-        vendor_id = vendor_of(actor)
-        limit, offset = page(limit, offset)
-        where = {**_active_filter(active), "customer_id": ident("customer", customer)}
-        with self._portal.transaction() as uow:
-            _customer_of(uow, actor, vendor_id, where["customer_id"])  # type: ignore[arg-type]
-            return uow.contacts.list(vendor_id, where=where, limit=limit, offset=offset)
-
     def update(self, actor: Actor, contact: Contact | UUID, **changes: Any) -> Contact:
         """Change a contact's names, e-mail, job title, department or phone."""
         vendor_id = require_admin(actor)
@@ -637,19 +618,3 @@ class ContactService:
         with self._portal.transaction() as uow:
             current = load(uow.contacts, vendor_id, "contact", contact, "contact")
             return save(uow.contacts, current, expected_version(contact), "contact", **fields)
-
-    def deactivate(self, actor: Actor, contact: Contact | UUID) -> Contact:
-        """Mark a contact as no longer at the customer."""
-        return self._set_active(actor, contact, False)
-
-    def reactivate(self, actor: Actor, contact: Contact | UUID) -> Contact:
-        """Mark a contact as active again."""
-        return self._set_active(actor, contact, True)
-
-    def _set_active(self, actor: Actor, contact: Contact | UUID, active: bool) -> Contact:
-        vendor_id = require_admin(actor)
-        with self._portal.transaction() as uow:
-            current = load(uow.contacts, vendor_id, "contact", contact, "contact")
-            if current.active == active:
-                return current
-            return save(uow.contacts, current, expected_version(contact), "contact", active=active)

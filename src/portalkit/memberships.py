@@ -30,7 +30,7 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import may_read_customer, require_admin, vendor_of
-from portalkit._service import expected_version, ident, load, page, save
+from portalkit._service import expected_version, ident, load, page, save, set_fields
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, Problem, ValidationError
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from portalkit.customers import Contact, Customer, Location
     from portalkit.portal import Portal
     from portalkit.profiles import PermissionProfile
-    from portalkit.storage.base import UnitOfWork
+    from portalkit.storage.base import Repository, UnitOfWork
 
 __all__ = [
     "Access",
@@ -394,14 +394,13 @@ class MembershipService:
     def _set_status(
         self, actor: Actor, membership: Membership | UUID, status: MembershipStatus
     ) -> Membership:
-        vendor_id = require_admin(actor)
-        with self._portal.transaction() as uow:
-            current = load(uow.memberships, vendor_id, "membership", membership, "membership")
-            if current.status is status:
-                return current
-            return save(
-                uow.memberships, current, expected_version(membership), "membership", status=status
-            )
+        return set_fields(
+            self._portal, actor, _memberships, "membership", membership, status=status
+        )
+
+
+def _memberships(uow: UnitOfWork) -> Repository[Membership]:
+    return uow.memberships
 
 
 def _check_links(
