@@ -57,3 +57,25 @@ def test_db_upgrade_reads_the_url_from_the_environment(
 def test_db_upgrade_explains_a_bad_url(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade", "--url", "nonsense"]) == 2
     assert "PORTALKIT_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_a_database_without_schema_says_to_upgrade(tmp_path: Path) -> None:
+    from portalkit import Portal, StorageError, System
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    portal = Portal(SqlStorage(f"sqlite:///{tmp_path / 'empty.db'}"))
+    with pytest.raises(StorageError, match="portalkit db upgrade"):
+        portal.vendors.list(System())
+    portal.close()
+
+
+def test_an_unreachable_database_is_a_storage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from portalkit import Portal, StorageError, System
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    url = "postgresql://nobody@127.0.0.1:1/none"  # port 1: refused at once
+    portal = Portal(SqlStorage(url))
+    with pytest.raises(StorageError, match="the database failed"):
+        portal.vendors.list(System())
+    assert main(["db", "upgrade", "--url", url]) == 2
+    assert "the database failed" in capsys.readouterr().err

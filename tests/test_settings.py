@@ -117,3 +117,9 @@ def test_postgres_without_its_extra_says_what_to_install(tmp_path: Path) -> None
         cwd=tmp_path,
     )
     assert 'pip install "portalkit[postgres]"' in out.stdout, out.stderr
+
+
+def test_overrides_apply_on_top_of_given_settings() -> None:
+    portal = Portal.from_settings(PortalSettings(storage="memory"), default_language="de")
+    assert isinstance(portal.storage, MemoryStorage)
+    assert portal.settings.default_language == "de"

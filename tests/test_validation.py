@@ -433,3 +433,45 @@ def test_any_input_to_accounts_and_memberships_raises_only_portal_errors(
         )  # type: ignore[arg-type]
     except PortalError:
         assert world.portal.memberships.list(world.staff, customer=customer) == []
+
+
+def test_vendor_lookups_check_their_input(w: Prepared) -> None:
+    from portalkit import System
+
+    with pytest.raises(ValidationError) as caught:
+        w.portal.vendors.get(System(), "not-a-uuid")  # type: ignore[arg-type]
+    assert caught.value.field == "vendor"
+    with pytest.raises(ValidationError) as caught:
+        w.portal.vendors.get_by_code(System(), "x" * 10_000)
+    assert (caught.value.field, caught.value.code) == ("code", "too_long")
+    with pytest.raises(ValidationError) as caught:
+        w.portal.vendors.list(None)  # type: ignore[arg-type]
+    assert caught.value.field == "actor"
+
+
+def test_an_explicit_expected_version_guards_a_form_round_trip(w: Prepared) -> None:
+    from portalkit import ConcurrentModification
+
+    p = w.portal
+    shown_version = p.customers.get(w.staff, w.c.id).version  # put into the edit form
+    p.customers.update(w.staff, w.c.id, name="Changed by a colleague")
+    with pytest.raises(ConcurrentModification):
+        p.customers.update(w.staff, w.c.id, expected_version=shown_version, name="Mine")
+    current = p.customers.get(w.staff, w.c.id)
+    assert current.name == "Changed by a colleague"
+    updated = p.customers.update(w.staff, w.c.id, expected_version=current.version, name="Mine")
+    assert updated.name == "Mine"
+    with pytest.raises(ValidationError) as caught:
+        p.customers.update(w.staff, w.c.id, expected_version="3", name="x")
+    assert caught.value.field == "expected_version"
+
+
+def test_reprs_show_no_secrets(w: Prepared) -> None:
+    from portalkit import PortalSettings
+
+    account = w.portal.accounts.get(w.staff, w.a.id)
+    assert account.session_stamp not in repr(account)
+    assert "password_hash" not in repr(account)
+    settings = PortalSettings(database_url="postgresql://portal:s3cret-pw@db.internal/portal")
+    assert "s3cret-pw" not in repr(settings)
+    assert "s3cret-pw" not in str(settings)

@@ -26,6 +26,7 @@ from portalkit.errors import (
     PermissionDenied,
     PortalError,
     Problem,
+    StorageError,
     ValidationError,
 )
 from portalkit.memberships import (
@@ -74,6 +75,7 @@ __all__ = [
     "Problem",
     "Scope",
     "Staff",
+    "StorageError",
     "System",
     "SystemClock",
     "ValidationError",

@@ -13,12 +13,18 @@ from portalkit.actors import Actor, Member, Staff, System
 from portalkit.errors import PermissionDenied, ValidationError
 
 
-def vendor_of(actor: Actor) -> UUID:
-    """The vendor an actor works in; refuses non-actors and the vendor-less platform actor."""
+def who(actor: object) -> Actor:
+    """The actor itself, after checking it is one (anything else is a programming error)."""
     if not isinstance(actor, Staff | Member | System):
         raise ValidationError.single(
             "actor", "not_actor", "must be a Staff, Member or System actor"
         )
+    return actor
+
+
+def vendor_of(actor: Actor) -> UUID:
+    """The vendor an actor works in; refuses non-actors and the vendor-less platform actor."""
+    actor = who(actor)
     if actor.vendor_id is None:
         raise PermissionDenied("the platform actor works on vendors only; act as one vendor")
     return actor.vendor_id
@@ -26,7 +32,7 @@ def vendor_of(actor: Actor) -> UUID:
 
 def require_platform(actor: Actor) -> None:
     """Only ``System()`` with no vendor may manage vendors."""
-    if not (isinstance(actor, System) and actor.vendor_id is None):
+    if not (isinstance(who(actor), System) and actor.vendor_id is None):
         raise PermissionDenied("only the platform actor System() may manage vendors")
 
 
@@ -34,7 +40,7 @@ def require_admin(actor: Actor) -> UUID:
     """Staff and vendor system actors administer their vendor; members may not (yet)."""
     vendor_id = vendor_of(actor)
     if isinstance(actor, Member):
-        raise PermissionDenied("members may not change customer administration")
+        raise PermissionDenied("only the vendor's staff may do this")
     return vendor_id
 
 

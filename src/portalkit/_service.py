@@ -47,8 +47,15 @@ def ident(field: str, value: object) -> UUID:
     raise ValidationError.single(field, "not_an_id", "must be a record or its id")
 
 
-def expected_version(value: object) -> int | None:
-    """The version the caller last saw, when it passed a record rather than an id."""
+def seen_version(value: object, explicit: object = None) -> int | None:
+    """The version the caller last saw: given explicitly (say, from a form's hidden field),
+    or taken from the record it passed; None when it passed only an id."""
+    if explicit is not None:
+        if not isinstance(explicit, int) or isinstance(explicit, bool) or explicit < 1:
+            raise ValidationError.single(
+                "expected_version", "out_of_range", "must be a version number (1 or more)"
+            )
+        return explicit
     if isinstance(value, UUID | str):
         return None  # a UUID's own `version` attribute is its UUID version, not ours
     version = getattr(value, "version", None)
@@ -107,4 +114,4 @@ def set_fields(
         current = load(repo, vendor_id, what, record, what)
         if all(getattr(current, name) == value for name, value in fields.items()):
             return current
-        return save(repo, current, expected_version(record), what, **fields)
+        return save(repo, current, seen_version(record), what, **fields)

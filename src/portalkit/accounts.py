@@ -23,7 +23,7 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin, vendor_of
-from portalkit._service import expected_version, load, page, save
+from portalkit._service import load, page, save, seen_version
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, Problem
 
@@ -164,7 +164,14 @@ class AccountService:
         with self._portal.transaction() as uow:
             return uow.accounts.list(vendor_id, where=where, limit=limit, offset=offset)
 
-    def update(self, actor: Actor, account: Account | UUID, **changes: Any) -> Account:
+    def update(
+        self,
+        actor: Actor,
+        account: Account | UUID,
+        *,
+        expected_version: int | None = None,
+        **changes: Any,
+    ) -> Account:
         """Change username, login e-mail or language.
 
         A new e-mail address also renews the session stamp: sessions made before it end.
@@ -184,10 +191,12 @@ class AccountService:
             current = load(uow.accounts, vendor_id, "account", account, "account")
             if "email" in fields and v.email_key(fields["email"]) != v.email_key(current.email):
                 fields["session_stamp"] = new_session_stamp()
-            return save(uow.accounts, current, expected_version(account), "account", **fields)
+            return save(
+                uow.accounts, current, seen_version(account, expected_version), "account", **fields
+            )
 
     def deactivate(self, actor: Actor, account: Account | UUID) -> Account:
-        """Disable an account: it logs in nowhere, and its sessions end."""
+        """Disable an account and renew its session stamp, so its existing sessions end."""
         return self._set_status(actor, account, AccountStatus.DISABLED)
 
     def reactivate(self, actor: Actor, account: Account | UUID) -> Account:
@@ -203,7 +212,7 @@ class AccountService:
             return save(
                 uow.accounts,
                 current,
-                expected_version(account),
+                seen_version(account),
                 "account",
                 status=status,
                 session_stamp=new_session_stamp(),

@@ -2,7 +2,8 @@
 
 A customer's ``code`` is unique per vendor (case-insensitively), at most 50 letters, digits,
 ``-`` and ``_``, and never changes once created: host apps put it in URLs and order numbers.
-A customer may have a parent (an umbrella customer, the seeds' "domain contractor").
+A customer may have a parent: an umbrella customer (PestScan's *domein contractant*) whose
+members may be granted its child customers.
 
 Example::
 
@@ -23,7 +24,7 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import may_read_customer, require_admin, vendor_of
-from portalkit._service import expected_version, ident, load, page, save, set_fields
+from portalkit._service import ident, load, page, save, seen_version, set_fields
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, Problem, ValidationError
 
@@ -289,7 +290,14 @@ class CustomerService:
             own = uow.customers.list(vendor_id, where={**where, "id": actor.customer_id})
             return own[offset : offset + limit]
 
-    def update(self, actor: Actor, customer: Customer | UUID, **changes: Any) -> Customer:
+    def update(
+        self,
+        actor: Actor,
+        customer: Customer | UUID,
+        *,
+        expected_version: int | None = None,
+        **changes: Any,
+    ) -> Customer:
         """Change name, ERP reference, settings, addresses or parent; the code never changes.
 
         Pass the Customer you read to be told (ConcurrentModification) if someone else
@@ -331,10 +339,16 @@ class CustomerService:
             current = load(uow.customers, vendor_id, "customer", customer, "customer")
             if fields.get("parent_id") is not None:
                 _check_parent(uow, vendor_id, current, fields["parent_id"])
-            return save(uow.customers, current, expected_version(customer), "customer", **fields)
+            return save(
+                uow.customers,
+                current,
+                seen_version(customer, expected_version),
+                "customer",
+                **fields,
+            )
 
     def deactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
-        """Switch a customer off: none of its memberships gives access while it is inactive."""
+        """Switch a customer off (access control then refuses all of its memberships)."""
         return set_fields(self._portal, actor, _customers, "customer", customer, active=False)
 
     def reactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
@@ -513,7 +527,14 @@ class LocationService(_CustomerPartService[Location]):
             uow.locations.add(location)
         return location
 
-    def update(self, actor: Actor, location: Location | UUID, **changes: Any) -> Location:
+    def update(
+        self,
+        actor: Actor,
+        location: Location | UUID,
+        *,
+        expected_version: int | None = None,
+        **changes: Any,
+    ) -> Location:
         """Change a location's name, code or address."""
         vendor_id = require_admin(actor)
         problems: list[Problem] = []
@@ -536,7 +557,13 @@ class LocationService(_CustomerPartService[Location]):
         v.raise_if(problems)
         with self._portal.transaction() as uow:
             current = load(uow.locations, vendor_id, "location", location, "location")
-            return save(uow.locations, current, expected_version(location), "location", **fields)
+            return save(
+                uow.locations,
+                current,
+                seen_version(location, expected_version),
+                "location",
+                **fields,
+            )
 
 
 class ContactService(_CustomerPartService[Contact]):
@@ -608,7 +635,14 @@ class ContactService(_CustomerPartService[Contact]):
             uow.contacts.add(contact)
         return contact
 
-    def update(self, actor: Actor, contact: Contact | UUID, **changes: Any) -> Contact:
+    def update(
+        self,
+        actor: Actor,
+        contact: Contact | UUID,
+        *,
+        expected_version: int | None = None,
+        **changes: Any,
+    ) -> Contact:
         """Change a contact's names, e-mail, job title, department or phone."""
         vendor_id = require_admin(actor)
         problems: list[Problem] = []
@@ -617,4 +651,6 @@ class ContactService(_CustomerPartService[Contact]):
         v.raise_if(problems)
         with self._portal.transaction() as uow:
             current = load(uow.contacts, vendor_id, "contact", contact, "contact")
-            return save(uow.contacts, current, expected_version(contact), "contact", **fields)
+            return save(
+                uow.contacts, current, seen_version(contact, expected_version), "contact", **fields
+            )

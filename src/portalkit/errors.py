@@ -29,6 +29,7 @@ __all__ = [
     "PermissionDenied",
     "PortalError",
     "Problem",
+    "StorageError",
     "ValidationError",
 ]
 
@@ -58,11 +59,14 @@ class ValidationError(PortalError, ValueError):
     """
 
     def __init__(self, problems: Iterable[Problem]) -> None:
+        #: Every problem found, in the order of the call's arguments.
         self.problems: tuple[Problem, ...] = tuple(problems)
         if not self.problems:
             raise ValueError("ValidationError needs at least one problem")
         first = self.problems[0]
+        #: The field of the first problem.
         self.field = first.field
+        #: The rule code of the first problem.
         self.code = first.code
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in self.problems))
 
@@ -80,9 +84,13 @@ class NotFound(PortalError, LookupError):
     """
 
     def __init__(self, kind: str, ident: object) -> None:
+        #: What was looked for: ``"customer"``, ``"account"``, …
         self.kind = kind
+        #: The id or key that was looked for (shortened in the message).
         self.ident = ident
-        super().__init__(f"{kind} {ident!s} not found")
+        shown = str(ident)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        super().__init__(f"{kind} {shown} not found")
 
 
 class Conflict(PortalError):
@@ -92,6 +100,7 @@ class Conflict(PortalError):
     """
 
     def __init__(self, field: str, message: str) -> None:
+        #: The input that clashes (``"code"``, ``"username"``, …).
         self.field = field
         super().__init__(message)
 
@@ -120,6 +129,12 @@ class AuthenticationFailed(PortalError):
         super().__init__("the username or password is not correct")
 
 
+class StorageError(PortalError):
+    """The storage backend failed: the database is unreachable, its schema is missing or old,
+    or a statement failed. Nothing of the call was kept; the message says what the database
+    said (never the data)."""
+
+
 class ConfigurationError(PortalError):
     """A setting has a wrong value; the message names the environment variable."""
 
@@ -128,5 +143,6 @@ class ImproperlyInstalled(PortalError, ImportError):
     """An optional dependency is missing; the message gives the ``pip install`` that fixes it."""
 
     def __init__(self, what: str, extra: str) -> None:
+        #: The name of the missing extra, as in ``pip install "portalkit[extra]"``.
         self.extra = extra
         super().__init__(f'{what} needs an extra: pip install "portalkit[{extra}]"')

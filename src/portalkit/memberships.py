@@ -30,7 +30,7 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import may_read_customer, require_admin, vendor_of
-from portalkit._service import expected_version, ident, load, page, save, set_fields
+from portalkit._service import ident, load, page, save, seen_version, set_fields
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, Problem, ValidationError
 
@@ -341,7 +341,14 @@ class MembershipService:
                 load(uow.customers, vendor_id, "customer", where["customer_id"], "customer")
             return uow.memberships.list(vendor_id, where=where, limit=limit, offset=offset)
 
-    def update(self, actor: Actor, membership: Membership | UUID, **changes: Any) -> Membership:
+    def update(
+        self,
+        actor: Actor,
+        membership: Membership | UUID,
+        *,
+        expected_version: int | None = None,
+        **changes: Any,
+    ) -> Membership:
         """Change profile, kind, contact, location grants, customer grants or subscriptions."""
         vendor_id = require_admin(actor)
         problems: list[Problem] = []
@@ -380,7 +387,11 @@ class MembershipService:
             if merged.kind is MembershipKind.EXTRA and current.kind is not MembershipKind.EXTRA:
                 _require_main(uow, vendor_id, current.customer_id)
             return save(
-                uow.memberships, current, expected_version(membership), "membership", **fields
+                uow.memberships,
+                current,
+                seen_version(membership, expected_version),
+                "membership",
+                **fields,
             )
 
     def activate(self, actor: Actor, membership: Membership | UUID) -> Membership:
@@ -388,7 +399,7 @@ class MembershipService:
         return self._set_status(actor, membership, MembershipStatus.ACTIVE)
 
     def deactivate(self, actor: Actor, membership: Membership | UUID) -> Membership:
-        """Disable a membership; a disabled main account also stops the customer's extras."""
+        """Disable a membership (access control also stops a disabled main account's extras)."""
         return self._set_status(actor, membership, MembershipStatus.DISABLED)
 
     def _set_status(

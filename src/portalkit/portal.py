@@ -98,6 +98,8 @@ class Portal:
         With the defaults: a SQLite file ``portalkit.db`` whose schema is created or upgraded
         on the spot, and mail printed to the console.
         """
+        if settings is not None and overrides:
+            settings = load_settings(**{**settings.model_dump(), **overrides})
         settings = settings or load_settings(**overrides)
         storage = _build_storage(settings)
         migrate = settings.auto_migrate

@@ -24,8 +24,8 @@ from uuid import UUID, uuid4
 import attrs
 
 from portalkit import _validation as v
-from portalkit._guard import require_admin, vendor_of
-from portalkit._service import expected_version, load, page, save
+from portalkit._guard import require_admin
+from portalkit._service import load, page, save, seen_version
 from portalkit.actors import Actor
 from portalkit.errors import NotFound, Problem
 
@@ -151,14 +151,14 @@ class ProfileService:
         return profile
 
     def get(self, actor: Actor, profile: PermissionProfile | UUID) -> PermissionProfile:
-        """Return a profile of the actor's vendor, or raise NotFound."""
-        vendor_id = vendor_of(actor)
+        """Return a profile of the actor's vendor (staff only), or raise NotFound."""
+        vendor_id = require_admin(actor)
         with self._portal.transaction() as uow:
             return load(uow.profiles, vendor_id, "permission profile", profile, "profile")
 
     def get_by_name(self, actor: Actor, name: str) -> PermissionProfile:
-        """Return the profile with this name (case-insensitive), or raise NotFound."""
-        vendor_id = vendor_of(actor)
+        """Return the profile with this name (case-insensitive; staff only), or raise NotFound."""
+        vendor_id = require_admin(actor)
         problems: list[Problem] = []
         name = v.text(problems, "name", name, max_length=v.SHORT_MAX)
         v.raise_if(problems)
@@ -169,14 +169,19 @@ class ProfileService:
         return found
 
     def list(self, actor: Actor, *, limit: int = 100, offset: int = 0) -> list[PermissionProfile]:
-        """The vendor's profiles, oldest first."""
-        vendor_id = vendor_of(actor)
+        """The vendor's profiles, oldest first (staff only)."""
+        vendor_id = require_admin(actor)
         limit, offset = page(limit, offset)
         with self._portal.transaction() as uow:
             return uow.profiles.list(vendor_id, limit=limit, offset=offset)
 
     def update(
-        self, actor: Actor, profile: PermissionProfile | UUID, **changes: Any
+        self,
+        actor: Actor,
+        profile: PermissionProfile | UUID,
+        *,
+        expected_version: int | None = None,
+        **changes: Any,
     ) -> PermissionProfile:
         """Change name, capabilities, scopes or description; effective for every member at once."""
         vendor_id = require_admin(actor)
@@ -199,5 +204,9 @@ class ProfileService:
         with self._portal.transaction() as uow:
             current = load(uow.profiles, vendor_id, "permission profile", profile, "profile")
             return save(
-                uow.profiles, current, expected_version(profile), "permission profile", **fields
+                uow.profiles,
+                current,
+                seen_version(profile, expected_version),
+                "permission profile",
+                **fields,
             )

@@ -34,6 +34,7 @@ class PortalSettings(BaseSettings):
         default="sqlite:///portalkit.db",
         description="SQLAlchemy URL: sqlite:///file.db (default) or postgresql://…",
         min_length=1,
+        repr=False,  # it may hold the database password
     )
     storage: str = pydantic.Field(
         default="sqlalchemy",

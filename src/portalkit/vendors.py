@@ -9,7 +9,8 @@ from uuid import UUID, uuid4
 import attrs
 
 from portalkit import _validation as v
-from portalkit._guard import require_platform, vendor_of
+from portalkit._guard import require_platform, vendor_of, who
+from portalkit._service import ident
 from portalkit.actors import Actor
 from portalkit.errors import NotFound, Problem
 
@@ -50,26 +51,32 @@ class VendorService:
             uow.vendors.add(vendor)
         return vendor
 
-    def get(self, actor: Actor, vendor_id: UUID) -> Vendor:
+    def get(self, actor: Actor, vendor: Vendor | UUID) -> Vendor:
         """Return a vendor: the platform sees all, everyone else only their own."""
+        own = who(actor).vendor_id
+        vendor_id = ident("vendor", vendor)
         with self._portal.transaction() as uow:
             found = uow.vendors.get(vendor_id)
-        if found is None or (actor.vendor_id is not None and actor.vendor_id != found.id):
+        if found is None or (own is not None and own != found.id):
             raise NotFound("vendor", vendor_id)
         return found
 
     def get_by_code(self, actor: Actor, code: str) -> Vendor:
-        """Return the vendor with this login code (case-insensitive)."""
+        """Return the vendor with this login code (case-insensitive), e.g. from a login URL."""
+        own = who(actor).vendor_id
+        problems: list[Problem] = []
+        code = v.code(problems, "code", code)
+        v.raise_if(problems)
         with self._portal.transaction() as uow:
-            found = uow.vendors.get_by_code(code) if isinstance(code, str) else None
-        if found is None or (actor.vendor_id is not None and actor.vendor_id != found.id):
+            found = uow.vendors.get_by_code(code)
+        if found is None or (own is not None and own != found.id):
             raise NotFound("vendor", code)
         return found
 
     def list(self, actor: Actor) -> list[Vendor]:
         """List vendors: all for the platform, otherwise just the actor's own."""
         with self._portal.transaction() as uow:
-            if actor.vendor_id is None:
+            if who(actor).vendor_id is None:
                 return uow.vendors.list()
             own = uow.vendors.get(vendor_of(actor))
             return [own] if own else []

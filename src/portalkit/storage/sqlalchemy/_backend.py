@@ -20,6 +20,7 @@ from uuid import UUID
 from sqlalchemy import (
     Connection,
     Engine,
+    Executable,
     RowMapping,
     create_engine,
     event,
@@ -28,8 +29,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
+from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from portalkit._validation import code_key
@@ -39,6 +40,7 @@ from portalkit.errors import (
     Conflict,
     ImproperlyInstalled,
     PortalError,
+    StorageError,
 )
 from portalkit.storage.base import TABLES, UNIQUE_KEYS, UniqueKey, unique_key
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
@@ -65,6 +67,18 @@ def _stored(value: object) -> object:
 
 def _column(part: str, rule: UniqueKey) -> str:
     return f"{part}_key" if part in rule.normalise else part
+
+
+def _storage_error(exc: SQLAlchemyError) -> StorageError:
+    # Only the database's own words: str(exc) would add the statement and its parameters,
+    # which may hold personal data or hashes.
+    said = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
+    hint = (
+        " (has `portalkit db upgrade` run?)"
+        if "no such table" in str(exc) or ("does not exist" in str(exc))
+        else ""
+    )
+    return StorageError(f"the database failed: {said[0] if said else 'unknown error'}{hint}")
 
 
 def _scope(item: Any) -> UUID:
@@ -132,7 +146,7 @@ class _Repo(Generic[T]):
         rows = [self._to_row(item) for item in items]
         try:
             for start in range(0, len(rows), _CHUNK * 10):
-                conn.execute(insert(self._table), rows[start : start + _CHUNK * 10])
+                self._uow._execute(insert(self._table), rows[start : start + _CHUNK * 10])
         except IntegrityError as exc:
             raise _conflict_for(self._name, exc) from None
 
@@ -147,7 +161,7 @@ class _Repo(Generic[T]):
             query = select(*columns).where(tuple_(*columns).in_(chunk)).limit(1)
             for field, value in rule.only.items():
                 query = query.where(self._table.c[field] == value)
-            if conn.execute(query).first() is not None:
+            if self._uow._execute(query).first() is not None:
                 raise rule.conflict()
 
     def update(self, item: T, expected_version: int) -> None:
@@ -167,7 +181,7 @@ class _Repo(Generic[T]):
         if item.version != expected_version + 1:  # type: ignore[attr-defined]
             raise ConcurrentModification(self._name.rstrip("s"), item_id)
         try:
-            result = self._uow._conn.execute(statement)
+            result = self._uow._execute(statement)
         except IntegrityError as exc:
             raise _conflict_for(self._name, exc) from None
         if result.rowcount != 1:
@@ -180,7 +194,7 @@ class _Repo(Generic[T]):
         item = self._seen.get(item_id)
         if item is None:
             row = (
-                self._uow._conn.execute(select(self._table).where(self._table.c.id == item_id))
+                self._uow._execute(select(self._table).where(self._table.c.id == item_id))
                 .mappings()
                 .first()
             )
@@ -201,7 +215,7 @@ class _Repo(Generic[T]):
             query = query.where(self._table.c[_column(part, rule)] == wanted_value)
         for field, only in rule.only.items():
             query = query.where(self._table.c[field] == only)
-        row = self._uow._conn.execute(query).mappings().first()
+        row = self._uow._execute(query).mappings().first()
         if row is None:
             return None
         item = self._remember(row)
@@ -225,7 +239,7 @@ class _Repo(Generic[T]):
             query = query.limit(limit)
         if offset:
             query = query.offset(offset)
-        return [self._remember(row) for row in self._uow._conn.execute(query).mappings()]
+        return [self._remember(row) for row in self._uow._execute(query).mappings()]
 
     def _remember(self, row: RowMapping) -> Any:
         item = self._seen.get(row["id"])
@@ -253,7 +267,7 @@ class _Vendors:
         self._uow._flush()
         table = Base.metadata.tables["vendors"]
         row = (
-            self._uow._conn.execute(select(table).where(table.c.code_key == code_key(code)))
+            self._uow._execute(select(table).where(table.c.code_key == code_key(code)))
             .mappings()
             .first()
         )
@@ -263,7 +277,7 @@ class _Vendors:
         self._uow._check_open()
         self._uow._flush()
         table = Base.metadata.tables["vendors"]
-        rows = self._uow._conn.execute(select(table).order_by(table.c.created_at, table.c.id))
+        rows = self._uow._execute(select(table).order_by(table.c.created_at, table.c.id))
         return [self._repo._remember(row) for row in rows.mappings()]
 
 
@@ -271,8 +285,11 @@ class SqlUnitOfWork:
     """One database transaction on one connection."""
 
     def __init__(self, storage: SqlStorage) -> None:
-        self._conn = storage.engine.connect()
-        self._transaction = self._conn.begin()
+        try:
+            self._conn = storage.engine.connect()
+            self._transaction = self._conn.begin()
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
         self._open = True
         self.vendors = _Vendors(self)
         self.profiles: _Repo[PermissionProfile] = _Repo(self, "profiles")
@@ -296,6 +313,15 @@ class SqlUnitOfWork:
         if not self._open:
             raise PortalError("this unit of work has ended; start a new transaction")
 
+    def _execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        """Run a statement; database failures other than key clashes become StorageError."""
+        try:
+            return self._conn.execute(statement, params)
+        except IntegrityError:
+            raise  # the repository maps it to the Conflict naming the field
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
+
     def _flush(self) -> None:
         # TABLES lists referenced tables first, so foreign keys hold at every statement.
         for repo in self._repos:
@@ -308,8 +334,10 @@ class SqlUnitOfWork:
         try:
             self._flush()
             self._transaction.commit()
-        except IntegrityError as exc:
-            raise Conflict("data", f"the change clashes with stored data ({exc.orig})") from None
+        except IntegrityError:
+            raise Conflict("data", "the change clashes with data stored meanwhile") from None
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
         finally:
             if self._transaction.is_active:
                 self._transaction.rollback()
@@ -353,9 +381,11 @@ class SqlStorage:
         """Run the Alembic migrations up to the newest one."""
         from alembic import command
 
-        with self.engine.begin() as conn:
-            config = alembic_config(conn)
-            command.upgrade(config, "head")
+        try:
+            with self.engine.begin() as conn:
+                command.upgrade(alembic_config(conn), "head")
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
 
     def close(self) -> None:
         """Close every pooled connection."""
