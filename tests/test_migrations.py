@@ -69,6 +69,7 @@ def test_a_database_without_schema_says_to_upgrade(tmp_path: Path) -> None:
     portal.close()
 
 
+@pytest.mark.postgres  # needs psycopg, which the PostgreSQL extra brings
 def test_an_unreachable_database_is_a_storage_error(capsys: pytest.CaptureFixture[str]) -> None:
     from portalkit import Portal, StorageError, System
     from portalkit.storage.sqlalchemy import SqlStorage
