@@ -475,3 +475,42 @@ def test_reprs_show_no_secrets(w: Prepared) -> None:
     settings = PortalSettings(database_url="postgresql://portal:s3cret-pw@db.internal/portal")
     assert "s3cret-pw" not in repr(settings)
     assert "s3cret-pw" not in str(settings)
+
+
+_atext = st.sampled_from(list("abcXYZ019!#$%&'*+/=?^_`{|}~-."))
+_domains = st.sampled_from(
+    [
+        "example.com",
+        "Example.COM",
+        "bücher.example",
+        "xn--bcher-kva.example",
+        "a.b",
+        "x..y",
+        "-bad.example",
+        "localhost",
+        "example.test",
+        "ex_ample.com",
+        "exa mple.com",
+        "",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(local=st.text(_atext, min_size=0, max_size=70), domain=_domains)
+def test_the_fast_email_path_agrees_with_email_validator(local: str, domain: str) -> None:
+    import email_validator
+
+    from portalkit._validation import email
+
+    address = f"{local}@{domain}"
+    problems: list[Any] = []
+    ours = email(problems, "email", address)
+    try:
+        theirs = email_validator.validate_email(
+            address, check_deliverability=False, allow_quoted_local=False
+        ).normalized
+    except email_validator.EmailNotValidError:
+        theirs = None
+    assert (ours or None) == theirs
+    assert bool(problems) == (theirs is None)

@@ -26,7 +26,6 @@ from sqlalchemy import (
     event,
     insert,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.engine import CursorResult, make_url
@@ -153,16 +152,33 @@ class _Repo(Generic[T]):
     def _check_stored(
         self, conn: Connection, rule: UniqueKey, keys: list[tuple[object, ...]]
     ) -> None:
+        """One query per batch of keys: is any of them stored already?
+
+        The query puts a plain ``IN`` on one indexed column (grouped by vendor where the key
+        starts with it) and compares whole keys here: SQLite plans a row-value
+        ``(a, b) IN (…)`` as a scan of the whole index, which grows with the table.
+        """
         if not keys:
             return
         columns = [self._table.c[_column(p, rule)] for p in rule.parts]
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            query = select(*columns).where(tuple_(*columns).in_(chunk)).limit(1)
-            for field, value in rule.only.items():
-                query = query.where(self._table.c[field] == value)
-            if self._uow._execute(query).first() is not None:
-                raise rule.conflict()
+        by_prefix: dict[tuple[object, ...], list[object]] = {}
+        if rule.parts[0] == "vendor_id" and len(rule.parts) == 2:
+            for key in keys:
+                by_prefix.setdefault(key[:1], []).append(key[1])
+            fixed, probe = columns[:1], columns[1]
+        else:
+            by_prefix[()] = [key[0] for key in keys]
+            fixed, probe = [], columns[0]
+        wanted = set(keys)
+        for prefix, values in by_prefix.items():
+            for start in range(0, len(values), _CHUNK):
+                query = select(*columns).where(probe.in_(values[start : start + _CHUNK]))
+                for column, value in zip(fixed, prefix, strict=True):
+                    query = query.where(column == value)
+                for field, only in rule.only.items():
+                    query = query.where(self._table.c[field] == only)
+                if any(tuple(row) in wanted for row in self._uow._execute(query)):
+                    raise rule.conflict()
 
     def update(self, item: T, expected_version: int) -> None:
         self._uow._check_open()

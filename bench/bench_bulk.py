@@ -1,0 +1,251 @@
+"""Bulk provisioning: portalkit's public API against a hand-written SQLAlchemy Core import.
+
+Creates N customers (default 10,000), each with 5 contacts, 5 accounts and 5 memberships
+(16 rows per customer), in transactions of ``--per-transaction`` customers (default 1,000):
+
+- ``ours-memory``      Portal(MemoryStorage()), through the public services;
+- ``ours-sqlite``      Portal(SqlStorage(<fresh file>)), through the public services;
+- ``raw-core-sqlite``  the same rows as plain dicts, ``conn.execute(insert(table), rows)`` per
+                       table and transaction, on the engine SqlStorage builds (same pragmas: WAL,
+                       foreign keys, BEGIN IMMEDIATE) and the same Table objects (same bind types).
+
+The variants run round-robin in each repeat to cancel drift; the table shows the median.
+After every run the row counts are checked, and one row per table of ours-sqlite is compared
+with raw-core's (ids and timestamps aside), so neither side can measure less work.
+
+Run from the repository root::
+
+    python bench/bench_bulk.py                 # 10,000 customers, 3 repeats
+    python bench/bench_bulk.py --quick         # 1,000 customers, 1 repeat
+    python bench/bench_bulk.py --customers 2000 --repeats 5 --per-transaction 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import secrets
+import shlex
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import sqlalchemy
+from sqlalchemy import Engine, func, insert, select
+
+import portalkit
+from portalkit import Portal, Staff, System
+from portalkit.storage.memory import MemoryStorage
+from portalkit.storage.sqlalchemy import SqlStorage
+from portalkit.storage.sqlalchemy.rows import Base
+
+PER_CUSTOMER = 5  # contacts, accounts and memberships each
+TABLES = ("customers", "contacts", "accounts", "memberships")  # foreign-key order
+AIM = 3.0
+
+
+def expected_counts(customers: int) -> dict[str, int]:
+    return {"customers": customers} | {t: customers * PER_CUSTOMER for t in TABLES[1:]}
+
+
+# -- ours: the public API ------------------------------------------------------------------
+
+
+def run_ours(portal: Portal, staff: Staff, customers: int, per_tx: int) -> None:
+    for start in range(0, customers, per_tx):
+        with portal.transaction():
+            for i in range(start, min(start + per_tx, customers)):
+                c = portal.customers.create(staff, code=f"C{i:05d}", name=f"Customer {i}")
+                for j in range(PER_CUSTOMER):
+                    ct = portal.contacts.create(
+                        staff,
+                        customer=c,
+                        first_name=f"First{j}",
+                        last_name=f"Last{i}",
+                        email=f"c{i}.{j}@example.com",
+                    )
+                    a = portal.accounts.create(
+                        staff, username=f"u{i}.{j}", email=f"u{i}.{j}@example.com"
+                    )
+                    portal.memberships.create(staff, account=a, customer=c, contact=ct)
+
+
+# -- the baseline: raw SQLAlchemy Core -------------------------------------------------------
+
+
+def _key(value: str) -> str:
+    # The normalised unique-key columns (code_key, username_key, email_key) must hold what
+    # portalkit's converter writes, or the baseline would skip work ours has to do.
+    return unicodedata.normalize("NFKC", value).casefold()
+
+
+def build_rows(vendor_id: UUID, first: int, last: int) -> dict[str, list[dict[str, Any]]]:
+    """Every row of customers first..last-1, with the column values _convert.py produces."""
+    rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+    for i in range(first, last):
+        now = datetime.now(UTC)
+        code = f"C{i:05d}"
+        customer_id = uuid4()
+        rows["customers"].append(
+            {"id": customer_id, "vendor_id": vendor_id, "code": code, "code_key": _key(code),
+             "name": f"Customer {i}", "erp_reference": "", "active": True, "show_prices": True,
+             "shop_enabled": False, "addresses": [], "parent_id": None, "created_at": now,
+             "version": 1}
+        )  # fmt: skip
+        for j in range(PER_CUSTOMER):
+            contact_id, account_id = uuid4(), uuid4()
+            username, email = f"u{i}.{j}", f"u{i}.{j}@example.com"
+            rows["contacts"].append(
+                {"id": contact_id, "vendor_id": vendor_id, "customer_id": customer_id,
+                 "first_name": f"First{j}", "last_name": f"Last{i}",
+                 "email": f"c{i}.{j}@example.com", "job_title": "", "department": "",
+                 "phone": "", "active": True, "created_at": now, "version": 1}
+            )  # fmt: skip
+            rows["accounts"].append(
+                {"id": account_id, "vendor_id": vendor_id, "username": username,
+                 "username_key": _key(username), "email": email, "email_key": _key(email),
+                 "status": "active", "language": "en", "password_hash": None,
+                 "session_stamp": secrets.token_urlsafe(16), "created_at": now, "version": 1}
+            )  # fmt: skip
+            rows["memberships"].append(
+                {"id": uuid4(), "vendor_id": vendor_id, "account_id": account_id,
+                 "customer_id": customer_id, "contact_id": contact_id, "profile_id": None,
+                 "status": "invited", "kind": "member", "location_grants": [],
+                 "customer_grants": [], "subscriptions": [], "created_at": now, "version": 1}
+            )  # fmt: skip
+    return rows
+
+
+def run_raw(engine: Engine, vendor_id: UUID, customers: int, per_tx: int) -> None:
+    chunks = [
+        build_rows(vendor_id, start, min(start + per_tx, customers))
+        for start in range(0, customers, per_tx)
+    ]
+    for chunk in chunks:
+        with engine.begin() as conn:
+            for table in TABLES:
+                conn.execute(insert(Base.metadata.tables[table]), chunk[table])
+
+
+# -- runs, checks, report --------------------------------------------------------------------
+
+
+def sql_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t: conn.execute(select(func.count()).select_from(Base.metadata.tables[t])).scalar_one()
+            for t in TABLES
+        }
+
+
+def sample(engine: Engine) -> dict[str, dict[str, Any]]:
+    """One row per table without its random or time-dependent columns, to compare variants."""
+    order = {"customers": "code", "contacts": "email", "accounts": "username", "memberships": "id"}
+    volatile = ("id", "_id", "created_at", "session_stamp")
+    found = {}
+    with engine.connect() as conn:
+        for t in TABLES:
+            table = Base.metadata.tables[t]
+            row = conn.execute(select(table).order_by(table.c[order[t]]).limit(1)).mappings().one()
+            found[t] = {k: v for k, v in row.items() if not k.endswith(volatile)}
+    return found
+
+
+def one_run(variant: str, customers: int, per_tx: int, tmp: Path) -> tuple[float, Any]:
+    """Time one variant on a fresh store; return seconds and the row sample (SQL only)."""
+    url = f"sqlite:///{tmp / f'{variant}-{time.monotonic_ns()}.db'}"
+    storage: Any = MemoryStorage() if variant == "ours-memory" else SqlStorage(url)
+    if variant != "ours-memory":
+        storage.upgrade_schema()
+    portal = Portal(storage)
+    vendor = portal.vendors.create(System(), code="bench", name="Bench")
+    staff = Staff(vendor_id=vendor.id, user_id="bench")
+    gc.collect()  # garbage of the previous run must not be collected on this one's clock
+    started = time.perf_counter()
+    if variant == "raw-core-sqlite":
+        run_raw(storage.engine, vendor.id, customers, per_tx)
+    else:
+        run_ours(portal, staff, customers, per_tx)
+    seconds = time.perf_counter() - started
+
+    if variant == "ours-memory":
+        uow = storage.begin()
+        try:
+            counts = {t: len(getattr(uow, t).list(vendor.id)) for t in TABLES}
+        finally:
+            uow.rollback()
+        rows = None
+    else:
+        counts, rows = sql_counts(storage.engine), sample(storage.engine)
+        storage.close()
+    if counts != expected_counts(customers):
+        sys.exit(f"{variant}: stored {counts}, expected {expected_counts(customers)}")
+    return seconds, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--per-transaction", type=int, default=1_000, metavar="N",
+                        help="customers per transaction (default 1000)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="1,000 customers, 1 repeat")
+    args = parser.parse_args()
+    if args.quick:
+        args.customers, args.repeats = 1_000, 1
+    customers, per_tx = args.customers, min(args.per_transaction, args.customers)
+    rows_total = customers * (1 + 3 * PER_CUSTOMER)
+    variants = ("ours-memory", "ours-sqlite", "raw-core-sqlite")
+    times: dict[str, list[float]] = {v: [] for v in variants}
+
+    with tempfile.TemporaryDirectory(prefix="portalkit-bench-") as tmp:
+        for repeat in range(args.repeats):
+            # Rotate the starting variant too, so none always runs first on a cold process.
+            order = variants[repeat % 3 :] + variants[: repeat % 3]
+            samples = {}
+            for variant in order:
+                seconds, samples[variant] = one_run(variant, customers, per_tx, Path(tmp))
+                times[variant].append(seconds)
+                print(f"  repeat {repeat + 1}/{args.repeats}  {variant:<16} {seconds:8.2f} s",
+                      file=sys.stderr)  # fmt: skip
+            if samples["ours-sqlite"] != samples["raw-core-sqlite"]:
+                sys.exit(f"rows differ:\n{samples['ours-sqlite']}\n{samples['raw-core-sqlite']}")
+
+    raw = statistics.median(times["raw-core-sqlite"])
+    print()
+    print("portalkit bulk provisioning benchmark")
+    print(f"  command:    {shlex.join(['python', *sys.argv])}")
+    print(f"  versions:   Python {sys.version.split()[0]}, SQLAlchemy {sqlalchemy.__version__}, "
+          f"SQLite {sqlite3.sqlite_version}, portalkit {portalkit.__version__}")  # fmt: skip
+    print(f"  workload:   {customers:,} customers x ({PER_CUSTOMER} contacts + {PER_CUSTOMER} "
+          f"accounts + {PER_CUSTOMER} memberships) = {rows_total:,} rows, "
+          f"{per_tx:,} customers ({per_tx * 16:,} rows) per transaction")  # fmt: skip
+    print(f"  repeats:    {args.repeats}, variants interleaved round-robin; median shown")
+    print("  ours:       timed from the first API call to the last commit (validation, domain")
+    print("              records, unique-key checks, conversion to rows, inserts, commits)")
+    print("  raw-core:   timed from building the row dicts to the last commit (dicts, uuid4,")
+    print("              key normalisation, insert() executemany per table, commits)")
+    print("  untimed:    schema creation, the vendor row, row-count checks")
+    print()
+    header = f"{'variant':<17}{'median s':>10}{'min s':>9}{'max s':>9}{'rows/s':>11}{'x raw':>8}"
+    print(header)
+    print("-" * len(header))
+    for v in variants:
+        med = statistics.median(times[v])
+        print(f"{v:<17}{med:>10.2f}{min(times[v]):>9.2f}{max(times[v]):>9.2f}"
+              f"{rows_total / med:>11,.0f}{med / raw:>8.2f}")  # fmt: skip
+    ratio = statistics.median(times["ours-sqlite"]) / raw
+    verdict = "within" if ratio <= AIM else "NOT within"
+    print(f"\nours-sqlite / raw-core-sqlite = {ratio:.2f}x  ({verdict} the {AIM:.0f}x aim)")
+    print("row counts checked after every run; ours-sqlite rows match raw-core's column values")
+
+
+if __name__ == "__main__":
+    main()
