@@ -12,6 +12,7 @@ Example::
     acme = portal.customers.create(staff, code="ACME", name="Acme B.V.")
 """
 
+from portalkit.access import AccessContext, Capability, Condition, ResourceType
 from portalkit.accounts import SUPPORTED_LANGUAGES, Account, AccountStatus
 from portalkit.actors import Actor, Member, Staff, System
 from portalkit.clock import Clock, FixedClock, SystemClock
@@ -46,13 +47,16 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "SUPPORTED_LANGUAGES",
     "Access",
+    "AccessContext",
     "Account",
     "AccountStatus",
     "Actor",
     "Address",
     "AuthenticationFailed",
+    "Capability",
     "Clock",
     "ConcurrentModification",
+    "Condition",
     "ConfigurationError",
     "Conflict",
     "Contact",
@@ -73,6 +77,7 @@ __all__ = [
     "PortalError",
     "PortalSettings",
     "Problem",
+    "ResourceType",
     "Scope",
     "Staff",
     "StorageError",

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from portalkit.access import AccessService
 from portalkit.accounts import AccountService
 from portalkit.actors import System
 from portalkit.clock import Clock, SystemClock
@@ -77,6 +78,7 @@ class Portal:
         self._current: ContextVar[_Transaction | None] = ContextVar(
             f"portalkit-transaction-{id(self)}", default=None
         )
+        self.access = AccessService(self)
         self.vendors = VendorService(self)
         self.customers = CustomerService(self)
         self.locations = LocationService(self)

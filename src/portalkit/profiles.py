@@ -31,6 +31,7 @@ from portalkit.errors import NotFound, Problem
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
+    from portalkit.presets import ProfileSpec
 
 __all__ = ["PermissionProfile", "ProfileService", "Scope"]
 
@@ -114,6 +115,15 @@ def _scopes(problems: list[Problem], value: object) -> dict[str, Scope]:
     return result
 
 
+def _known(problems: list[Problem], portal: Portal, names: Iterable[str]) -> None:
+    # Deny by default starts here: a misspelt capability must fail now, not silently grant
+    # nothing later.
+    for name in portal.access.check_capabilities(names):
+        problems.append(
+            Problem("capabilities", "unknown", f"{name!r} is not a registered capability")
+        )
+
+
 class ProfileService:
     """Create, read and change permission profiles. Reached as ``portal.profiles``."""
 
@@ -145,10 +155,23 @@ class ProfileService:
                 problems, "description", description, required=False, max_length=1000
             ),
         )
+        _known(problems, self._portal, profile.capabilities)
         v.raise_if(problems)
         with self._portal.transaction() as uow:
             uow.profiles.add(profile)
         return profile
+
+    def create_from(
+        self, actor: Actor, spec: ProfileSpec, *, name: str | None = None
+    ) -> PermissionProfile:
+        """Create a profile from a preset (:mod:`portalkit.presets`), optionally renamed."""
+        return self.create(
+            actor,
+            name=name if name is not None else spec.name,
+            capabilities=spec.capabilities,
+            scopes=spec.scopes,
+            description=spec.description,
+        )
 
     def get(self, actor: Actor, profile: PermissionProfile | UUID) -> PermissionProfile:
         """Return a profile of the actor's vendor (staff only), or raise NotFound."""
@@ -196,6 +219,7 @@ class ProfileService:
             )
         if "scopes" in changes:
             fields["scopes"] = _scopes(problems, changes["scopes"])
+        _known(problems, self._portal, fields.get("capabilities", ()))
         if "description" in changes:
             fields["description"] = v.text(
                 problems, "description", changes["description"], required=False, max_length=1000

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TABLES",
     "UNIQUE_KEYS",
+    "MemberFacts",
     "Repository",
     "Storage",
     "UniqueKey",
@@ -102,6 +103,25 @@ class Repository(Protocol[T]):
         ...
 
 
+@attrs.frozen
+class MemberFacts:
+    """Everything an access decision about one membership needs, read in at most two queries.
+
+    ``main_active`` is None when the customer has no main account, else whether the main
+    membership and its account are both active. ``subtree`` lists the customers below the
+    membership's customer as ``(id, parent_id, active)``; ``locations`` maps each granted
+    location that exists in the vendor to ``(customer_id, active)``.
+    """
+
+    membership: Membership
+    account_active: bool
+    customer: Customer
+    profile: PermissionProfile | None
+    main_active: bool | None
+    subtree: tuple[tuple[UUID, UUID | None, bool], ...]
+    locations: Mapping[UUID, tuple[UUID, bool]]
+
+
 class UnitOfWork(Protocol):
     """One transaction: all repositories share it; commit makes every change visible at once."""
 
@@ -119,6 +139,10 @@ class UnitOfWork(Protocol):
     def memberships(self) -> Repository[Membership]: ...
     @property
     def profiles(self) -> Repository[PermissionProfile]: ...
+
+    def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
+        """The facts about a membership of this vendor (None if there is none)."""
+        ...
 
     def commit(self) -> None:
         """Make every change durable and visible to others."""

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
 from portalkit._validation import code_key
+from portalkit.customers import MAX_TREE_DEPTH
 from portalkit.errors import ConcurrentModification, PortalError
-from portalkit.storage.base import TABLES, UNIQUE_KEYS, unique_key
+from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, unique_key
 
 if TYPE_CHECKING:
     from portalkit.accounts import Account
@@ -180,6 +181,48 @@ class MemoryUnitOfWork:
         if not self._open:
             raise PortalError("this unit of work has ended; start a new transaction")
         self._storage._before_statement()
+
+    def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
+        """Collect the facts about one membership straight from the tables."""
+        self._check_open()
+        rows = self._tables.rows
+        membership = rows["memberships"].get(membership_id)
+        if membership is None or membership.vendor_id != vendor_id:
+            return None
+        customer = rows["customers"][membership.customer_id]
+        profile = rows["profiles"].get(membership.profile_id) if membership.profile_id else None
+        main_id = self._tables.keys["uq_memberships_main"].get((customer.id,))
+        main_active = None
+        if main_id is not None:
+            main = rows["memberships"][main_id]
+            main_active = main.active and rows["accounts"][main.account_id].active
+        children: dict[UUID | None, list[Customer]] = {}
+        for candidate in rows["customers"].values():
+            if candidate.vendor_id == vendor_id:
+                children.setdefault(candidate.parent_id, []).append(candidate)
+        subtree: list[tuple[UUID, UUID | None, bool]] = []
+        level, seen = [customer.id], {customer.id}
+        for _ in range(MAX_TREE_DEPTH):
+            level = [c.id for parent in level for c in children.get(parent, []) if c.id not in seen]
+            seen.update(level)
+            subtree += [
+                (i, rows["customers"][i].parent_id, rows["customers"][i].active) for i in level
+            ]
+        locations = {
+            grant.location_id: (place.customer_id, place.active)
+            for grant in membership.location_grants
+            if (place := rows["locations"].get(grant.location_id)) is not None
+            and place.vendor_id == vendor_id
+        }
+        return MemberFacts(
+            membership=membership,
+            account_active=rows["accounts"][membership.account_id].active,
+            customer=customer,
+            profile=profile,
+            main_active=main_active,
+            subtree=tuple(subtree),
+            locations=locations,
+        )
 
     def commit(self) -> None:
         """Keep every change and release the lock."""

@@ -21,11 +21,13 @@ from sqlalchemy import (
     Connection,
     Engine,
     Executable,
-    RowMapping,
+    and_,
     create_engine,
     event,
     insert,
+    literal,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.engine import CursorResult, make_url
@@ -33,6 +35,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from sqlalchemy.pool import StaticPool
 
 from portalkit._validation import code_key
+from portalkit.customers import MAX_TREE_DEPTH
 from portalkit.errors import (
     ConcurrentModification,
     ConfigurationError,
@@ -41,7 +44,7 @@ from portalkit.errors import (
     PortalError,
     StorageError,
 )
-from portalkit.storage.base import TABLES, UNIQUE_KEYS, UniqueKey, unique_key
+from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
 from portalkit.storage.sqlalchemy.rows import Base
 
@@ -257,7 +260,7 @@ class _Repo(Generic[T]):
             query = query.offset(offset)
         return [self._remember(row) for row in self._uow._execute(query).mappings()]
 
-    def _remember(self, row: RowMapping) -> Any:
+    def _remember(self, row: Mapping[Any, Any]) -> Any:
         item = self._seen.get(row["id"])
         if item is None:
             item = self._from_row(row)
@@ -328,6 +331,85 @@ class SqlUnitOfWork:
     def _check_open(self) -> None:
         if not self._open:
             raise PortalError("this unit of work has ended; start a new transaction")
+
+    def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
+        """The facts about one membership in two queries: the membership with everything it
+        hangs on, then the customers below it and the granted locations."""
+        self._check_open()
+        self._flush()
+        t = Base.metadata.tables
+        m, a, c, p = t["memberships"], t["accounts"], t["customers"], t["profiles"]
+        main, main_account = m.alias("main"), a.alias("main_account")
+        first = (
+            select(
+                m,
+                a.c.status.label("x_account_status"),
+                *[col.label(f"c_{col.name}") for col in c.c],
+                *[col.label(f"p_{col.name}") for col in p.c],
+                main.c.status.label("x_main_status"),
+                main_account.c.status.label("x_main_account_status"),
+            )
+            .select_from(
+                m.join(a, a.c.id == m.c.account_id)
+                .join(c, c.c.id == m.c.customer_id)
+                .outerjoin(p, p.c.id == m.c.profile_id)
+                .outerjoin(main, and_(main.c.customer_id == m.c.customer_id, main.c.kind == "main"))
+                .outerjoin(main_account, main_account.c.id == main.c.account_id)
+            )
+            .where(m.c.id == membership_id, m.c.vendor_id == vendor_id)
+        )
+        row = self._execute(first).mappings().first()
+        if row is None:
+            return None
+        membership = FROM_ROW["memberships"](row)
+        customer = FROM_ROW["customers"]({k[2:]: v for k, v in row.items() if k.startswith("c_")})
+        profile = (
+            FROM_ROW["profiles"]({k[2:]: v for k, v in row.items() if k.startswith("p_")})
+            if row["p_id"] is not None
+            else None
+        )
+        main_active = (
+            None
+            if row["x_main_status"] is None
+            else row["x_main_status"] == "active" and row["x_main_account_status"] == "active"
+        )
+        # Customers below, level by level in one recursive query; the depth bound keeps a
+        # corrupt cycle from running forever.
+        below = (
+            select(c.c.id, c.c.parent_id, c.c.active, literal(1).label("depth"))
+            .where(c.c.parent_id == customer.id, c.c.vendor_id == vendor_id)
+            .cte("below", recursive=True)
+        )
+        below = below.union_all(
+            select(c.c.id, c.c.parent_id, c.c.active, (below.c.depth + 1).label("depth"))
+            .where(c.c.parent_id == below.c.id, c.c.vendor_id == vendor_id)
+            .where(below.c.depth < MAX_TREE_DEPTH)
+        )
+        loc = t["locations"]
+        granted = [g.location_id for g in membership.location_grants]
+        second = union_all(
+            select(literal("c").label("kind"), below.c.id, below.c.parent_id, below.c.active),
+            select(literal("l").label("kind"), loc.c.id, loc.c.customer_id, loc.c.active).where(
+                loc.c.id.in_(granted), loc.c.vendor_id == vendor_id
+            ),
+        )
+        subtree: dict[UUID, tuple[UUID, UUID | None, bool]] = {}
+        locations: dict[UUID, tuple[UUID, bool]] = {}
+        found: list[Any] = list(self._execute(second))
+        for kind, item_id, parent_id, active in found:
+            if kind == "c":
+                subtree.setdefault(item_id, (item_id, parent_id, bool(active)))
+            else:
+                locations[item_id] = (parent_id, bool(active))
+        return MemberFacts(
+            membership=membership,
+            account_active=row["x_account_status"] == "active",
+            customer=customer,
+            profile=profile,
+            main_active=main_active,
+            subtree=tuple(subtree.values()),
+            locations=locations,
+        )
 
     def _execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         """Run a statement; database failures other than key clashes become StorageError."""

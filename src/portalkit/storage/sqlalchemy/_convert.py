@@ -6,12 +6,11 @@ enums are stored by value, ids as UUIDs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
 import cattrs
-from sqlalchemy import RowMapping
 
 from portalkit._validation import code_key, email_key
 from portalkit.accounts import Account, AccountStatus
@@ -41,7 +40,7 @@ def _vendor_row(v: Vendor) -> dict[str, Any]:
     }
 
 
-def _vendor(r: RowMapping) -> Vendor:
+def _vendor(r: Mapping[Any, Any]) -> Vendor:
     return Vendor(id=r["id"], code=r["code"], name=r["name"], created_at=r["created_at"])
 
 
@@ -63,7 +62,7 @@ def _customer_row(c: Customer) -> dict[str, Any]:
     }
 
 
-def _customer(r: RowMapping) -> Customer:
+def _customer(r: Mapping[Any, Any]) -> Customer:
     return Customer(
         id=r["id"],
         vendor_id=r["vendor_id"],
@@ -93,7 +92,7 @@ def _location_row(x: Location) -> dict[str, Any]:
     }
 
 
-def _location(r: RowMapping) -> Location:
+def _location(r: Mapping[Any, Any]) -> Location:
     return Location(
         id=r["id"],
         vendor_id=r["vendor_id"],
@@ -127,7 +126,7 @@ def _contact_row(x: Contact) -> dict[str, Any]:
     return {f: getattr(x, f) for f in _CONTACT_FIELDS}
 
 
-def _contact(r: RowMapping) -> Contact:
+def _contact(r: Mapping[Any, Any]) -> Contact:
     return Contact(**{f: r[f] for f in _CONTACT_FIELDS})
 
 
@@ -148,7 +147,7 @@ def _account_row(a: Account) -> dict[str, Any]:
     }
 
 
-def _account(r: RowMapping) -> Account:
+def _account(r: Mapping[Any, Any]) -> Account:
     return Account(
         id=r["id"],
         vendor_id=r["vendor_id"],
@@ -181,7 +180,7 @@ def _membership_row(m: Membership) -> dict[str, Any]:
     }
 
 
-def _membership(r: RowMapping) -> Membership:
+def _membership(r: Mapping[Any, Any]) -> Membership:
     return Membership(
         id=r["id"],
         vendor_id=r["vendor_id"],
@@ -213,7 +212,7 @@ def _profile_row(p: PermissionProfile) -> dict[str, Any]:
     }
 
 
-def _profile(r: RowMapping) -> PermissionProfile:
+def _profile(r: Mapping[Any, Any]) -> PermissionProfile:
     return PermissionProfile(
         id=r["id"],
         vendor_id=r["vendor_id"],
@@ -237,7 +236,7 @@ TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
 }
 """Record → row dict, by table."""
 
-FROM_ROW: dict[str, Callable[[RowMapping], Any]] = {
+FROM_ROW: dict[str, Callable[[Mapping[Any, Any]], Any]] = {
     "vendors": _vendor,
     "customers": _customer,
     "locations": _location,

@@ -1,0 +1,690 @@
+"""Access control: who may see and do what, decided once per request.
+
+A host app registers its own data as *resource types* (where a record's customer, location and
+owner are, which capability views it, which fields are sensitive), then builds an
+:class:`AccessContext` per request and asks it::
+
+    portal.access.register_resource(ResourceType(
+        "invoices", view="invoices.view", location_field="site_id",
+        sensitive={"amount": "prices.view"}, model=InvoiceRow,
+    ))
+    ctx = portal.access.context(actor)          # at most two queries
+    ctx.require("invoices.view")                # PermissionDenied if not
+    rows = session.execute(ctx.filter(select(InvoiceRow), "invoices")).scalars()
+    shown = [ctx.redact(row, "invoices") for row in rows]
+
+Everything is denied unless a rule grants it: a disabled or invited membership, a disabled
+account, an inactive customer, an extra account whose main account is inactive, a membership
+without a profile — each yields a context that can do nothing, and :meth:`AccessContext.explain`
+says why.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any
+from uuid import UUID
+
+import attrs
+
+from portalkit._guard import who
+from portalkit.actors import Actor, Member
+from portalkit.errors import NotFound, PermissionDenied, ValidationError
+from portalkit.memberships import MembershipKind, MembershipStatus
+from portalkit.profiles import Scope
+
+if TYPE_CHECKING:
+    from portalkit.portal import Portal
+    from portalkit.storage.base import MemberFacts
+
+__all__ = [
+    "BUILTIN_CAPABILITIES",
+    "AccessContext",
+    "AccessService",
+    "Capability",
+    "Condition",
+    "Predicate",
+    "ResourceType",
+]
+
+_NAME_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
+
+
+@attrs.frozen
+class Capability:
+    """One thing a member may do. ``writes`` marks actions that change data (refused under a
+    read-only context and needing write rights at a location)."""
+
+    name: str
+    description: str = ""
+    writes: bool = False
+
+
+BUILTIN_CAPABILITIES: tuple[Capability, ...] = (
+    Capability("orders.view", "see orders"),
+    Capability("orders.create", "place orders", writes=True),
+    Capability("invoices.view", "see invoices and download them"),
+    Capability("prices.view", "see prices and rates anywhere"),
+    Capability("export", "export lists to CSV"),
+    Capability("carrier.view", "see the carrier that executes an order"),
+    Capability("documents.view", "see documents shared with the customer"),
+    Capability("assets.view", "see assets and upcoming asset services"),
+    Capability("jobs.view_completed", "see completed jobs"),
+    Capability("jobs.view_status", "see the status of open jobs"),
+    Capability("jobs.download", "download a job's forms, quotes and invoices"),
+    Capability("work_requests.create", "file work requests", writes=True),
+    Capability("tickets.view", "see tickets"),
+    Capability("tickets.create", "file tickets", writes=True),
+    Capability("shop.order", "order from the shop", writes=True),
+    Capability("quotes.request", "ask for a quote", writes=True),
+    Capability("logbook.view", "read the pest-control logbook"),
+    Capability("logbook.write", "change recommendations and send messages", writes=True),
+    Capability("members.manage", "create logins and set their rights", writes=True),
+)
+"""The capabilities every portal knows; host apps add their own."""
+
+
+@attrs.frozen
+class Condition:
+    """A rule on a record's own field: a capability applies only where it holds.
+
+    Example: a job's documents download only once the job is completed::
+
+        Condition("status", {"completed"})
+    """
+
+    field: str
+    values: frozenset[object] = attrs.field(converter=frozenset)
+
+    def holds(self, record: object) -> bool:
+        """Whether the record's field has one of the values."""
+        return _field(record, self.field) in self.values
+
+
+@attrs.frozen
+class ResourceType:
+    """Host data registered with portalkit: where its customer, location and owner are.
+
+    ``view`` is the capability that shows a record at all; ``sensitive`` maps a field to the
+    capability needed to see it (``{"amount": "prices.view"}``); ``conditions`` maps a
+    capability to a :class:`Condition` on the record; ``owner_field`` holds the account id of
+    the member who created the record (for the ``own`` scope); ``vendor_field``, if the table
+    has one, lets staff filters stay inside the vendor without a customer list; ``model`` is
+    the SQLAlchemy model class or ``Table`` that :meth:`AccessContext.filter` puts its
+    ``WHERE`` on. Records may be mappings or objects.
+    """
+
+    name: str
+    view: str
+    customer_field: str = "customer_id"
+    location_field: str | None = None
+    owner_field: str | None = None
+    vendor_field: str | None = None
+    sensitive: Mapping[str, str] = attrs.field(factory=dict)
+    conditions: Mapping[str, Condition] = attrs.field(factory=dict)
+    default_scope: Scope = Scope.CUSTOMER
+    model: Any = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class Predicate:
+    """Which records one context may see of one resource type, in a form both Python and SQL
+    filtering use, so the two can never disagree.
+
+    ``None`` in a set means "no limit on this"; ``nothing`` means no record at all.
+    """
+
+    nothing: bool = False
+    vendor: UUID | None = None
+    customers: frozenset[UUID] | None = None
+    locations: frozenset[UUID] | None = None
+    owner: UUID | None = None
+    conditions: tuple[Condition, ...] = ()
+
+    def matches(self, record: object, resource: ResourceType) -> bool:
+        """Whether the record passes; any error reading it denies (fail closed)."""
+        if self.nothing:
+            return False
+        try:
+            if (
+                self.vendor is not None
+                and _field(record, resource.vendor_field or "") != self.vendor
+            ):
+                return False
+            if (
+                self.customers is not None
+                and _field(record, resource.customer_field) not in self.customers
+            ):
+                return False
+            if self.locations is not None and (
+                resource.location_field is None
+                or _field(record, resource.location_field) not in self.locations
+            ):
+                return False
+            if self.owner is not None and (
+                resource.owner_field is None or _field(record, resource.owner_field) != self.owner
+            ):
+                return False
+            return all(c.holds(record) for c in self.conditions)
+        except Exception:
+            return False
+
+
+_NOTHING = Predicate(nothing=True)
+_MISSING = object()
+
+
+def _field(record: object, name: str) -> Any:
+    if isinstance(record, Mapping):
+        value = record.get(name, _MISSING)
+    else:
+        value = getattr(record, name, _MISSING)
+    if value is _MISSING:
+        raise LookupError(name)
+    return value
+
+
+class AccessContext:
+    """What one actor may see and do, computed once per request.
+
+    Build it with ``portal.access.context(actor)``; it holds no connection and is cheap to
+    query: :meth:`can` is a set look-up.
+    """
+
+    def __init__(
+        self,
+        access: AccessService,
+        actor: Actor,
+        *,
+        capabilities: frozenset[str],
+        denied: str | None,
+        staff: bool = False,
+        customers: Mapping[Scope, frozenset[UUID]] | None = None,
+        location_read: frozenset[UUID] | None = None,
+        location_write: frozenset[UUID] | None = None,
+        scopes: Mapping[str, Scope] | None = None,
+        profile_name: str | None = None,
+        notes: tuple[str, ...] = (),
+        read_only: bool = False,
+    ) -> None:
+        self._access = access
+        #: The actor this context was built for.
+        self.actor = actor
+        #: Why the actor can do nothing at all, or None.
+        self.denied = denied
+        #: Capabilities held (empty when denied).
+        self.capabilities = frozenset() if denied else capabilities
+        #: True for the vendor's staff and system actors: everything inside the vendor.
+        self.staff = staff and not denied
+        #: True when changes are refused (view as customer without write permission).
+        self.read_only = read_only
+        self._customers = customers or {}
+        #: Locations the member may read, or None when locations do not limit it.
+        self.location_read = location_read
+        #: Locations the member may write at (a subset of ``location_read``), or None.
+        self.location_write = location_write
+        self._scopes = scopes or {}
+        self._profile_name = profile_name
+        self._notes = notes
+        self._predicates: dict[tuple[str, str | None], Predicate] = {}
+        writes = {c.name for c in access.capabilities.values() if c.writes}
+        # can(capability) is the hot path: one frozenset look-up.
+        self._can = self.capabilities - writes if read_only else self.capabilities
+
+    # -- decisions --------------------------------------------------------------------------
+    def can(
+        self,
+        capability: str,
+        record: object = None,
+        resource: str | ResourceType | None = None,
+        *,
+        location: UUID | None = None,
+    ) -> bool:
+        """Whether the actor holds ``capability`` — for ``record`` of ``resource`` if given
+        (visible to it, the capability's condition holding), and at ``location`` if given
+        (write capabilities need write rights there when locations limit the member)."""
+        if capability not in self._can:
+            if capability not in self._access.capabilities:
+                raise ValidationError.single(
+                    "capability", "unknown", f"{capability!r} is not a registered capability"
+                )
+            return False
+        if location is not None and not self._at_location(capability, location):
+            return False
+        if record is None:
+            return True
+        kind = self._access.resource(resource) if resource is not None else None
+        if kind is None:
+            raise ValidationError.single("resource", "required", "name the record's resource type")
+        if not self.predicate(kind, capability).matches(record, kind):
+            return False
+        if location is None and kind.location_field and self._is_write(capability):
+            try:
+                place = _field(record, kind.location_field)
+            except LookupError:
+                return False
+            return self._at_location(capability, place)
+        return True
+
+    def require(
+        self,
+        capability: str,
+        record: object = None,
+        resource: str | ResourceType | None = None,
+        *,
+        location: UUID | None = None,
+    ) -> None:
+        """Like :meth:`can`, but raise PermissionDenied (with the reason) instead of False."""
+        if not self.can(capability, record, resource, location=location):
+            raise PermissionDenied(self.explain(capability, record, resource, location=location))
+
+    def _is_write(self, capability: str) -> bool:
+        found = self._access.capabilities.get(capability)
+        return bool(found and found.writes)
+
+    def _at_location(self, capability: str, location: object) -> bool:
+        if self.staff or self.location_read is None:
+            return True
+        allowed = self.location_write if self._is_write(capability) else self.location_read
+        return location in (allowed or ())
+
+    def predicate(self, resource: str | ResourceType, capability: str | None = None) -> Predicate:
+        """The filter for records of ``resource`` this context may see (and may use
+        ``capability`` on, when given: its condition is added)."""
+        kind = self._access.resource(resource)
+        key = (kind.name, capability)
+        found = self._predicates.get(key)
+        if found is None:
+            found = self._predicates[key] = self._build_predicate(kind, capability)
+        return found
+
+    def _build_predicate(self, kind: ResourceType, capability: str | None) -> Predicate:
+        if self.denied or kind.view not in self.capabilities:
+            return _NOTHING
+        conditions: tuple[Condition, ...] = ()
+        if capability is not None:
+            if capability not in self._can:
+                return _NOTHING
+            condition = kind.conditions.get(capability)
+            conditions = (condition,) if condition else ()
+        if self.staff:
+            if kind.vendor_field:
+                return Predicate(vendor=self.actor.vendor_id, conditions=conditions)
+            return Predicate(
+                customers=self._access._vendor_customers(self.actor), conditions=conditions
+            )
+        scope = self._scopes.get(kind.name, kind.default_scope)
+        customers = self._customers.get(scope, frozenset())
+        locations = self.location_read
+        if scope is Scope.LOCATION and locations is None:
+            return _NOTHING  # location scope with no location granted: nothing to see
+        if kind.location_field is None:
+            if scope is Scope.LOCATION:
+                return _NOTHING
+            locations = None  # the records have no location, so grants cannot narrow them
+        owner = None
+        if scope is Scope.OWN:
+            if kind.owner_field is None:
+                return _NOTHING
+            assert isinstance(self.actor, Member)
+            owner = self.actor.account_id
+        return Predicate(
+            customers=customers, locations=locations, owner=owner, conditions=conditions
+        )
+
+    # -- filtering, redaction, export -------------------------------------------------------
+    def filter(
+        self, query: Any, resource: str | ResourceType, *, capability: str | None = None
+    ) -> Any:
+        """Narrow ``query`` to what this context may see of ``resource``.
+
+        A SQLAlchemy ``Select`` gets a ``WHERE`` (the database filters; nothing is loaded to
+        be filtered here); any other iterable is filtered in Python and a list returned.
+        """
+        kind = self._access.resource(resource)
+        predicate = self.predicate(kind, capability)
+        if hasattr(query, "where") and hasattr(query, "selected_columns"):
+            if kind.model is None:
+                raise ValidationError.single(
+                    "resource",
+                    "no_model",
+                    f"register {kind.name!r} with model= to filter SQL queries",
+                )
+            # Imported by name: the core never imports a concrete backend.
+            sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
+            return sql.apply(query, kind, predicate)
+        return [record for record in query if predicate.matches(record, kind)]
+
+    def hidden_fields(self, resource: str | ResourceType | None = None) -> frozenset[str]:
+        """Field names this context may not see, for one resource type or for all of them."""
+        kinds = (
+            [self._access.resource(resource)]
+            if resource is not None
+            else list(self._access.resources.values())
+        )
+        return frozenset(
+            field
+            for kind in kinds
+            for field, needed in kind.sensitive.items()
+            if needed not in self.capabilities
+        )
+
+    def redact(self, record: Any, resource: str | ResourceType | None = None) -> Any:
+        """The record without the fields this context may not see, at any depth.
+
+        Mappings, attrs and dataclass instances and plain objects come back as dicts (lists
+        and tuples as lists); a hidden field is absent, not blank.
+        """
+        hidden = self.hidden_fields(resource)
+        return _strip(record, hidden)
+
+    def export(self, records: Iterable[Any], resource: str | ResourceType, stream: IO[str]) -> int:
+        """Write the visible records as CSV with only the fields this context may see.
+
+        Needs the ``export`` capability. Cells that a spreadsheet would run as a formula are
+        defused with a leading apostrophe. Returns the number of rows written.
+        """
+        self.require("export")
+        rows = [self.redact(r, resource) for r in self.filter(records, resource)]
+        columns: list[str] = []
+        for row in rows:
+            columns += [k for k in row if k not in columns and not isinstance(row[k], dict | list)]
+        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _safe_cell(row.get(k)) for k in columns})
+        return len(rows)
+
+    # -- explanation ------------------------------------------------------------------------
+    def explain(
+        self,
+        capability: str,
+        record: object = None,
+        resource: str | ResourceType | None = None,
+        *,
+        location: UUID | None = None,
+    ) -> str:
+        """Say in words which profile, grant or rule decides ``can(...)``."""
+        allowed = self.can(capability, record, resource, location=location)
+        verdict = "allowed" if allowed else "denied"
+        if self.denied:
+            return f"denied: {self.denied}"
+        if self.staff:
+            return f"{verdict}: vendor staff act in every customer of their vendor"
+        if capability not in self.capabilities:
+            return f"denied: profile {self._profile_name!r} does not grant {capability}" + (
+                "".join(f"; {note}" for note in self._notes)
+            )
+        if capability not in self._can:
+            return f"denied: {capability} changes data and this view is read-only"
+        reasons = [f"profile {self._profile_name!r} grants {capability}"]
+        if location is not None and not self._at_location(capability, location):
+            right = "write" if self._is_write(capability) else "read"
+            return f"denied: no {right} right at location {location}"
+        if record is not None and resource is not None:
+            kind = self._access.resource(resource)
+            scope = self._scopes.get(kind.name, kind.default_scope)
+            reasons.append(f"{kind.name} are seen per {scope.value}")
+            if not allowed:
+                return "denied: " + "; ".join([*reasons, self._why_not(kind, capability, record)])
+        return f"{verdict}: " + "; ".join(reasons)
+
+    def _why_not(self, kind: ResourceType, capability: str, record: object) -> str:
+        predicate = self.predicate(kind, capability)
+        if predicate.nothing:
+            return f"nothing of {kind.name} is visible (needs {kind.view})"
+        checks = [
+            (
+                predicate.customers,
+                kind.customer_field,
+                "its customer is outside the member's reach",
+            ),
+            (predicate.locations, kind.location_field, "its location is not granted"),
+        ]
+        for allowed, field, text in checks:
+            try:
+                if allowed is not None and field and _field(record, field) not in allowed:
+                    return f"the record is hidden: {text}"
+            except LookupError:
+                return f"the record has no field {field!r}"
+        if predicate.owner is not None:
+            return "the record is hidden: the member sees only its own"
+        for condition in predicate.conditions:
+            return f"the record is hidden: {condition.field} must be one of " + ", ".join(
+                sorted(map(str, condition.values))
+            )
+        return "no write right at the record's location"
+
+    def __repr__(self) -> str:
+        state = (
+            f"denied={self.denied!r}"
+            if self.denied
+            else f"capabilities={sorted(self.capabilities)}"
+        )
+        return f"AccessContext(actor={self.actor!r}, {state})"
+
+
+def _strip(value: Any, hidden: frozenset[str]) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _strip(v, hidden) for k, v in value.items() if k not in hidden}
+    if isinstance(value, list | tuple):
+        return [_strip(v, hidden) for v in value]
+    if attrs.has(type(value)):
+        return _strip(attrs.asdict(value, recurse=False), hidden)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _strip({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, hidden)
+    state = getattr(value, "__dict__", None)
+    if isinstance(state, dict) and not isinstance(value, type):
+        return _strip({k: v for k, v in state.items() if not k.startswith("_")}, hidden)
+    return value
+
+
+def _safe_cell(value: object) -> object:
+    # OWASP CSV injection: a cell starting with = + - @ (or tab/CR) runs as a formula.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+class AccessService:
+    """Capabilities, resource types and access contexts. Reached as ``portal.access``."""
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+        self._lock = threading.Lock()
+        #: Every known capability by name (built-ins and the host's own).
+        self.capabilities: dict[str, Capability] = {c.name: c for c in BUILTIN_CAPABILITIES}
+        #: Every registered resource type by name.
+        self.resources: dict[str, ResourceType] = {}
+
+    def register_capability(
+        self, name: str, description: str = "", *, writes: bool = False
+    ) -> Capability:
+        """Add a capability of the host app (``"contracts.view"``); names are a-z, 0-9, _ and dots."""
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or len(name) > 100:
+            raise ValidationError.single(
+                "name", "invalid_name", f"{name!r} is not a capability name"
+            )
+        capability = Capability(name, description, writes)
+        with self._lock:
+            known = self.capabilities.get(name)
+            if known is not None and known != capability:
+                raise ValidationError.single(
+                    "name", "taken", f"capability {name!r} is already registered differently"
+                )
+            self.capabilities = {**self.capabilities, name: capability}
+        return capability
+
+    def register_resource(self, resource: ResourceType) -> ResourceType:
+        """Register host data; every capability it names must be registered first."""
+        problems = []
+        if not isinstance(resource, ResourceType):
+            raise ValidationError.single("resource", "not_resource", "must be a ResourceType")
+        if not _NAME_RE.fullmatch(resource.name):
+            problems.append(("name", f"{resource.name!r} is not a resource type name"))
+        named = [resource.view, *resource.sensitive.values(), *resource.conditions]
+        problems += [
+            ("capability", f"{n!r} is not a registered capability")
+            for n in named
+            if n not in self.capabilities
+        ]
+        if problems:
+            from portalkit.errors import Problem
+
+            raise ValidationError(
+                Problem(f, "unknown" if f == "capability" else "invalid_name", m)
+                for f, m in problems
+            )
+        with self._lock:
+            self.resources = {**self.resources, resource.name: resource}
+        return resource
+
+    def resource(self, resource: str | ResourceType) -> ResourceType:
+        """The registered resource type of this name (or the type itself)."""
+        if isinstance(resource, ResourceType):
+            return resource
+        found = self.resources.get(resource) if isinstance(resource, str) else None
+        if found is None:
+            raise ValidationError.single(
+                "resource", "unknown", f"{resource!r} is not a registered resource type"
+            )
+        return found
+
+    def check_capabilities(self, names: Iterable[str]) -> list[str]:
+        """The names among ``names`` that are not registered capabilities."""
+        return sorted(n for n in names if n not in self.capabilities)
+
+    def context(self, actor: Actor) -> AccessContext:
+        """Everything ``actor`` may see and do, read from storage in at most two queries."""
+        actor = who(actor)
+        if not isinstance(actor, Member):
+            if actor.vendor_id is None:
+                return AccessContext(
+                    self,
+                    actor,
+                    capabilities=frozenset(),
+                    denied="the platform actor works on vendors only",
+                )
+            return AccessContext(
+                self, actor, capabilities=frozenset(self.capabilities), denied=None, staff=True
+            )
+        with self._portal.transaction() as uow:
+            facts = uow.member_facts(actor.vendor_id, actor.membership_id)
+        return self._member_context(actor, facts)
+
+    def _member_context(self, actor: Member, facts: MemberFacts | None) -> AccessContext:
+        def deny(reason: str) -> AccessContext:
+            return AccessContext(self, actor, capabilities=frozenset(), denied=reason)
+
+        if (
+            facts is None
+            or facts.membership.account_id != actor.account_id
+            or facts.membership.customer_id != actor.customer_id
+        ):
+            return deny("the membership does not exist")
+        membership, customer, profile = facts.membership, facts.customer, facts.profile
+        if membership.status is not MembershipStatus.ACTIVE:
+            return deny(f"the membership is {membership.status.value}")
+        if not facts.account_active:
+            return deny("the account is disabled")
+        if not customer.active:
+            return deny(f"customer {customer.code} is inactive")
+        if membership.kind is MembershipKind.EXTRA and not facts.main_active:
+            return deny(f"the main account of {customer.code} is not active")
+        if profile is None:
+            return deny("the membership has no permission profile")
+        capabilities = frozenset(profile.capabilities)
+        notes: list[str] = []
+        if not customer.settings.show_prices and "prices.view" in capabilities:
+            capabilities -= {"prices.view"}
+            notes.append(f"customer {customer.code} has prices switched off")
+        # The active part of the tree: a child under an inactive customer is out of reach too.
+        reachable, parents = {customer.id}, {}
+        for child, parent, active in facts.subtree:
+            parents[child] = (parent, active)
+        changed = True
+        while changed:
+            changed = False
+            for child, (parent, active) in parents.items():
+                if active and parent in reachable and child not in reachable:
+                    reachable.add(child)
+                    changed = True
+        granted = frozenset(membership.customer_grants) & reachable
+        near = frozenset({customer.id}) | granted
+        customers = {
+            Scope.OWN: frozenset({customer.id}),
+            Scope.LOCATION: near,
+            Scope.CUSTOMER: near,
+            Scope.TREE: frozenset(reachable),
+        }
+        location_read = location_write = None
+        if membership.location_grants:
+            usable = {
+                lid for lid, (owner, active) in facts.locations.items() if active and owner in near
+            }
+            location_read = frozenset(
+                g.location_id for g in membership.location_grants if g.location_id in usable
+            )
+            location_write = frozenset(
+                g.location_id
+                for g in membership.location_grants
+                if g.location_id in usable and g.can_write
+            )
+        return AccessContext(
+            self,
+            actor,
+            capabilities=capabilities,
+            denied=None,
+            customers=customers,
+            location_read=location_read,
+            location_write=location_write,
+            scopes=profile.scopes,
+            profile_name=profile.name,
+            notes=tuple(notes),
+        )
+
+    def _vendor_customers(self, actor: Actor) -> frozenset[UUID]:
+        vendor_id = actor.vendor_id
+        assert vendor_id is not None
+        found: set[UUID] = set()
+        with self._portal.transaction() as uow:
+            offset = 0
+            while True:
+                page = uow.customers.list(vendor_id, limit=1000, offset=offset)
+                found.update(c.id for c in page)
+                if len(page) < 1000:
+                    return frozenset(found)
+                offset += 1000
+
+    def memberships(self, actor: Member) -> list[Any]:
+        """The active memberships of the actor's account, one per customer it may switch to."""
+        if not isinstance(who(actor), Member):
+            raise ValidationError.single(
+                "actor", "not_member", "only a member can switch customers"
+            )
+        with self._portal.transaction() as uow:
+            found = uow.memberships.list(
+                actor.vendor_id,
+                where={"account_id": actor.account_id, "status": MembershipStatus.ACTIVE},
+            )
+        return found
+
+    def switch(self, actor: Member, customer: Any) -> Member:
+        """The actor for working in another customer the same account is an active member of."""
+        from portalkit._service import ident
+
+        customer_id = ident("customer", customer)
+        for membership in self.memberships(actor):
+            if membership.customer_id == customer_id:
+                return Member(
+                    vendor_id=actor.vendor_id,
+                    account_id=actor.account_id,
+                    membership_id=membership.id,
+                    customer_id=customer_id,
+                )
+        raise NotFound("customer", customer_id)
