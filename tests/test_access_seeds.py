@@ -15,24 +15,42 @@ from portalkit import Condition, PermissionDenied, ResourceType, presets
 from portalkit.testing import World
 
 
-def _order(customer: Any, *, location: UUID | None = None, owner: UUID | None = None,
-           status: str = "planned") -> dict[str, Any]:
-    return {"id": str(uuid4()), "customer_id": customer.id, "location_id": location,
-            "owner_id": owner, "status": status, "amount": "412.50", "carrier": "Van Dijk B.V.",
-            "lines": [{"product": "Pallet", "amount": "12.00"}]}
+def _order(
+    customer: Any,
+    *,
+    location: UUID | None = None,
+    owner: UUID | None = None,
+    status: str = "planned",
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid4()),
+        "customer_id": customer.id,
+        "location_id": location,
+        "owner_id": owner,
+        "status": status,
+        "amount": "412.50",
+        "carrier": "Van Dijk B.V.",
+        "lines": [{"product": "Pallet", "amount": "12.00"}],
+    }
 
 
 @pytest.fixture
 def orders(world: World) -> ResourceType:
-    return world.portal.access.register_resource(ResourceType(
-        "orders", view="orders.view", location_field="location_id", owner_field="owner_id",
-        sensitive={"amount": "prices.view", "carrier": "carrier.view"},
-    ))
+    return world.portal.access.register_resource(
+        ResourceType(
+            "orders",
+            view="orders.view",
+            location_field="location_id",
+            owner_field="owner_id",
+            sensitive={"amount": "prices.view", "carrier": "carrier.view"},
+        )
+    )
 
 
 def _member(world: World, spec: presets.ProfileSpec, customer: Any = None, **fields: Any) -> Any:
-    profile = world.profile(name=f"{spec.name} {uuid4().hex[:6]}", capabilities=spec.capabilities,
-                            scopes=spec.scopes)
+    profile = world.profile(
+        name=f"{spec.name} {uuid4().hex[:6]}", capabilities=spec.capabilities, scopes=spec.scopes
+    )
     membership = world.membership(customer=customer, profile=profile, **fields)
     return world.portal.access.context(world.member(membership)), membership
 
@@ -103,10 +121,13 @@ def test_prices_switched_off_for_a_customer_hide_them_from_everyone(
 
 # -- Klipboard: checkboxes, completed jobs, only its own client -----------------------------
 def test_field_service_member_downloads_only_completed_jobs(world: World) -> None:
-    world.portal.access.register_resource(ResourceType(
-        "jobs", view="jobs.view_completed",
-        conditions={"jobs.download": Condition("status", {"completed"})},
-    ))
+    world.portal.access.register_resource(
+        ResourceType(
+            "jobs",
+            view="jobs.view_completed",
+            conditions={"jobs.download": Condition("status", {"completed"})},
+        )
+    )
     ctx, m = _member(world, presets.field_service(completed_jobs=True, work_requests=True))
     customer = world.portal.customers.get(world.staff, m.customer_id)
     done = {"customer_id": customer.id, "status": "completed"}
@@ -130,8 +151,9 @@ def test_a_portal_member_only_ever_sees_its_own_client(world: World, orders: Any
 
 # -- DoIT!: main users see all company tickets, users their own -----------------------------
 def test_service_desk_main_user_and_user(world: World) -> None:
-    world.portal.access.register_resource(ResourceType(
-        "tickets", view="tickets.view", owner_field="created_by"))
+    world.portal.access.register_resource(
+        ResourceType("tickets", view="tickets.view", owner_field="created_by")
+    )
     customer = world.customer()
     main_ctx, main = _member(world, presets.SERVICE_DESK_MAIN_USER, customer)
     user_ctx, user = _member(world, presets.SERVICE_DESK_USER, customer)
@@ -145,8 +167,9 @@ def test_service_desk_main_user_and_user(world: World) -> None:
 # -- PestScan: main and extra accounts, locations, umbrella ---------------------------------
 @pytest.fixture
 def logbook(world: World) -> ResourceType:
-    return world.portal.access.register_resource(ResourceType(
-        "logbook", view="logbook.view", location_field="location_id"))
+    return world.portal.access.register_resource(
+        ResourceType("logbook", view="logbook.view", location_field="location_id")
+    )
 
 
 def test_extra_accounts_stop_when_the_main_account_is_disabled(world: World, logbook: Any) -> None:
@@ -154,8 +177,13 @@ def test_extra_accounts_stop_when_the_main_account_is_disabled(world: World, log
     customer = world.customer()
     _, main = _member(world, presets.PEST_CONTROL_MAIN_ACCOUNT, customer, kind="main")
     site = world.location(customer)
-    extra_ctx, extra = _member(world, presets.PEST_CONTROL_EXTRA_ACCOUNT, customer, kind="extra",
-                               location_grants={site: "read"})
+    extra_ctx, extra = _member(
+        world,
+        presets.PEST_CONTROL_EXTRA_ACCOUNT,
+        customer,
+        kind="extra",
+        location_grants={site: "read"},
+    )
     assert extra_ctx.can("logbook.view")
     p.memberships.deactivate(world.staff, main)
     off = p.access.context(world.member(extra))
@@ -171,10 +199,16 @@ def test_location_rights_write_implies_read(world: World, logbook: Any) -> None:
     customer = world.customer()
     _member(world, presets.PEST_CONTROL_MAIN_ACCOUNT, customer, kind="main")
     kitchen, cellar, attic = (world.location(customer) for _ in range(3))
-    ctx, _ = _member(world, presets.PEST_CONTROL_EXTRA_ACCOUNT, customer, kind="extra",
-                     location_grants={kitchen: "read", cellar: "write"})
-    entries = [{"customer_id": customer.id, "location_id": place.id}
-               for place in (kitchen, cellar, attic)]
+    ctx, _ = _member(
+        world,
+        presets.PEST_CONTROL_EXTRA_ACCOUNT,
+        customer,
+        kind="extra",
+        location_grants={kitchen: "read", cellar: "write"},
+    )
+    entries = [
+        {"customer_id": customer.id, "location_id": place.id} for place in (kitchen, cellar, attic)
+    ]
     assert ctx.filter(entries, "logbook") == entries[:2]
     assert ctx.can("logbook.write", entries[1], "logbook")
     assert not ctx.can("logbook.write", entries[0], "logbook")  # read only at the kitchen
@@ -187,8 +221,13 @@ def test_a_deactivated_location_stops_counting(world: World, logbook: Any) -> No
     customer = world.customer()
     _member(world, presets.PEST_CONTROL_MAIN_ACCOUNT, customer, kind="main")
     site = world.location(customer)
-    ctx, extra = _member(world, presets.PEST_CONTROL_EXTRA_ACCOUNT, customer, kind="extra",
-                         location_grants={site: "write"})
+    ctx, extra = _member(
+        world,
+        presets.PEST_CONTROL_EXTRA_ACCOUNT,
+        customer,
+        kind="extra",
+        location_grants={site: "write"},
+    )
     entry = {"customer_id": customer.id, "location_id": site.id}
     assert ctx.filter([entry], "logbook") == [entry]
     world.portal.locations.deactivate(world.staff, site)
@@ -203,11 +242,14 @@ def test_umbrella_main_sees_the_tree_and_extras_see_granted_customers(
     deep = world.customer(parent=north)
     outsider = world.customer()
     main_ctx, _ = _member(world, presets.PEST_CONTROL_MAIN_ACCOUNT, umbrella, kind="main")
-    extra_spec = presets.ProfileSpec("Umbrella extra", frozenset({"logbook.view"}),
-                                     {"logbook": presets.Scope.CUSTOMER})
+    extra_spec = presets.ProfileSpec(
+        "Umbrella extra", frozenset({"logbook.view"}), {"logbook": presets.Scope.CUSTOMER}
+    )
     extra_ctx, _ = _member(world, extra_spec, umbrella, kind="extra", customer_grants=[south])
-    entries = {c.code: {"customer_id": c.id, "location_id": None}
-               for c in (umbrella, north, south, deep, outsider)}
+    entries = {
+        c.code: {"customer_id": c.id, "location_id": None}
+        for c in (umbrella, north, south, deep, outsider)
+    }
     seen = [e for e in entries.values() if e in main_ctx.filter(entries.values(), "logbook")]
     assert [e["customer_id"] for e in seen] == [umbrella.id, north.id, south.id, deep.id]
     extra_seen = extra_ctx.filter(entries.values(), "logbook")

@@ -1,0 +1,321 @@
+"""Deny by default, immediate effect, SQL and Python filtering that agree, and the edges."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, MetaData, String, Table, Uuid, create_engine, event, select
+
+from portalkit import (
+    AccessContext,
+    Condition,
+    Member,
+    PermissionDenied,
+    ResourceType,
+    ValidationError,
+)
+from portalkit.testing import World
+
+host = MetaData()
+invoices = Table(
+    "invoices",
+    host,
+    Column("id", Uuid, primary_key=True),
+    Column("customer_id", Uuid, nullable=False),
+    Column("site_id", Uuid),
+    Column("owner_id", Uuid),
+    Column("vendor_id", Uuid),
+    Column("status", String(20)),
+    Column("amount", String(20)),
+)
+
+
+@pytest.fixture
+def kinds(world: World) -> ResourceType:
+    return world.portal.access.register_resource(
+        ResourceType(
+            "invoices",
+            view="invoices.view",
+            location_field="site_id",
+            owner_field="owner_id",
+            sensitive={"amount": "prices.view"},
+            model=invoices,
+            conditions={"jobs.download": Condition("status", {"paid"})},
+        )
+    )
+
+
+def _ctx(world: World, capabilities: set[str], **fields: Any) -> tuple[AccessContext, Any]:
+    scopes = fields.pop("scopes", {})
+    profile = world.profile(capabilities=capabilities, scopes=scopes)
+    membership = world.membership(profile=profile, **fields)
+    return world.portal.access.context(world.member(membership)), membership
+
+
+@pytest.mark.parametrize(
+    "state", ["invited", "disabled", "account", "customer", "no profile", "forged", "missing"]
+)
+def test_every_closed_door_denies_everything(world: World, state: str) -> None:
+    p = world.portal
+    profile = None if state == "no profile" else world.profile(capabilities={"invoices.view"})
+    membership = world.membership(
+        profile=profile, status="invited" if state == "invited" else "active"
+    )
+    actor = world.member(membership)
+    if state == "disabled":
+        p.memberships.deactivate(world.staff, membership)
+    elif state == "account":
+        p.accounts.deactivate(world.staff, membership.account_id)
+    elif state == "customer":
+        p.customers.deactivate(world.staff, membership.customer_id)
+    elif state == "forged":
+        actor = Member(
+            vendor_id=actor.vendor_id,
+            account_id=actor.account_id,
+            membership_id=actor.membership_id,
+            customer_id=world.customer().id,
+        )
+    elif state == "missing":
+        actor = Member(
+            vendor_id=actor.vendor_id,
+            account_id=actor.account_id,
+            membership_id=uuid.uuid4(),
+            customer_id=actor.customer_id,
+        )
+    ctx = p.access.context(actor)
+    assert ctx.denied
+    assert ctx.capabilities == frozenset()
+    assert not ctx.can("invoices.view")
+    assert ctx.explain("invoices.view").startswith("denied: ")
+
+
+def test_a_member_of_another_vendor_gets_nothing(world: World, other_world: World) -> None:
+    _, membership = _ctx(world, {"invoices.view"})
+    elsewhere = Member(
+        vendor_id=other_world.vendor.id,
+        account_id=membership.account_id,
+        membership_id=membership.id,
+        customer_id=membership.customer_id,
+    )
+    assert world.portal.access.context(elsewhere).denied == "the membership does not exist"
+
+
+@pytest.fixture
+def other_world(world: World) -> World:
+    return World(world.portal)
+
+
+def test_a_downgrade_takes_effect_on_the_next_check(world: World, kinds: Any) -> None:
+    profile = world.profile(capabilities={"invoices.view", "prices.view"})
+    membership = world.membership(profile=profile)
+    actor = world.member(membership)
+    assert world.portal.access.context(actor).can("prices.view")
+    world.portal.profiles.update(world.staff, profile, capabilities={"invoices.view"})
+    assert not world.portal.access.context(actor).can("prices.view")  # no new log-in needed
+
+
+def test_unknown_capabilities_fail_when_configured(world: World) -> None:
+    with pytest.raises(ValidationError) as caught:
+        world.profile(capabilities={"invoice.view"})  # misspelt
+    assert caught.value.code == "unknown"
+    ctx, _ = _ctx(world, {"invoices.view"})
+    with pytest.raises(ValidationError):
+        ctx.can("invoice.view")
+    world.portal.access.register_capability("contracts.view", "see contracts")
+    assert world.profile(capabilities={"contracts.view"}).capabilities == {"contracts.view"}
+    with pytest.raises(ValidationError):
+        world.portal.access.register_resource(ResourceType("contracts", view="contract.view"))
+
+
+def test_a_record_that_cannot_be_read_is_denied(world: World, kinds: Any) -> None:
+    ctx, m = _ctx(world, {"invoices.view"})
+
+    class Broken:
+        @property
+        def customer_id(self) -> Any:
+            raise RuntimeError("lazy load failed")
+
+    assert not ctx.can("invoices.view", Broken(), "invoices")
+    assert not ctx.can("invoices.view", {"no": "customer"}, "invoices")
+    assert ctx.can("invoices.view", {"customer_id": m.customer_id, "site_id": None}, "invoices")
+
+
+def test_staff_see_their_vendor_only(world: World, other_world: World, kinds: Any) -> None:
+    mine, theirs = world.customer(), other_world.customer()
+    ctx = world.portal.access.context(world.staff)
+    assert ctx.staff and ctx.can("members.manage")
+    rows = [{"customer_id": mine.id}, {"customer_id": theirs.id}]
+    assert ctx.filter(rows, "invoices") == rows[:1]
+
+
+def test_own_scope_needs_an_owner_field(world: World) -> None:
+    world.portal.access.register_resource(ResourceType("notes", view="documents.view"))
+    ctx, m = _ctx(world, {"documents.view"}, scopes={"notes": "own"})
+    assert ctx.filter([{"customer_id": m.customer_id}], "notes") == []
+
+
+def test_a_location_scope_without_grants_sees_nothing(world: World, kinds: Any) -> None:
+    ctx, m = _ctx(world, {"invoices.view"}, scopes={"invoices": "location"})
+    assert ctx.filter([{"customer_id": m.customer_id, "site_id": None}], "invoices") == []
+
+
+def test_switching_between_customers_of_one_account(world: World, kinds: Any) -> None:
+    profile = world.profile(capabilities={"invoices.view"})
+    first = world.membership(profile=profile)
+    account = world.portal.accounts.get(world.staff, first.account_id)
+    second = world.membership(account=account, profile=profile)
+    actor = world.member(first)
+    assert {m.id for m in world.portal.access.memberships(actor)} == {first.id, second.id}
+    switched = world.portal.access.switch(actor, second.customer_id)
+    rows = [{"customer_id": first.customer_id}, {"customer_id": second.customer_id}]
+    assert world.portal.access.context(actor).filter(rows, "invoices") == rows[:1]
+    assert world.portal.access.context(switched).filter(rows, "invoices") == rows[1:]
+    with pytest.raises(LookupError):
+        world.portal.access.switch(actor, world.customer())
+
+
+def test_redaction_reaches_every_depth_and_every_shape(world: World, kinds: Any) -> None:
+    import attrs
+
+    @attrs.define
+    class Line:
+        product: str
+        amount: str
+
+    ctx, _ = _ctx(world, {"invoices.view"})
+    record = {
+        "id": 1,
+        "amount": "9",
+        "lines": [Line("a", "1"), {"sub": {"amount": "2"}}],
+        "pair": ({"amount": "3"},),
+    }
+    assert ctx.redact(record, "invoices") == {
+        "id": 1,
+        "lines": [{"product": "a"}, {"sub": {}}],
+        "pair": [{}],
+    }
+
+
+def test_export_defuses_spreadsheet_formulas(world: World, kinds: Any) -> None:
+    ctx, m = _ctx(world, {"invoices.view", "export", "prices.view"})
+    rows = [
+        {"customer_id": m.customer_id, "site_id": None, "note": '=HYPERLINK("x")', "amount": "-5"}
+    ]
+    out = io.StringIO()
+    ctx.export(rows, "invoices", out)
+    assert "'=HYPERLINK" in out.getvalue() and "'-5" in out.getvalue()
+
+
+def test_read_only_contexts_refuse_writes(world: World) -> None:
+    ctx, _ = _ctx(world, {"orders.view", "orders.create"})
+    from portalkit.access import AccessContext as Ctx
+
+    view = Ctx(
+        world.portal.access,
+        ctx.actor,
+        capabilities=ctx.capabilities,
+        denied=None,
+        read_only=True,
+        profile_name="p",
+    )
+    assert view.can("orders.view") and not view.can("orders.create")
+    assert "read-only" in view.explain("orders.create")
+    with pytest.raises(PermissionDenied):
+        view.require("orders.create")
+
+
+# -- SQL filtering: the database does it, and agrees with Python ---------------------------
+@pytest.fixture
+def host_engine(backend: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_server").create_database(f"host_{uuid.uuid4().hex[:8]}")
+        engine = create_engine(url)
+    else:
+        engine = create_engine("sqlite://")
+    host.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_sql_filter_and_python_filter_agree(world: World, kinds: Any, host_engine: Any) -> None:
+    umbrella = world.customer()
+    child, stranger = world.customer(parent=umbrella), world.customer()
+    sites = [world.location(c) for c in (umbrella, umbrella, child)]
+    main_profile = world.profile(
+        capabilities={"invoices.view", "jobs.download"}, scopes={"invoices": "tree"}
+    )
+    main = world.membership(customer=umbrella, profile=main_profile, kind="main")
+    limited = world.membership(
+        customer=umbrella,
+        profile=main_profile,
+        kind="extra",
+        customer_grants=[child],
+        location_grants={sites[0]: "read", sites[2]: "write"},
+    )
+    rows = []
+    for customer in (umbrella, child, stranger):
+        for site in [None, *sites]:
+            for owner in (None, main.account_id):
+                for status in ("open", "paid"):
+                    rows.append(
+                        {
+                            "id": uuid.uuid4(),
+                            "customer_id": customer.id,
+                            "site_id": site.id if site else None,
+                            "owner_id": owner,
+                            "vendor_id": world.vendor.id,
+                            "status": status,
+                            "amount": "1",
+                        }
+                    )
+    with host_engine.begin() as conn:
+        conn.execute(invoices.insert(), rows)
+    for actor in (world.member(main), world.member(limited), world.staff):
+        ctx = world.portal.access.context(actor)
+        for capability in (None, "jobs.download"):
+            statements: list[str] = []
+
+            def record(
+                _c: Any, _cur: Any, statement: str, *_a: Any, into: list[str] = statements
+            ) -> None:
+                into.append(statement)
+
+            event.listen(host_engine, "before_cursor_execute", record)
+            with host_engine.connect() as conn:
+                query = ctx.filter(select(invoices.c.id), "invoices", capability=capability)
+                in_sql = {r.id for r in conn.execute(query)}
+            event.remove(host_engine, "before_cursor_execute", record)
+            in_python = {r["id"] for r in ctx.filter(rows, "invoices", capability=capability)}
+            assert in_sql == in_python
+            assert in_python  # every actor sees something here, so agreement is not vacuous
+            assert any("WHERE" in s for s in statements)
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_building_a_context_costs_at_most_two_queries(world: World, kinds: Any) -> None:
+    engine = world.portal.storage.engine  # type: ignore[attr-defined]
+    profile = world.profile(capabilities={"invoices.view"}, scopes={"invoices": "tree"})
+    umbrella = world.customer()
+    for _ in range(3):
+        world.customer(parent=umbrella)
+    site = world.location(umbrella)
+    membership = world.membership(
+        customer=umbrella, profile=profile, location_grants={site: "write"}
+    )
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    ctx = world.portal.access.context(world.member(membership))
+    event.remove(engine, "before_cursor_execute", count)
+    assert ctx.location_read == {site.id}
+    assert len(seen) <= 2, seen
