@@ -32,7 +32,7 @@ from uuid import UUID
 
 import attrs
 
-from portalkit._guard import who
+from portalkit._guard import require_admin, who
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, PermissionDenied, ValidationError
 from portalkit.memberships import MembershipKind, MembershipStatus
@@ -292,6 +292,23 @@ class AccessContext:
             return True
         allowed = self.location_write if self._is_write(capability) else self.location_read
         return location in (allowed or ())
+
+    def scope(self, resource: str) -> Scope:
+        """How far this member sees ``resource`` (registered or not; customer by default)."""
+        kind = self._access.resources.get(resource)
+        default = kind.default_scope if kind else Scope.CUSTOMER
+        return Scope.TREE if self.staff else self._scopes.get(resource, default)
+
+    def reach(self, resource: str) -> frozenset[UUID]:
+        """The customers whose ``resource`` records this member reaches (its scope's set).
+
+        For staff, every customer of the vendor.
+        """
+        if self.denied:
+            return frozenset()
+        if self.staff:
+            return self._access._vendor_customers(self.actor)
+        return self._customers.get(self.scope(resource), frozenset())
 
     def predicate(self, resource: str | ResourceType, capability: str | None = None) -> Predicate:
         """The filter for records of ``resource`` this context may see (and may use
@@ -647,6 +664,18 @@ class AccessService:
             profile_name=profile.name,
             notes=tuple(notes),
         )
+
+    def delegated_admin(self, actor: Actor) -> AccessContext | None:
+        """Check that ``actor`` may administer logins: None for staff and vendor system actors
+        (their vendor is theirs), the member's context for a member holding
+        ``members.manage``; PermissionDenied for anyone else (and for read-only views)."""
+        if not isinstance(who(actor), Member):
+            require_admin(actor)
+            return None
+        context = self.context(actor)
+        if not context.can("members.manage"):
+            raise PermissionDenied(context.explain("members.manage"))
+        return context
 
     def _vendor_customers(self, actor: Actor) -> frozenset[UUID]:
         vendor_id = actor.vendor_id

@@ -94,9 +94,11 @@ class AccountService:
         """Create an account (without a password: invitations and passwords come later).
 
         Raises ValidationError for a bad username, e-mail or language and Conflict when the
-        username or e-mail is taken in this vendor.
+        username or e-mail is taken in this vendor. Members holding ``members.manage`` may
+        create accounts too, for the logins they give out.
         """
-        vendor_id = require_admin(actor)
+        vendor_id = vendor_of(actor)
+        self._portal.access.delegated_admin(actor)
         problems: list[Problem] = []
         name = v.username(problems, "username", username)
         address = v.email(problems, "email", email)

@@ -607,8 +607,10 @@ class ContactService(_CustomerPartService[Contact]):
         department: str | None = None,
         phone: str | None = None,
     ) -> Contact:
-        """Add a contact person to a customer."""
-        vendor_id = require_admin(actor)
+        """Add a contact person to a customer (staff, or a member holding ``members.manage``
+        for a customer in its reach)."""
+        vendor_id = vendor_of(actor)
+        delegate = self._portal.access.delegated_admin(actor)
         problems: list[Problem] = []
         fields = self._fields(
             problems,
@@ -624,7 +626,12 @@ class ContactService(_CustomerPartService[Contact]):
         customer_id = ident("customer", customer)
         v.raise_if(problems)
         with self._portal.transaction() as uow:
-            owner = _customer_of(uow, actor, vendor_id, customer_id)
+            if delegate is None:
+                owner = _customer_of(uow, actor, vendor_id, customer_id)
+            else:  # a delegated admin reaches the customers of its scope, umbrella ones too
+                owner = load(uow.customers, vendor_id, "customer", customer_id, "customer")
+                if owner.id not in delegate.reach("memberships"):
+                    raise NotFound("customer", owner.id)
             contact = Contact(
                 id=uuid4(),
                 vendor_id=vendor_id,

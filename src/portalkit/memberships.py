@@ -29,12 +29,13 @@ from uuid import UUID, uuid4
 import attrs
 
 from portalkit import _validation as v
-from portalkit._guard import may_read_customer, require_admin, vendor_of
+from portalkit._guard import may_read_customer, vendor_of
 from portalkit._service import ident, load, page, save, seen_version, set_fields
 from portalkit.actors import Actor, Member
-from portalkit.errors import NotFound, Problem, ValidationError
+from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
 
 if TYPE_CHECKING:
+    from portalkit.access import AccessContext
     from portalkit.accounts import Account
     from portalkit.customers import Contact, Customer, Location
     from portalkit.portal import Portal
@@ -238,8 +239,14 @@ class MembershipService:
         the actor's vendor (and contact and locations to this customer; granted customers below
         it in its umbrella tree). Raises Conflict when the account is already a member of the
         customer, or a second main account is created.
+
+        A member holding ``members.manage`` (a customer admin, a main account) may create
+        logins too, for customers in its reach and never beyond its own rights: the profile's
+        capabilities and scopes, the locations and the customers must all be its own;
+        otherwise PermissionDenied.
         """
-        vendor_id = require_admin(actor)
+        vendor_id = vendor_of(actor)
+        delegate = self._portal.access.delegated_admin(actor)
         problems: list[Problem] = []
         checked_kind = _choice(problems, "kind", kind, MembershipKind)
         checked_status = _choice(problems, "status", status, MembershipStatus)
@@ -274,6 +281,8 @@ class MembershipService:
             )
             if checked_kind is MembershipKind.EXTRA:
                 _require_main(uow, vendor_id, owner.id)
+            if delegate is not None:
+                _within_rights(uow, delegate, owner.id, checked_kind, profile_id, grants, customers)
             membership = Membership(
                 id=uuid4(),
                 vendor_id=vendor_id,
@@ -349,8 +358,13 @@ class MembershipService:
         expected_version: int | None = None,
         **changes: Any,
     ) -> Membership:
-        """Change profile, kind, contact, location grants, customer grants or subscriptions."""
-        vendor_id = require_admin(actor)
+        """Change profile, kind, contact, location grants, customer grants or subscriptions.
+
+        Members holding ``members.manage`` may change the logins in their reach within their
+        own rights, but not a main account, another administrator or their own login.
+        """
+        vendor_id = vendor_of(actor)
+        delegate = self._portal.access.delegated_admin(actor)
         problems: list[Problem] = []
         v.only_fields(problems, changes, self._CHANGEABLE, "membership")
         fields: dict[str, Any] = {}
@@ -386,6 +400,17 @@ class MembershipService:
             )
             if merged.kind is MembershipKind.EXTRA and current.kind is not MembershipKind.EXTRA:
                 _require_main(uow, vendor_id, current.customer_id)
+            if delegate is not None:
+                _may_touch(uow, delegate, current)
+                _within_rights(
+                    uow,
+                    delegate,
+                    merged.customer_id,
+                    merged.kind,
+                    merged.profile_id,
+                    merged.location_grants,
+                    merged.customer_grants,
+                )
             return save(
                 uow.memberships,
                 current,
@@ -405,13 +430,76 @@ class MembershipService:
     def _set_status(
         self, actor: Actor, membership: Membership | UUID, status: MembershipStatus
     ) -> Membership:
-        return set_fields(
-            self._portal, actor, _memberships, "membership", membership, status=status
-        )
+        delegate = self._portal.access.delegated_admin(actor)
+        if delegate is None:
+            return set_fields(
+                self._portal, actor, _memberships, "membership", membership, status=status
+            )
+        vendor_id = vendor_of(actor)
+        with self._portal.transaction() as uow:
+            current = load(uow.memberships, vendor_id, "membership", membership, "membership")
+            _may_touch(uow, delegate, current)
+            if current.status is status:
+                return current
+            return save(
+                uow.memberships, current, seen_version(membership), "membership", status=status
+            )
 
 
 def _memberships(uow: UnitOfWork) -> Repository[Membership]:
     return uow.memberships
+
+
+_SCOPE_ORDER = {"own": 0, "location": 1, "customer": 2, "tree": 3}
+
+
+def _may_touch(uow: UnitOfWork, delegate: AccessContext, target: Membership) -> None:
+    """A delegated admin leaves main accounts, other admins and its own login alone."""
+    if target.customer_id not in delegate.reach("memberships"):
+        raise NotFound("membership", target.id)
+    actor = delegate.actor
+    assert isinstance(actor, Member)
+    if target.id == actor.membership_id:
+        raise PermissionDenied("you cannot change your own login")
+    if target.kind is MembershipKind.MAIN:
+        raise PermissionDenied("only the vendor's staff may change a main account")
+    profile = uow.profiles.get(target.vendor_id, target.profile_id) if target.profile_id else None
+    if profile is not None and "members.manage" in profile.capabilities:
+        raise PermissionDenied("only the vendor's staff may change another administrator")
+
+
+def _within_rights(
+    uow: UnitOfWork,
+    delegate: AccessContext,
+    customer_id: UUID,
+    kind: MembershipKind,
+    profile_id: UUID | None,
+    grants: tuple[LocationGrant, ...],
+    customers: frozenset[UUID],
+) -> None:
+    """Refuse anything a delegated admin would grant beyond what it holds itself."""
+    reach = delegate.reach("memberships")
+    if customer_id not in reach:
+        raise NotFound("customer", customer_id)
+    if kind is MembershipKind.MAIN:
+        raise PermissionDenied("only the vendor's staff may create or promote a main account")
+    beyond: list[str] = []
+    if profile_id is not None:
+        profile = uow.profiles.get(delegate.actor.vendor_id, profile_id)  # type: ignore[arg-type]
+        assert profile is not None  # _check_links loaded it
+        beyond += sorted(profile.capabilities - delegate.capabilities)
+        for resource, scope in profile.scopes.items():
+            if _SCOPE_ORDER[scope.value] > _SCOPE_ORDER[delegate.scope(resource).value]:
+                beyond.append(f"{resource} per {scope.value}")
+    readable, writable = delegate.location_read, delegate.location_write
+    for grant in grants:
+        if readable is not None and grant.location_id not in readable:
+            beyond.append(f"location {grant.location_id}")
+        elif grant.can_write and writable is not None and grant.location_id not in writable:
+            beyond.append(f"write at location {grant.location_id}")
+    beyond += [f"customer {c}" for c in sorted(customers - reach, key=str)]
+    if beyond:
+        raise PermissionDenied("you cannot grant what you do not hold: " + ", ".join(beyond))
 
 
 def _check_links(

@@ -126,8 +126,9 @@ SERVICE_DESK_USER = ProfileSpec(
 PEST_CONTROL_MAIN_ACCOUNT = ProfileSpec(
     "Main account",
     frozenset({"logbook.view", "logbook.write", "members.manage"}),
-    {"logbook": Scope.TREE},
-    description="Hoofdaccount: every location, and the customers of an umbrella.",
+    {"logbook": Scope.TREE, "memberships": Scope.TREE},
+    description="Hoofdaccount: every location, and the customers of an umbrella; manages the "
+    "extra accounts of all of them.",
 )
 PEST_CONTROL_EXTRA_ACCOUNT = ProfileSpec(
     "Extra account",
