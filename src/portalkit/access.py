@@ -27,13 +27,14 @@ import importlib
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any
 from uuid import UUID
 
 import attrs
 
 from portalkit._guard import require_admin, who
-from portalkit.actors import Actor, Member
+from portalkit.actors import Actor, Member, Staff
 from portalkit.errors import NotFound, PermissionDenied, ValidationError
 from portalkit.memberships import MembershipKind, MembershipStatus
 from portalkit.profiles import Scope
@@ -590,6 +591,13 @@ class AccessService:
             return AccessContext(
                 self, actor, capabilities=frozenset(self.capabilities), denied=None, staff=True
             )
+        if actor.expires_at is not None and self._portal.clock.now() >= actor.expires_at:
+            return AccessContext(
+                self,
+                actor,
+                capabilities=frozenset(),
+                denied="the view-as-customer session has ended",
+            )
         with self._portal.transaction() as uow:
             facts = uow.member_facts(actor.vendor_id, actor.membership_id)
         return self._member_context(actor, facts)
@@ -663,19 +671,113 @@ class AccessService:
             scopes=profile.scopes,
             profile_name=profile.name,
             notes=tuple(notes),
+            read_only=actor.read_only,
         )
 
     def delegated_admin(self, actor: Actor) -> AccessContext | None:
         """Check that ``actor`` may administer logins: None for staff and vendor system actors
         (their vendor is theirs), the member's context for a member holding
         ``members.manage``; PermissionDenied for anyone else (and for read-only views)."""
-        if not isinstance(who(actor), Member):
+        actor = who(actor)
+        if not isinstance(actor, Member):
             require_admin(actor)
             return None
+        if actor.impersonator is not None:
+            raise PermissionDenied(
+                "logins and rights are never changed while viewing the portal as a customer"
+            )
         context = self.context(actor)
         if not context.can("members.manage"):
             raise PermissionDenied(context.explain("members.manage"))
         return context
+
+    def view_as(
+        self,
+        staff: Staff,
+        membership: Any,
+        *,
+        reason: str,
+        minutes: int = 30,
+        allow_writes: bool = False,
+    ) -> Member:
+        """Let vendor staff see the portal exactly as a member does ("view as customer").
+
+        Needs ``"impersonate"`` in the staff actor's permissions and an active membership.
+        The returned actor sees what the member sees, redaction included; it is read-only
+        unless ``allow_writes`` (and even then never changes logins or rights), and it stops
+        working after ``minutes``. Start and reason are written to the audit log with both
+        identities; call :meth:`end_view_as` when done.
+        """
+        from portalkit import _validation as v
+        from portalkit._service import ident
+        from portalkit.audit import record
+        from portalkit.errors import Problem
+
+        if not isinstance(who(staff), Staff) or "impersonate" not in staff.permissions:
+            raise PermissionDenied("viewing as a customer needs the staff permission 'impersonate'")
+        problems: list[Problem] = []
+        why = v.text(problems, "reason", reason, max_length=500)
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 480:
+            problems.append(Problem("minutes", "out_of_range", "must be 1 to 480 minutes"))
+        if not isinstance(allow_writes, bool):
+            problems.append(Problem("allow_writes", "not_boolean", "must be true or false"))
+        membership_id = ident("membership", membership)
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            facts = uow.member_facts(staff.vendor_id, membership_id)
+            if facts is None:
+                raise NotFound("membership", membership_id)
+            target = facts.membership
+            plain = Member(
+                vendor_id=target.vendor_id,
+                account_id=target.account_id,
+                membership_id=target.id,
+                customer_id=target.customer_id,
+            )
+            denied = self._member_context(plain, facts).denied
+            if denied:
+                raise PermissionDenied(f"cannot view as this member: {denied}")
+            actor = attrs.evolve(
+                plain,
+                impersonator=staff.user_id,
+                read_only=not allow_writes,
+                expires_at=self._portal.clock.now() + timedelta(minutes=minutes),
+            )
+            record(
+                self._portal,
+                uow,
+                vendor_id=staff.vendor_id,
+                action="impersonation_start",
+                real=staff,
+                effective=actor,
+                customer_id=target.customer_id,
+                target=f"membership:{target.id}",
+                reason=why,
+                minutes=minutes,
+                allow_writes=allow_writes,
+            )
+        return actor
+
+    def end_view_as(self, actor: Member) -> None:
+        """Record the end of a view-as-customer session in the audit log."""
+        from portalkit.audit import record
+
+        if not isinstance(who(actor), Member) or actor.impersonator is None:
+            raise ValidationError.single(
+                "actor", "not_impersonation", "this actor is not a view-as-customer session"
+            )
+        staff = Staff(vendor_id=actor.vendor_id, user_id=actor.impersonator)
+        with self._portal.transaction() as uow:
+            record(
+                self._portal,
+                uow,
+                vendor_id=actor.vendor_id,
+                action="impersonation_end",
+                real=staff,
+                effective=actor,
+                customer_id=actor.customer_id,
+                target=f"membership:{actor.membership_id}",
+            )
 
     def _vendor_customers(self, actor: Actor) -> frozenset[UUID]:
         vendor_id = actor.vendor_id

@@ -24,6 +24,7 @@ from typing import Any
 from portalkit.access import AccessService
 from portalkit.accounts import AccountService
 from portalkit.actors import System
+from portalkit.audit import AuditService
 from portalkit.clock import Clock, SystemClock
 from portalkit.customers import ContactService, CustomerService, LocationService
 from portalkit.errors import (
@@ -79,6 +80,7 @@ class Portal:
             f"portalkit-transaction-{id(self)}", default=None
         )
         self.access = AccessService(self)
+        self.audit = AuditService(self)
         self.vendors = VendorService(self)
         self.customers = CustomerService(self)
         self.locations = LocationService(self)

@@ -21,6 +21,7 @@ from portalkit.errors import Conflict
 
 if TYPE_CHECKING:
     from portalkit.accounts import Account
+    from portalkit.audit import AuditEvent
     from portalkit.customers import Contact, Customer, Location
     from portalkit.memberships import Membership
     from portalkit.profiles import PermissionProfile
@@ -139,6 +140,10 @@ class UnitOfWork(Protocol):
     def memberships(self) -> Repository[Membership]: ...
     @property
     def profiles(self) -> Repository[PermissionProfile]: ...
+    @property
+    def audit(self) -> Repository[AuditEvent]:
+        """The audit log: only ``add`` and ``list`` are used; events are never changed."""
+        ...
 
     def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
         """The facts about a membership of this vendor (None if there is none)."""
@@ -274,6 +279,7 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     ),
     "locations": (),
     "contacts": (),
+    "audit_events": (),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -286,5 +292,14 @@ def unique_key(table: str, field: str) -> UniqueKey:
     raise KeyError(f"{table} has no unique key on {field}")
 
 
-TABLES = ("vendors", "profiles", "customers", "locations", "contacts", "accounts", "memberships")
+TABLES = (
+    "vendors",
+    "profiles",
+    "customers",
+    "locations",
+    "contacts",
+    "accounts",
+    "memberships",
+    "audit_events",
+)
 """Every table, in an order where each one's references come before it."""

@@ -20,6 +20,7 @@ from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, unique_key
 
 if TYPE_CHECKING:
     from portalkit.accounts import Account
+    from portalkit.audit import AuditEvent
     from portalkit.customers import Contact, Customer, Location
     from portalkit.memberships import Membership
     from portalkit.profiles import PermissionProfile
@@ -176,6 +177,7 @@ class MemoryUnitOfWork:
         self.accounts: _Table[Account] = _Table(self, "accounts")
         self.memberships: _Table[Membership] = _Table(self, "memberships")
         self.profiles: _Table[PermissionProfile] = _Table(self, "profiles")
+        self.audit: _Table[AuditEvent] = _Table(self, "audit_events")
 
     def _check_open(self) -> None:
         if not self._open:

@@ -44,12 +44,13 @@ from portalkit.errors import (
     PortalError,
     StorageError,
 )
-from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
+from portalkit.storage.base import UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
 from portalkit.storage.sqlalchemy.rows import Base
 
 if TYPE_CHECKING:
     from portalkit.accounts import Account
+    from portalkit.audit import AuditEvent
     from portalkit.customers import Contact, Customer, Location
     from portalkit.memberships import Membership
     from portalkit.profiles import PermissionProfile
@@ -317,8 +318,17 @@ class SqlUnitOfWork:
         self.contacts: _Repo[Contact] = _Repo(self, "contacts")
         self.accounts: _Repo[Account] = _Repo(self, "accounts")
         self.memberships: _Repo[Membership] = _Repo(self, "memberships")
-        self._repos: list[_Repo[Any]] = [self.vendors._repo] + [
-            getattr(self, name) for name in TABLES if name != "vendors"
+        self.audit: _Repo[AuditEvent] = _Repo(self, "audit_events")
+        # In TABLES order: referenced tables first, so foreign keys hold at every statement.
+        self._repos: list[_Repo[Any]] = [
+            self.vendors._repo,
+            self.profiles,
+            self.customers,
+            self.locations,
+            self.contacts,
+            self.accounts,
+            self.memberships,
+            self.audit,
         ]
 
     @property

@@ -14,6 +14,7 @@ import cattrs
 
 from portalkit._validation import code_key, email_key
 from portalkit.accounts import Account, AccountStatus
+from portalkit.audit import AuditEvent
 from portalkit.customers import Address, Contact, Customer, CustomerSettings, Location
 from portalkit.memberships import (
     Access,
@@ -225,7 +226,34 @@ def _profile(r: Mapping[Any, Any]) -> PermissionProfile:
     )
 
 
+_AUDIT_FIELDS = (
+    "id",
+    "vendor_id",
+    "at",
+    "action",
+    "outcome",
+    "real_actor",
+    "effective_actor",
+    "customer_id",
+    "target",
+    "reason",
+)
+
+
+def _audit_row(e: AuditEvent) -> dict[str, Any]:
+    return {
+        **{f: getattr(e, f) for f in _AUDIT_FIELDS},
+        "created_at": e.at,
+        "details": json.unstructure(dict(e.details)),
+    }
+
+
+def _audit(r: Mapping[Any, Any]) -> AuditEvent:
+    return AuditEvent(**{f: r[f] for f in _AUDIT_FIELDS}, details=r["details"])
+
+
 TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "audit_events": _audit_row,
     "vendors": _vendor_row,
     "customers": _customer_row,
     "locations": _location_row,
@@ -237,6 +265,7 @@ TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
 """Record → row dict, by table."""
 
 FROM_ROW: dict[str, Callable[[Mapping[Any, Any]], Any]] = {
+    "audit_events": _audit,
     "vendors": _vendor,
     "customers": _customer,
     "locations": _location,

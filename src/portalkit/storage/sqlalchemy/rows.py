@@ -190,9 +190,32 @@ class MembershipRow(_Scoped, Base):
     subscriptions: Mapped[list[Any]]
 
 
+class AuditEventRow(Base):
+    """One audit event; portalkit only ever inserts these."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_vendor_customer_at", "vendor_id", "customer_id", "at"),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    vendor_id: Mapped[UUID] = mapped_column(ForeignKey("vendors.id"))
+    at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(20))
+    real_actor: Mapped[str] = mapped_column(String(200))
+    effective_actor: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[UUID | None] = mapped_column(ForeignKey("customers.id"))
+    target: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+
+
 ROWS: dict[str, type[Base]] = {
     row.__tablename__: row
     for row in (
+        AuditEventRow,
         VendorRow,
         ProfileRow,
         CustomerRow,
