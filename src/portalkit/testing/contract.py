@@ -431,3 +431,43 @@ class StorageContract:
     def test_staff_of_a_vendor_work_only_in_it(self, world: World) -> None:
         ghost = Staff(vendor_id=world.vendor.id.__class__(int=0), user_id="ghost")
         assert world.portal.customers.list(ghost) == []
+
+    # -- access facts and the audit log -------------------------------------------------
+    def test_member_facts_carry_tree_locations_and_main_account(self, world: World) -> None:
+        p = world.portal
+        umbrella = world.customer()
+        child = world.customer(parent=umbrella)
+        grandchild = world.customer(parent=child)
+        site, closed = world.location(child), world.location(umbrella)
+        p.locations.deactivate(world.staff, closed)
+        profile = world.profile(capabilities={"orders.view"}, scopes={"orders": "tree"})
+        main = world.membership(customer=umbrella, kind="main", profile=profile)
+        extra = world.membership(
+            customer=umbrella,
+            kind="extra",
+            profile=profile,
+            customer_grants=[child],
+            location_grants={site: "write", closed: "read"},
+        )
+        ctx = p.access.context(world.member(extra))
+        assert ctx.reach("orders") == {umbrella.id, child.id, grandchild.id}
+        assert ctx.location_read == frozenset({site.id})  # the closed one no longer counts
+        assert ctx.location_write == frozenset({site.id})
+        p.memberships.deactivate(world.staff, main)
+        assert p.access.context(world.member(extra)).denied is not None
+
+    def test_audit_events_read_back_in_order(self, world: World) -> None:
+        from portalkit.actors import Staff as StaffActor
+
+        p = world.portal
+        membership = world.membership(profile=world.profile(capabilities={"orders.view"}))
+        helpdesk = StaffActor(
+            vendor_id=world.vendor.id, user_id="h", permissions=frozenset({"impersonate"})
+        )
+        sessions = [p.access.view_as(helpdesk, membership, reason=f"r{n}") for n in range(3)]
+        for session in sessions:
+            p.access.end_view_as(session)
+        events = p.audit.list(world.staff, customer=membership.customer_id)
+        assert [e.reason for e in events[:3]] == ["r0", "r1", "r2"]
+        assert [e.action for e in events] == ["impersonation_start"] * 3 + ["impersonation_end"] * 3
+        assert all(e.vendor_id == world.vendor.id for e in events)
