@@ -184,3 +184,47 @@ def test_sixteen_threads_on_the_memory_backend_keep_every_invariant() -> None:
     assert sorted(c.code for c in stored) == sorted({*codes})
     for customer in stored:  # every winner's location is there, no loser left one behind
         assert len(portal.locations.list(world.staff, customer=customer)) == 1
+
+
+@pytest.mark.postgres
+def test_two_servers_moving_customers_under_each_other_never_make_a_cycle(pg_url: str) -> None:
+    import time
+
+    from portalkit import ValidationError
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    first, second = SqlStorage(pg_url), SqlStorage(pg_url)
+    with first.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+
+    def slow_update(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # Widen the race: each move checks for a cycle, then dawdles before writing.
+        if statement.lstrip().upper().startswith("UPDATE CUSTOMERS"):
+            time.sleep(0.2)
+
+    for storage in (first, second):
+        event.listen(storage.engine, "before_cursor_execute", slow_update)
+    one, two = Portal(first), Portal(second)
+    world = World(one)
+    start = threading.Barrier(2, timeout=10)
+    for _ in range(5):
+        a, b = world.customer(), world.customer()
+        outcomes = _race(
+            [
+                lambda a=a, b=b: (
+                    start.wait(),
+                    one.customers.update(world.staff, a.id, parent=b.id),
+                ),
+                lambda a=a, b=b: (
+                    start.wait(),
+                    two.customers.update(world.staff, b.id, parent=a.id),
+                ),
+            ]
+        )
+        assert sum(o is None for o in outcomes) == 1, outcomes
+        assert any(isinstance(o, ValidationError) and o.code == "cycle" for o in outcomes)
+        a_now = one.customers.get(world.staff, a.id)
+        b_now = one.customers.get(world.staff, b.id)
+        assert not (a_now.parent_id == b.id and b_now.parent_id == a.id)
+    first.close()
+    second.close()

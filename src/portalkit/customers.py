@@ -336,6 +336,10 @@ class CustomerService:
             fields["parent_id"] = None
         v.raise_if(problems)
         with self._portal.transaction() as uow:
+            if fields.get("parent_id") is not None:
+                # Two moves at once (A under B, B under A) would each pass the cycle check
+                # alone; one at a time per vendor, the second sees the first.
+                uow.lock_vendor(vendor_id)
             current = load(uow.customers, vendor_id, "customer", customer, "customer")
             if fields.get("parent_id") is not None:
                 _check_parent(uow, vendor_id, current, fields["parent_id"])

@@ -145,6 +145,11 @@ class UnitOfWork(Protocol):
         """The audit log: only ``add`` and ``list`` are used; events are never changed."""
         ...
 
+    def lock_vendor(self, vendor_id: UUID) -> None:
+        """Hold the vendor's lock until this unit of work ends, so changes that must see the
+        whole vendor (moving customers in umbrella trees) run one after another."""
+        ...
+
     def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
         """The facts about a membership of this vendor (None if there is none)."""
         ...

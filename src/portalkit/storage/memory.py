@@ -184,6 +184,10 @@ class MemoryUnitOfWork:
             raise PortalError("this unit of work has ended; start a new transaction")
         self._storage._before_statement()
 
+    def lock_vendor(self, vendor_id: UUID) -> None:
+        """Nothing more to do: a memory unit of work holds the whole store's lock already."""
+        self._check_open()
+
     def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
         """Collect the facts about one membership straight from the tables."""
         self._check_open()

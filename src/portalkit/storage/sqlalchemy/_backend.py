@@ -342,6 +342,18 @@ class SqlUnitOfWork:
         if not self._open:
             raise PortalError("this unit of work has ended; start a new transaction")
 
+    def lock_vendor(self, vendor_id: UUID) -> None:
+        """``SELECT … FOR UPDATE`` on the vendor's row (PostgreSQL). SQLite needs nothing: its
+        transactions begin IMMEDIATE and so already run one at a time."""
+        self._check_open()
+        self._flush()
+        if self._conn.dialect.name == "postgresql":
+            vendors = Base.metadata.tables["vendors"]
+            self._execute(select(vendors.c.id).where(vendors.c.id == vendor_id).with_for_update())
+        # Rows read before the lock may be stale by now: read them again after it.
+        for repo in self._repos:
+            repo._seen.clear()
+
     def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
         """The facts about one membership in two queries: the membership with everything it
         hangs on, then the customers below it and the granted locations."""
