@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, Uuid, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from portalkit import (
     AccessContext,
@@ -17,6 +18,7 @@ from portalkit import (
     PermissionDenied,
     ResourceType,
     ValidationError,
+    presets,
 )
 from portalkit.testing import World
 
@@ -319,3 +321,36 @@ def test_building_a_context_costs_at_most_two_queries(world: World, kinds: Any) 
     event.remove(engine, "before_cursor_execute", count)
     assert ctx.location_read == {site.id}
     assert len(seen) <= 2, seen
+
+
+def test_sql_filter_works_on_a_mapped_class(world: World) -> None:
+    class HostBase(DeclarativeBase):
+        pass
+
+    class Ticket(HostBase):
+        __tablename__ = "tickets"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        customer_id: Mapped[uuid.UUID]
+        created_by: Mapped[uuid.UUID | None]
+
+    world.portal.access.register_resource(
+        ResourceType("tickets", view="tickets.view", owner_field="created_by", model=Ticket)
+    )
+    spec = presets.SERVICE_DESK_USER
+    profile = world.profile(capabilities=spec.capabilities, scopes=spec.scopes)
+    membership = world.membership(profile=profile)
+    ctx = world.portal.access.context(world.member(membership))
+    engine = create_engine("sqlite://")
+    HostBase.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all(
+            [
+                Ticket(id=1, customer_id=membership.customer_id, created_by=membership.account_id),
+                Ticket(id=2, customer_id=membership.customer_id, created_by=uuid.uuid4()),
+                Ticket(id=3, customer_id=uuid.uuid4(), created_by=membership.account_id),
+            ]
+        )
+        session.commit()
+        found = session.scalars(ctx.filter(select(Ticket).order_by(Ticket.id), "tickets"))
+        assert [t.id for t in found] == [1]
+    engine.dispose()

@@ -137,3 +137,32 @@ def test_an_audit_event_rolls_back_with_its_transaction(setup: Any) -> None:
         world.portal.access.view_as(helpdesk, membership, reason="r")
         raise Abort
     assert world.portal.audit.list(world.staff) == []
+
+
+def test_every_mutating_service_refuses_a_read_only_view(world: World) -> None:
+    p = world.portal
+    customer = world.customer()
+    admin_profile = p.profiles.create_from(world.staff, presets.CUSTOMER_ADMIN)
+    admin = world.membership(customer=customer, profile=admin_profile)
+    other = world.membership(customer=customer)
+    helpdesk = Staff(vendor_id=world.vendor.id, user_id="h", permissions=frozenset({"impersonate"}))
+    view = p.access.view_as(helpdesk, admin, reason="read-only check")
+    attempts = [
+        lambda: p.customers.create(view, code="NEW", name="New"),
+        lambda: p.customers.update(view, customer, name="x"),
+        lambda: p.customers.deactivate(view, customer),
+        lambda: p.locations.create(view, customer=customer, name="x"),
+        lambda: p.contacts.create(view, customer=customer, first_name="a", last_name="b"),
+        lambda: p.accounts.create(view, username="v1", email="v1@customer.example"),
+        lambda: p.accounts.deactivate(view, other.account_id),
+        lambda: p.memberships.update(view, other, subscriptions=["jobs"]),
+        lambda: p.memberships.deactivate(view, other),
+        lambda: p.memberships.activate(view, other),
+        lambda: p.profiles.create(view, name="x"),
+        lambda: p.profiles.update(view, admin_profile, name="y"),
+        lambda: p.vendors.create(view, code="v", name="v"),  # type: ignore[arg-type]
+    ]
+    for attempt in attempts:
+        with pytest.raises(PermissionDenied):
+            attempt()
+    assert p.memberships.get(world.staff, other.id) == other
