@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, Uuid, create_engine, event, select
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Column, MetaData, String, Table, Uuid, create_engine, event, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from portalkit import (
@@ -354,3 +356,62 @@ def test_sql_filter_works_on_a_mapped_class(world: World) -> None:
         found = session.scalars(ctx.filter(select(Ticket).order_by(Ticket.id), "tickets"))
         assert [t.id for t in found] == [1]
     engine.dispose()
+
+
+def test_a_broken_link_in_storage_denies_everything(world: World, backend: str) -> None:
+    """C3: a membership whose profile link is gone (forced past the services) gives no access."""
+    profile = world.profile(capabilities={"invoices.view"})
+    membership = world.membership(profile=profile)
+    storage: Any = world.portal.storage
+    if backend == "memory":
+        import attrs
+
+        rows = storage._tables.rows["memberships"]
+        rows[membership.id] = attrs.evolve(rows[membership.id], profile_id=uuid.uuid4())
+    else:
+        with storage.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE memberships SET profile_id = NULL WHERE id = :m"),
+                {"m": membership.id.hex if backend == "sqlite" else membership.id},
+            )
+    ctx = world.portal.access.context(world.member(membership))
+    assert ctx.denied == "the membership has no permission profile"
+    assert not ctx.can("invoices.view")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(
+            [
+                "profile",
+                "subscriptions",
+                "kind",
+                "customer_id",
+                "account_id",
+                "is_main",
+                "status",
+                "vendor_id",
+                "auth_epoch",
+                "password_hash",
+                "version",
+            ]
+        ),
+        st.just(None),
+        min_size=1,
+    )
+)
+def test_protected_fields_are_refused_and_nothing_is_written(changes: dict[str, Any]) -> None:
+    """D2: an update with any protected key fails as a whole."""
+    world = World()
+    membership = world.membership()
+    allowed = {"profile", "subscriptions", "kind"}
+    safe = {"profile": None, "subscriptions": [], "kind": "member"}
+    call = {k: safe.get(k) for k in changes}
+    if set(changes) <= allowed:
+        world.portal.memberships.update(world.staff, membership, **call)
+    else:
+        with pytest.raises(ValidationError) as caught:
+            world.portal.memberships.update(world.staff, membership, **call)
+        assert {p.field for p in caught.value.problems} == set(changes) - allowed
+        assert world.portal.memberships.get(world.staff, membership.id) == membership
