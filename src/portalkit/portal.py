@@ -16,7 +16,7 @@ Every service call runs in a transaction. Group calls into one with
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -36,6 +36,7 @@ from portalkit.errors import (
 )
 from portalkit.mail import ConsoleMailer, Mailer, MemoryMailer
 from portalkit.memberships import MembershipService
+from portalkit.outbox import MailService
 from portalkit.profiles import ProfileService
 from portalkit.settings import PortalSettings, load_settings
 from portalkit.storage.base import Storage, UnitOfWork
@@ -49,11 +50,12 @@ _HARMLESS = (ValidationError, NotFound, PermissionDenied)
 
 
 class _Transaction:
-    __slots__ = ("failed", "uow")
+    __slots__ = ("after_commit", "failed", "uow")
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.failed: BaseException | None = None
+        self.after_commit: list[Callable[[], None]] = []
 
 
 class Portal:
@@ -81,6 +83,7 @@ class Portal:
         )
         self.access = AccessService(self)
         self.audit = AuditService(self)
+        self.mail = MailService(self)
         self.vendors = VendorService(self)
         self.customers = CustomerService(self)
         self.locations = LocationService(self)
@@ -113,7 +116,7 @@ class Portal:
             )
         if migrate:
             storage.upgrade_schema()
-        return cls(storage, ConsoleMailer(), settings=settings, clock=clock)
+        return cls(storage, _build_mailer(settings), settings=settings, clock=clock)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
@@ -152,6 +155,18 @@ class Portal:
             raise
         finally:
             self._current.reset(token)
+        for action in tx.after_commit:
+            action()
+
+    def _after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the current transaction has committed (never if it rolls back).
+
+        The action must not raise: the change it follows is already done.
+        """
+        current = self._current.get()
+        if current is None:
+            raise PortalError("_after_commit needs a transaction")
+        current.after_commit.append(action)
 
     def default_vendor(self) -> Vendor:
         """The vendor of a single-vendor host (code from ``PORTALKIT_DEFAULT_VENDOR``),
@@ -167,6 +182,47 @@ class Portal:
     def close(self) -> None:
         """Release the storage's connections."""
         self.storage.close()
+
+
+_MAILERS = {
+    "console": "portalkit.mail.console.ConsoleMailer",
+    "memory": "portalkit.mail.memory.MemoryMailer",
+    "file": "portalkit.mail.file.FileMailer",
+    "smtp": "portalkit.mail.smtp.SmtpMailer",
+}
+
+
+def _build_mailer(settings: PortalSettings) -> Mailer:
+    if settings.mail_backend == "console":
+        return ConsoleMailer()
+    if settings.mail_backend == "memory":
+        return MemoryMailer()
+    if settings.mail_backend == "file":
+        from portalkit.mail.file import FileMailer
+
+        return FileMailer(settings.mail_file_dir)
+    if settings.mail_backend == "smtp":
+        from portalkit.mail.smtp import SmtpMailer
+
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username or None,
+            password=settings.smtp_password.get_secret_value() or None,
+            timeout=settings.smtp_timeout,
+        )
+    module_name, _, attr = settings.mail_backend.rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr).from_settings
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"PORTALKIT_MAIL_BACKEND: {settings.mail_backend!r} is neither one of "
+            f"{', '.join(_MAILERS)} nor the dotted path of a class with a from_settings() "
+            f"method ({exc})"
+        ) from None
+    mailer: Mailer = factory(settings)
+    return mailer
 
 
 _BACKENDS = {

@@ -56,6 +56,38 @@ class PortalSettings(BaseSettings):
     )
     sql_echo: bool = False
 
+    mail_backend: str = pydantic.Field(
+        default="console",
+        description="'console', 'smtp', 'file', 'memory', or a dotted path to a Mailer class "
+        "with a from_settings() method.",
+        min_length=1,
+    )
+    mail_from: str = pydantic.Field(
+        default="portal@portalkit.invalid",
+        description="The From address of every message; its domain also names Message-IDs.",
+        pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+    )
+    mail_send_after_commit: bool = pydantic.Field(
+        default=True, description="Deliver right after the transaction that queued the mail."
+    )
+    mail_max_attempts: int = pydantic.Field(default=8, ge=1, le=100)
+    mail_retry_seconds: float = pydantic.Field(
+        default=60.0, gt=0, description="Wait before the first retry; doubled each time."
+    )
+    mail_retry_max_seconds: float = pydantic.Field(default=6 * 3600.0, gt=0)
+    mail_lease_seconds: float = pydantic.Field(
+        default=300.0,
+        gt=0,
+        description="How long a worker holds a claimed message before another may take it.",
+    )
+    mail_file_dir: str = pydantic.Field(default="mail", description="Folder of the file backend.")
+    smtp_host: str = "localhost"
+    smtp_port: int = pydantic.Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: pydantic.SecretStr = pydantic.SecretStr("")
+    smtp_timeout: float = pydantic.Field(default=30.0, gt=0)
+
 
 def load_settings(**overrides: Any) -> PortalSettings:
     """Read the settings; a wrong value raises ConfigurationError naming the variable."""

@@ -1,4 +1,9 @@
-"""The mail contract: a backend delivers finished messages and raises when it cannot."""
+"""The mail contract: a backend delivers finished messages and says, per message, what happened.
+
+A backend raises nothing for a message it could not deliver: it returns the error, a
+:class:`TemporaryMailError` (try again later: server down, 4xx) or a :class:`PermanentMailError`
+(give up: recipient refused with 5xx). The outbox decides about retries.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,26 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from typing import Protocol
 
-__all__ = ["Mailer"]
+from portalkit.errors import PortalError
+
+__all__ = ["MailError", "Mailer", "PermanentMailError", "TemporaryMailError"]
+
+
+class MailError(PortalError):
+    """A message could not be delivered."""
+
+
+class TemporaryMailError(MailError):
+    """Delivery failed for now (connection refused, timeout, 4xx); retrying may work."""
+
+
+class PermanentMailError(MailError):
+    """Delivery can never work as it is (recipient refused with 5xx, message rejected)."""
 
 
 class Mailer(Protocol):
-    """Delivers messages. A backend raises on failure; it never swallows an error."""
+    """Delivers messages; one call may reuse one connection for all of them."""
 
-    def send(self, messages: Sequence[EmailMessage]) -> None:
-        """Deliver every message, in order."""
+    def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
+        """Deliver each message in order; return None for each delivered one, else its error."""
         ...

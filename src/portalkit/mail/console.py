@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from typing import TextIO
 
+from portalkit.mail.base import MailError
+
 __all__ = ["ConsoleMailer"]
 
 
@@ -16,10 +18,11 @@ class ConsoleMailer:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
-    def send(self, messages: Sequence[EmailMessage]) -> None:
+    def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
         """Print every message followed by a separator line."""
         stream = self._stream or sys.stdout
         for message in messages:
             stream.write(message.as_string())
             stream.write("\n" + "-" * 72 + "\n")
         stream.flush()
+        return [None for _ in messages]

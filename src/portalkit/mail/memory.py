@@ -6,20 +6,32 @@ import threading
 from collections.abc import Sequence
 from email.message import EmailMessage
 
+from portalkit.mail.base import MailError
+
 __all__ = ["MemoryMailer"]
 
 
 class MemoryMailer:
-    """Collects sent messages in :attr:`outbox` (thread-safe); nothing leaves the process."""
+    """Collects delivered messages in :attr:`outbox` (thread-safe); nothing leaves the process.
+
+    ``fail_with`` makes every delivery fail with that error until it is set back to None, so
+    tests can see the outbox retry.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        #: Every message delivered so far, oldest first.
         self.outbox: list[EmailMessage] = []
+        #: An error every delivery returns while set (for tests).
+        self.fail_with: MailError | None = None
 
-    def send(self, messages: Sequence[EmailMessage]) -> None:
-        """Append the messages to :attr:`outbox`."""
+    def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
+        """Append the messages to :attr:`outbox` (or fail each with :attr:`fail_with`)."""
         with self._lock:
+            if self.fail_with is not None:
+                return [self.fail_with for _ in messages]
             self.outbox.extend(messages)
+            return [None for _ in messages]
 
     def clear(self) -> None:
         """Empty :attr:`outbox`."""

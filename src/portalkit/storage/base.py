@@ -11,6 +11,7 @@ key (:data:`UNIQUE_KEYS`) is raised as :class:`~portalkit.errors.Conflict` at th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from uuid import UUID
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from portalkit.audit import AuditEvent
     from portalkit.customers import Contact, Customer, Location
     from portalkit.memberships import Membership
+    from portalkit.outbox import OutboxMessage
     from portalkit.profiles import PermissionProfile
     from portalkit.vendors import Vendor
 
@@ -143,6 +145,24 @@ class UnitOfWork(Protocol):
     @property
     def audit(self) -> Repository[AuditEvent]:
         """The audit log: only ``add`` and ``list`` are used; events are never changed."""
+        ...
+
+    @property
+    def outbox(self) -> Repository[OutboxMessage]:
+        """Queued mail (across vendors only through :meth:`claim_outbox`)."""
+        ...
+
+    def claim_outbox(
+        self,
+        now: datetime,
+        limit: int,
+        lease_until: datetime,
+        ids: Sequence[UUID] | None = None,
+    ) -> list[OutboxMessage]:
+        """Claim up to ``limit`` messages that are due (pending and due, or sending with an
+        expired lease), of any vendor, or only those of ``ids``: mark them ``sending`` until
+        ``lease_until`` (version + 1) and return them. Concurrent claims never return the same
+        message (PostgreSQL: ``FOR UPDATE SKIP LOCKED``)."""
         ...
 
     def lock_vendor(self, vendor_id: UUID) -> None:
@@ -285,6 +305,7 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     "locations": (),
     "contacts": (),
     "audit_events": (),
+    "outbox_messages": (),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -306,5 +327,6 @@ TABLES = (
     "accounts",
     "memberships",
     "audit_events",
+    "outbox_messages",
 )
 """Every table, in an order where each one's references come before it."""

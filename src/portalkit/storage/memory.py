@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
+
+import attrs
 
 from portalkit._validation import code_key
 from portalkit.customers import MAX_TREE_DEPTH
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from portalkit.audit import AuditEvent
     from portalkit.customers import Contact, Customer, Location
     from portalkit.memberships import Membership
+    from portalkit.outbox import OutboxMessage
     from portalkit.profiles import PermissionProfile
     from portalkit.settings import PortalSettings
     from portalkit.vendors import Vendor
@@ -178,11 +182,49 @@ class MemoryUnitOfWork:
         self.memberships: _Table[Membership] = _Table(self, "memberships")
         self.profiles: _Table[PermissionProfile] = _Table(self, "profiles")
         self.audit: _Table[AuditEvent] = _Table(self, "audit_events")
+        self.outbox: _Table[OutboxMessage] = _Table(self, "outbox_messages")
 
     def _check_open(self) -> None:
         if not self._open:
             raise PortalError("this unit of work has ended; start a new transaction")
         self._storage._before_statement()
+
+    def claim_outbox(
+        self,
+        now: datetime,
+        limit: int,
+        lease_until: datetime,
+        ids: Sequence[UUID] | None = None,
+    ) -> list[OutboxMessage]:
+        """Claim due messages under the store's lock (one unit of work at a time)."""
+        self._check_open()
+        from portalkit.outbox import OutboxStatus
+
+        wanted = set(ids) if ids is not None else None
+        rows = self._tables.rows["outbox_messages"]
+        due = sorted(
+            (
+                m
+                for m in rows.values()
+                if (wanted is None or m.id in wanted)
+                and (
+                    (m.status is OutboxStatus.PENDING and m.next_attempt_at <= now)
+                    or (m.status is OutboxStatus.SENDING and m.claimed_until < now)
+                )
+            ),
+            key=lambda m: (m.next_attempt_at, str(m.id)),
+        )[:limit]
+        claimed = []
+        for message in due:
+            taken = attrs.evolve(
+                message,
+                status=OutboxStatus.SENDING,
+                claimed_until=lease_until,
+                version=message.version + 1,
+            )
+            self.outbox.update(taken, message.version)
+            claimed.append(taken)
+        return claimed
 
     def lock_vendor(self, vendor_id: UUID) -> None:
         """Nothing more to do: a memory unit of work holds the whole store's lock already."""

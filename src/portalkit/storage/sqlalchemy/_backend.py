@@ -13,10 +13,12 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
+import attrs
 from sqlalchemy import (
     Connection,
     Engine,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     event,
     insert,
     literal,
+    or_,
     select,
     union_all,
     update,
@@ -44,6 +47,7 @@ from portalkit.errors import (
     PortalError,
     StorageError,
 )
+from portalkit.outbox import OutboxStatus
 from portalkit.storage.base import UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
 from portalkit.storage.sqlalchemy.rows import Base
@@ -53,6 +57,7 @@ if TYPE_CHECKING:
     from portalkit.audit import AuditEvent
     from portalkit.customers import Contact, Customer, Location
     from portalkit.memberships import Membership
+    from portalkit.outbox import OutboxMessage
     from portalkit.profiles import PermissionProfile
     from portalkit.settings import PortalSettings
     from portalkit.vendors import Vendor
@@ -319,6 +324,7 @@ class SqlUnitOfWork:
         self.accounts: _Repo[Account] = _Repo(self, "accounts")
         self.memberships: _Repo[Membership] = _Repo(self, "memberships")
         self.audit: _Repo[AuditEvent] = _Repo(self, "audit_events")
+        self.outbox: _Repo[OutboxMessage] = _Repo(self, "outbox_messages")
         # In TABLES order: referenced tables first, so foreign keys hold at every statement.
         self._repos: list[_Repo[Any]] = [
             self.vendors._repo,
@@ -329,6 +335,7 @@ class SqlUnitOfWork:
             self.accounts,
             self.memberships,
             self.audit,
+            self.outbox,
         ]
 
     @property
@@ -341,6 +348,47 @@ class SqlUnitOfWork:
     def _check_open(self) -> None:
         if not self._open:
             raise PortalError("this unit of work has ended; start a new transaction")
+
+    def claim_outbox(
+        self,
+        now: datetime,
+        limit: int,
+        lease_until: datetime,
+        ids: Sequence[UUID] | None = None,
+    ) -> list[OutboxMessage]:
+        """Claim due messages: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers side by
+        side never take the same one; SQLite's IMMEDIATE transactions run one at a time."""
+        self._check_open()
+        self._flush()
+        t = Base.metadata.tables["outbox_messages"]
+        due = or_(
+            and_(t.c.status == "pending", t.c.next_attempt_at <= now),
+            and_(t.c.status == "sending", t.c.claimed_until < now),
+        )
+        query = select(t).where(due).order_by(t.c.next_attempt_at, t.c.id).limit(limit)
+        if ids is not None:
+            query = query.where(t.c.id.in_(list(ids)))
+        if self._conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = []
+        for row in self._execute(query).mappings().all():
+            message = FROM_ROW["outbox_messages"](row)
+            taken = attrs.evolve(
+                message,
+                status=OutboxStatus.SENDING,
+                claimed_until=lease_until,
+                version=message.version + 1,
+            )
+            result = self._execute(
+                update(t)
+                .where(t.c.id == message.id, t.c.version == message.version)
+                .values(status="sending", claimed_until=lease_until, version=taken.version)
+            )
+            if result.rowcount != 1:
+                continue  # taken by someone else between our read and our write
+            self.outbox._seen[taken.id] = taken
+            claimed.append(taken)
+        return claimed
 
     def lock_vendor(self, vendor_id: UUID) -> None:
         """``SELECT … FOR UPDATE`` on the vendor's row (PostgreSQL). SQLite needs nothing: its

@@ -23,6 +23,7 @@ from portalkit.memberships import (
     MembershipKind,
     MembershipStatus,
 )
+from portalkit.outbox import OutboxMessage, OutboxStatus
 from portalkit.profiles import PermissionProfile, Scope
 from portalkit.vendors import Vendor
 
@@ -252,7 +253,35 @@ def _audit(r: Mapping[Any, Any]) -> AuditEvent:
     return AuditEvent(**{f: r[f] for f in _AUDIT_FIELDS}, details=r["details"])
 
 
+_OUTBOX_FIELDS = (
+    "id",
+    "vendor_id",
+    "created_at",
+    "message_id",
+    "to",
+    "subject",
+    "text",
+    "html",
+    "kind",
+    "attempts",
+    "next_attempt_at",
+    "claimed_until",
+    "last_error",
+    "sent_at",
+    "version",
+)
+
+
+def _outbox_row(m: OutboxMessage) -> dict[str, Any]:
+    return {**{f: getattr(m, f) for f in _OUTBOX_FIELDS}, "status": m.status.value}
+
+
+def _outbox(r: Mapping[Any, Any]) -> OutboxMessage:
+    return OutboxMessage(**{f: r[f] for f in _OUTBOX_FIELDS}, status=OutboxStatus(r["status"]))
+
+
 TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "outbox_messages": _outbox_row,
     "audit_events": _audit_row,
     "vendors": _vendor_row,
     "customers": _customer_row,
@@ -265,6 +294,7 @@ TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
 """Record → row dict, by table."""
 
 FROM_ROW: dict[str, Callable[[Mapping[Any, Any]], Any]] = {
+    "outbox_messages": _outbox,
     "audit_events": _audit,
     "vendors": _vendor,
     "customers": _customer,

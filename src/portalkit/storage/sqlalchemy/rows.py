@@ -212,10 +212,38 @@ class AuditEventRow(Base):
     details: Mapped[dict[str, Any]]
 
 
+class OutboxMessageRow(Base):
+    """A queued mail."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+        Index("ix_outbox_messages_vendor_status", "vendor_id", "status"),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    vendor_id: Mapped[UUID] = mapped_column(ForeignKey("vendors.id"))
+    created_at: Mapped[datetime]
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    to: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(250))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    version: Mapped[int]
+
+
 ROWS: dict[str, type[Base]] = {
     row.__tablename__: row
     for row in (
         AuditEventRow,
+        OutboxMessageRow,
         VendorRow,
         ProfileRow,
         CustomerRow,

@@ -1,0 +1,35 @@
+"""A mail backend that writes one ``.eml`` file per message into a folder."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from email.message import EmailMessage
+from pathlib import Path
+
+from portalkit.mail.base import MailError, TemporaryMailError
+
+__all__ = ["FileMailer"]
+
+
+class FileMailer:
+    """Writes each message to ``<folder>/<message-id>.eml`` (atomically: write, then rename)."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
+        """Write every message; a full disk or a missing folder is a temporary failure."""
+        results: list[MailError | None] = []
+        for message in messages:
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", str(message["Message-ID"] or "message"))
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                partial = self.folder / f".{name}.tmp"
+                partial.write_bytes(message.as_bytes())
+                partial.replace(self.folder / f"{name}.eml")
+                results.append(None)
+            except OSError as exc:
+                results.append(TemporaryMailError(f"cannot write to {self.folder}: {exc}"))
+        return results
