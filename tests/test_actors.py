@@ -12,7 +12,7 @@ from portalkit.testing import World
 
 def test_a_member_reads_its_own_customer_and_nothing_else(world: World) -> None:
     p = world.portal
-    own = world.membership()
+    own = world.membership(profile=world.profile(capabilities={"orders.view"}))
     member = world.member(own)
     neighbour = world.customer()
     assert p.customers.get(member, own.customer_id).id == own.customer_id
@@ -34,7 +34,7 @@ def test_a_member_reads_its_own_customer_and_nothing_else(world: World) -> None:
 
 def test_a_member_changes_nothing(world: World) -> None:
     p = world.portal
-    own = world.membership()
+    own = world.membership(profile=world.profile(capabilities={"orders.view"}))
     member = world.member(own)
     customer = p.customers.get(world.staff, own.customer_id)
     attempts = [
@@ -93,7 +93,7 @@ def test_a_forged_member_of_another_vendor_sees_nothing(portal_memory: World) ->
         membership_id=own.id,
         customer_id=own.customer_id,
     )
-    with pytest.raises(NotFound):
+    with pytest.raises((NotFound, PermissionDenied)):  # refused either way, nothing revealed
         portal_memory.portal.customers.get(forged, own.customer_id)
     staff_elsewhere = Staff(vendor_id=uuid.uuid4(), user_id="x")
     assert portal_memory.portal.customers.list(staff_elsewhere) == []
@@ -102,3 +102,17 @@ def test_a_forged_member_of_another_vendor_sees_nothing(portal_memory: World) ->
 @pytest.fixture
 def portal_memory() -> World:
     return World()
+
+
+def test_a_member_whose_login_stopped_working_reads_nothing(world: World) -> None:
+    p = world.portal
+    own = world.membership(profile=world.profile(capabilities={"orders.view"}))
+    member = world.member(own)
+    assert p.customers.get(member, own.customer_id).id == own.customer_id
+    p.memberships.deactivate(world.staff, own)
+    with pytest.raises(PermissionDenied, match="disabled"):
+        p.customers.get(member, own.customer_id)
+    with pytest.raises(PermissionDenied):
+        p.memberships.list(member, customer=own.customer_id)
+    with pytest.raises(PermissionDenied):
+        p.accounts.get(member, own.account_id)

@@ -70,6 +70,7 @@ BUILTIN_CAPABILITIES: tuple[Capability, ...] = (
     Capability("orders.view", "see orders"),
     Capability("orders.create", "place orders", writes=True),
     Capability("invoices.view", "see invoices and download them"),
+    Capability("quotes.view", "see quotes (and be told about new ones)"),
     Capability("prices.view", "see prices and rates anywhere"),
     Capability("export", "export lists to CSV"),
     Capability("carrier.view", "see the carrier that executes an order"),
@@ -220,7 +221,7 @@ class AccessContext:
         self.denied = denied
         #: Capabilities held (empty when denied).
         self.capabilities = frozenset() if denied else capabilities
-        #: True for the vendor's staff and system actors: everything inside the vendor.
+        #: Whether this is vendor staff (or a vendor system actor), who see the whole vendor.
         self.staff = staff and not denied
         #: True when changes are refused (view as customer without write permission).
         self.read_only = read_only
@@ -236,6 +237,9 @@ class AccessContext:
         writes = {c.name for c in access.capabilities.values() if c.writes}
         # can(capability) is the hot path: one frozenset look-up.
         self._can = self.capabilities - writes if read_only else self.capabilities
+        # One dict answers both "held?" and "known at all?" in a single look-up.
+        self._decisions = {name: name in self._can for name in access.capabilities}
+        self._decide = self._decisions.get
 
     # -- decisions --------------------------------------------------------------------------
     def can(
@@ -249,8 +253,11 @@ class AccessContext:
         """Whether the actor holds ``capability`` — for ``record`` of ``resource`` if given
         (visible to it, the capability's condition holding), and at ``location`` if given
         (write capabilities need write rights there when locations limit the member)."""
-        if capability not in self._can:
-            if capability not in self._access.capabilities:
+        allowed = self._decide(capability)
+        if allowed and record is None and location is None:
+            return True  # the hot path: one dict look-up
+        if not allowed:
+            if allowed is None:
                 raise ValidationError.single(
                     "capability", "unknown", f"{capability!r} is not a registered capability"
                 )
@@ -366,7 +373,8 @@ class AccessContext:
         """
         kind = self._access.resource(resource)
         predicate = self.predicate(kind, capability)
-        if hasattr(query, "where") and hasattr(query, "selected_columns"):
+        # Looked up on the type: on an instance, selected_columns builds the column collection.
+        if hasattr(type(query), "where") and hasattr(type(query), "selected_columns"):
             if kind.model is None:
                 raise ValidationError.single(
                     "resource",
@@ -433,11 +441,13 @@ class AccessContext:
         if self.denied:
             return f"denied: {self.denied}"
         if self.staff:
-            return f"{verdict}: vendor staff act in every customer of their vendor"
+            if not allowed:
+                return "denied: the record does not belong to a customer of this vendor"
+            return "allowed: vendor staff act in every customer of their vendor"
         if capability not in self.capabilities:
-            return f"denied: profile {self._profile_name!r} does not grant {capability}" + (
-                "".join(f"; {note}" for note in self._notes)
-            )
+            if capability == "prices.view" and self._notes:
+                return f"denied: {'; '.join(self._notes)}"
+            return f"denied: profile {self._profile_name!r} does not grant {capability}"
         if capability not in self._can:
             return f"denied: {capability} changes data and this view is read-only"
         reasons = [f"profile {self._profile_name!r} grants {capability}"]
@@ -490,6 +500,9 @@ class AccessContext:
 def _strip(value: Any, hidden: frozenset[str]) -> Any:
     if isinstance(value, Mapping):
         return {k: _strip(v, hidden) for k, v in value.items() if k not in hidden}
+    row_mapping = getattr(value, "_mapping", None)  # a SQLAlchemy Row
+    if isinstance(row_mapping, Mapping):
+        return _strip(row_mapping, hidden)
     if isinstance(value, list | tuple):
         return [_strip(v, hidden) for v in value]
     if attrs.has(type(value)):
@@ -779,6 +792,14 @@ class AccessService:
                 target=f"membership:{actor.membership_id}",
             )
 
+    def live(self, actor: Actor) -> None:
+        """Refuse a member whose login no longer works (disabled, customer off, expired view,
+        main account off for an extra): PermissionDenied with the reason. Staff pass."""
+        if isinstance(who(actor), Member):
+            context = self.context(actor)
+            if context.denied:
+                raise PermissionDenied(context.denied)
+
     def _vendor_customers(self, actor: Actor) -> frozenset[UUID]:
         vendor_id = actor.vendor_id
         assert vendor_id is not None
@@ -803,7 +824,12 @@ class AccessService:
                 actor.vendor_id,
                 where={"account_id": actor.account_id, "status": MembershipStatus.ACTIVE},
             )
-        return found
+            # A customer that is switched off is no place to switch to.
+            return [
+                m
+                for m in found
+                if (owner := uow.customers.get(actor.vendor_id, m.customer_id)) and owner.active
+            ]
 
     def switch(self, actor: Member, customer: Any) -> Member:
         """The actor for working in another customer the same account is an active member of."""
@@ -812,10 +838,7 @@ class AccessService:
         customer_id = ident("customer", customer)
         for membership in self.memberships(actor):
             if membership.customer_id == customer_id:
-                return Member(
-                    vendor_id=actor.vendor_id,
-                    account_id=actor.account_id,
-                    membership_id=membership.id,
-                    customer_id=customer_id,
-                )
+                # attrs.evolve keeps a view-as session's limits (read-only, its impersonator,
+                # its end) on the new actor: switching must never lift them.
+                return attrs.evolve(actor, membership_id=membership.id, customer_id=customer_id)
         raise NotFound("customer", customer_id)

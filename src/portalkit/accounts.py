@@ -98,6 +98,7 @@ class AccountService:
         create accounts too, for the logins they give out.
         """
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         self._portal.access.delegated_admin(actor)
         problems: list[Problem] = []
         name = v.username(problems, "username", username)
@@ -119,6 +120,7 @@ class AccountService:
     def get(self, actor: Actor, account: Account | UUID) -> Account:
         """Return an account: staff see all of their vendor, a member only its own."""
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         with self._portal.transaction() as uow:
             found = load(uow.accounts, vendor_id, "account", account, "account")
         if isinstance(actor, Member) and actor.account_id != found.id:

@@ -6,6 +6,7 @@ Usage::
     portalkit db upgrade --url sqlite:///portal.db
     portalkit mail flush                 # deliver what is due, then stop
     portalkit mail worker --interval 10  # deliver what is due, every 10 seconds, until stopped
+    portalkit mail new-key               # a key for PORTALKIT_MAIL_ENCRYPTION_KEY
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker = mail_commands.add_parser("worker", help="deliver what is due, again and again")
     worker.add_argument("--interval", type=float, default=10.0, help="seconds between rounds")
     worker.add_argument("--rounds", type=int, default=0, help="stop after so many (0: never)")
+    mail_commands.add_parser("new-key", help="print a new PORTALKIT_MAIL_ENCRYPTION_KEY")
     for sub in (flush, worker):
         sub.add_argument("--batch", type=int, default=50, help="messages per connection")
     args = parser.parse_args(argv)
@@ -62,6 +64,11 @@ def _upgrade(url: str | None) -> int:
 
 
 def _mail(args: argparse.Namespace) -> int:
+    if args.mail_command == "new-key":
+        from cryptography.fernet import Fernet
+
+        print(Fernet.generate_key().decode())
+        return 0
     from portalkit.portal import Portal
 
     portal = Portal.from_settings()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_TREE_DEPTH",
     "Address",
+    "Branding",
     "Contact",
     "ContactService",
     "Customer",
@@ -54,6 +55,15 @@ class CustomerSettings:
 
     show_prices: bool = True
     shop_enabled: bool = False
+
+
+@attrs.frozen
+class Branding:
+    """How a customer's portal and mail look: its logo, the logo in mail, a template name."""
+
+    logo_url: str = ""
+    email_logo_url: str = ""
+    template: str = ""
 
 
 @attrs.frozen
@@ -80,6 +90,7 @@ class Customer:
     erp_reference: str = ""
     active: bool = True
     settings: CustomerSettings = CustomerSettings()
+    branding: Branding = Branding()
     addresses: tuple[Address, ...] = ()
     parent_id: UUID | None = None
     version: int = 1
@@ -144,6 +155,36 @@ def _settings(problems: list[Problem], value: object) -> CustomerSettings:
     return CustomerSettings(**flags)
 
 
+def _branding(problems: list[Problem], value: object) -> Branding:
+    if value is None:
+        return Branding()
+    if isinstance(value, Branding):
+        value = attrs.asdict(value)
+    if not isinstance(value, Mapping):
+        problems.append(Problem("branding", "not_mapping", "must be Branding or a mapping"))
+        return Branding()
+    known = {f.name for f in attrs.fields(Branding)}
+    for key in sorted(str(k) for k in value if k not in known):
+        problems.append(Problem(f"branding.{key}", "unknown_field", "is not a branding field"))
+    urls = {}
+    for key in ("logo_url", "email_logo_url"):
+        url = v.text(problems, f"branding.{key}", value.get(key), required=False, max_length=500)
+        # Only https: these go into <img src> of pages and mail, where javascript: or data:
+        # URLs would be an injection.
+        if url and (not url.startswith("https://") or any(c.isspace() for c in url)):
+            problems.append(
+                Problem(
+                    f"branding.{key}", "not_https", "must be an https:// address without spaces"
+                )
+            )
+            url = ""
+        urls[key] = url
+    template = v.text(
+        problems, "branding.template", value.get("template"), required=False, max_length=v.SHORT_MAX
+    )
+    return Branding(template=template, **urls)
+
+
 def _address(problems: list[Problem], field: str, value: object) -> Address | None:
     if isinstance(value, Address):
         value = attrs.asdict(value)
@@ -198,7 +239,9 @@ def _addresses(problems: list[Problem], value: object) -> tuple[Address, ...]:
 class CustomerService:
     """Create, read, change and deactivate customers. Reached as ``portal.customers``."""
 
-    _CHANGEABLE = frozenset({"name", "erp_reference", "settings", "addresses", "parent"})
+    _CHANGEABLE = frozenset(
+        {"name", "erp_reference", "settings", "branding", "addresses", "parent"}
+    )
 
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
@@ -211,6 +254,7 @@ class CustomerService:
         name: str,
         erp_reference: str | None = None,
         settings: CustomerSettings | Mapping[str, Any] | None = None,
+        branding: Branding | Mapping[str, Any] | None = None,
         addresses: Sequence[Address | Mapping[str, Any]] = (),
         parent: Customer | UUID | None = None,
     ) -> Customer:
@@ -227,6 +271,7 @@ class CustomerService:
             problems, "erp_reference", erp_reference, required=False, max_length=v.SHORT_MAX
         )
         checked_settings = _settings(problems, settings)
+        checked_branding = _branding(problems, branding)
         checked_addresses = _addresses(problems, addresses)
         parent_id = ident("parent", parent) if parent is not None else None
         v.raise_if(problems)
@@ -241,6 +286,7 @@ class CustomerService:
                 created_at=self._portal.clock.now(),
                 erp_reference=erp,
                 settings=checked_settings,
+                branding=checked_branding,
                 addresses=checked_addresses,
                 parent_id=parent_id,
             )
@@ -250,6 +296,7 @@ class CustomerService:
     def get(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Return a customer the actor may see, or raise NotFound."""
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         with self._portal.transaction() as uow:
             found = load(uow.customers, vendor_id, "customer", customer, "customer")
         if not may_read_customer(actor, found.id):
@@ -259,6 +306,7 @@ class CustomerService:
     def get_by_code(self, actor: Actor, code: str) -> Customer:
         """Return the customer with this code (case-insensitive), or raise NotFound."""
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         problems: list[Problem] = []
         code = v.code(problems, "code", code)
         v.raise_if(problems)
@@ -279,6 +327,7 @@ class CustomerService:
     ) -> list[Customer]:
         """List the vendor's customers the actor may see, oldest first."""
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         limit, offset = page(limit, offset)
         where = _active_filter(active)
         if parent is not None:
@@ -330,6 +379,8 @@ class CustomerService:
             fields["settings"] = _settings(problems, changes["settings"])
         if "addresses" in changes:
             fields["addresses"] = _addresses(problems, changes["addresses"])
+        if "branding" in changes:
+            fields["branding"] = _branding(problems, changes["branding"])
         if "parent" in changes and changes["parent"] is not None:
             fields["parent_id"] = ident("parent", changes["parent"])
         elif "parent" in changes:
@@ -457,6 +508,7 @@ class _CustomerPartService(Generic[P]):
     def get(self, actor: Actor, record: P | UUID) -> P:
         """Return the record if the actor may see its customer, else raise NotFound."""
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         with self._portal.transaction() as uow:
             found = load(self._repo(uow), vendor_id, self._what, record, self._what)
         if not may_read_customer(actor, found.customer_id):
@@ -474,6 +526,7 @@ class _CustomerPartService(Generic[P]):
     ) -> list[P]:
         """The customer's records, oldest first."""
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         limit, offset = page(limit, offset)
         customer_id = ident("customer", customer)
         where = {**_active_filter(active), "customer_id": customer_id}
@@ -614,6 +667,7 @@ class ContactService(_CustomerPartService[Contact]):
         """Add a contact person to a customer (staff, or a member holding ``members.manage``
         for a customer in its reach)."""
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         delegate = self._portal.access.delegated_admin(actor)
         problems: list[Problem] = []
         fields = self._fields(

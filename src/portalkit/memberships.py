@@ -246,6 +246,7 @@ class MembershipService:
         otherwise PermissionDenied.
         """
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         delegate = self._portal.access.delegated_admin(actor)
         problems: list[Problem] = []
         checked_kind = _choice(problems, "kind", kind, MembershipKind)
@@ -303,6 +304,7 @@ class MembershipService:
     def get(self, actor: Actor, membership: Membership | UUID) -> Membership:
         """Return a membership the actor may see, or raise NotFound."""
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         with self._portal.transaction() as uow:
             found = load(uow.memberships, vendor_id, "membership", membership, "membership")
         if (
@@ -325,6 +327,7 @@ class MembershipService:
     ) -> list[Membership]:
         """Memberships of one customer or one account (at least one must be given)."""
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         limit, offset = page(limit, offset)
         problems: list[Problem] = []
         where: dict[str, object] = {}
@@ -364,6 +367,7 @@ class MembershipService:
         own rights, but not a main account, another administrator or their own login.
         """
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         delegate = self._portal.access.delegated_admin(actor)
         problems: list[Problem] = []
         v.only_fields(problems, changes, self._CHANGEABLE, "membership")
@@ -436,6 +440,7 @@ class MembershipService:
                 self._portal, actor, _memberships, "membership", membership, status=status
             )
         vendor_id = vendor_of(actor)
+        self._portal.access.live(actor)  # a member's login must still work
         with self._portal.transaction() as uow:
             current = load(uow.memberships, vendor_id, "membership", membership, "membership")
             _may_touch(uow, delegate, current)

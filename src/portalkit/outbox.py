@@ -36,8 +36,15 @@ from portalkit._guard import require_admin, who
 from portalkit._service import ident, load, page
 from portalkit.actors import Actor, System
 from portalkit.audit import _ordered_id
-from portalkit.errors import ConcurrentModification, PermissionDenied, Problem
+from portalkit.errors import (
+    ConcurrentModification,
+    ConfigurationError,
+    PermissionDenied,
+    Problem,
+    ValidationError,
+)
 from portalkit.mail.base import MailError, PermanentMailError
+from portalkit.mail.templates import MailTemplates
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
@@ -62,7 +69,11 @@ class OutboxStatus(enum.Enum):
 @attrs.frozen
 class OutboxMessage:
     """One queued mail. ``message_id`` stays the same over every attempt, so a receiver can
-    recognise a message that arrives twice after an unclear failure."""
+    recognise a message that arrives twice after an unclear failure.
+
+    A ``secret`` message (an invitation or reset link, a generated password) is stored
+    encrypted, and its body is purged once it is delivered or given up.
+    """
 
     id: UUID
     vendor_id: UUID
@@ -74,6 +85,7 @@ class OutboxMessage:
     text: str = attrs.field(default="", repr=False)
     html: str = attrs.field(default="", repr=False)
     kind: str = "custom"
+    secret: bool = False
     status: OutboxStatus = OutboxStatus.PENDING
     attempts: int = 0
     claimed_until: datetime | None = None
@@ -101,6 +113,13 @@ class MailService:
 
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
+        self._templates: MailTemplates | None = None
+        #: Notification kinds members may subscribe to: kind → (template, capability).
+        self.notifications: dict[str, tuple[str, str]] = {
+            "quotes": ("notify_quote", "quotes.view"),
+            "invoices": ("notify_invoice", "invoices.view"),
+            "jobs": ("notify_job", "jobs.view_completed"),
+        }
 
     def enqueue(
         self,
@@ -111,11 +130,14 @@ class MailService:
         text: str,
         html: str | None = None,
         kind: str = "custom",
+        secret: bool = False,
     ) -> OutboxMessage:
         """Queue one message to one address, in the current transaction (or its own).
 
         Refuses anything that could smuggle headers or extra recipients: a list or a
         display-name string as ``to``, line breaks or control characters in the subject.
+        ``secret=True`` (the message carries a link or password) stores the body encrypted
+        with ``PORTALKIT_MAIL_ENCRYPTION_KEY`` and purges it after delivery.
         """
         vendor_id = require_admin(actor)
         problems: list[Problem] = []
@@ -126,7 +148,10 @@ class MailService:
             problems, "html", html, required=False, max_length=2 * TEXT_MAX, multiline=True
         )
         kind = v.text(problems, "kind", kind, max_length=60)
+        secret = v.boolean(problems, "secret", secret)
         v.raise_if(problems)
+        if secret:
+            body, markup = self._seal(body), self._seal(markup) if markup else ""
         now = self._portal.clock.now()
         message_id = _ordered_id(now)
         message = OutboxMessage(
@@ -139,6 +164,7 @@ class MailService:
             text=body,
             html=markup,
             kind=kind,
+            secret=secret,
             next_attempt_at=now,
         )
         with self._portal.transaction() as uow:
@@ -213,6 +239,8 @@ class MailService:
             "claimed_until": None,
             "version": message.version + 1,
         }
+        if message.secret:
+            common.update(text="", html="")  # purged unless it is to be tried again
         if error is None:
             return attrs.evolve(
                 message, status=OutboxStatus.SENT, sent_at=now, last_error="", **common
@@ -240,10 +268,148 @@ class MailService:
         email["Subject"] = message.subject
         email["Message-ID"] = message.message_id
         email["Date"] = format_datetime(message.created_at)
-        email.set_content(message.text)
-        if message.html:
-            email.add_alternative(message.html, subtype="html")
+        text, html = message.text, message.html
+        if message.secret:
+            text, html = self._open(text), self._open(html) if html else ""
+        email.set_content(text)
+        if html:
+            email.add_alternative(html, subtype="html")
         return email
+
+    def _fernet(self) -> Any:
+        from cryptography.fernet import Fernet
+
+        key = self._portal.settings.mail_encryption_key.get_secret_value()
+        if not key:
+            raise ConfigurationError(
+                "PORTALKIT_MAIL_ENCRYPTION_KEY: needed to queue mail that carries a secret; "
+                "make one with `portalkit mail new-key`"
+            )
+        try:
+            return Fernet(key.encode())
+        except ValueError:
+            raise ConfigurationError(
+                "PORTALKIT_MAIL_ENCRYPTION_KEY: not a Fernet key (32 url-safe base64 bytes)"
+            ) from None
+
+    def _seal(self, plain: str) -> str:
+        return str(self._fernet().encrypt(plain.encode()).decode())
+
+    def _open(self, sealed: str) -> str:
+        return str(self._fernet().decrypt(sealed.encode()).decode())
+
+    def send_template(
+        self,
+        actor: Actor,
+        *,
+        to: str,
+        template: str,
+        language: str | None = None,
+        secret: bool = False,
+        **context: Any,
+    ) -> OutboxMessage:
+        """Render a template (:data:`~portalkit.mail.templates.TEMPLATES` or the host's own)
+        in ``language`` (the vendor default if None) and queue it like :meth:`enqueue`."""
+        language = language or self._portal.settings.default_language
+        context.setdefault("portal_name", self._portal.settings.portal_name)
+        rendered = self.templates.render(template, language, **context)
+        return self.enqueue(
+            actor,
+            to=to,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            kind=template,
+            secret=secret,
+        )
+
+    @property
+    def templates(self) -> MailTemplates:
+        """The template renderer (the host's folder from ``PORTALKIT_MAIL_TEMPLATES`` first)."""
+        if self._templates is None:
+            self._templates = MailTemplates(self._portal.settings.mail_templates or None)
+        return self._templates
+
+    def register_notification(self, kind: str, template: str, capability: str) -> None:
+        """Let members subscribe to ``kind``; its mail uses ``template`` and goes only to
+        members holding ``capability`` (for the record, when one is given)."""
+        problems: list[Problem] = []
+        if not isinstance(kind, str) or not kind.replace("_", "").isalnum():
+            problems.append(Problem("kind", "invalid_name", "must be a word like 'contracts'"))
+        if capability not in self._portal.access.capabilities:
+            problems.append(
+                Problem("capability", "unknown", f"{capability!r} is not a registered capability")
+            )
+        v.raise_if(problems)
+        self.notifications = {**self.notifications, kind: (template, capability)}
+
+    def notify(
+        self,
+        actor: Actor,
+        customer: Any,
+        kind: str,
+        *,
+        title: str,
+        link: str,
+        record: object = None,
+        resource: str | None = None,
+    ) -> list[OutboxMessage]:
+        """Tell the customer's subscribed members about something new, if they may see it.
+
+        Goes to every active membership of ``customer`` subscribed to ``kind`` whose access
+        context holds the notification's capability (for ``record`` of ``resource``, when
+        given): a member without ``invoices.view`` never gets an invoice mail, whatever it
+        subscribed to. Each mail is in the member's language with the customer's mail logo.
+        """
+        from portalkit.actors import Member
+        from portalkit.memberships import MembershipStatus
+
+        vendor_id = require_admin(actor)
+        if kind not in self.notifications:
+            raise ValidationError.single("kind", "unknown", f"{kind!r} is not a notification")
+        template, capability = self.notifications[kind]
+        customer_id = ident("customer", customer)
+        queued: list[OutboxMessage] = []
+        with self._portal.transaction() as uow:
+            owner = load(uow.customers, vendor_id, "customer", customer_id, "customer")
+            members = uow.memberships.list(
+                vendor_id, where={"customer_id": owner.id, "status": MembershipStatus.ACTIVE}
+            )
+            for membership in members:
+                if kind not in membership.subscriptions:
+                    continue
+                context = self._portal.access.context(
+                    Member(
+                        vendor_id=vendor_id,
+                        account_id=membership.account_id,
+                        membership_id=membership.id,
+                        customer_id=membership.customer_id,
+                    )
+                )
+                allowed = (
+                    context.can(capability, record, resource)
+                    if record is not None
+                    else context.can(capability)
+                )
+                if not allowed:
+                    continue
+                account = uow.accounts.get(vendor_id, membership.account_id)
+                person = uow.contacts.get(vendor_id, membership.contact_id)
+                assert account is not None and person is not None  # foreign keys hold
+                queued.append(
+                    self.send_template(
+                        actor,
+                        to=account.email,
+                        template=template,
+                        language=account.language,
+                        name=person.full_name,
+                        customer_name=owner.name,
+                        logo_url=owner.branding.email_logo_url,
+                        title=title,
+                        link=link,
+                    )
+                )
+        return queued
 
     def list(
         self,

@@ -55,6 +55,9 @@ class PortalSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,50}$",
     )
     sql_echo: bool = False
+    portal_name: str = pydantic.Field(
+        default="Customer portal", description="The portal's name in mail.", max_length=100
+    )
 
     mail_backend: str = pydantic.Field(
         default="console",
@@ -79,6 +82,14 @@ class PortalSettings(BaseSettings):
         default=300.0,
         gt=0,
         description="How long a worker holds a claimed message before another may take it.",
+    )
+    mail_encryption_key: pydantic.SecretStr = pydantic.Field(
+        default=pydantic.SecretStr(""),
+        description="Fernet key that encrypts mail carrying a secret (links, passwords) while "
+        "it waits in the outbox; make one with `portalkit mail new-key`.",
+    )
+    mail_templates: str = pydantic.Field(
+        default="", description="A folder whose templates override portalkit's own."
     )
     mail_file_dir: str = pydantic.Field(default="mail", description="Folder of the file backend.")
     smtp_host: str = "localhost"

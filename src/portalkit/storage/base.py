@@ -144,7 +144,7 @@ class UnitOfWork(Protocol):
     def profiles(self) -> Repository[PermissionProfile]: ...
     @property
     def audit(self) -> Repository[AuditEvent]:
-        """The audit log: only ``add`` and ``list`` are used; events are never changed."""
+        """The audit log (portalkit only adds and lists events, never changes one)."""
         ...
 
     @property

@@ -15,7 +15,7 @@ import cattrs
 from portalkit._validation import code_key, email_key
 from portalkit.accounts import Account, AccountStatus
 from portalkit.audit import AuditEvent
-from portalkit.customers import Address, Contact, Customer, CustomerSettings, Location
+from portalkit.customers import Address, Branding, Contact, Customer, CustomerSettings, Location
 from portalkit.memberships import (
     Access,
     LocationGrant,
@@ -58,6 +58,7 @@ def _customer_row(c: Customer) -> dict[str, Any]:
         "show_prices": c.settings.show_prices,
         "shop_enabled": c.settings.shop_enabled,
         "addresses": json.unstructure(c.addresses, tuple[Address, ...]),
+        "branding": json.unstructure(c.branding, Branding),
         "parent_id": c.parent_id,
         "created_at": c.created_at,
         "version": c.version,
@@ -75,6 +76,7 @@ def _customer(r: Mapping[Any, Any]) -> Customer:
         active=r["active"],
         settings=CustomerSettings(show_prices=r["show_prices"], shop_enabled=r["shop_enabled"]),
         addresses=json.structure(r["addresses"], tuple[Address, ...]),
+        branding=json.structure(r["branding"] or {}, Branding),
         parent_id=r["parent_id"],
         version=r["version"],
     )
@@ -263,6 +265,7 @@ _OUTBOX_FIELDS = (
     "text",
     "html",
     "kind",
+    "secret",
     "attempts",
     "next_attempt_at",
     "claimed_until",

@@ -34,11 +34,11 @@ def clause(resource: ResourceType, predicate: Predicate) -> ColumnElement[bool]:
     if predicate.vendor is not None and resource.vendor_field:
         parts.append(_column(resource, resource.vendor_field) == predicate.vendor)
     if predicate.customers is not None:
-        parts.append(_column(resource, resource.customer_field).in_(sorted(predicate.customers)))
+        parts.append(_one_of(_column(resource, resource.customer_field), predicate.customers))
     if predicate.locations is not None:
         if resource.location_field is None:
             return false()
-        parts.append(_column(resource, resource.location_field).in_(sorted(predicate.locations)))
+        parts.append(_one_of(_column(resource, resource.location_field), predicate.locations))
     if predicate.owner is not None:
         if resource.owner_field is None:
             return false()
@@ -46,7 +46,17 @@ def clause(resource: ResourceType, predicate: Predicate) -> ColumnElement[bool]:
     for condition in predicate.conditions:
         values = sorted(condition.values, key=repr)
         parts.append(_column(resource, condition.field).in_(values))
+    if len(parts) == 1:
+        return parts[0]
     return and_(*parts) if parts else true()
+
+
+def _one_of(column: Any, values: frozenset[Any]) -> ColumnElement[bool]:
+    # "= ?" for the common single value: what a person writing the query would write.
+    if len(values) == 1:
+        (value,) = values
+        return column == value  # type: ignore[no-any-return]
+    return column.in_(sorted(values, key=str))  # type: ignore[no-any-return]
 
 
 def apply(query: S, resource: ResourceType, predicate: Predicate) -> S:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -113,6 +114,7 @@ class CustomerRow(_Scoped, Base):
     show_prices: Mapped[bool]
     shop_enabled: Mapped[bool]
     addresses: Mapped[list[Any]]
+    branding: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'"))
     parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("customers.id"))
 
 
@@ -230,6 +232,7 @@ class OutboxMessageRow(Base):
     text: Mapped[str] = mapped_column(Text)
     html: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(60))
+    secret: Mapped[bool] = mapped_column(server_default=false())
     status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int]
     next_attempt_at: Mapped[datetime]

@@ -1,0 +1,141 @@
+"""Mail templates in English, Dutch and German: a subject, a plain-text and an HTML part.
+
+Templates are Jinja files shipped in ``portalkit/mail/templates``; translations are gettext
+catalogs in ``portalkit/mail/locale``. A host app overrides any template by putting a file of
+the same name in its own folder (``MailTemplates(folder=...)`` or ``PORTALKIT_MAIL_TEMPLATES``).
+HTML parts escape every value; the subject is one line.
+
+Example::
+
+    rendered = MailTemplates().render("password_reset", "nl", name="Jan", link=url,
+                                      expires="24-11-2026 10:00", portal_name="Acme portal")
+    rendered.subject  # 'Stel je wachtwoord opnieuw in voor Acme portal'
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    UndefinedError,
+    select_autoescape,
+)
+
+from portalkit.errors import ValidationError
+
+__all__ = ["TEMPLATES", "MailTemplates", "Rendered"]
+
+TEMPLATES = (
+    "invitation",
+    "credentials",
+    "password_reset",
+    "email_verification",
+    "notify_quote",
+    "notify_invoice",
+    "notify_job",
+    "notify_inbox",
+)
+"""The templates portalkit ships and its own flows use."""
+
+_LOCALE = Path(__file__).parent / "locale"
+
+
+@attrs.frozen
+class Rendered:
+    """A rendered message: a one-line subject, a plain-text part and an HTML part."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def _translations(language: str) -> gettext.NullTranslations:
+    if language == "en":
+        return gettext.NullTranslations()
+    with (_LOCALE / language / "LC_MESSAGES" / "portalkit.po").open("rb") as source:
+        catalog = read_po(source, locale=language)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+class MailTemplates:
+    """Renders the mail templates, with a host app's own folder taking precedence."""
+
+    def __init__(self, folder: str | os.PathLike[str] | None = None) -> None:
+        loaders: list[Any] = [FileSystemLoader(str(folder))] if folder else []
+        loaders.append(PackageLoader("portalkit.mail", "templates"))
+        self._loader = ChoiceLoader(loaders)
+        self._environments: dict[str, Environment] = {}
+        self._lock = threading.Lock()
+
+    def _environment(self, language: str) -> Environment:
+        # One environment per language: installing translations changes an environment, so
+        # sharing one between threads rendering different languages would mix them.
+        with self._lock:
+            found = self._environments.get(language)
+            if found is None:
+                found = Environment(
+                    loader=self._loader,
+                    autoescape=select_autoescape(
+                        enabled_extensions=("html",), default_for_string=False, default=False
+                    ),
+                    undefined=StrictUndefined,
+                    extensions=["jinja2.ext.i18n"],
+                    keep_trailing_newline=False,
+                )
+                # Added by the i18n extension, which the type stubs do not know about.
+                found.install_gettext_translations(  # type: ignore[attr-defined]
+                    _translations(language), newstyle=True
+                )
+                self._environments[language] = found
+            return found
+
+    def render(self, template: str, language: str, /, **context: Any) -> Rendered:
+        """Render ``template`` in ``language`` (en, nl or de) with ``context``.
+
+        Raises ValidationError for an unknown template or language, or a missing value.
+        """
+        from portalkit.accounts import SUPPORTED_LANGUAGES
+
+        if language not in SUPPORTED_LANGUAGES:
+            raise ValidationError.single(
+                "language", "unsupported", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}"
+            )
+        environment = self._environment(language)
+        values: Mapping[str, Any] = {
+            "language": language,
+            "logo_url": "",
+            "customer_name": "",
+            **context,
+        }
+        try:
+            subject = environment.get_template(f"{template}.subject.txt").render(values)
+            subject = " ".join(subject.split())  # one line, whatever the template did
+            text = environment.get_template(f"{template}.txt").render(values)
+            html = environment.get_template(f"{template}.html").render(
+                {**values, "subject": subject}
+            )
+        except TemplateNotFound as exc:
+            raise ValidationError.single(
+                "template", "unknown", f"no mail template {exc.name!r}"
+            ) from None
+        except UndefinedError as exc:
+            raise ValidationError.single("context", "missing", str(exc)) from None
+        return Rendered(subject=subject, text=text.strip() + "\n", html=html)
