@@ -239,15 +239,15 @@ class MailService:
             "claimed_until": None,
             "version": message.version + 1,
         }
-        if message.secret:
-            common.update(text="", html="")  # purged unless it is to be tried again
+        # A secret's body goes once it is delivered or given up; only a retry keeps it.
+        final = {**common, "text": "", "html": ""} if message.secret else common
         if error is None:
             return attrs.evolve(
-                message, status=OutboxStatus.SENT, sent_at=now, last_error="", **common
+                message, status=OutboxStatus.SENT, sent_at=now, last_error="", **final
             )
         reason = str(error)[:500]
         if isinstance(error, PermanentMailError) or attempts >= settings.mail_max_attempts:
-            return attrs.evolve(message, status=OutboxStatus.DEAD, last_error=reason, **common)
+            return attrs.evolve(message, status=OutboxStatus.DEAD, last_error=reason, **final)
         delay = min(
             settings.mail_retry_seconds * 2 ** (attempts - 1), settings.mail_retry_max_seconds
         )
@@ -444,6 +444,12 @@ class MailService:
             current = load(uow.outbox, vendor_id, "message", ident("message", message), "message")
             if current.status is not OutboxStatus.DEAD:
                 return current
+            if current.secret and not current.text:
+                raise ValidationError.single(
+                    "message",
+                    "purged",
+                    "this message carried a secret that was purged; send a new one instead",
+                )
             revived = attrs.evolve(
                 current,
                 status=OutboxStatus.PENDING,
