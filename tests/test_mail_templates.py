@@ -26,6 +26,8 @@ CONTEXT = {
     "password": "Tr1cky<pw>",
     "title": "Q-2026-001 <img src=x onerror=alert(1)>",
     "logo_url": "https://cdn.example/logo.png",
+    "minutes": 30,
+    "reason": "ticket <4711>",
 }
 
 
@@ -41,9 +43,8 @@ def test_every_template_renders_in_every_language(template: str, language: str) 
     assert "<b>de Vries</b>" not in rendered.html
     assert '<img src="https://cdn.example/logo.png"' in rendered.html  # the customer's logo
     assert "Bakker &amp; Zn &lt;script&gt;" in rendered.html
-    assert "https://portal.example/accept?t=abc&amp;u=1" in rendered.html or (
-        "title" in template or template.startswith("notify")
-    )
+    if template != "view_as_notice":  # every other message carries a link
+        assert "https://portal.example/accept?t=abc&amp;u=1" in rendered.html
     if language != "en":
         english = MailTemplates().render(template, "en", **CONTEXT)
         assert rendered.subject != english.subject  # really translated

@@ -166,3 +166,27 @@ def test_every_mutating_service_refuses_a_read_only_view(world: World) -> None:
         with pytest.raises(PermissionDenied):
             attempt()
     assert p.memberships.get(world.staff, other.id) == other
+
+
+def test_the_member_can_be_told_in_its_own_language(world: World) -> None:
+    from portalkit.mail import MemoryMailer
+
+    mailer = MemoryMailer()
+    world.portal.mailer = mailer
+    customer = world.customer()
+    profile = world.portal.profiles.create_from(world.staff, presets.TRANSPORT_LIMITED)
+    membership = world.membership(
+        customer=customer,
+        profile=profile,
+        account=world.account(email="jan@customer.example", language="nl"),
+    )
+    helpdesk = Staff(vendor_id=world.vendor.id, user_id="h", permissions=frozenset({"impersonate"}))
+    world.portal.access.view_as(
+        helpdesk, membership, reason="ticket 4711", minutes=20, notify_member=True
+    )
+    (mail,) = mailer.outbox
+    assert mail["To"] == "jan@customer.example"
+    assert mail["Subject"].startswith("Een medewerker van")
+    assert "Opgegeven reden: ticket 4711" in mail.get_body(("plain",)).get_content()
+    world.portal.access.view_as(helpdesk, membership, reason="quiet", minutes=5)
+    assert len(mailer.outbox) == 1  # not told unless asked

@@ -34,7 +34,7 @@ from uuid import UUID
 import attrs
 
 from portalkit._guard import require_admin, who
-from portalkit.actors import Actor, Member, Staff
+from portalkit.actors import Actor, Member, Staff, System
 from portalkit.errors import NotFound, PermissionDenied, ValidationError
 from portalkit.memberships import MembershipKind, MembershipStatus
 from portalkit.profiles import Scope
@@ -712,6 +712,7 @@ class AccessService:
         reason: str,
         minutes: int = 30,
         allow_writes: bool = False,
+        notify_member: bool = False,
     ) -> Member:
         """Let vendor staff see the portal exactly as a member does ("view as customer").
 
@@ -719,7 +720,8 @@ class AccessService:
         The returned actor sees what the member sees, redaction included; it is read-only
         unless ``allow_writes`` (and even then never changes logins or rights), and it stops
         working after ``minutes``. Start and reason are written to the audit log with both
-        identities; call :meth:`end_view_as` when done.
+        identities; call :meth:`end_view_as` when done. With ``notify_member`` the member is
+        told by mail (in its language, with the reason).
         """
         from portalkit import _validation as v
         from portalkit._service import ident
@@ -732,6 +734,8 @@ class AccessService:
         why = v.text(problems, "reason", reason, max_length=500)
         if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 480:
             problems.append(Problem("minutes", "out_of_range", "must be 1 to 480 minutes"))
+        if not isinstance(notify_member, bool):
+            problems.append(Problem("notify_member", "not_boolean", "must be true or false"))
         if not isinstance(allow_writes, bool):
             problems.append(Problem("allow_writes", "not_boolean", "must be true or false"))
         membership_id = ident("membership", membership)
@@ -769,6 +773,21 @@ class AccessService:
                 minutes=minutes,
                 allow_writes=allow_writes,
             )
+            if notify_member:
+                account = uow.accounts.get(target.vendor_id, target.account_id)
+                person = uow.contacts.get(target.vendor_id, target.contact_id)
+                assert account is not None and person is not None  # foreign keys hold
+                self._portal.mail.send_template(
+                    System(vendor_id=staff.vendor_id, reason="view as customer"),
+                    to=account.email,
+                    template="view_as_notice",
+                    language=account.language,
+                    name=person.full_name,
+                    reason=why,
+                    minutes=minutes,
+                    customer_name=facts.customer.name,
+                    logo_url=facts.customer.branding.email_logo_url,
+                )
         return actor
 
     def end_view_as(self, actor: Member) -> None:

@@ -49,6 +49,7 @@ TEMPLATES = (
     "notify_invoice",
     "notify_job",
     "notify_inbox",
+    "view_as_notice",
 )
 """The templates portalkit ships and its own flows use."""
 
