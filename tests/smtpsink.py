@@ -101,6 +101,7 @@ class SmtpServer:
         port: int | None = None,
         tls: tuple[Path, Path] | None = None,
         login: tuple[str, str] | None = None,
+        implicit_tls: bool = False,
     ) -> None:
         self.sink = Sink()
         self.port = port or free_port()
@@ -108,7 +109,10 @@ class SmtpServer:
         if tls is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(tls[0]), str(tls[1]))
-            kwargs.update(tls_context=context, require_starttls=True)
+            if implicit_tls:  # TLS from the first byte, as on port 465
+                kwargs.update(ssl_context=context)
+            else:
+                kwargs.update(tls_context=context, require_starttls=True)
         if login is not None:
 
             def check(

@@ -258,3 +258,19 @@ def test_the_file_backend_writes_one_eml_per_message(tmp_path: Path) -> None:
     files = sorted((tmp_path / "mail").glob("*.eml"))
     assert len(files) == 2
     assert message_from_bytes(files[0].read_bytes())["To"].endswith("@customer.example")
+
+
+def test_delivery_over_implicit_tls(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    with SmtpServer(tls=(cert, key), implicit_tls=True) as server:
+        context = ssl.create_default_context(cafile=str(cert))
+        mailer = SmtpMailer(
+            "127.0.0.1", server.port, security="tls", timeout=5, ssl_context=context
+        )
+        world = _world(Portal(mailer=mailer, clock=FixedClock()))
+        (queued,) = _queue(world)
+        assert server.sink.message_ids() == [queued.message_id]
+        untrusting = SmtpMailer("127.0.0.1", server.port, security="tls", timeout=5)
+        (error,) = untrusting.send_many([world.portal.mail._build(queued)])
+        assert isinstance(error, TemporaryMailError)  # an unknown certificate is refused
+        assert server.sink.message_ids() == [queued.message_id]
