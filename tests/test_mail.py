@@ -274,3 +274,94 @@ def test_delivery_over_implicit_tls(tmp_path: Path) -> None:
         (error,) = untrusting.send_many([world.portal.mail._build(queued)])
         assert isinstance(error, TemporaryMailError)  # an unknown certificate is refused
         assert server.sink.message_ids() == [queued.message_id]
+
+
+def test_one_broken_message_does_not_hold_up_the_others(portal: Portal) -> None:
+    from cryptography.fernet import Fernet
+
+    old_key = Fernet.generate_key().decode()
+    mailer = MemoryMailer()
+    world = _world(portal, mailer, mail_send_after_commit=False, mail_encryption_key=old_key)
+    world.portal.mail.enqueue(
+        world.staff, to="a@customer.example", subject="Secret", text="link", secret=True
+    )
+    _queue(world)
+    portal.settings = PortalSettings(
+        mail_from="portal@vendor.example",
+        mail_send_after_commit=False,
+        mail_encryption_key=Fernet.generate_key().decode(),
+    )
+    report = portal.mail.flush()
+    assert (report.sent, report.dead) == (1, 1)  # the plain one went; the secret one died
+    (dead,) = portal.mail.list(world.staff, status="dead")
+    assert "cannot build" in dead.last_error and "InvalidToken" in dead.last_error
+
+
+def test_a_rotated_key_still_opens_what_the_old_one_sealed(portal: Portal) -> None:
+    from cryptography.fernet import Fernet
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    mailer = MemoryMailer()
+    world = _world(portal, mailer, mail_send_after_commit=False, mail_encryption_key=old_key)
+    world.portal.mail.enqueue(
+        world.staff, to="a@customer.example", subject="Secret", text="the link", secret=True
+    )
+    portal.settings = PortalSettings(
+        mail_from="portal@vendor.example", mail_encryption_key=f"{new_key},{old_key}"
+    )
+    assert portal.mail.flush().sent == 1
+    assert mailer.outbox[0].get_content().strip() == "the link"
+
+
+def test_a_backend_that_raises_gets_a_retry_not_a_crash(portal: Portal) -> None:
+    class Exploding:
+        def send_many(self, messages: Any) -> Any:
+            raise RuntimeError("boom")
+
+    world = _world(portal, Exploding(), mail_send_after_commit=False)
+    _queue(world)
+    assert portal.mail.flush().retrying == 1
+    (stored,) = portal.mail.list(world.staff)
+    assert stored.status is OutboxStatus.PENDING and "boom" in stored.last_error
+
+
+def test_all_mail_of_a_transaction_goes_in_one_delivery(portal: Portal) -> None:
+    calls: list[int] = []
+
+    class Counting(MemoryMailer):
+        def send_many(self, messages: Any) -> Any:
+            calls.append(len(messages))
+            return super().send_many(messages)
+
+    world = _world(portal, Counting())
+    with portal.transaction():
+        _queue(world, 3)
+    assert calls == [3]
+
+
+def test_the_back_off_never_waits_longer_than_the_cap(portal: Portal) -> None:
+    mailer = MemoryMailer()
+    world = _world(portal, mailer, mail_retry_seconds=60, mail_retry_max_seconds=100)
+    clock = portal.clock
+    assert isinstance(clock, FixedClock)
+    mailer.fail_with = TemporaryMailError("down")
+    _queue(world)
+    for _ in range(4):
+        clock.advance(seconds=101)
+        portal.mail.flush()
+        (stored,) = portal.mail.list(world.staff)
+        assert (stored.next_attempt_at - clock.now()).total_seconds() <= 100
+
+
+def test_notification_kinds_follow_the_subscription_rules(portal: Portal) -> None:
+    world = _world(portal, MemoryMailer())
+    portal.mail.register_notification("contracts.signed", "notify_job", "documents.view")
+    for bad in ("Contracts", "two words"):
+        with pytest.raises(ValidationError):
+            portal.mail.register_notification(bad, "notify_job", "documents.view")
+    with pytest.raises(ValidationError) as caught:
+        portal.mail.register_notification("contracts", "no_such_template", "documents.view")
+    assert caught.value.field == "template"
+    assert world.membership(subscriptions=["contracts.signed"]).subscriptions == {
+        "contracts.signed"
+    }

@@ -51,7 +51,7 @@ __all__ = [
     "MembershipStatus",
 ]
 
-_SUBSCRIPTION_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
+SUBSCRIPTION_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 MAX_GRANTS = 500
 
 
@@ -196,7 +196,7 @@ def _subscriptions(problems: list[Problem], value: object) -> frozenset[str]:
         return frozenset()
     good = set()
     for item in items:
-        if not isinstance(item, str) or len(item) > 100 or not _SUBSCRIPTION_RE.fullmatch(item):
+        if not isinstance(item, str) or len(item) > 100 or not SUBSCRIPTION_RE.fullmatch(item):
             problems.append(
                 Problem(
                     "subscriptions",

@@ -32,18 +32,17 @@ from uuid import UUID
 import attrs
 
 from portalkit import _validation as v
-from portalkit._guard import require_admin, who
+from portalkit._guard import require_admin
 from portalkit._service import ident, load, page
-from portalkit.actors import Actor, System
+from portalkit.actors import Actor
 from portalkit.audit import _ordered_id
 from portalkit.errors import (
     ConcurrentModification,
     ConfigurationError,
-    PermissionDenied,
     Problem,
     ValidationError,
 )
-from portalkit.mail.base import MailError, PermanentMailError
+from portalkit.mail.base import MailError, PermanentMailError, TemporaryMailError
 from portalkit.mail.templates import MailTemplates
 
 if TYPE_CHECKING:
@@ -114,7 +113,7 @@ class MailService:
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
         self._templates: MailTemplates | None = None
-        #: Notification kinds members may subscribe to: kind → (template, capability).
+        #: Each notification kind members may subscribe to, with its template and capability.
         self.notifications: dict[str, tuple[str, str]] = {
             "quotes": ("notify_quote", "quotes.view"),
             "invoices": ("notify_invoice", "invoices.view"),
@@ -170,7 +169,11 @@ class MailService:
         with self._portal.transaction() as uow:
             uow.outbox.add(message)
             if self._portal.settings.mail_send_after_commit:
-                self._portal._after_commit(lambda: self._deliver_quietly([message.id]))
+                # One delivery, over one connection, for all mail of this transaction.
+                batch = self._portal._transaction_bag().setdefault("mail", [])
+                if not batch:
+                    self._portal._after_commit(lambda: self._deliver_quietly(batch))
+                batch.append(message.id)
         return message
 
     def flush(self, *, limit: int | None = None, batch: int = 50) -> FlushReport:
@@ -205,7 +208,22 @@ class MailService:
             )
         if not claimed:
             return None
-        results = self._portal.mailer.send_many([self._build(m) for m in claimed])
+        # One message that cannot be built (say, a secret under a key since removed) must not
+        # hold up the others: it fails alone, for good.
+        results: list[MailError | None] = []
+        ready: list[tuple[int, EmailMessage]] = []
+        for position, message in enumerate(claimed):
+            try:
+                ready.append((position, self._build(message)))
+                results.append(None)
+            except Exception as exc:
+                results.append(PermanentMailError(f"cannot build the message: {exc!r}"[:300]))
+        try:
+            sent = self._portal.mailer.send_many([email for _, email in ready])
+        except Exception as exc:
+            sent = [TemporaryMailError(f"the mail backend failed: {exc!r}"[:300])] * len(ready)
+        for (position, _), error in zip(ready, sent, strict=True):
+            results[position] = error
         report = FlushReport()
         now = self._portal.clock.now()
         with self._portal.transaction() as uow:
@@ -248,11 +266,12 @@ class MailService:
         reason = str(error)[:500]
         if isinstance(error, PermanentMailError) or attempts >= settings.mail_max_attempts:
             return attrs.evolve(message, status=OutboxStatus.DEAD, last_error=reason, **final)
+        # Jitter spreads the retries of many messages that failed together; the cap holds.
+        jitter = 1 + random.random() * 0.2  # noqa: S311 - not security relevant
         delay = min(
-            settings.mail_retry_seconds * 2 ** (attempts - 1), settings.mail_retry_max_seconds
+            settings.mail_retry_seconds * 2 ** (attempts - 1) * jitter,
+            settings.mail_retry_max_seconds,
         )
-        # Jitter spreads the retries of many messages that failed together.
-        delay *= 1 + random.random() * 0.2  # noqa: S311 - not security relevant
         return attrs.evolve(
             message,
             status=OutboxStatus.PENDING,
@@ -277,16 +296,17 @@ class MailService:
         return email
 
     def _fernet(self) -> Any:
-        from cryptography.fernet import Fernet
+        from cryptography.fernet import Fernet, MultiFernet
 
-        key = self._portal.settings.mail_encryption_key.get_secret_value()
-        if not key:
+        keys = self._portal.settings.mail_encryption_key.get_secret_value()
+        if not keys:
             raise ConfigurationError(
                 "PORTALKIT_MAIL_ENCRYPTION_KEY: needed to queue mail that carries a secret; "
                 "make one with `portalkit mail new-key`"
             )
         try:
-            return Fernet(key.encode())
+            # Several keys, comma-separated: the first encrypts, all decrypt (key rotation).
+            return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
         except ValueError:
             raise ConfigurationError(
                 "PORTALKIT_MAIL_ENCRYPTION_KEY: not a Fernet key (32 url-safe base64 bytes)"
@@ -309,7 +329,8 @@ class MailService:
         **context: Any,
     ) -> OutboxMessage:
         """Render a template (:data:`~portalkit.mail.templates.TEMPLATES` or the host's own)
-        in ``language`` (the vendor default if None) and queue it like :meth:`enqueue`."""
+        in ``language`` (``PORTALKIT_DEFAULT_LANGUAGE`` if None) and queue it like
+        :meth:`enqueue`."""
         language = language or self._portal.settings.default_language
         context.setdefault("portal_name", self._portal.settings.portal_name)
         rendered = self.templates.render(template, language, **context)
@@ -333,9 +354,17 @@ class MailService:
     def register_notification(self, kind: str, template: str, capability: str) -> None:
         """Let members subscribe to ``kind``; its mail uses ``template`` and goes only to
         members holding ``capability`` (for the record, when one is given)."""
+        from portalkit.memberships import SUBSCRIPTION_RE
+
         problems: list[Problem] = []
-        if not isinstance(kind, str) or not kind.replace("_", "").isalnum():
-            problems.append(Problem("kind", "invalid_name", "must be a word like 'contracts'"))
+        if not isinstance(kind, str) or len(kind) > 100 or not SUBSCRIPTION_RE.fullmatch(kind):
+            problems.append(
+                Problem(
+                    "kind", "invalid_name", "must be a name like 'contracts' (a-z, 0-9, _ and dots)"
+                )
+            )
+        if not isinstance(template, str) or not self.templates.exists(template):
+            problems.append(Problem("template", "unknown", f"no mail template {template!r}"))
         if capability not in self._portal.access.capabilities:
             problems.append(
                 Problem("capability", "unknown", f"{capability!r} is not a registered capability")
@@ -438,8 +467,6 @@ class MailService:
     def retry(self, actor: Actor, message: OutboxMessage | UUID) -> OutboxMessage:
         """Put a dead message back in the queue with a fresh count of attempts."""
         vendor_id = require_admin(actor)
-        if isinstance(who(actor), System) and actor.vendor_id is None:
-            raise PermissionDenied("act as one vendor")
         with self._portal.transaction() as uow:
             current = load(uow.outbox, vendor_id, "message", ident("message", message), "message")
             if current.status is not OutboxStatus.DEAD:

@@ -50,12 +50,13 @@ _HARMLESS = (ValidationError, NotFound, PermissionDenied)
 
 
 class _Transaction:
-    __slots__ = ("after_commit", "failed", "uow")
+    __slots__ = ("after_commit", "bag", "failed", "uow")
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.failed: BaseException | None = None
         self.after_commit: list[Callable[[], None]] = []
+        self.bag: dict[str, Any] = {}
 
 
 class Portal:
@@ -157,6 +158,14 @@ class Portal:
             self._current.reset(token)
         for action in tx.after_commit:
             action()
+
+    def _transaction_bag(self) -> dict[str, Any]:
+        """A dict that lives as long as the current transaction, for services to gather what
+        they do once at commit (such as one mail delivery for all of its messages)."""
+        current = self._current.get()
+        if current is None:
+            raise PortalError("_transaction_bag needs a transaction")
+        return current.bag
 
     def _after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once the current transaction has committed (never if it rolls back).

@@ -73,7 +73,12 @@ class PortalSettings(BaseSettings):
     mail_send_after_commit: bool = pydantic.Field(
         default=True, description="Deliver right after the transaction that queued the mail."
     )
-    mail_max_attempts: int = pydantic.Field(default=8, ge=1, le=100)
+    mail_max_attempts: int = pydantic.Field(
+        default=12,
+        ge=1,
+        le=100,
+        description="Attempts before a message is given up (about a day with the defaults).",
+    )
     mail_retry_seconds: float = pydantic.Field(
         default=60.0, gt=0, description="Wait before the first retry; doubled each time."
     )

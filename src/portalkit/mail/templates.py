@@ -108,6 +108,14 @@ class MailTemplates:
                 self._environments[language] = found
             return found
 
+    def exists(self, template: str) -> bool:
+        """Whether a template of this name is there (the host's folder or portalkit's)."""
+        try:
+            self._loader.get_source(self._environment("en"), f"{template}.subject.txt")
+        except TemplateNotFound:
+            return False
+        return True
+
     def render(self, template: str, language: str, /, **context: Any) -> Rendered:
         """Render ``template`` in ``language`` (en, nl or de) with ``context``.
 

@@ -104,8 +104,8 @@ class World:
     ) -> Membership:
         """A membership; the customer, account and contact are made when not given.
 
-        ``status`` defaults to ``"active"`` here (the service's default is ``"invited"``),
-        since most tests want a working login.
+        ``status`` defaults to ``"active"`` here (the service's default is ``"invited"``);
+        pass a ``profile`` too for a login that may see anything (deny by default).
         """
         customer = customer or self.customer()
         fields.setdefault("status", "active")

@@ -471,3 +471,28 @@ class StorageContract:
         assert [e.reason for e in events[:3]] == ["r0", "r1", "r2"]
         assert [e.action for e in events] == ["impersonation_start"] * 3 + ["impersonation_end"] * 3
         assert all(e.vendor_id == world.vendor.id for e in events)
+
+    def test_outbox_claims_are_exclusive_and_leases_expire(self, world: World) -> None:
+        from datetime import timedelta
+
+        from portalkit.settings import PortalSettings
+
+        p = world.portal
+        p.settings = PortalSettings(mail_send_after_commit=False)
+        queued = [
+            p.mail.enqueue(world.staff, to=f"m{n}@customer.example", subject="s", text="t")
+            for n in range(3)
+        ]
+        now = p.clock.now()
+        with p.transaction() as uow:
+            first = uow.claim_outbox(now, 2, now + timedelta(minutes=5))
+        with p.transaction() as uow:
+            second = uow.claim_outbox(now, 10, now + timedelta(minutes=5))
+            again = uow.claim_outbox(now, 10, now + timedelta(minutes=5))
+        assert [m.id for m in first] == [q.id for q in queued[:2]]  # oldest first
+        assert [m.id for m in second] == [queued[2].id]
+        assert again == []  # nothing is handed out twice
+        later = now + timedelta(minutes=6)
+        with p.transaction() as uow:
+            reclaimed = uow.claim_outbox(later, 10, later + timedelta(minutes=5))
+        assert sorted(m.id for m in reclaimed) == sorted(q.id for q in queued)
