@@ -415,3 +415,91 @@ def test_protected_fields_are_refused_and_nothing_is_written(changes: dict[str, 
             world.portal.memberships.update(world.staff, membership, **call)
         assert {p.field for p in caught.value.problems} == set(changes) - allowed
         assert world.portal.memberships.get(world.staff, membership.id) == membership
+
+
+def test_latest_returns_the_same_rows_as_filter_sort_and_limit(
+    world: World, host_engine: Any
+) -> None:
+    import datetime as dt
+
+    from sqlalchemy import DateTime
+
+    meta = MetaData()
+    jobs = Table(
+        "jobs",
+        meta,
+        Column("id", Uuid, primary_key=True),
+        Column("customer_id", Uuid, nullable=False),
+        Column("site_id", Uuid),
+        Column("done_at", DateTime),
+    )
+    meta.create_all(host_engine)
+    world.portal.access.register_resource(
+        ResourceType("jobs", view="jobs.view_completed", location_field="site_id", model=jobs)
+    )
+    umbrella = world.customer()
+    children = [world.customer(parent=umbrella) for _ in range(3)]
+    profile = world.profile(capabilities={"jobs.view_completed"}, scopes={"jobs": "tree"})
+    member = world.membership(customer=umbrella, profile=profile)
+    start = dt.datetime(2026, 1, 1)
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "customer_id": c.id,
+            "site_id": None,
+            "done_at": start + dt.timedelta(minutes=7 * n + i),
+        }
+        for i, c in enumerate([umbrella, *children, world.customer()])
+        for n in range(30)
+    ]
+    with host_engine.begin() as conn:
+        conn.execute(jobs.insert(), rows)
+    ctx = world.portal.access.context(world.member(member))
+    with host_engine.connect() as conn:
+        plain = conn.execute(
+            ctx.filter(select(jobs), "jobs").order_by(jobs.c.done_at.desc()).limit(25)
+        ).all()
+        fast = conn.execute(
+            ctx.latest(select(jobs), "jobs", order_by=jobs.c.done_at, limit=25)
+        ).all()
+    assert [r.id for r in fast] == [r.id for r in plain]
+    assert len(fast) == 25
+    assert {r.customer_id for r in fast} <= {umbrella.id, *(c.id for c in children)}
+
+
+class _Host(DeclarativeBase):
+    pass
+
+
+class Visit(_Host):
+    __tablename__ = "visits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID]
+    seq: Mapped[int]
+
+
+def test_latest_keeps_returning_orm_objects(world: World) -> None:
+    world.portal.access.register_resource(
+        ResourceType("visits", view="jobs.view_status", model=Visit)
+    )
+    umbrella = world.customer()
+    child = world.customer(parent=umbrella)
+    profile = world.profile(capabilities={"jobs.view_status"}, scopes={"visits": "tree"})
+    ctx = world.portal.access.context(
+        world.member(world.membership(customer=umbrella, profile=profile))
+    )
+    engine = create_engine("sqlite://")
+    _Host.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all(
+            [
+                Visit(id=n, customer_id=(umbrella, child, world.customer())[n % 3].id, seq=n)
+                for n in range(60)
+            ]
+        )
+        session.commit()
+        found = session.scalars(ctx.latest(select(Visit), "visits", order_by=Visit.seq, limit=5))
+        assert [(type(v).__name__, v.seq) for v in found] == [
+            ("Visit", s) for s in (58, 57, 55, 54, 52)
+        ]
+    engine.dispose()

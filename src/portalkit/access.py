@@ -386,6 +386,29 @@ class AccessContext:
             return sql.apply(query, kind, predicate)
         return [record for record in query if predicate.matches(record, kind)]
 
+    def latest(
+        self,
+        query: Any,
+        resource: str | ResourceType,
+        *,
+        order_by: Any,
+        limit: int = 50,
+        capability: str | None = None,
+    ) -> Any:
+        """The newest ``limit`` records by ``order_by`` this context may see, as a select.
+
+        Same rows as ``filter(query, …).order_by(order_by.desc()).limit(limit)``, but for a
+        member who reaches several customers each customer is read through its own index
+        range, so the cost stays with the rows returned however large the table grows.
+        """
+        kind = self._access.resource(resource)
+        if not (hasattr(type(query), "where") and hasattr(type(query), "selected_columns")):
+            raise ValidationError.single("query", "not_select", "must be a SQLAlchemy select")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationError.single("limit", "out_of_range", "must be 1 to 1000")
+        sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
+        return sql.latest(query, kind, self.predicate(kind, capability), order_by, limit)
+
     def hidden_fields(self, resource: str | ResourceType | None = None) -> frozenset[str]:
         """Field names this context may not see, for one resource type or for all of them."""
         kinds = (
