@@ -34,7 +34,7 @@ from portalkit.errors import (
     PortalError,
     ValidationError,
 )
-from portalkit.mail import ConsoleMailer, Mailer, MemoryMailer
+from portalkit.mail import Mailer, MemoryMailer
 from portalkit.memberships import MembershipService
 from portalkit.outbox import MailService
 from portalkit.profiles import ProfileService
@@ -200,59 +200,36 @@ _MAILERS = {
     "smtp": "portalkit.mail.smtp.SmtpMailer",
 }
 
-
-def _build_mailer(settings: PortalSettings) -> Mailer:
-    if settings.mail_backend == "console":
-        return ConsoleMailer()
-    if settings.mail_backend == "memory":
-        return MemoryMailer()
-    if settings.mail_backend == "file":
-        from portalkit.mail.file import FileMailer
-
-        return FileMailer(settings.mail_file_dir)
-    if settings.mail_backend == "smtp":
-        from portalkit.mail.smtp import SmtpMailer
-
-        return SmtpMailer(
-            settings.smtp_host,
-            settings.smtp_port,
-            security=settings.smtp_security,
-            username=settings.smtp_username or None,
-            password=settings.smtp_password.get_secret_value() or None,
-            timeout=settings.smtp_timeout,
-        )
-    module_name, _, attr = settings.mail_backend.rpartition(".")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr).from_settings
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigurationError(
-            f"PORTALKIT_MAIL_BACKEND: {settings.mail_backend!r} is neither one of "
-            f"{', '.join(_MAILERS)} nor the dotted path of a class with a from_settings() "
-            f"method ({exc})"
-        ) from None
-    mailer: Mailer = factory(settings)
-    return mailer
-
-
 _BACKENDS = {
     "sqlalchemy": "portalkit.storage.sqlalchemy.SqlStorage",
     "memory": "portalkit.storage.memory.MemoryStorage",
 }
 
 
-def _build_storage(settings: PortalSettings) -> Storage:
-    # Backends are named by dotted path, so the core never imports a concrete one.
-    path = _BACKENDS.get(settings.storage, settings.storage)
-    module_name, _, attr = path.rpartition(".")
+def _plugin(settings: PortalSettings, variable: str, name: str, known: dict[str, str]) -> Any:
+    """Build a storage or mail backend named by a short name or a dotted path.
+
+    Backends are named by dotted path, so the core never imports a concrete one; each is a
+    class with a ``from_settings(settings)`` method.
+    """
+    module_name, _, attr = known.get(name, name).rpartition(".")
     try:
-        backend = getattr(importlib.import_module(module_name), attr)
-        factory = backend.from_settings
+        factory = getattr(importlib.import_module(module_name), attr).from_settings
     except (ImportError, AttributeError, ValueError) as exc:
         if isinstance(exc, PortalError):  # ImproperlyInstalled names the missing extra
             raise
         raise ConfigurationError(
-            f"PORTALKIT_STORAGE: {settings.storage!r} is neither 'sqlalchemy', 'memory' nor "
-            f"the dotted path of a class with a from_settings() method ({exc})"
+            f"PORTALKIT_{variable}: {name!r} is neither one of {', '.join(known)} nor the "
+            f"dotted path of a class with a from_settings() method ({exc})"
         ) from None
-    storage: Storage = factory(settings)
+    return factory(settings)
+
+
+def _build_mailer(settings: PortalSettings) -> Mailer:
+    mailer: Mailer = _plugin(settings, "MAIL_BACKEND", settings.mail_backend, _MAILERS)
+    return mailer
+
+
+def _build_storage(settings: PortalSettings) -> Storage:
+    storage: Storage = _plugin(settings, "STORAGE", settings.storage, _BACKENDS)
     return storage

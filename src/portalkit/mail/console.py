@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from email.message import EmailMessage
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from portalkit.mail.base import MailError
+
+if TYPE_CHECKING:
+    from portalkit.settings import PortalSettings
 
 __all__ = ["ConsoleMailer"]
 
@@ -17,6 +20,11 @@ class ConsoleMailer:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
+
+    @classmethod
+    def from_settings(cls, settings: PortalSettings) -> ConsoleMailer:
+        """Print to standard output (``PORTALKIT_MAIL_BACKEND=console``)."""
+        return cls()
 
     def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
         """Print every message followed by a separator line."""

@@ -7,8 +7,12 @@ import re
 from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portalkit.mail.base import MailError, TemporaryMailError
+
+if TYPE_CHECKING:
+    from portalkit.settings import PortalSettings
 
 __all__ = ["FileMailer"]
 
@@ -18,6 +22,11 @@ class FileMailer:
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
+
+    @classmethod
+    def from_settings(cls, settings: PortalSettings) -> FileMailer:
+        """Write into ``PORTALKIT_MAIL_FILE_DIR`` (``PORTALKIT_MAIL_BACKEND=file``)."""
+        return cls(settings.mail_file_dir)
 
     def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
         """Write every message; a full disk or a missing folder is a temporary failure."""

@@ -5,8 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from portalkit.mail.base import MailError
+
+if TYPE_CHECKING:
+    from portalkit.settings import PortalSettings
 
 __all__ = ["MemoryMailer"]
 
@@ -24,6 +28,11 @@ class MemoryMailer:
         self.outbox: list[EmailMessage] = []
         #: An error every delivery returns while set (for tests).
         self.fail_with: MailError | None = None
+
+    @classmethod
+    def from_settings(cls, settings: PortalSettings) -> MemoryMailer:
+        """An empty outbox (``PORTALKIT_MAIL_BACKEND=memory``)."""
+        return cls()
 
     def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
         """Append the messages to :attr:`outbox` (or fail each with :attr:`fail_with`)."""

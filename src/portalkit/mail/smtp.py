@@ -10,9 +10,12 @@ import smtplib
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from portalkit.mail.base import MailError, PermanentMailError, TemporaryMailError
+
+if TYPE_CHECKING:
+    from portalkit.settings import PortalSettings
 
 __all__ = ["SmtpMailer"]
 
@@ -42,6 +45,18 @@ class SmtpMailer:
         self._username, self._password = username, password
         self.timeout = timeout
         self._context = ssl_context or ssl.create_default_context()
+
+    @classmethod
+    def from_settings(cls, settings: PortalSettings) -> SmtpMailer:
+        """The server of the ``PORTALKIT_SMTP_*`` settings (``PORTALKIT_MAIL_BACKEND=smtp``)."""
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username or None,
+            password=settings.smtp_password.get_secret_value() or None,
+            timeout=settings.smtp_timeout,
+        )
 
     def __repr__(self) -> str:
         # Never the password.
