@@ -33,6 +33,7 @@ class Sink:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.messages: list[Message] = []
+        self.raw: list[tuple[list[str], bytes]] = []  # (recipients, bytes) as received
         self.refuse_recipient: str | None = None  # e.g. "550 no such user"
         self.refuse_data: str | None = None  # e.g. "451 try again later"
 
@@ -49,6 +50,7 @@ class Sink:
             return self.refuse_data
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content))
+            self.raw.append((list(envelope.rcpt_tos), envelope.content))
         return "250 Message accepted for delivery"
 
     def message_ids(self) -> list[str]:
@@ -105,7 +107,7 @@ class SmtpServer:
     ) -> None:
         self.sink = Sink()
         self.port = port or free_port()
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": True}
         if tls is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(tls[0]), str(tls[1]))

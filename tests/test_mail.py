@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,71 @@ def test_accepted_input_makes_exactly_the_intended_headers(subject: str, local: 
     assert parsed["Subject"] == queued.subject
 
 
+def _received(raw: bytes) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of a message as a receiving mail program reads them."""
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    return (
+        str(parsed["Subject"]),
+        plain.get_content() if plain is not None else "",
+        html.get_content() if html is not None else "",
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    subject=st.text(st.characters(codec="utf-8"), max_size=80),
+    text=st.text(st.characters(codec="utf-8"), min_size=1, max_size=300)
+    | st.text(st.sampled_from("ab ."), min_size=990, max_size=2500),
+    html=st.none() | st.text(st.characters(codec="utf-8"), min_size=1, max_size=200),
+)
+def test_any_accepted_text_arrives_exactly_as_queued(
+    subject: str, text: str, html: str | None
+) -> None:
+    mailer = MemoryMailer()
+    world = _world(Portal(mailer=mailer, clock=FixedClock()), mailer)
+    try:
+        queued = world.portal.mail.enqueue(
+            world.staff, to="jan@customer.example", subject=subject, text=text, html=html
+        )
+    except ValidationError:
+        return
+    (sent,) = mailer.outbox
+    got_subject, got_text, got_html = _received(sent.as_bytes())
+    assert got_subject == queued.subject
+    assert got_text.splitlines() == queued.text.splitlines()
+    assert got_html.splitlines() == queued.html.splitlines()
+
+
 # -- real SMTP on 127.0.0.1 ----------------------------------------------------------------
+def test_long_lines_accents_and_international_addresses_cross_a_real_server() -> None:
+    long_line = "x" * 2500  # SMTP refuses lines over 998 octets: it must be wrapped
+    cases = [
+        ("jan@customer.example", "Rechnung für März", f"Grüße\n{long_line}\nEnde", "<p>Grüße</p>"),
+        ("jan@customer.example", "Plain", "plain ascii\n", None),
+        ("jürgen@müller.example", "Straße", "Hallo Jürgen", None),
+    ]
+    with SmtpServer() as server:
+        mailer = SmtpMailer("127.0.0.1", server.port, security="none", timeout=5)
+        world = _world(Portal(mailer=mailer, clock=FixedClock()))
+        for to, subject, text, html in cases:
+            world.portal.mail.enqueue(world.staff, to=to, subject=subject, text=text, html=html)
+        assert [status.status for status in world.portal.mail.list(world.staff)] == [
+            OutboxStatus.SENT
+        ] * 3
+        assert len(server.sink.raw) == 3
+        for (to, subject, text, html), (recipients, raw) in zip(
+            cases, server.sink.raw, strict=True
+        ):
+            assert recipients == [to]
+            assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+            got_subject, got_text, got_html = _received(raw)
+            assert got_subject == subject
+            assert got_text.splitlines() == text.splitlines()
+            assert got_html.splitlines() == (html or "").splitlines()
+
+
 def test_delivery_over_real_smtp_with_starttls_and_login(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     with SmtpServer(tls=(cert, key), login=("portal", "s3cret")) as server:

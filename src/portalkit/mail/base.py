@@ -8,7 +8,7 @@ A backend raises nothing for a message it could not deliver: it returns the erro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from email.message import EmailMessage
+from email.message import Message
 from typing import Protocol
 
 from portalkit.errors import PortalError
@@ -29,8 +29,14 @@ class PermanentMailError(MailError):
 
 
 class Mailer(Protocol):
-    """Delivers messages; one call may reuse one connection for all of them."""
+    """Delivers messages; one call may reuse one connection for all of them.
 
-    def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
+    The messages are :class:`email.message.Message` objects, ready to send as they are
+    (``smtplib``'s ``send_message`` or ``as_bytes()``); the outbox builds them with the
+    standard library's classic MIME classes, which are much faster to make than
+    :class:`~email.message.EmailMessage`.
+    """
+
+    def send_many(self, messages: Sequence[Message]) -> list[MailError | None]:
         """Deliver each message in order; return None for each delivered one, else its error."""
         ...

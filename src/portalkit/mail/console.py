@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from email.message import EmailMessage
+from email.message import Message
 from typing import TYPE_CHECKING, TextIO
 
 from portalkit.mail.base import MailError
@@ -26,7 +26,7 @@ class ConsoleMailer:
         """Print to standard output (``PORTALKIT_MAIL_BACKEND=console``)."""
         return cls()
 
-    def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
+    def send_many(self, messages: Sequence[Message]) -> list[MailError | None]:
         """Print every message followed by a separator line."""
         stream = self._stream or sys.stdout
         for message in messages:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ class FileMailer:
         """Write into ``PORTALKIT_MAIL_FILE_DIR`` (``PORTALKIT_MAIL_BACKEND=file``)."""
         return cls(settings.mail_file_dir)
 
-    def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
+    def send_many(self, messages: Sequence[Message]) -> list[MailError | None]:
         """Write every message; a full disk or a missing folder is a temporary failure."""
         results: list[MailError | None] = []
         for message in messages:

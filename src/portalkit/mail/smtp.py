@@ -9,7 +9,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Sequence
-from email.message import EmailMessage
+from email.message import Message
 from typing import TYPE_CHECKING, Literal
 
 from portalkit.mail.base import MailError, PermanentMailError, TemporaryMailError
@@ -75,7 +75,7 @@ class SmtpMailer:
             client.login(self._username, self._password or "")
         return client
 
-    def send_many(self, messages: Sequence[EmailMessage]) -> list[MailError | None]:
+    def send_many(self, messages: Sequence[Message]) -> list[MailError | None]:
         """Deliver every message over one connection."""
         if not messages:
             return []
@@ -109,7 +109,7 @@ def _is_connection(error: MailError) -> bool:
     return str(error).startswith("connection lost")
 
 
-def _send_one(client: smtplib.SMTP, message: EmailMessage) -> MailError | None:
+def _send_one(client: smtplib.SMTP, message: Message) -> MailError | None:
     try:
         refused = client.send_message(message)
     except smtplib.SMTPRecipientsRefused as exc:

@@ -165,6 +165,12 @@ class UnitOfWork(Protocol):
         message (PostgreSQL: ``FOR UPDATE SKIP LOCKED``)."""
         ...
 
+    def settle_outbox(self, outcomes: Sequence[OutboxMessage]) -> set[UUID]:
+        """Record the outcome of claimed messages in one go: each replaces the stored message
+        whose version is ``outcome.version - 1``. Returns the ids recorded; a message another
+        worker took over meanwhile (its lease ran out) keeps the other worker's state."""
+        ...
+
     def lock_vendor(self, vendor_id: UUID) -> None:
         """Hold the vendor's lock until this unit of work ends, so changes that must see the
         whole vendor (moving customers in umbrella trees) run one after another."""

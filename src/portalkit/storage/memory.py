@@ -226,6 +226,18 @@ class MemoryUnitOfWork:
             claimed.append(taken)
         return claimed
 
+    def settle_outbox(self, outcomes: Sequence[OutboxMessage]) -> set[UUID]:
+        """Record each outcome whose previous version is still the stored one."""
+        self._check_open()
+        recorded = set()
+        for outcome in outcomes:
+            try:
+                self.outbox.update(outcome, outcome.version - 1)
+            except ConcurrentModification:
+                continue
+            recorded.add(outcome.id)
+        return recorded
+
     def lock_vendor(self, vendor_id: UUID) -> None:
         """Nothing more to do: a memory unit of work holds the whole store's lock already."""
         self._check_open()

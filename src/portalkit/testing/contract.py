@@ -496,3 +496,48 @@ class StorageContract:
         with p.transaction() as uow:
             reclaimed = uow.claim_outbox(later, 10, later + timedelta(minutes=5))
         assert sorted(m.id for m in reclaimed) == sorted(q.id for q in queued)
+
+    def test_outbox_outcomes_are_recorded_unless_another_worker_took_over(
+        self, world: World
+    ) -> None:
+        from datetime import timedelta
+
+        import attrs
+
+        from portalkit.outbox import OutboxStatus
+        from portalkit.settings import PortalSettings
+
+        p = world.portal
+        p.settings = PortalSettings(mail_send_after_commit=False)
+        for n in range(3):
+            p.mail.enqueue(world.staff, to=f"m{n}@customer.example", subject="s", text="t")
+        now = p.clock.now()
+        lease = now + timedelta(minutes=5)
+        with p.transaction() as uow:
+            mine = uow.claim_outbox(now, 3, lease)
+        assert [m.status for m in mine] == [OutboxStatus.SENDING] * 3
+        later = now + timedelta(minutes=6)  # our lease ran out: another worker takes one
+        with p.transaction() as uow:
+            (theirs, *_) = uow.claim_outbox(later, 1, later + timedelta(minutes=5))
+        outcomes = [
+            attrs.evolve(
+                m,
+                status=OutboxStatus.SENT,
+                claimed_until=None,
+                sent_at=later,
+                attempts=m.attempts + 1,
+                version=m.version + 1,
+            )
+            for m in mine
+        ]
+        with p.transaction() as uow:
+            recorded = uow.settle_outbox(outcomes)
+        assert recorded == {m.id for m in mine} - {theirs.id}
+        stored = {m.id: m for m in p.mail.list(world.staff)}
+        assert stored[theirs.id].status is OutboxStatus.SENDING  # the other worker's state
+        assert stored[theirs.id].claimed_until == later + timedelta(minutes=5)
+        for m in mine:
+            if m.id != theirs.id:
+                assert stored[m.id].status is OutboxStatus.SENT
+                assert stored[m.id].attempts == 1 and stored[m.id].sent_at == later
+                assert stored[m.id].text == "t"  # a plain body is kept

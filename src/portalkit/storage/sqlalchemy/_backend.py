@@ -24,11 +24,11 @@ from sqlalchemy import (
     Engine,
     Executable,
     and_,
+    bindparam,
     create_engine,
     event,
     insert,
     literal,
-    or_,
     select,
     union_all,
     update,
@@ -306,6 +306,18 @@ class _Vendors:
         return [self._repo._remember(row) for row in rows.mappings()]
 
 
+# The columns an outcome changes; the rest of a message never changes after it is queued.
+_SETTLED = (
+    "status",
+    "attempts",
+    "claimed_until",
+    "last_error",
+    "sent_at",
+    "next_attempt_at",
+    "version",
+)
+
+
 class SqlUnitOfWork:
     """One database transaction on one connection."""
 
@@ -361,17 +373,30 @@ class SqlUnitOfWork:
         self._check_open()
         self._flush()
         t = Base.metadata.tables["outbox_messages"]
-        due = or_(
-            and_(t.c.status == "pending", t.c.next_attempt_at <= now),
-            and_(t.c.status == "sending", t.c.claimed_until < now),
+        # Two queries, each walking the (status, next_attempt_at, id) index in order, rather
+        # than one OR that makes the database read and sort every pending row per batch.
+        waiting = (
+            select(t)
+            .where(t.c.status == "pending", t.c.next_attempt_at <= now)
+            .order_by(t.c.next_attempt_at, t.c.id)
+            .limit(limit)
         )
-        query = select(t).where(due).order_by(t.c.next_attempt_at, t.c.id).limit(limit)
-        if ids is not None:
-            query = query.where(t.c.id.in_(list(ids)))
-        if self._conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        abandoned = (
+            select(t)
+            .where(t.c.status == "sending", t.c.claimed_until < now)
+            .order_by(t.c.next_attempt_at, t.c.id)
+            .limit(limit)
+        )
+        rows: list[Any] = []
+        for query in (waiting, abandoned):
+            if ids is not None:
+                query = query.where(t.c.id.in_(list(ids)))
+            if self._conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows += self._execute(query).mappings().all()
+        rows.sort(key=lambda row: (row["next_attempt_at"], row["id"]))
         claimed = []
-        for row in self._execute(query).mappings().all():
+        for row in rows[:limit]:
             message = FROM_ROW["outbox_messages"](row)
             taken = attrs.evolve(
                 message,
@@ -379,16 +404,61 @@ class SqlUnitOfWork:
                 claimed_until=lease_until,
                 version=message.version + 1,
             )
-            result = self._execute(
-                update(t)
-                .where(t.c.id == message.id, t.c.version == message.version)
-                .values(status="sending", claimed_until=lease_until, version=taken.version)
-            )
-            if result.rowcount != 1:
-                continue  # taken by someone else between our read and our write
             self.outbox._seen[taken.id] = taken
             claimed.append(taken)
+        if claimed:
+            # One statement for the batch. The rows cannot change between the read and this
+            # write: PostgreSQL holds them FOR UPDATE, SQLite's IMMEDIATE transaction holds
+            # the whole database.
+            self._execute(
+                update(t)
+                .where(t.c.id.in_([m.id for m in claimed]))
+                .values(status="sending", claimed_until=lease_until, version=t.c.version + 1)
+            )
         return claimed
+
+    def settle_outbox(self, outcomes: Sequence[OutboxMessage]) -> set[UUID]:
+        """Record outcomes with one executemany per shape (secret bodies are purged, others
+        keep theirs untouched); a lost lease is found by reading back only when the row count
+        says so."""
+        self._check_open()
+        self._flush()
+        t = Base.metadata.tables["outbox_messages"]
+        to_row = TO_ROW["outbox_messages"]
+        matched = 0
+        for purge in (False, True):
+            group = [m for m in outcomes if m.secret is purge]
+            if not group:
+                continue
+            columns = _SETTLED + (("text", "html") if purge else ())
+            statement = (
+                update(t)
+                .where(t.c.id == bindparam("b_id"), t.c.version == bindparam("b_version"))
+                .values({c: bindparam(f"v_{c}") for c in columns})
+            )
+            params = []
+            for outcome in group:
+                row = to_row(outcome)
+                params.append(
+                    {"b_id": outcome.id, "b_version": outcome.version - 1}
+                    | {f"v_{c}": row[c] for c in columns}
+                )
+            matched += self._execute(statement, params).rowcount
+        for outcome in outcomes:
+            self.outbox._seen.pop(outcome.id, None)
+        if matched == len(outcomes) and self._conn.dialect.supports_sane_multi_rowcount:
+            return {m.id for m in outcomes}
+        # Someone took a message over after our lease ran out. Ours is the row at our version
+        # with no lease: another worker's claim at that version still holds one.
+        stored = self._execute(
+            select(t.c.id, t.c.version, t.c.claimed_until).where(
+                t.c.id.in_([m.id for m in outcomes])
+            )
+        ).all()
+        ours = {m.id: m.version for m in outcomes}
+        return {
+            row.id for row in stored if row.version == ours[row.id] and row.claimed_until is None
+        }
 
     def lock_vendor(self, vendor_id: UUID) -> None:
         """``SELECT … FOR UPDATE`` on the vendor's row (PostgreSQL). SQLite needs nothing: its

@@ -219,7 +219,7 @@ class OutboxMessageRow(Base):
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
-        Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+        Index("ix_outbox_messages_due", "status", "next_attempt_at", "id"),
         Index("ix_outbox_messages_vendor_status", "vendor_id", "status"),
     )
 
