@@ -25,7 +25,10 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "ImproperlyInstalled",
+    "InvalidToken",
     "NotFound",
+    "PasswordExpired",
+    "PasswordRejected",
     "PermissionDenied",
     "PortalError",
     "Problem",
@@ -146,3 +149,43 @@ class ImproperlyInstalled(PortalError, ImportError):
         #: The name of the missing extra, as in ``pip install "portalkit[extra]"``.
         self.extra = extra
         super().__init__(f'{what} needs an extra: pip install "portalkit[{extra}]"')
+
+
+class PasswordRejected(ValidationError):
+    """A password broke the password policy; :attr:`codes` lists every rule it broke, in order.
+
+    Each rule is one :class:`Problem` on the field ``"password"`` whose message is in the language
+    the check was asked for. The password itself is never part of the error, its message or its
+    ``repr()``, so logging the error is safe.
+
+    Example::
+
+        try:
+            PasswordPolicy.strict().check("secret", language="de")
+        except PasswordRejected as exc:
+            exc.codes  # ['too_short', 'no_upper', 'no_digit', 'no_symbol', 'common']
+    """
+
+    @property
+    def codes(self) -> list[str]:
+        """The rule codes broken, in the policy's fixed order (``"too_short"``, ``"common"``, …)."""
+        return [problem.code for problem in self.problems]
+
+
+class PasswordExpired(AuthenticationFailed):
+    """The password was right, but it was set by an administrator or generated and never
+    changed in time: the member must choose a new one through "forgot password". Raised
+    only after the right password, so it tells an attacker nothing."""
+
+    def __init__(self) -> None:
+        PortalError.__init__(
+            self, "this password has expired; choose a new one with 'forgot password'"
+        )
+
+
+class InvalidToken(PortalError):
+    """A link (invitation, reset, confirmation) does not work: unknown, used, expired,
+    replaced by a newer one, or meant for something else. One message for every reason."""
+
+    def __init__(self) -> None:
+        super().__init__("this link is invalid or has expired; ask for a new one")
