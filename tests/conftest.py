@@ -17,7 +17,7 @@ from pgserver import PostgresServer, start_or_give_up
 from portalkit import Portal
 from portalkit.clock import FixedClock
 from portalkit.mail import MemoryMailer
-from portalkit.storage.base import TABLES, Storage
+from portalkit.storage.base import Storage
 from portalkit.storage.memory import MemoryStorage
 from portalkit.testing import World
 
@@ -69,6 +69,7 @@ def make_storage(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> S
     from sqlalchemy import text
 
     from portalkit.storage.sqlalchemy import SqlStorage
+    from portalkit.storage.sqlalchemy.rows import Base
 
     if kind == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
@@ -78,7 +79,7 @@ def make_storage(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> S
     url: str = request.getfixturevalue("pg_url")
     storage = SqlStorage(url)
     with storage.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+        conn.execute(text(f"TRUNCATE {', '.join(Base.metadata.tables)} CASCADE"))
     return storage
 
 

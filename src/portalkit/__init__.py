@@ -15,6 +15,7 @@ Example::
 from portalkit.access import AccessContext, Capability, Condition, ResourceType
 from portalkit.accounts import SUPPORTED_LANGUAGES, Account, AccountStatus
 from portalkit.actors import Actor, Member, Staff, System
+from portalkit.auth import Login
 from portalkit.clock import Clock, FixedClock, SystemClock
 from portalkit.customers import Address, Contact, Customer, CustomerSettings, Location
 from portalkit.errors import (
@@ -23,7 +24,10 @@ from portalkit.errors import (
     ConfigurationError,
     Conflict,
     ImproperlyInstalled,
+    InvalidToken,
     NotFound,
+    PasswordExpired,
+    PasswordRejected,
     PermissionDenied,
     PortalError,
     Problem,
@@ -37,9 +41,12 @@ from portalkit.memberships import (
     MembershipKind,
     MembershipStatus,
 )
+from portalkit.passwords import PasswordHasher, PasswordPolicy, generate_password
 from portalkit.portal import Portal
 from portalkit.profiles import PermissionProfile, Scope
+from portalkit.registrations import Registration, RegistrationStatus
 from portalkit.settings import PortalSettings, load_settings
+from portalkit.tokens import Token, TokenPurpose
 from portalkit.vendors import Vendor
 
 __version__ = "0.1.0.dev0"
@@ -64,26 +71,37 @@ __all__ = [
     "CustomerSettings",
     "FixedClock",
     "ImproperlyInstalled",
+    "InvalidToken",
     "Location",
     "LocationGrant",
+    "Login",
     "Member",
     "Membership",
     "MembershipKind",
     "MembershipStatus",
     "NotFound",
+    "PasswordExpired",
+    "PasswordHasher",
+    "PasswordPolicy",
+    "PasswordRejected",
     "PermissionDenied",
     "PermissionProfile",
     "Portal",
     "PortalError",
     "PortalSettings",
     "Problem",
+    "Registration",
+    "RegistrationStatus",
     "ResourceType",
     "Scope",
     "Staff",
     "StorageError",
     "System",
     "SystemClock",
+    "Token",
+    "TokenPurpose",
     "ValidationError",
     "Vendor",
+    "generate_password",
     "load_settings",
 ]

@@ -52,7 +52,12 @@ def new_session_stamp() -> str:
 
 @attrs.frozen
 class Account:
-    """A login identity. The password hash and session stamp never show in ``repr()``."""
+    """A login identity. The password hash and session stamp never show in ``repr()``.
+
+    ``must_change_password`` is set for passwords an admin set or portalkit generated: the
+    next login says so, and such a password stops working at ``password_expires_at`` if it
+    was never changed. ``last_login_at`` and ``login_count`` count successful logins.
+    """
 
     id: UUID
     vendor_id: UUID
@@ -63,6 +68,11 @@ class Account:
     language: str = "en"
     password_hash: str | None = attrs.field(default=None, repr=False)
     session_stamp: str = attrs.field(factory=new_session_stamp, repr=False)
+    must_change_password: bool = False
+    password_expires_at: datetime | None = None
+    password_changed_at: datetime | None = None
+    last_login_at: datetime | None = None
+    login_count: int = 0
     version: int = 1
 
     @property

@@ -31,6 +31,7 @@ import attrs
 from portalkit import _validation as v
 from portalkit._guard import may_read_customer, vendor_of
 from portalkit._service import ident, load, page, save, seen_version, set_fields
+from portalkit.accounts import new_session_stamp
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
 
@@ -107,6 +108,7 @@ class Membership:
     location_grants: tuple[LocationGrant, ...] = ()
     customer_grants: frozenset[UUID] = frozenset()
     subscriptions: frozenset[str] = frozenset()
+    session_stamp: str = attrs.field(factory=new_session_stamp, repr=False)
     version: int = 1
 
     @property
@@ -415,6 +417,10 @@ class MembershipService:
                     merged.location_grants,
                     merged.customer_grants,
                 )
+            if any(getattr(merged, f) != getattr(current, f) for f in _RIGHTS):
+                # Sessions made under the old rights end (validate_session): a change of
+                # rights may take something away, and which changes do is not worth guessing.
+                fields["session_stamp"] = new_session_stamp()
             return save(
                 uow.memberships,
                 current,
@@ -435,9 +441,18 @@ class MembershipService:
         self, actor: Actor, membership: Membership | UUID, status: MembershipStatus
     ) -> Membership:
         delegate = self._portal.access.delegated_admin(actor)
+        # A disabled membership's sessions end; activating keeps the stamp it has.
+        stamp = {} if status is MembershipStatus.ACTIVE else {"session_stamp": new_session_stamp()}
         if delegate is None:
             return set_fields(
-                self._portal, actor, _memberships, "membership", membership, status=status
+                self._portal,
+                actor,
+                _memberships,
+                "membership",
+                membership,
+                status=status,
+                _unless_same=("status",),
+                **stamp,
             )
         vendor_id = vendor_of(actor)
         self._portal.access.live(actor)  # a member's login must still work
@@ -447,8 +462,16 @@ class MembershipService:
             if current.status is status:
                 return current
             return save(
-                uow.memberships, current, seen_version(membership), "membership", status=status
+                uow.memberships,
+                current,
+                seen_version(membership),
+                "membership",
+                status=status,
+                **stamp,
             )
+
+
+_RIGHTS = ("profile_id", "kind", "location_grants", "customer_grants")
 
 
 def _memberships(uow: UnitOfWork) -> Repository[Membership]:

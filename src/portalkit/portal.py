@@ -25,10 +25,13 @@ from portalkit.access import AccessService
 from portalkit.accounts import AccountService
 from portalkit.actors import System
 from portalkit.audit import AuditService
+from portalkit.auth import AuthService
 from portalkit.clock import Clock, SystemClock
+from portalkit.credentials import CredentialService
 from portalkit.customers import ContactService, CustomerService, LocationService
 from portalkit.errors import (
     ConfigurationError,
+    InvalidToken,
     NotFound,
     PermissionDenied,
     PortalError,
@@ -37,7 +40,9 @@ from portalkit.errors import (
 from portalkit.mail import Mailer, MemoryMailer
 from portalkit.memberships import MembershipService
 from portalkit.outbox import MailService
+from portalkit.passwords import PasswordHasher
 from portalkit.profiles import ProfileService
+from portalkit.registrations import RegistrationService
 from portalkit.settings import PortalSettings, load_settings
 from portalkit.storage.base import Storage, UnitOfWork
 from portalkit.storage.memory import MemoryStorage
@@ -46,7 +51,7 @@ from portalkit.vendors import Vendor, VendorService
 __all__ = ["Portal"]
 
 # Raised by services before their first write, so the transaction they ran in is still sound.
-_HARMLESS = (ValidationError, NotFound, PermissionDenied)
+_HARMLESS = (ValidationError, NotFound, PermissionDenied, InvalidToken)
 
 
 class _Transaction:
@@ -92,6 +97,31 @@ class Portal:
         self.accounts = AccountService(self)
         self.memberships = MembershipService(self)
         self.profiles = ProfileService(self)
+        self.auth = AuthService(self)
+        self.credentials = CredentialService(self)
+        self.registrations = RegistrationService(self)
+        self._hasher: PasswordHasher | None = None
+
+    @property
+    def hasher(self) -> PasswordHasher:
+        """The password hasher (Argon2id with the ``PORTALKIT_ARGON2_*`` parameters).
+
+        Assign another :class:`~portalkit.passwords.PasswordHasher` to change it, say with
+        cheaper parameters in a test suite.
+        """
+        if self._hasher is None:
+            settings = self.settings
+            self._hasher = PasswordHasher(
+                memory_kib=settings.argon2_memory_kib,
+                iterations=settings.argon2_iterations,
+                lanes=settings.argon2_lanes,
+                max_length=settings.password_max_length,
+            )
+        return self._hasher
+
+    @hasher.setter
+    def hasher(self, hasher: PasswordHasher) -> None:
+        self._hasher = hasher
 
     @classmethod
     def from_settings(

@@ -32,6 +32,7 @@ from portalkit.errors import NotFound, Problem
 if TYPE_CHECKING:
     from portalkit.portal import Portal
     from portalkit.presets import ProfileSpec
+    from portalkit.storage.base import UnitOfWork
 
 __all__ = ["PermissionProfile", "ProfileService", "Scope"]
 
@@ -227,10 +228,24 @@ class ProfileService:
         v.raise_if(problems)
         with self._portal.transaction() as uow:
             current = load(uow.profiles, vendor_id, "permission profile", profile, "profile")
-            return save(
+            changed = save(
                 uow.profiles,
                 current,
                 seen_version(profile, expected_version),
                 "permission profile",
                 **fields,
             )
+            if (changed.capabilities, changed.scopes) != (current.capabilities, current.scopes):
+                _end_sessions(uow, vendor_id, current.id)
+            return changed
+
+
+def _end_sessions(uow: UnitOfWork, vendor_id: UUID, profile_id: UUID) -> None:
+    """New session stamps for every membership on a profile whose rights changed."""
+    from portalkit.accounts import new_session_stamp
+
+    for member in uow.memberships.list(vendor_id, where={"profile_id": profile_id}):
+        uow.memberships.update(
+            attrs.evolve(member, session_stamp=new_session_stamp(), version=member.version + 1),
+            member.version,
+        )

@@ -59,6 +59,62 @@ class PortalSettings(BaseSettings):
         default="Customer portal", description="The portal's name in mail.", max_length=100
     )
 
+    base_url: str = pydantic.Field(
+        default="http://localhost:8000",
+        description="The portal's address; every link in mail starts with it (never with "
+        "anything taken from a request).",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+    )
+    invite_path: str = pydantic.Field(
+        default="/accept-invitation?token={token}", pattern=r"^/[^\s]*\{token\}[^\s]*$"
+    )
+    reset_path: str = pydantic.Field(
+        default="/reset-password?token={token}", pattern=r"^/[^\s]*\{token\}[^\s]*$"
+    )
+    confirm_path: str = pydantic.Field(
+        default="/confirm-registration?token={token}", pattern=r"^/[^\s]*\{token\}[^\s]*$"
+    )
+    login_path: str = pydantic.Field(default="/login", pattern=r"^/[^\s]*$")
+
+    password_policy: Literal["nist", "strict"] = pydantic.Field(
+        default="nist",
+        description="'nist' (length, common passwords, no composition rules) or 'strict' "
+        "(at least 8 characters with an upper-case letter, a digit and a symbol).",
+    )
+    password_min_length: int | None = pydantic.Field(
+        default=None, ge=8, le=64, description="Overrides the policy's minimum length."
+    )
+    password_max_length: int = pydantic.Field(default=128, ge=64, le=1024)
+    argon2_memory_kib: int = pydantic.Field(
+        default=19456, ge=19456, description="Argon2id memory in KiB (OWASP: at least 19 MiB)."
+    )
+    argon2_iterations: int = pydantic.Field(default=2, ge=2, le=100)
+    argon2_lanes: int = pydantic.Field(default=1, ge=1, le=64)
+    invitation_hours: float = pydantic.Field(default=7 * 24.0, gt=0, le=90 * 24.0)
+    reset_hours: float = pydantic.Field(default=24.0, gt=0, le=7 * 24.0)
+    confirm_hours: float = pydantic.Field(default=48.0, gt=0, le=30 * 24.0)
+    generated_password_hours: float = pydantic.Field(
+        default=7 * 24.0,
+        gt=0,
+        description="A generated or admin-set password stops working after this long if it "
+        "was never changed.",
+    )
+    login_max_failures: int = pydantic.Field(
+        default=10,
+        ge=3,
+        le=100,
+        description="Failed logins per account (and per client key) "
+        "in one window before logins are refused until the window ends.",
+    )
+    login_window_seconds: float = pydantic.Field(default=900.0, ge=60, le=86400)
+    request_max_per_hour: int = pydantic.Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Reset and registration requests per e-mail "
+        "address (and per client key) in an hour.",
+    )
+
     mail_backend: str = pydantic.Field(
         default="console",
         description="'console', 'smtp', 'file', 'memory', or a dotted path to a Mailer class "

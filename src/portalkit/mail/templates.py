@@ -44,6 +44,7 @@ TEMPLATES = (
     "invitation",
     "credentials",
     "password_reset",
+    "password_changed",
     "email_verification",
     "notify_quote",
     "notify_invoice",

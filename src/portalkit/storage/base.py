@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from portalkit.memberships import Membership
     from portalkit.outbox import OutboxMessage
     from portalkit.profiles import PermissionProfile
+    from portalkit.registrations import Registration
+    from portalkit.tokens import Token, TokenPurpose
     from portalkit.vendors import Vendor
 
 __all__ = [
@@ -143,6 +145,16 @@ class UnitOfWork(Protocol):
     @property
     def profiles(self) -> Repository[PermissionProfile]: ...
     @property
+    def tokens(self) -> Repository[Token]:
+        """One-time links (digests only); consumed and revoked through the methods below."""
+        ...
+
+    @property
+    def registrations(self) -> Repository[Registration]:
+        """Self-registration requests."""
+        ...
+
+    @property
     def audit(self) -> Repository[AuditEvent]:
         """The audit log (portalkit only adds and lists events, never changes one)."""
         ...
@@ -169,6 +181,40 @@ class UnitOfWork(Protocol):
         """Record the outcome of claimed messages in one go: each replaces the stored message
         whose version is ``outcome.version - 1``. Returns the ids recorded; a message another
         worker took over meanwhile (its lease ran out) keeps the other worker's state."""
+        ...
+
+    def consume_token(
+        self, vendor_id: UUID, purpose: TokenPurpose, digest: str, now: datetime
+    ) -> Token | None:
+        """Use the token with this digest once: in one conditional write, mark it used if it
+        is of this vendor and purpose, unused, unrevoked and ``now < expires_at``. Returns the
+        used token, or None when it was not usable (of two concurrent calls, one wins)."""
+        ...
+
+    def revoke_tokens(
+        self,
+        vendor_id: UUID,
+        now: datetime,
+        *,
+        account_id: UUID | None = None,
+        registration_id: UUID | None = None,
+        purposes: Iterable[TokenPurpose] | None = None,
+    ) -> int:
+        """Revoke the outstanding (unused, unrevoked) tokens of an account or registration,
+        of the given purposes (all if None); returns how many."""
+        ...
+
+    def throttle_hit(self, key: str, now: datetime, window_start: datetime) -> int:
+        """Count one failure for ``key`` atomically and return its count in the window that
+        began after ``window_start`` (a key whose window began before starts again at 1)."""
+        ...
+
+    def throttle_count(self, keys: Sequence[str], window_start: datetime) -> int:
+        """The highest failure count of these keys in windows begun after ``window_start``."""
+        ...
+
+    def throttle_clear(self, keys: Sequence[str]) -> None:
+        """Forget the failures of these keys."""
         ...
 
     def lock_vendor(self, vendor_id: UUID) -> None:
@@ -312,6 +358,8 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     "contacts": (),
     "audit_events": (),
     "outbox_messages": (),
+    "registrations": (),
+    "tokens": (UniqueKey("uq_tokens_digest", ("digest",), "token", "this token exists already"),),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -334,5 +382,7 @@ TABLES = (
     "memberships",
     "audit_events",
     "outbox_messages",
+    "registrations",
+    "tokens",
 )
 """Every table, in an order where each one's references come before it."""

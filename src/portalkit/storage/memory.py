@@ -8,8 +8,9 @@ a record it was handed. Nothing survives the process; throttling and the like ar
 
 from __future__ import annotations
 
+import heapq
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     from portalkit.memberships import Membership
     from portalkit.outbox import OutboxMessage
     from portalkit.profiles import PermissionProfile
+    from portalkit.registrations import Registration
     from portalkit.settings import PortalSettings
+    from portalkit.tokens import Token, TokenPurpose
     from portalkit.vendors import Vendor
 
 __all__ = ["MemoryStorage"]
@@ -45,6 +48,8 @@ class _Tables:
         self.keys: dict[str, dict[tuple[object, ...], UUID]] = {
             key.name: {} for keys in UNIQUE_KEYS.values() for key in keys
         }
+        # Failed logins per throttle key: (failures, window start). Per process, documented.
+        self.throttles: dict[str, tuple[int, datetime]] = {}
 
 
 class _Table(Generic[T]):
@@ -183,6 +188,8 @@ class MemoryUnitOfWork:
         self.profiles: _Table[PermissionProfile] = _Table(self, "profiles")
         self.audit: _Table[AuditEvent] = _Table(self, "audit_events")
         self.outbox: _Table[OutboxMessage] = _Table(self, "outbox_messages")
+        self.registrations: _Table[Registration] = _Table(self, "registrations")
+        self.tokens: _Table[Token] = _Table(self, "tokens")
 
     def _check_open(self) -> None:
         if not self._open:
@@ -202,7 +209,9 @@ class MemoryUnitOfWork:
 
         wanted = set(ids) if ids is not None else None
         rows = self._tables.rows["outbox_messages"]
-        due = sorted(
+        # nsmallest keeps only ``limit`` candidates: no sort of the whole queue per batch.
+        due = heapq.nsmallest(
+            limit,
             (
                 m
                 for m in rows.values()
@@ -213,7 +222,7 @@ class MemoryUnitOfWork:
                 )
             ),
             key=lambda m: (m.next_attempt_at, str(m.id)),
-        )[:limit]
+        )
         claimed = []
         for message in due:
             taken = attrs.evolve(
@@ -237,6 +246,82 @@ class MemoryUnitOfWork:
                 continue
             recorded.add(outcome.id)
         return recorded
+
+    def consume_token(
+        self, vendor_id: UUID, purpose: TokenPurpose, digest: str, now: datetime
+    ) -> Token | None:
+        """Mark the token used if it still works (the store's lock makes this atomic)."""
+        self._check_open()
+        found = self.tokens.get_by(vendor_id, "token", digest)
+        if (
+            found is None
+            or found.purpose is not purpose
+            or found.used_at is not None
+            or found.revoked_at is not None
+            or not now < found.expires_at
+        ):
+            return None
+        used = attrs.evolve(found, used_at=now, version=found.version + 1)
+        self.tokens.update(used, found.version)
+        return used
+
+    def revoke_tokens(
+        self,
+        vendor_id: UUID,
+        now: datetime,
+        *,
+        account_id: UUID | None = None,
+        registration_id: UUID | None = None,
+        purposes: Iterable[TokenPurpose] | None = None,
+    ) -> int:
+        """Revoke the outstanding tokens of an account or a registration."""
+        self._check_open()
+        wanted = set(purposes) if purposes is not None else None
+        where: dict[str, object] = {"used_at": None, "revoked_at": None}
+        if account_id is not None:
+            where["account_id"] = account_id
+        if registration_id is not None:
+            where["registration_id"] = registration_id
+        revoked = 0
+        for token in self.tokens.list(vendor_id, where=where):
+            if wanted is None or token.purpose in wanted:
+                self.tokens.update(
+                    attrs.evolve(token, revoked_at=now, version=token.version + 1), token.version
+                )
+                revoked += 1
+        return revoked
+
+    def throttle_hit(self, key: str, now: datetime, window_start: datetime) -> int:
+        """Count a failure for ``key`` (undone with the unit of work, like any write)."""
+        self._check_open()
+        table = self._tables.throttles
+        before = table.get(key)
+        failures, started = before if before is not None else (0, now)
+        if started <= window_start:
+            failures, started = 0, now
+        table[key] = (failures + 1, started)
+
+        def undo() -> None:
+            if before is None:
+                table.pop(key, None)
+            else:
+                table[key] = before
+
+        self._undo.append(undo)
+        return failures + 1
+
+    def throttle_count(self, keys: Sequence[str], window_start: datetime) -> int:
+        """The highest current failure count of ``keys``."""
+        self._check_open()
+        found = [self._tables.throttles.get(k) for k in keys]
+        return max((n for n, started in filter(None, found) if started > window_start), default=0)
+
+    def throttle_clear(self, keys: Sequence[str]) -> None:
+        """Forget the failures of ``keys``."""
+        self._check_open()
+        table = self._tables.throttles
+        removed = {key: table.pop(key) for key in keys if key in table}
+        self._undo.append(lambda: table.update(removed))
 
     def lock_vendor(self, vendor_id: UUID) -> None:
         """Nothing more to do: a memory unit of work holds the whole store's lock already."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -25,8 +25,11 @@ from sqlalchemy import (
     Executable,
     and_,
     bindparam,
+    case,
     create_engine,
+    delete,
     event,
+    func,
     insert,
     literal,
     select,
@@ -59,7 +62,9 @@ if TYPE_CHECKING:
     from portalkit.memberships import Membership
     from portalkit.outbox import OutboxMessage
     from portalkit.profiles import PermissionProfile
+    from portalkit.registrations import Registration
     from portalkit.settings import PortalSettings
+    from portalkit.tokens import Token, TokenPurpose
     from portalkit.vendors import Vendor
 
 __all__ = ["SqlStorage", "SqlUnitOfWork"]
@@ -337,6 +342,8 @@ class SqlUnitOfWork:
         self.memberships: _Repo[Membership] = _Repo(self, "memberships")
         self.audit: _Repo[AuditEvent] = _Repo(self, "audit_events")
         self.outbox: _Repo[OutboxMessage] = _Repo(self, "outbox_messages")
+        self.registrations: _Repo[Registration] = _Repo(self, "registrations")
+        self.tokens: _Repo[Token] = _Repo(self, "tokens")
         # In TABLES order: referenced tables first, so foreign keys hold at every statement.
         self._repos: list[_Repo[Any]] = [
             self.vendors._repo,
@@ -348,6 +355,8 @@ class SqlUnitOfWork:
             self.memberships,
             self.audit,
             self.outbox,
+            self.registrations,
+            self.tokens,
         ]
 
     @property
@@ -459,6 +468,104 @@ class SqlUnitOfWork:
         return {
             row.id for row in stored if row.version == ours[row.id] and row.claimed_until is None
         }
+
+    def consume_token(
+        self, vendor_id: UUID, purpose: TokenPurpose, digest: str, now: datetime
+    ) -> Token | None:
+        """One conditional ``UPDATE``: it succeeds for one caller only, on SQLite and on
+        PostgreSQL alike, without a ``SELECT … FOR UPDATE`` first."""
+        self._check_open()
+        self._flush()
+        t = Base.metadata.tables["tokens"]
+        used = self._execute(
+            update(t)
+            .where(
+                t.c.vendor_id == vendor_id,
+                t.c.digest == digest,
+                t.c.purpose == purpose.value,
+                t.c.used_at.is_(None),
+                t.c.revoked_at.is_(None),
+                t.c.expires_at > now,
+            )
+            .values(used_at=now, version=t.c.version + 1)
+        )
+        if used.rowcount != 1:
+            return None
+        self.tokens._seen.clear()
+        return self.tokens.get_by(vendor_id, "token", digest)
+
+    def revoke_tokens(
+        self,
+        vendor_id: UUID,
+        now: datetime,
+        *,
+        account_id: UUID | None = None,
+        registration_id: UUID | None = None,
+        purposes: Iterable[TokenPurpose] | None = None,
+    ) -> int:
+        """One ``UPDATE`` over the outstanding tokens of an account or a registration."""
+        self._check_open()
+        self._flush()
+        t = Base.metadata.tables["tokens"]
+        statement = (
+            update(t)
+            .where(t.c.vendor_id == vendor_id, t.c.used_at.is_(None), t.c.revoked_at.is_(None))
+            .values(revoked_at=now, version=t.c.version + 1)
+        )
+        if account_id is not None:
+            statement = statement.where(t.c.account_id == account_id)
+        if registration_id is not None:
+            statement = statement.where(t.c.registration_id == registration_id)
+        if purposes is not None:
+            statement = statement.where(t.c.purpose.in_([p.value for p in purposes]))
+        self.tokens._seen.clear()
+        return int(self._execute(statement).rowcount)
+
+    def throttle_hit(self, key: str, now: datetime, window_start: datetime) -> int:
+        """An upsert that adds one and returns the count in the same statement, so failures
+        from many processes at once each count (no read-then-write)."""
+        self._check_open()
+        self._flush()
+        t = Base.metadata.tables["login_throttles"]
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        upsert: Any = (
+            postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        )
+        when = literal(now, t.c.window_start.type)
+        stale = t.c.window_start <= literal(window_start, t.c.window_start.type)
+        statement = (
+            upsert(t)
+            .values(key=key, failures=1, window_start=now)
+            .on_conflict_do_update(
+                index_elements=[t.c.key],
+                set_={
+                    "failures": case((stale, 1), else_=t.c.failures + 1),
+                    "window_start": case((stale, when), else_=t.c.window_start),
+                },
+            )
+            .returning(t.c.failures)
+        )
+        return int(self._execute(statement).scalar_one())
+
+    def throttle_count(self, keys: Sequence[str], window_start: datetime) -> int:
+        """The highest failure count of ``keys`` in a current window."""
+        self._check_open()
+        self._flush()
+        t = Base.metadata.tables["login_throttles"]
+        found = self._execute(
+            select(func.max(t.c.failures)).where(
+                t.c.key.in_(list(keys)), t.c.window_start > window_start
+            )
+        ).scalar()
+        return int(found or 0)
+
+    def throttle_clear(self, keys: Sequence[str]) -> None:
+        """Delete the counters of ``keys``."""
+        self._check_open()
+        self._flush()
+        t = Base.metadata.tables["login_throttles"]
+        self._execute(delete(t).where(t.c.key.in_(list(keys))))
 
     def lock_vendor(self, vendor_id: UUID) -> None:
         """``SELECT … FOR UPDATE`` on the vendor's row (PostgreSQL). SQLite needs nothing: its

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
+import attrs
 import cattrs
 
 from portalkit._validation import code_key, email_key
@@ -25,6 +26,8 @@ from portalkit.memberships import (
 )
 from portalkit.outbox import OutboxMessage, OutboxStatus
 from portalkit.profiles import PermissionProfile, Scope
+from portalkit.registrations import Registration, RegistrationStatus
+from portalkit.tokens import Token, TokenPurpose
 from portalkit.vendors import Vendor
 
 json = cattrs.Converter()
@@ -146,6 +149,11 @@ def _account_row(a: Account) -> dict[str, Any]:
         "language": a.language,
         "password_hash": a.password_hash,
         "session_stamp": a.session_stamp,
+        "must_change_password": a.must_change_password,
+        "password_expires_at": a.password_expires_at,
+        "password_changed_at": a.password_changed_at,
+        "last_login_at": a.last_login_at,
+        "login_count": a.login_count,
         "created_at": a.created_at,
         "version": a.version,
     }
@@ -162,6 +170,11 @@ def _account(r: Mapping[Any, Any]) -> Account:
         language=r["language"],
         password_hash=r["password_hash"],
         session_stamp=r["session_stamp"],
+        must_change_password=r["must_change_password"],
+        password_expires_at=r["password_expires_at"],
+        password_changed_at=r["password_changed_at"],
+        last_login_at=r["last_login_at"],
+        login_count=r["login_count"],
         version=r["version"],
     )
 
@@ -179,6 +192,7 @@ def _membership_row(m: Membership) -> dict[str, Any]:
         "location_grants": [[str(g.location_id), g.access.value] for g in m.location_grants],
         "customer_grants": sorted(str(c) for c in m.customer_grants),
         "subscriptions": sorted(m.subscriptions),
+        "session_stamp": m.session_stamp,
         "created_at": m.created_at,
         "version": m.version,
     }
@@ -198,6 +212,7 @@ def _membership(r: Mapping[Any, Any]) -> Membership:
         location_grants=tuple(LocationGrant(UUID(i), Access(a)) for i, a in r["location_grants"]),
         customer_grants=frozenset(UUID(c) for c in r["customer_grants"]),
         subscriptions=frozenset(r["subscriptions"]),
+        session_stamp=r["session_stamp"],
         version=r["version"],
     )
 
@@ -283,7 +298,35 @@ def _outbox(r: Mapping[Any, Any]) -> OutboxMessage:
     return OutboxMessage(**{f: r[f] for f in _OUTBOX_FIELDS}, status=OutboxStatus(r["status"]))
 
 
+_TOKEN_FIELDS = tuple(f.name for f in attrs.fields(Token) if f.name != "purpose")
+_REGISTRATION_FIELDS = tuple(f.name for f in attrs.fields(Registration) if f.name != "status")
+
+
+def _token_row(t: Token) -> dict[str, Any]:
+    return {**{f: getattr(t, f) for f in _TOKEN_FIELDS}, "purpose": t.purpose.value}
+
+
+def _token(r: Mapping[Any, Any]) -> Token:
+    return Token(**{f: r[f] for f in _TOKEN_FIELDS}, purpose=TokenPurpose(r["purpose"]))
+
+
+def _registration_row(g: Registration) -> dict[str, Any]:
+    return {
+        **{f: getattr(g, f) for f in _REGISTRATION_FIELDS},
+        "email_key": email_key(g.email),
+        "status": g.status.value,
+    }
+
+
+def _registration(r: Mapping[Any, Any]) -> Registration:
+    return Registration(
+        **{f: r[f] for f in _REGISTRATION_FIELDS}, status=RegistrationStatus(r["status"])
+    )
+
+
 TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "tokens": _token_row,
+    "registrations": _registration_row,
     "outbox_messages": _outbox_row,
     "audit_events": _audit_row,
     "vendors": _vendor_row,
@@ -297,6 +340,8 @@ TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
 """Record → row dict, by table."""
 
 FROM_ROW: dict[str, Callable[[Mapping[Any, Any]], Any]] = {
+    "tokens": _token,
+    "registrations": _registration,
     "outbox_messages": _outbox,
     "audit_events": _audit,
     "vendors": _vendor,

@@ -162,6 +162,11 @@ class AccountRow(_Scoped, Base):
     language: Mapped[str] = mapped_column(String(10))
     password_hash: Mapped[str | None] = mapped_column(String(512))
     session_stamp: Mapped[str] = mapped_column(String(64))
+    must_change_password: Mapped[bool] = mapped_column(server_default=false())
+    password_expires_at: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    login_count: Mapped[int] = mapped_column(server_default=text("0"))
 
 
 class MembershipRow(_Scoped, Base):
@@ -190,6 +195,7 @@ class MembershipRow(_Scoped, Base):
     location_grants: Mapped[list[Any]]
     customer_grants: Mapped[list[Any]]
     subscriptions: Mapped[list[Any]]
+    session_stamp: Mapped[str] = mapped_column(String(64), server_default="")
 
 
 class AuditEventRow(Base):
@@ -257,3 +263,54 @@ ROWS: dict[str, type[Base]] = {
     )
 }
 """Row class by table name."""
+
+
+class TokenRow(_Scoped, Base):
+    """A one-time link: only its SHA-256 is stored."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (
+        UniqueConstraint("digest", name="uq_tokens_digest"),
+        Index("ix_tokens_account", "account_id", "purpose"),
+    )
+
+    purpose: Mapped[str] = mapped_column(String(20))
+    digest: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(254))
+    expires_at: Mapped[datetime]
+    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    registration_id: Mapped[UUID | None] = mapped_column(ForeignKey("registrations.id"))
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class RegistrationRow(_Scoped, Base):
+    """A self-registration request."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (Index("ix_registrations_vendor_status", "vendor_id", "status"),)
+
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    company: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))
+    confirmed_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    customer_id: Mapped[UUID | None] = mapped_column(ForeignKey("customers.id"))
+
+
+class LoginThrottleRow(Base):
+    """Failed logins of one key (an account name or a client) in the current window."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int]
+    window_start: Mapped[datetime]

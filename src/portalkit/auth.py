@@ -1,0 +1,355 @@
+"""Logging in: one answer for every failure, throttling kept in storage, and session stamps.
+
+Example::
+
+    login = portal.auth.authenticate(vendor, "jan@acme.example", password, client_key=ip)
+    session["portal"] = login.session          # keep it in the host's (signed) session
+    if login.must_change_password:
+        ...                                    # send the member to "choose a new password"
+
+    # on every request
+    actor = portal.auth.validate_session(vendor, session["portal"])   # a Member, or raises
+
+Every failure raises the same :class:`~portalkit.errors.AuthenticationFailed` — unknown login,
+wrong password, no password yet, disabled account, membership or customer, main account off,
+a no-access profile, too many failures — and costs one password verification, so neither the
+answer nor the work tells them apart. The real reason goes to the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import attrs
+
+from portalkit._service import ident
+from portalkit.accounts import Account, new_session_stamp
+from portalkit.actors import Actor, Member, System
+from portalkit.audit import record
+from portalkit.errors import AuthenticationFailed, PasswordExpired
+from portalkit.memberships import Membership, MembershipStatus
+
+if TYPE_CHECKING:
+    from portalkit.portal import Portal
+    from portalkit.storage.base import UnitOfWork
+
+__all__ = ["AuthService", "Login"]
+
+_LOGIN_MAX = 254
+_CLIENT_KEY_MAX = 200
+
+
+@attrs.frozen
+class Login:
+    """A successful login: the account, the actor to work as, and the session value.
+
+    ``session`` is what the host keeps in its session (signed by its framework) and hands to
+    :meth:`AuthService.validate_session` on every request; ``memberships`` are the customers
+    this login may switch between (the actor works in the first, or the one asked for).
+    """
+
+    account: Account
+    actor: Member
+    session: str = attrs.field(repr=False)
+    memberships: tuple[Membership, ...]
+    must_change_password: bool
+
+
+def login_key(value: str) -> str:
+    """The form a typed login is compared and throttled in: NFKC, trimmed, case-folded."""
+    return unicodedata.normalize("NFKC", value).strip().casefold()
+
+
+def throttle_key(kind: str, vendor_id: UUID, value: str) -> str:
+    """The stored key of a throttle counter: a hash, so the table holds no typed logins."""
+    return hashlib.sha256(f"{kind}\x00{vendor_id}\x00{value}".encode()).hexdigest()
+
+
+class AuthService:
+    """Authenticate logins and check sessions. Reached as ``portal.auth``."""
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    def authenticate(
+        self,
+        vendor: Any,
+        login: str,
+        password: str,
+        *,
+        client_key: str | None = None,
+        customer: Any = None,
+    ) -> Login:
+        """Check a username or e-mail address and a password; return the :class:`Login`.
+
+        ``client_key`` is the caller's idea of who is knocking (say, the client's IP address
+        as the host's proxy set-up vouches for it; portalkit never reads headers): failures
+        count per login and per client key, and after ``PORTALKIT_LOGIN_MAX_FAILURES`` in
+        ``PORTALKIT_LOGIN_WINDOW_SECONDS`` every attempt is refused — the right password too
+        — until the window ends. A success clears the login's count. ``customer`` picks the
+        membership to work in when the account has several.
+
+        Raises AuthenticationFailed for every failure, and PasswordExpired (a subclass, only
+        after the right password) when a generated or admin-set password was never changed
+        in time: the member must use "forgot password".
+        """
+        portal = self._portal
+        settings = portal.settings
+        vendor_id = ident("vendor", vendor)
+        typed = login_key(login) if isinstance(login, str) and len(login) <= _LOGIN_MAX else ""
+        secret = password if isinstance(password, str) else ""
+        keys = [throttle_key("login", vendor_id, typed)]
+        if isinstance(client_key, str) and client_key:
+            keys.append(throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX]))
+        now = portal.clock.now()
+        window_start = now - timedelta(seconds=settings.login_window_seconds)
+        hasher = portal.hasher
+        with portal.transaction() as uow:
+            locked = uow.throttle_count(keys, window_start) >= settings.login_max_failures
+            account = self._find(uow, vendor_id, typed) if typed else None
+            # Exactly one verification on every path: an unknown login, or one without a
+            # usable password, checks against a dummy hash of the same cost.
+            if account is not None and hasher.is_usable(account.password_hash):
+                assert account.password_hash is not None
+                verified = hasher.verify(secret, account.password_hash)
+            else:
+                hasher.dummy_verify(secret)
+                verified = False
+            reason, chosen, usable = self._judge(
+                uow, vendor_id, account, verified, locked, now, customer
+            )
+            if reason:
+                self._failed(uow, vendor_id, account, typed, reason, keys, now, window_start)
+            else:
+                assert account is not None and chosen is not None
+                account = self._succeeded(uow, account, secret, keys[0], chosen, now)
+        if reason == "password_expired":
+            raise PasswordExpired()
+        if reason:
+            raise AuthenticationFailed()
+        assert account is not None and chosen is not None
+        actor = _member(chosen)
+        return Login(
+            account=account,
+            actor=actor,
+            session=_session_value(account, chosen),
+            memberships=tuple(usable),
+            must_change_password=account.must_change_password,
+        )
+
+    def _find(self, uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:
+        # An e-mail address is looked up as one first, so nobody can take over logins by
+        # e-mail with a username that looks like someone's address.
+        if "@" in typed:
+            found = uow.accounts.get_by(vendor_id, "email", typed)
+            if found is not None:
+                return found
+        return uow.accounts.get_by(vendor_id, "username", typed)
+
+    def _judge(
+        self,
+        uow: UnitOfWork,
+        vendor_id: UUID,
+        account: Account | None,
+        verified: bool,
+        locked: bool,
+        now: datetime,
+        customer: Any,
+    ) -> tuple[str, Membership | None, list[Membership]]:
+        """The reason a login fails ("" if it does not), the membership to work in, and
+        every membership the login may switch to."""
+        if locked:
+            return "throttled", None, []
+        if account is None:
+            return "unknown_login", None, []
+        if not self._portal.hasher.is_usable(account.password_hash):
+            return "no_password", None, []
+        if not verified:
+            return "wrong_password", None, []
+        if not account.active:
+            return "account_disabled", None, []
+        expires = account.password_expires_at
+        if account.must_change_password and expires is not None and not now < expires:
+            return "password_expired", None, []
+        memberships = uow.memberships.list(vendor_id, where={"account_id": account.id})
+        usable, reasons = [], []
+        for membership in memberships:
+            if membership.status is not MembershipStatus.ACTIVE:
+                reasons.append(f"membership_{membership.status.value}")
+                continue
+            # Evaluated live, as for every request: customer, main account and profile.
+            denied = self._portal.access.context(_member(membership)).denied
+            if denied:
+                reasons.append(denied)
+            else:
+                usable.append(membership)
+        if not usable:
+            return "; ".join(reasons) or "no_membership", None, []
+        chosen = usable[0]
+        if customer is not None:
+            wanted = ident("customer", customer)
+            picked = [m for m in usable if m.customer_id == wanted]
+            if not picked:
+                return "not_a_member_of_customer", None, []
+            chosen = picked[0]
+        return "", chosen, usable
+
+    def _failed(
+        self,
+        uow: UnitOfWork,
+        vendor_id: UUID,
+        account: Account | None,
+        typed: str,
+        reason: str,
+        keys: Sequence[str],
+        now: datetime,
+        window_start: datetime,
+    ) -> None:
+        portal = self._portal
+        locked_now = False
+        if reason != "throttled":
+            counts = [uow.throttle_hit(key, now, window_start) for key in keys]
+            # The atomic count makes exactly one failure the one that engages the lock.
+            locked_now = portal.settings.login_max_failures in counts
+        # The typed login is recorded as a hash prefix: people type passwords into it.
+        target = f"account:{account.id}" if account else f"login:{keys[0][:12]}"
+        record(
+            portal,
+            uow,
+            vendor_id=vendor_id,
+            action="login_failure",
+            real=System(vendor_id=vendor_id, reason="login"),
+            target=target,
+            reason=reason,
+            outcome="failure",
+        )
+        if locked_now:
+            record(
+                portal,
+                uow,
+                vendor_id=vendor_id,
+                action="login_locked",
+                real=System(vendor_id=vendor_id, reason="login"),
+                target=target,
+                reason=f"{portal.settings.login_max_failures} failures",
+                outcome="failure",
+            )
+
+    def _succeeded(
+        self,
+        uow: UnitOfWork,
+        account: Account,
+        password: str,
+        key: str,
+        chosen: Membership,
+        now: datetime,
+    ) -> Account:
+        portal = self._portal
+        changes: dict[str, Any] = {"last_login_at": now, "login_count": account.login_count + 1}
+        assert account.password_hash is not None
+        upgraded = portal.hasher.needs_rehash(account.password_hash)
+        if upgraded:
+            # Only now is the password known to be right, so only now may the hash change.
+            changes["password_hash"] = portal.hasher.hash(password)
+        updated = attrs.evolve(account, version=account.version + 1, **changes)
+        uow.accounts.update(updated, account.version)
+        uow.throttle_clear([key])
+        record(
+            portal,
+            uow,
+            vendor_id=account.vendor_id,
+            action="login_success",
+            real=_member(chosen),
+            customer_id=chosen.customer_id,
+            target=f"account:{account.id}",
+            hash_upgraded=upgraded,
+        )
+        return updated
+
+    def session(self, actor: Member) -> str:
+        """The session value for working as ``actor`` (after a switch of customer or a
+        password change, which renews the stamps)."""
+        with self._portal.transaction() as uow:
+            membership = uow.memberships.get(actor.vendor_id, actor.membership_id)
+            account = uow.accounts.get(actor.vendor_id, actor.account_id)
+        if membership is None or account is None or membership.account_id != account.id:
+            raise AuthenticationFailed()
+        return _session_value(account, membership)
+
+    def validate_session(self, vendor: Any, session: str) -> Member:
+        """The actor of a session value, if that session still holds; AuthenticationFailed
+        otherwise.
+
+        A session ends when the account's stamp changes (password or e-mail changed,
+        deactivated, "log out everywhere"), when the membership's stamp changes (any change of
+        its rights, deactivation) and whenever the login no longer works (customer, main
+        account or membership off).
+        """
+        vendor_id = ident("vendor", vendor)
+        parts = session.split(".") if isinstance(session, str) and len(session) < 200 else []
+        if len(parts) != 3:
+            raise AuthenticationFailed()
+        try:
+            membership_id = UUID(parts[0])
+        except ValueError:
+            raise AuthenticationFailed() from None
+        with self._portal.transaction() as uow:
+            membership = uow.memberships.get(vendor_id, membership_id)
+            account = uow.accounts.get(vendor_id, membership.account_id) if membership else None
+        if membership is None or account is None:
+            raise AuthenticationFailed()
+        expected = _session_value(account, membership)
+        if not hmac.compare_digest(expected.encode(), session.encode()):
+            raise AuthenticationFailed()
+        actor = _member(membership)
+        if self._portal.access.context(actor).denied:
+            raise AuthenticationFailed()
+        return actor
+
+    def end_sessions(self, actor: Actor, account: Account | UUID) -> Account:
+        """Log an account out everywhere: a new stamp ends every session made before.
+
+        Staff may do it for any account of their vendor; a member for its own account.
+        """
+        from portalkit._guard import require_admin, vendor_of
+        from portalkit._service import load
+
+        vendor_id = vendor_of(actor)
+        account_id = ident("account", account)
+        if not (isinstance(actor, Member) and actor.account_id == account_id):
+            require_admin(actor)
+        with self._portal.transaction() as uow:
+            current = load(uow.accounts, vendor_id, "account", account_id, "account")
+            updated = attrs.evolve(
+                current, session_stamp=new_session_stamp(), version=current.version + 1
+            )
+            uow.accounts.update(updated, current.version)
+            record(
+                self._portal,
+                uow,
+                vendor_id=vendor_id,
+                action="sessions_ended",
+                real=actor,
+                target=f"account:{current.id}",
+            )
+            return updated
+
+
+def _member(membership: Membership) -> Member:
+    return Member(
+        vendor_id=membership.vendor_id,
+        account_id=membership.account_id,
+        membership_id=membership.id,
+        customer_id=membership.customer_id,
+    )
+
+
+def _session_value(account: Account, membership: Membership) -> str:
+    # Stamps are url-safe base64, which has no dots.
+    return f"{membership.id}.{account.session_stamp}.{membership.session_stamp}"

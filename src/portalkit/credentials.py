@@ -1,0 +1,539 @@
+"""Passwords and one-time links: invitations, admin-set and generated passwords, changes and
+resets. Reached as ``portal.credentials``.
+
+Example::
+
+    portal.credentials.invite(staff, membership)             # mails an accept link (7 days)
+    portal.credentials.accept_invitation(vendor, token, "a long new passphrase")
+
+    generated = portal.credentials.set_password(staff, membership, send=True)  # mails it too
+    portal.credentials.change_password(member, current=generated, new="my own passphrase")
+
+    portal.credentials.request_reset(vendor, "jan@acme.example")   # same answer for anyone
+    portal.credentials.reset_password(vendor, token, "another long passphrase")
+
+Every password, whoever sets it, passes the same policy (``PORTALKIT_PASSWORD_POLICY``) and is
+stored as an Argon2id hash; every change ends the account's sessions and revokes its
+outstanding links. Raw tokens exist only in the mail that carries them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+import attrs
+
+from portalkit._guard import vendor_of
+from portalkit._service import ident, load
+from portalkit.accounts import Account, new_session_stamp
+from portalkit.actors import Actor, Member, System
+from portalkit.audit import record
+from portalkit.auth import login_key, throttle_key
+from portalkit.errors import InvalidToken, PermissionDenied, ValidationError
+from portalkit.memberships import Membership, MembershipStatus
+from portalkit.passwords import PasswordPolicy, generate_password
+from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
+
+if TYPE_CHECKING:
+    from portalkit.portal import Portal
+    from portalkit.storage.base import UnitOfWork
+
+__all__ = ["CredentialService"]
+
+_TOKEN_MAX = 200
+
+
+class CredentialService:
+    """Set, change and reset passwords; issue and redeem invitation and reset links."""
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    # -- policy ---------------------------------------------------------------------------
+    @property
+    def policy(self) -> PasswordPolicy:
+        """The active password policy, from ``PORTALKIT_PASSWORD_*``."""
+        settings = self._portal.settings
+        policy = PasswordPolicy.named(settings.password_policy)
+        changes: dict[str, Any] = {"max_length": settings.password_max_length}
+        if settings.password_min_length is not None:
+            changes["min_length"] = settings.password_min_length
+        return attrs.evolve(policy, **changes)
+
+    def _context(self, uow: UnitOfWork, account: Account) -> list[str]:
+        """Words a password must not contain: the login, the vendor and its customers' names."""
+        words = [account.username, account.email]
+        vendor = uow.vendors.get(account.vendor_id)
+        if vendor is not None:
+            words.append(vendor.name)
+        for membership in uow.memberships.list(account.vendor_id, where={"account_id": account.id}):
+            customer = uow.customers.get(account.vendor_id, membership.customer_id)
+            if customer is not None:
+                words.append(customer.name)
+        return words
+
+    def _store(
+        self,
+        uow: UnitOfWork,
+        account: Account,
+        password: str,
+        *,
+        must_change: bool,
+        now: datetime,
+    ) -> Account:
+        """Check the policy, hash, and save: new session stamp, links revoked."""
+        self.policy.check(password, context=self._context(uow, account), language=account.language)
+        expires = (
+            now + timedelta(hours=self._portal.settings.generated_password_hours)
+            if must_change
+            else None
+        )
+        updated = attrs.evolve(
+            account,
+            password_hash=self._portal.hasher.hash(password),
+            must_change_password=must_change,
+            password_expires_at=expires,
+            password_changed_at=now,
+            session_stamp=new_session_stamp(),
+            version=account.version + 1,
+        )
+        uow.accounts.update(updated, account.version)
+        uow.revoke_tokens(account.vendor_id, now, account_id=account.id)
+        return updated
+
+    # -- links ----------------------------------------------------------------------------
+    def _issue(
+        self,
+        uow: UnitOfWork,
+        vendor_id: UUID,
+        purpose: TokenPurpose,
+        email: str,
+        hours: float,
+        *,
+        account_id: UUID | None = None,
+        registration_id: UUID | None = None,
+    ) -> tuple[Token, str]:
+        now = self._portal.clock.now()
+        # A newer link of the same purpose replaces every older one.
+        uow.revoke_tokens(
+            vendor_id,
+            now,
+            account_id=account_id,
+            registration_id=registration_id,
+            purposes=[purpose],
+        )
+        raw = new_token()
+        token = Token(
+            id=uuid4(),
+            vendor_id=vendor_id,
+            purpose=purpose,
+            digest=token_digest(raw),
+            email=email,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+            account_id=account_id,
+            registration_id=registration_id,
+        )
+        uow.tokens.add(token)
+        return token, raw
+
+    def _link(self, path: str, raw: str) -> str:
+        # Links start with the configured address, never with anything from a request.
+        return self._portal.settings.base_url.rstrip("/") + path.replace("{token}", raw)
+
+    def _peek(self, uow: UnitOfWork, vendor_id: UUID, purpose: TokenPurpose, raw: object) -> Token:
+        """The token if it would work now (without using it); InvalidToken otherwise."""
+        if not isinstance(raw, str) or not raw or len(raw) > _TOKEN_MAX:
+            raise InvalidToken()
+        found = uow.tokens.get_by(vendor_id, "token", token_digest(raw))
+        now = self._portal.clock.now()
+        if (
+            found is None
+            or found.purpose is not purpose
+            or found.used_at is not None
+            or found.revoked_at is not None
+            or not now < found.expires_at
+        ):
+            raise InvalidToken()
+        return found
+
+    def _use(self, uow: UnitOfWork, vendor_id: UUID, purpose: TokenPurpose, raw: str) -> Token:
+        used = uow.consume_token(vendor_id, purpose, token_digest(raw), self._portal.clock.now())
+        if used is None:  # someone else used it between the look and now
+            raise InvalidToken()
+        return used
+
+    def link_works(self, vendor: Any, purpose: TokenPurpose | str, token: str) -> bool:
+        """Whether a link would work now, without using it (to show the form or say it is
+        dead before the member types a password)."""
+        vendor_id = ident("vendor", vendor)
+        try:
+            wanted = TokenPurpose(getattr(purpose, "value", purpose))
+            with self._portal.transaction() as uow:
+                self._peek(uow, vendor_id, wanted, token)
+        except (ValueError, InvalidToken):
+            return False
+        return True
+
+    def _mail_context(self, uow: UnitOfWork, membership: Membership) -> dict[str, Any]:
+        customer = uow.customers.get(membership.vendor_id, membership.customer_id)
+        contact = uow.contacts.get(membership.vendor_id, membership.contact_id)
+        assert customer is not None and contact is not None  # foreign keys hold
+        return {
+            "name": contact.full_name,
+            "customer_name": customer.name,
+            "logo_url": customer.branding.email_logo_url,
+        }
+
+    def _expires(self, when: datetime, language: str) -> str:
+        from babel.dates import format_datetime
+
+        return f"{format_datetime(when, 'medium', tzinfo=when.tzinfo, locale=language)} UTC"
+
+    def _admin(self, uow: UnitOfWork, actor: Actor, membership: Any) -> Membership:
+        """The membership an administrator acts on: staff any of their vendor; a member
+        holding ``members.manage`` only the logins it may manage."""
+        from portalkit.memberships import _may_touch
+
+        vendor_id = vendor_of(actor)
+        delegate = self._portal.access.delegated_admin(actor)
+        target = load(uow.memberships, vendor_id, "membership", membership, "membership")
+        if delegate is not None:
+            _may_touch(uow, delegate, target)
+        return target
+
+    # -- invitations ----------------------------------------------------------------------
+    def invite(self, actor: Actor, membership: Membership | UUID) -> Token:
+        """Mail the membership's account a link to choose its password (valid
+        ``PORTALKIT_INVITATION_HOURS``, 7 days by default); an earlier invitation stops
+        working. Returns the stored token record (never the link itself).
+
+        For accounts without a password yet; one that has a password gets a reset instead.
+        """
+        with self._portal.transaction() as uow:
+            target = self._admin(uow, actor, membership)
+            account = uow.accounts.get(target.vendor_id, target.account_id)
+            assert account is not None
+            if account.password_hash is not None:
+                raise ValidationError.single(
+                    "membership",
+                    "has_password",
+                    "this login has a password already; send a password reset instead",
+                )
+            if not account.active or target.status is MembershipStatus.DISABLED:
+                raise ValidationError.single(
+                    "membership", "disabled", "this login is disabled; activate it first"
+                )
+            settings = self._portal.settings
+            token, raw = self._issue(
+                uow,
+                target.vendor_id,
+                TokenPurpose.INVITE,
+                account.email,
+                settings.invitation_hours,
+                account_id=account.id,
+            )
+            self._portal.mail.send_template(
+                System(vendor_id=target.vendor_id, reason="invitation"),
+                to=account.email,
+                template="invitation",
+                language=account.language,
+                secret=True,
+                link=self._link(settings.invite_path, raw),
+                expires=self._expires(token.expires_at, account.language),
+                **self._mail_context(uow, target),
+            )
+            record(
+                self._portal,
+                uow,
+                vendor_id=target.vendor_id,
+                action="invitation_issued",
+                real=actor,
+                customer_id=target.customer_id,
+                target=f"membership:{target.id}",
+                token=token.reference,
+            )
+            return token
+
+    def accept_invitation(
+        self, vendor: Any, token: str, password: str, *, actor: Member | None = None
+    ) -> Account:
+        """Redeem an invitation: set the password and activate the invited memberships.
+
+        ``actor`` is the member already logged in, if any: an invitation meant for another
+        account is refused (InvalidToken). A password the policy rejects raises
+        PasswordRejected and leaves the link usable.
+        """
+        return self._redeem(vendor, TokenPurpose.INVITE, token, password, actor)
+
+    def _redeem(
+        self,
+        vendor: Any,
+        purpose: TokenPurpose,
+        raw: str,
+        password: str,
+        actor: Member | None,
+    ) -> Account:
+        vendor_id = ident("vendor", vendor)
+        now = self._portal.clock.now()
+        with self._portal.transaction() as uow:
+            token = self._peek(uow, vendor_id, purpose, raw)
+            account = uow.accounts.get(vendor_id, token.account_id) if token.account_id else None
+            if (
+                account is None
+                or (actor is not None and actor.account_id != account.id)
+                or not account.active
+                or account.email != token.email
+            ):
+                raise InvalidToken()
+            if purpose is TokenPurpose.RESET and not self._may_log_in(uow, account):
+                raise InvalidToken()
+            # The policy first: a rejected password must not use up the link.
+            self.policy.check(
+                password, context=self._context(uow, account), language=account.language
+            )
+            self._use(uow, vendor_id, purpose, raw)
+            updated = self._store(uow, account, password, must_change=False, now=now)
+            if purpose is TokenPurpose.INVITE:
+                for membership in uow.memberships.list(
+                    vendor_id, where={"account_id": account.id, "status": MembershipStatus.INVITED}
+                ):
+                    uow.memberships.update(
+                        attrs.evolve(
+                            membership,
+                            status=MembershipStatus.ACTIVE,
+                            version=membership.version + 1,
+                        ),
+                        membership.version,
+                    )
+            else:
+                uow.throttle_clear([throttle_key("login", vendor_id, login_key(account.email))])
+                uow.throttle_clear([throttle_key("login", vendor_id, login_key(account.username))])
+                self._notice(uow, updated)
+            record(
+                self._portal,
+                uow,
+                vendor_id=vendor_id,
+                action="invitation_accepted"
+                if purpose is TokenPurpose.INVITE
+                else "password_reset",
+                real=System(vendor_id=vendor_id, reason=f"{purpose.value}_link"),
+                target=f"account:{account.id}",
+                token=token.reference,
+            )
+            return updated
+
+    def _may_log_in(self, uow: UnitOfWork, account: Account) -> bool:
+        from portalkit.auth import _member
+
+        for membership in uow.memberships.list(
+            account.vendor_id, where={"account_id": account.id, "status": MembershipStatus.ACTIVE}
+        ):
+            if not self._portal.access.context(_member(membership)).denied:
+                return True
+        return False
+
+    def _notice(self, uow: UnitOfWork, account: Account) -> None:
+        """Tell the account its password changed (no link, no password in it)."""
+        self._portal.mail.send_template(
+            System(vendor_id=account.vendor_id, reason="password_changed"),
+            to=account.email,
+            template="password_changed",
+            language=account.language,
+            name=account.username,
+            customer_name="",
+            logo_url="",
+            link=self._link(self._portal.settings.login_path, ""),
+        )
+
+    # -- admin-set and generated passwords ------------------------------------------------
+    def set_password(
+        self,
+        actor: Actor,
+        membership: Membership | UUID,
+        password: str | None = None,
+        *,
+        must_change: bool = True,
+        send: bool = False,
+    ) -> str | None:
+        """Set a login's password as its administrator, or generate one (``password=None``).
+
+        Returns the generated password (to show once, or copy) or None for a given one. By
+        default the member must change it at its next login and it stops working after
+        ``PORTALKIT_GENERATED_PASSWORD_HOURS`` if it never does (``must_change=False`` is the
+        documented deviation from ASVS 6.4.6). ``send=True`` mails the username and password
+        to the account (the message is encrypted while it waits, purged once sent). The
+        membership becomes active; the account's sessions and links end.
+        """
+        now = self._portal.clock.now()
+        with self._portal.transaction() as uow:
+            target = self._admin(uow, actor, membership)
+            account = uow.accounts.get(target.vendor_id, target.account_id)
+            assert account is not None
+            generated = password is None
+            chosen = generate_password(self.policy) if password is None else password
+            updated = self._store(uow, account, chosen, must_change=must_change, now=now)
+            if target.status is MembershipStatus.INVITED:
+                uow.memberships.update(
+                    attrs.evolve(
+                        target, status=MembershipStatus.ACTIVE, version=target.version + 1
+                    ),
+                    target.version,
+                )
+            if send:
+                self._portal.mail.send_template(
+                    System(vendor_id=target.vendor_id, reason="credentials"),
+                    to=updated.email,
+                    template="credentials",
+                    language=updated.language,
+                    secret=True,
+                    username=updated.username,
+                    password=chosen,
+                    link=self._link(self._portal.settings.login_path, ""),
+                    **self._mail_context(uow, target),
+                )
+            record(
+                self._portal,
+                uow,
+                vendor_id=target.vendor_id,
+                action="password_set",
+                real=actor,
+                customer_id=target.customer_id,
+                target=f"account:{account.id}",
+                generated=generated,
+                must_change=must_change,
+                mailed=send,
+            )
+        return chosen if generated else None
+
+    def generate(self) -> str:
+        """A new password that passes the active policy (from ``secrets`` only), e.g. for a
+        form's "generate" button."""
+        return generate_password(self.policy)
+
+    # -- self-service ---------------------------------------------------------------------
+    def change_password(self, actor: Member, *, current: str, new: str) -> Account:
+        """Change the actor's own password; the current one must be given.
+
+        A wrong current password raises ValidationError (field ``current``) and changes
+        nothing; every session of the account ends, so the host asks
+        :meth:`~portalkit.auth.AuthService.session` for a fresh session value.
+        """
+        if not isinstance(actor, Member) or actor.impersonator is not None:
+            raise PermissionDenied("only a member changes its own password")
+        self._portal.access.live(actor)
+        now = self._portal.clock.now()
+        with self._portal.transaction() as uow:
+            account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
+            hasher = self._portal.hasher
+            if account.password_hash is None or not isinstance(current, str):
+                hasher.dummy_verify(current if isinstance(current, str) else "")
+                right = False
+            else:
+                right = hasher.verify(current, account.password_hash)
+            if not right:
+                raise ValidationError.single(
+                    "current", "incorrect", "the current password is not correct"
+                )
+            updated = self._store(uow, account, new, must_change=False, now=now)
+            self._notice(uow, updated)
+            record(
+                self._portal,
+                uow,
+                vendor_id=actor.vendor_id,
+                action="password_changed",
+                real=actor,
+                customer_id=actor.customer_id,
+                target=f"account:{account.id}",
+            )
+            return updated
+
+    def request_reset(self, vendor: Any, login: str, *, client_key: str | None = None) -> None:
+        """Mail a reset link (valid ``PORTALKIT_RESET_HOURS``, 24 by default) if ``login``
+        names an active account that may log in; do nothing otherwise.
+
+        Returns None and raises nothing in every case — unknown, disabled, no password yet,
+        too many requests — so the answer tells nobody whether an account exists. The mail
+        is only queued here; delivery happens after the commit, and its errors never
+        surface. A newer request replaces the older link.
+        """
+        vendor_id = ident("vendor", vendor)
+        typed = login_key(login) if isinstance(login, str) and len(login) <= 254 else ""
+        if not typed:
+            return
+        settings = self._portal.settings
+        now = self._portal.clock.now()
+        hour_ago = now - timedelta(hours=1)
+        keys = [throttle_key("reset", vendor_id, typed)]
+        if isinstance(client_key, str) and client_key:
+            keys.append(throttle_key("reset-client", vendor_id, client_key[:200]))
+        with self._portal.transaction() as uow:
+            counts = [uow.throttle_hit(key, now, hour_ago) for key in keys]
+            from portalkit.auth import AuthService
+
+            account = AuthService._find(self._portal.auth, uow, vendor_id, typed)
+            if max(counts) > settings.request_max_per_hour:
+                reason = "throttled"
+            elif account is None:
+                reason = "unknown_login"
+            elif not self._portal.hasher.is_usable(account.password_hash):
+                # As Django does: a login that never had a password gets an invitation, not a
+                # reset, from its administrator.
+                reason = "no_password"
+            elif not account.active or not self._may_log_in(uow, account):
+                reason = "cannot_log_in"
+            else:
+                reason = ""
+            if reason:
+                record(
+                    self._portal,
+                    uow,
+                    vendor_id=vendor_id,
+                    action="reset_refused",
+                    real=System(vendor_id=vendor_id, reason="reset_request"),
+                    target=f"account:{account.id}" if account else f"login:{keys[0][:12]}",
+                    reason=reason,
+                    outcome="failure",
+                )
+                return
+            assert account is not None
+            token, raw = self._issue(
+                uow,
+                vendor_id,
+                TokenPurpose.RESET,
+                account.email,
+                settings.reset_hours,
+                account_id=account.id,
+            )
+            # Only ever to the stored address, whatever was typed.
+            self._portal.mail.send_template(
+                System(vendor_id=vendor_id, reason="password_reset"),
+                to=account.email,
+                template="password_reset",
+                language=account.language,
+                secret=True,
+                name=account.username,
+                customer_name="",
+                logo_url="",
+                link=self._link(settings.reset_path, raw),
+                expires=self._expires(token.expires_at, account.language),
+            )
+            record(
+                self._portal,
+                uow,
+                vendor_id=vendor_id,
+                action="reset_issued",
+                real=System(vendor_id=vendor_id, reason="reset_request"),
+                target=f"account:{account.id}",
+                token=token.reference,
+            )
+
+    def reset_password(self, vendor: Any, token: str, password: str) -> Account:
+        """Redeem a reset link: set the new password. No login happens; every session of
+        the account ends, its failed-login count is cleared, "must change" is lifted, and a
+        notice (without any secret) is mailed. InvalidToken for a link that does not work
+        (whatever the reason); PasswordRejected leaves the link usable.
+        """
+        return self._redeem(vendor, TokenPurpose.RESET, token, password, None)

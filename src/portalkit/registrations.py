@@ -1,0 +1,339 @@
+"""Self-registration: a person asks for a login; the vendor's staff decide.
+
+The flow of the service-desk seed: someone fills in a form (name, company, e-mail), confirms
+the e-mail address through a link, and the request waits as a *pending* registration until
+staff approve it (an invited account with its membership in the chosen customer) or reject it
+(nothing is created; the audit log keeps the decision).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+import attrs
+
+from portalkit import _validation as v
+from portalkit._guard import require_admin
+from portalkit._service import ident, load, page
+from portalkit.actors import Actor, System
+from portalkit.audit import describe, record
+from portalkit.auth import login_key, throttle_key
+from portalkit.errors import InvalidToken, NotFound, Problem, ValidationError
+from portalkit.tokens import TokenPurpose
+
+if TYPE_CHECKING:
+    from portalkit.memberships import Membership
+    from portalkit.portal import Portal
+    from portalkit.storage.base import UnitOfWork
+
+__all__ = ["Registration", "RegistrationService", "RegistrationStatus"]
+
+
+class RegistrationStatus(enum.Enum):
+    """Where a request is: e-mail not yet confirmed, waiting for staff, or decided."""
+
+    UNCONFIRMED = "unconfirmed"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+@attrs.frozen
+class Registration:
+    """A request for a login, as the person gave it."""
+
+    id: UUID
+    vendor_id: UUID
+    email: str
+    first_name: str
+    last_name: str
+    company: str
+    created_at: datetime
+    phone: str = ""
+    message: str = ""
+    language: str = "en"
+    status: RegistrationStatus = RegistrationStatus.UNCONFIRMED
+    confirmed_at: datetime | None = None
+    decided_at: datetime | None = None
+    decided_by: str = ""
+    account_id: UUID | None = None
+    customer_id: UUID | None = None
+    version: int = 1
+
+
+class RegistrationService:
+    """Take, confirm and decide self-registrations. Reached as ``portal.registrations``.
+
+    Example::
+
+        portal.registrations.request(vendor, email="eva@newco.example", first_name="Eva",
+                                     last_name="Brandt", company="NewCo GmbH")
+        # Eva clicks the link in her mail; the host calls:
+        portal.registrations.confirm(vendor, token)
+        # Staff see it among the pending ones and decide:
+        pending = portal.registrations.list(staff, status="pending")
+        portal.registrations.approve(staff, pending[0], customer=newco, profile=normal_users)
+    """
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    def request(
+        self,
+        vendor: Any,
+        *,
+        email: str,
+        first_name: str,
+        last_name: str,
+        company: str,
+        phone: str | None = None,
+        message: str | None = None,
+        language: str | None = None,
+        client_key: str | None = None,
+    ) -> None:
+        """Record a request and mail a confirmation link to ``email``
+        (``PORTALKIT_CONFIRM_HOURS``, 48 by default).
+
+        Bad input raises ValidationError (all problems at once). Otherwise the answer is None
+        whatever happens — an address that already has an account, too many requests from
+        this address or ``client_key`` — so the form tells nobody who has an account.
+        """
+        from portalkit.accounts import _language
+
+        vendor_id = ident("vendor", vendor)
+        problems: list[Problem] = []
+        address = v.email(problems, "email", email)
+        first = v.text(problems, "first_name", first_name, max_length=100)
+        last = v.text(problems, "last_name", last_name, max_length=100)
+        firm = v.text(problems, "company", company, max_length=200)
+        phone_number = v.text(problems, "phone", phone, required=False, max_length=40)
+        note = v.text(problems, "message", message, required=False, max_length=2000, multiline=True)
+        lang = _language(problems, language or self._portal.settings.default_language)
+        v.raise_if(problems)
+        # A missing mail key must fail for every address alike, not only for the ones mailed.
+        self._portal.mail._fernet()
+        settings = self._portal.settings
+        now = self._portal.clock.now()
+        keys = [throttle_key("register", vendor_id, login_key(address))]
+        if isinstance(client_key, str) and client_key:
+            keys.append(throttle_key("register-client", vendor_id, client_key[:200]))
+        with self._portal.transaction() as uow:
+            if uow.vendors.get(vendor_id) is None:
+                raise NotFound("vendor", vendor_id)
+            counts = [uow.throttle_hit(key, now, now - timedelta(hours=1)) for key in keys]
+            if max(counts) > settings.request_max_per_hour:
+                record(
+                    self._portal,
+                    uow,
+                    vendor_id=vendor_id,
+                    action="registration_throttled",
+                    real=System(vendor_id=vendor_id, reason="registration"),
+                    target=f"login:{keys[0][:12]}",
+                    outcome="failure",
+                )
+                return
+            registration = Registration(
+                id=uuid4(),
+                vendor_id=vendor_id,
+                email=address,
+                first_name=first,
+                last_name=last,
+                company=firm,
+                created_at=now,
+                phone=phone_number,
+                message=note,
+                language=lang,
+            )
+            uow.registrations.add(registration)
+            token, raw = self._portal.credentials._issue(
+                uow,
+                vendor_id,
+                TokenPurpose.CONFIRM,
+                address,
+                settings.confirm_hours,
+                registration_id=registration.id,
+            )
+            self._portal.mail.send_template(
+                System(vendor_id=vendor_id, reason="registration"),
+                to=address,
+                template="email_verification",
+                language=lang,
+                secret=True,
+                name=f"{first} {last}",
+                customer_name=firm,
+                logo_url="",
+                link=self._portal.credentials._link(settings.confirm_path, raw),
+                expires=self._portal.credentials._expires(token.expires_at, lang),
+            )
+            record(
+                self._portal,
+                uow,
+                vendor_id=vendor_id,
+                action="registration_requested",
+                real=System(vendor_id=vendor_id, reason="registration"),
+                target=f"registration:{registration.id}",
+                token=token.reference,
+            )
+
+    def confirm(self, vendor: Any, token: str) -> Registration:
+        """Redeem a confirmation link: the request now waits for staff (``pending``).
+        InvalidToken for a link that does not work."""
+        vendor_id = ident("vendor", vendor)
+        credentials = self._portal.credentials
+        with self._portal.transaction() as uow:
+            found = credentials._peek(uow, vendor_id, TokenPurpose.CONFIRM, token)
+            registration = (
+                uow.registrations.get(vendor_id, found.registration_id)
+                if found.registration_id
+                else None
+            )
+            if registration is None or registration.status is not RegistrationStatus.UNCONFIRMED:
+                raise InvalidToken()
+            used = credentials._use(uow, vendor_id, TokenPurpose.CONFIRM, token)
+            confirmed = attrs.evolve(
+                registration,
+                status=RegistrationStatus.PENDING,
+                confirmed_at=self._portal.clock.now(),
+                version=registration.version + 1,
+            )
+            uow.registrations.update(confirmed, registration.version)
+            record(
+                self._portal,
+                uow,
+                vendor_id=vendor_id,
+                action="registration_confirmed",
+                real=System(vendor_id=vendor_id, reason="confirm_link"),
+                target=f"registration:{registration.id}",
+                token=used.reference,
+            )
+            return confirmed
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        status: RegistrationStatus | str | None = RegistrationStatus.PENDING,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Registration]:
+        """The vendor's registrations, oldest first (pending ones by default); staff only.
+        The vendor inbox lists these beside orders and quote requests."""
+        vendor_id = require_admin(actor)
+        limit, offset = page(limit, offset)
+        where: dict[str, object] = {}
+        if status is not None:
+            try:
+                where["status"] = RegistrationStatus(getattr(status, "value", status))
+            except ValueError:
+                raise ValidationError.single(
+                    "status", "invalid_choice", "must be unconfirmed, pending, approved or rejected"
+                ) from None
+        with self._portal.transaction() as uow:
+            return uow.registrations.list(vendor_id, where=where, limit=limit, offset=offset)
+
+    def approve(
+        self,
+        actor: Actor,
+        registration: Registration | UUID,
+        *,
+        customer: Any,
+        profile: Any = None,
+        username: str | None = None,
+    ) -> Membership:
+        """Turn a pending request into a login of ``customer``: a contact, an account (the
+        username defaults to the e-mail address) and an invited membership with ``profile``,
+        and mail the invitation. All in one transaction: a clash (say, the address has an
+        account by now) raises Conflict and creates nothing."""
+        vendor_id = require_admin(actor)
+        with self._portal.transaction() as uow:
+            current = self._pending(uow, vendor_id, registration)
+            contact = self._portal.contacts.create(
+                actor,
+                customer=customer,
+                first_name=current.first_name,
+                last_name=current.last_name,
+                email=current.email,
+                phone=current.phone or None,
+            )
+            account = self._portal.accounts.create(
+                actor,
+                username=username or current.email,
+                email=current.email,
+                language=current.language,
+            )
+            membership = self._portal.memberships.create(
+                actor,
+                customer=contact.customer_id,
+                account=account,
+                contact=contact,
+                profile=profile,
+            )
+            self._decide(
+                uow,
+                actor,
+                current,
+                RegistrationStatus.APPROVED,
+                "",
+                account.id,
+                contact.customer_id,
+            )
+            self._portal.credentials.invite(actor, membership)
+            return membership
+
+    def reject(
+        self, actor: Actor, registration: Registration | UUID, *, reason: str = ""
+    ) -> Registration:
+        """Refuse a pending request: nothing is created; the audit log keeps the decision and
+        ``reason``."""
+        vendor_id = require_admin(actor)
+        problems: list[Problem] = []
+        why = v.text(problems, "reason", reason, required=False, max_length=500)
+        v.raise_if(problems)
+        with self._portal.transaction() as uow:
+            current = self._pending(uow, vendor_id, registration)
+            return self._decide(uow, actor, current, RegistrationStatus.REJECTED, why, None, None)
+
+    def _pending(self, uow: UnitOfWork, vendor_id: UUID, registration: Any) -> Registration:
+        current = load(uow.registrations, vendor_id, "registration", registration, "registration")
+        if current.status is not RegistrationStatus.PENDING:
+            raise ValidationError.single(
+                "registration",
+                "not_pending",
+                f"this registration is {current.status.value}, not pending",
+            )
+        return current
+
+    def _decide(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        current: Registration,
+        status: RegistrationStatus,
+        reason: str,
+        account_id: UUID | None,
+        customer_id: UUID | None,
+    ) -> Registration:
+        decided = attrs.evolve(
+            current,
+            status=status,
+            decided_at=self._portal.clock.now(),
+            decided_by=describe(actor),
+            account_id=account_id,
+            customer_id=customer_id,
+            version=current.version + 1,
+        )
+        uow.registrations.update(decided, current.version)
+        record(
+            self._portal,
+            uow,
+            vendor_id=current.vendor_id,
+            action=f"registration_{status.value}",
+            real=actor,
+            customer_id=customer_id,
+            target=f"registration:{current.id}",
+            reason=reason,
+        )
+        return decided

@@ -1,0 +1,517 @@
+"""Accounts and credentials: hashing at login, policies on every path, links, login and sessions.
+
+The requirement each test proves is named in its docstring (``../shared/security.md``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from portalkit import (
+    AuthenticationFailed,
+    FixedClock,
+    InvalidToken,
+    Membership,
+    PasswordExpired,
+    PasswordRejected,
+    Portal,
+    PortalSettings,
+    ValidationError,
+)
+from portalkit.auth import Login
+from portalkit.mail import MemoryMailer
+from portalkit.passwords import PasswordHasher
+from portalkit.testing import World
+from portalkit.tokens import TokenPurpose
+from secretscan import stored_everything
+
+GOOD = "correct horse battery staple"
+OTHER = "tangerine submarine orchestra"
+
+
+class CountingHasher:
+    """The real hasher, counting the verifications it does (A6: equal work on every path)."""
+
+    def __init__(self, real: PasswordHasher) -> None:
+        self.real = real
+        self.verifications = 0
+
+    def hash(self, password: str) -> str:
+        return self.real.hash(password)
+
+    def verify(self, password: str, encoded: str | None) -> bool:
+        self.verifications += 1
+        return self.real.verify(password, encoded)
+
+    def dummy_verify(self, password: str) -> None:
+        self.verifications += 1
+        self.real.dummy_verify(password)
+
+    def needs_rehash(self, encoded: str | None) -> bool:
+        return self.real.needs_rehash(encoded)
+
+    def is_usable(self, encoded: str | None) -> bool:
+        return self.real.is_usable(encoded)
+
+
+def _world(portal: Portal, **settings: Any) -> World:
+    portal.settings = PortalSettings(
+        mail_from="portal@vendor.example",
+        mail_encryption_key=Fernet.generate_key().decode(),
+        base_url="https://portal.vendor.example",
+        **settings,
+    )
+    return World(portal)
+
+
+def _login(world: World, password: str | None = GOOD, **fields: Any) -> Membership:
+    """An active login with a profile that sees orders, and ``password`` set (not must-change)."""
+    profile = world.profile(capabilities={"orders.view"})
+    account = world.account(
+        username=fields.pop("username", None) or f"user{world._next()}",
+        email=fields.pop("email", None) or f"user{world._next()}@customer.example",
+    )
+    membership = world.membership(account=account, profile=profile, **fields)
+    if password is not None:
+        world.portal.credentials.set_password(world.staff, membership, password, must_change=False)
+    return membership
+
+
+def _account(world: World, membership: Membership) -> Any:
+    return world.portal.accounts.get(world.staff, membership.account_id)
+
+
+def _link_token(mailer: MemoryMailer, path: str) -> str:
+    body = mailer.outbox[-1].get_body(("plain",)).get_content()
+    found = re.search(re.escape(path) + r"\?token=([A-Za-z0-9_-]+)", body)
+    assert found, body
+    return found.group(1)
+
+
+def _clock(portal: Portal) -> FixedClock:
+    clock = portal.clock
+    assert isinstance(clock, FixedClock)
+    return clock
+
+
+# -- A1: storage and upgrade ---------------------------------------------------------------
+def test_passwords_are_stored_as_argon2id_and_old_hashes_upgrade_at_login(portal: Portal) -> None:
+    """A1: PHC string with OWASP parameters, salted; cheaper hashes upgrade on success only."""
+    world = _world(portal)
+    first, second = _login(world), _login(world)
+    a, b = _account(world, first), _account(world, second)
+    assert a.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert a.password_hash != b.password_hash  # same password, different salt
+    assert GOOD not in repr(a) and a.password_hash not in repr(a)
+
+    # The portal raises its parameters: the stored hash is now "old".
+    portal.hasher = PasswordHasher(iterations=3)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, a.username, "wrong password entirely")
+    assert _account(world, first).password_hash == a.password_hash  # a failure never rewrites
+    portal.auth.authenticate(world.vendor, a.username, GOOD)
+    upgraded = _account(world, first).password_hash
+    assert upgraded.startswith("$argon2id$v=19$m=19456,t=3,p=1$")
+    portal.auth.authenticate(world.vendor, a.username, GOOD)  # and it still verifies
+
+
+def test_an_imported_django_hash_logs_in_and_is_upgraded(portal: Portal) -> None:
+    """A1 / issue 5.1: a vendor migrates its users without a reset."""
+    import base64
+    import hashlib
+
+    world = _world(portal)
+    membership = _login(world, password=None)
+    digest = hashlib.pbkdf2_hmac("sha256", GOOD.encode(), b"saltsalt", 1000)
+    imported = f"pbkdf2_sha256$1000$saltsalt${base64.b64encode(digest).decode()}"
+    with portal.transaction() as uow:
+        account = uow.accounts.get(world.vendor.id, membership.account_id)
+        assert account is not None
+        uow.accounts.update(
+            __import__("attrs").evolve(
+                account, password_hash=imported, version=account.version + 1
+            ),
+            account.version,
+        )
+    login = portal.auth.authenticate(world.vendor, account.email, GOOD)
+    assert login.account.password_hash.startswith("$argon2id$")
+    assert _account(world, membership).password_hash.startswith("$argon2id$")
+
+
+# -- A2/A3: one policy on every path -------------------------------------------------------
+def test_every_way_of_setting_a_password_applies_the_same_policy(portal: Portal) -> None:
+    """A3: admin-set, self-change, reset and invitation reject the same weak password with the
+    same codes, and store nothing."""
+    world = _world(portal, password_policy="strict")
+    mailer: Any = portal.mailer
+    weak = "password"
+    codes = []
+    victim = _login(world, password="Str0ng!Passphrase")
+    before = _account(world, victim).password_hash
+
+    with pytest.raises(PasswordRejected) as caught:
+        portal.credentials.set_password(world.staff, victim, weak)
+    codes.append(caught.value.codes)
+    with pytest.raises(PasswordRejected) as caught:
+        portal.credentials.change_password(
+            world.member(victim), current="Str0ng!Passphrase", new=weak
+        )
+    codes.append(caught.value.codes)
+    portal.credentials.request_reset(world.vendor, _account(world, victim).email)
+    reset = _link_token(mailer, "/reset-password")
+    with pytest.raises(PasswordRejected) as caught:
+        portal.credentials.reset_password(world.vendor, reset, weak)
+    codes.append(caught.value.codes)
+    invited = _login(world, password=None, status="invited")
+    portal.credentials.invite(world.staff, invited)
+    invite = _link_token(mailer, "/accept-invitation")
+    with pytest.raises(PasswordRejected) as caught:
+        portal.credentials.accept_invitation(world.vendor, invite, weak)
+    codes.append(caught.value.codes)
+
+    assert codes == [["no_upper", "no_digit", "no_symbol", "common"]] * 4
+    assert _account(world, victim).password_hash == before
+    assert _account(world, invited).password_hash is None
+    # A rejected password leaves the links usable.
+    assert portal.credentials.link_works(world.vendor, "reset", reset)
+    assert portal.credentials.link_works(world.vendor, "invite", invite)
+
+
+def test_a_rejected_password_speaks_the_members_language(portal: Portal) -> None:
+    """A2: every broken rule, in the account's language."""
+    world = _world(portal, password_policy="strict")
+    membership = _login(world, password=None)
+    portal.accounts.update(world.staff, membership.account_id, language="de")
+    with pytest.raises(PasswordRejected) as caught:
+        portal.credentials.set_password(world.staff, membership, "kurz")
+    assert caught.value.codes[0] == "too_short"
+    assert "8" in caught.value.problems[0].message
+    assert "Zeichen" in caught.value.problems[0].message
+
+
+# -- A4/A5: generated and admin-set passwords ----------------------------------------------
+def test_a_generated_password_must_be_changed_and_expires_unused(portal: Portal) -> None:
+    """A4/A5: generated passwords pass the policy, force a change and expire if unused."""
+    world = _world(portal, password_policy="strict", generated_password_hours=24)
+    membership = _login(world, password=None)
+    generated = portal.credentials.set_password(world.staff, membership)
+    assert generated is not None and len(generated) >= 16
+    portal.credentials.policy.check(generated)
+    username = _account(world, membership).username
+    login = portal.auth.authenticate(world.vendor, username, generated)
+    assert login.must_change_password
+    _clock(portal).advance(hours=25)
+    with pytest.raises(PasswordExpired):
+        portal.auth.authenticate(world.vendor, username, generated)
+    with pytest.raises(AuthenticationFailed) as wrong:
+        portal.auth.authenticate(world.vendor, username, "not the generated one")
+    assert type(wrong.value) is AuthenticationFailed  # expiry shows only with the right one
+
+
+def test_changing_a_password_needs_the_current_one(portal: Portal) -> None:
+    """A5: without or with a wrong current password nothing changes."""
+    world = _world(portal)
+    membership = _login(world)
+    member = world.member(membership)
+    before = _account(world, membership).password_hash
+    for wrong in ("", "not my password at all"):
+        with pytest.raises(ValidationError) as caught:
+            portal.credentials.change_password(member, current=wrong, new=OTHER)
+        assert caught.value.problems[0].field == "current"
+    assert _account(world, membership).password_hash == before
+    portal.credentials.change_password(member, current=GOOD, new=OTHER)
+    portal.auth.authenticate(world.vendor, _account(world, membership).username, OTHER)
+
+
+def test_credentials_can_be_mailed_and_the_mail_forgets_them(portal: Portal) -> None:
+    """Transport seed: generate a password and mail the login details (secret mail)."""
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    membership = _login(world, password=None, status="invited")
+    generated = portal.credentials.set_password(world.staff, membership, send=True)
+    assert generated is not None
+    body = mailer.outbox[-1].get_body(("plain",)).get_content()
+    assert generated in body and _account(world, membership).username in body
+    assert generated not in stored_everything(portal)
+    assert portal.memberships.get(world.staff, membership.id).status.value == "active"
+
+
+# -- A6: one failure for every reason, one verification on every path -----------------------
+def test_every_login_failure_looks_the_same_and_costs_one_verification(portal: Portal) -> None:
+    """A6: unknown, wrong password, disabled membership, inactive main account, inactive
+    customer, no password and a legacy hash: one exception, one message, one verification."""
+    world = _world(portal)
+    spy = CountingHasher(portal.hasher)
+    portal.hasher = spy  # type: ignore[assignment]
+    plain = _login(world)
+    disabled = _login(world)
+    portal.memberships.deactivate(world.staff, disabled)
+    customer = world.customer()
+    main = _login(world, customer=customer, kind="main")
+    extra = _login(world, customer=customer, kind="extra")
+    portal.memberships.deactivate(world.staff, main)
+    off_customer = _login(world)
+    portal.customers.deactivate(world.staff, off_customer.customer_id)
+    no_password = _login(world, password=None)
+    cases = {
+        "unknown": ("nobody@customer.example", GOOD),
+        "wrong password": (_account(world, plain).username, "not the right password"),
+        "disabled membership": (_account(world, disabled).username, GOOD),
+        "main account off": (_account(world, extra).username, GOOD),
+        "customer off": (_account(world, off_customer).username, GOOD),
+        "no password": (_account(world, no_password).username, GOOD),
+    }
+    errors = []
+    for login, password in cases.values():
+        spy.verifications = 0
+        with pytest.raises(AuthenticationFailed) as caught:
+            portal.auth.authenticate(world.vendor, login, password)
+        assert spy.verifications == 1
+        errors.append((type(caught.value), str(caught.value)))
+    assert len(set(errors)) == 1
+    reasons = [e.reason for e in portal.audit.list(world.staff) if e.action == "login_failure"]
+    assert reasons[0] == "unknown_login" and reasons[1] == "wrong_password"
+    assert "main account" in reasons[3] and reasons[5] == "no_password"
+
+
+# -- A7: throttling ------------------------------------------------------------------------
+def test_too_many_failures_lock_the_login_until_the_window_ends(portal: Portal) -> None:
+    """A7: the 11th attempt, with the right password, is refused; after the window it works;
+    Alice@X and alice@x share one counter; the lock is recorded once."""
+    world = _world(portal, login_max_failures=10, login_window_seconds=900)
+    membership = _login(world, email="alice@customer.example")
+    for n in range(10):
+        typed = "Alice@Customer.example" if n % 2 else "alice@customer.example"
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.authenticate(world.vendor, typed, "wrong password number x")
+    with pytest.raises(AuthenticationFailed) as refused:
+        portal.auth.authenticate(world.vendor, "alice@customer.example", GOOD)
+    assert type(refused.value) is AuthenticationFailed
+    _clock(portal).advance(seconds=901)
+    login = portal.auth.authenticate(world.vendor, "ALICE@customer.example", GOOD)
+    assert login.account.id == membership.account_id
+    actions = [e.action for e in portal.audit.list(world.staff, limit=500)]
+    assert actions.count("login_locked") == 1
+    assert actions.count("login_success") == 1
+
+
+def test_a_client_key_is_throttled_across_logins(portal: Portal) -> None:
+    """A7: one client guessing at many logins is stopped too."""
+    world = _world(portal, login_max_failures=3)
+    membership = _login(world)
+    for n in range(3):
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.authenticate(world.vendor, f"guess{n}", GOOD, client_key="203.0.113.9")
+    username = _account(world, membership).username
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, username, GOOD, client_key="203.0.113.9")
+    portal.auth.authenticate(world.vendor, username, GOOD, client_key="198.51.100.1")
+
+
+# -- A8: sessions --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        "password_change",
+        "password_reset",
+        "email_change",
+        "account_off",
+        "membership_off",
+        "rights_reduced",
+        "profile_reduced",
+        "log_out_everywhere",
+        "customer_off",
+    ],
+)
+def test_a_session_ends_when_its_login_changes(portal: Portal, trigger: str) -> None:
+    """A8: each trigger ends a session; an unrelated edit keeps it."""
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    membership = _login(world)
+    account = _account(world, membership)
+    login: Login = portal.auth.authenticate(world.vendor, account.username, GOOD)
+    assert portal.auth.validate_session(world.vendor, login.session) == login.actor
+    portal.contacts.update(world.staff, membership.contact_id, job_title="Planner")
+    portal.memberships.update(world.staff, membership, subscriptions={"invoices"})
+    assert portal.auth.validate_session(world.vendor, login.session) == login.actor
+
+    if trigger == "password_change":
+        portal.credentials.change_password(login.actor, current=GOOD, new=OTHER)
+    elif trigger == "password_reset":
+        portal.credentials.request_reset(world.vendor, account.email)
+        token = _link_token(mailer, "/reset-password")
+        portal.credentials.reset_password(world.vendor, token, OTHER)
+    elif trigger == "email_change":
+        portal.accounts.update(world.staff, account.id, email="new@customer.example")
+    elif trigger == "account_off":
+        portal.accounts.deactivate(world.staff, account.id)
+    elif trigger == "membership_off":
+        portal.memberships.deactivate(world.staff, membership.id)
+    elif trigger == "rights_reduced":
+        portal.memberships.update(world.staff, membership.id, profile=world.profile())
+    elif trigger == "profile_reduced":
+        assert membership.profile_id is not None
+        portal.profiles.update(world.staff, membership.profile_id, capabilities=set())
+    elif trigger == "log_out_everywhere":
+        portal.auth.end_sessions(login.actor, account.id)
+    else:
+        portal.customers.deactivate(world.staff, membership.customer_id)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.validate_session(world.vendor, login.session)
+
+
+def test_forged_sessions_are_refused(portal: Portal) -> None:
+    """A8: a session value is checked whole, in constant time."""
+    world = _world(portal)
+    membership = _login(world)
+    login = portal.auth.authenticate(world.vendor, _account(world, membership).username, GOOD)
+    other = _login(world)
+    forged = [
+        "",
+        "nonsense",
+        login.session + "x",
+        login.session.replace(str(membership.id), str(other.id)),
+        ".".join(login.session.split(".")[:2]) + ".",
+        None,
+    ]
+    for value in forged:
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.validate_session(world.vendor, value)  # type: ignore[arg-type]
+
+
+# -- B: links ------------------------------------------------------------------------------
+def test_an_invitation_sets_the_password_once_and_activates_the_login(portal: Portal) -> None:
+    """B1/B3/B5: the raw token is only in the mail; it works once, for its own account."""
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    membership = _login(world, password=None, status="invited")
+    stored = portal.credentials.invite(world.staff, membership)
+    assert mailer.outbox[-1]["To"] == _account(world, membership).email
+    raw = _link_token(mailer, "/accept-invitation")
+    assert raw not in stored_everything(portal) and raw not in repr(stored)
+    assert len(raw) >= 43  # 256 bits, url-safe base64
+
+    someone_else = world.member(_login(world))
+    with pytest.raises(InvalidToken):
+        portal.credentials.accept_invitation(world.vendor, raw, GOOD, actor=someone_else)
+    account = portal.credentials.accept_invitation(world.vendor, raw, GOOD)
+    assert portal.memberships.get(world.staff, membership.id).status.value == "active"
+    portal.auth.authenticate(world.vendor, account.username, GOOD)
+    with pytest.raises(InvalidToken):
+        portal.credentials.accept_invitation(world.vendor, raw, OTHER)
+
+
+def test_links_work_only_for_their_purpose_and_until_they_expire(portal: Portal) -> None:
+    """B2: the purpose matrix and the 24-hour edge of a reset link."""
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    membership = _login(world)
+    portal.credentials.request_reset(world.vendor, _account(world, membership).email)
+    reset = _link_token(mailer, "/reset-password")
+    assert not portal.credentials.link_works(world.vendor, TokenPurpose.INVITE, reset)
+    with pytest.raises(InvalidToken):
+        portal.credentials.accept_invitation(world.vendor, reset, OTHER)
+    clock = _clock(portal)
+    clock.advance(hours=24, seconds=-1)
+    assert portal.credentials.link_works(world.vendor, TokenPurpose.RESET, reset)
+    clock.advance(seconds=1)
+    assert not portal.credentials.link_works(world.vendor, TokenPurpose.RESET, reset)
+    with pytest.raises(InvalidToken):
+        portal.credentials.reset_password(world.vendor, reset, OTHER)
+
+
+@pytest.mark.parametrize(
+    "trigger", ["newer_request", "password_change", "email_change", "account_off", "used"]
+)
+def test_a_reset_link_dies_when_the_account_changes(portal: Portal, trigger: str) -> None:
+    """B4: a newer link, a password change, an e-mail change or a deactivation revokes it."""
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    membership = _login(world)
+    account = _account(world, membership)
+    portal.credentials.request_reset(world.vendor, account.email)
+    token = _link_token(mailer, "/reset-password")
+    if trigger == "newer_request":
+        portal.credentials.request_reset(world.vendor, account.email)
+        assert _link_token(mailer, "/reset-password") != token
+    elif trigger == "password_change":
+        portal.credentials.change_password(world.member(membership), current=GOOD, new=OTHER)
+    elif trigger == "email_change":
+        portal.accounts.update(world.staff, account.id, email="moved@customer.example")
+    elif trigger == "account_off":
+        portal.accounts.deactivate(world.staff, account.id)
+    else:
+        portal.credentials.reset_password(world.vendor, token, OTHER)
+    with pytest.raises(InvalidToken) as caught:
+        portal.credentials.reset_password(world.vendor, token, "yet another passphrase")
+    assert str(caught.value) == "this link is invalid or has expired; ask for a new one"
+
+
+def test_a_reset_request_answers_the_same_for_everyone(portal: Portal) -> None:
+    """B6/decision 4: known, unknown, disabled and password-less accounts get the same answer;
+    mail goes only to the known, active one, at its stored address."""
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    known = _account(world, _login(world))
+    disabled = _login(world)
+    portal.accounts.deactivate(world.staff, disabled.account_id)
+    no_password = _login(world, password=None)
+    mailer.clear()
+    answers = [
+        portal.credentials.request_reset(world.vendor, login)
+        for login in (
+            known.email.upper(),
+            "nobody@customer.example",
+            _account(world, disabled).email,
+            _account(world, no_password).username,
+            ["victim@customer.example", "evil@attacker.example"],  # type: ignore[arg-type]
+        )
+    ]
+    assert answers == [None] * 5
+    assert [m["To"] for m in mailer.outbox] == [known.email]
+
+
+def test_a_completed_reset_has_every_side_effect(portal: Portal) -> None:
+    """B8: no login, sessions end, the throttle and must-change are cleared, a notice without
+    secrets is mailed, the audit log has it."""
+    world = _world(portal, login_max_failures=5)
+    mailer: Any = portal.mailer
+    membership = _login(world)
+    account = _account(world, membership)
+    session = portal.auth.authenticate(world.vendor, account.username, GOOD).session
+    portal.credentials.set_password(world.staff, membership, "an admin set passphrase")
+    for _ in range(4):
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.authenticate(world.vendor, account.username, "wrong one, sorry")
+    portal.credentials.request_reset(world.vendor, account.email)
+    token = _link_token(mailer, "/reset-password")
+    result = portal.credentials.reset_password(world.vendor, token, OTHER)
+    assert not result.must_change_password and result.password_expires_at is None
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.validate_session(world.vendor, session)
+    notice = mailer.outbox[-1].get_body(("plain",)).get_content()
+    assert "changed" in notice and token not in notice and OTHER not in notice
+    for _ in range(4):  # the four earlier failures were forgotten
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.authenticate(world.vendor, account.username, "wrong again, sorry")
+    portal.auth.authenticate(world.vendor, account.username, OTHER)
+    events = portal.audit.list(world.staff, limit=500)
+    assert "password_reset" in [e.action for e in events]
+    everything = repr(events) + stored_everything(portal)
+    assert token not in everything and OTHER not in everything and GOOD not in everything
+
+
+def test_login_counts_and_time_are_kept(portal: Portal) -> None:
+    """Issue 5.3: last login time and login count per account."""
+    world = _world(portal)
+    membership = _login(world)
+    username = _account(world, membership).username
+    portal.auth.authenticate(world.vendor, username, GOOD)
+    _clock(portal).advance(minutes=5)
+    portal.auth.authenticate(world.vendor, username, GOOD)
+    account = _account(world, membership)
+    assert account.login_count == 2 and account.last_login_at == portal.clock.now()

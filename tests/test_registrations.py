@@ -1,0 +1,117 @@
+"""Self-registration (the service-desk seed): request, confirm by mail, staff decide."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from portalkit import Conflict, InvalidToken, Portal, PortalSettings, ValidationError
+from portalkit.registrations import RegistrationStatus
+from portalkit.testing import World
+from secretscan import stored_everything
+
+
+def _world(portal: Portal, **settings: Any) -> World:
+    portal.settings = PortalSettings(
+        mail_from="portal@vendor.example",
+        mail_encryption_key=Fernet.generate_key().decode(),
+        base_url="https://desk.vendor.example",
+        **settings,
+    )
+    return World(portal)
+
+
+def _request(world: World, email: str = "eva@newco.example", **fields: Any) -> None:
+    world.portal.registrations.request(
+        world.vendor,
+        email=email,
+        first_name=fields.get("first_name", "Eva"),
+        last_name="Brandt",
+        company="NewCo GmbH",
+        language="de",
+        client_key=fields.get("client_key"),
+    )
+
+
+def _token(portal: Portal) -> str:
+    mailer: Any = portal.mailer
+    body = mailer.outbox[-1].get_body(("plain",)).get_content()
+    found = re.search(r"/confirm-registration\?token=([A-Za-z0-9_-]+)", body)
+    assert found, body
+    return found.group(1)
+
+
+def test_a_confirmed_request_waits_for_staff_and_approval_invites(portal: Portal) -> None:
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    _request(world)
+    assert portal.registrations.list(world.staff) == []  # unconfirmed: not for staff yet
+    token = _token(portal)
+    assert str(mailer.outbox[-1]["To"]) == "eva@newco.example"
+    assert token not in stored_everything(portal)
+    confirmed = portal.registrations.confirm(world.vendor, token)
+    assert confirmed.status is RegistrationStatus.PENDING
+    with pytest.raises(InvalidToken):
+        portal.registrations.confirm(world.vendor, token)  # once only
+    (pending,) = portal.registrations.list(world.staff)
+    newco = world.customer(name="NewCo GmbH")
+    membership = portal.registrations.approve(
+        world.staff, pending, customer=newco, profile=world.profile(capabilities={"tickets.view"})
+    )
+    assert membership.status.value == "invited" and membership.customer_id == newco.id
+    assert "/accept-invitation?token=" in mailer.outbox[-1].get_body(("plain",)).get_content()
+    (decided,) = portal.registrations.list(world.staff, status="approved")
+    assert (
+        decided.account_id == membership.account_id
+        and decided.decided_by == f"staff:{world.staff.user_id}"
+    )
+    with pytest.raises(ValidationError):
+        portal.registrations.reject(world.staff, decided)  # decided once
+
+
+def test_a_rejected_request_creates_nothing_but_the_audit_entry(portal: Portal) -> None:
+    world = _world(portal)
+    _request(world)
+    portal.registrations.confirm(world.vendor, _token(portal))
+    (pending,) = portal.registrations.list(world.staff)
+    rejected = portal.registrations.reject(world.staff, pending, reason="unknown company")
+    assert rejected.status is RegistrationStatus.REJECTED and rejected.account_id is None
+    assert portal.accounts.list(world.staff) == []
+    events = portal.audit.list(world.staff)
+    assert [e.reason for e in events if e.action == "registration_rejected"] == ["unknown company"]
+
+
+def test_a_request_answers_alike_for_known_addresses_and_is_rate_limited(
+    portal: Portal,
+) -> None:
+    """B6: an address with an account gets the same answer; approving it then clashes and
+    creates nothing; more than the hourly limit is quietly dropped."""
+    world = _world(portal, request_max_per_hour=2)
+    mailer: Any = portal.mailer
+    world.account(username="eva", email="eva@newco.example")
+    assert _request(world) is None
+    portal.registrations.confirm(world.vendor, _token(portal))
+    (pending,) = portal.registrations.list(world.staff)
+    with pytest.raises(Conflict):
+        portal.registrations.approve(world.staff, pending, customer=world.customer())
+    assert len(portal.accounts.list(world.staff)) == 1
+    assert portal.registrations.list(world.staff) == [pending]  # still pending
+    sent = len(mailer.outbox)
+    assert _request(world) is None and _request(world) is None  # the 3rd this hour
+    assert len(mailer.outbox) == sent + 1
+
+
+def test_bad_input_is_refused_with_every_problem(portal: Portal) -> None:
+    world = _world(portal)
+    with pytest.raises(ValidationError) as caught:
+        portal.registrations.request(
+            world.vendor,
+            email=["a@x.example", "b@y.example"],  # type: ignore[arg-type]
+            first_name="",
+            last_name="Brandt\r\nBcc: x@y",
+            company="NewCo",
+        )
+    assert {p.field for p in caught.value.problems} == {"email", "first_name", "last_name"}
