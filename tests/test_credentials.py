@@ -515,3 +515,56 @@ def test_login_counts_and_time_are_kept(portal: Portal) -> None:
     portal.auth.authenticate(world.vendor, username, GOOD)
     account = _account(world, membership)
     assert account.login_count == 2 and account.last_login_at == portal.clock.now()
+
+
+# -- H1/H2: the audit log ------------------------------------------------------------------
+def test_every_change_to_a_login_is_audited_once_without_secrets(portal: Portal) -> None:
+    """H1/H2: each call leaves exactly one event naming actor, target and time; no event
+    holds a password, a token or a hash."""
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    profile = world.profile(capabilities={"orders.view", "invoices.view"})
+    account = world.account(username="eva", email="eva@customer.example")
+    customer = world.customer()
+    seen = len(portal.audit.list(world.staff, limit=500))
+
+    def new_actions() -> list[str]:
+        nonlocal seen
+        events = portal.audit.list(world.staff, limit=500)
+        fresh = events[seen:]
+        seen = len(events)
+        for event in fresh:
+            assert event.at == portal.clock.now() and event.real_actor and event.target
+        return [e.action for e in fresh]
+
+    membership = world.membership(customer=customer, account=account, profile=profile)
+    assert new_actions() == ["membership_created"]
+    portal.credentials.invite(world.staff, membership)
+    assert new_actions() == ["invitation_issued"]
+    token = _link_token(mailer, "/accept-invitation")
+    portal.credentials.accept_invitation(world.vendor, token, GOOD)
+    assert new_actions() == ["invitation_accepted"]
+    portal.auth.authenticate(world.vendor, "eva", GOOD)
+    assert new_actions() == ["login_success"]
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, "eva", OTHER)
+    assert new_actions() == ["login_failure"]
+    portal.memberships.update(world.staff, membership.id, location_grants={})
+    assert new_actions() == []  # nothing changed, nothing to record
+    portal.memberships.update(world.staff, membership.id, profile=world.profile())
+    assert new_actions() == ["membership_updated"]
+    portal.profiles.update(world.staff, profile.id, capabilities={"orders.view"})
+    assert new_actions() == ["profile_rights_changed"]
+    portal.memberships.deactivate(world.staff, membership.id)
+    portal.memberships.activate(world.staff, membership.id)
+    assert new_actions() == ["membership_deactivated", "membership_activated"]
+    portal.accounts.update(world.staff, account.id, email="eva.new@customer.example")
+    assert new_actions() == ["account_updated"]
+    portal.credentials.set_password(world.staff, membership.id, OTHER)
+    assert new_actions() == ["password_set"]
+    portal.accounts.deactivate(world.staff, account.id)
+    assert new_actions() == ["account_deactivated"]
+    everything = repr(portal.audit.list(world.staff, limit=500))
+    stored = _account(world, membership).password_hash
+    for secret in (GOOD, OTHER, token, stored):
+        assert secret not in everything

@@ -34,6 +34,7 @@ from portalkit.errors import (
     StorageError,
     ValidationError,
 )
+from portalkit.links import safe_redirect
 from portalkit.memberships import (
     Access,
     LocationGrant,
@@ -104,4 +105,5 @@ __all__ = [
     "Vendor",
     "generate_password",
     "load_settings",
+    "safe_redirect",
 ]

@@ -102,19 +102,16 @@ def set_fields(
     what: str,
     record: object,
     /,
-    _unless_same: tuple[str, ...] = (),
     **fields: Any,
 ) -> R:
     """Set a few fields of a record as an administrator (activate, deactivate, …).
 
-    Nothing is written, and the version stays, when the record already has those values (or
-    at least the ``_unless_same`` ones: a fresh session stamp alone is no change).
+    Nothing is written, and the version stays, when the record already has those values.
     """
     vendor_id = require_admin(actor)
     with portal.transaction() as uow:
         repo = pick(uow)
         current = load(repo, vendor_id, what, record, what)
-        compared = _unless_same or tuple(fields)
-        if all(getattr(current, name) == fields[name] for name in compared):
+        if all(getattr(current, name) == value for name, value in fields.items()):
             return current
         return save(repo, current, seen_version(record), what, **fields)

@@ -29,6 +29,7 @@ from portalkit.errors import NotFound, Problem
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
+    from portalkit.storage.base import UnitOfWork
 
 __all__ = ["SUPPORTED_LANGUAGES", "Account", "AccountService", "AccountStatus"]
 
@@ -203,11 +204,18 @@ class AccountService:
         v.raise_if(problems)
         with self._portal.transaction() as uow:
             current = load(uow.accounts, vendor_id, "account", account, "account")
-            if "email" in fields and v.email_key(fields["email"]) != v.email_key(current.email):
+            moved = "email" in fields and v.email_key(fields["email"]) != v.email_key(current.email)
+            if moved:
+                # Sessions and links made for the old address end with it.
                 fields["session_stamp"] = new_session_stamp()
-            return save(
+                uow.revoke_tokens(vendor_id, self._portal.clock.now(), account_id=current.id)
+            saved = save(
                 uow.accounts, current, seen_version(account, expected_version), "account", **fields
             )
+            changed = sorted(f for f in changes if getattr(saved, f) != getattr(current, f))
+            if changed:
+                _audit(self._portal, uow, actor, "account_updated", saved, changed=changed)
+            return saved
 
     def deactivate(self, actor: Actor, account: Account | UUID) -> Account:
         """Disable an account and renew its session stamp, so its existing sessions end."""
@@ -223,7 +231,7 @@ class AccountService:
             current = load(uow.accounts, vendor_id, "account", account, "account")
             if current.status is status:
                 return current
-            return save(
+            saved = save(
                 uow.accounts,
                 current,
                 seen_version(account),
@@ -231,6 +239,27 @@ class AccountService:
                 status=status,
                 session_stamp=new_session_stamp(),
             )
+            if status is AccountStatus.DISABLED:
+                uow.revoke_tokens(vendor_id, self._portal.clock.now(), account_id=current.id)
+            action = "reactivated" if status is AccountStatus.ACTIVE else "deactivated"
+            _audit(self._portal, uow, actor, f"account_{action}", saved)
+            return saved
+
+
+def _audit(
+    portal: Portal, uow: UnitOfWork, actor: Actor, action: str, account: Account, **details: Any
+) -> None:
+    from portalkit.audit import record
+
+    record(
+        portal,
+        uow,
+        vendor_id=account.vendor_id,
+        action=action,
+        real=actor,
+        target=f"account:{account.id}",
+        **details,
+    )
 
 
 def _status(value: object) -> AccountStatus:

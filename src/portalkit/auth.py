@@ -71,6 +71,14 @@ def throttle_key(kind: str, vendor_id: UUID, value: str) -> str:
     return hashlib.sha256(f"{kind}\x00{vendor_id}\x00{value}".encode()).hexdigest()
 
 
+def account_throttle_key(vendor_id: UUID, account: Account | None, typed: str) -> str:
+    """The failed-login counter of an account (however its login was typed: username or
+    e-mail, any case), or of the typed login when no account has it."""
+    if account is not None:
+        return throttle_key("account", vendor_id, str(account.id))
+    return throttle_key("login", vendor_id, typed)
+
+
 class AuthService:
     """Authenticate logins and check sessions. Reached as ``portal.auth``."""
 
@@ -104,15 +112,15 @@ class AuthService:
         vendor_id = ident("vendor", vendor)
         typed = login_key(login) if isinstance(login, str) and len(login) <= _LOGIN_MAX else ""
         secret = password if isinstance(password, str) else ""
-        keys = [throttle_key("login", vendor_id, typed)]
-        if isinstance(client_key, str) and client_key:
-            keys.append(throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX]))
         now = portal.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
         hasher = portal.hasher
         with portal.transaction() as uow:
-            locked = uow.throttle_count(keys, window_start) >= settings.login_max_failures
             account = self._find(uow, vendor_id, typed) if typed else None
+            keys = [account_throttle_key(vendor_id, account, typed)]
+            if isinstance(client_key, str) and client_key:
+                keys.append(throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX]))
+            locked = uow.throttle_count(keys, window_start) >= settings.login_max_failures
             # Exactly one verification on every path: an unknown login, or one without a
             # usable password, checks against a dummy hash of the same cost.
             if account is not None and hasher.is_usable(account.password_hash):

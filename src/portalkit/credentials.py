@@ -30,7 +30,7 @@ from portalkit._service import ident, load
 from portalkit.accounts import Account, new_session_stamp
 from portalkit.actors import Actor, Member, System
 from portalkit.audit import record
-from portalkit.auth import login_key, throttle_key
+from portalkit.auth import account_throttle_key, login_key, throttle_key
 from portalkit.errors import InvalidToken, PermissionDenied, ValidationError
 from portalkit.memberships import Membership, MembershipStatus
 from portalkit.passwords import PasswordPolicy, generate_password
@@ -309,8 +309,7 @@ class CredentialService:
                         membership.version,
                     )
             else:
-                uow.throttle_clear([throttle_key("login", vendor_id, login_key(account.email))])
-                uow.throttle_clear([throttle_key("login", vendor_id, login_key(account.username))])
+                uow.throttle_clear([account_throttle_key(vendor_id, account, "")])
                 self._notice(uow, updated)
             record(
                 self._portal,

@@ -30,7 +30,7 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import may_read_customer, vendor_of
-from portalkit._service import ident, load, page, save, seen_version, set_fields
+from portalkit._service import ident, load, page, save, seen_version
 from portalkit.accounts import new_session_stamp
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from portalkit.customers import Contact, Customer, Location
     from portalkit.portal import Portal
     from portalkit.profiles import PermissionProfile
-    from portalkit.storage.base import Repository, UnitOfWork
+    from portalkit.storage.base import UnitOfWork
 
 __all__ = [
     "Access",
@@ -301,6 +301,7 @@ class MembershipService:
                 subscriptions=subs,
             )
             uow.memberships.add(membership)
+            _audit(self._portal, uow, actor, "membership_created", membership)
         return membership
 
     def get(self, actor: Actor, membership: Membership | UUID) -> Membership:
@@ -417,17 +418,21 @@ class MembershipService:
                     merged.location_grants,
                     merged.customer_grants,
                 )
-            if any(getattr(merged, f) != getattr(current, f) for f in _RIGHTS):
+            changed = sorted(f for f in fields if getattr(merged, f) != getattr(current, f))
+            if set(changed) & set(_RIGHTS):
                 # Sessions made under the old rights end (validate_session): a change of
                 # rights may take something away, and which changes do is not worth guessing.
                 fields["session_stamp"] = new_session_stamp()
-            return save(
+            saved = save(
                 uow.memberships,
                 current,
                 seen_version(membership, expected_version),
                 "membership",
                 **fields,
             )
+            if changed:
+                _audit(self._portal, uow, actor, "membership_updated", saved, changed=changed)
+            return saved
 
     def activate(self, actor: Actor, membership: Membership | UUID) -> Membership:
         """Make an invited or disabled membership active."""
@@ -443,25 +448,16 @@ class MembershipService:
         delegate = self._portal.access.delegated_admin(actor)
         # A disabled membership's sessions end; activating keeps the stamp it has.
         stamp = {} if status is MembershipStatus.ACTIVE else {"session_stamp": new_session_stamp()}
-        if delegate is None:
-            return set_fields(
-                self._portal,
-                actor,
-                _memberships,
-                "membership",
-                membership,
-                status=status,
-                _unless_same=("status",),
-                **stamp,
-            )
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
+        if delegate is not None:
+            self._portal.access.live(actor)  # a member's login must still work
         with self._portal.transaction() as uow:
             current = load(uow.memberships, vendor_id, "membership", membership, "membership")
-            _may_touch(uow, delegate, current)
+            if delegate is not None:
+                _may_touch(uow, delegate, current)
             if current.status is status:
                 return current
-            return save(
+            saved = save(
                 uow.memberships,
                 current,
                 seen_version(membership),
@@ -469,13 +465,36 @@ class MembershipService:
                 status=status,
                 **stamp,
             )
+            action = "activated" if status is MembershipStatus.ACTIVE else "deactivated"
+            _audit(self._portal, uow, actor, f"membership_{action}", saved)
+            if status is MembershipStatus.DISABLED:
+                uow.revoke_tokens(vendor_id, self._portal.clock.now(), account_id=saved.account_id)
+            return saved
 
 
 _RIGHTS = ("profile_id", "kind", "location_grants", "customer_grants")
 
 
-def _memberships(uow: UnitOfWork) -> Repository[Membership]:
-    return uow.memberships
+def _audit(
+    portal: Portal,
+    uow: UnitOfWork,
+    actor: Actor,
+    action: str,
+    membership: Membership,
+    **details: Any,
+) -> None:
+    from portalkit.audit import record
+
+    record(
+        portal,
+        uow,
+        vendor_id=membership.vendor_id,
+        action=action,
+        real=actor,
+        customer_id=membership.customer_id,
+        target=f"membership:{membership.id}",
+        **details,
+    )
 
 
 _SCOPE_ORDER = {"own": 0, "location": 1, "customer": 2, "tree": 3}

@@ -237,6 +237,19 @@ class ProfileService:
             )
             if (changed.capabilities, changed.scopes) != (current.capabilities, current.scopes):
                 _end_sessions(uow, vendor_id, current.id)
+                from portalkit.audit import record
+
+                record(
+                    self._portal,
+                    uow,
+                    vendor_id=vendor_id,
+                    action="profile_rights_changed",
+                    real=actor,
+                    target=f"profile:{current.id}",
+                    added=sorted(changed.capabilities - current.capabilities),
+                    removed=sorted(current.capabilities - changed.capabilities),
+                    scopes={k: s.value for k, s in changed.scopes.items()},
+                )
             return changed
 
 

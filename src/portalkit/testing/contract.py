@@ -468,6 +468,8 @@ class StorageContract:
         for session in sessions:
             p.access.end_view_as(session)
         events = p.audit.list(world.staff, customer=membership.customer_id)
+        assert events[0].action == "membership_created"
+        events = events[1:]
         assert [e.reason for e in events[:3]] == ["r0", "r1", "r2"]
         assert [e.action for e in events] == ["impersonation_start"] * 3 + ["impersonation_end"] * 3
         assert all(e.vendor_id == world.vendor.id for e in events)
@@ -541,3 +543,96 @@ class StorageContract:
                 assert stored[m.id].status is OutboxStatus.SENT
                 assert stored[m.id].attempts == 1 and stored[m.id].sent_at == later
                 assert stored[m.id].text == "t"  # a plain body is kept
+
+    def _token(self, world: World, purpose: Any, digest: str, **fields: Any) -> Any:
+        from datetime import timedelta
+        from uuid import uuid4
+
+        from portalkit.tokens import Token
+
+        now = world.portal.clock.now()
+        return Token(
+            id=uuid4(),
+            vendor_id=fields.pop("vendor_id", world.vendor.id),
+            purpose=purpose,
+            digest=digest,
+            email="a@customer.example",
+            created_at=now,
+            expires_at=now + timedelta(hours=1),
+            **fields,
+        )
+
+    def test_a_token_is_consumed_once_only_by_its_own_purpose_and_vendor(
+        self, world: World
+    ) -> None:
+        from datetime import timedelta
+
+        from portalkit.tokens import TokenPurpose
+
+        p = world.portal
+        account = world.account()
+        other = World(p, vendor_code="other")
+        with p.transaction() as uow:
+            uow.tokens.add(self._token(world, TokenPurpose.RESET, "d1", account_id=account.id))
+            uow.tokens.add(self._token(world, TokenPurpose.RESET, "d2", account_id=account.id))
+        now = p.clock.now()
+        with p.transaction() as uow:
+            assert uow.consume_token(world.vendor.id, TokenPurpose.INVITE, "d1", now) is None
+            assert uow.consume_token(other.vendor.id, TokenPurpose.RESET, "d1", now) is None
+            assert uow.consume_token(world.vendor.id, TokenPurpose.RESET, "zz", now) is None
+            late = now + timedelta(hours=1)  # valid while now < expires_at
+            assert uow.consume_token(world.vendor.id, TokenPurpose.RESET, "d2", late) is None
+            used = uow.consume_token(world.vendor.id, TokenPurpose.RESET, "d1", now)
+            assert used is not None and used.used_at == now and used.account_id == account.id
+            assert uow.consume_token(world.vendor.id, TokenPurpose.RESET, "d1", now) is None
+
+    def test_revoking_tokens_takes_only_the_outstanding_ones_asked_for(self, world: World) -> None:
+        from portalkit.tokens import TokenPurpose
+
+        p = world.portal
+        mine, theirs = world.account(), world.account()
+        now = p.clock.now()
+        with p.transaction() as uow:
+            for digest, purpose, owner in [
+                ("r1", TokenPurpose.RESET, mine),
+                ("i1", TokenPurpose.INVITE, mine),
+                ("u1", TokenPurpose.RESET, mine),
+                ("r2", TokenPurpose.RESET, theirs),
+            ]:
+                uow.tokens.add(self._token(world, purpose, digest, account_id=owner.id))
+        with p.transaction() as uow:
+            assert uow.consume_token(world.vendor.id, TokenPurpose.RESET, "u1", now) is not None
+        with p.transaction() as uow:
+            revoked = uow.revoke_tokens(
+                world.vendor.id, now, account_id=mine.id, purposes=[TokenPurpose.RESET]
+            )
+        assert revoked == 1  # r1; u1 was used already; i1 is another purpose
+        with p.transaction() as uow:
+            assert uow.consume_token(world.vendor.id, TokenPurpose.RESET, "r1", now) is None
+            assert uow.consume_token(world.vendor.id, TokenPurpose.RESET, "r2", now) is not None
+            assert uow.revoke_tokens(world.vendor.id, now, account_id=mine.id) == 1  # i1
+
+    def test_throttle_counts_per_key_restart_after_the_window_and_roll_back(
+        self, world: World
+    ) -> None:
+        from datetime import timedelta
+
+        p = world.portal
+        now = p.clock.now()
+        window = timedelta(minutes=15)
+        with p.transaction() as uow:
+            assert [uow.throttle_hit("a", now, now - window) for _ in range(3)] == [1, 2, 3]
+            assert uow.throttle_hit("b", now, now - window) == 1
+        with p.transaction() as uow:
+            assert uow.throttle_count(["a", "b", "c"], now - window) == 3
+            assert uow.throttle_count(["c"], now - window) == 0
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            uow.throttle_hit("a", now, now - window)
+            raise RuntimeError("roll back")
+        later = now + window
+        with p.transaction() as uow:
+            assert uow.throttle_count(["a"], now - window) == 3  # the rollback took it back
+            assert uow.throttle_count(["a"], later - window) == 0  # the window has ended
+            assert uow.throttle_hit("a", later, later - window) == 1  # a new window
+            uow.throttle_clear(["a", "b"])
+            assert uow.throttle_count(["a", "b"], now - window) == 0

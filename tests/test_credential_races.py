@@ -1,0 +1,156 @@
+"""Races on links and login counters: one winner per link, every failure counted."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import event, text
+
+from portalkit import FixedClock, InvalidToken, Portal, PortalSettings
+from portalkit.mail import MemoryMailer
+from portalkit.storage.memory import MemoryStorage
+from portalkit.testing import World
+from test_concurrency import _race
+
+ROUNDS = 20
+GOOD = "correct horse battery staple"
+
+
+def _settings(**extra: Any) -> PortalSettings:
+    return PortalSettings(
+        mail_from="portal@vendor.example",
+        mail_encryption_key=Fernet.generate_key().decode(),
+        **extra,
+    )
+
+
+def _reset_token(world: World, mailer: MemoryMailer) -> str:
+    profile = world.profile(capabilities={"orders.view"})
+    membership = world.membership(profile=profile)
+    world.portal.credentials.set_password(world.staff, membership, GOOD, must_change=False)
+    account = world.portal.accounts.get(world.staff, membership.account_id)
+    world.portal.credentials.request_reset(world.vendor, account.email)
+    body = mailer.outbox[-1].get_body(("plain",)).get_content()
+    found = re.search(r"token=([A-Za-z0-9_-]+)", body)
+    assert found
+    return found.group(1)
+
+
+@pytest.fixture
+def pg_pair(pg_url: str) -> Iterator[tuple[Portal, Portal, threading.Barrier]]:
+    from portalkit.storage.sqlalchemy import SqlStorage
+    from portalkit.storage.sqlalchemy.rows import Base
+
+    first, second = SqlStorage(pg_url), SqlStorage(pg_url)
+    with first.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(Base.metadata.tables)} CASCADE"))
+    barrier = threading.Barrier(2, timeout=10)
+
+    def wait_before_use(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # Both requests have checked the link and the password; only the database decides.
+        if statement.lstrip().upper().startswith("UPDATE TOKENS SET USED_AT"):
+            barrier.wait()
+
+    for storage in (first, second):
+        event.listen(storage.engine, "before_cursor_execute", wait_before_use)
+    mailer = MemoryMailer()
+    clock = FixedClock()
+    one = Portal(first, mailer, settings=_settings(), clock=clock)
+    two = Portal(second, mailer, settings=one.settings, clock=clock)
+    yield one, two, barrier
+    first.close()
+    second.close()
+
+
+@pytest.mark.postgres
+def test_two_servers_using_one_reset_link_on_postgres(
+    pg_pair: tuple[Portal, Portal, threading.Barrier],
+) -> None:
+    """B3: one conditional UPDATE decides; exactly one reset succeeds per round."""
+    one, two, barrier = pg_pair
+    world = World(one)
+    mailer: Any = one.mailer
+    for n in range(ROUNDS):
+        token = _reset_token(world, mailer)
+        barrier.reset()
+        outcomes = _race(
+            [
+                lambda t=token, n=n: one.credentials.reset_password(
+                    world.vendor, t, f"first new pass {n}"
+                ),
+                lambda t=token, n=n: two.credentials.reset_password(
+                    world.vendor, t, f"second new pass {n}"
+                ),
+            ]
+        )
+        assert sorted(type(o).__name__ for o in outcomes) == ["InvalidToken", "NoneType"], n
+
+
+def test_eight_threads_using_one_link_in_memory() -> None:
+    """B3 on the memory backend: the store's lock makes the use atomic."""
+    mailer = MemoryMailer()
+    portal = Portal(MemoryStorage(), mailer, settings=_settings(), clock=FixedClock())
+    world = World(portal)
+    for _ in range(5):
+        token = _reset_token(world, mailer)
+        start = threading.Barrier(8, timeout=10)
+
+        def use(token: str = token, start: threading.Barrier = start) -> None:
+            start.wait()
+            with portal.transaction() as uow:
+                from portalkit.tokens import TokenPurpose, token_digest
+
+                if (
+                    uow.consume_token(
+                        world.vendor.id, TokenPurpose.RESET, token_digest(token), portal.clock.now()
+                    )
+                    is None
+                ):
+                    raise InvalidToken()
+
+        outcomes = _race([use] * 8)
+        assert sum(o is None for o in outcomes) == 1
+        assert all(isinstance(o, InvalidToken) for o in outcomes if o is not None)
+
+
+@pytest.mark.postgres
+def test_failed_logins_from_two_processes_count_together_on_postgres(pg_url: str) -> None:
+    """A7 / issue 5: 2 processes × 15 wrong passwords → a count of 30, one lock."""
+    from loginworker import fail_logins
+    from portalkit.storage.sqlalchemy import SqlStorage
+    from portalkit.storage.sqlalchemy.rows import Base
+
+    storage = SqlStorage(pg_url)
+    with storage.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(Base.metadata.tables)} CASCADE"))
+    portal = Portal(storage, settings=PortalSettings(login_max_failures=30))
+    world = World(portal)
+    world.account(username="target", email="target@customer.example")
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        start = manager.Event()
+        with context.Pool(2) as pool:
+            results = [
+                pool.apply_async(
+                    fail_logins,
+                    (pg_url, str(world.vendor.id), "TARGET@customer.example", 15, start),
+                )
+                for _ in range(2)
+            ]
+            start.set()
+            assert [r.get(timeout=120) for r in results] == [15, 15]
+    events = portal.audit.list(world.staff, limit=500)
+    assert [e.action for e in events].count("login_failure") == 30
+    assert [e.action for e in events].count("login_locked") == 1
+    # The count is the account's, so its username is locked out too.
+    with pytest.raises(Exception, match="not correct"):
+        portal.auth.authenticate(world.vendor, "target", "whatever it is")
+    reasons = [e.reason for e in portal.audit.list(world.staff, limit=500)]
+    assert reasons[-1] == "throttled"
+    storage.close()
