@@ -5,10 +5,10 @@ timed), then delivered to an SMTP sink on 127.0.0.1:
 
 - ``ours-sqlite b=K``  ``portal.mail.flush(batch=K)`` on SQLite (a fresh file per run) with
                        ``SmtpMailer("127.0.0.1", port, security="none")``: claim a batch, build
-                       the ``EmailMessage`` objects, send them over one connection, record the
+                       the messages (classic MIME classes), send them over one connection, record the
                        outcome; until the queue is empty;
 - ``ours-memory b=K``  the same on the memory backend;
-- ``bare smtplib``     the same N ``EmailMessage`` objects, built beforehand from the queued
+- ``bare smtplib``     the same N messages, built beforehand from the queued
                        rows with ``portal.mail._build`` (not timed), sent by
                        ``smtplib.SMTP("127.0.0.1", port)`` with ``send_message`` in a loop over
                        one connection, then ``quit()``.
@@ -56,7 +56,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from email.message import EmailMessage
+from email.message import Message
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -258,7 +258,7 @@ def run_ours(portal: Portal, batch: int) -> FlushReport:
     return portal.mail.flush(batch=batch)
 
 
-def run_bare(port: int, emails: list[EmailMessage]) -> int:
+def run_bare(port: int, emails: list[Message]) -> int:
     """Send every message over one connection; returns how many had a recipient refused."""
     refused = 0
     client = smtplib.SMTP("127.0.0.1", port)
@@ -293,7 +293,7 @@ def one_run(
     if len(rows) != n or len(expected) != n:
         sys.exit(f"{backend}: {len(rows):,} rows queued, {len(expected):,} distinct ids")
     build_seconds = None
-    emails: list[EmailMessage] = []
+    emails: list[Message] = []
     if backend == "bare":
         # With the collector off: untimed set-up, and the same objects either way.
         gc.disable()
@@ -390,7 +390,7 @@ def report(
     print("  ours:      portal.mail.flush(batch=b) until the queue is empty: claim, build, send "
           "over one connection per batch, record outcomes")  # fmt: skip
     print("  bare:      smtplib.SMTP + send_message in a loop over one connection + quit(), on "
-          "EmailMessages built beforehand with portal.mail._build (not timed)")  # fmt: skip
+          "messages built beforehand with portal.mail._build (not timed)")  # fmt: skip
     print("  sinks:     each in its own process on 127.0.0.1, emptied before every run; "
           "aiosmtpd = tests/smtpsink.py (parses and keeps each message), aiosmtpd-count = "
           "aiosmtpd keeping only the Message-ID, null = hand-written responder keeping only "
@@ -434,7 +434,7 @@ def report(
                       f"{max(ours - ours_null, 0) / ours:.0%} of {variant_name(variants[0])}'s "
                       f"({ours:.2f} s against {ours_null:.2f} s)")  # fmt: skip
     build = statistics.median(builds["all"])
-    print(f"\nbuilding the {n:,} EmailMessages for bare (portal.mail._build, not timed, collector "
+    print(f"\nbuilding the {n:,} messages for bare (portal.mail._build, not timed, collector "
           f"off): median {build:.2f} s = {build / n * 1e6:,.0f} us per message")  # fmt: skip
     print(f"ours/bare = ours' rate / bare's rate, median of the per-repeat ratios.  Aim >= {AIM}: "
           + ("met" if not misses else "MISSED: " + "; ".join(misses)))  # fmt: skip

@@ -36,6 +36,7 @@ def _reset_token(world: World, mailer: MemoryMailer) -> str:
     world.portal.credentials.set_password(world.staff, membership, GOOD, must_change=False)
     account = world.portal.accounts.get(world.staff, membership.account_id)
     world.portal.credentials.request_reset(world.vendor, account.email)
+    world.portal.mail.wait()
     body = mailer.outbox[-1].get_body(("plain",)).get_content()
     found = re.search(r"token=([A-Za-z0-9_-]+)", body)
     assert found

@@ -23,7 +23,7 @@ from portalkit import (
     ValidationError,
 )
 from portalkit.auth import Login
-from portalkit.mail import MemoryMailer
+from portalkit.mail import TemporaryMailError
 from portalkit.passwords import PasswordHasher
 from portalkit.testing import World
 from portalkit.tokens import TokenPurpose
@@ -85,7 +85,9 @@ def _account(world: World, membership: Membership) -> Any:
     return world.portal.accounts.get(world.staff, membership.account_id)
 
 
-def _link_token(mailer: MemoryMailer, path: str) -> str:
+def _link_token(portal: Portal, path: str) -> str:
+    portal.mail.wait()  # reset mail is delivered in the background
+    mailer: Any = portal.mailer
     body = mailer.outbox[-1].get_body(("plain",)).get_content()
     found = re.search(re.escape(path) + r"\?token=([A-Za-z0-9_-]+)", body)
     assert found, body
@@ -147,7 +149,6 @@ def test_every_way_of_setting_a_password_applies_the_same_policy(portal: Portal)
     """A3: admin-set, self-change, reset and invitation reject the same weak password with the
     same codes, and store nothing."""
     world = _world(portal, password_policy="strict")
-    mailer: Any = portal.mailer
     weak = "password"
     codes = []
     victim = _login(world, password="Str0ng!Passphrase")
@@ -162,13 +163,13 @@ def test_every_way_of_setting_a_password_applies_the_same_policy(portal: Portal)
         )
     codes.append(caught.value.codes)
     portal.credentials.request_reset(world.vendor, _account(world, victim).email)
-    reset = _link_token(mailer, "/reset-password")
+    reset = _link_token(portal, "/reset-password")
     with pytest.raises(PasswordRejected) as caught:
         portal.credentials.reset_password(world.vendor, reset, weak)
     codes.append(caught.value.codes)
     invited = _login(world, password=None, status="invited")
     portal.credentials.invite(world.staff, invited)
-    invite = _link_token(mailer, "/accept-invitation")
+    invite = _link_token(portal, "/accept-invitation")
     with pytest.raises(PasswordRejected) as caught:
         portal.credentials.accept_invitation(world.vendor, invite, weak)
     codes.append(caught.value.codes)
@@ -330,7 +331,6 @@ def test_a_client_key_is_throttled_across_logins(portal: Portal) -> None:
 def test_a_session_ends_when_its_login_changes(portal: Portal, trigger: str) -> None:
     """A8: each trigger ends a session; an unrelated edit keeps it."""
     world = _world(portal)
-    mailer: Any = portal.mailer
     membership = _login(world)
     account = _account(world, membership)
     login: Login = portal.auth.authenticate(world.vendor, account.username, GOOD)
@@ -343,7 +343,7 @@ def test_a_session_ends_when_its_login_changes(portal: Portal, trigger: str) -> 
         portal.credentials.change_password(login.actor, current=GOOD, new=OTHER)
     elif trigger == "password_reset":
         portal.credentials.request_reset(world.vendor, account.email)
-        token = _link_token(mailer, "/reset-password")
+        token = _link_token(portal, "/reset-password")
         portal.credentials.reset_password(world.vendor, token, OTHER)
     elif trigger == "email_change":
         portal.accounts.update(world.staff, account.id, email="new@customer.example")
@@ -391,7 +391,7 @@ def test_an_invitation_sets_the_password_once_and_activates_the_login(portal: Po
     membership = _login(world, password=None, status="invited")
     stored = portal.credentials.invite(world.staff, membership)
     assert mailer.outbox[-1]["To"] == _account(world, membership).email
-    raw = _link_token(mailer, "/accept-invitation")
+    raw = _link_token(portal, "/accept-invitation")
     assert raw not in stored_everything(portal) and raw not in repr(stored)
     assert len(raw) >= 43  # 256 bits, url-safe base64
 
@@ -408,10 +408,9 @@ def test_an_invitation_sets_the_password_once_and_activates_the_login(portal: Po
 def test_links_work_only_for_their_purpose_and_until_they_expire(portal: Portal) -> None:
     """B2: the purpose matrix and the 24-hour edge of a reset link."""
     world = _world(portal)
-    mailer: Any = portal.mailer
     membership = _login(world)
     portal.credentials.request_reset(world.vendor, _account(world, membership).email)
-    reset = _link_token(mailer, "/reset-password")
+    reset = _link_token(portal, "/reset-password")
     assert not portal.credentials.link_works(world.vendor, TokenPurpose.INVITE, reset)
     with pytest.raises(InvalidToken):
         portal.credentials.accept_invitation(world.vendor, reset, OTHER)
@@ -430,14 +429,13 @@ def test_links_work_only_for_their_purpose_and_until_they_expire(portal: Portal)
 def test_a_reset_link_dies_when_the_account_changes(portal: Portal, trigger: str) -> None:
     """B4: a newer link, a password change, an e-mail change or a deactivation revokes it."""
     world = _world(portal)
-    mailer: Any = portal.mailer
     membership = _login(world)
     account = _account(world, membership)
     portal.credentials.request_reset(world.vendor, account.email)
-    token = _link_token(mailer, "/reset-password")
+    token = _link_token(portal, "/reset-password")
     if trigger == "newer_request":
         portal.credentials.request_reset(world.vendor, account.email)
-        assert _link_token(mailer, "/reset-password") != token
+        assert _link_token(portal, "/reset-password") != token
     elif trigger == "password_change":
         portal.credentials.change_password(world.member(membership), current=GOOD, new=OTHER)
     elif trigger == "email_change":
@@ -472,7 +470,14 @@ def test_a_reset_request_answers_the_same_for_everyone(portal: Portal) -> None:
         )
     ]
     assert answers == [None] * 5
+    portal.mail.wait()
     assert [m["To"] for m in mailer.outbox] == [known.email]
+    # A broken mail server changes nothing either: the request only queues.
+    mailer.fail_with = TemporaryMailError("server down")
+    assert portal.credentials.request_reset(world.vendor, known.email) is None
+    portal.mail.wait()
+    (failed,) = portal.mail.list(world.staff, status="pending")
+    assert failed.to == known.email and "server down" in failed.last_error
 
 
 def test_a_completed_reset_has_every_side_effect(portal: Portal) -> None:
@@ -488,7 +493,7 @@ def test_a_completed_reset_has_every_side_effect(portal: Portal) -> None:
         with pytest.raises(AuthenticationFailed):
             portal.auth.authenticate(world.vendor, account.username, "wrong one, sorry")
     portal.credentials.request_reset(world.vendor, account.email)
-    token = _link_token(mailer, "/reset-password")
+    token = _link_token(portal, "/reset-password")
     result = portal.credentials.reset_password(world.vendor, token, OTHER)
     assert not result.must_change_password and result.password_expires_at is None
     with pytest.raises(AuthenticationFailed):
@@ -522,7 +527,6 @@ def test_every_change_to_a_login_is_audited_once_without_secrets(portal: Portal)
     """H1/H2: each call leaves exactly one event naming actor, target and time; no event
     holds a password, a token or a hash."""
     world = _world(portal)
-    mailer: Any = portal.mailer
     profile = world.profile(capabilities={"orders.view", "invoices.view"})
     account = world.account(username="eva", email="eva@customer.example")
     customer = world.customer()
@@ -541,7 +545,7 @@ def test_every_change_to_a_login_is_audited_once_without_secrets(portal: Portal)
     assert new_actions() == ["membership_created"]
     portal.credentials.invite(world.staff, membership)
     assert new_actions() == ["invitation_issued"]
-    token = _link_token(mailer, "/accept-invitation")
+    token = _link_token(portal, "/accept-invitation")
     portal.credentials.accept_invitation(world.vendor, token, GOOD)
     assert new_actions() == ["invitation_accepted"]
     portal.auth.authenticate(world.vendor, "eva", GOOD)
@@ -568,3 +572,19 @@ def test_every_change_to_a_login_is_audited_once_without_secrets(portal: Portal)
     stored = _account(world, membership).password_hash
     for secret in (GOOD, OTHER, token, stored):
         assert secret not in everything
+
+
+def test_guessing_the_current_password_counts_like_failed_logins(portal: Portal) -> None:
+    """A7: a stolen session cannot brute-force the password through change_password."""
+    world = _world(portal, login_max_failures=3)
+    membership = _login(world)
+    member = world.member(membership)
+    for _ in range(3):
+        with pytest.raises(ValidationError):
+            portal.credentials.change_password(member, current="a wrong guess here", new=OTHER)
+    with pytest.raises(ValidationError):  # locked now: the right one is refused too
+        portal.credentials.change_password(member, current=GOOD, new=OTHER)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, _account(world, membership).username, GOOD)
+    _clock(portal).advance(seconds=901)
+    portal.credentials.change_password(member, current=GOOD, new=OTHER)

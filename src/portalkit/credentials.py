@@ -31,7 +31,12 @@ from portalkit.accounts import Account, new_session_stamp
 from portalkit.actors import Actor, Member, System
 from portalkit.audit import record
 from portalkit.auth import account_throttle_key, login_key, throttle_key
-from portalkit.errors import InvalidToken, PermissionDenied, ValidationError
+from portalkit.errors import (
+    ConcurrentModification,
+    InvalidToken,
+    PermissionDenied,
+    ValidationError,
+)
 from portalkit.memberships import Membership, MembershipStatus
 from portalkit.passwords import PasswordPolicy, generate_password
 from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
@@ -423,19 +428,44 @@ class CredentialService:
         if not isinstance(actor, Member) or actor.impersonator is not None:
             raise PermissionDenied("only a member changes its own password")
         self._portal.access.live(actor)
+        settings = self._portal.settings
         now = self._portal.clock.now()
+        window_start = now - timedelta(seconds=settings.login_window_seconds)
         with self._portal.transaction() as uow:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
+            # A stolen session must not become a way to guess the password: wrong current
+            # passwords count like failed logins, and a locked account refuses them all.
+            key = account_throttle_key(actor.vendor_id, account, "")
+            locked = uow.throttle_count([key], window_start) >= settings.login_max_failures
             hasher = self._portal.hasher
             if account.password_hash is None or not isinstance(current, str):
                 hasher.dummy_verify(current if isinstance(current, str) else "")
                 right = False
             else:
                 right = hasher.verify(current, account.password_hash)
-            if not right:
-                raise ValidationError.single(
-                    "current", "incorrect", "the current password is not correct"
+            if not right or locked:
+                if not locked:
+                    uow.throttle_hit(key, now, window_start)
+                record(
+                    self._portal,
+                    uow,
+                    vendor_id=actor.vendor_id,
+                    action="password_change_failure",
+                    real=actor,
+                    customer_id=actor.customer_id,
+                    target=f"account:{account.id}",
+                    reason="throttled" if locked else "wrong_current_password",
+                    outcome="failure",
                 )
+        if not right or locked:
+            raise ValidationError.single(
+                "current", "incorrect", "the current password is not correct"
+            )
+        checked = account.version
+        with self._portal.transaction() as uow:
+            account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
+            if account.version != checked:  # changed since the current password was checked
+                raise ConcurrentModification("account", account.id)
             updated = self._store(uow, account, new, must_change=False, now=now)
             self._notice(uow, updated)
             record(
@@ -511,6 +541,7 @@ class CredentialService:
                 System(vendor_id=vendor_id, reason="password_reset"),
                 to=account.email,
                 template="password_reset",
+                background=True,
                 language=account.language,
                 secret=True,
                 name=account.username,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import logging
 import random
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email import policy
@@ -130,6 +131,8 @@ class MailService:
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
         self._templates: MailTemplates | None = None
+        self._background: list[threading.Thread] = []
+        self._background_lock = threading.Lock()
         #: Each notification kind members may subscribe to, with its template and capability.
         self.notifications: dict[str, tuple[str, str]] = {
             "quotes": ("notify_quote", "quotes.view"),
@@ -147,6 +150,7 @@ class MailService:
         html: str | None = None,
         kind: str = "custom",
         secret: bool = False,
+        background: bool = False,
     ) -> OutboxMessage:
         """Queue one message to one address, in the current transaction (or its own).
 
@@ -154,6 +158,8 @@ class MailService:
         display-name string as ``to``, line breaks or control characters in the subject.
         ``secret=True`` (the message carries a link or password) stores the body encrypted
         with ``PORTALKIT_MAIL_ENCRYPTION_KEY`` and purges it after delivery.
+        ``background=True`` delivers after the commit on a thread of its own, so the caller
+        never waits for the mail server (:meth:`wait` joins it).
         """
         vendor_id = require_admin(actor)
         problems: list[Problem] = []
@@ -187,11 +193,31 @@ class MailService:
             uow.outbox.add(message)
             if self._portal.settings.mail_send_after_commit:
                 # One delivery, over one connection, for all mail of this transaction.
-                batch = self._portal._transaction_bag().setdefault("mail", [])
+                name = "mail-background" if background else "mail"
+                batch = self._portal._transaction_bag().setdefault(name, [])
                 if not batch:
-                    self._portal._after_commit(lambda: self._deliver_quietly(batch))
+                    deliver = self._deliver_later if background else self._deliver_quietly
+                    self._portal._after_commit(lambda: deliver(batch))
                 batch.append(message.id)
         return message
+
+    def _deliver_later(self, ids: Sequence[UUID]) -> None:
+        # The caller's answer must not wait for the mail server: for requests that must not
+        # reveal whether anyone got mail, the time the delivery takes would.
+        thread = threading.Thread(
+            target=self._deliver_quietly, args=(list(ids),), name="portalkit-mail", daemon=True
+        )
+        with self._background_lock:
+            self._background = [t for t in self._background if t.is_alive()] + [thread]
+        thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait until mail being delivered in the background has been handed to the backend
+        (tests; a clean shutdown). Reset and registration requests deliver that way."""
+        with self._background_lock:
+            threads = list(self._background)
+        for thread in threads:
+            thread.join(timeout)
 
     def flush(self, *, limit: int | None = None, batch: int = 50) -> FlushReport:
         """Deliver what is due (up to ``limit`` messages), batch by batch; returns counts."""
@@ -373,6 +399,7 @@ class MailService:
         template: str,
         language: str | None = None,
         secret: bool = False,
+        background: bool = False,
         **context: Any,
     ) -> OutboxMessage:
         """Render a template (:data:`~portalkit.mail.templates.TEMPLATES` or the host's own)
@@ -389,6 +416,7 @@ class MailService:
             html=rendered.html,
             kind=template,
             secret=secret,
+            background=background,
         )
 
     @property

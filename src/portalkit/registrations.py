@@ -160,6 +160,7 @@ class RegistrationService:
                 System(vendor_id=vendor_id, reason="registration"),
                 to=address,
                 template="email_verification",
+                background=True,
                 language=lang,
                 secret=True,
                 name=f"{first} {last}",
