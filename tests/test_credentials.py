@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from portalkit import (
     AuthenticationFailed,
@@ -23,8 +25,9 @@ from portalkit import (
     ValidationError,
 )
 from portalkit.auth import Login
-from portalkit.mail import TemporaryMailError
+from portalkit.mail import MemoryMailer, TemporaryMailError
 from portalkit.passwords import PasswordHasher
+from portalkit.storage.memory import MemoryStorage
 from portalkit.testing import World
 from portalkit.tokens import TokenPurpose
 from secretscan import stored_everything
@@ -588,3 +591,71 @@ def test_guessing_the_current_password_counts_like_failed_logins(portal: Portal)
         portal.auth.authenticate(world.vendor, _account(world, membership).username, GOOD)
     _clock(portal).advance(seconds=901)
     portal.credentials.change_password(member, current=GOOD, new=OTHER)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    password=st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=14, max_size=40
+    ).filter(lambda s: len(s.strip()) >= 14)
+)
+def test_no_password_is_kept_anywhere_in_clear(password: str) -> None:
+    """A1/H2: whatever the password, it is in no stored column, no repr and no log line."""
+    import logging
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    handler = Keep(logging.DEBUG)
+    logging.getLogger("portalkit").addHandler(handler)
+    try:
+        portal = Portal(MemoryStorage(), MemoryMailer(), clock=FixedClock())
+        world = _world(portal)
+        membership = _login(world, password=None)
+        try:
+            portal.credentials.set_password(world.staff, membership, password, must_change=False)
+        except PasswordRejected as exc:
+            assert password not in str(exc) and password not in repr(exc)
+            return
+        account = _account(world, membership)
+        login = portal.auth.authenticate(world.vendor, account.username, password)
+        with pytest.raises(AuthenticationFailed) as failed:
+            portal.auth.authenticate(world.vendor, account.username, password + "x")
+        seen = (
+            stored_everything(portal)
+            + repr(login)
+            + repr(account)
+            + str(failed.value)
+            + repr(portal.audit.list(world.staff, limit=500))
+            + "\n".join(records)
+        )
+        assert password not in seen
+    finally:
+        logging.getLogger("portalkit").removeHandler(handler)
+
+
+def test_look_alike_addresses_do_not_reach_each_other(portal: Portal) -> None:
+    """B5: 'mıke' (dotless i) is not 'mike': no login and no reset mail crosses over."""
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    membership = _login(world, email="mike@customer.example")
+    mailer.clear()
+    portal.credentials.request_reset(world.vendor, "mıke@customer.example")
+    portal.mail.wait()
+    assert mailer.outbox == []
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, "mıke@customer.example", GOOD)
+    assert portal.auth.authenticate(world.vendor, "MIKE@customer.example", GOOD).account.id == (
+        membership.account_id
+    )
+
+
+def test_the_audit_log_has_no_way_to_change_an_event() -> None:
+    """H3: append-only through the API: the audit service only lists."""
+    from portalkit.audit import AuditService
+
+    public = {name for name in dir(AuditService) if not name.startswith("_")}
+    assert public == {"list"}
