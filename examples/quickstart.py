@@ -7,11 +7,12 @@ customer it made before instead of failing.
 
 from __future__ import annotations
 
-from portalkit import NotFound, Portal, Staff
+from portalkit import AuthenticationFailed, NotFound, Portal, Staff, presets
 
 
 def main() -> None:
-    """Set up one customer with a site, a contact and a login, then show what is stored."""
+    """Set up one customer with a site, a contact and a login, show what is stored, then log
+    in with a generated password and change it, as the transport seed's planner would."""
     portal = Portal.from_settings()  # SQLite file portalkit.db, schema created on the spot
     vendor = portal.default_vendor()
     staff = Staff(vendor_id=vendor.id, user_id="planner-1", name="Planner")
@@ -49,6 +50,7 @@ def main() -> None:
             account = portal.accounts.create(
                 staff, username="jane.visser", email="Jane.Visser@ACME.example", language="nl"
             )
+            full = portal.profiles.create_from(staff, presets.TRANSPORT_FULL)
             portal.memberships.create(
                 staff,
                 account=account,
@@ -56,6 +58,7 @@ def main() -> None:
                 contact=jane,
                 kind="main",
                 status="active",
+                profile=full,  # deny by default: a login without a profile sees nothing
                 location_grants={depot: "write"},
             )
         print(f"Created customer {acme.code} ({acme.name}).")
@@ -68,6 +71,22 @@ def main() -> None:
             f"{membership.kind.value}, {membership.status.value}, "
             f"{len(membership.location_grants)} location grant(s)"
         )
+
+    # "Generate new password": the planner copies it to Jane, who must change it at first login.
+    (jane_login,) = portal.memberships.list(staff, customer=acme)
+    generated = portal.credentials.set_password(staff, jane_login)
+    assert generated is not None
+    print(f"Generated a password for jane.visser ({len(generated)} characters).")
+    login = portal.auth.authenticate(vendor, "Jane.Visser@acme.example", generated)
+    print(f"Logged in as {login.account.username}; must change password: "
+          f"{login.must_change_password}")  # fmt: skip
+    portal.credentials.change_password(login.actor, current=generated, new="harbour cranes at dawn")
+    try:
+        portal.auth.validate_session(vendor, login.session)
+    except AuthenticationFailed:
+        print("The old session ended with the password change; log in again:")
+    again = portal.auth.authenticate(vendor, "jane.visser", "harbour cranes at dawn")
+    print(f"  session valid: {portal.auth.validate_session(vendor, again.session) == again.actor}")
     portal.close()
 
 

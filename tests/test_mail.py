@@ -430,3 +430,18 @@ def test_notification_kinds_follow_the_subscription_rules(portal: Portal) -> Non
     assert world.membership(subscriptions=["contracts.signed"]).subscriptions == {
         "contracts.signed"
     }
+
+
+def test_the_console_backend_prints_readable_text() -> None:
+    import io
+
+    from portalkit.mail import ConsoleMailer
+
+    stream = io.StringIO()
+    world = _world(Portal(mailer=ConsoleMailer(stream), clock=FixedClock()))
+    world.portal.mail.enqueue(
+        world.staff, to="jan@customer.example", subject="Grüße", text="Één wachtwoord"
+    )
+    printed = stream.getvalue()
+    assert "Subject: Grüße" in printed and "To: jan@customer.example" in printed
+    assert "Één wachtwoord" in printed  # decoded, not quoted-printable

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
 from typing import TYPE_CHECKING, TextIO
 
 from portalkit.mail.base import MailError
@@ -16,7 +17,8 @@ __all__ = ["ConsoleMailer"]
 
 
 class ConsoleMailer:
-    """Writes each message, headers and body, to a stream (standard output by default)."""
+    """Writes each message — its main headers and its plain-text part, decoded — to a stream
+    (standard output by default)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
@@ -30,7 +32,13 @@ class ConsoleMailer:
         """Print every message followed by a separator line."""
         stream = self._stream or sys.stdout
         for message in messages:
-            stream.write(message.as_string())
-            stream.write("\n" + "-" * 72 + "\n")
+            # As a person reads it: the headers, then the plain text decoded (not the
+            # quoted-printable or base64 the message travels in).
+            readable = message_from_bytes(message.as_bytes(), policy=policy.default)
+            for name in ("From", "To", "Subject", "Message-ID", "Date"):
+                stream.write(f"{name}: {readable[name]}\n")
+            plain = readable.get_body(("plain",)) if isinstance(readable, EmailMessage) else None
+            stream.write("\n" + (plain.get_content() if plain is not None else "") + "\n")
+            stream.write("-" * 72 + "\n")
         stream.flush()
         return [None for _ in messages]
