@@ -659,3 +659,33 @@ def test_the_audit_log_has_no_way_to_change_an_event() -> None:
 
     public = {name for name in dir(AuditService) if not name.startswith("_")}
     assert public == {"list"}
+
+
+def test_a_refused_call_is_audited_even_when_the_change_rolls_back(portal: Portal) -> None:
+    """H1: authorization failures are recorded; the refused change is not."""
+    from portalkit import PermissionDenied
+
+    world = _world(portal)
+    admin = world.member(world.membership(profile=world.profile(capabilities={"orders.view"})))
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), portal.transaction():
+        world.customer(name="Made in the rolled back transaction")
+        with pytest.raises(PermissionDenied):
+            portal.customers.create(admin, code="X1", name="Not for members")
+        raise Abort
+    names = [c.name for c in portal.customers.list(world.staff)]
+    assert "Made in the rolled back transaction" not in names
+    (refused,) = portal.audit.list(world.staff, action="authz_fail")
+    assert refused.real_actor == f"member:{admin.membership_id}"
+    assert refused.target == "CustomerService.create" and refused.outcome == "failure"
+    assert "staff" in refused.reason
+
+
+def test_login_refuses_to_join_a_callers_transaction(portal: Portal) -> None:
+    """A7: a caller's rollback must not erase failed attempts."""
+    world = _world(portal)
+    with pytest.raises(Exception, match="transaction of its own"), portal.transaction():
+        portal.auth.authenticate(world.vendor, "someone", "whatever it is")

@@ -105,9 +105,12 @@ class AuthService:
 
         Raises AuthenticationFailed for every failure, and PasswordExpired (a subclass, only
         after the right password) when a generated or admin-set password was never changed
-        in time: the member must use "forgot password".
+        in time: the member must use "forgot password". Runs in a transaction of its own (a
+        caller's rollback must not erase failed attempts): calling it inside
+        ``portal.transaction()`` raises PortalError.
         """
         portal = self._portal
+        portal._standalone("authenticate()")
         settings = portal.settings
         vendor_id = ident("vendor", vendor)
         typed = login_key(login) if isinstance(login, str) and len(login) <= _LOGIN_MAX else ""

@@ -488,6 +488,7 @@ class CredentialService:
         is only queued here; delivery happens after the commit, and its errors never
         surface. A newer request replaces the older link.
         """
+        self._portal._standalone("request_reset()")
         vendor_id = ident("vendor", vendor)
         typed = login_key(login) if isinstance(login, str) and len(login) <= 254 else ""
         if not typed:

@@ -15,7 +15,9 @@ Every service call runs in a transaction. Group calls into one with
 
 from __future__ import annotations
 
+import functools
 import importlib
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,7 +25,7 @@ from typing import Any
 
 from portalkit.access import AccessService
 from portalkit.accounts import AccountService
-from portalkit.actors import System
+from portalkit.actors import Member, Staff, System
 from portalkit.audit import AuditService
 from portalkit.auth import AuthService
 from portalkit.clock import Clock, SystemClock
@@ -50,17 +52,20 @@ from portalkit.vendors import Vendor, VendorService
 
 __all__ = ["Portal"]
 
+log = logging.getLogger("portalkit")
+
 # Raised by services before their first write, so the transaction they ran in is still sound.
 _HARMLESS = (ValidationError, NotFound, PermissionDenied, InvalidToken)
 
 
 class _Transaction:
-    __slots__ = ("after_commit", "bag", "failed", "uow")
+    __slots__ = ("after_commit", "after_end", "bag", "failed", "uow")
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.failed: BaseException | None = None
         self.after_commit: list[Callable[[], None]] = []
+        self.after_end: list[Callable[[], None]] = []
         self.bag: dict[str, Any] = {}
 
 
@@ -100,6 +105,22 @@ class Portal:
         self.auth = AuthService(self)
         self.credentials = CredentialService(self)
         self.registrations = RegistrationService(self)
+        for service in (
+            self.access,
+            self.audit,
+            self.mail,
+            self.vendors,
+            self.customers,
+            self.locations,
+            self.contacts,
+            self.accounts,
+            self.memberships,
+            self.profiles,
+            self.auth,
+            self.credentials,
+            self.registrations,
+        ):
+            _record_denials(self, service)
         self._hasher: PasswordHasher | None = None
 
     @property
@@ -186,6 +207,8 @@ class Portal:
             raise
         finally:
             self._current.reset(token)
+            for action in tx.after_end:
+                action()
         for action in tx.after_commit:
             action()
 
@@ -206,6 +229,43 @@ class Portal:
         if current is None:
             raise PortalError("_after_commit needs a transaction")
         current.after_commit.append(action)
+
+    def _standalone(self, what: str) -> None:
+        """Refuse to run inside a caller's transaction: what ``what`` records (failed logins,
+        throttle counts) must stay even when the caller's change rolls back."""
+        if self._current.get() is not None:
+            raise PortalError(f"{what} runs in a transaction of its own; call it outside one")
+
+    def _note_denial(self, actor: object, where: str, exc: PermissionDenied) -> None:
+        """Record a refused call in the audit log, in a transaction of its own once the
+        caller's transaction (if any) has ended, so a rollback cannot take it away."""
+        if not isinstance(actor, Staff | Member | System) or actor.vendor_id is None:
+            return
+        vendor_id = actor.vendor_id
+
+        def write() -> None:
+            from portalkit.audit import record
+
+            try:
+                with self.transaction() as uow:
+                    record(
+                        self,
+                        uow,
+                        vendor_id=vendor_id,
+                        action="authz_fail",
+                        real=actor,
+                        target=where,
+                        reason=str(exc)[:500],
+                        outcome="failure",
+                    )
+            except PortalError:
+                log.exception("could not record a refused call in the audit log")
+
+        current = self._current.get()
+        if current is None:
+            write()
+        else:
+            current.after_end.append(write)
 
     def default_vendor(self) -> Vendor:
         """The vendor of a single-vendor host (code from ``PORTALKIT_DEFAULT_VENDOR``),
@@ -263,3 +323,31 @@ def _build_mailer(settings: PortalSettings) -> Mailer:
 def _build_storage(settings: PortalSettings) -> Storage:
     storage: Storage = _plugin(settings, "STORAGE", settings.storage, _BACKENDS)
     return storage
+
+
+def _record_denials(portal: Portal, service: object) -> None:
+    """Wrap a service's public methods so that every PermissionDenied they raise is also
+    an ``authz_fail`` event in the audit log (H1), whichever service refused."""
+    for name in dir(type(service)):
+        if name.startswith("_"):
+            continue
+        attribute = getattr(type(service), name)
+        if isinstance(attribute, property) or not callable(attribute):
+            continue
+        setattr(
+            service,
+            name,
+            _watched(portal, getattr(service, name), f"{type(service).__name__}.{name}"),
+        )
+
+
+def _watched(portal: Portal, method: Callable[..., Any], where: str) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except PermissionDenied as exc:
+            portal._note_denial(args[0] if args else kwargs.get("actor"), where, exc)
+            raise
+
+    return call

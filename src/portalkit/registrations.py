@@ -103,6 +103,7 @@ class RegistrationService:
         """
         from portalkit.accounts import _language
 
+        self._portal._standalone("registrations.request()")
         vendor_id = ident("vendor", vendor)
         problems: list[Problem] = []
         address = v.email(problems, "email", email)
