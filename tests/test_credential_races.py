@@ -155,3 +155,49 @@ def test_failed_logins_from_two_processes_count_together_on_postgres(pg_url: str
     reasons = [e.reason for e in portal.audit.list(world.staff, limit=500)]
     assert reasons[-1] == "throttled"
     storage.close()
+
+
+@pytest.mark.postgres
+def test_two_servers_logging_one_account_in_at_once_on_postgres(pg_url: str) -> None:
+    """Both logins succeed and both count, though each one's bookkeeping write meets the
+    other's (the loser of the version check judges again)."""
+    from portalkit.storage.sqlalchemy import SqlStorage
+    from portalkit.storage.sqlalchemy.rows import Base
+
+    first, second = SqlStorage(pg_url), SqlStorage(pg_url)
+    with first.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(Base.metadata.tables)} CASCADE"))
+    barrier = threading.Barrier(2, timeout=10)
+    waiting = [0]  # the first two bookkeeping writes of a round meet; the retry goes alone
+    lock = threading.Lock()
+
+    def wait_before_bookkeeping(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE ACCOUNTS SET"):
+            with lock:
+                meet = waiting[0] < 2
+                waiting[0] += 1
+            if meet:
+                barrier.wait()
+
+    one = Portal(first, MemoryMailer(), settings=_settings())
+    two = Portal(second, MemoryMailer(), settings=one.settings)
+    world = World(one)
+    membership = world.membership(profile=world.profile(capabilities={"orders.view"}))
+    one.credentials.set_password(world.staff, membership, GOOD, must_change=False)
+    username = one.accounts.get(world.staff, membership.account_id).username
+    for storage in (first, second):
+        event.listen(storage.engine, "before_cursor_execute", wait_before_bookkeeping)
+    for n in range(5):
+        barrier.reset()
+        waiting[0] = 0
+        outcomes = _race(
+            [
+                lambda: one.auth.authenticate(world.vendor, username, GOOD),
+                lambda: two.auth.authenticate(world.vendor, username, GOOD),
+            ]
+        )
+        assert outcomes == [None, None], (n, outcomes)
+    waiting[0] = 2
+    assert one.accounts.get(world.staff, membership.account_id).login_count == 10
+    first.close()
+    second.close()

@@ -689,3 +689,28 @@ def test_login_refuses_to_join_a_callers_transaction(portal: Portal) -> None:
     world = _world(portal)
     with pytest.raises(Exception, match="transaction of its own"), portal.transaction():
         portal.auth.authenticate(world.vendor, "someone", "whatever it is")
+
+
+def test_two_logins_of_one_account_at_once_both_succeed(portal: Portal, backend: str) -> None:
+    """Two tabs logging in together: neither is refused because the other changed the
+    account (last login, count) while it was verifying."""
+    import threading
+
+    world = _world(portal)
+    membership = _login(world)
+    username = _account(world, membership).username
+    results: list[object] = []
+
+    def login() -> None:
+        try:
+            results.append(portal.auth.authenticate(world.vendor, username, GOOD))
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=login) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [type(r).__name__ for r in results] == ["Login", "Login"]
+    assert _account(world, membership).login_count == 2

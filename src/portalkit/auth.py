@@ -32,7 +32,7 @@ from portalkit._service import ident
 from portalkit.accounts import Account, new_session_stamp
 from portalkit.actors import Actor, Member, System
 from portalkit.audit import record
-from portalkit.errors import AuthenticationFailed, PasswordExpired
+from portalkit.errors import AuthenticationFailed, ConcurrentModification, PasswordExpired
 from portalkit.memberships import Membership, MembershipStatus
 
 if TYPE_CHECKING:
@@ -124,22 +124,26 @@ class AuthService:
             if isinstance(client_key, str) and client_key:
                 keys.append(throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX]))
             locked = uow.throttle_count(keys, window_start) >= settings.login_max_failures
-            # Exactly one verification on every path: an unknown login, or one without a
-            # usable password, checks against a dummy hash of the same cost.
-            if account is not None and hasher.is_usable(account.password_hash):
-                assert account.password_hash is not None
-                verified = hasher.verify(secret, account.password_hash)
-            else:
-                hasher.dummy_verify(secret)
-                verified = False
-            reason, chosen, usable = self._judge(
-                uow, vendor_id, account, verified, locked, now, customer
-            )
-            if reason:
-                self._failed(uow, vendor_id, account, typed, reason, keys, now, window_start)
-            else:
-                assert account is not None and chosen is not None
-                account = self._succeeded(uow, account, secret, keys[0], chosen, now)
+        # Verified outside any transaction: tens of milliseconds of Argon2 must not hold a
+        # database lock (SQLite has one writer). Exactly one verification on every path: an
+        # unknown login, or one without a usable password, checks against a dummy hash.
+        if account is not None and hasher.is_usable(account.password_hash):
+            assert account.password_hash is not None
+            verified = hasher.verify(secret, account.password_hash)
+        else:
+            hasher.dummy_verify(secret)
+            verified = False
+        for attempt in range(3):
+            try:
+                reason, chosen, usable, account = self._settle(
+                    vendor_id, account, verified, locked, keys, typed, secret, customer
+                )
+                break
+            except ConcurrentModification:
+                # Another login of the same account wrote first (last login, count): judge
+                # again on what it left. Three tries are plenty for people at keyboards.
+                if attempt == 2:
+                    raise
         if reason == "password_expired":
             raise PasswordExpired()
         if reason:
@@ -153,6 +157,39 @@ class AuthService:
             memberships=tuple(usable),
             must_change_password=account.must_change_password,
         )
+
+    def _settle(
+        self,
+        vendor_id: UUID,
+        found: Account | None,
+        verified: bool,
+        locked: bool,
+        keys: list[str],
+        typed: str,
+        secret: str,
+        customer: Any,
+    ) -> tuple[str, Membership | None, list[Membership], Account | None]:
+        """Judge the attempt on the account as it is now and record the outcome."""
+        portal = self._portal
+        now = portal.clock.now()
+        window_start = now - timedelta(seconds=portal.settings.login_window_seconds)
+        with portal.transaction() as uow:
+            account = found
+            if found is not None:
+                # The verification holds only if the hash it checked is still the stored one
+                # (not if the password changed meanwhile).
+                account = uow.accounts.get(vendor_id, found.id)
+                if account is None or account.password_hash != found.password_hash:
+                    verified = False
+            reason, chosen, usable = self._judge(
+                uow, vendor_id, account, verified, locked, now, customer
+            )
+            if reason:
+                self._failed(uow, vendor_id, account, typed, reason, keys, now, window_start)
+            else:
+                assert account is not None and chosen is not None
+                account = self._succeeded(uow, account, secret, keys[0], chosen, now)
+        return reason, chosen, usable, account
 
     def _find(self, uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:
         # An e-mail address is looked up as one first, so nobody can take over logins by
