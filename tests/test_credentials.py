@@ -6,8 +6,10 @@ The requirement each test proves is named in its docstring (``../shared/security
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
 from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
@@ -137,9 +139,7 @@ def test_an_imported_django_hash_logs_in_and_is_upgraded(portal: Portal) -> None
         account = uow.accounts.get(world.vendor.id, membership.account_id)
         assert account is not None
         uow.accounts.update(
-            __import__("attrs").evolve(
-                account, password_hash=imported, version=account.version + 1
-            ),
+            attrs.evolve(account, password_hash=imported, version=account.version + 1),
             account.version,
         )
     login = portal.auth.authenticate(world.vendor, account.email, GOOD)
@@ -714,3 +714,40 @@ def test_two_logins_of_one_account_at_once_both_succeed(portal: Portal, backend:
         thread.join(30)
     assert [type(r).__name__ for r in results] == ["Login", "Login"]
     assert _account(world, membership).login_count == 2
+
+
+class _ZoneClock:
+    """A host's clock that answers in some other time zone (still tz-aware)."""
+
+    def __init__(self, start: Any, zone: Any) -> None:
+        self.utc = FixedClock(start)
+        self.zone = zone
+
+    def now(self) -> Any:
+        return self.utc.now().astimezone(self.zone)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    start=st.datetimes(
+        min_value=datetime(2000, 1, 1),
+        max_value=datetime(2090, 1, 1),
+        timezones=st.just(UTC),
+    ),
+    offset_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
+    hours=st.integers(min_value=1, max_value=72),
+)
+def test_no_issue_time_or_time_zone_extends_a_links_life(
+    start: Any, offset_minutes: int, hours: int
+) -> None:
+    """B2: valid while now < issued + lifetime, whatever the clock's zone."""
+    clock = _ZoneClock(start, timezone(timedelta(minutes=offset_minutes)))
+    portal = Portal(MemoryStorage(), MemoryMailer(), clock=clock)
+    world = _world(portal, reset_hours=hours)
+    membership = _login(world)
+    portal.credentials.request_reset(world.vendor, _account(world, membership).email)
+    token = _link_token(portal, "/reset-password")
+    clock.utc.advance(hours=hours, seconds=-1)
+    assert portal.credentials.link_works(world.vendor, "reset", token)
+    clock.utc.advance(seconds=1)
+    assert not portal.credentials.link_works(world.vendor, "reset", token)
