@@ -12,7 +12,9 @@ def fail_logins(url: str, vendor_id: str, login: str, times: int, start: Any) ->
     from portalkit.storage.sqlalchemy import SqlStorage
 
     storage = SqlStorage(url)
-    portal = Portal(storage, settings=PortalSettings(login_max_failures=30))
+    portal = Portal(
+        storage, settings=PortalSettings(login_max_failures=30, login_window_seconds=3600)
+    )
     start.wait(30)
     failed = 0
     try:

@@ -130,7 +130,9 @@ def test_failed_logins_from_two_processes_count_together_on_postgres(pg_url: str
     storage = SqlStorage(pg_url)
     with storage.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(Base.metadata.tables)} CASCADE"))
-    portal = Portal(storage, settings=PortalSettings(login_max_failures=30))
+    portal = Portal(
+        storage, settings=PortalSettings(login_max_failures=30, login_window_seconds=3600)
+    )
     world = World(portal)
     world.account(username="target", email="target@customer.example")
     context = multiprocessing.get_context("spawn")

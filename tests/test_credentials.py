@@ -427,12 +427,26 @@ def test_links_work_only_for_their_purpose_and_until_they_expire(portal: Portal)
 
 
 @pytest.mark.parametrize(
-    "trigger", ["newer_request", "password_change", "email_change", "account_off", "used"]
+    "trigger",
+    [
+        "newer_request",
+        "password_change",
+        "email_change",
+        "account_off",
+        "membership_off_and_on",
+        "customer_off_and_on",
+        "main_off_and_on",
+        "used",
+    ],
 )
 def test_a_reset_link_dies_when_the_account_changes(portal: Portal, trigger: str) -> None:
-    """B4: a newer link, a password change, an e-mail change or a deactivation revokes it."""
+    """B4: a newer link, a password change, an e-mail change or a deactivation (of the
+    login, its customer or its main account) revokes it: switching back on does not
+    bring it back."""
     world = _world(portal)
-    membership = _login(world)
+    customer = world.customer()
+    main = _login(world, customer=customer, kind="main")
+    membership = _login(world, customer=customer, kind="extra")
     account = _account(world, membership)
     portal.credentials.request_reset(world.vendor, account.email)
     token = _link_token(portal, "/reset-password")
@@ -445,6 +459,15 @@ def test_a_reset_link_dies_when_the_account_changes(portal: Portal, trigger: str
         portal.accounts.update(world.staff, account.id, email="moved@customer.example")
     elif trigger == "account_off":
         portal.accounts.deactivate(world.staff, account.id)
+    elif trigger == "membership_off_and_on":
+        portal.memberships.deactivate(world.staff, membership.id)
+        portal.memberships.activate(world.staff, membership.id)
+    elif trigger == "customer_off_and_on":
+        portal.customers.deactivate(world.staff, customer.id)
+        portal.customers.reactivate(world.staff, customer.id)
+    elif trigger == "main_off_and_on":
+        portal.memberships.deactivate(world.staff, main.id)
+        portal.memberships.activate(world.staff, main.id)
     else:
         portal.credentials.reset_password(world.vendor, token, OTHER)
     with pytest.raises(InvalidToken) as caught:
@@ -751,3 +774,41 @@ def test_no_issue_time_or_time_zone_extends_a_links_life(
     assert portal.credentials.link_works(world.vendor, "reset", token)
     clock.utc.advance(seconds=1)
     assert not portal.credentials.link_works(world.vendor, "reset", token)
+
+
+def test_invitations_stop_with_their_customer_and_resends_are_limited(portal: Portal) -> None:
+    """B4/A7: an invitation to a switched-off customer does not work; resending is capped."""
+    from portalkit import RateLimited
+
+    world = _world(portal, request_max_per_hour=2)
+    customer = world.customer()
+    invited = _login(world, customer=customer, password=None, status="invited")
+    portal.credentials.invite(world.staff, invited)
+    token = _link_token(portal, "/accept-invitation")
+    portal.customers.deactivate(world.staff, customer.id)
+    with pytest.raises(InvalidToken):
+        portal.credentials.accept_invitation(world.vendor, token, GOOD)
+    portal.customers.reactivate(world.staff, customer.id)
+    with pytest.raises(InvalidToken):  # revoked, not merely paused
+        portal.credentials.accept_invitation(world.vendor, token, GOOD)
+    portal.credentials.invite(world.staff, invited.id)
+    with pytest.raises(RateLimited):
+        portal.credentials.invite(world.staff, invited.id)
+    fresh = _link_token(portal, "/accept-invitation")
+    portal.credentials.accept_invitation(world.vendor, fresh, GOOD)
+
+
+def test_reset_mail_greets_the_person_with_the_customers_logo(portal: Portal) -> None:
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    customer = world.customer(name="Acme Pest B.V.")
+    portal.customers.update(
+        world.staff, customer.id, branding={"email_logo_url": "https://cdn.acme.example/l.png"}
+    )
+    membership = _login(world, customer=customer)
+    contact = portal.contacts.get(world.staff, membership.contact_id)
+    portal.credentials.request_reset(world.vendor, _account(world, membership).email)
+    portal.mail.wait()
+    mail = mailer.outbox[-1]
+    assert contact.full_name in mail.get_body(("plain",)).get_content()
+    assert "https://cdn.acme.example/l.png" in mail.get_body(("html",)).get_content()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from portalkit import Conflict, InvalidToken, Portal, PortalSettings, ValidationError
+from portalkit import InvalidToken, Portal, PortalSettings, ValidationError
 from portalkit.registrations import RegistrationStatus
 from portalkit.testing import World
 from secretscan import stored_everything
@@ -88,22 +88,50 @@ def test_a_rejected_request_creates_nothing_but_the_audit_entry(portal: Portal) 
 def test_a_request_answers_alike_for_known_addresses_and_is_rate_limited(
     portal: Portal,
 ) -> None:
-    """B6: an address with an account gets the same answer; approving it then clashes and
-    creates nothing; more than the hourly limit is quietly dropped."""
+    """B6/D4: an address with an account gets the same answer; its owner (not the
+    requester's text) hears of it and nothing is created; over the hourly limit nothing
+    happens at all."""
     world = _world(portal, request_max_per_hour=2)
     mailer: Any = portal.mailer
-    world.account(username="eva", email="eva@newco.example")
-    assert _request(world) is None
+    owner = world.membership(
+        account=world.account(username="eva", email="eva@newco.example"),
+        contact=None,
+    )
+    mailer.clear()
+    assert _request(world, first_name="Mallory was here") is None
+    portal.mail.wait()
+    (told,) = mailer.outbox
+    body = told.get_body(("plain",)).get_content()
+    assert str(told["To"]) == "eva@newco.example" and "you have one already" in body
+    contact = portal.contacts.get(world.staff, owner.contact_id)
+    assert contact.full_name in body and "Mallory" not in body
+    assert "token=" not in body
+    assert portal.registrations.list(world.staff, status=None) == []
+    assert _request(world, email="new@newco.example") is None
+    assert _request(world, email="new@newco.example") is None
+    assert _request(world, email="new@newco.example") is None  # the 3rd this hour
+    portal.mail.wait()
+    assert len(mailer.outbox) == 3
+    assert len(portal.registrations.list(world.staff, status="unconfirmed")) == 2
+
+
+def test_approval_needs_a_profile_or_the_configured_default(portal: Portal) -> None:
+    """D4: least privilege by default: the profile staff named in settings, or an error."""
+    world = _world(portal)
+    _request(world)
     portal.registrations.confirm(world.vendor, _token(portal))
     (pending,) = portal.registrations.list(world.staff)
-    with pytest.raises(Conflict):
-        portal.registrations.approve(world.staff, pending, customer=world.customer())
-    assert len(portal.accounts.list(world.staff)) == 1
-    assert portal.registrations.list(world.staff) == [pending]  # still pending
-    sent = len(mailer.outbox)
-    assert _request(world) is None and _request(world) is None  # the 3rd this hour
-    portal.mail.wait()
-    assert len(mailer.outbox) == sent + 1
+    newco = world.customer()
+    with pytest.raises(ValidationError) as caught:
+        portal.registrations.approve(world.staff, pending, customer=newco)
+    assert caught.value.problems[0].field == "profile"
+    small = world.profile(name="Self-registered", capabilities={"tickets.view"})
+    portal.settings = PortalSettings(
+        **{**portal.settings.model_dump(), "registration_profile": "self-registered"}
+    )
+    membership = portal.registrations.approve(world.staff, pending, customer=newco)
+    assert membership.profile_id == small.id
+    assert len(portal.memberships.list(world.staff, customer=newco)) == 1
 
 
 def test_bad_input_is_refused_with_every_problem(portal: Portal) -> None:

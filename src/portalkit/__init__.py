@@ -31,6 +31,7 @@ from portalkit.errors import (
     PermissionDenied,
     PortalError,
     Problem,
+    RateLimited,
     StorageError,
     ValidationError,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "PortalError",
     "PortalSettings",
     "Problem",
+    "RateLimited",
     "Registration",
     "RegistrationStatus",
     "ResourceType",

@@ -35,6 +35,7 @@ from portalkit.errors import (
     ConcurrentModification,
     InvalidToken,
     PermissionDenied,
+    RateLimited,
     ValidationError,
 )
 from portalkit.memberships import Membership, MembershipStatus
@@ -232,6 +233,14 @@ class CredentialService:
                     "membership", "disabled", "this login is disabled; activate it first"
                 )
             settings = self._portal.settings
+            now = self._portal.clock.now()
+            sent = uow.throttle_hit(
+                throttle_key("invite", target.vendor_id, str(account.id)),
+                now,
+                now - timedelta(hours=1),
+            )
+            if sent > settings.request_max_per_hour:
+                raise RateLimited("invitations to this login")
             token, raw = self._issue(
                 uow,
                 target.vendor_id,
@@ -295,6 +304,8 @@ class CredentialService:
                 raise InvalidToken()
             if purpose is TokenPurpose.RESET and not self._may_log_in(uow, account):
                 raise InvalidToken()
+            if purpose is TokenPurpose.INVITE and not self._reachable(uow, account):
+                raise InvalidToken()  # its customer was switched off since
             # The policy first: a rejected password must not use up the link.
             self.policy.check(
                 password, context=self._context(uow, account), language=account.language
@@ -339,6 +350,22 @@ class CredentialService:
                 return True
         return False
 
+    def _reachable(self, uow: UnitOfWork, account: Account) -> bool:
+        """Whether an invited login has a customer that is still on."""
+        for membership in uow.memberships.list(account.vendor_id, where={"account_id": account.id}):
+            if membership.status is MembershipStatus.DISABLED:
+                continue
+            customer = uow.customers.get(account.vendor_id, membership.customer_id)
+            if customer is not None and customer.active:
+                return True
+        return False
+
+    def _greeting(self, uow: UnitOfWork, account: Account) -> dict[str, Any]:
+        """Name, customer and logo for mail to an account: those of its first membership."""
+        for membership in uow.memberships.list(account.vendor_id, where={"account_id": account.id}):
+            return self._mail_context(uow, membership)
+        return {"name": account.username, "customer_name": "", "logo_url": ""}
+
     def _notice(self, uow: UnitOfWork, account: Account) -> None:
         """Tell the account its password changed (no link, no password in it)."""
         self._portal.mail.send_template(
@@ -346,10 +373,8 @@ class CredentialService:
             to=account.email,
             template="password_changed",
             language=account.language,
-            name=account.username,
-            customer_name="",
-            logo_url="",
             link=self._link(self._portal.settings.login_path, ""),
+            **self._greeting(uow, account),
         )
 
     # -- admin-set and generated passwords ------------------------------------------------
@@ -496,14 +521,16 @@ class CredentialService:
         settings = self._portal.settings
         now = self._portal.clock.now()
         hour_ago = now - timedelta(hours=1)
-        keys = [throttle_key("reset", vendor_id, typed)]
-        if isinstance(client_key, str) and client_key:
-            keys.append(throttle_key("reset-client", vendor_id, client_key[:200]))
         with self._portal.transaction() as uow:
-            counts = [uow.throttle_hit(key, now, hour_ago) for key in keys]
             from portalkit.auth import AuthService
 
             account = AuthService._find(self._portal.auth, uow, vendor_id, typed)
+            # Per account however it was typed (username or e-mail), else per typed login.
+            who = f"account:{account.id}" if account is not None else typed
+            keys = [throttle_key("reset", vendor_id, who)]
+            if isinstance(client_key, str) and client_key:
+                keys.append(throttle_key("reset-client", vendor_id, client_key[:200]))
+            counts = [uow.throttle_hit(key, now, hour_ago) for key in keys]
             if max(counts) > settings.request_max_per_hour:
                 reason = "throttled"
             elif account is None:
@@ -545,11 +572,9 @@ class CredentialService:
                 background=True,
                 language=account.language,
                 secret=True,
-                name=account.username,
-                customer_name="",
-                logo_url="",
                 link=self._link(settings.reset_path, raw),
                 expires=self._expires(token.expires_at, account.language),
+                **self._greeting(uow, account),
             )
             record(
                 self._portal,

@@ -403,8 +403,18 @@ class CustomerService:
             )
 
     def deactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
-        """Switch a customer off (access control then refuses all of its memberships)."""
-        return set_fields(self._portal, actor, _customers, "customer", customer, active=False)
+        """Switch a customer off: access control then refuses all of its memberships, and
+        the outstanding links (invitations, resets) of its logins stop working."""
+        with self._portal.transaction() as uow:
+            changed = set_fields(
+                self._portal, actor, _customers, "customer", customer, active=False
+            )
+            now = self._portal.clock.now()
+            for membership in uow.memberships.list(
+                changed.vendor_id, where={"customer_id": changed.id}
+            ):
+                uow.revoke_tokens(changed.vendor_id, now, account_id=membership.account_id)
+            return changed
 
     def reactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Switch a customer on again."""

@@ -32,6 +32,7 @@ __all__ = [
     "PermissionDenied",
     "PortalError",
     "Problem",
+    "RateLimited",
     "StorageError",
     "ValidationError",
 ]
@@ -189,3 +190,11 @@ class InvalidToken(PortalError):
 
     def __init__(self) -> None:
         super().__init__("this link is invalid or has expired; ask for a new one")
+
+
+class RateLimited(PortalError):
+    """Too many of one kind of request (say, invitations to one login) in a short time; try
+    again later. Never raised where it would tell whether an account exists."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"too many {what} in a short time; try again later")

@@ -468,7 +468,15 @@ class MembershipService:
             action = "activated" if status is MembershipStatus.ACTIVE else "deactivated"
             _audit(self._portal, uow, actor, f"membership_{action}", saved)
             if status is MembershipStatus.DISABLED:
-                uow.revoke_tokens(vendor_id, self._portal.clock.now(), account_id=saved.account_id)
+                # A main account's extras stop with it, and so do their links.
+                stopped = (
+                    uow.memberships.list(vendor_id, where={"customer_id": saved.customer_id})
+                    if saved.kind is MembershipKind.MAIN
+                    else [saved]
+                )
+                now = self._portal.clock.now()
+                for member in stopped:
+                    uow.revoke_tokens(vendor_id, now, account_id=member.account_id)
             return saved
 
 

@@ -37,6 +37,7 @@ from portalkit.errors import (
     NotFound,
     PermissionDenied,
     PortalError,
+    RateLimited,
     ValidationError,
 )
 from portalkit.mail import Mailer, MemoryMailer
@@ -55,7 +56,7 @@ __all__ = ["Portal"]
 log = logging.getLogger("portalkit")
 
 # Raised by services before their first write, so the transaction they ran in is still sound.
-_HARMLESS = (ValidationError, NotFound, PermissionDenied, InvalidToken)
+_HARMLESS = (ValidationError, NotFound, PermissionDenied, InvalidToken, RateLimited)
 
 
 class _Transaction:

@@ -136,6 +136,31 @@ class RegistrationService:
                     outcome="failure",
                 )
                 return
+            owner = uow.accounts.get_by(vendor_id, "email", address)
+            if owner is not None:
+                # The address has a login already: its owner hears of it (and how to get in)
+                # instead of the requester; the answer stays the same.
+                self._portal.mail.send_template(
+                    System(vendor_id=vendor_id, reason="registration"),
+                    to=owner.email,
+                    template="registration_exists",
+                    language=owner.language,
+                    background=True,
+                    link=self._portal.credentials._link(settings.login_path, ""),
+                    # The owner's own name: nothing the requester typed reaches this mail.
+                    **self._portal.credentials._greeting(uow, owner),
+                )
+                record(
+                    self._portal,
+                    uow,
+                    vendor_id=vendor_id,
+                    action="registration_refused",
+                    real=System(vendor_id=vendor_id, reason="registration"),
+                    target=f"account:{owner.id}",
+                    reason="account_exists",
+                    outcome="failure",
+                )
+                return
             registration = Registration(
                 id=uuid4(),
                 vendor_id=vendor_id,
@@ -246,10 +271,21 @@ class RegistrationService:
         username: str | None = None,
     ) -> Membership:
         """Turn a pending request into a login of ``customer``: a contact, an account (the
-        username defaults to the e-mail address) and an invited membership with ``profile``,
+        username defaults to the e-mail address) and an invited membership with ``profile``
+        — by default the profile named by ``PORTALKIT_REGISTRATION_PROFILE``, a small one —
         and mail the invitation. All in one transaction: a clash (say, the address has an
         account by now) raises Conflict and creates nothing."""
         vendor_id = require_admin(actor)
+        if profile is None:
+            default = self._portal.settings.registration_profile
+            if not default:
+                raise ValidationError.single(
+                    "profile",
+                    "required",
+                    "choose a permission profile, or name a default one in "
+                    "PORTALKIT_REGISTRATION_PROFILE",
+                )
+            profile = self._portal.profiles.get_by_name(actor, default)
         with self._portal.transaction() as uow:
             current = self._pending(uow, vendor_id, registration)
             contact = self._portal.contacts.create(

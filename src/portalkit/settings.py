@@ -86,7 +86,10 @@ class PortalSettings(BaseSettings):
     )
     password_max_length: int = pydantic.Field(default=128, ge=64, le=1024)
     argon2_memory_kib: int = pydantic.Field(
-        default=19456, ge=19456, description="Argon2id memory in KiB (OWASP: at least 19 MiB)."
+        default=19456,
+        ge=19456,
+        le=4 * 1024 * 1024,
+        description="Argon2id memory in KiB (OWASP: at least 19 MiB; at most 4 GiB).",
     )
     argon2_iterations: int = pydantic.Field(default=2, ge=2, le=100)
     argon2_lanes: int = pydantic.Field(default=1, ge=1, le=64)
@@ -114,6 +117,25 @@ class PortalSettings(BaseSettings):
         description="Reset and registration requests per e-mail "
         "address (and per client key) in an hour.",
     )
+
+    registration_profile: str = pydantic.Field(
+        default="",
+        max_length=100,
+        description="Name of the permission profile an approved self-registration gets "
+        "unless staff choose another (least privilege: make it a small one).",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _at_most_100_guesses_an_hour(self) -> PortalSettings:
+        # ASVS 2.2.1 / security.md A7: whatever the window, never more than 100 an hour.
+        per_hour = self.login_max_failures * 3600 / self.login_window_seconds
+        if per_hour > 100:
+            raise ValueError(
+                f"PORTALKIT_LOGIN_MAX_FAILURES per PORTALKIT_LOGIN_WINDOW_SECONDS allows "
+                f"{per_hour:.0f} failed logins an hour; at most 100 are allowed (widen the "
+                "window or lower the count)"
+            )
+        return self
 
     mail_backend: str = pydantic.Field(
         default="console",
@@ -168,6 +190,7 @@ def load_settings(**overrides: Any) -> PortalSettings:
     except pydantic.ValidationError as exc:
         lines = []
         for error in exc.errors():
-            name = "PORTALKIT_" + "_".join(str(p) for p in error["loc"]).upper()
+            where = "_".join(str(p) for p in error["loc"]).upper()
+            name = f"PORTALKIT_{where}" if where else "PORTALKIT_* settings"
             lines.append(f"{name}: {error['msg']}")
         raise ConfigurationError("; ".join(lines)) from None

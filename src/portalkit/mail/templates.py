@@ -45,6 +45,7 @@ TEMPLATES = (
     "credentials",
     "password_reset",
     "password_changed",
+    "registration_exists",
     "email_verification",
     "notify_quote",
     "notify_invoice",
