@@ -154,14 +154,7 @@ class CredentialService:
         if not isinstance(raw, str) or not raw or len(raw) > _TOKEN_MAX:
             raise InvalidToken()
         found = uow.tokens.get_by(vendor_id, "token", token_digest(raw))
-        now = self._portal.clock.now()
-        if (
-            found is None
-            or found.purpose is not purpose
-            or found.used_at is not None
-            or found.revoked_at is not None
-            or not now < found.expires_at
-        ):
+        if found is None or not found.usable(purpose, self._portal.clock.now()):
             raise InvalidToken()
         return found
 

@@ -59,6 +59,16 @@ class Token:
     revoked_at: datetime | None = None
     version: int = 1
 
+    def usable(self, purpose: TokenPurpose, now: datetime) -> bool:
+        """Whether the token works for ``purpose`` at ``now``: unused, unrevoked and
+        ``now < expires_at`` (the SQL backend says the same in its ``UPDATE``)."""
+        return (
+            self.purpose is purpose
+            and self.used_at is None
+            and self.revoked_at is None
+            and now < self.expires_at
+        )
+
     @property
     def reference(self) -> str:
         """A short, harmless name for logs and the audit log: the digest's first 12 digits."""

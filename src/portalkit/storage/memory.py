@@ -253,13 +253,7 @@ class MemoryUnitOfWork:
         """Mark the token used if it still works (the store's lock makes this atomic)."""
         self._check_open()
         found = self.tokens.get_by(vendor_id, "token", digest)
-        if (
-            found is None
-            or found.purpose is not purpose
-            or found.used_at is not None
-            or found.revoked_at is not None
-            or not now < found.expires_at
-        ):
+        if found is None or not found.usable(purpose, now):
             return None
         used = attrs.evolve(found, used_at=now, version=found.version + 1)
         self.tokens.update(used, found.version)
