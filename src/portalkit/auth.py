@@ -123,7 +123,8 @@ class AuthService:
             keys = [account_throttle_key(vendor_id, account, typed)]
             if isinstance(client_key, str) and client_key:
                 keys.append(throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX]))
-            locked = uow.throttle_count(keys, window_start) >= settings.login_max_failures
+            failures = uow.throttle_count(keys, window_start)
+            locked = failures >= settings.login_max_failures
         # Verified outside any transaction: tens of milliseconds of Argon2 must not hold a
         # database lock (SQLite has one writer). Exactly one verification on every path: an
         # unknown login, or one without a usable password, checks against a dummy hash.
@@ -136,7 +137,7 @@ class AuthService:
         for attempt in range(3):
             try:
                 reason, chosen, usable, account = self._settle(
-                    vendor_id, account, verified, locked, keys, typed, secret, customer
+                    vendor_id, account, verified, locked, keys, typed, secret, customer, failures
                 )
                 break
             except ConcurrentModification:
@@ -168,6 +169,7 @@ class AuthService:
         typed: str,
         secret: str,
         customer: Any,
+        failures: int,
     ) -> tuple[str, Membership | None, list[Membership], Account | None]:
         """Judge the attempt on the account as it is now and record the outcome."""
         portal = self._portal
@@ -188,7 +190,9 @@ class AuthService:
                 self._failed(uow, vendor_id, account, typed, reason, keys, now, window_start)
             else:
                 assert account is not None and chosen is not None
-                account = self._succeeded(uow, account, secret, keys[0], chosen, now)
+                # Nothing to clear (one statement less) when no failure was counted.
+                clear = [keys[0]] if failures else []
+                account = self._succeeded(uow, account, secret, clear, chosen, now)
         return reason, chosen, usable, account
 
     def _find(self, uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:
@@ -294,7 +298,7 @@ class AuthService:
         uow: UnitOfWork,
         account: Account,
         password: str,
-        key: str,
+        clear: list[str],
         chosen: Membership,
         now: datetime,
     ) -> Account:
@@ -307,7 +311,8 @@ class AuthService:
             changes["password_hash"] = portal.hasher.hash(password)
         updated = attrs.evolve(account, version=account.version + 1, **changes)
         uow.accounts.update(updated, account.version)
-        uow.throttle_clear([key])
+        if clear:
+            uow.throttle_clear(clear)
         record(
             portal,
             uow,

@@ -11,6 +11,7 @@ and by the database's own unique indexes (which settle races between servers).
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -20,9 +21,12 @@ from uuid import UUID
 
 import attrs
 from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
     Connection,
     Engine,
     Executable,
+    Select,
     and_,
     bindparam,
     case,
@@ -201,17 +205,12 @@ class _Repo(Generic[T]):
         row = self._to_row(item)
         row.pop("id")
         row.pop("created_at", None)
-        statement = (
-            update(self._table)
-            .where(self._table.c.id == item_id)
-            .where(self._table.c.vendor_id == row["vendor_id"])
-            .where(self._table.c.version == expected_version)
-            .values(row)
-        )
         if item.version != expected_version + 1:  # type: ignore[attr-defined]
             raise ConcurrentModification(self._name.rstrip("s"), item_id)
+        params = {f"v_{k}": v for k, v in row.items()}
+        params.update(b_id=item_id, b_vendor_id=row["vendor_id"], b_version=expected_version)
         try:
-            result = self._uow._execute(statement)
+            result = self._uow._execute(_statement(self._name, "update", tuple(row)), params)
         except IntegrityError as exc:
             raise _conflict_for(self._name, exc) from None
         if result.rowcount != 1:
@@ -224,7 +223,7 @@ class _Repo(Generic[T]):
         item = self._seen.get(item_id)
         if item is None:
             row = (
-                self._uow._execute(select(self._table).where(self._table.c.id == item_id))
+                self._uow._execute(_statement(self._name, "get"), {"b_id": item_id})
                 .mappings()
                 .first()
             )
@@ -240,12 +239,10 @@ class _Repo(Generic[T]):
         pending = self._pending_keys[rule.name].get(wanted)
         if pending is not None:
             return pending if pending.vendor_id == vendor_id else None
-        query = select(self._table)
-        for part, wanted_value in zip(rule.parts, wanted, strict=True):
-            query = query.where(self._table.c[_column(part, rule)] == wanted_value)
-        for field, only in rule.only.items():
-            query = query.where(self._table.c[field] == only)
-        row = self._uow._execute(query).mappings().first()
+        columns = tuple(_column(part, rule) for part in rule.parts)
+        query = _statement(self._name, "get_by", columns, tuple(rule.only.items()))
+        params = {f"b_{c}": v for c, v in zip(columns, wanted, strict=True)}
+        row = self._uow._execute(query, params).mappings().first()
         if row is None:
             return None
         item = self._remember(row)
@@ -261,15 +258,18 @@ class _Repo(Generic[T]):
     ) -> list[T]:
         self._uow._check_open()
         self._uow._flush()
-        query = select(self._table).where(self._table.c.vendor_id == vendor_id)
-        for field, value in (where or {}).items():
-            query = query.where(self._table.c[field] == _stored(value))
-        query = query.order_by(self._table.c.created_at, self._table.c.id)
+        conditions = {field: _stored(value) for field, value in (where or {}).items()}
+        # None means IS NULL, which a bound "= :value" would never match.
+        fields = tuple(f for f, v in conditions.items() if v is not None)
+        nulls = tuple(f for f, v in conditions.items() if v is None)
+        query: Any = _statement(self._name, "list", fields, nulls)
         if limit is not None:
             query = query.limit(limit)
         if offset:
             query = query.offset(offset)
-        return [self._remember(row) for row in self._uow._execute(query).mappings()]
+        params = {f"b_{f}": conditions[f] for f in fields}
+        params["b_vendor_id"] = vendor_id
+        return [self._remember(row) for row in self._uow._execute(query, params).mappings()]
 
     def _remember(self, row: Mapping[Any, Any]) -> Any:
         item = self._seen.get(row["id"])
@@ -309,6 +309,96 @@ class _Vendors:
         table = Base.metadata.tables["vendors"]
         rows = self._uow._execute(select(table).order_by(table.c.created_at, table.c.id))
         return [self._repo._remember(row) for row in rows.mappings()]
+
+
+@functools.cache
+def _statement(
+    table: str, kind: str, fields: tuple[str, ...] = (), extra: tuple[Any, ...] = ()
+) -> Any:
+    """A repository statement with bound parameters, built once per shape: building one
+    (coercing every column and value) cost as much as running it on SQLite.
+
+    ``get``: by ``b_id``. ``get_by``: ``fields`` equal to ``b_<field>``, plus the rule's
+    fixed ``extra`` (field, value) pairs. ``list``: ``b_vendor_id`` and ``fields`` equal to
+    ``b_<field>``, ``extra`` fields NULL, oldest first. ``update``: set every one of
+    ``fields`` to ``v_<field>`` where id, vendor and version are ``b_id``, ``b_vendor_id``
+    and ``b_version``.
+    """
+    t = Base.metadata.tables[table]
+    if kind == "get":
+        return select(t).where(t.c.id == bindparam("b_id"))
+    if kind == "get_by":
+        query = select(t)
+        for field in fields:
+            query = query.where(t.c[field] == bindparam(f"b_{field}"))
+        for field, value in extra:
+            query = query.where(t.c[field] == value)
+        return query
+    if kind == "list":
+        query = select(t).where(t.c.vendor_id == bindparam("b_vendor_id"))
+        for field in fields:
+            query = query.where(t.c[field] == bindparam(f"b_{field}"))
+        for field in extra:
+            query = query.where(t.c[field].is_(None))
+        return query.order_by(t.c.created_at, t.c.id)
+    assert kind == "update"
+    return (
+        update(t)
+        .where(
+            t.c.id == bindparam("b_id"),
+            t.c.vendor_id == bindparam("b_vendor_id"),
+            t.c.version == bindparam("b_version"),
+        )
+        .values({field: bindparam(f"v_{field}") for field in fields})
+    )
+
+
+@functools.cache
+def _member_facts_statements() -> tuple[Select[Any], CompoundSelect[Any]]:
+    """The two statements of ``member_facts``, built once: building them (some forty labelled
+    columns, aliases, a recursive CTE) cost more than running them."""
+    t = Base.metadata.tables
+    m, a, c, p = t["memberships"], t["accounts"], t["customers"], t["profiles"]
+    main, main_account = m.alias("main"), a.alias("main_account")
+    vendor_id: BindParameter[Any] = bindparam("vendor_id")
+    first = (
+        select(
+            m,
+            a.c.status.label("x_account_status"),
+            *[col.label(f"c_{col.name}") for col in c.c],
+            *[col.label(f"p_{col.name}") for col in p.c],
+            main.c.status.label("x_main_status"),
+            main_account.c.status.label("x_main_account_status"),
+        )
+        .select_from(
+            m.join(a, a.c.id == m.c.account_id)
+            .join(c, c.c.id == m.c.customer_id)
+            .outerjoin(p, p.c.id == m.c.profile_id)
+            .outerjoin(main, and_(main.c.customer_id == m.c.customer_id, main.c.kind == "main"))
+            .outerjoin(main_account, main_account.c.id == main.c.account_id)
+        )
+        .where(m.c.id == bindparam("membership_id"), m.c.vendor_id == vendor_id)
+    )
+    # Customers below, level by level in one recursive query; the depth bound keeps a
+    # corrupt cycle from running forever.
+    below = (
+        select(c.c.id, c.c.parent_id, c.c.active, literal(1).label("depth"))
+        .where(c.c.parent_id == bindparam("customer_id"), c.c.vendor_id == vendor_id)
+        .cte("below", recursive=True)
+    )
+    below = below.union_all(
+        select(c.c.id, c.c.parent_id, c.c.active, (below.c.depth + 1).label("depth"))
+        .where(c.c.parent_id == below.c.id, c.c.vendor_id == vendor_id)
+        .where(below.c.depth < MAX_TREE_DEPTH)
+    )
+    loc = t["locations"]
+    second = union_all(
+        select(literal("c").label("kind"), below.c.id, below.c.parent_id, below.c.active),
+        select(literal("l").label("kind"), loc.c.id, loc.c.customer_id, loc.c.active).where(
+            loc.c.id.in_(bindparam("granted", expanding=True)), loc.c.vendor_id == vendor_id
+        ),
+    )
+    return first, second
 
 
 # The columns an outcome changes; the rest of a message never changes after it is queued.
@@ -584,28 +674,12 @@ class SqlUnitOfWork:
         hangs on, then the customers below it and the granted locations."""
         self._check_open()
         self._flush()
-        t = Base.metadata.tables
-        m, a, c, p = t["memberships"], t["accounts"], t["customers"], t["profiles"]
-        main, main_account = m.alias("main"), a.alias("main_account")
-        first = (
-            select(
-                m,
-                a.c.status.label("x_account_status"),
-                *[col.label(f"c_{col.name}") for col in c.c],
-                *[col.label(f"p_{col.name}") for col in p.c],
-                main.c.status.label("x_main_status"),
-                main_account.c.status.label("x_main_account_status"),
-            )
-            .select_from(
-                m.join(a, a.c.id == m.c.account_id)
-                .join(c, c.c.id == m.c.customer_id)
-                .outerjoin(p, p.c.id == m.c.profile_id)
-                .outerjoin(main, and_(main.c.customer_id == m.c.customer_id, main.c.kind == "main"))
-                .outerjoin(main_account, main_account.c.id == main.c.account_id)
-            )
-            .where(m.c.id == membership_id, m.c.vendor_id == vendor_id)
+        first, second = _member_facts_statements()
+        row = (
+            self._execute(first, {"membership_id": membership_id, "vendor_id": vendor_id})
+            .mappings()
+            .first()
         )
-        row = self._execute(first).mappings().first()
         if row is None:
             return None
         membership = FROM_ROW["memberships"](row)
@@ -620,29 +694,15 @@ class SqlUnitOfWork:
             if row["x_main_status"] is None
             else row["x_main_status"] == "active" and row["x_main_account_status"] == "active"
         )
-        # Customers below, level by level in one recursive query; the depth bound keeps a
-        # corrupt cycle from running forever.
-        below = (
-            select(c.c.id, c.c.parent_id, c.c.active, literal(1).label("depth"))
-            .where(c.c.parent_id == customer.id, c.c.vendor_id == vendor_id)
-            .cte("below", recursive=True)
-        )
-        below = below.union_all(
-            select(c.c.id, c.c.parent_id, c.c.active, (below.c.depth + 1).label("depth"))
-            .where(c.c.parent_id == below.c.id, c.c.vendor_id == vendor_id)
-            .where(below.c.depth < MAX_TREE_DEPTH)
-        )
-        loc = t["locations"]
         granted = [g.location_id for g in membership.location_grants]
-        second = union_all(
-            select(literal("c").label("kind"), below.c.id, below.c.parent_id, below.c.active),
-            select(literal("l").label("kind"), loc.c.id, loc.c.customer_id, loc.c.active).where(
-                loc.c.id.in_(granted), loc.c.vendor_id == vendor_id
-            ),
-        )
         subtree: dict[UUID, tuple[UUID, UUID | None, bool]] = {}
         locations: dict[UUID, tuple[UUID, bool]] = {}
-        found: list[Any] = list(self._execute(second))
+        found: list[Any] = list(
+            self._execute(
+                second,
+                {"customer_id": customer.id, "vendor_id": vendor_id, "granted": granted},
+            )
+        )
         for kind, item_id, parent_id, active in found:
             if kind == "c":
                 subtree.setdefault(item_id, (item_id, parent_id, bool(active)))
