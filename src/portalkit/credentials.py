@@ -502,17 +502,29 @@ class CredentialService:
         names an active account that may log in; do nothing otherwise.
 
         Returns None and raises nothing in every case — unknown, disabled, no password yet,
-        too many requests — so the answer tells nobody whether an account exists. The mail
-        is only queued here; delivery happens after the commit, and its errors never
-        surface. A newer request replaces the older link.
+        too many requests — so the answer tells nobody whether an account exists. All of
+        the work (look-up, link, mail) happens on the portal's background thread, so the
+        call takes the same time in every case; ``portal.mail.wait()`` waits for it. A
+        newer request replaces the older link. Only a missing mail key raises
+        (ConfigurationError), for every login alike.
         """
         self._portal._standalone("request_reset()")
         vendor_id = ident("vendor", vendor)
         typed = login_key(login) if isinstance(login, str) and len(login) <= 254 else ""
         if not typed:
             return
-        settings = self._portal.settings
+        # A missing mail key must fail for every login alike, and now, not in the background.
+        self._portal.mail._fernet()
+        key = client_key if isinstance(client_key, str) else None
         now = self._portal.clock.now()
+        # The whole decision runs in the background: the caller's time is the same whether
+        # an account exists or not, and whatever mail follows.
+        self._portal.mail._in_background(lambda: self._reset_request(vendor_id, typed, key, now))
+
+    def _reset_request(
+        self, vendor_id: UUID, typed: str, client_key: str | None, now: datetime
+    ) -> None:
+        settings = self._portal.settings
         hour_ago = now - timedelta(hours=1)
         with self._portal.transaction() as uow:
             from portalkit.auth import AuthService
@@ -562,7 +574,6 @@ class CredentialService:
                 System(vendor_id=vendor_id, reason="password_reset"),
                 to=account.email,
                 template="password_reset",
-                background=True,
                 language=account.language,
                 secret=True,
                 link=self._link(settings.reset_path, raw),

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import enum
 import logging
+import queue
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from email import policy
 from email.charset import QP, Charset
@@ -131,8 +132,9 @@ class MailService:
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
         self._templates: MailTemplates | None = None
-        self._background: list[threading.Thread] = []
-        self._background_lock = threading.Lock()
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._worker_lock = threading.Lock()
         #: Each notification kind members may subscribe to, with its template and capability.
         self.notifications: dict[str, tuple[str, str]] = {
             "quotes": ("notify_quote", "quotes.view"),
@@ -158,7 +160,7 @@ class MailService:
         display-name string as ``to``, line breaks or control characters in the subject.
         ``secret=True`` (the message carries a link or password) stores the body encrypted
         with ``PORTALKIT_MAIL_ENCRYPTION_KEY`` and purges it after delivery.
-        ``background=True`` delivers after the commit on a thread of its own, so the caller
+        ``background=True`` delivers after the commit on the portal's background thread, so the caller
         never waits for the mail server (:meth:`wait` joins it).
         """
         vendor_id = require_admin(actor)
@@ -204,20 +206,40 @@ class MailService:
     def _deliver_later(self, ids: Sequence[UUID]) -> None:
         # The caller's answer must not wait for the mail server: for requests that must not
         # reveal whether anyone got mail, the time the delivery takes would.
-        thread = threading.Thread(
-            target=self._deliver_quietly, args=(list(ids),), name="portalkit-mail", daemon=True
-        )
-        with self._background_lock:
-            self._background = [t for t in self._background if t.is_alive()] + [thread]
-        thread.start()
+        batch = list(ids)
+        self._in_background(lambda: self._deliver_quietly(batch))
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Wait until mail being delivered in the background has been handed to the backend
-        (tests; a clean shutdown). Reset and registration requests deliver that way."""
-        with self._background_lock:
-            threads = list(self._background)
-        for thread in threads:
-            thread.join(timeout)
+    def _in_background(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on the portal's background thread, after the jobs before it.
+
+        A queue and one long-lived thread, not a thread per job: starting a thread makes the
+        caller wait until the new thread has run a while, so the caller's time would depend
+        on what the job does.
+        """
+        with self._worker_lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._work, name="portalkit-background", daemon=True
+                )
+                self._worker.start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except Exception:
+                log.exception("a background job failed")
+            finally:
+                self._jobs.task_done()
+
+    def wait(self) -> None:
+        """Wait until the background work queued so far is done (tests; a clean shutdown):
+        reset and registration requests, and the delivery of the mail they queue. Work
+        still queued when the process ends is lost; its mail, once queued, is not (the
+        worker delivers it)."""
+        self._jobs.join()
 
     def flush(self, *, limit: int | None = None, batch: int = 50) -> FlushReport:
         """Deliver what is due (up to ``limit`` messages), batch by batch; returns counts."""

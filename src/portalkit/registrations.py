@@ -116,14 +116,36 @@ class RegistrationService:
         v.raise_if(problems)
         # A missing mail key must fail for every address alike, not only for the ones mailed.
         self._portal.mail._fernet()
-        settings = self._portal.settings
-        now = self._portal.clock.now()
-        keys = [throttle_key("register", vendor_id, login_key(address))]
-        if isinstance(client_key, str) and client_key:
-            keys.append(throttle_key("register-client", vendor_id, client_key[:200]))
         with self._portal.transaction() as uow:
             if uow.vendors.get(vendor_id) is None:
                 raise NotFound("vendor", vendor_id)
+        now = self._portal.clock.now()
+        given = Registration(
+            id=uuid4(),
+            vendor_id=vendor_id,
+            email=address,
+            first_name=first,
+            last_name=last,
+            company=firm,
+            created_at=now,
+            phone=phone_number,
+            message=note,
+            language=lang,
+        )
+        key = client_key if isinstance(client_key, str) else None
+        # The rest runs in the background, so the answer takes the same time whether or not
+        # the address has a login (and whichever mail follows).
+        self._portal.mail._in_background(lambda: self._take(given, key))
+
+    def _take(self, registration: Registration, client_key: str | None) -> None:
+        vendor_id, address = registration.vendor_id, registration.email
+        first, last, lang = registration.first_name, registration.last_name, registration.language
+        settings = self._portal.settings
+        now = registration.created_at
+        keys = [throttle_key("register", vendor_id, login_key(address))]
+        if client_key:
+            keys.append(throttle_key("register-client", vendor_id, client_key[:200]))
+        with self._portal.transaction() as uow:
             counts = [uow.throttle_hit(key, now, now - timedelta(hours=1)) for key in keys]
             if max(counts) > settings.request_max_per_hour:
                 record(
@@ -145,7 +167,6 @@ class RegistrationService:
                     to=owner.email,
                     template="registration_exists",
                     language=owner.language,
-                    background=True,
                     link=self._portal.credentials._link(settings.login_path, ""),
                     # The owner's own name: nothing the requester typed reaches this mail.
                     **self._portal.credentials._greeting(uow, owner),
@@ -161,18 +182,6 @@ class RegistrationService:
                     outcome="failure",
                 )
                 return
-            registration = Registration(
-                id=uuid4(),
-                vendor_id=vendor_id,
-                email=address,
-                first_name=first,
-                last_name=last,
-                company=firm,
-                created_at=now,
-                phone=phone_number,
-                message=note,
-                language=lang,
-            )
             uow.registrations.add(registration)
             token, raw = self._portal.credentials._issue(
                 uow,
@@ -186,11 +195,10 @@ class RegistrationService:
                 System(vendor_id=vendor_id, reason="registration"),
                 to=address,
                 template="email_verification",
-                background=True,
                 language=lang,
                 secret=True,
                 name=f"{first} {last}",
-                customer_name=firm,
+                customer_name=registration.company,
                 logo_url="",
                 link=self._portal.credentials._link(settings.confirm_path, raw),
                 expires=self._portal.credentials._expires(token.expires_at, lang),
