@@ -105,6 +105,25 @@ def _clock(portal: Portal) -> FixedClock:
     return clock
 
 
+def _django_hash(password: str, iterations: int = 1000) -> str:
+    """A hash as Django's pbkdf2_sha256 hasher writes it (built here with hashlib)."""
+    import base64
+    import hashlib
+
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), b"saltsalt", iterations)
+    return f"pbkdf2_sha256${iterations}$saltsalt${base64.b64encode(digest).decode()}"
+
+
+def _store_hash(portal: Portal, membership: Membership, encoded: str) -> Any:
+    """Store an imported hash, as a migration script would (straight through storage)."""
+    with portal.transaction() as uow:
+        account = uow.accounts.get(membership.vendor_id, membership.account_id)
+        assert account is not None
+        changed = attrs.evolve(account, password_hash=encoded, version=account.version + 1)
+        uow.accounts.update(changed, account.version)
+    return changed
+
+
 # -- A1: storage and upgrade ---------------------------------------------------------------
 def test_passwords_are_stored_as_argon2id_and_old_hashes_upgrade_at_login(portal: Portal) -> None:
     """A1: PHC string with OWASP parameters, salted; cheaper hashes upgrade on success only."""
@@ -128,20 +147,10 @@ def test_passwords_are_stored_as_argon2id_and_old_hashes_upgrade_at_login(portal
 
 def test_an_imported_django_hash_logs_in_and_is_upgraded(portal: Portal) -> None:
     """A1 / issue 5.1: a vendor migrates its users without a reset."""
-    import base64
-    import hashlib
 
     world = _world(portal)
     membership = _login(world, password=None)
-    digest = hashlib.pbkdf2_hmac("sha256", GOOD.encode(), b"saltsalt", 1000)
-    imported = f"pbkdf2_sha256$1000$saltsalt${base64.b64encode(digest).decode()}"
-    with portal.transaction() as uow:
-        account = uow.accounts.get(world.vendor.id, membership.account_id)
-        assert account is not None
-        uow.accounts.update(
-            attrs.evolve(account, password_hash=imported, version=account.version + 1),
-            account.version,
-        )
+    account = _store_hash(portal, membership, _django_hash(GOOD))
     login = portal.auth.authenticate(world.vendor, account.email, GOOD)
     assert login.account.password_hash.startswith("$argon2id$")
     assert _account(world, membership).password_hash.startswith("$argon2id$")
@@ -261,6 +270,8 @@ def test_every_login_failure_looks_the_same_and_costs_one_verification(portal: P
     off_customer = _login(world)
     portal.customers.deactivate(world.staff, off_customer.customer_id)
     no_password = _login(world, password=None)
+    legacy = _login(world, password=None)
+    _store_hash(portal, legacy, _django_hash(GOOD))
     cases = {
         "unknown": ("nobody@customer.example", GOOD),
         "wrong password": (_account(world, plain).username, "not the right password"),
@@ -268,6 +279,7 @@ def test_every_login_failure_looks_the_same_and_costs_one_verification(portal: P
         "main account off": (_account(world, extra).username, GOOD),
         "customer off": (_account(world, off_customer).username, GOOD),
         "no password": (_account(world, no_password).username, GOOD),
+        "legacy hash": (_account(world, legacy).username, "not the imported password"),
     }
     errors = []
     for login, password in cases.values():
