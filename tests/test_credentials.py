@@ -824,3 +824,34 @@ def test_reset_mail_greets_the_person_with_the_customers_logo(portal: Portal) ->
     mail = mailer.outbox[-1]
     assert contact.full_name in mail.get_body(("plain",)).get_content()
     assert "https://cdn.acme.example/l.png" in mail.get_body(("html",)).get_content()
+
+
+def test_a_tampered_link_is_refused_and_leaves_the_real_one_working(portal: Portal) -> None:
+    """B1/B3: a link with one character changed, cut short or padded does not work."""
+    world = _world(portal)
+    membership = _login(world)
+    portal.credentials.request_reset(world.vendor, _account(world, membership).email)
+    token = _link_token(portal, "/reset-password")
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    for tampered in (flipped, token[:-1], token + "A", token.upper(), "", " " + token, "x" * 500):
+        with pytest.raises(InvalidToken):
+            portal.credentials.reset_password(world.vendor, tampered, OTHER)
+    portal.credentials.reset_password(world.vendor, token, OTHER)
+
+
+def test_an_imported_werkzeug_hash_logs_in_and_is_upgraded(portal: Portal) -> None:
+    """Issue 5.1: Flask apps' users move over without a reset (scrypt and pbkdf2)."""
+    import hashlib
+
+    world = _world(portal)
+    for encoded in (
+        "scrypt:16384:8:1$pepper$"
+        + hashlib.scrypt(GOOD.encode(), salt=b"pepper", n=16384, r=8, p=1, dklen=64).hex(),
+        "pbkdf2:sha256:1000$pepper$"
+        + hashlib.pbkdf2_hmac("sha256", GOOD.encode(), b"pepper", 1000).hex(),
+    ):
+        membership = _login(world, password=None)
+        account = _store_hash(portal, membership, encoded)
+        login = portal.auth.authenticate(world.vendor, account.username, GOOD)
+        assert login.account.password_hash.startswith("$argon2id$")
+        assert _account(world, membership).password_hash.startswith("$argon2id$")

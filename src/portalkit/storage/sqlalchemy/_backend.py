@@ -55,7 +55,7 @@ from portalkit.errors import (
     StorageError,
 )
 from portalkit.outbox import OutboxStatus
-from portalkit.storage.base import UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
+from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
 from portalkit.storage.sqlalchemy.rows import Base
 
@@ -283,7 +283,7 @@ class _Vendors:
     """The vendors table (unscoped)."""
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._repo: _Repo[Vendor] = _Repo(uow, "vendors")
+        self._repo: _Repo[Vendor] = uow._repo("vendors")
         self._uow = uow
 
     def add(self, vendor: Vendor) -> None:
@@ -350,6 +350,16 @@ def _statement(
             t.c.version == bindparam("b_version"),
         )
         .values({field: bindparam(f"v_{field}") for field in fields})
+    )
+
+
+@functools.cache
+def _throttle_count_statement() -> Select[Any]:
+    """Asked before every login: built once."""
+    t = Base.metadata.tables["login_throttles"]
+    return select(func.max(t.c.failures)).where(
+        t.c.key.in_(bindparam("keys", expanding=True)),
+        t.c.window_start > bindparam("window_start"),
     )
 
 
@@ -423,31 +433,78 @@ class SqlUnitOfWork:
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
         self._open = True
-        self.vendors = _Vendors(self)
-        self.profiles: _Repo[PermissionProfile] = _Repo(self, "profiles")
-        self.customers: _Repo[Customer] = _Repo(self, "customers")
-        self.locations: _Repo[Location] = _Repo(self, "locations")
-        self.contacts: _Repo[Contact] = _Repo(self, "contacts")
-        self.accounts: _Repo[Account] = _Repo(self, "accounts")
-        self.memberships: _Repo[Membership] = _Repo(self, "memberships")
-        self.audit: _Repo[AuditEvent] = _Repo(self, "audit_events")
-        self.outbox: _Repo[OutboxMessage] = _Repo(self, "outbox_messages")
-        self.registrations: _Repo[Registration] = _Repo(self, "registrations")
-        self.tokens: _Repo[Token] = _Repo(self, "tokens")
+        # Repositories are made when first used: a unit of work touches two or three of
+        # them, and a login makes two units of work.
+        self._made: dict[str, _Repo[Any]] = {}
+        self._vendors: _Vendors | None = None
+
+    def _repo(self, table: str) -> _Repo[Any]:
+        found = self._made.get(table)
+        if found is None:
+            found = self._made[table] = _Repo(self, table)
+        return found
+
+    @property
+    def _repos(self) -> list[_Repo[Any]]:
         # In TABLES order: referenced tables first, so foreign keys hold at every statement.
-        self._repos: list[_Repo[Any]] = [
-            self.vendors._repo,
-            self.profiles,
-            self.customers,
-            self.locations,
-            self.contacts,
-            self.accounts,
-            self.memberships,
-            self.audit,
-            self.outbox,
-            self.registrations,
-            self.tokens,
-        ]
+        return [self._made[t] for t in TABLES if t in self._made]
+
+    @property
+    def vendors(self) -> _Vendors:
+        """The vendors."""
+        if self._vendors is None:
+            self._vendors = _Vendors(self)
+        return self._vendors
+
+    @property
+    def profiles(self) -> _Repo[PermissionProfile]:
+        """Permission profiles."""
+        return self._repo("profiles")
+
+    @property
+    def customers(self) -> _Repo[Customer]:
+        """Customers."""
+        return self._repo("customers")
+
+    @property
+    def locations(self) -> _Repo[Location]:
+        """Locations."""
+        return self._repo("locations")
+
+    @property
+    def contacts(self) -> _Repo[Contact]:
+        """Contacts."""
+        return self._repo("contacts")
+
+    @property
+    def accounts(self) -> _Repo[Account]:
+        """Accounts."""
+        return self._repo("accounts")
+
+    @property
+    def memberships(self) -> _Repo[Membership]:
+        """Memberships."""
+        return self._repo("memberships")
+
+    @property
+    def audit(self) -> _Repo[AuditEvent]:
+        """The audit log."""
+        return self._repo("audit_events")
+
+    @property
+    def outbox(self) -> _Repo[OutboxMessage]:
+        """Queued mail."""
+        return self._repo("outbox_messages")
+
+    @property
+    def registrations(self) -> _Repo[Registration]:
+        """Self-registration requests."""
+        return self._repo("registrations")
+
+    @property
+    def tokens(self) -> _Repo[Token]:
+        """One-time links."""
+        return self._repo("tokens")
 
     @property
     def connection(self) -> Connection:
@@ -642,11 +699,8 @@ class SqlUnitOfWork:
         """The highest failure count of ``keys`` in a current window."""
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["login_throttles"]
         found = self._execute(
-            select(func.max(t.c.failures)).where(
-                t.c.key.in_(list(keys)), t.c.window_start > window_start
-            )
+            _throttle_count_statement(), {"keys": list(keys), "window_start": window_start}
         ).scalar()
         return int(found or 0)
 
