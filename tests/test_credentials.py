@@ -855,3 +855,19 @@ def test_an_imported_werkzeug_hash_logs_in_and_is_upgraded(portal: Portal) -> No
         login = portal.auth.authenticate(world.vendor, account.username, GOOD)
         assert login.account.password_hash.startswith("$argon2id$")
         assert _account(world, membership).password_hash.startswith("$argon2id$")
+
+
+def test_a_megabyte_password_is_refused_before_any_expensive_work(portal: Portal) -> None:
+    """G3: the length is checked first; the hasher never sees it; login fails the same way."""
+    world = _world(portal)
+    spy = CountingHasher(portal.hasher)
+    portal.hasher = spy  # type: ignore[assignment]
+    membership = _login(world)
+    huge = "ﷺ" * 1_000_000  # NFKC makes 18 characters of each: it must not get that far
+    spy.verifications = 0
+    with pytest.raises(PasswordRejected) as caught:
+        portal.credentials.set_password(world.staff, membership.id, huge)
+    assert caught.value.codes == ["too_long"]
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, _account(world, membership).username, huge)
+    assert spy.verifications == 1  # the login's one (cheap: too long to hash) check

@@ -154,7 +154,12 @@ def _at_least(minimum: int, why: str) -> Callable[[object, attrs.Attribute[int],
     return check
 
 
-def _normalise(password: str) -> str:
+def _normalise(password: str, max_length: int | None = None) -> str:
+    # A huge input must not cost its NFKC form first (G3): NFKC joins at most three code
+    # points into one (Hangul jamo, a letter with two accents), so anything over four times
+    # the limit is too long however it normalises; it is cut, which keeps it too long.
+    if max_length is not None and len(password) > 4 * max_length:
+        password = password[: 4 * max_length + 1]
     return unicodedata.normalize("NFKC", password)
 
 
@@ -332,7 +337,7 @@ class PasswordHasher:
         :attr:`max_length` raises :class:`~portalkit.errors.PasswordRejected` (``too_long``)
         before any hashing. This checks no other rule: run :meth:`PasswordPolicy.check` first.
         """
-        text = _normalise(password)
+        text = _normalise(password, self.max_length)
         if len(text) > self.max_length:
             raise _rejection(["too_long"], "en", min_length=0, max_length=self.max_length)
         kdf = Argon2id(
@@ -359,7 +364,7 @@ class PasswordHasher:
         """
         if not isinstance(password, str):
             return False
-        text = _normalise(password)
+        text = _normalise(password, self.max_length)
         if len(text) > self.max_length:
             return False
         stored = _parse(encoded)
@@ -384,7 +389,7 @@ class PasswordHasher:
         """
         if not isinstance(password, str):
             return
-        text = _normalise(password)
+        text = _normalise(password, self.max_length)
         if len(text) <= self.max_length:
             self._verify_dummy(text)
 
@@ -579,6 +584,8 @@ class PasswordPolicy:
         ``context`` holds the words the password must not contain: the customer's and vendor's
         names, the username, the e-mail address (``None`` and empty entries are skipped).
         """
+        if len(password) > 4 * self.max_length:
+            return ["too_long"]  # nothing else is worth computing on a huge input (G3)
         text = _normalise(password)
         broken = []
         if len(text) < self.min_length:
