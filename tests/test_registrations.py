@@ -145,3 +145,19 @@ def test_bad_input_is_refused_with_every_problem(portal: Portal) -> None:
             company="NewCo",
         )
     assert {p.field for p in caught.value.problems} == {"email", "first_name", "last_name"}
+
+
+def test_a_pending_requester_cannot_log_in_or_get_a_reset(portal: Portal) -> None:
+    """D4: a request is a record, not an account."""
+    from portalkit import AuthenticationFailed
+
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    _request(world)
+    portal.registrations.confirm(world.vendor, _token(portal))
+    mailer.clear()
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, "eva@newco.example", "anything at all here")
+    portal.credentials.request_reset(world.vendor, "eva@newco.example")
+    portal.mail.wait()
+    assert mailer.outbox == [] and portal.accounts.list(world.staff) == []
