@@ -527,9 +527,7 @@ class CredentialService:
         settings = self._portal.settings
         hour_ago = now - timedelta(hours=1)
         with self._portal.transaction() as uow:
-            from portalkit.auth import AuthService
-
-            account = AuthService._find(self._portal.auth, uow, vendor_id, typed)
+            account = self._portal.auth._find(uow, vendor_id, typed)
             # Per account however it was typed (username or e-mail), else per typed login.
             who = f"account:{account.id}" if account is not None else typed
             keys = [throttle_key("reset", vendor_id, who)]
