@@ -228,3 +228,37 @@ def test_two_servers_moving_customers_under_each_other_never_make_a_cycle(pg_url
         assert not (a_now.parent_id == b.id and b_now.parent_id == a.id)
     first.close()
     second.close()
+
+
+def test_a_read_only_transaction_on_sqlite_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """Access checks and logins read while another request holds the write lock."""
+    import time
+
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    storage = SqlStorage(f"sqlite:///{tmp_path / 'portal.db'}")
+    storage.upgrade_schema()
+    portal = Portal(storage)
+    world = World(portal)
+    membership = world.membership(profile=world.profile(capabilities={"orders.view"}))
+    member = world.member(membership)
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with portal.transaction():
+            world.customer()  # takes SQLite's write lock and keeps it until release
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        context = portal.access.context(member)
+        waited = time.monotonic() - started
+        assert context.denied is None and waited < 5  # busy_timeout would be 30 s
+    finally:
+        release.set()
+        thread.join(30)
+        storage.close()

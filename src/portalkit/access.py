@@ -634,7 +634,7 @@ class AccessService:
                 capabilities=frozenset(),
                 denied="the view-as-customer session has ended",
             )
-        with self._portal.transaction() as uow:
+        with self._portal.transaction(read_only=True) as uow:
             facts = uow.member_facts(actor.vendor_id, actor.membership_id)
         return self._member_context(actor, facts)
 

@@ -118,7 +118,7 @@ class AuthService:
         now = portal.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
         hasher = portal.hasher
-        with portal.transaction() as uow:
+        with portal.transaction(read_only=True) as uow:
             account = self._find(uow, vendor_id, typed) if typed else None
             keys = [account_throttle_key(vendor_id, account, typed)]
             if isinstance(client_key, str) and client_key:
@@ -352,7 +352,7 @@ class AuthService:
             membership_id = UUID(parts[0])
         except ValueError:
             raise AuthenticationFailed() from None
-        with self._portal.transaction() as uow:
+        with self._portal.transaction(read_only=True) as uow:
             membership = uow.memberships.get(vendor_id, membership_id)
             account = uow.accounts.get(vendor_id, membership.account_id) if membership else None
         if membership is None or account is None:

@@ -172,12 +172,15 @@ class Portal:
         return cls(storage, _build_mailer(settings), settings=settings, clock=clock)
 
     @contextmanager
-    def transaction(self) -> Iterator[UnitOfWork]:
+    def transaction(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
         """Run the block in one transaction: commit at the end, roll back on any exception.
 
         Nested blocks (and the services called inside) join the outer transaction. A storage
         failure inside it, such as a Conflict, spoils the whole transaction: it rolls back
         even if the exception is caught inside the block.
+
+        ``read_only=True`` (for the outermost block) refuses every write with PortalError;
+        on SQLite such a transaction reads its snapshot without waiting for writers.
         """
         current = self._current.get()
         if current is not None:
@@ -193,7 +196,7 @@ class Portal:
                 current.failed = exc
                 raise
             return
-        uow = self.storage.begin()
+        uow = self.storage.begin(read_only=read_only)
         tx = _Transaction(uow)
         token = self._current.set(tx)
         try:

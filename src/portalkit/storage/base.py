@@ -238,8 +238,9 @@ class UnitOfWork(Protocol):
 class Storage(Protocol):
     """A storage backend: it opens units of work and can create or upgrade its schema."""
 
-    def begin(self) -> UnitOfWork:
-        """Start a unit of work; the caller commits or rolls it back."""
+    def begin(self, *, read_only: bool = False) -> UnitOfWork:
+        """Start a unit of work; the caller commits or rolls it back. A ``read_only`` one
+        refuses every write with PortalError and may read without taking write locks."""
         ...
 
     def upgrade_schema(self) -> None:

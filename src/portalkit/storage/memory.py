@@ -62,6 +62,7 @@ class _Table(Generic[T]):
         self._unique = UNIQUE_KEYS[name]
 
     def add(self, item: T) -> None:
+        self._uow._writing()
         self._uow._check_open()
         item_id: UUID = item.id  # type: ignore[attr-defined]
         new_keys = [(k, k.key_of(item)) for k in self._unique]
@@ -120,6 +121,7 @@ class _Table(Generic[T]):
         return found[offset:end]
 
     def update(self, item: T, expected_version: int) -> None:
+        self._uow._writing()
         self._uow._check_open()
         item_id: UUID = item.id  # type: ignore[attr-defined]
         stored = self._rows.get(item_id)
@@ -174,8 +176,9 @@ class _Vendors:
 class MemoryUnitOfWork:
     """A transaction on :class:`MemoryStorage`; holds the storage's lock until it ends."""
 
-    def __init__(self, storage: MemoryStorage) -> None:
+    def __init__(self, storage: MemoryStorage, read_only: bool = False) -> None:
         self._storage = storage
+        self._read_only = read_only
         self._tables = storage._tables
         self._undo: list[_Undo] = []
         self._open = True
@@ -196,6 +199,10 @@ class MemoryUnitOfWork:
             raise PortalError("this unit of work has ended; start a new transaction")
         self._storage._before_statement()
 
+    def _writing(self) -> None:
+        if self._read_only:
+            raise PortalError("this transaction is read-only (transaction(read_only=True))")
+
     def claim_outbox(
         self,
         now: datetime,
@@ -204,6 +211,7 @@ class MemoryUnitOfWork:
         ids: Sequence[UUID] | None = None,
     ) -> list[OutboxMessage]:
         """Claim due messages under the store's lock (one unit of work at a time)."""
+        self._writing()
         self._check_open()
         from portalkit.outbox import OutboxStatus
 
@@ -237,6 +245,7 @@ class MemoryUnitOfWork:
 
     def settle_outbox(self, outcomes: Sequence[OutboxMessage]) -> set[UUID]:
         """Record each outcome whose previous version is still the stored one."""
+        self._writing()
         self._check_open()
         recorded = set()
         for outcome in outcomes:
@@ -251,6 +260,7 @@ class MemoryUnitOfWork:
         self, vendor_id: UUID, purpose: TokenPurpose, digest: str, now: datetime
     ) -> Token | None:
         """Mark the token used if it still works (the store's lock makes this atomic)."""
+        self._writing()
         self._check_open()
         found = self.tokens.get_by(vendor_id, "token", digest)
         if found is None or not found.usable(purpose, now):
@@ -269,6 +279,7 @@ class MemoryUnitOfWork:
         purposes: Iterable[TokenPurpose] | None = None,
     ) -> int:
         """Revoke the outstanding tokens of an account or a registration."""
+        self._writing()
         self._check_open()
         wanted = set(purposes) if purposes is not None else None
         where: dict[str, object] = {"used_at": None, "revoked_at": None}
@@ -287,6 +298,7 @@ class MemoryUnitOfWork:
 
     def throttle_hit(self, key: str, now: datetime, window_start: datetime) -> int:
         """Count a failure for ``key`` (undone with the unit of work, like any write)."""
+        self._writing()
         self._check_open()
         table = self._tables.throttles
         before = table.get(key)
@@ -312,6 +324,7 @@ class MemoryUnitOfWork:
 
     def throttle_clear(self, keys: Sequence[str]) -> None:
         """Forget the failures of ``keys``."""
+        self._writing()
         self._check_open()
         table = self._tables.throttles
         removed = {key: table.pop(key) for key in keys if key in table}
@@ -319,6 +332,7 @@ class MemoryUnitOfWork:
 
     def lock_vendor(self, vendor_id: UUID) -> None:
         """Nothing more to do: a memory unit of work holds the whole store's lock already."""
+        self._writing()
         self._check_open()
 
     def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
@@ -400,10 +414,11 @@ class MemoryStorage:
         """A fresh, empty store (``PORTALKIT_STORAGE=memory``); the settings hold nothing for it."""
         return cls()
 
-    def begin(self) -> MemoryUnitOfWork:
-        """Wait for the lock and start a unit of work."""
+    def begin(self, *, read_only: bool = False) -> MemoryUnitOfWork:
+        """Wait for the lock and start a unit of work (``read_only``: refuses writes, as the
+        SQL backend's does)."""
         self._lock.acquire()
-        return MemoryUnitOfWork(self)
+        return MemoryUnitOfWork(self, read_only)
 
     def upgrade_schema(self) -> None:
         """Nothing to create: the tables exist as soon as the storage does."""

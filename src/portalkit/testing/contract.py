@@ -636,3 +636,17 @@ class StorageContract:
             assert uow.throttle_hit("a", later, later - window) == 1  # a new window
             uow.throttle_clear(["a", "b"])
             assert uow.throttle_count(["a", "b"], now - window) == 0
+
+    def test_a_read_only_transaction_reads_and_refuses_every_write(self, world: World) -> None:
+        p = world.portal
+        customer = world.customer()
+        with p.transaction(read_only=True) as uow:
+            assert uow.customers.get(world.vendor.id, customer.id) == customer
+        changed = attrs.evolve(customer, name="Changed", version=customer.version + 1)
+        with pytest.raises(PortalError, match="read-only"), p.transaction(read_only=True) as uow:
+            uow.customers.update(changed, customer.version)
+        with pytest.raises(PortalError, match="read-only"), p.transaction(read_only=True) as uow:
+            uow.throttle_hit("k", p.clock.now(), p.clock.now())
+        with pytest.raises(PortalError, match="read-only"), p.transaction(read_only=True):
+            world.customer()  # a service's write inside it is refused too
+        assert p.customers.get(world.staff, customer.id).name == customer.name

@@ -137,6 +137,7 @@ class _Repo(Generic[T]):
 
     # -- writes ---------------------------------------------------------------------------
     def add(self, item: T) -> None:
+        self._uow._writing()
         self._uow._check_open()
         keys = [(rule, rule.key_of(item)) for rule in self._rules]
         for rule, key in keys:
@@ -199,6 +200,7 @@ class _Repo(Generic[T]):
                     raise rule.conflict()
 
     def update(self, item: T, expected_version: int) -> None:
+        self._uow._writing()
         self._uow._check_open()
         self._uow._flush()
         item_id: UUID = item.id  # type: ignore[attr-defined]
@@ -426,9 +428,13 @@ _SETTLED = (
 class SqlUnitOfWork:
     """One database transaction on one connection."""
 
-    def __init__(self, storage: SqlStorage) -> None:
+    def __init__(self, storage: SqlStorage, read_only: bool = False) -> None:
+        self._read_only = read_only
         try:
             self._conn = storage.engine.connect()
+            # Read by the SQLite "begin" hook: a read-only unit of work need not wait for, or
+            # hold, the write lock.
+            self._conn.info["portalkit_read_only"] = read_only
             self._transaction = self._conn.begin()
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
@@ -517,6 +523,10 @@ class SqlUnitOfWork:
         if not self._open:
             raise PortalError("this unit of work has ended; start a new transaction")
 
+    def _writing(self) -> None:
+        if self._read_only:
+            raise PortalError("this transaction is read-only (transaction(read_only=True))")
+
     def claim_outbox(
         self,
         now: datetime,
@@ -526,6 +536,7 @@ class SqlUnitOfWork:
     ) -> list[OutboxMessage]:
         """Claim due messages: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers side by
         side never take the same one; SQLite's IMMEDIATE transactions run one at a time."""
+        self._writing()
         self._check_open()
         self._flush()
         t = Base.metadata.tables["outbox_messages"]
@@ -577,6 +588,7 @@ class SqlUnitOfWork:
         """Record outcomes with one executemany per shape (secret bodies are purged, others
         keep theirs untouched); a lost lease is found by reading back only when the row count
         says so."""
+        self._writing()
         self._check_open()
         self._flush()
         t = Base.metadata.tables["outbox_messages"]
@@ -621,6 +633,7 @@ class SqlUnitOfWork:
     ) -> Token | None:
         """One conditional ``UPDATE``: it succeeds for one caller only, on SQLite and on
         PostgreSQL alike, without a ``SELECT … FOR UPDATE`` first."""
+        self._writing()
         self._check_open()
         self._flush()
         t = Base.metadata.tables["tokens"]
@@ -651,6 +664,7 @@ class SqlUnitOfWork:
         purposes: Iterable[TokenPurpose] | None = None,
     ) -> int:
         """One ``UPDATE`` over the outstanding tokens of an account or a registration."""
+        self._writing()
         self._check_open()
         self._flush()
         t = Base.metadata.tables["tokens"]
@@ -671,6 +685,7 @@ class SqlUnitOfWork:
     def throttle_hit(self, key: str, now: datetime, window_start: datetime) -> int:
         """An upsert that adds one and returns the count in the same statement, so failures
         from many processes at once each count (no read-then-write)."""
+        self._writing()
         self._check_open()
         self._flush()
         t = Base.metadata.tables["login_throttles"]
@@ -706,6 +721,7 @@ class SqlUnitOfWork:
 
     def throttle_clear(self, keys: Sequence[str]) -> None:
         """Delete the counters of ``keys``."""
+        self._writing()
         self._check_open()
         self._flush()
         t = Base.metadata.tables["login_throttles"]
@@ -714,6 +730,7 @@ class SqlUnitOfWork:
     def lock_vendor(self, vendor_id: UUID) -> None:
         """``SELECT … FOR UPDATE`` on the vendor's row (PostgreSQL). SQLite needs nothing: its
         transactions begin IMMEDIATE and so already run one at a time."""
+        self._writing()
         self._check_open()
         self._flush()
         if self._conn.dialect.name == "postgresql":
@@ -832,9 +849,10 @@ class SqlStorage:
         """The storage ``PORTALKIT_DATABASE_URL`` names."""
         return cls(settings.database_url, echo=settings.sql_echo)
 
-    def begin(self) -> SqlUnitOfWork:
-        """Start a unit of work on a connection from the pool."""
-        return SqlUnitOfWork(self)
+    def begin(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        """Start a unit of work on a connection from the pool (``read_only``: one that only
+        reads, so on SQLite it neither waits for nor holds the write lock)."""
+        return SqlUnitOfWork(self, read_only)
 
     def upgrade_schema(self) -> None:
         """Run the Alembic migrations up to the newest one."""
@@ -908,8 +926,10 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         # IMMEDIATE takes the write lock up front: two deferred transactions that both try to
-        # upgrade to writing would deadlock and one would fail with "database is locked".
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # upgrade to writing would deadlock and one would fail with "database is locked". A
+        # read-only one never upgrades, so it reads from its snapshot without the lock.
+        read_only = conn.info.pop("portalkit_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def metadata() -> Any:
