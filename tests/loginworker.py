@@ -13,7 +13,7 @@ def fail_logins(url: str, vendor_id: str, login: str, times: int, start: Any) ->
 
     storage = SqlStorage(url)
     portal = Portal(
-        storage, settings=PortalSettings(login_max_failures=30, login_window_seconds=3600)
+        storage, settings=PortalSettings(login_max_failures=20, login_window_seconds=3600)
     )
     start.wait(30)
     failed = 0

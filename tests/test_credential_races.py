@@ -122,7 +122,8 @@ def test_eight_threads_using_one_link_in_memory() -> None:
 
 @pytest.mark.postgres
 def test_failed_logins_from_two_processes_count_together_on_postgres(pg_url: str) -> None:
-    """A7 / issue 5: 2 processes × 15 wrong passwords → a count of 30, one lock."""
+    """A7 / issue 5: 2 processes × 15 wrong passwords against a limit of 20 → 20 checked,
+    10 refused unchecked, one lock."""
     from loginworker import fail_logins
     from portalkit.storage.sqlalchemy import SqlStorage
     from portalkit.storage.sqlalchemy.rows import Base
@@ -131,7 +132,7 @@ def test_failed_logins_from_two_processes_count_together_on_postgres(pg_url: str
     with storage.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(Base.metadata.tables)} CASCADE"))
     portal = Portal(
-        storage, settings=PortalSettings(login_max_failures=30, login_window_seconds=3600)
+        storage, settings=PortalSettings(login_max_failures=20, login_window_seconds=3600)
     )
     world = World(portal)
     world.account(username="target", email="target@customer.example")
@@ -149,7 +150,9 @@ def test_failed_logins_from_two_processes_count_together_on_postgres(pg_url: str
             start.set()
             assert [r.get(timeout=120) for r in results] == [15, 15]
     events = portal.audit.list(world.staff, limit=500)
-    assert [e.action for e in events].count("login_failure") == 30
+    reasons = [e.reason for e in events if e.action == "login_failure"]
+    # Every attempt took its number: 20 were checked, the 10 over the limit were not.
+    assert len(reasons) == 30 and reasons.count("throttled") == 10  # the others: no_password
     assert [e.action for e in events].count("login_locked") == 1
     # The count is the account's, so its username is locked out too.
     with pytest.raises(Exception, match="not correct"):
@@ -203,3 +206,31 @@ def test_two_servers_logging_one_account_in_at_once_on_postgres(pg_url: str) -> 
     assert one.accounts.get(world.staff, membership.account_id).login_count == 10
     first.close()
     second.close()
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_attempts_in_parallel_cannot_all_slip_under_the_limit(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    """A7: 24 attempts at once against a limit of 8: only 8 get their password checked."""
+    from conftest import make_storage
+
+    portal = Portal(
+        make_storage(backend, request, tmp_path),
+        MemoryMailer(),
+        settings=PortalSettings(login_max_failures=8, login_window_seconds=3600),
+    )
+    world = World(portal)
+    membership = world.membership(profile=world.profile(capabilities={"orders.view"}))
+    portal.credentials.set_password(world.staff, membership, GOOD, must_change=False)
+    username = portal.accounts.get(world.staff, membership.account_id).username
+    start = threading.Barrier(24, timeout=30)
+
+    def attempt(n: int) -> None:
+        start.wait()
+        portal.auth.authenticate(world.vendor, username, f"wrong guess number {n}")
+
+    outcomes = _race([lambda n=n: attempt(n) for n in range(24)])
+    assert all(type(o).__name__ == "AuthenticationFailed" for o in outcomes)
+    reasons = [e.reason for e in portal.audit.list(world.staff, action="login_failure")]
+    assert reasons.count("wrong_password") == 8 and reasons.count("throttled") == 16

@@ -32,7 +32,12 @@ from portalkit._service import ident
 from portalkit.accounts import Account, new_session_stamp
 from portalkit.actors import Actor, Member, System
 from portalkit.audit import record
-from portalkit.errors import AuthenticationFailed, ConcurrentModification, PasswordExpired
+from portalkit.errors import (
+    AuthenticationFailed,
+    ConcurrentModification,
+    PasswordExpired,
+    PermissionDenied,
+)
 from portalkit.memberships import Membership, MembershipStatus
 
 if TYPE_CHECKING:
@@ -66,17 +71,21 @@ def login_key(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().casefold()
 
 
-def throttle_key(kind: str, vendor_id: UUID, value: str) -> str:
-    """The stored key of a throttle counter: a hash, so the table holds no typed logins."""
-    return hashlib.sha256(f"{kind}\x00{vendor_id}\x00{value}".encode()).hexdigest()
+def throttle_key(kind: str, vendor_id: UUID, value: str, secret: bytes = b"") -> str:
+    """The stored key of a throttle counter: an HMAC with ``PORTALKIT_SECRET_KEY``, so the
+    table holds no typed logins, not even ones a word list could find again."""
+    message = f"{kind}\x00{vendor_id}\x00{value}".encode("utf-8", "surrogatepass")
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def account_throttle_key(vendor_id: UUID, account: Account | None, typed: str) -> str:
+def account_throttle_key(
+    vendor_id: UUID, account: Account | None, typed: str, secret: bytes = b""
+) -> str:
     """The failed-login counter of an account (however its login was typed: username or
     e-mail, any case), or of the typed login when no account has it."""
     if account is not None:
-        return throttle_key("account", vendor_id, str(account.id))
-    return throttle_key("login", vendor_id, typed)
+        return throttle_key("account", vendor_id, str(account.id), secret)
+    return throttle_key("login", vendor_id, typed, secret)
 
 
 class AuthService:
@@ -118,26 +127,43 @@ class AuthService:
         now = portal.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
         hasher = portal.hasher
-        with portal.transaction(read_only=True) as uow:
+        limit = settings.login_max_failures
+        with portal.transaction() as uow:
             account = self._find(uow, vendor_id, typed) if typed else None
-            keys = [account_throttle_key(vendor_id, account, typed)]
+            secret_key = portal._throttle_secret
+            keys = [account_throttle_key(vendor_id, account, typed, secret_key)]
             if isinstance(client_key, str) and client_key:
-                keys.append(throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX]))
-            failures = uow.throttle_count(keys, window_start)
-            locked = failures >= settings.login_max_failures
+                keys.append(
+                    throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX], secret_key)
+                )
+            # Every attempt takes its number before the password is checked, so attempts in
+            # parallel cannot all slip under the limit; a success gives the count back. The
+            # client key counts failures only (an office's logins share it).
+            attempt = uow.throttle_hit(keys[0], now, window_start)
+            clients = uow.throttle_count(keys[1:], window_start) if len(keys) > 1 else 0
+            locked = attempt > limit or clients >= limit
+            if attempt == limit + 1:
+                target = f"account:{account.id}" if account else "login:unknown"
+                self._locked(uow, vendor_id, target)
+        if locked:
+            secret = ""  # nothing is learnt about the password while locked
         # Verified outside any transaction: tens of milliseconds of Argon2 must not hold a
         # database lock (SQLite has one writer). Exactly one verification on every path: an
         # unknown login, or one without a usable password, checks against a dummy hash.
         if account is not None and hasher.is_usable(account.password_hash):
             assert account.password_hash is not None
             verified = hasher.verify(secret, account.password_hash)
+            if not verified and hasher.needs_rehash(account.password_hash):
+                # A cheaper imported or older hash must not make its failures faster than an
+                # unknown login's (Django does the same): add one check at current cost.
+                hasher.dummy_verify(secret)
         else:
             hasher.dummy_verify(secret)
             verified = False
         for attempt in range(3):
             try:
                 reason, chosen, usable, account = self._settle(
-                    vendor_id, account, verified, locked, keys, typed, secret, customer, failures
+                    vendor_id, account, verified, locked, keys, typed, secret, customer
                 )
                 break
             except ConcurrentModification:
@@ -169,7 +195,6 @@ class AuthService:
         typed: str,
         secret: str,
         customer: Any,
-        failures: int,
     ) -> tuple[str, Membership | None, list[Membership], Account | None]:
         """Judge the attempt on the account as it is now and record the outcome."""
         portal = self._portal
@@ -190,9 +215,7 @@ class AuthService:
                 self._failed(uow, vendor_id, account, typed, reason, keys, now, window_start)
             else:
                 assert account is not None and chosen is not None
-                # Nothing to clear (one statement less) when no failure was counted.
-                clear = [keys[0]] if failures else []
-                account = self._succeeded(uow, account, secret, clear, chosen, now)
+                account = self._succeeded(uow, account, secret, [keys[0]], chosen, now)
         return reason, chosen, usable, account
 
     def _find(self, uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:
@@ -264,13 +287,13 @@ class AuthService:
         window_start: datetime,
     ) -> None:
         portal = self._portal
-        locked_now = False
         if reason != "throttled":
-            counts = [uow.throttle_hit(key, now, window_start) for key in keys]
-            # The atomic count makes exactly one failure the one that engages the lock.
-            locked_now = portal.settings.login_max_failures in counts
-        # The typed login is recorded as a hash prefix: people type passwords into it.
-        target = f"account:{account.id}" if account else f"login:{keys[0][:12]}"
+            # The account's attempt was counted before the check; the client's counts now.
+            for key in keys[1:]:
+                if uow.throttle_hit(key, now, window_start) == portal.settings.login_max_failures:
+                    self._locked(uow, vendor_id, "client")
+        # Never the typed login, not even hashed: people type passwords into that field.
+        target = f"account:{account.id}" if account else "login:unknown"
         record(
             portal,
             uow,
@@ -281,17 +304,20 @@ class AuthService:
             reason=reason,
             outcome="failure",
         )
-        if locked_now:
-            record(
-                portal,
-                uow,
-                vendor_id=vendor_id,
-                action="login_locked",
-                real=System(vendor_id=vendor_id, reason="login"),
-                target=target,
-                reason=f"{portal.settings.login_max_failures} failures",
-                outcome="failure",
-            )
+
+    def _locked(self, uow: UnitOfWork, vendor_id: UUID, target: str) -> None:
+        """Record that a login (or a client) is now refused until its window ends: once per
+        window, as the atomic count passes the limit exactly once."""
+        record(
+            self._portal,
+            uow,
+            vendor_id=vendor_id,
+            action="login_locked",
+            real=System(vendor_id=vendor_id, reason="login"),
+            target=target,
+            reason=f"{self._portal.settings.login_max_failures} attempts",
+            outcome="failure",
+        )
 
     def _succeeded(
         self,
@@ -328,6 +354,10 @@ class AuthService:
     def session(self, actor: Member) -> str:
         """The session value for working as ``actor`` (after a switch of customer or a
         password change, which renews the stamps)."""
+        if not isinstance(actor, Member) or actor.impersonator is not None:
+            # A view-as-customer actor carries its own limits (read-only, time box); a session
+            # value would drop them and hand out the member's full, lasting login.
+            raise PermissionDenied("only a member's own login has a session value")
         with self._portal.transaction() as uow:
             membership = uow.memberships.get(actor.vendor_id, actor.membership_id)
             account = uow.accounts.get(actor.vendor_id, actor.account_id)
@@ -375,8 +405,9 @@ class AuthService:
 
         vendor_id = vendor_of(actor)
         account_id = ident("account", account)
-        if not (isinstance(actor, Member) and actor.account_id == account_id):
-            require_admin(actor)
+        own = isinstance(actor, Member) and actor.account_id == account_id
+        if not own or (isinstance(actor, Member) and actor.impersonator is not None):
+            require_admin(actor)  # a view-as-customer actor is not the member itself
         with self._portal.transaction() as uow:
             current = load(uow.accounts, vendor_id, "account", account_id, "account")
             updated = attrs.evolve(

@@ -194,13 +194,15 @@ class CredentialService:
     def _admin(self, uow: UnitOfWork, actor: Actor, membership: Any) -> Membership:
         """The membership an administrator acts on: staff any of their vendor; a member
         holding ``members.manage`` only the logins it may manage."""
-        from portalkit.memberships import _may_touch
+        from portalkit.memberships import _may_touch, _may_touch_account
 
         vendor_id = vendor_of(actor)
         delegate = self._portal.access.delegated_admin(actor)
         target = load(uow.memberships, vendor_id, "membership", membership, "membership")
         if delegate is not None:
             _may_touch(uow, delegate, target)
+            # A password belongs to the account, which may log in elsewhere too.
+            _may_touch_account(uow, delegate, target.account_id)
         return target
 
     # -- invitations ----------------------------------------------------------------------
@@ -228,7 +230,9 @@ class CredentialService:
             settings = self._portal.settings
             now = self._portal.clock.now()
             sent = uow.throttle_hit(
-                throttle_key("invite", target.vendor_id, str(account.id)),
+                throttle_key(
+                    "invite", target.vendor_id, str(account.id), self._portal._throttle_secret
+                ),
                 now,
                 now - timedelta(hours=1),
             )
@@ -318,7 +322,9 @@ class CredentialService:
                         membership.version,
                     )
             else:
-                uow.throttle_clear([account_throttle_key(vendor_id, account, "")])
+                uow.throttle_clear(
+                    [account_throttle_key(vendor_id, account, "", self._portal._throttle_secret)]
+                )
                 self._notice(uow, updated)
             record(
                 self._portal,
@@ -345,12 +351,24 @@ class CredentialService:
 
     def _reachable(self, uow: UnitOfWork, account: Account) -> bool:
         """Whether an invited login has a customer that is still on."""
-        for membership in uow.memberships.list(account.vendor_id, where={"account_id": account.id}):
+        from portalkit.memberships import MembershipKind
+
+        vendor_id = account.vendor_id
+        for membership in uow.memberships.list(vendor_id, where={"account_id": account.id}):
             if membership.status is MembershipStatus.DISABLED:
                 continue
-            customer = uow.customers.get(account.vendor_id, membership.customer_id)
-            if customer is not None and customer.active:
-                return True
+            customer = uow.customers.get(vendor_id, membership.customer_id)
+            if customer is None or not customer.active:
+                continue
+            if membership.kind is MembershipKind.EXTRA:
+                # An extra account works only while the customer's main account does (A9).
+                mains = uow.memberships.list(
+                    vendor_id, where={"customer_id": customer.id, "kind": MembershipKind.MAIN}
+                )
+                owners = [uow.accounts.get(vendor_id, m.account_id) for m in mains if m.active]
+                if not any(owner is not None and owner.active for owner in owners):
+                    continue
+            return True
         return False
 
     def _greeting(self, uow: UnitOfWork, account: Account) -> dict[str, Any]:
@@ -453,7 +471,7 @@ class CredentialService:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
             # A stolen session must not become a way to guess the password: wrong current
             # passwords count like failed logins, and a locked account refuses them all.
-            key = account_throttle_key(actor.vendor_id, account, "")
+            key = account_throttle_key(actor.vendor_id, account, "", self._portal._throttle_secret)
             locked = uow.throttle_count([key], window_start) >= settings.login_max_failures
             hasher = self._portal.hasher
             if account.password_hash is None or not isinstance(current, str):
@@ -530,9 +548,10 @@ class CredentialService:
             account = self._portal.auth._find(uow, vendor_id, typed)
             # Per account however it was typed (username or e-mail), else per typed login.
             who = f"account:{account.id}" if account is not None else typed
-            keys = [throttle_key("reset", vendor_id, who)]
+            secret_key = self._portal._throttle_secret
+            keys = [throttle_key("reset", vendor_id, who, secret_key)]
             if isinstance(client_key, str) and client_key:
-                keys.append(throttle_key("reset-client", vendor_id, client_key[:200]))
+                keys.append(throttle_key("reset-client", vendor_id, client_key[:200], secret_key))
             counts = [uow.throttle_hit(key, now, hour_ago) for key in keys]
             if max(counts) > settings.request_max_per_hour:
                 reason = "throttled"
@@ -553,7 +572,7 @@ class CredentialService:
                     vendor_id=vendor_id,
                     action="reset_refused",
                     real=System(vendor_id=vendor_id, reason="reset_request"),
-                    target=f"account:{account.id}" if account else f"login:{keys[0][:12]}",
+                    target=f"account:{account.id}" if account else "login:unknown",
                     reason=reason,
                     outcome="failure",
                 )

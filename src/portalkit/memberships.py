@@ -286,6 +286,9 @@ class MembershipService:
                 _require_main(uow, vendor_id, owner.id)
             if delegate is not None:
                 _within_rights(uow, delegate, owner.id, checked_kind, profile_id, grants, customers)
+                # An account that already logs in elsewhere must not become reachable here,
+                # where this admin could then set its password.
+                _may_touch_account(uow, delegate, ids["account"])
             membership = Membership(
                 id=uuid4(),
                 vendor_id=vendor_id,
@@ -521,6 +524,24 @@ def _may_touch(uow: UnitOfWork, delegate: AccessContext, target: Membership) -> 
     profile = uow.profiles.get(target.vendor_id, target.profile_id) if target.profile_id else None
     if profile is not None and "members.manage" in profile.capabilities:
         raise PermissionDenied("only the vendor's staff may change another administrator")
+
+
+def _may_touch_account(uow: UnitOfWork, delegate: AccessContext, account_id: UUID) -> None:
+    """A delegated admin may act on an account (its password, its links) only if every
+    membership of that account is one it may touch: an account shared with another customer,
+    or holding a main or admin membership anywhere, is the vendor staff's."""
+    actor = delegate.actor
+    assert isinstance(actor, Member)
+    if account_id == actor.account_id:
+        raise PermissionDenied("you cannot change your own login")
+    reach = delegate.reach("memberships")
+    for membership in uow.memberships.list(actor.vendor_id, where={"account_id": account_id}):
+        if membership.customer_id not in reach:
+            raise PermissionDenied(
+                "this login also works for a customer outside your reach; only the vendor's "
+                "staff may change it"
+            )
+        _may_touch(uow, delegate, membership)
 
 
 def _within_rights(

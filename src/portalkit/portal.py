@@ -234,6 +234,11 @@ class Portal:
             raise PortalError("_after_commit needs a transaction")
         current.after_commit.append(action)
 
+    @property
+    def _throttle_secret(self) -> bytes:
+        """The key of the throttle counters' HMAC (``PORTALKIT_SECRET_KEY``)."""
+        return self.settings.secret_key.get_secret_value().encode()
+
     def _standalone(self, what: str) -> None:
         """Refuse to run inside a caller's transaction: what ``what`` records (failed logins,
         throttle counts) must stay even when the caller's change rolls back."""
@@ -345,13 +350,22 @@ def _record_denials(portal: Portal, service: object) -> None:
         )
 
 
+# Set while a watched call runs, so a refusal is recorded once, by the outermost call.
+_watching: ContextVar[bool] = ContextVar("portalkit-watching", default=False)
+
+
 def _watched(portal: Portal, method: Callable[..., Any], where: str) -> Callable[..., Any]:
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
+        if _watching.get():
+            return method(*args, **kwargs)
+        token = _watching.set(True)
         try:
             return method(*args, **kwargs)
         except PermissionDenied as exc:
             portal._note_denial(args[0] if args else kwargs.get("actor"), where, exc)
             raise
+        finally:
+            _watching.reset(token)
 
     return call

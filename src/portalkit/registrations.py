@@ -142,9 +142,10 @@ class RegistrationService:
         first, last, lang = registration.first_name, registration.last_name, registration.language
         settings = self._portal.settings
         now = registration.created_at
-        keys = [throttle_key("register", vendor_id, login_key(address))]
+        secret_key = self._portal._throttle_secret
+        keys = [throttle_key("register", vendor_id, login_key(address), secret_key)]
         if client_key:
-            keys.append(throttle_key("register-client", vendor_id, client_key[:200]))
+            keys.append(throttle_key("register-client", vendor_id, client_key[:200], secret_key))
         with self._portal.transaction() as uow:
             counts = [uow.throttle_hit(key, now, now - timedelta(hours=1)) for key in keys]
             if max(counts) > settings.request_max_per_hour:
@@ -154,7 +155,7 @@ class RegistrationService:
                     vendor_id=vendor_id,
                     action="registration_throttled",
                     real=System(vendor_id=vendor_id, reason="registration"),
-                    target=f"login:{keys[0][:12]}",
+                    target="registration:throttled",
                     outcome="failure",
                 )
                 return

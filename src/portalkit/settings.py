@@ -118,6 +118,12 @@ class PortalSettings(BaseSettings):
         "address (and per client key) in an hour.",
     )
 
+    secret_key: pydantic.SecretStr = pydantic.Field(
+        default=pydantic.SecretStr(""),
+        description="A long random secret, the same on every server: it keys the HMAC under "
+        "which throttle counters are stored, so their table reveals no typed logins. Make one "
+        "with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+    )
     registration_profile: str = pydantic.Field(
         default="",
         max_length=100,
