@@ -342,7 +342,7 @@ def test_a_client_key_is_throttled_across_logins(portal: Portal) -> None:
         "rights_reduced",
         "profile_reduced",
         "log_out_everywhere",
-        "customer_off",
+        "customer_off_and_on",
     ],
 )
 def test_a_session_ends_when_its_login_changes(portal: Portal, trigger: str) -> None:
@@ -377,6 +377,7 @@ def test_a_session_ends_when_its_login_changes(portal: Portal, trigger: str) -> 
         portal.auth.end_sessions(login.actor, account.id)
     else:
         portal.customers.deactivate(world.staff, membership.customer_id)
+        portal.customers.reactivate(world.staff, membership.customer_id)  # and back on
     with pytest.raises(AuthenticationFailed):
         portal.auth.validate_session(world.vendor, login.session)
 

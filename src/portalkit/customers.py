@@ -403,17 +403,29 @@ class CustomerService:
             )
 
     def deactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
-        """Switch a customer off: access control then refuses all of its memberships, and
-        the outstanding links (invitations, resets) of its logins stop working."""
+        """Switch a customer off: access control then refuses all of its memberships, their
+        sessions end and the outstanding links (invitations, resets) of its logins stop
+        working — for good, also when the customer is switched on again."""
         with self._portal.transaction() as uow:
             changed = set_fields(
                 self._portal, actor, _customers, "customer", customer, active=False
             )
+            from portalkit.accounts import new_session_stamp
+
             now = self._portal.clock.now()
             for membership in uow.memberships.list(
                 changed.vendor_id, where={"customer_id": changed.id}
             ):
                 uow.revoke_tokens(changed.vendor_id, now, account_id=membership.account_id)
+                # Its sessions end for good: switching the customer back on does not revive them.
+                uow.memberships.update(
+                    attrs.evolve(
+                        membership,
+                        session_stamp=new_session_stamp(),
+                        version=membership.version + 1,
+                    ),
+                    membership.version,
+                )
             return changed
 
     def reactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:

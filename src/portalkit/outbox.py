@@ -229,7 +229,8 @@ class MailService:
             job = self._jobs.get()
             try:
                 job()
-            except Exception:
+            except BaseException:
+                # Whatever a job raises, the thread lives on for the jobs queued after it.
                 log.exception("a background job failed")
             finally:
                 self._jobs.task_done()
