@@ -934,3 +934,18 @@ def test_an_invitation_does_not_work_while_the_main_account_is_off(portal: Porta
     portal.accounts.deactivate(world.staff, main.account_id)
     with pytest.raises(InvalidToken):
         portal.credentials.accept_invitation(world.vendor, token, GOOD)
+
+
+def test_a_refusal_by_an_access_context_in_host_code_is_audited(portal: Portal) -> None:
+    """H1: ctx.require() in the host's own code records its refusals too."""
+    from portalkit import PermissionDenied
+
+    world = _world(portal)
+    member = world.member(world.membership(profile=world.profile(capabilities={"orders.view"})))
+    context = portal.access.context(member)
+    context.require("orders.view")
+    with pytest.raises(PermissionDenied):
+        context.require("invoices.view")
+    (refused,) = portal.audit.list(world.staff, action="authz_fail")
+    assert refused.target == "require:invoices.view"
+    assert refused.real_actor == f"member:{member.membership_id}"

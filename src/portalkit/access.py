@@ -287,9 +287,18 @@ class AccessContext:
         *,
         location: UUID | None = None,
     ) -> None:
-        """Like :meth:`can`, but raise PermissionDenied (with the reason) instead of False."""
+        """Like :meth:`can`, but raise PermissionDenied (with the reason) instead of False.
+
+        The refusal is also an ``authz_fail`` event in the audit log (target
+        ``require:<capability>``), written after the caller's transaction ends, whichever way.
+        """
         if not self.can(capability, record, resource, location=location):
-            raise PermissionDenied(self.explain(capability, record, resource, location=location))
+            denied = PermissionDenied(self.explain(capability, record, resource, location=location))
+            from portalkit.portal import _watching
+
+            if not _watching.get():  # inside a portalkit call, that call records it once
+                self._access._portal._note_denial(self.actor, f"require:{capability}", denied)
+            raise denied
 
     def _is_write(self, capability: str) -> bool:
         found = self._access.capabilities.get(capability)
