@@ -5,6 +5,7 @@ The requirement each test proves is named in its docstring (``../shared/security
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -949,3 +950,40 @@ def test_a_refusal_by_an_access_context_in_host_code_is_audited(portal: Portal) 
     (refused,) = portal.audit.list(world.staff, action="authz_fail")
     assert refused.target == "require:invoices.view"
     assert refused.real_actor == f"member:{member.membership_id}"
+
+
+_HOSTILE = st.one_of(
+    st.none(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=300),
+    st.binary(max_size=50),
+    st.lists(st.text(max_size=20), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(login=_HOSTILE, password=_HOSTILE, token=_HOSTILE, client_key=_HOSTILE)
+def test_hostile_input_to_the_login_flows_gets_only_their_documented_answers(
+    login: Any, password: Any, token: Any, client_key: Any
+) -> None:
+    """G1: whatever arrives from a form, the flows answer with their own errors only."""
+    portal = Portal(MemoryStorage(), MemoryMailer(), clock=FixedClock())
+    world = _world(portal)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, login, password, client_key=client_key)
+    assert portal.credentials.request_reset(world.vendor, login, client_key=client_key) is None
+    portal.mail.wait()
+    with pytest.raises((InvalidToken, PasswordRejected, ValidationError)):
+        portal.credentials.reset_password(world.vendor, token, password)
+    with pytest.raises((InvalidToken, PasswordRejected, ValidationError)):
+        portal.credentials.accept_invitation(world.vendor, token, password)
+    assert portal.credentials.link_works(world.vendor, "reset", token) is False
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.validate_session(world.vendor, token)
+    with contextlib.suppress(ValidationError):  # bad input may be refused, nothing else
+        portal.registrations.request(
+            world.vendor, email=login, first_name=password, last_name="X", company=token
+        )
+    portal.mail.wait()
