@@ -145,6 +145,29 @@ class CredentialService:
         uow.tokens.add(token)
         return token, raw
 
+    def _send_link(
+        self,
+        token: Token,
+        raw: str,
+        *,
+        template: str,
+        path: str,
+        language: str,
+        **context: Any,
+    ) -> None:
+        """Queue the secret mail that carries a link: to the address the token was issued
+        for (the stored one, never a typed one), encrypted while it waits."""
+        self._portal.mail.send_template(
+            System(vendor_id=token.vendor_id, reason=template),
+            to=token.email,
+            template=template,
+            language=language,
+            secret=True,
+            link=self._link(path, raw),
+            expires=self._expires(token.expires_at, language),
+            **context,
+        )
+
     def _link(self, path: str, raw: str) -> str:
         # Links start with the configured address, never with anything from a request.
         return self._portal.settings.base_url.rstrip("/") + path.replace("{token}", raw)
@@ -246,14 +269,12 @@ class CredentialService:
                 settings.invitation_hours,
                 account_id=account.id,
             )
-            self._portal.mail.send_template(
-                System(vendor_id=target.vendor_id, reason="invitation"),
-                to=account.email,
+            self._send_link(
+                token,
+                raw,
                 template="invitation",
+                path=settings.invite_path,
                 language=account.language,
-                secret=True,
-                link=self._link(settings.invite_path, raw),
-                expires=self._expires(token.expires_at, account.language),
                 **self._mail_context(uow, target),
             )
             record(
@@ -587,14 +608,12 @@ class CredentialService:
                 account_id=account.id,
             )
             # Only ever to the stored address, whatever was typed.
-            self._portal.mail.send_template(
-                System(vendor_id=vendor_id, reason="password_reset"),
-                to=account.email,
+            self._send_link(
+                token,
+                raw,
                 template="password_reset",
+                path=settings.reset_path,
                 language=account.language,
-                secret=True,
-                link=self._link(settings.reset_path, raw),
-                expires=self._expires(token.expires_at, account.language),
                 **self._greeting(uow, account),
             )
             record(

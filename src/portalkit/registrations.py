@@ -192,17 +192,15 @@ class RegistrationService:
                 settings.confirm_hours,
                 registration_id=registration.id,
             )
-            self._portal.mail.send_template(
-                System(vendor_id=vendor_id, reason="registration"),
-                to=address,
+            self._portal.credentials._send_link(
+                token,
+                raw,
                 template="email_verification",
+                path=settings.confirm_path,
                 language=lang,
-                secret=True,
                 name=f"{first} {last}",
                 customer_name=registration.company,
                 logo_url="",
-                link=self._portal.credentials._link(settings.confirm_path, raw),
-                expires=self._portal.credentials._expires(token.expires_at, lang),
             )
             record(
                 self._portal,
