@@ -50,6 +50,9 @@ class _Tables:
         }
         # Failed logins per throttle key: (failures, window start). Per process, documented.
         self.throttles: dict[str, tuple[int, datetime]] = {}
+        # Customers by parent, for umbrella trees; rebuilt when a customer changed since.
+        self.customers_changed = 0
+        self.children: tuple[int, dict[UUID | None, list[Any]]] = (-1, {})
 
 
 class _Table(Generic[T]):
@@ -71,9 +74,14 @@ class _Table(Generic[T]):
                 raise key.conflict()
         self._rows[item_id] = item
         self._uow._undo.append(lambda: self._rows.pop(item_id))
+        self._changed()
         for key, value in new_keys:
             if value is not None:
                 self._index(key.name, value, item_id)
+
+    def _changed(self) -> None:
+        if self._name == "customers":
+            self._uow._tables.customers_changed += 1
 
     def add_many(self, items: Sequence[T]) -> None:
         for item in items:
@@ -145,6 +153,7 @@ class _Table(Generic[T]):
                     self._index(key.name, new, item_id)
         self._rows[item_id] = item
         self._uow._undo.append(lambda: self._rows.__setitem__(item_id, stored))
+        self._changed()
 
 
 class _Vendors:
@@ -349,14 +358,16 @@ class MemoryUnitOfWork:
         if main_id is not None:
             main = rows["memberships"][main_id]
             main_active = main.active and rows["accounts"][main.account_id].active
-        children: dict[UUID | None, list[Customer]] = {}
-        for candidate in rows["customers"].values():
-            if candidate.vendor_id == vendor_id:
-                children.setdefault(candidate.parent_id, []).append(candidate)
+        children = self._children()
         subtree: list[tuple[UUID, UUID | None, bool]] = []
         level, seen = [customer.id], {customer.id}
         for _ in range(MAX_TREE_DEPTH):
-            level = [c.id for parent in level for c in children.get(parent, []) if c.id not in seen]
+            level = [
+                c.id
+                for parent in level
+                for c in children.get(parent, [])
+                if c.id not in seen and c.vendor_id == vendor_id
+            ]
             seen.update(level)
             subtree += [
                 (i, rows["customers"][i].parent_id, rows["customers"][i].active) for i in level
@@ -377,6 +388,18 @@ class MemoryUnitOfWork:
             locations=locations,
         )
 
+    def _children(self) -> dict[UUID | None, list[Customer]]:
+        """Customers by parent id (all vendors: ids are unique), built once per change of
+        the customers table instead of on every access check."""
+        tables = self._tables
+        built, children = tables.children
+        if built != tables.customers_changed:
+            children = {}
+            for candidate in tables.rows["customers"].values():
+                children.setdefault(candidate.parent_id, []).append(candidate)
+            tables.children = (tables.customers_changed, children)
+        return children
+
     def commit(self) -> None:
         """Keep every change and release the lock."""
         if self._open:
@@ -389,6 +412,7 @@ class MemoryUnitOfWork:
             for step in reversed(self._undo):
                 step()
             self._undo.clear()
+            self._tables.customers_changed += 1  # what was undone may have been a customer
             self._end()
 
     def _end(self) -> None:

@@ -650,3 +650,20 @@ class StorageContract:
         with pytest.raises(PortalError, match="read-only"), p.transaction(read_only=True):
             world.customer()  # a service's write inside it is refused too
         assert p.customers.get(world.staff, customer.id).name == customer.name
+
+    def test_an_umbrella_members_reach_follows_moves_and_rollbacks(self, world: World) -> None:
+        p = world.portal
+        umbrella, other = world.customer(), world.customer()
+        child = world.customer(parent=umbrella)
+        profile = world.profile(capabilities={"orders.view"}, scopes={"orders": "tree"})
+        member = world.member(world.membership(customer=umbrella, profile=profile))
+        assert child.id in p.access.context(member).reach("orders")
+        p.customers.update(world.staff, child.id, parent=other)
+        assert child.id not in p.access.context(member).reach("orders")
+        with pytest.raises(RuntimeError), p.transaction():
+            p.customers.update(world.staff, child.id, parent=umbrella)
+            assert child.id in p.access.context(member).reach("orders")  # seen inside
+            raise RuntimeError("roll back")
+        assert child.id not in p.access.context(member).reach("orders")
+        late = world.customer(parent=umbrella)
+        assert late.id in p.access.context(member).reach("orders")
