@@ -987,3 +987,34 @@ def test_hostile_input_to_the_login_flows_gets_only_their_documented_answers(
             world.vendor, email=login, first_name=password, last_name="X", company=token
         )
     portal.mail.wait()
+
+
+def test_passwords_are_hashed_with_no_transaction_open(portal: Portal) -> None:
+    """SQLite has one writer: tens of milliseconds of Argon2 must not hold its lock, on any
+    path that sets a password (admin, reset, invitation, change) or checks one (login)."""
+    world = _world(portal)
+    open_while: list[bool] = []
+    real = portal.hasher
+
+    class Watching(CountingHasher):
+        def hash(self, password: str) -> str:
+            open_while.append(portal._current.get() is not None)
+            return real.hash(password)
+
+        def verify(self, password: str, encoded: str | None) -> bool:
+            open_while.append(portal._current.get() is not None)
+            return real.verify(password, encoded)
+
+    membership = _login(world, password=None, status="invited")
+    portal.hasher = Watching(real)  # type: ignore[assignment]
+    portal.credentials.invite(world.staff, membership)
+    portal.credentials.accept_invitation(
+        world.vendor, _link_token(portal, "/accept-invitation"), GOOD
+    )
+    username = _account(world, membership).username
+    login = portal.auth.authenticate(world.vendor, username, GOOD)
+    portal.credentials.change_password(login.actor, current=GOOD, new=OTHER)
+    portal.credentials.request_reset(world.vendor, username)
+    portal.credentials.reset_password(world.vendor, _link_token(portal, "/reset-password"), GOOD)
+    portal.credentials.set_password(world.staff, membership.id, "an admin chose this one")
+    assert len(open_while) >= 6 and not any(open_while)

@@ -88,8 +88,10 @@ class CredentialService:
         *,
         must_change: bool,
         now: datetime,
+        hashed: str | None = None,
     ) -> Account:
-        """Check the policy, hash, and save: new session stamp, links revoked."""
+        """Check the policy, hash (unless ``hashed`` was made outside the transaction), and
+        save: new session stamp, links revoked."""
         self.policy.check(password, context=self._context(uow, account), language=account.language)
         expires = (
             now + timedelta(hours=self._portal.settings.generated_password_hours)
@@ -98,7 +100,7 @@ class CredentialService:
         )
         updated = attrs.evolve(
             account,
-            password_hash=self._portal.hasher.hash(password),
+            password_hash=hashed if hashed is not None else self._portal.hasher.hash(password),
             must_change_password=must_change,
             password_expires_at=expires,
             password_changed_at=now,
@@ -310,26 +312,20 @@ class CredentialService:
     ) -> Account:
         vendor_id = ident("vendor", vendor)
         now = self._portal.clock.now()
-        with self._portal.transaction() as uow:
-            token = self._peek(uow, vendor_id, purpose, raw)
-            account = uow.accounts.get(vendor_id, token.account_id) if token.account_id else None
-            if (
-                account is None
-                or (actor is not None and actor.account_id != account.id)
-                or not account.active
-                or account.email != token.email
-            ):
-                raise InvalidToken()
-            if purpose is TokenPurpose.RESET and not self._may_log_in(uow, account):
-                raise InvalidToken()
-            if purpose is TokenPurpose.INVITE and not self._reachable(uow, account):
-                raise InvalidToken()  # its customer was switched off since
+        # Look first (no write lock), hash with no transaction open (tens of milliseconds
+        # must not hold SQLite's one writer), then use the link and save in one transaction.
+        with self._portal.transaction(read_only=True) as uow:
+            account = self._redeemable(uow, vendor_id, purpose, raw, actor)
             # The policy first: a rejected password must not use up the link.
             self.policy.check(
                 password, context=self._context(uow, account), language=account.language
             )
+        hashed = self._portal.hasher.hash(password)
+        with self._portal.transaction() as uow:
+            token = self._peek(uow, vendor_id, purpose, raw)
+            account = self._redeemable(uow, vendor_id, purpose, raw, actor)
             self._use(uow, vendor_id, purpose, raw)
-            updated = self._store(uow, account, password, must_change=False, now=now)
+            updated = self._store(uow, account, password, must_change=False, now=now, hashed=hashed)
             if purpose is TokenPurpose.INVITE:
                 for membership in uow.memberships.list(
                     vendor_id, where={"account_id": account.id, "status": MembershipStatus.INVITED}
@@ -359,6 +355,30 @@ class CredentialService:
                 token=token.reference,
             )
             return updated
+
+    def _redeemable(
+        self,
+        uow: UnitOfWork,
+        vendor_id: UUID,
+        purpose: TokenPurpose,
+        raw: str,
+        actor: Member | None,
+    ) -> Account:
+        """The account a link would set the password of, if the link works now for it."""
+        token = self._peek(uow, vendor_id, purpose, raw)
+        account = uow.accounts.get(vendor_id, token.account_id) if token.account_id else None
+        if (
+            account is None
+            or (actor is not None and actor.account_id != account.id)
+            or not account.active
+            or account.email != token.email
+        ):
+            raise InvalidToken()
+        if purpose is TokenPurpose.RESET and not self._may_log_in(uow, account):
+            raise InvalidToken()
+        if purpose is TokenPurpose.INVITE and not self._reachable(uow, account):
+            raise InvalidToken()  # its customer (or main account) was switched off since
+        return account
 
     def _may_log_in(self, uow: UnitOfWork, account: Account) -> bool:
         from portalkit.auth import _member
@@ -429,13 +449,26 @@ class CredentialService:
         membership becomes active; the account's sessions and links end.
         """
         now = self._portal.clock.now()
+        generated = password is None
+        chosen = generate_password(self.policy) if password is None else password
+        with self._portal.transaction(read_only=True) as uow:
+            target = self._admin(uow, actor, membership)
+            account = uow.accounts.get(target.vendor_id, target.account_id)
+            assert account is not None
+            self.policy.check(
+                chosen, context=self._context(uow, account), language=account.language
+            )
+        seen = account.version
+        hashed = self._portal.hasher.hash(chosen)  # with no transaction open (SQLite's lock)
         with self._portal.transaction() as uow:
             target = self._admin(uow, actor, membership)
             account = uow.accounts.get(target.vendor_id, target.account_id)
             assert account is not None
-            generated = password is None
-            chosen = generate_password(self.policy) if password is None else password
-            updated = self._store(uow, account, chosen, must_change=must_change, now=now)
+            if account.version != seen:
+                raise ConcurrentModification("account", account.id)
+            updated = self._store(
+                uow, account, chosen, must_change=must_change, now=now, hashed=hashed
+            )
             if target.status is MembershipStatus.INVITED:
                 uow.memberships.update(
                     attrs.evolve(
@@ -488,21 +521,24 @@ class CredentialService:
         settings = self._portal.settings
         now = self._portal.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
+        limit = settings.login_max_failures
+        secret_key = self._portal._throttle_secret
         with self._portal.transaction() as uow:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
-            # A stolen session must not become a way to guess the password: wrong current
-            # passwords count like failed logins, and a locked account refuses them all.
-            key = account_throttle_key(actor.vendor_id, account, "", self._portal._throttle_secret)
-            locked = uow.throttle_count([key], window_start) >= settings.login_max_failures
-            hasher = self._portal.hasher
-            if account.password_hash is None or not isinstance(current, str):
-                hasher.dummy_verify(current if isinstance(current, str) else "")
-                right = False
-            else:
-                right = hasher.verify(current, account.password_hash)
-            if not right or locked:
-                if not locked:
-                    uow.throttle_hit(key, now, window_start)
+            self.policy.check(new, context=self._context(uow, account), language=account.language)
+            # A stolen session must not become a way to guess the password: each try takes a
+            # number on the account's login counter before the check (so tries in parallel
+            # are bounded too), and a locked account refuses them all.
+            key = account_throttle_key(actor.vendor_id, account, "", secret_key)
+            locked = uow.throttle_hit(key, now, window_start) > limit
+        hasher = self._portal.hasher  # checks and hashing with no transaction open
+        if locked or account.password_hash is None or not isinstance(current, str):
+            hasher.dummy_verify(current if isinstance(current, str) else "")
+            right = False
+        else:
+            right = hasher.verify(current, account.password_hash)
+        if not right:
+            with self._portal.transaction() as uow:
                 record(
                     self._portal,
                     uow,
@@ -514,16 +550,17 @@ class CredentialService:
                     reason="throttled" if locked else "wrong_current_password",
                     outcome="failure",
                 )
-        if not right or locked:
             raise ValidationError.single(
                 "current", "incorrect", "the current password is not correct"
             )
         checked = account.version
+        hashed = hasher.hash(new)
         with self._portal.transaction() as uow:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
             if account.version != checked:  # changed since the current password was checked
                 raise ConcurrentModification("account", account.id)
-            updated = self._store(uow, account, new, must_change=False, now=now)
+            updated = self._store(uow, account, new, must_change=False, now=now, hashed=hashed)
+            uow.throttle_clear([key])  # the try's number is given back
             self._notice(uow, updated)
             record(
                 self._portal,
