@@ -80,19 +80,15 @@ class CredentialService:
                 words.append(customer.name)
         return words
 
-    def _store(
-        self,
-        uow: UnitOfWork,
-        account: Account,
-        password: str,
-        *,
-        must_change: bool,
-        now: datetime,
-        hashed: str | None = None,
-    ) -> Account:
-        """Check the policy, hash (unless ``hashed`` was made outside the transaction), and
-        save: new session stamp, links revoked."""
+    def _check(self, uow: UnitOfWork, account: Account, password: str) -> None:
+        """The policy, with the account's words, in the account's language."""
         self.policy.check(password, context=self._context(uow, account), language=account.language)
+
+    def _store(
+        self, uow: UnitOfWork, account: Account, hashed: str, *, must_change: bool, now: datetime
+    ) -> Account:
+        """Save a new password hash (checked and made by the caller, outside any transaction):
+        new session stamp, links revoked."""
         expires = (
             now + timedelta(hours=self._portal.settings.generated_password_hours)
             if must_change
@@ -100,7 +96,7 @@ class CredentialService:
         )
         updated = attrs.evolve(
             account,
-            password_hash=hashed if hashed is not None else self._portal.hasher.hash(password),
+            password_hash=hashed,
             must_change_password=must_change,
             password_expires_at=expires,
             password_changed_at=now,
@@ -315,17 +311,13 @@ class CredentialService:
         # Look first (no write lock), hash with no transaction open (tens of milliseconds
         # must not hold SQLite's one writer), then use the link and save in one transaction.
         with self._portal.transaction(read_only=True) as uow:
-            account = self._redeemable(uow, vendor_id, purpose, raw, actor)
-            # The policy first: a rejected password must not use up the link.
-            self.policy.check(
-                password, context=self._context(uow, account), language=account.language
-            )
+            _, account = self._redeemable(uow, vendor_id, purpose, raw, actor)
+            self._check(uow, account, password)  # first: a rejected one leaves the link usable
         hashed = self._portal.hasher.hash(password)
         with self._portal.transaction() as uow:
-            token = self._peek(uow, vendor_id, purpose, raw)
-            account = self._redeemable(uow, vendor_id, purpose, raw, actor)
+            token, account = self._redeemable(uow, vendor_id, purpose, raw, actor)
             self._use(uow, vendor_id, purpose, raw)
-            updated = self._store(uow, account, password, must_change=False, now=now, hashed=hashed)
+            updated = self._store(uow, account, hashed, must_change=False, now=now)
             if purpose is TokenPurpose.INVITE:
                 for membership in uow.memberships.list(
                     vendor_id, where={"account_id": account.id, "status": MembershipStatus.INVITED}
@@ -363,8 +355,8 @@ class CredentialService:
         purpose: TokenPurpose,
         raw: str,
         actor: Member | None,
-    ) -> Account:
-        """The account a link would set the password of, if the link works now for it."""
+    ) -> tuple[Token, Account]:
+        """The link and the account it would set the password of, if it works now for it."""
         token = self._peek(uow, vendor_id, purpose, raw)
         account = uow.accounts.get(vendor_id, token.account_id) if token.account_id else None
         if (
@@ -378,7 +370,7 @@ class CredentialService:
             raise InvalidToken()
         if purpose is TokenPurpose.INVITE and not self._reachable(uow, account):
             raise InvalidToken()  # its customer (or main account) was switched off since
-        return account
+        return token, account
 
     def _may_log_in(self, uow: UnitOfWork, account: Account) -> bool:
         from portalkit.auth import _member
@@ -455,9 +447,7 @@ class CredentialService:
             target = self._admin(uow, actor, membership)
             account = uow.accounts.get(target.vendor_id, target.account_id)
             assert account is not None
-            self.policy.check(
-                chosen, context=self._context(uow, account), language=account.language
-            )
+            self._check(uow, account, chosen)
         seen = account.version
         hashed = self._portal.hasher.hash(chosen)  # with no transaction open (SQLite's lock)
         with self._portal.transaction() as uow:
@@ -466,9 +456,7 @@ class CredentialService:
             assert account is not None
             if account.version != seen:
                 raise ConcurrentModification("account", account.id)
-            updated = self._store(
-                uow, account, chosen, must_change=must_change, now=now, hashed=hashed
-            )
+            updated = self._store(uow, account, hashed, must_change=must_change, now=now)
             if target.status is MembershipStatus.INVITED:
                 uow.memberships.update(
                     attrs.evolve(
@@ -525,7 +513,7 @@ class CredentialService:
         secret_key = self._portal._throttle_secret
         with self._portal.transaction() as uow:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
-            self.policy.check(new, context=self._context(uow, account), language=account.language)
+            self._check(uow, account, new)
             # A stolen session must not become a way to guess the password: each try takes a
             # number on the account's login counter before the check (so tries in parallel
             # are bounded too), and a locked account refuses them all.
@@ -559,7 +547,7 @@ class CredentialService:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
             if account.version != checked:  # changed since the current password was checked
                 raise ConcurrentModification("account", account.id)
-            updated = self._store(uow, account, new, must_change=False, now=now, hashed=hashed)
+            updated = self._store(uow, account, hashed, must_change=False, now=now)
             uow.throttle_clear([key])  # the try's number is given back
             self._notice(uow, updated)
             record(
