@@ -152,7 +152,6 @@ class MailService:
         html: str | None = None,
         kind: str = "custom",
         secret: bool = False,
-        background: bool = False,
     ) -> OutboxMessage:
         """Queue one message to one address, in the current transaction (or its own).
 
@@ -160,8 +159,6 @@ class MailService:
         display-name string as ``to``, line breaks or control characters in the subject.
         ``secret=True`` (the message carries a link or password) stores the body encrypted
         with ``PORTALKIT_MAIL_ENCRYPTION_KEY`` and purges it after delivery.
-        ``background=True`` delivers after the commit on the portal's background thread, so the caller
-        never waits for the mail server (:meth:`wait` joins it).
         """
         vendor_id = require_admin(actor)
         problems: list[Problem] = []
@@ -195,19 +192,11 @@ class MailService:
             uow.outbox.add(message)
             if self._portal.settings.mail_send_after_commit:
                 # One delivery, over one connection, for all mail of this transaction.
-                name = "mail-background" if background else "mail"
-                batch = self._portal._transaction_bag().setdefault(name, [])
+                batch = self._portal._transaction_bag().setdefault("mail", [])
                 if not batch:
-                    deliver = self._deliver_later if background else self._deliver_quietly
-                    self._portal._after_commit(lambda: deliver(batch))
+                    self._portal._after_commit(lambda: self._deliver_quietly(batch))
                 batch.append(message.id)
         return message
-
-    def _deliver_later(self, ids: Sequence[UUID]) -> None:
-        # The caller's answer must not wait for the mail server: for requests that must not
-        # reveal whether anyone got mail, the time the delivery takes would.
-        batch = list(ids)
-        self._in_background(lambda: self._deliver_quietly(batch))
 
     def _in_background(self, job: Callable[[], None]) -> None:
         """Run ``job`` on the portal's background thread, after the jobs before it.
@@ -422,7 +411,6 @@ class MailService:
         template: str,
         language: str | None = None,
         secret: bool = False,
-        background: bool = False,
         **context: Any,
     ) -> OutboxMessage:
         """Render a template (:data:`~portalkit.mail.templates.TEMPLATES` or the host's own)
@@ -439,7 +427,6 @@ class MailService:
             html=rendered.html,
             kind=template,
             secret=secret,
-            background=background,
         )
 
     @property
