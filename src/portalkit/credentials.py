@@ -108,7 +108,7 @@ class CredentialService:
         return updated
 
     # -- links ----------------------------------------------------------------------------
-    def _issue(
+    def _mail_link(
         self,
         uow: UnitOfWork,
         vendor_id: UUID,
@@ -116,11 +116,17 @@ class CredentialService:
         email: str,
         hours: float,
         *,
+        template: str,
+        path: str,
+        language: str,
         account_id: UUID | None = None,
         registration_id: UUID | None = None,
-    ) -> tuple[Token, str]:
+        **context: Any,
+    ) -> Token:
+        """Issue a link and queue the secret mail that carries it, to ``email`` (the stored
+        address, never a typed one). The raw token lives only here and in that mail; a newer
+        link of the same purpose replaces every older one."""
         now = self._portal.clock.now()
-        # A newer link of the same purpose replaces every older one.
         uow.revoke_tokens(
             vendor_id,
             now,
@@ -141,23 +147,9 @@ class CredentialService:
             registration_id=registration_id,
         )
         uow.tokens.add(token)
-        return token, raw
-
-    def _send_link(
-        self,
-        token: Token,
-        raw: str,
-        *,
-        template: str,
-        path: str,
-        language: str,
-        **context: Any,
-    ) -> None:
-        """Queue the secret mail that carries a link: to the address the token was issued
-        for (the stored one, never a typed one), encrypted while it waits."""
         self._portal.mail.send_template(
-            System(vendor_id=token.vendor_id, reason=template),
-            to=token.email,
+            System(vendor_id=vendor_id, reason=template),
+            to=email,
             template=template,
             language=language,
             secret=True,
@@ -165,6 +157,7 @@ class CredentialService:
             expires=self._expires(token.expires_at, language),
             **context,
         )
+        return token
 
     def _link(self, path: str, raw: str) -> str:
         # Links start with the configured address, never with anything from a request.
@@ -259,20 +252,16 @@ class CredentialService:
             )
             if sent > settings.request_max_per_hour:
                 raise RateLimited("invitations to this login")
-            token, raw = self._issue(
+            token = self._mail_link(
                 uow,
                 target.vendor_id,
                 TokenPurpose.INVITE,
                 account.email,
                 settings.invitation_hours,
-                account_id=account.id,
-            )
-            self._send_link(
-                token,
-                raw,
                 template="invitation",
                 path=settings.invite_path,
                 language=account.language,
+                account_id=account.id,
                 **self._mail_context(uow, target),
             )
             record(
@@ -624,21 +613,17 @@ class CredentialService:
                 )
                 return
             assert account is not None
-            token, raw = self._issue(
+            # Only ever to the stored address, whatever was typed.
+            token = self._mail_link(
                 uow,
                 vendor_id,
                 TokenPurpose.RESET,
                 account.email,
                 settings.reset_hours,
-                account_id=account.id,
-            )
-            # Only ever to the stored address, whatever was typed.
-            self._send_link(
-                token,
-                raw,
                 template="password_reset",
                 path=settings.reset_path,
                 language=account.language,
+                account_id=account.id,
                 **self._greeting(uow, account),
             )
             record(

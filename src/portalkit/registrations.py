@@ -184,20 +184,16 @@ class RegistrationService:
                 )
                 return
             uow.registrations.add(registration)
-            token, raw = self._portal.credentials._issue(
+            token = self._portal.credentials._mail_link(
                 uow,
                 vendor_id,
                 TokenPurpose.CONFIRM,
                 address,
                 settings.confirm_hours,
-                registration_id=registration.id,
-            )
-            self._portal.credentials._send_link(
-                token,
-                raw,
                 template="email_verification",
                 path=settings.confirm_path,
                 language=lang,
+                registration_id=registration.id,
                 name=f"{first} {last}",
                 customer_name=registration.company,
                 logo_url="",
