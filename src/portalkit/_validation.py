@@ -6,6 +6,7 @@ call reports every problem at once; :func:`raise_if` turns the list into one Val
 
 from __future__ import annotations
 
+import enum
 import functools
 import re
 import unicodedata
@@ -159,6 +160,16 @@ def _checked_domain(domain: str) -> str:
 def email_key(value: str) -> str:
     """The comparison key of a normalised e-mail address: NFKC, then casefold."""
     return unicodedata.normalize("NFKC", value).casefold()
+
+
+def choice(problems: list[Problem], field: str, value: object, kind: type[enum.Enum]) -> Any:
+    """Check a value of an enum (the member itself or its value), or note the allowed ones."""
+    try:
+        return value if isinstance(value, kind) else kind(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in kind)
+        problems.append(Problem(field, "invalid_choice", f"must be one of {choices}"))
+        return None
 
 
 def boolean(problems: list[Problem], field: str, value: object) -> bool:

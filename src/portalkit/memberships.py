@@ -117,15 +117,6 @@ class Membership:
         return self.status is MembershipStatus.ACTIVE
 
 
-def _choice(problems: list[Problem], field: str, value: object, kind: type[enum.Enum]) -> Any:
-    try:
-        return value if isinstance(value, kind) else kind(value)
-    except ValueError:
-        choices = ", ".join(repr(m.value) for m in kind)
-        problems.append(Problem(field, "invalid_choice", f"must be one of {choices}"))
-        return None
-
-
 def _location_grants(problems: list[Problem], value: object) -> tuple[LocationGrant, ...]:
     if value is None:
         return ()
@@ -158,7 +149,7 @@ def _location_grants(problems: list[Problem], value: object) -> tuple[LocationGr
         except ValidationError as exc:
             problems.extend(exc.problems)
             continue
-        checked = _choice(problems, f"location_grants[{location_id}]", access, Access)
+        checked = v.choice(problems, f"location_grants[{location_id}]", access, Access)
         # The same location twice: keep the wider right, since write implies read.
         if checked is not None and grants.get(location_id) is not Access.WRITE:
             grants[location_id] = checked
@@ -251,8 +242,8 @@ class MembershipService:
         self._portal.access.live(actor)  # a member's login must still work
         delegate = self._portal.access.delegated_admin(actor)
         problems: list[Problem] = []
-        checked_kind = _choice(problems, "kind", kind, MembershipKind)
-        checked_status = _choice(problems, "status", status, MembershipStatus)
+        checked_kind = v.choice(problems, "kind", kind, MembershipKind)
+        checked_status = v.choice(problems, "status", status, MembershipStatus)
         if checked_status is MembershipStatus.DISABLED:
             problems.append(Problem("status", "invalid_choice", "must be 'invited' or 'active'"))
         grants = _location_grants(problems, location_grants)
@@ -342,7 +333,7 @@ class MembershipService:
         if account is not None:
             where["account_id"] = ident("account", account)
         if status is not None:
-            where["status"] = _choice(problems, "status", status, MembershipStatus)
+            where["status"] = v.choice(problems, "status", status, MembershipStatus)
         if not ({"customer_id", "account_id"} & where.keys()):
             problems.append(Problem("customer", "required", "give a customer or an account"))
         v.raise_if(problems)
@@ -383,7 +374,7 @@ class MembershipService:
                 ident("profile", changes["profile"]) if changes["profile"] is not None else None
             )
         if "kind" in changes:
-            fields["kind"] = _choice(problems, "kind", changes["kind"], MembershipKind)
+            fields["kind"] = v.choice(problems, "kind", changes["kind"], MembershipKind)
         if "contact" in changes:
             fields["contact_id"] = ident("contact", changes["contact"])
         if "location_grants" in changes:

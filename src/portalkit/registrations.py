@@ -255,12 +255,9 @@ class RegistrationService:
         limit, offset = page(limit, offset)
         where: dict[str, object] = {}
         if status is not None:
-            try:
-                where["status"] = RegistrationStatus(getattr(status, "value", status))
-            except ValueError:
-                raise ValidationError.single(
-                    "status", "invalid_choice", "must be unconfirmed, pending, approved or rejected"
-                ) from None
+            problems: list[Problem] = []
+            where["status"] = v.choice(problems, "status", status, RegistrationStatus)
+            v.raise_if(problems)
         with self._portal.transaction() as uow:
             return uow.registrations.list(vendor_id, where=where, limit=limit, offset=offset)
 
