@@ -163,7 +163,7 @@ class AuthService:
         for attempt in range(3):
             try:
                 reason, chosen, usable, account = self._settle(
-                    vendor_id, account, verified, locked, keys, typed, secret, customer
+                    vendor_id, account, verified, locked, keys, secret, customer
                 )
                 break
             except ConcurrentModification:
@@ -192,7 +192,6 @@ class AuthService:
         verified: bool,
         locked: bool,
         keys: list[str],
-        typed: str,
         secret: str,
         customer: Any,
     ) -> tuple[str, Membership | None, list[Membership], Account | None]:
@@ -212,10 +211,10 @@ class AuthService:
                 uow, vendor_id, account, verified, locked, now, customer
             )
             if reason:
-                self._failed(uow, vendor_id, account, typed, reason, keys, now, window_start)
+                self._failed(uow, vendor_id, account, reason, keys, now, window_start)
             else:
                 assert account is not None and chosen is not None
-                account = self._succeeded(uow, account, secret, [keys[0]], chosen, now)
+                account = self._succeeded(uow, account, secret, keys[0], chosen, now)
         return reason, chosen, usable, account
 
     def _find(self, uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:
@@ -280,7 +279,6 @@ class AuthService:
         uow: UnitOfWork,
         vendor_id: UUID,
         account: Account | None,
-        typed: str,
         reason: str,
         keys: Sequence[str],
         now: datetime,
@@ -324,7 +322,7 @@ class AuthService:
         uow: UnitOfWork,
         account: Account,
         password: str,
-        clear: list[str],
+        key: str,
         chosen: Membership,
         now: datetime,
     ) -> Account:
@@ -337,8 +335,7 @@ class AuthService:
             changes["password_hash"] = portal.hasher.hash(password)
         updated = attrs.evolve(account, version=account.version + 1, **changes)
         uow.accounts.update(updated, account.version)
-        if clear:
-            uow.throttle_clear(clear)
+        uow.throttle_clear([key])  # the attempt's number is given back
         record(
             portal,
             uow,
