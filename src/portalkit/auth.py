@@ -71,7 +71,7 @@ def login_key(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().casefold()
 
 
-def throttle_key(kind: str, vendor_id: UUID, value: str, secret: bytes = b"") -> str:
+def throttle_key(kind: str, vendor_id: UUID, value: str, secret: bytes) -> str:
     """The stored key of a throttle counter: an HMAC with ``PORTALKIT_SECRET_KEY``, so the
     table holds no typed logins, not even ones a word list could find again."""
     message = f"{kind}\x00{vendor_id}\x00{value}".encode("utf-8", "surrogatepass")
@@ -79,7 +79,7 @@ def throttle_key(kind: str, vendor_id: UUID, value: str, secret: bytes = b"") ->
 
 
 def account_throttle_key(
-    vendor_id: UUID, account: Account | None, typed: str, secret: bytes = b""
+    vendor_id: UUID, account: Account | None, typed: str, secret: bytes
 ) -> str:
     """The failed-login counter of an account (however its login was typed: username or
     e-mail, any case), or of the typed login when no account has it."""
@@ -130,12 +130,9 @@ class AuthService:
         limit = settings.login_max_failures
         with portal.transaction() as uow:
             account = self._find(uow, vendor_id, typed) if typed else None
-            secret_key = portal._throttle_secret
-            keys = [account_throttle_key(vendor_id, account, typed, secret_key)]
+            keys = [self._account_key(vendor_id, account, typed)]
             if isinstance(client_key, str) and client_key:
-                keys.append(
-                    throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX], secret_key)
-                )
+                keys.append(self._key("client", vendor_id, client_key[:_CLIENT_KEY_MAX]))
             # Every attempt takes its number before the password is checked, so attempts in
             # parallel cannot all slip under the limit; a success gives the count back. The
             # client key counts failures only (an office's logins share it).
@@ -216,6 +213,14 @@ class AuthService:
                 assert account is not None and chosen is not None
                 account = self._succeeded(uow, account, secret, keys[0], chosen, now)
         return reason, chosen, usable, account
+
+    def _key(self, kind: str, vendor_id: UUID, value: str) -> str:
+        """A throttle counter's key under this portal's ``PORTALKIT_SECRET_KEY``."""
+        return throttle_key(kind, vendor_id, value, self._portal._throttle_secret)
+
+    def _account_key(self, vendor_id: UUID, account: Account | None, typed: str = "") -> str:
+        """An account's (or a typed unknown login's) counter under this portal's secret."""
+        return account_throttle_key(vendor_id, account, typed, self._portal._throttle_secret)
 
     def _find(self, uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:
         # An e-mail address is looked up as one first, so nobody can take over logins by

@@ -30,7 +30,7 @@ from portalkit._service import ident, load
 from portalkit.accounts import Account, new_session_stamp
 from portalkit.actors import Actor, Member, System
 from portalkit.audit import record
-from portalkit.auth import account_throttle_key, login_key, throttle_key
+from portalkit.auth import login_key
 from portalkit.errors import (
     ConcurrentModification,
     InvalidToken,
@@ -244,9 +244,7 @@ class CredentialService:
             settings = self._portal.settings
             now = self._portal.clock.now()
             sent = uow.throttle_hit(
-                throttle_key(
-                    "invite", target.vendor_id, str(account.id), self._portal._throttle_secret
-                ),
+                self._portal.auth._key("invite", target.vendor_id, str(account.id)),
                 now,
                 now - timedelta(hours=1),
             )
@@ -320,9 +318,7 @@ class CredentialService:
                         membership.version,
                     )
             else:
-                uow.throttle_clear(
-                    [account_throttle_key(vendor_id, account, "", self._portal._throttle_secret)]
-                )
+                uow.throttle_clear([self._portal.auth._account_key(vendor_id, account)])
                 self._notice(uow, updated)
             record(
                 self._portal,
@@ -499,14 +495,13 @@ class CredentialService:
         now = self._portal.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
         limit = settings.login_max_failures
-        secret_key = self._portal._throttle_secret
         with self._portal.transaction() as uow:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
             self._check(uow, account, new)
             # A stolen session must not become a way to guess the password: each try takes a
             # number on the account's login counter before the check (so tries in parallel
             # are bounded too), and a locked account refuses them all.
-            key = account_throttle_key(actor.vendor_id, account, "", secret_key)
+            key = self._portal.auth._account_key(actor.vendor_id, account)
             locked = uow.throttle_hit(key, now, window_start) > limit
         hasher = self._portal.hasher  # checks and hashing with no transaction open
         if locked or account.password_hash is None or not isinstance(current, str):
@@ -583,10 +578,9 @@ class CredentialService:
             account = self._portal.auth._find(uow, vendor_id, typed)
             # Per account however it was typed (username or e-mail), else per typed login.
             who = f"account:{account.id}" if account is not None else typed
-            secret_key = self._portal._throttle_secret
-            keys = [throttle_key("reset", vendor_id, who, secret_key)]
+            keys = [self._portal.auth._key("reset", vendor_id, who)]
             if isinstance(client_key, str) and client_key:
-                keys.append(throttle_key("reset-client", vendor_id, client_key[:200], secret_key))
+                keys.append(self._portal.auth._key("reset-client", vendor_id, client_key[:200]))
             counts = [uow.throttle_hit(key, now, hour_ago) for key in keys]
             if max(counts) > settings.request_max_per_hour:
                 reason = "throttled"

@@ -20,7 +20,7 @@ from portalkit._guard import require_admin
 from portalkit._service import ident, load, page
 from portalkit.actors import Actor, System
 from portalkit.audit import describe, record
-from portalkit.auth import login_key, throttle_key
+from portalkit.auth import login_key
 from portalkit.errors import InvalidToken, NotFound, Problem, ValidationError
 from portalkit.tokens import TokenPurpose
 
@@ -142,10 +142,9 @@ class RegistrationService:
         first, last, lang = registration.first_name, registration.last_name, registration.language
         settings = self._portal.settings
         now = registration.created_at
-        secret_key = self._portal._throttle_secret
-        keys = [throttle_key("register", vendor_id, login_key(address), secret_key)]
+        keys = [self._portal.auth._key("register", vendor_id, login_key(address))]
         if client_key:
-            keys.append(throttle_key("register-client", vendor_id, client_key[:200], secret_key))
+            keys.append(self._portal.auth._key("register-client", vendor_id, client_key[:200]))
         with self._portal.transaction() as uow:
             counts = [uow.throttle_hit(key, now, now - timedelta(hours=1)) for key in keys]
             if max(counts) > settings.request_max_per_hour:
