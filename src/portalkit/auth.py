@@ -41,6 +41,7 @@ from portalkit.errors import (
 from portalkit.memberships import Membership, MembershipStatus
 
 if TYPE_CHECKING:
+    from portalkit.access import AccessContext
     from portalkit.portal import Portal
     from portalkit.storage.base import UnitOfWork
 
@@ -263,9 +264,9 @@ class AuthService:
                 reasons.append(f"membership_{membership.status.value}")
                 continue
             # Evaluated live, as for every request: customer, main account and profile.
-            denied = self._portal.access.context(_member(membership)).denied
-            if denied:
-                reasons.append(denied)
+            reason = _refusal(self._portal.access.context(_member(membership)))
+            if reason:
+                reasons.append(reason)
             else:
                 usable.append(membership)
         if not usable:
@@ -393,7 +394,7 @@ class AuthService:
         if not hmac.compare_digest(expected.encode(), session.encode()):
             raise AuthenticationFailed()
         actor = _member(membership)
-        if self._portal.access.context(actor).denied:
+        if _refusal(self._portal.access.context(actor)):
             raise AuthenticationFailed()
         return actor
 
@@ -425,6 +426,15 @@ class AuthService:
                 target=f"account:{current.id}",
             )
             return updated
+
+
+def _refusal(context: AccessContext) -> str:
+    """Why a membership cannot log in ("" if it can): its context is denied, or it holds no
+    capability at all once the customer's settings are applied ("Geen toegang": a login
+    that exists but may do nothing is no login)."""
+    if context.denied:
+        return context.denied
+    return "" if context.capabilities else "no_access"
 
 
 def _member(membership: Membership) -> Member:
