@@ -900,10 +900,23 @@ def test_a_customer_admin_cannot_take_over_an_account_that_logs_in_elsewhere(
     other = world.account(username="b-user", email="b-user@b.example")
     world.membership(customer=b, account=other, profile=plain)
     contact = world.contact(a)
+    extra = world.profile(capabilities={"orders.view"})
+    world.membership(customer=a, kind="main")
     with pytest.raises((PermissionDenied, NotFound)):
-        portal.memberships.create(admin, account=other, customer=a, contact=contact, profile=plain)
+        portal.memberships.create(
+            admin, account=other, customer=a, contact=contact, profile=extra, status="active"
+        )
+    # Invited, the account only gets an invitation to join, which its owner accepts or not;
+    # its password stays out of the admin's hands.
+    asked = portal.memberships.create(
+        admin, account=other, customer=a, contact=contact, profile=extra
+    )
+    with pytest.raises(PermissionDenied):
+        portal.credentials.set_password(admin, asked, "the attackers new password")
     assert _account(world, in_b).password_hash is None  # nobody set the victim's password
-    assert len(portal.memberships.list(world.staff, customer=a)) == 2  # admin + staff's one
+    assert _account(world, asked).password_hash is None
+    states = [m.status.value for m in portal.memberships.list(world.staff, customer=a)]
+    assert sorted(states) == ["active", "active", "active", "invited"]  # admin, staff's two
 
 
 def test_a_view_as_session_gets_no_session_value_and_cannot_log_the_member_out(

@@ -5,13 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portalkit import NotFound, PermissionDenied, presets
-from portalkit.testing import World
+from portalkit import NotFound, PermissionDenied, Portal, PortalSettings, presets
+from portalkit.testing import World, memory_portal
 
 GRANTABLE = ["orders.view", "orders.create", "invoices.view", "prices.view", "export"]
+
+
+def _mailing(portal: Portal) -> Portal:
+    """Invitations are secret mail: the portal needs a mail key and a base URL."""
+    portal.settings = PortalSettings(
+        mail_from="portal@vendor.example",
+        mail_encryption_key=Fernet.generate_key().decode(),
+        base_url="https://portal.vendor.example",
+    )
+    return portal
+
+
+@pytest.fixture
+def world(portal: Portal) -> World:
+    """One vendor with a staff actor, on each backend, able to mail invitations."""
+    return World(_mailing(portal))
 
 
 def _admin(world: World, customer: Any, capabilities: set[str], **fields: Any) -> Any:
@@ -22,30 +39,40 @@ def _admin(world: World, customer: Any, capabilities: set[str], **fields: Any) -
     return world.member(membership), membership
 
 
+def _customer(world: World, **fields: Any) -> Any:
+    """A customer with its main account (the extras its admins give out work under it)."""
+    customer = world.customer(**fields)
+    world.membership(customer=customer, kind="main")
+    return customer
+
+
 def _new_login(world: World, admin: Any, customer: Any, **fields: Any) -> Any:
+    """A login the admin adds (one call), then switched on by staff for the checks."""
     p = world.portal
-    account = p.accounts.create(
+    n = world._next()
+    login = p.logins.add(
         admin,
-        username=f"x{id(fields)}{len(p.accounts.list(world.staff))}",
-        email=f"x{len(p.accounts.list(world.staff))}@customer.example",
+        customer=customer,
+        email=f"x{n}@customer.example",
+        first_name="New",
+        last_name="Login",
+        **fields,
     )
-    contact = p.contacts.create(admin, customer=customer, first_name="New", last_name="Login")
-    return p.memberships.create(
-        admin, account=account, customer=customer, contact=contact, status="active", **fields
-    )
+    return p.memberships.activate(world.staff, login)
 
 
 def test_a_customer_admin_gives_out_a_login_within_its_rights(world: World) -> None:
-    customer = world.customer()
+    customer = _customer(world)
     admin, _ = _admin(world, customer, {"orders.view", "invoices.view"})
     reader = world.profile(capabilities={"orders.view"})
-    login = _new_login(world, admin, customer, profile=reader, kind="member")
+    login = _new_login(world, admin, customer, profile=reader)
     assert login.customer_id == customer.id
+    assert login.kind.value == "extra"  # what a customer admin gives out works under the main
     assert world.portal.access.context(world.member(login)).can("orders.view")
 
 
 def test_it_cannot_grant_a_capability_it_lacks(world: World) -> None:
-    customer = world.customer()
+    customer = _customer(world)
     admin, _ = _admin(world, customer, {"orders.view"})
     rich = world.profile(capabilities={"orders.view", "prices.view"})
     before = world.portal.memberships.list(world.staff, customer=customer)
@@ -56,7 +83,7 @@ def test_it_cannot_grant_a_capability_it_lacks(world: World) -> None:
 
 
 def test_it_cannot_grant_a_wider_scope(world: World) -> None:
-    customer = world.customer()
+    customer = _customer(world)
     admin, _ = _admin(world, customer, {"orders.view"}, scopes={"orders": "location"})
     wide = world.profile(capabilities={"orders.view"}, scopes={"orders": "customer"})
     with pytest.raises(PermissionDenied, match="orders per customer"):
@@ -79,8 +106,8 @@ def test_it_cannot_grant_a_location_or_write_right_it_lacks(world: World) -> Non
 
 
 def test_it_stays_inside_its_customers(world: World) -> None:
-    umbrella = world.customer()
-    child, neighbour = world.customer(parent=umbrella), world.customer()
+    umbrella = _customer(world)
+    child, neighbour = _customer(world, parent=umbrella), _customer(world)
     admin, _ = _admin(world, umbrella, {"orders.view"})  # customer scope: no tree
     with pytest.raises(NotFound):
         _new_login(world, admin, neighbour)
@@ -98,7 +125,7 @@ def test_an_umbrella_main_account_manages_the_extras_of_its_tree(world: World) -
     world.membership(customer=branch, kind="main")
     admin = world.member(main)
     extra_profile = world.profile(capabilities={"logbook.view"})
-    login = _new_login(world, admin, branch, kind="extra", profile=extra_profile)
+    login = _new_login(world, admin, branch, profile=extra_profile)
     assert login.customer_id == branch.id
     world.portal.memberships.deactivate(admin, login)
     assert world.portal.access.context(world.member(login)).denied == "the membership is disabled"
@@ -127,6 +154,14 @@ def test_without_members_manage_a_member_gives_out_nothing(world: World) -> None
     membership = world.membership(profile=world.profile(capabilities={"orders.view"}))
     member = world.member(membership)
     with pytest.raises(PermissionDenied, match=r"members\.manage"):
+        world.portal.logins.add(
+            member,
+            customer=membership.customer_id,
+            email="s@customer.example",
+            first_name="Sneaky",
+            last_name="Login",
+        )
+    with pytest.raises(PermissionDenied):
         world.portal.accounts.create(member, username="sneaky", email="s@customer.example")
 
 
@@ -139,8 +174,8 @@ def test_without_members_manage_a_member_gives_out_nothing(world: World) -> None
 def test_delegation_succeeds_exactly_when_asked_is_held_and_target_in_reach(
     held: set[str], asked: set[str], inside: bool
 ) -> None:
-    world = World()
-    customer, neighbour = world.customer(), world.customer()
+    world = World(_mailing(memory_portal()))
+    customer, neighbour = _customer(world), _customer(world)
     admin, _ = _admin(world, customer, held)
     target = customer if inside else neighbour
     profile = world.profile(capabilities=asked)
@@ -151,4 +186,4 @@ def test_delegation_succeeds_exactly_when_asked_is_held_and_target_in_reach(
         succeeded = False
     assert succeeded == (asked <= held and inside)
     stored = world.portal.memberships.list(world.staff, customer=target)
-    assert len(stored) == (1 if inside else 0) + succeeded
+    assert len(stored) == (2 if inside else 1) + succeeded

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import re
-import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
@@ -24,8 +23,10 @@ import attrs
 from portalkit import _validation as v
 from portalkit._guard import require_admin, vendor_of
 from portalkit._service import load, page, save, seen_version
+from portalkit._stamps import new_session_stamp as new_session_stamp  # its old home
 from portalkit.actors import Actor, Member
-from portalkit.errors import NotFound, Problem
+from portalkit.errors import NotFound, PermissionDenied, Problem
+from portalkit.memberships import MembershipKind, end_logins_of_customer
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
@@ -44,11 +45,6 @@ class AccountStatus(enum.Enum):
 
     ACTIVE = "active"
     DISABLED = "disabled"
-
-
-def new_session_stamp() -> str:
-    """A fresh random session stamp; host apps keep it in the session to detect stale logins."""
-    return secrets.token_urlsafe(16)
 
 
 @attrs.frozen
@@ -104,13 +100,19 @@ class AccountService:
     ) -> Account:
         """Create an account (without a password: invitations and passwords come later).
 
-        Raises ValidationError for a bad username, e-mail or language and Conflict when the
-        username or e-mail is taken in this vendor. Members holding ``members.manage`` may
-        create accounts too, for the logins they give out.
+        Staff only. Raises ValidationError for a bad username, e-mail or language and
+        Conflict when the username or e-mail is taken in this vendor. A customer's own
+        administrator adds people with :meth:`portal.logins.add()
+        <portalkit.logins.LoginService.add>` instead, whose answer does not tell whether the
+        address has a login elsewhere at the vendor (this one's Conflict would).
         """
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        self._portal.access.delegated_admin(actor)
+        if isinstance(actor, Member):
+            self._portal.access.delegated_admin(actor)  # a view, or no members.manage: say so
+            raise PermissionDenied(
+                "customer admins add people with portal.logins.add(), not accounts.create()"
+            )
+        require_admin(actor)
         problems: list[Problem] = []
         name = v.username(problems, "username", username)
         address = v.email(problems, "email", email)
@@ -126,6 +128,7 @@ class AccountService:
         )
         with self._portal.transaction() as uow:
             uow.accounts.add(account)
+            _audit(self._portal, uow, actor, "account_created", account)
         return account
 
     def get(self, actor: Actor, account: Account | UUID) -> Account:
@@ -240,7 +243,14 @@ class AccountService:
                 session_stamp=new_session_stamp(),
             )
             if status is AccountStatus.DISABLED:
-                uow.revoke_tokens(vendor_id, self._portal.clock.now(), account_id=current.id)
+                now = self._portal.clock.now()
+                uow.revoke_tokens(vendor_id, now, account_id=current.id)
+                # A main account stops its customer's extras however it is switched off: here
+                # as through its membership, their links and sessions end, for good.
+                for main in uow.memberships.list(
+                    vendor_id, where={"account_id": current.id, "kind": MembershipKind.MAIN}
+                ):
+                    end_logins_of_customer(uow, vendor_id, main.customer_id, now)
             action = "reactivated" if status is AccountStatus.ACTIVE else "deactivated"
             _audit(self._portal, uow, actor, f"account_{action}", saved)
             return saved

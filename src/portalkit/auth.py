@@ -29,7 +29,8 @@ from uuid import UUID
 import attrs
 
 from portalkit._service import ident
-from portalkit.accounts import Account, new_session_stamp
+from portalkit._stamps import new_session_stamp
+from portalkit.accounts import Account
 from portalkit.actors import Actor, Member, System
 from portalkit.audit import record
 from portalkit.errors import (

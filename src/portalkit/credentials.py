@@ -27,11 +27,13 @@ import attrs
 
 from portalkit._guard import vendor_of
 from portalkit._service import ident, load
-from portalkit.accounts import Account, new_session_stamp
+from portalkit._stamps import new_session_stamp
+from portalkit.accounts import Account
 from portalkit.actors import Actor, Member, System
 from portalkit.audit import record
 from portalkit.auth import login_key
 from portalkit.errors import (
+    AuthenticationFailed,
     ConcurrentModification,
     InvalidToken,
     PermissionDenied,
@@ -205,18 +207,29 @@ class CredentialService:
 
         return f"{format_datetime(when, 'medium', tzinfo=when.tzinfo, locale=language)} UTC"
 
-    def _admin(self, uow: UnitOfWork, actor: Actor, membership: Any) -> Membership:
+    def _admin(
+        self, uow: UnitOfWork, actor: Actor, membership: Any, *, password: bool
+    ) -> Membership:
         """The membership an administrator acts on: staff any of their vendor; a member
-        holding ``members.manage`` only the logins it may manage."""
+        holding ``members.manage`` only the logins it may manage — and, to set a
+        ``password``, only accounts that are wholly in its hands."""
         from portalkit.memberships import _may_touch, _may_touch_account
 
         vendor_id = vendor_of(actor)
         delegate = self._portal.access.delegated_admin(actor)
         target = load(uow.memberships, vendor_id, "membership", membership, "membership")
         if delegate is not None:
-            _may_touch(uow, delegate, target)
-            # A password belongs to the account, which may log in elsewhere too.
-            _may_touch_account(uow, delegate, target.account_id)
+            _may_touch(uow, self._portal.access, delegate, target)
+            if password:
+                if target.status is MembershipStatus.INVITED:
+                    # An invited login may be a person who has a login elsewhere and was asked
+                    # to join: the same refusal for every invited login tells nobody which.
+                    raise PermissionDenied(
+                        "this login has its invitation out; resend the invitation, or set "
+                        "a password once the invitation is accepted"
+                    )
+                # A password belongs to the account, which may log in elsewhere too.
+                _may_touch_account(uow, self._portal.access, delegate, target.account_id)
         return target
 
     # -- invitations ----------------------------------------------------------------------
@@ -225,13 +238,17 @@ class CredentialService:
         ``PORTALKIT_INVITATION_HOURS``, 7 days by default); an earlier invitation stops
         working. Returns the stored token record (never the link itself).
 
-        For accounts without a password yet; one that has a password gets a reset instead.
+        For accounts without a password yet. An invited login whose account has a password
+        already (a person asked to join this customer with the login it has) gets an
+        invitation to join instead, accepted with that password; any other login with a
+        password gets a reset instead.
         """
         with self._portal.transaction() as uow:
-            target = self._admin(uow, actor, membership)
+            target = self._admin(uow, actor, membership, password=False)
             account = uow.accounts.get(target.vendor_id, target.account_id)
             assert account is not None
-            if account.password_hash is not None:
+            joining = account.password_hash is not None
+            if joining and target.status is not MembershipStatus.INVITED:
                 raise ValidationError.single(
                     "membership",
                     "has_password",
@@ -256,10 +273,11 @@ class CredentialService:
                 TokenPurpose.INVITE,
                 account.email,
                 settings.invitation_hours,
-                template="invitation",
+                template="join_invitation" if joining else "invitation",
                 path=settings.invite_path,
                 language=account.language,
                 account_id=account.id,
+                username=account.username,
                 **self._mail_context(uow, target),
             )
             record(
@@ -282,6 +300,10 @@ class CredentialService:
         ``actor`` is the member already logged in, if any: an invitation meant for another
         account is refused (InvalidToken). A password the policy rejects raises
         PasswordRejected and leaves the link usable.
+
+        An invitation to *join* (for an account that has a password already) is accepted
+        with that password, which stays as it is: a wrong one raises AuthenticationFailed,
+        counts as a failed log-in of the account, and leaves the link usable.
         """
         return self._redeem(vendor, TokenPurpose.INVITE, token, password, actor)
 
@@ -299,7 +321,13 @@ class CredentialService:
         # must not hold SQLite's one writer), then use the link and save in one transaction.
         with self._portal.transaction(read_only=True) as uow:
             _, account = self._redeemable(uow, vendor_id, purpose, raw, actor)
-            self._check(uow, account, password)  # first: a rejected one leaves the link usable
+            if purpose is TokenPurpose.INVITE and account.password_hash is not None:
+                joining = True
+            else:
+                joining = False
+                self._check(uow, account, password)  # first: a rejected one leaves it usable
+        if joining:
+            return self._join(vendor_id, raw, password, actor, account, now)
         hashed = self._portal.hasher.hash(password)
         with self._portal.transaction() as uow:
             token, account = self._redeemable(uow, vendor_id, purpose, raw, actor)
@@ -332,6 +360,70 @@ class CredentialService:
                 token=token.reference,
             )
             return updated
+
+    def _join(
+        self,
+        vendor_id: UUID,
+        raw: str,
+        password: object,
+        actor: Member | None,
+        account: Account,
+        now: datetime,
+    ) -> Account:
+        """Accept an invitation to join with the account's own password, checked (and
+        throttled) as a log-in is, with no transaction open while it is hashed."""
+        settings = self._portal.settings
+        key = self._portal.auth._account_key(vendor_id, account)
+        with self._portal.transaction() as uow:
+            window_start = now - timedelta(seconds=settings.login_window_seconds)
+            locked = uow.throttle_hit(key, now, window_start) > settings.login_max_failures
+        hasher = self._portal.hasher
+        secret = password if isinstance(password, str) else ""
+        if locked or not hasher.is_usable(account.password_hash):
+            hasher.dummy_verify(secret)
+            right = False
+        else:
+            assert account.password_hash is not None
+            right = hasher.verify(secret, account.password_hash)
+        if not right:
+            with self._portal.transaction() as uow:
+                record(
+                    self._portal,
+                    uow,
+                    vendor_id=vendor_id,
+                    action="invitation_join_failure",
+                    real=System(vendor_id=vendor_id, reason="invite_link"),
+                    target=f"account:{account.id}",
+                    reason="throttled" if locked else "wrong_password",
+                    outcome="failure",
+                )
+            raise AuthenticationFailed()
+        with self._portal.transaction() as uow:
+            token, current = self._redeemable(uow, vendor_id, TokenPurpose.INVITE, raw, actor)
+            if current.password_hash != account.password_hash:
+                raise InvalidToken()  # the password changed while it was checked
+            self._use(uow, vendor_id, TokenPurpose.INVITE, raw)
+            for membership in uow.memberships.list(
+                vendor_id, where={"account_id": current.id, "status": MembershipStatus.INVITED}
+            ):
+                uow.memberships.update(
+                    attrs.evolve(
+                        membership, status=MembershipStatus.ACTIVE, version=membership.version + 1
+                    ),
+                    membership.version,
+                )
+            uow.throttle_clear([key])  # the try's number is given back
+            record(
+                self._portal,
+                uow,
+                vendor_id=vendor_id,
+                action="invitation_accepted",
+                real=System(vendor_id=vendor_id, reason="invite_link"),
+                target=f"account:{current.id}",
+                token=token.reference,
+                joined=True,
+            )
+            return current
 
     def _redeemable(
         self,
@@ -429,14 +521,14 @@ class CredentialService:
         generated = password is None
         chosen = generate_password(self.policy) if password is None else password
         with self._portal.transaction(read_only=True) as uow:
-            target = self._admin(uow, actor, membership)
+            target = self._admin(uow, actor, membership, password=True)
             account = uow.accounts.get(target.vendor_id, target.account_id)
             assert account is not None
             self._check(uow, account, chosen)
         seen = account.version
         hashed = self._portal.hasher.hash(chosen)  # with no transaction open (SQLite's lock)
         with self._portal.transaction() as uow:
-            target = self._admin(uow, actor, membership)
+            target = self._admin(uow, actor, membership, password=True)
             account = uow.accounts.get(target.vendor_id, target.account_id)
             assert account is not None
             if account.version != seen:

@@ -410,7 +410,7 @@ class CustomerService:
             changed = set_fields(
                 self._portal, actor, _customers, "customer", customer, active=False
             )
-            from portalkit.accounts import new_session_stamp
+            from portalkit._stamps import new_session_stamp
 
             now = self._portal.clock.now()
             for membership in uow.memberships.list(

@@ -31,12 +31,13 @@ import attrs
 from portalkit import _validation as v
 from portalkit._guard import may_read_customer, vendor_of
 from portalkit._service import ident, load, page, save, seen_version
-from portalkit.accounts import new_session_stamp
+from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
+from portalkit.profiles import Scope
 
 if TYPE_CHECKING:
-    from portalkit.access import AccessContext
+    from portalkit.access import AccessContext, AccessService, ResourceType
     from portalkit.accounts import Account
     from portalkit.customers import Contact, Customer, Location
     from portalkit.portal import Portal
@@ -219,7 +220,7 @@ class MembershipService:
         account: Account | UUID,
         customer: Customer | UUID,
         contact: Contact | UUID,
-        kind: MembershipKind | str = MembershipKind.MEMBER,
+        kind: MembershipKind | str | None = None,
         status: MembershipStatus | str = MembershipStatus.INVITED,
         profile: PermissionProfile | UUID | None = None,
         location_grants: Mapping[Location | UUID, Access | str] | Iterable[LocationGrant] = (),
@@ -236,12 +237,16 @@ class MembershipService:
         A member holding ``members.manage`` (a customer admin, a main account) may create
         logins too, for customers in its reach and never beyond its own rights: the profile's
         capabilities and scopes, the locations and the customers must all be its own;
-        otherwise PermissionDenied.
+        otherwise PermissionDenied. Every login a customer admin gives out is an extra account
+        (the default ``kind`` for it; for staff the default is ``member``): it works only while
+        the customer's main account does.
         """
         vendor_id = vendor_of(actor)
         self._portal.access.live(actor)  # a member's login must still work
         delegate = self._portal.access.delegated_admin(actor)
         problems: list[Problem] = []
+        if kind is None:
+            kind = MembershipKind.MEMBER if delegate is None else MembershipKind.EXTRA
         checked_kind = v.choice(problems, "kind", kind, MembershipKind)
         checked_status = v.choice(problems, "status", status, MembershipStatus)
         if checked_status is MembershipStatus.DISABLED:
@@ -273,13 +278,19 @@ class MembershipService:
                 grants,
                 customers,
             )
+            if delegate is not None:
+                access = self._portal.access
+                _within_rights(
+                    uow, access, delegate, owner.id, checked_kind, profile_id, grants, customers
+                )
+                if checked_status is not MembershipStatus.INVITED:
+                    # An account that already logs in elsewhere must not be signed up here
+                    # without its owner's word: an invited login starts working only when its
+                    # owner accepts, and its password stays out of this admin's hands
+                    # (credentials check the whole account before setting one).
+                    _may_touch_account(uow, access, delegate, ids["account"])
             if checked_kind is MembershipKind.EXTRA:
                 _require_main(uow, vendor_id, owner.id)
-            if delegate is not None:
-                _within_rights(uow, delegate, owner.id, checked_kind, profile_id, grants, customers)
-                # An account that already logs in elsewhere must not become reachable here,
-                # where this admin could then set its password.
-                _may_touch_account(uow, delegate, ids["account"])
             membership = Membership(
                 id=uuid4(),
                 vendor_id=vendor_id,
@@ -402,9 +413,10 @@ class MembershipService:
             if merged.kind is MembershipKind.EXTRA and current.kind is not MembershipKind.EXTRA:
                 _require_main(uow, vendor_id, current.customer_id)
             if delegate is not None:
-                _may_touch(uow, delegate, current)
+                _may_touch(uow, self._portal.access, delegate, current)
                 _within_rights(
                     uow,
+                    self._portal.access,
                     delegate,
                     merged.customer_id,
                     merged.kind,
@@ -448,7 +460,7 @@ class MembershipService:
         with self._portal.transaction() as uow:
             current = load(uow.memberships, vendor_id, "membership", membership, "membership")
             if delegate is not None:
-                _may_touch(uow, delegate, current)
+                _may_touch(uow, self._portal.access, delegate, current)
             if current.status is status:
                 return current
             saved = save(
@@ -462,19 +474,31 @@ class MembershipService:
             action = "activated" if status is MembershipStatus.ACTIVE else "deactivated"
             _audit(self._portal, uow, actor, f"membership_{action}", saved)
             if status is MembershipStatus.DISABLED:
-                # A main account's extras stop with it, and so do their links.
-                stopped = (
-                    uow.memberships.list(vendor_id, where={"customer_id": saved.customer_id})
-                    if saved.kind is MembershipKind.MAIN
-                    else [saved]
-                )
                 now = self._portal.clock.now()
-                for member in stopped:
-                    uow.revoke_tokens(vendor_id, now, account_id=member.account_id)
+                uow.revoke_tokens(vendor_id, now, account_id=saved.account_id)
+                if saved.kind is MembershipKind.MAIN:
+                    # A main account's extras stop with it, and so do their links.
+                    end_logins_of_customer(uow, vendor_id, saved.customer_id, now)
             return saved
 
 
 _RIGHTS = ("profile_id", "kind", "location_grants", "customer_grants")
+
+
+def end_logins_of_customer(
+    uow: UnitOfWork, vendor_id: UUID, customer_id: UUID, now: datetime
+) -> None:
+    """End what the extra accounts of a customer hold open once its main account stops —
+    whichever way it was switched off: their links are revoked and their session stamps
+    renewed, so that switching the main account on again revives neither."""
+    for member in uow.memberships.list(vendor_id, where={"customer_id": customer_id}):
+        if member.kind is not MembershipKind.EXTRA:
+            continue
+        uow.revoke_tokens(vendor_id, now, account_id=member.account_id)
+        uow.memberships.update(
+            attrs.evolve(member, session_stamp=new_session_stamp(), version=member.version + 1),
+            member.version,
+        )
 
 
 def _audit(
@@ -499,11 +523,159 @@ def _audit(
     )
 
 
-_SCOPE_ORDER = {"own": 0, "location": 1, "customer": 2, "tree": 3}
+_SCOPE_ORDER = {Scope.OWN: 0, Scope.LOCATION: 1, Scope.CUSTOMER: 2, Scope.TREE: 3}
 
 
-def _may_touch(uow: UnitOfWork, delegate: AccessContext, target: Membership) -> None:
-    """A delegated admin leaves main accounts, other admins and its own login alone."""
+@attrs.frozen
+class _Reach:
+    """What one login reaches, as written and as it works now, for comparing a login a
+    delegated admin makes or touches with the admin's own (compared field by field, the
+    same way on both sides, so that a default or an empty list cannot widen anything)."""
+
+    customer_id: UUID
+    kind: MembershipKind
+    has_profile: bool
+    written: frozenset[str]  # the profile's capabilities
+    effective: frozenset[str]  # after the customer's settings (hidden prices)
+    scopes: Mapping[str, Scope]  # as the profile writes them
+    location_grants: tuple[LocationGrant, ...]
+    customer_grants: frozenset[UUID]
+
+    def scope(self, resource: str, default: Scope) -> Scope:
+        """The scope this login sees ``resource`` with: its own, else the type's default."""
+        return self.scopes.get(resource, default)
+
+    def customers(self, scope: Scope) -> frozenset[UUID] | None:
+        """The customers whose records it sees at ``scope`` (None: its whole tree)."""
+        if scope is Scope.TREE:
+            return None
+        if scope is Scope.OWN:
+            return frozenset({self.customer_id})
+        return frozenset({self.customer_id}) | self.customer_grants
+
+
+def _reach(
+    uow: UnitOfWork,
+    vendor_id: UUID,
+    customer_id: UUID,
+    kind: MembershipKind,
+    profile_id: UUID | None,
+    grants: tuple[LocationGrant, ...],
+    customers: frozenset[UUID],
+) -> _Reach:
+    profile = uow.profiles.get(vendor_id, profile_id) if profile_id is not None else None
+    owner = uow.customers.get(vendor_id, customer_id)
+    written = frozenset(profile.capabilities) if profile is not None else frozenset()
+    effective = written
+    if owner is None or not owner.settings.show_prices:
+        effective = written - {"prices.view"}
+    return _Reach(
+        customer_id=customer_id,
+        kind=kind,
+        has_profile=profile is not None,
+        written=written,
+        effective=effective,
+        scopes=dict(profile.scopes) if profile is not None else {},
+        location_grants=grants,
+        customer_grants=customers,
+    )
+
+
+def _own_reach(uow: UnitOfWork, delegate: AccessContext) -> _Reach:
+    """The delegated admin's own reach, read the same way as the logins it compares with."""
+    actor = delegate.actor
+    assert isinstance(actor, Member)
+    own = uow.memberships.get(actor.vendor_id, actor.membership_id)
+    assert own is not None  # its context was just built from it
+    return _reach(
+        uow,
+        actor.vendor_id,
+        own.customer_id,
+        own.kind,
+        own.profile_id,
+        own.location_grants,
+        own.customer_grants,
+    )
+
+
+def _beyond(
+    access: AccessService, delegate: AccessContext, admin: _Reach, login: _Reach
+) -> list[str]:
+    """Everything ``login`` reaches that the admin does not: capabilities, scopes, customers,
+    locations and main-account dependence — each compared as it works, not as it is written."""
+    beyond: list[str] = []
+    if login.kind is not MembershipKind.EXTRA:
+        # An extra account works only while the main account does; any other kind would
+        # outlive it, and so outlive the admin's own rights when the main account stops.
+        beyond.append(f"a {login.kind.value} login (customer admins give out extra accounts only)")
+    beyond += sorted(login.written - admin.written)
+    beyond += sorted((login.effective - admin.effective) - (login.written - admin.written))
+    if login.has_profile:
+        beyond += _beyond_scopes(access, delegate, admin, login)
+    readable, writable = delegate.location_read, delegate.location_write
+    if readable is not None:
+        if not login.location_grants:
+            # No grants means no location limit: every location, more than the admin holds.
+            beyond.append("every location (give the login locations of your own)")
+        for grant in login.location_grants:
+            if grant.location_id not in readable:
+                beyond.append(f"location {grant.location_id}")
+            elif grant.can_write and grant.location_id not in (writable or ()):
+                beyond.append(f"write at location {grant.location_id}")
+    # Granted customers lie among those it manages; what each resource type then shows of them
+    # was compared above, type by type.
+    managed = delegate.reach("memberships")
+    beyond += [f"customer {c}" for c in sorted(login.customer_grants - managed, key=str)]
+    return list(dict.fromkeys(beyond))
+
+
+def _beyond_scopes(
+    access: AccessService, delegate: AccessContext, admin: _Reach, login: _Reach
+) -> list[str]:
+    beyond: list[str] = []
+    kinds = access.resources
+    for name in sorted({*kinds, *admin.scopes, *login.scopes}):
+        kind = kinds.get(name)
+        if kind is not None and kind.view not in login.effective:
+            continue  # the login sees nothing of this type, whatever its scope
+        # A missing scope is the type's default, for both logins alike (customer for a type
+        # this process has not registered, as access control reads it).
+        default = kind.default_scope if kind is not None else Scope.CUSTOMER
+        mine, theirs = admin.scope(name, default), login.scope(name, default)
+        if _SCOPE_ORDER[theirs] > _SCOPE_ORDER[mine]:
+            beyond.append(f"{name} per {theirs.value}")
+            continue
+        if kind is None:
+            continue  # nothing filters an unregistered type here: its scope is all it has
+        if delegate.predicate(kind).nothing and _sees_some(kind, login):
+            beyond.append(f"{name} (you see none)")
+            continue
+        allowed, wanted = admin.customers(mine), login.customers(theirs)
+        if allowed is not None and (wanted is None or not wanted <= allowed):
+            beyond.append(f"{name} of customers outside your reach")
+    return beyond
+
+
+def _sees_some(kind: ResourceType, login: _Reach) -> bool:
+    """Whether a login may see any record of ``kind`` (the cases that show none, as access
+    control builds its filter; anything else counts as some)."""
+    scope = login.scope(kind.name, kind.default_scope)
+    if scope is Scope.LOCATION:
+        return bool(login.location_grants) and kind.location_field is not None
+    if scope is Scope.OWN:
+        return kind.owner_field is not None
+    return True
+
+
+def _may_touch(
+    uow: UnitOfWork,
+    access: AccessService,
+    delegate: AccessContext,
+    target: Membership,
+    admin: _Reach | None = None,
+) -> None:
+    """A delegated admin acts only on logins of its reach whose rights are all within its
+    own, and never on a main account, another administrator or its own login."""
     if target.customer_id not in delegate.reach("memberships"):
         raise NotFound("membership", target.id)
     actor = delegate.actor
@@ -515,9 +687,26 @@ def _may_touch(uow: UnitOfWork, delegate: AccessContext, target: Membership) -> 
     profile = uow.profiles.get(target.vendor_id, target.profile_id) if target.profile_id else None
     if profile is not None and "members.manage" in profile.capabilities:
         raise PermissionDenied("only the vendor's staff may change another administrator")
+    login = _reach(
+        uow,
+        target.vendor_id,
+        target.customer_id,
+        target.kind,
+        target.profile_id,
+        target.location_grants,
+        target.customer_grants,
+    )
+    beyond = _beyond(access, delegate, admin or _own_reach(uow, delegate), login)
+    if beyond:
+        raise PermissionDenied(
+            "this login holds more than you do; only the vendor's staff may change it: "
+            + ", ".join(beyond)
+        )
 
 
-def _may_touch_account(uow: UnitOfWork, delegate: AccessContext, account_id: UUID) -> None:
+def _may_touch_account(
+    uow: UnitOfWork, access: AccessService, delegate: AccessContext, account_id: UUID
+) -> None:
     """A delegated admin may act on an account (its password, its links) only if every
     membership of that account is one it may touch: an account shared with another customer,
     or holding a main or admin membership anywhere, is the vendor staff's."""
@@ -526,17 +715,19 @@ def _may_touch_account(uow: UnitOfWork, delegate: AccessContext, account_id: UUI
     if account_id == actor.account_id:
         raise PermissionDenied("you cannot change your own login")
     reach = delegate.reach("memberships")
+    admin = _own_reach(uow, delegate)
     for membership in uow.memberships.list(actor.vendor_id, where={"account_id": account_id}):
         if membership.customer_id not in reach:
             raise PermissionDenied(
                 "this login also works for a customer outside your reach; only the vendor's "
                 "staff may change it"
             )
-        _may_touch(uow, delegate, membership)
+        _may_touch(uow, access, delegate, membership, admin)
 
 
 def _within_rights(
     uow: UnitOfWork,
+    access: AccessService,
     delegate: AccessContext,
     customer_id: UUID,
     kind: MembershipKind,
@@ -545,26 +736,14 @@ def _within_rights(
     customers: frozenset[UUID],
 ) -> None:
     """Refuse anything a delegated admin would grant beyond what it holds itself."""
-    reach = delegate.reach("memberships")
-    if customer_id not in reach:
+    if customer_id not in delegate.reach("memberships"):
         raise NotFound("customer", customer_id)
     if kind is MembershipKind.MAIN:
         raise PermissionDenied("only the vendor's staff may create or promote a main account")
-    beyond: list[str] = []
-    if profile_id is not None:
-        profile = uow.profiles.get(delegate.actor.vendor_id, profile_id)  # type: ignore[arg-type]
-        assert profile is not None  # _check_links loaded it
-        beyond += sorted(profile.capabilities - delegate.capabilities)
-        for resource, scope in profile.scopes.items():
-            if _SCOPE_ORDER[scope.value] > _SCOPE_ORDER[delegate.scope(resource).value]:
-                beyond.append(f"{resource} per {scope.value}")
-    readable, writable = delegate.location_read, delegate.location_write
-    for grant in grants:
-        if readable is not None and grant.location_id not in readable:
-            beyond.append(f"location {grant.location_id}")
-        elif grant.can_write and writable is not None and grant.location_id not in writable:
-            beyond.append(f"write at location {grant.location_id}")
-    beyond += [f"customer {c}" for c in sorted(customers - reach, key=str)]
+    vendor_id = delegate.actor.vendor_id
+    assert vendor_id is not None
+    login = _reach(uow, vendor_id, customer_id, kind, profile_id, grants, customers)
+    beyond = _beyond(access, delegate, _own_reach(uow, delegate), login)
     if beyond:
         raise PermissionDenied("you cannot grant what you do not hold: " + ", ".join(beyond))
 

@@ -40,6 +40,7 @@ from portalkit.errors import (
     RateLimited,
     ValidationError,
 )
+from portalkit.logins import LoginService
 from portalkit.mail import Mailer, MemoryMailer
 from portalkit.memberships import MembershipService
 from portalkit.outbox import MailService
@@ -106,6 +107,14 @@ class Portal:
         self.auth = AuthService(self)
         self.credentials = CredentialService(self)
         self.registrations = RegistrationService(self)
+        self.logins = LoginService(
+            self,
+            access=self.access,
+            accounts=self.accounts,
+            contacts=self.contacts,
+            memberships=self.memberships,
+            credentials=self.credentials,
+        )
         for service in (
             self.access,
             self.audit,
@@ -120,6 +129,7 @@ class Portal:
             self.auth,
             self.credentials,
             self.registrations,
+            self.logins,
         ):
             _record_denials(self, service)
         self._hasher: PasswordHasher | None = None

@@ -42,6 +42,7 @@ __all__ = ["TEMPLATES", "MailTemplates", "Rendered"]
 
 TEMPLATES = (
     "invitation",
+    "join_invitation",
     "credentials",
     "password_reset",
     "password_changed",
