@@ -205,7 +205,7 @@ def build(portal: Portal, world: dict[str, Any]) -> tuple[list[Any], list[dict[s
         # Switched off only once everything exists, as a vendor would over time.
         for spec, membership in zip(vendor["members"], members, strict=True):
             if spec["status"] == "disabled":
-                portal.memberships.deactivate(w.staff, membership)
+                portal.memberships.deactivate(w.staff, membership.id)  # stale: a main went off
             if not spec["account_active"]:
                 portal.accounts.deactivate(w.staff, membership.account_id)
         for c, spec in enumerate(vendor["customers"]):

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import attrs
 
+from portalkit import _validation as v
 from portalkit._guard import require_admin
 from portalkit._service import ident, page
 from portalkit.actors import Actor, Member, Staff, System
+from portalkit.errors import Problem
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
@@ -53,6 +57,18 @@ class AuditEvent:
         """Same as :attr:`at` (storage orders every record by ``created_at``)."""
         return self.at
 
+    @property
+    def request_id(self) -> str:
+        """The host's id of the request the event happened in ("" when none was given; see
+        :meth:`AuditService.correlate`)."""
+        value = self.details.get("request_id", "")
+        return value if isinstance(value, str) else ""
+
+
+# The request id of the host's current request: every event recorded inside carries it.
+_request_id: ContextVar[str] = ContextVar("portalkit-request-id", default="")
+_REQUEST_ID_MAX = 100
+
 
 def describe(actor: Actor) -> str:
     """A short, stable, secret-free name for an actor, as the audit log records it."""
@@ -79,7 +95,16 @@ def record(
     outcome: str = "success",
     **details: Any,
 ) -> AuditEvent:
-    """Append an event in the caller's transaction: it commits or rolls back with the change."""
+    """Append an event in the caller's transaction: it commits or rolls back with the change.
+
+    A view-as-customer actor as ``real`` is recorded as what it is: the staff member at the
+    keyboard, acting as the member (``effective``).
+    """
+    if isinstance(real, Member) and real.impersonator is not None and effective is None:
+        real, effective = Staff(vendor_id=vendor_id, user_id=real.impersonator), real
+    request_id = _request_id.get()
+    if request_id:
+        details = {**details, "request_id": request_id}
     now = portal.clock.now()
     event = AuditEvent(
         id=_ordered_id(now),
@@ -124,6 +149,27 @@ class AuditService:
 
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
+
+    @contextmanager
+    def correlate(self, request_id: str) -> Iterator[None]:
+        """Tag every event recorded inside the block with the host's ``request_id`` (at most
+        100 printable characters), so one request's events can be found together::
+
+            with portal.audit.correlate(request.headers.get("X-Request-Id", "")):
+                handle(request)
+
+        An empty id tags nothing. Blocks nest; the inner id applies inside the inner block.
+        """
+        problems: list[Problem] = []
+        checked = v.text(
+            problems, "request_id", request_id, required=False, max_length=_REQUEST_ID_MAX
+        )
+        v.raise_if(problems)
+        token = _request_id.set(checked)
+        try:
+            yield
+        finally:
+            _request_id.reset(token)
 
     def list(
         self,

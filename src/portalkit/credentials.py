@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["CredentialService"]
 
 _TOKEN_MAX = 200
+_CLIENT_KEY_MAX = 200
 
 
 class CredentialService:
@@ -293,7 +294,13 @@ class CredentialService:
             return token
 
     def accept_invitation(
-        self, vendor: Any, token: str, password: str, *, actor: Member | None = None
+        self,
+        vendor: Any,
+        token: str,
+        password: str,
+        *,
+        actor: Member | None = None,
+        client_key: str | None = None,
     ) -> Account:
         """Redeem an invitation: set the password and activate the invited memberships.
 
@@ -304,8 +311,13 @@ class CredentialService:
         An invitation to *join* (for an account that has a password already) is accepted
         with that password, which stays as it is: a wrong one raises AuthenticationFailed,
         counts as a failed log-in of the account, and leaves the link usable.
+
+        A link that does not work is recorded in the audit log (``token_rejected``) and, with
+        ``client_key`` (the caller's address, say), counted per client: after
+        ``PORTALKIT_LOGIN_MAX_FAILURES`` dead links in ``PORTALKIT_LOGIN_WINDOW_SECONDS`` that
+        client's links are all refused until the window ends — its own, never anyone else's.
         """
-        return self._redeem(vendor, TokenPurpose.INVITE, token, password, actor)
+        return self._redeem(vendor, TokenPurpose.INVITE, token, password, actor, client_key)
 
     def _redeem(
         self,
@@ -314,8 +326,65 @@ class CredentialService:
         raw: str,
         password: str,
         actor: Member | None,
+        client_key: str | None,
     ) -> Account:
+        """Redeem a link, counting and recording the dead ones per client."""
         vendor_id = ident("vendor", vendor)
+        settings = self._portal.settings
+        now = self._portal.clock.now()
+        window_start = now - timedelta(seconds=settings.login_window_seconds)
+        key = (
+            self._portal.auth._key("token-client", vendor_id, client_key[:_CLIENT_KEY_MAX])
+            if isinstance(client_key, str) and client_key
+            else None
+        )
+        if key is not None:
+            with self._portal.transaction(read_only=True) as uow:
+                throttled = uow.throttle_count([key], window_start) >= settings.login_max_failures
+            if throttled:
+                self._rejected(vendor_id, purpose, raw, key, "throttled", now, window_start)
+                raise InvalidToken()
+        try:
+            return self._redeem_now(vendor_id, purpose, raw, password, actor)
+        except InvalidToken:
+            self._rejected(vendor_id, purpose, raw, key, "dead_or_unknown", now, window_start)
+            raise
+
+    def _rejected(
+        self,
+        vendor_id: UUID,
+        purpose: TokenPurpose,
+        raw: object,
+        key: str | None,
+        reason: str,
+        now: datetime,
+        window_start: datetime,
+    ) -> None:
+        """Record a link that did not work, and count it for its client (per client only: a
+        global count would let anyone stop everyone's links)."""
+        digest = token_digest(raw) if isinstance(raw, str) and len(raw) <= _TOKEN_MAX else ""
+
+        def count(uow: UnitOfWork) -> None:
+            if key is not None and reason != "throttled":
+                uow.throttle_hit(key, now, window_start)
+
+        self._portal._record_later(
+            vendor_id,
+            before=count,
+            action="token_rejected",
+            real=System(vendor_id=vendor_id, reason=f"{purpose.value}_link"),
+            target=f"token:{digest[:12]}" if digest else "token:malformed",
+            reason=reason,
+        )
+
+    def _redeem_now(
+        self,
+        vendor_id: UUID,
+        purpose: TokenPurpose,
+        raw: str,
+        password: str,
+        actor: Member | None,
+    ) -> Account:
         now = self._portal.clock.now()
         # Look first (no write lock), hash with no transaction open (tens of milliseconds
         # must not hold SQLite's one writer), then use the link and save in one transaction.
@@ -722,10 +791,12 @@ class CredentialService:
                 token=token.reference,
             )
 
-    def reset_password(self, vendor: Any, token: str, password: str) -> Account:
+    def reset_password(
+        self, vendor: Any, token: str, password: str, *, client_key: str | None = None
+    ) -> Account:
         """Redeem a reset link: set the new password. No login happens; every session of
         the account ends, its failed-login count is cleared, "must change" is lifted, and a
         notice (without any secret) is mailed. InvalidToken for a link that does not work
         (whatever the reason); PasswordRejected leaves the link usable.
         """
-        return self._redeem(vendor, TokenPurpose.RESET, token, password, None)
+        return self._redeem(vendor, TokenPurpose.RESET, token, password, None, client_key)

@@ -25,7 +25,9 @@ import attrs
 from portalkit import _validation as v
 from portalkit._guard import may_read_customer, require_admin, vendor_of
 from portalkit._service import ident, load, page, save, seen_version, set_fields
+from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor, Member
+from portalkit.audit import record
 from portalkit.errors import NotFound, Problem, ValidationError
 
 if TYPE_CHECKING:
@@ -291,6 +293,7 @@ class CustomerService:
                 parent_id=parent_id,
             )
             uow.customers.add(customer)
+            _audit(self._portal, uow, actor, "customer_created", customer)
         return customer
 
     def get(self, actor: Actor, customer: Customer | UUID) -> Customer:
@@ -394,24 +397,39 @@ class CustomerService:
             current = load(uow.customers, vendor_id, "customer", customer, "customer")
             if fields.get("parent_id") is not None:
                 _check_parent(uow, vendor_id, current, fields["parent_id"])
-            return save(
+            saved = save(
                 uow.customers,
                 current,
                 seen_version(customer, expected_version),
                 "customer",
                 **fields,
             )
+            changed = sorted(f for f in fields if getattr(saved, f) != getattr(current, f))
+            if changed:
+                details: dict[str, Any] = {"changed": changed}
+                if "settings" in changed:
+                    # Prices shown or hidden, shop on or off: who switched it, from what to what.
+                    details["settings"] = {
+                        name: [getattr(current.settings, name), getattr(saved.settings, name)]
+                        for name in attrs.fields_dict(CustomerSettings)
+                        if getattr(current.settings, name) != getattr(saved.settings, name)
+                    }
+                _audit(self._portal, uow, actor, "customer_updated", saved, **details)
+            return saved
 
     def deactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Switch a customer off: access control then refuses all of its memberships, their
         sessions end and the outstanding links (invitations, resets) of its logins stop
         working — for good, also when the customer is switched on again."""
         with self._portal.transaction() as uow:
+            was_active = load(
+                uow.customers, require_admin(actor), "customer", customer, "customer"
+            ).active
             changed = set_fields(
                 self._portal, actor, _customers, "customer", customer, active=False
             )
-            from portalkit._stamps import new_session_stamp
-
+            if was_active:
+                _audit(self._portal, uow, actor, "customer_deactivated", changed)
             now = self._portal.clock.now()
             for membership in uow.memberships.list(
                 changed.vendor_id, where={"customer_id": changed.id}
@@ -430,7 +448,29 @@ class CustomerService:
 
     def reactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Switch a customer on again."""
-        return set_fields(self._portal, actor, _customers, "customer", customer, active=True)
+        with self._portal.transaction() as uow:
+            was_active = load(
+                uow.customers, require_admin(actor), "customer", customer, "customer"
+            ).active
+            changed = set_fields(self._portal, actor, _customers, "customer", customer, active=True)
+            if not was_active:
+                _audit(self._portal, uow, actor, "customer_reactivated", changed)
+            return changed
+
+
+def _audit(
+    portal: Portal, uow: UnitOfWork, actor: Actor, action: str, customer: Customer, **details: Any
+) -> None:
+    record(
+        portal,
+        uow,
+        vendor_id=customer.vendor_id,
+        action=action,
+        real=actor,
+        customer_id=customer.id,
+        target=f"customer:{customer.id}",
+        **details,
+    )
 
 
 def _customers(uow: UnitOfWork) -> Repository[Customer]:

@@ -255,28 +255,39 @@ class Portal:
         if self._current.get() is not None:
             raise PortalError(f"{what} runs in a transaction of its own; call it outside one")
 
-    def _note_denial(self, actor: object, where: str, exc: PermissionDenied) -> None:
-        """Record a refused call in the audit log, in a transaction of its own once the
-        caller's transaction (if any) has ended, so a rollback cannot take it away."""
+    def _note_denial(self, actor: object, where: str, exc: PortalError) -> None:
+        """Record a refused call (``authz_fail``, or ``rate_limited`` for RateLimited) in the
+        audit log once the caller's transaction (if any) has ended, so a rollback cannot take
+        it away."""
         if not isinstance(actor, Staff | Member | System) or actor.vendor_id is None:
             return
-        vendor_id = actor.vendor_id
+        self._record_later(
+            actor.vendor_id,
+            action="rate_limited" if isinstance(exc, RateLimited) else "authz_fail",
+            real=actor,
+            target=where,
+            reason=str(exc)[:500],
+        )
+
+    def _record_later(
+        self,
+        vendor_id: Any,
+        *,
+        before: Callable[[UnitOfWork], None] | None = None,
+        **event: Any,
+    ) -> None:
+        """Append a failure event (and do ``before`` in the same transaction, such as counting
+        it on a throttle) in a transaction of its own, after the caller's transaction ends
+        whichever way: what was refused stays on record even when the change rolls back."""
 
         def write() -> None:
             from portalkit.audit import record
 
             try:
                 with self.transaction() as uow:
-                    record(
-                        self,
-                        uow,
-                        vendor_id=vendor_id,
-                        action="authz_fail",
-                        real=actor,
-                        target=where,
-                        reason=str(exc)[:500],
-                        outcome="failure",
-                    )
+                    if before is not None:
+                        before(uow)
+                    record(self, uow, vendor_id=vendor_id, outcome="failure", **event)
             except PortalError:
                 log.exception("could not record a refused call in the audit log")
 
@@ -372,7 +383,7 @@ def _watched(portal: Portal, method: Callable[..., Any], where: str) -> Callable
         token = _watching.set(True)
         try:
             return method(*args, **kwargs)
-        except PermissionDenied as exc:
+        except (PermissionDenied, RateLimited) as exc:
             portal._note_denial(args[0] if args else kwargs.get("actor"), where, exc)
             raise
         finally:
