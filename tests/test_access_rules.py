@@ -503,3 +503,107 @@ def test_latest_keeps_returning_orm_objects(world: World) -> None:
             ("Visit", s) for s in (58, 57, 55, 54, 52)
         ]
     engine.dispose()
+
+
+# -- deny by default for locations ---------------------------------------------------------
+def test_a_member_without_location_grants_acts_only_at_locations_in_reach(
+    world: World, other_world: World
+) -> None:
+    p = world.portal
+    home, stranger = world.customer(), world.customer()
+    child = world.customer(parent=home)
+    own, closed = world.location(home), world.location(home)
+    p.locations.deactivate(world.staff, closed)
+    theirs, below = world.location(stranger), world.location(child)
+    elsewhere = other_world.location(other_world.customer())
+    ctx, _ = _ctx(world, {"orders.view", "orders.create"}, customer=home)
+    assert ctx.location_read is None  # no grants: locations do not narrow this member...
+    for capability in ("orders.view", "orders.create"):
+        assert ctx.can(capability, location=own.id)
+        # ...but no location outside its customers answers yes: not another customer's, not
+        # another vendor's, not a closed one, not one that does not exist.
+        for place in (theirs.id, elsewhere.id, closed.id, uuid.uuid4()):
+            assert not ctx.can(capability, location=place), place
+    assert not ctx.can("orders.view", location=below.id)  # the child is not in a customer scope
+    why = ctx.explain("orders.create", location=theirs.id)
+    assert why.startswith("denied: ") and "reach" in why, why
+    with pytest.raises(PermissionDenied, match="reach"):
+        ctx.require("orders.view", location=theirs.id)
+    tree, _ = _ctx(world, {"orders.view"}, customer=home, scopes={"orders": "tree"})
+    assert tree.can("orders.view", location=below.id)  # a tree scope reaches the child's sites
+    assert not tree.can("orders.view", location=theirs.id)
+
+
+def test_location_grants_never_reach_outside_the_members_customers(world: World) -> None:
+    home, stranger = world.customer(), world.customer()
+    mine, theirs = world.location(home), world.location(stranger)
+    ctx, _ = _ctx(
+        world, {"orders.view", "orders.create"}, customer=home, location_grants={mine: "write"}
+    )
+    assert ctx.can("orders.create", location=mine.id)
+    assert not ctx.can("orders.view", location=theirs.id)
+    assert "reach" in ctx.explain("orders.view", location=theirs.id)
+
+
+def test_a_write_on_a_record_at_a_foreign_location_is_denied(world: World, kinds: Any) -> None:
+    home = world.customer()
+    home_site, theirs = world.location(home), world.location(world.customer())
+    ctx, _ = _ctx(world, {"invoices.view", "orders.create"}, customer=home)
+    for site, expected in ((None, True), (home_site.id, True), (theirs.id, False)):
+        # The record is the member's customer's, so only its location can deny the write.
+        record = {"customer_id": home.id, "site_id": site, "status": "open"}
+        assert ctx.can("orders.create", record, "invoices") is expected, site
+
+
+def test_staff_act_only_at_locations_of_their_vendor(world: World, other_world: World) -> None:
+    p = world.portal
+    ours, closed = world.location(world.customer()), world.location(world.customer())
+    p.locations.deactivate(world.staff, closed)
+    theirs = other_world.location(other_world.customer())
+    ctx = p.access.context(world.staff)
+    assert ctx.can("orders.create", location=ours.id)
+    assert ctx.can("orders.view", location=closed.id)  # staff see inactive ones, as customers
+    for place in (theirs.id, uuid.uuid4(), "not-an-id"):
+        assert not ctx.can("orders.create", location=place)  # type: ignore[arg-type]
+    assert ctx.explain("orders.view", location=theirs.id) == (
+        f"denied: location {theirs.id} is not a location of this vendor"
+    )
+    with pytest.raises(PermissionDenied):
+        ctx.require("orders.view", location=theirs.id)
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_location_answers_cost_no_query_after_the_context_is_built(world: World) -> None:
+    """The reach's locations come with the context's two statements; staff look one up once."""
+    engine = world.portal.storage.engine  # type: ignore[attr-defined]
+    umbrella = world.customer()
+    children = [world.customer(parent=umbrella) for _ in range(3)]
+    sites = [world.location(c) for c in (umbrella, *children) for _ in range(2)]
+    stranger = world.location(world.customer())
+    profile = world.profile(capabilities={"orders.view"}, scopes={"orders": "tree"})
+    member = world.member(world.membership(customer=umbrella, profile=profile))
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        ctx = world.portal.access.context(member)
+        built = len(seen)
+        assert all(ctx.can("orders.view", location=s.id) for s in sites)
+        assert not ctx.can("orders.view", location=stranger.id)
+        asked = len(seen) - built
+        staff = world.portal.access.context(world.staff)
+        before = len(seen)
+        for _ in range(3):
+            assert staff.can("orders.view", location=sites[0].id)
+        staff_lookups = len(seen) - before
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert built <= 2, seen
+    assert asked == 0
+    assert staff_lookups == 1  # looked up when first asked, then remembered

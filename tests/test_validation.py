@@ -514,3 +514,61 @@ def test_the_fast_email_path_agrees_with_email_validator(local: str, domain: str
         theirs = None
     assert (ours or None) == theirs
     assert bool(problems) == (theirs is None)
+
+
+# -- any text, surrogates included, into every checker ----------------------------------------
+_any_text = st.text(st.characters(exclude_categories=()), max_size=60) | st.text(
+    st.characters(categories=["Cs", "Cc", "Zl", "Zp", "Zs", "Lo"]), max_size=10
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_any_text, multiline=st.booleans())
+def test_every_text_checker_returns_a_value_or_a_problem_for_any_text(
+    value: str, multiline: bool
+) -> None:
+    """Whatever text comes in — a lone surrogate from ``json.loads`` too — each checker returns
+    a value every backend can store, or notes a problem; none raises."""
+    import enum
+
+    from portalkit import _validation as v
+
+    class Kind(enum.Enum):
+        A = "a"
+
+    checks: list[Callable[[list[Any]], object]] = [
+        lambda p: v.text(p, "f", value, multiline=multiline),
+        lambda p: v.text(p, "f", value, required=False),
+        lambda p: v.code(p, "f", value),
+        lambda p: v.username(p, "f", value),
+        lambda p: v.email(p, "f", value),
+        lambda p: v.email(p, "f", value, required=False),
+        lambda p: v.choice(p, "f", value, Kind),
+        lambda p: v.boolean(p, "f", value),
+        lambda p: v.only_fields(p, {value: 1}, frozenset({"a"}), "thing"),
+    ]
+    for check in checks:
+        problems: list[Any] = []
+        result = check(problems)
+        if isinstance(result, str):
+            result.encode("utf-8")  # storable and loggable
+        for problem in problems:
+            f"{problem.field}: {problem.message}".encode()
+            assert len(problem.message) <= 500
+    assert v.encodable(value) == (not any("\ud800" <= ch <= "\udfff" for ch in value))
+    assert len(v.shown(value * 1000)) <= 50
+
+
+def test_shown_quotes_a_short_prefix_of_anything() -> None:
+    from portalkit import _validation as v
+
+    class Loud:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    assert v.shown("x" * 10_000_000) == repr("x" * 40) + "…"
+    assert v.shown("short") == "'short'"
+    assert v.shown(b"y" * 1000).startswith("b'yyy") and len(v.shown(b"y" * 1000)) <= 50
+    assert len(v.shown(list(range(10**6)))) <= 51
+    assert v.shown(Loud()).startswith("<Loud")
+    assert v.shown("\ud800").isascii()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
+import reprlib
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +28,62 @@ _CODE_RE = re.compile(r"[A-Za-z0-9_-]+")
 # Control characters (C0, DEL, C1) and the Unicode line/paragraph separators would let a value
 # break out of a mail header, a log line or a CSV cell.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+SHOWN_MAX = 40
+
+_REPR = reprlib.Repr()  # keyword arguments need Python 3.12
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 2, 4, 4
+_REPR.maxstring = _REPR.maxother = SHOWN_MAX
+
+
+def shown(value: object) -> str:
+    """A value as an error message may quote it: its ``repr``, cut to about 40 characters.
+
+    Messages quote what was typed so a person sees what is wrong, but never all of it: a 10 MB
+    input must not make a 25-million-character message (or log line). Cheap on huge values
+    (text is cut before it is quoted) and never raises, whatever ``__repr__`` does.
+    """
+    if isinstance(value, str | bytes):
+        quoted = repr(value[:SHOWN_MAX])
+        # Escapes (a lone surrogate is six characters) can make even the cut repr long.
+        if len(value) > SHOWN_MAX or len(quoted) > SHOWN_MAX + 3:
+            return quoted[: SHOWN_MAX + 2] + "…"
+        return quoted
+    try:
+        quoted = _REPR.repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return quoted if len(quoted) <= SHOWN_MAX + 10 else quoted[: SHOWN_MAX + 10] + "…"
+
+
+def encodable(value: object) -> bool:
+    """Whether ``value`` is text every backend can store and every log can write: a ``str``
+    that is valid Unicode — no lone surrogate (U+D800 to U+DFFF), which ``json.loads`` returns
+    for a ``\\ud800`` escape in a request body and which UTF-8 cannot encode.
+
+    The text checkers here refuse such text already; call this before using a value that does
+    not pass through them (a login name, a session value, a search term), and treat ``False``
+    like any other bad input.
+    """
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    return _SURROGATE_RE.search(value) is None
+
+
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+
+
+def _unicode(problems: list[Problem], field: str, value: str) -> bool:
+    """Note a value that is not valid Unicode; True when it is fine."""
+    if encodable(value):
+        return True
+    problems.append(
+        Problem(field, "invalid_unicode", "must be valid Unicode text (it holds a lone surrogate)")
+    )
+    return False
 
 
 def raise_if(problems: list[Problem]) -> None:
@@ -55,6 +112,8 @@ def text(
     # Length first, before any work proportional to the input.
     if len(value) > max_length:
         problems.append(Problem(field, "too_long", f"must be at most {max_length} characters long"))
+        return ""
+    if not _unicode(problems, field, value):
         return ""
     value = value.strip()
     if required and not value:
@@ -85,6 +144,8 @@ def code(problems: list[Problem], field: str, value: object) -> str:
         return ""
     if not value:
         problems.append(Problem(field, "required", "is required"))
+        return ""
+    if not _unicode(problems, field, value):
         return ""
     # fullmatch on an ASCII class: str.isalnum() would let in other scripts' digits and letters,
     # which do not survive URLs and ERP order numbers.
@@ -129,6 +190,8 @@ def email(problems: list[Problem], field: str, value: object, *, required: bool 
         return ""
     if len(value) > EMAIL_MAX:
         problems.append(Problem(field, "too_long", f"must be at most {EMAIL_MAX} characters long"))
+        return ""
+    if not _unicode(problems, field, value):
         return ""
     value = value.strip()
     try:
@@ -189,4 +252,6 @@ def only_fields(
         return
     for key in changes:
         if key not in allowed:
-            problems.append(Problem(str(key), "not_changeable", f"cannot be changed on a {what}"))
+            # The key is the caller's text: quoted short, and never as the raw field name.
+            name = key if isinstance(key, str) and len(key) <= 50 and encodable(key) else shown(key)
+            problems.append(Problem(name, "not_changeable", f"cannot be changed on a {what}"))

@@ -23,19 +23,23 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import enum
 import importlib
 import re
+import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import date, time, timedelta
+from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 from uuid import UUID
 
 import attrs
 
+from portalkit import _validation as v
 from portalkit._guard import require_admin, who
 from portalkit.actors import Actor, Member, Staff, System
-from portalkit.errors import NotFound, PermissionDenied, ValidationError
+from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
 from portalkit.memberships import MembershipKind, MembershipStatus
 from portalkit.profiles import Scope
 
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_CAPABILITIES",
+    "BUILTIN_RESOURCE_TYPES",
+    "MAX_DEPTH",
     "AccessContext",
     "AccessService",
     "Capability",
@@ -90,6 +96,22 @@ BUILTIN_CAPABILITIES: tuple[Capability, ...] = (
 )
 """The capabilities every portal knows; host apps add their own."""
 
+BUILTIN_RESOURCE_TYPES: tuple[str, ...] = (
+    "assets",
+    "documents",
+    "invoices",
+    "jobs",
+    "logbook",
+    "memberships",
+    "orders",
+    "quotes",
+    "tickets",
+    "work_requests",
+)
+"""Resource type names every portal knows, registered or not: those the built-in capabilities
+and the :mod:`~portalkit.presets` speak of, and ``memberships`` (portalkit's own logins, whose
+scope bounds delegated administration). A profile may scope them in any process."""
+
 
 @attrs.frozen
 class Condition:
@@ -119,6 +141,16 @@ class ResourceType:
     has one, lets staff filters stay inside the vendor without a customer list; ``model`` is
     the SQLAlchemy model class or ``Table`` that :meth:`AccessContext.filter` puts its
     ``WHERE`` on. Records may be mappings or objects.
+
+    With a ``model``, every field named here must be one of its columns (or mapped
+    attributes), so a typo fails at registration instead of showing a field to everyone. A
+    sensitive field that lives only inside nested values — the unit price of order lines kept
+    in a JSON column — goes in ``nested_sensitive`` instead: checked against nothing, and
+    removed at any depth like the others::
+
+        ResourceType("orders", view="orders.view", model=OrderRow,
+                     sensitive={"total": "prices.view"},
+                     nested_sensitive={"unit_price": "prices.view"})
     """
 
     name: str
@@ -131,6 +163,16 @@ class ResourceType:
     conditions: Mapping[str, Condition] = attrs.field(factory=dict)
     default_scope: Scope = Scope.CUSTOMER
     model: Any = attrs.field(default=None, eq=False, repr=False)
+    nested_sensitive: Mapping[str, str] = attrs.field(factory=dict)
+
+    def hidden_without(self, capabilities: frozenset[str]) -> frozenset[str]:
+        """The field names (top-level and nested) hidden from someone holding ``capabilities``."""
+        return frozenset(
+            field
+            for fields in (self.sensitive, self.nested_sensitive)
+            for field, needed in fields.items()
+            if needed not in capabilities
+        )
 
 
 @attrs.frozen
@@ -178,6 +220,7 @@ class Predicate:
 
 
 _NOTHING = Predicate(nothing=True)
+_SCOPE_ORDER = list(Scope)  # narrowest first
 _MISSING = object()
 
 
@@ -209,6 +252,7 @@ class AccessContext:
         customers: Mapping[Scope, frozenset[UUID]] | None = None,
         location_read: frozenset[UUID] | None = None,
         location_write: frozenset[UUID] | None = None,
+        location_reach: frozenset[UUID] = frozenset(),
         scopes: Mapping[str, Scope] | None = None,
         profile_name: str | None = None,
         notes: tuple[str, ...] = (),
@@ -230,6 +274,10 @@ class AccessContext:
         self.location_read = location_read
         #: Locations the member may write at (a subset of ``location_read``), or None.
         self.location_write = location_write
+        # The active locations of the customers in the member's widest scope: outside them no
+        # location answers yes, granted or not (deny by default). Staff look theirs up lazily.
+        self._location_reach = location_reach
+        self._staff_places: dict[object, bool] = {}
         self._scopes = scopes or {}
         self._profile_name = profile_name
         self._notes = notes
@@ -259,7 +307,7 @@ class AccessContext:
         if not allowed:
             if allowed is None:
                 raise ValidationError.single(
-                    "capability", "unknown", f"{capability!r} is not a registered capability"
+                    "capability", "unknown", f"{v.shown(capability)} is not a registered capability"
                 )
             return False
         if location is not None and not self._at_location(capability, location):
@@ -276,6 +324,8 @@ class AccessContext:
                 place = _field(record, kind.location_field)
             except LookupError:
                 return False
+            if place is None:  # a record at no location: only location grants forbid that
+                return self.location_read is None
             return self._at_location(capability, place)
         return True
 
@@ -305,10 +355,23 @@ class AccessContext:
         return bool(found and found.writes)
 
     def _at_location(self, capability: str, location: object) -> bool:
-        if self.staff or self.location_read is None:
-            return True
+        if self.staff:
+            return self._vendor_place(location)
+        if self.location_read is None:
+            return location in self._location_reach
         allowed = self.location_write if self._is_write(capability) else self.location_read
         return location in (allowed or ())
+
+    def _vendor_place(self, location: object) -> bool:
+        # Staff reach every location of their vendor; loading them all at context build would
+        # cost a large vendor a big read per request, so each location asked about is looked
+        # up once, when first asked, and remembered for the context's life (one request).
+        known = self._staff_places.get(location)
+        if known is None:
+            known = self._staff_places[location] = isinstance(
+                location, UUID
+            ) and self._access._vendor_has_location(self.actor, location)
+        return known
 
     def scope(self, resource: str) -> Scope:
         """How far this member sees ``resource`` (registered or not; customer by default)."""
@@ -425,18 +488,17 @@ class AccessContext:
             if resource is not None
             else list(self._access.resources.values())
         )
-        return frozenset(
-            field
-            for kind in kinds
-            for field, needed in kind.sensitive.items()
-            if needed not in self.capabilities
-        )
+        return frozenset().union(*(kind.hidden_without(self.capabilities) for kind in kinds))
 
     def redact(self, record: Any, resource: str | ResourceType | None = None) -> Any:
         """The record without the fields this context may not see, at any depth.
 
-        Mappings, attrs and dataclass instances and plain objects come back as dicts (lists
-        and tuples as lists); a hidden field is absent, not blank.
+        Mappings, attrs and dataclass instances, named tuples, database rows (SQLAlchemy's
+        and ``sqlite3.Row``), slotted and plain objects come back as dicts (lists, tuples and
+        sets as lists); a hidden field is absent, not blank. Anything else that is not a plain
+        value (text, bytes, numbers, booleans, None, UUIDs, dates and times, enum members),
+        and a record nested deeper than :data:`MAX_DEPTH` levels or holding itself, raises
+        ValidationError: nothing passes through unlooked-at.
         """
         hidden = self.hidden_fields(resource)
         return _strip(record, hidden)
@@ -449,6 +511,10 @@ class AccessContext:
         """
         self.require("export")
         rows = [self.redact(r, resource) for r in self.filter(records, resource)]
+        if not all(isinstance(row, dict) for row in rows):
+            raise ValidationError.single(
+                "records", "not_records", "each record to export must have named fields"
+            )
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns and not isinstance(row[k], dict | list)]
@@ -473,6 +539,8 @@ class AccessContext:
         if self.denied:
             return f"denied: {self.denied}"
         if self.staff:
+            if location is not None and not self._at_location(capability, location):
+                return f"denied: location {_place(location)} is not a location of this vendor"
             if not allowed:
                 return "denied: the record does not belong to a customer of this vendor"
             return "allowed: vendor staff act in every customer of their vendor"
@@ -484,8 +552,13 @@ class AccessContext:
             return f"denied: {capability} changes data and this view is read-only"
         reasons = [f"profile {self._profile_name!r} grants {capability}"]
         if location is not None and not self._at_location(capability, location):
+            if location not in self._location_reach:
+                return (
+                    f"denied: location {_place(location)} is not an active location of a "
+                    "customer in the member's reach"
+                )
             right = "write" if self._is_write(capability) else "read"
-            return f"denied: no {right} right at location {location}"
+            return f"denied: no {right} right at location {_place(location)}"
         if record is not None and resource is not None:
             kind = self._access.resource(resource)
             scope = self._scopes.get(kind.name, kind.default_scope)
@@ -529,22 +602,133 @@ class AccessContext:
         return f"AccessContext(actor={self.actor!r}, {state})"
 
 
+MAX_DEPTH = 100
+"""How deep :meth:`AccessContext.redact` follows nested records before refusing them."""
+
+# Values that hold no fields: returned as they are. Everything else is taken apart into a
+# dict or a list, or refused — never passed through unlooked-at (fail closed).
+_SCALARS = (str, bytes, int, float, Decimal, type(None), UUID, date, time, timedelta, enum.Enum)
+
+
+def _place(location: object) -> str:
+    return str(location) if isinstance(location, UUID) else v.shown(location)
+
+
 def _strip(value: Any, hidden: frozenset[str]) -> Any:
+    """``value`` as plain dicts, lists and scalars without the ``hidden`` keys, or
+    ValidationError for a shape that cannot be taken apart, a cycle, or too deep a nesting."""
+    try:
+        return _walk(value, hidden, 0, set())
+    except ValidationError:
+        raise
+    except Exception as exc:  # a property or lazy load of the host's record failed
+        raise ValidationError.single(
+            "record", "unreadable", f"could not be read for redaction ({type(exc).__name__})"
+        ) from exc
+
+
+def _walk(value: Any, hidden: frozenset[str], depth: int, path: set[int]) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
+    if depth >= MAX_DEPTH:
+        raise ValidationError.single(
+            "record", "too_deep", f"is nested more than {MAX_DEPTH} levels deep"
+        )
+    if id(value) in path:
+        raise ValidationError.single("record", "cyclic", "refers to itself")
+    path.add(id(value))
+    try:
+        fields = _fields_of(value)
+        if isinstance(fields, list):
+            return [_walk(v, hidden, depth + 1, path) for v in fields]
+        return {k: _walk(v, hidden, depth + 1, path) for k, v in fields.items() if k not in hidden}
+    finally:
+        path.discard(id(value))
+
+
+def _fields_of(value: Any) -> Mapping[Any, Any] | list[Any]:
+    """The named fields of a record (a mapping) or the items of a collection (a list)."""
     if isinstance(value, Mapping):
-        return {k: _strip(v, hidden) for k, v in value.items() if k not in hidden}
-    row_mapping = getattr(value, "_mapping", None)  # a SQLAlchemy Row
-    if isinstance(row_mapping, Mapping):
-        return _strip(row_mapping, hidden)
-    if isinstance(value, list | tuple):
-        return [_strip(v, hidden) for v in value]
+        return value
+    row_mapping = getattr(value, "_mapping", None)
+    if isinstance(row_mapping, Mapping):  # a SQLAlchemy Row
+        return row_mapping
+    if isinstance(value, sqlite3.Row):
+        return {k: value[k] for k in value.keys()}  # noqa: SIM118 (a Row is no mapping)
+    as_dict = getattr(value, "_asdict", None) if isinstance(value, tuple) else None
+    if callable(as_dict):  # collections.namedtuple, typing.NamedTuple
+        named: Mapping[Any, Any] = as_dict()
+        return named
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    if isinstance(value, type):
+        raise _unsupported(value)
     if attrs.has(type(value)):
-        return _strip(attrs.asdict(value, recurse=False), hidden)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _strip({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, hidden)
+        return attrs.asdict(value, recurse=False)
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    found: dict[str, Any] = {}
     state = getattr(value, "__dict__", None)
-    if isinstance(state, dict) and not isinstance(value, type):
-        return _strip({k: v for k, v in state.items() if not k.startswith("_")}, hidden)
-    return value
+    slots = [
+        name
+        for cls in type(value).__mro__
+        for name in _slot_names(cls)
+        if name not in ("__dict__", "__weakref__")
+    ]
+    if not isinstance(state, dict) and not slots:
+        raise _unsupported(value)
+    for name in slots:
+        if hasattr(value, name):
+            found[name] = getattr(value, name)
+    if isinstance(state, dict):
+        found.update(state)
+    # Private attributes are the object's machinery (an ORM's state), not its data.
+    return {k: v for k, v in found.items() if not (isinstance(k, str) and k.startswith("_"))}
+
+
+def _slot_names(cls: type) -> tuple[str, ...]:
+    slots = cls.__dict__.get("__slots__", ())
+    return (slots,) if isinstance(slots, str) else tuple(slots)
+
+
+def _unsupported(value: object) -> ValidationError:
+    return ValidationError.single(
+        "record",
+        "unsupported_shape",
+        f"{type(value).__name__!r} values cannot be redacted: give mappings, attrs or dataclass "
+        "instances, named tuples, database rows, plain objects, lists or plain values",
+    )
+
+
+def _missing_columns(resource: ResourceType) -> list[Problem]:
+    """Problems for each field a resource type names that its model lacks."""
+    if resource.model is None:
+        return []  # records as mappings or objects: nothing to check the names against
+    # Read by the SQLAlchemy filters module, loaded by name: the core imports no backend.
+    sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
+    columns: frozenset[str] | None = sql.field_names(resource.model)
+    if columns is None:
+        return [
+            Problem("model", "not_model", "must be a SQLAlchemy mapped class or Table, or None")
+        ]
+    named = [
+        ("customer_field", resource.customer_field),
+        ("location_field", resource.location_field),
+        ("owner_field", resource.owner_field),
+        ("vendor_field", resource.vendor_field),
+        *(("sensitive", name) for name in resource.sensitive),
+        *(("conditions", c.field) for c in resource.conditions.values()),
+    ]
+    return [
+        Problem(
+            field,
+            "unknown",
+            f"{v.shown(name)} is not a column of the model"
+            + (" (a field inside nested values goes in nested_sensitive)" * (field == "sensitive")),
+        )
+        for field, name in named
+        if name is not None and name not in columns
+    ]
 
 
 def _safe_cell(value: object) -> object:
@@ -564,15 +748,20 @@ class AccessService:
         self.capabilities: dict[str, Capability] = {c.name: c for c in BUILTIN_CAPABILITIES}
         #: Every registered resource type by name.
         self.resources: dict[str, ResourceType] = {}
+        self._declared: frozenset[str] = frozenset(BUILTIN_RESOURCE_TYPES)
 
     def register_capability(
         self, name: str, description: str = "", *, writes: bool = False
     ) -> Capability:
         """Add a capability of the host app (``"contracts.view"``); names are a-z, 0-9, _ and dots."""
-        if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or len(name) > 100:
-            raise ValidationError.single(
-                "name", "invalid_name", f"{name!r} is not a capability name"
+        problems: list[Problem] = []
+        if not isinstance(name, str) or len(name) > 100 or not _NAME_RE.fullmatch(name):
+            problems.append(
+                Problem("name", "invalid_name", f"{v.shown(name)} is not a capability name")
             )
+        description = v.text(problems, "description", description, required=False, max_length=500)
+        writes = v.boolean(problems, "writes", writes)
+        v.raise_if(problems)
         capability = Capability(name, description, writes)
         with self._lock:
             known = self.capabilities.get(name)
@@ -584,28 +773,64 @@ class AccessService:
         return capability
 
     def register_resource(self, resource: ResourceType) -> ResourceType:
-        """Register host data; every capability it names must be registered first."""
-        problems = []
+        """Register host data; every capability it names must be registered first, and with a
+        ``model`` every field it names must be a column of it. Registering makes the name a
+        known resource type (see :meth:`declare_resource_types`)."""
         if not isinstance(resource, ResourceType):
             raise ValidationError.single("resource", "not_resource", "must be a ResourceType")
-        if not _NAME_RE.fullmatch(resource.name):
-            problems.append(("name", f"{resource.name!r} is not a resource type name"))
-        named = [resource.view, *resource.sensitive.values(), *resource.conditions]
+        problems: list[Problem] = []
+        if not isinstance(resource.name, str) or not _NAME_RE.fullmatch(resource.name):
+            problems.append(
+                Problem(
+                    "name", "invalid_name", f"{v.shown(resource.name)} is not a resource type name"
+                )
+            )
+        named = [
+            resource.view,
+            *resource.sensitive.values(),
+            *resource.nested_sensitive.values(),
+            *resource.conditions,
+        ]
         problems += [
-            ("capability", f"{n!r} is not a registered capability")
+            Problem("capability", "unknown", f"{v.shown(n)} is not a registered capability")
             for n in named
             if n not in self.capabilities
         ]
-        if problems:
-            from portalkit.errors import Problem
-
-            raise ValidationError(
-                Problem(f, "unknown" if f == "capability" else "invalid_name", m)
-                for f, m in problems
-            )
+        problems += _missing_columns(resource)
+        v.raise_if(problems)
         with self._lock:
             self.resources = {**self.resources, resource.name: resource}
+            self._declared = self._declared | {resource.name}
         return resource
+
+    def declare_resource_types(self, *names: str) -> None:
+        """Make resource type names known without registering their data.
+
+        Profiles may only scope known resource types, so that a typo (``"order"`` for
+        ``"orders"``) is an error when the profile is made rather than a scope that never
+        applies. Known are :data:`BUILTIN_RESOURCE_TYPES`, every registered resource type,
+        and the names declared here. A process that creates or changes profiles without
+        registering the host's data — a CLI, a worker — declares the host's names first::
+
+            portal.access.declare_resource_types("contracts", "visits")
+        """
+        problems = [
+            Problem("names", "invalid_name", f"{v.shown(n)} is not a resource type name")
+            for n in names
+            if not isinstance(n, str) or len(n) > 100 or not _NAME_RE.fullmatch(n)
+        ]
+        v.raise_if(problems)
+        with self._lock:
+            self._declared = self._declared | frozenset(names)
+
+    @property
+    def resource_types(self) -> frozenset[str]:
+        """Every known resource type name: built-in, registered or declared."""
+        return self._declared
+
+    def check_resource_types(self, names: Iterable[str]) -> list[str]:
+        """The names among ``names`` that are not known resource types."""
+        return sorted(n for n in names if n not in self._declared)
 
     def resource(self, resource: str | ResourceType) -> ResourceType:
         """The registered resource type of this name (or the type itself)."""
@@ -614,7 +839,7 @@ class AccessService:
         found = self.resources.get(resource) if isinstance(resource, str) else None
         if found is None:
             raise ValidationError.single(
-                "resource", "unknown", f"{resource!r} is not a registered resource type"
+                "resource", "unknown", f"{v.shown(resource)} is not a registered resource type"
             )
         return found
 
@@ -692,6 +917,18 @@ class AccessService:
             Scope.CUSTOMER: near,
             Scope.TREE: frozenset(reachable),
         }
+        # Without a resource type to go by, a location is within reach when it belongs to a
+        # customer of the widest scope this member sees anything with.
+        widest = max(
+            [*profile.scopes.values(), *(r.default_scope for r in self.resources.values())],
+            key=_SCOPE_ORDER.index,
+            default=Scope.CUSTOMER,
+        )
+        location_reach = frozenset(
+            lid
+            for lid, (owner, active) in facts.locations.items()
+            if active and owner in customers[widest]
+        )
         location_read = location_write = None
         if membership.location_grants:
             usable = {
@@ -713,6 +950,7 @@ class AccessService:
             customers=customers,
             location_read=location_read,
             location_write=location_write,
+            location_reach=location_reach,
             scopes=profile.scopes,
             profile_name=profile.name,
             notes=tuple(notes),
@@ -755,10 +993,8 @@ class AccessService:
         identities; call :meth:`end_view_as` when done. With ``notify_member`` the member is
         told by mail (in its language, with the reason).
         """
-        from portalkit import _validation as v
         from portalkit._service import ident
         from portalkit.audit import record
-        from portalkit.errors import Problem
 
         if not isinstance(who(staff), Staff) or "impersonate" not in staff.permissions:
             raise PermissionDenied("viewing as a customer needs the staff permission 'impersonate'")
@@ -850,6 +1086,12 @@ class AccessService:
             context = self.context(actor)
             if context.denied:
                 raise PermissionDenied(context.denied)
+
+    def _vendor_has_location(self, actor: Actor, location: UUID) -> bool:
+        vendor_id = actor.vendor_id
+        assert vendor_id is not None
+        with self._portal.transaction(read_only=True) as uow:
+            return uow.locations.get(vendor_id, location) is not None
 
     def _vendor_customers(self, actor: Actor) -> frozenset[UUID]:
         vendor_id = actor.vendor_id

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 import attrs
 
 __all__ = [
+    "MESSAGE_MAX",
     "AuthenticationFailed",
     "ConcurrentModification",
     "ConfigurationError",
@@ -38,21 +39,55 @@ __all__ = [
 ]
 
 
+MESSAGE_MAX = 2000
+"""The longest message an error holds; longer ones are cut (see :class:`PortalError`)."""
+
+
+def _bounded(value: object, limit: int) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    if not text.isascii():
+        # A lone surrogate would make the message unloggable (UTF-8 cannot encode it).
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _field_text(value: object) -> str:
+    return _bounded(value, 100)
+
+
+def _code_text(value: object) -> str:
+    return _bounded(value, 50)
+
+
+def _message_text(value: object) -> str:
+    return _bounded(value, 500)
+
+
 @attrs.frozen
 class Problem:
     """One thing wrong with an input: which field, which rule, and a sentence for a person.
 
     ``code`` is a stable machine-readable rule name (``"required"``, ``"too_long"``,
-    ``"invalid_characters"``, …) that host apps may translate; ``message`` is English.
+    ``"invalid_characters"``, …) that host apps may translate; ``message`` is English. Each is
+    cut to a sane length (field 100, code 50, message 500 characters) and made valid Unicode,
+    so no input can make a problem that floods a log or cannot be written to one.
     """
 
-    field: str
-    code: str
-    message: str
+    field: str = attrs.field(converter=_field_text)
+    code: str = attrs.field(converter=_code_text)
+    message: str = attrs.field(converter=_message_text)
 
 
 class PortalError(Exception):
-    """Base class of every error portalkit raises on purpose."""
+    """Base class of every error portalkit raises on purpose.
+
+    A text message is cut to :data:`MESSAGE_MAX` characters and made valid Unicode.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(_bounded(a, MESSAGE_MAX) if isinstance(a, str) else a for a in args))
 
 
 class ValidationError(PortalError, ValueError):
@@ -72,7 +107,17 @@ class ValidationError(PortalError, ValueError):
         self.field = first.field
         #: The rule code of the first problem.
         self.code = first.code
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in self.problems))
+        # Hundreds of problems (a long list of bad names) would make a huge message.
+        parts: list[str] = []
+        size = 0
+        for p in self.problems:
+            part = f"{p.field}: {p.message}"
+            size += len(part) + 2
+            if size > MESSAGE_MAX:
+                parts.append(f"… ({len(self.problems)} problems in all)")
+                break
+            parts.append(part)
+        super().__init__("; ".join(parts))
 
     @classmethod
     def single(cls, field: str, code: str, message: str) -> ValidationError:

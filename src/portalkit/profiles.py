@@ -85,7 +85,7 @@ def _names(problems: list[Problem], field: str, value: object, limit: int) -> fr
                 Problem(
                     field,
                     "invalid_name",
-                    f"{item!r} is not a name like 'invoices.view' (a-z, 0-9, _ and dots)",
+                    f"{v.shown(item)} is not a name like 'invoices.view' (a-z, 0-9, _ and dots)",
                 )
             )
         else:
@@ -104,7 +104,9 @@ def _scopes(problems: list[Problem], value: object) -> dict[str, Scope]:
     for resource, scope in value.items():
         if not isinstance(resource, str) or not _NAME_RE.fullmatch(resource) or len(resource) > 100:
             problems.append(
-                Problem("scopes", "invalid_name", f"{resource!r} is not a resource type name")
+                Problem(
+                    "scopes", "invalid_name", f"{v.shown(resource)} is not a resource type name"
+                )
             )
             continue
         try:
@@ -121,7 +123,21 @@ def _known(problems: list[Problem], portal: Portal, names: Iterable[str]) -> Non
     # nothing later.
     for name in portal.access.check_capabilities(names):
         problems.append(
-            Problem("capabilities", "unknown", f"{name!r} is not a registered capability")
+            Problem("capabilities", "unknown", f"{v.shown(name)} is not a registered capability")
+        )
+
+
+def _known_types(problems: list[Problem], portal: Portal, scopes: Mapping[str, Scope]) -> None:
+    # The same for scopes: "order" for "orders" would otherwise leave the orders at their
+    # default scope, silently wider or narrower than the profile says.
+    for name in portal.access.check_resource_types(scopes):
+        problems.append(
+            Problem(
+                "scopes",
+                "unknown",
+                f"{v.shown(name)} is not a known resource type: register it, or declare its "
+                "name with portal.access.declare_resource_types()",
+            )
         )
 
 
@@ -142,7 +158,13 @@ class ProfileService:
         scopes: Mapping[str, Scope | str] | None = None,
         description: str | None = None,
     ) -> PermissionProfile:
-        """Create a profile of the actor's vendor (Conflict if the name is taken)."""
+        """Create a profile of the actor's vendor (Conflict if the name is taken).
+
+        Every capability must be registered and every resource type in ``scopes`` known
+        (built in, registered or declared; see
+        :meth:`~portalkit.access.AccessService.declare_resource_types`), or ValidationError
+        with the code ``"unknown"``.
+        """
         vendor_id = require_admin(actor)
         problems: list[Problem] = []
         profile = PermissionProfile(
@@ -157,6 +179,7 @@ class ProfileService:
             ),
         )
         _known(problems, self._portal, profile.capabilities)
+        _known_types(problems, self._portal, profile.scopes)
         v.raise_if(problems)
         with self._portal.transaction() as uow:
             uow.profiles.add(profile)
@@ -220,6 +243,7 @@ class ProfileService:
             )
         if "scopes" in changes:
             fields["scopes"] = _scopes(problems, changes["scopes"])
+            _known_types(problems, self._portal, fields["scopes"])
         _known(problems, self._portal, fields.get("capabilities", ()))
         if "description" in changes:
             fields["description"] = v.text(

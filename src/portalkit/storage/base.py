@@ -114,8 +114,10 @@ class MemberFacts:
 
     ``main_active`` is None when the customer has no main account, else whether the main
     membership and its account are both active. ``subtree`` lists the customers below the
-    membership's customer as ``(id, parent_id, active)``; ``locations`` maps each granted
-    location that exists in the vendor to ``(customer_id, active)``.
+    membership's customer as ``(id, parent_id, active)``; ``locations`` maps every location of
+    the membership's customer and of the customers below it, and each granted location that
+    exists in the vendor, to ``(customer_id, active)`` — what an access context needs to answer
+    "is this location within reach?" without another query.
     """
 
     membership: Membership

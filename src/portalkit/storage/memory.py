@@ -378,6 +378,12 @@ class MemoryUnitOfWork:
             if (place := rows["locations"].get(grant.location_id)) is not None
             and place.vendor_id == vendor_id
         }
+        below = {customer.id, *(i for i, _, _ in subtree)}
+        locations.update(
+            (place.id, (place.customer_id, place.active))
+            for place in rows["locations"].values()
+            if place.customer_id in below and place.vendor_id == vendor_id
+        )
         return MemberFacts(
             membership=membership,
             account_active=rows["accounts"][membership.account_id].active,

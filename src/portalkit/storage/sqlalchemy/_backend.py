@@ -36,6 +36,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     union_all,
     update,
@@ -409,6 +410,15 @@ def _member_facts_statements() -> tuple[Select[Any], CompoundSelect[Any]]:
         select(literal("l").label("kind"), loc.c.id, loc.c.customer_id, loc.c.active).where(
             loc.c.id.in_(bindparam("granted", expanding=True)), loc.c.vendor_id == vendor_id
         ),
+        # Every location in the member's tree, so "is this location within reach?" needs no
+        # further query (the same CTE, so still one statement).
+        select(literal("l").label("kind"), loc.c.id, loc.c.customer_id, loc.c.active).where(
+            or_(
+                loc.c.customer_id == bindparam("customer_id"),
+                loc.c.customer_id.in_(select(below.c.id)),
+            ),
+            loc.c.vendor_id == vendor_id,
+        ),
     )
     return first, second
 
@@ -742,7 +752,7 @@ class SqlUnitOfWork:
 
     def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
         """The facts about one membership in two queries: the membership with everything it
-        hangs on, then the customers below it and the granted locations."""
+        hangs on, then the customers below it, their locations and the granted ones."""
         self._check_open()
         self._flush()
         first, second = _member_facts_statements()

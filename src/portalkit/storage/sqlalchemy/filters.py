@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-from sqlalchemy import ColumnElement, Select, and_, false, select, true, union_all
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Select, and_, false, inspect, select, true, union_all
+from sqlalchemy.orm import Mapper, aliased
+from sqlalchemy.sql.expression import FromClause
 
 if TYPE_CHECKING:
     from portalkit.access import Predicate, ResourceType
 
-__all__ = ["apply", "clause", "latest"]
+__all__ = ["apply", "clause", "field_names", "latest"]
 
 S = TypeVar("S", bound=Select[Any])
 _MAX_BRANCHES = 40
@@ -27,6 +28,18 @@ def _column(resource: ResourceType, name: str) -> Any:
     if columns is not None:
         return columns[name]
     return getattr(model, name)  # a mapped class: its instrumented attribute
+
+
+def field_names(model: Any) -> frozenset[str] | None:
+    """The field names a resource type may use on ``model`` — a ``Table``'s columns, a mapped
+    class's mapped attributes (columns, relationships, hybrids) — or None when ``model`` is
+    neither. :meth:`portalkit.access.AccessService.register_resource` checks names with it."""
+    if isinstance(model, FromClause):
+        return frozenset(model.c.keys())
+    mapper = inspect(model, raiseerr=False) if isinstance(model, type) else None
+    if isinstance(mapper, Mapper):
+        return frozenset(k for k in mapper.all_orm_descriptors.keys() if not k.startswith("__"))  # noqa: SIM118
+    return None
 
 
 def clause(resource: ResourceType, predicate: Predicate) -> ColumnElement[bool]:
