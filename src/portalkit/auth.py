@@ -28,6 +28,7 @@ from uuid import UUID
 
 import attrs
 
+from portalkit import _validation as v
 from portalkit._service import ident
 from portalkit._stamps import new_session_stamp
 from portalkit.accounts import Account
@@ -124,7 +125,10 @@ class AuthService:
         portal._standalone("authenticate()")
         settings = portal.settings
         vendor_id = ident("vendor", vendor)
-        typed = login_key(login) if isinstance(login, str) and len(login) <= _LOGIN_MAX else ""
+        # A login no backend can store (a lone surrogate) is an unknown login: same answer,
+        # same work.
+        storable = isinstance(login, str) and len(login) <= _LOGIN_MAX and v.encodable(login)
+        typed = login_key(login) if storable else ""
         secret = password if isinstance(password, str) else ""
         now = portal.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
@@ -379,7 +383,8 @@ class AuthService:
         account or membership off).
         """
         vendor_id = ident("vendor", vendor)
-        parts = session.split(".") if isinstance(session, str) and len(session) < 200 else []
+        fits = isinstance(session, str) and len(session) < 200 and v.encodable(session)
+        parts = session.split(".") if fits else []
         if len(parts) != 3:
             raise AuthenticationFailed()
         try:

@@ -362,6 +362,7 @@ class CredentialService:
     ) -> None:
         """Record a link that did not work, and count it for its client (per client only: a
         global count would let anyone stop everyone's links)."""
+        # The digest encodes lone surrogates too (surrogatepass): any text has one.
         digest = token_digest(raw) if isinstance(raw, str) and len(raw) <= _TOKEN_MAX else ""
 
         def count(uow: UnitOfWork) -> None:

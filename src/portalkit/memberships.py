@@ -195,7 +195,7 @@ def _subscriptions(problems: list[Problem], value: object) -> frozenset[str]:
                 Problem(
                     "subscriptions",
                     "invalid_name",
-                    f"{item!r} is not a notification kind like 'invoices'",
+                    f"{v.shown(item)} is not a notification kind like 'invoices'",
                 )
             )
         else:

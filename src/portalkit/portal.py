@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from portalkit import _validation as v
 from portalkit.access import AccessService
 from portalkit.accounts import AccountService
 from portalkit.actors import Member, Staff, System
@@ -37,6 +39,7 @@ from portalkit.errors import (
     NotFound,
     PermissionDenied,
     PortalError,
+    Problem,
     RateLimited,
     ValidationError,
 )
@@ -376,6 +379,8 @@ _watching: ContextVar[bool] = ContextVar("portalkit-watching", default=False)
 
 
 def _watched(portal: Portal, method: Callable[..., Any], where: str) -> Callable[..., Any]:
+    signature = inspect.signature(method)
+
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
         if _watching.get():
@@ -383,6 +388,10 @@ def _watched(portal: Portal, method: Callable[..., Any], where: str) -> Callable
         token = _watching.set(True)
         try:
             return method(*args, **kwargs)
+        except TypeError:
+            # Unknown or missing arguments (``password_hash=…``) are bad input, not a crash.
+            _check_arguments(signature, where, args, kwargs)
+            raise
         except (PermissionDenied, RateLimited) as exc:
             portal._note_denial(args[0] if args else kwargs.get("actor"), where, exc)
             raise
@@ -390,3 +399,39 @@ def _watched(portal: Portal, method: Callable[..., Any], where: str) -> Callable
             _watching.reset(token)
 
     return call
+
+
+def _check_arguments(
+    signature: inspect.Signature, where: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Raise ValidationError naming every unknown and missing argument of a call that does
+    not fit ``signature``; return if it fits (the TypeError came from inside)."""
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError:
+        pass
+    else:
+        return
+    params = signature.parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    problems = [
+        Problem(name[:100], "unknown_field", f"{where} takes no argument {v.shown(name)}")
+        for name in kwargs
+        if not takes_any and name not in params
+    ]
+    positional = [
+        p.name
+        for p in params.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    given = set(positional[: len(args)]) | set(kwargs)
+    problems += [
+        Problem(p.name, "required", "is required")
+        for p in params.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        and p.name not in given
+    ]
+    if not problems:
+        problems = [Problem("arguments", "invalid", f"{where} was called with wrong arguments")]
+    raise ValidationError(problems) from None
