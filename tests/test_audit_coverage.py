@@ -62,6 +62,17 @@ def test_every_account_creation_is_audited(world: World) -> None:
     assert [e.target for e in _events(world, "account_created")] == [f"account:{account.id}"]
 
 
+def test_profile_creation_and_every_change_are_audited(world: World) -> None:
+    p = world.portal
+    profile = p.profiles.create(world.staff, name="Reader", capabilities={"orders.view"})
+    p.profiles.update(world.staff, profile.id, description="reads orders")
+    p.profiles.update(world.staff, profile.id, description="reads orders")  # no change
+    p.profiles.update(world.staff, profile.id, capabilities={"orders.view", "export"})
+    actions = [e.action for e in p.audit.list(world.staff) if e.target == f"profile:{profile.id}"]
+    assert actions == ["profile_created", "profile_updated", "profile_rights_changed"]
+    assert _events(world, "profile_created")[0].details["capabilities"] == ["orders.view"]
+
+
 def test_an_invitation_refused_as_rate_limited_is_audited(world: World) -> None:
     p = world.portal
     login = world.membership(status="invited", profile=world.profile(capabilities={"orders.view"}))

@@ -26,7 +26,9 @@ import attrs
 from portalkit import _validation as v
 from portalkit._guard import require_admin
 from portalkit._service import load, page, save, seen_version
+from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor
+from portalkit.audit import record
 from portalkit.errors import NotFound, Problem
 
 if TYPE_CHECKING:
@@ -183,6 +185,16 @@ class ProfileService:
         v.raise_if(problems)
         with self._portal.transaction() as uow:
             uow.profiles.add(profile)
+            record(
+                self._portal,
+                uow,
+                vendor_id=vendor_id,
+                action="profile_created",
+                real=actor,
+                target=f"profile:{profile.id}",
+                capabilities=sorted(profile.capabilities),
+                scopes={k: s.value for k, s in profile.scopes.items()},
+            )
         return profile
 
     def create_from(
@@ -261,8 +273,6 @@ class ProfileService:
             )
             if (changed.capabilities, changed.scopes) != (current.capabilities, current.scopes):
                 _end_sessions(uow, vendor_id, current.id)
-                from portalkit.audit import record
-
                 record(
                     self._portal,
                     uow,
@@ -274,13 +284,21 @@ class ProfileService:
                     removed=sorted(current.capabilities - changed.capabilities),
                     scopes={k: s.value for k, s in changed.scopes.items()},
                 )
+            elif named := sorted(f for f in fields if getattr(changed, f) != getattr(current, f)):
+                record(
+                    self._portal,
+                    uow,
+                    vendor_id=vendor_id,
+                    action="profile_updated",
+                    real=actor,
+                    target=f"profile:{current.id}",
+                    changed=named,
+                )
             return changed
 
 
 def _end_sessions(uow: UnitOfWork, vendor_id: UUID, profile_id: UUID) -> None:
     """New session stamps for every membership on a profile whose rights changed."""
-    from portalkit.accounts import new_session_stamp
-
     for member in uow.memberships.list(vendor_id, where={"profile_id": profile_id}):
         uow.memberships.update(
             attrs.evolve(member, session_stamp=new_session_stamp(), version=member.version + 1),
