@@ -598,7 +598,7 @@ def test_every_change_to_a_login_is_audited_once_without_secrets(portal: Portal)
     portal.memberships.update(world.staff, membership.id, location_grants={})
     assert new_actions() == []  # nothing changed, nothing to record
     portal.memberships.update(world.staff, membership.id, profile=world.profile())
-    assert new_actions() == ["membership_updated"]
+    assert new_actions() == ["profile_created", "membership_updated"]
     portal.profiles.update(world.staff, profile.id, capabilities={"orders.view"})
     assert new_actions() == ["profile_rights_changed"]
     portal.memberships.deactivate(world.staff, membership.id)
