@@ -7,11 +7,13 @@ portal's background thread in this process, by ``portal.mail.flush()`` /
 ``portalkit mail worker``, or, after a crash, by whichever process claims it next:
 
 1. a claim gives the job a lease (``PORTALKIT_MAIL_LEASE_SECONDS``); a job whose lease ran out
-   is claimed again;
+   is claimed again. The request's own row is born claimed by its process's background
+   thread, so the thread writes nothing before the decision;
 2. its decision (throttle, link, mail, audit) commits together with the job's move to
    *decided*, which also purges the payload: of two workers, one decision commits, the
    other rolls back;
-3. the mail it made is sent, and the outcome is recorded with the job's deletion.
+3. the mail it made is sent, and the outcome is recorded with the job's deletion, a fixed
+   :data:`SETTLE_DELAY` after the decision whether there was mail or not.
 
 A job that fails is tried again with exponential back-off (``PORTALKIT_MAIL_RETRY_SECONDS``)
 and given up after ``PORTALKIT_MAIL_MAX_ATTEMPTS`` (an error in the log and the audit log).
@@ -26,7 +28,9 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -53,6 +57,10 @@ Decision = Callable[["UnitOfWork"], None]
 Handler = Callable[["Job", dict[str, Any]], Decision]
 
 _BATCH = 20
+#: Seconds from a batch's first decision to the transaction that ends its jobs (and records
+#: how their mail went). The same pause whether a job made mail or not: the write lock is
+#: taken at the same moment in both cases (issue 9). Mail slower to send than this ends later.
+SETTLE_DELAY = 0.05
 
 
 class JobStage(enum.Enum):
@@ -94,7 +102,8 @@ class JobQueue:
         self._thread: threading.Thread | None = None
         self._wanted = 0  # passes asked for by this process's requests
         self._done = 0  # passes completed (the value of _wanted a pass began with)
-        self._retry_later = False
+        self._retry_later = True  # look for stored jobs when the thread starts
+        self._mine: deque[Job] = deque()  # jobs this process's requests claimed for it
 
     def handle(self, kind: str, handler: Handler) -> None:
         """Run ``handler`` for jobs of ``kind``."""
@@ -111,17 +120,20 @@ class JobQueue:
             vendor_id=vendor_id,
             kind=kind,
             created_at=now,
-            due_at=now,
+            # Born claimed by this process's thread: if the process stops, the lease runs
+            # out and any worker takes it.
+            due_at=now + timedelta(seconds=self._portal.settings.mail_lease_seconds),
             payload=sealed,
         )
         with self._portal.transaction() as uow:
             if uow.vendors.get(vendor_id) is None:
                 raise NotFound("vendor", vendor_id)
             uow.jobs.add(job)
-        self._kick()
+        self._kick(job)
 
-    def _kick(self) -> None:
+    def _kick(self, job: Job) -> None:
         with self._cond:
+            self._mine.append(job)
             self._wanted += 1
             if self._thread is None or not self._thread.is_alive():
                 # One long-lived thread, not one per job: starting a thread makes the caller
@@ -143,7 +155,11 @@ class JobQueue:
                         break  # a retry may be due: look again
                 target = self._wanted
             try:
-                self.run()
+                while self._mine:
+                    batch = [self._mine.popleft() for _ in range(min(_BATCH, len(self._mine)))]
+                    self._run_claimed(batch)
+                if self._retry_later:
+                    self.run()  # stored jobs: retries, and what a stopped process left
             except BaseException:
                 # Whatever a pass raises (storage down), the thread lives on; the jobs stay
                 # stored and are claimed again.
@@ -175,33 +191,43 @@ class JobQueue:
                 claimed = uow.claim_jobs(now, size, lease)
             if not claimed:
                 break
-            for job in claimed:
-                outcome = self._run_one(job)
-                if outcome is True:
-                    ended += 1
-                elif outcome is False:
-                    retry = True
+            done, again = self._run_claimed(claimed)
+            ended += done
+            retry = retry or again
         self._retry_later = retry
         return ended
 
-    def _run_one(self, job: Job) -> bool | None:
-        """Run one claimed job: True when it ended, False when it will be retried, None when
-        another worker took it over."""
-        try:
-            if job.stage is JobStage.PENDING:
-                job, mail = self._decide(job)
-            else:
-                mail = []  # decided by an earlier attempt: its mail is in the outbox already
-        except ConcurrentModification:
-            return None  # our lease ran out and another worker took it
-        except Exception as exc:
-            return self._failed(job, exc)
+    def _run_claimed(self, claimed: Sequence[Job]) -> tuple[int, bool]:
+        """Decide each claimed job, send the mail of all of them, and end them together in
+        one transaction, :data:`SETTLE_DELAY` after the first decision. Returns how many
+        ended and whether some wait for a retry."""
+        settle_at = time.monotonic() + SETTLE_DELAY
+        finished: list[Job] = []
+        mail: list[OutboxMessage] = []
+        retry = False
+        for job in claimed:
+            try:
+                if job.stage is JobStage.PENDING:
+                    job, made = self._decide(job)
+                    mail += made
+                # else: decided by an earlier attempt, its mail in the outbox already
+                finished.append(job)
+            except ConcurrentModification:
+                continue  # our lease ran out and another worker took it
+            except Exception as exc:
+                retry = not self._failed(job, exc) or retry
         outcomes = self._portal.mail._attempt(mail) if mail else []
+        pause = settle_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        if not finished:
+            return 0, retry
         with self._portal.transaction() as uow:
             if outcomes:
                 uow.settle_outbox(outcomes)
-            uow.delete_job(job.vendor_id, job.id, job.version)
-        return True
+            for job in finished:
+                uow.delete_job(job.vendor_id, job.id, job.version)
+        return len(finished), retry
 
     def _decide(self, job: Job) -> tuple[Job, list[OutboxMessage]]:
         handler = self._handlers.get(job.kind)
