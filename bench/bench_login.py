@@ -16,6 +16,16 @@ with real OWASP parameters (Argon2id m=19 MiB, t=2, p=1, the settings' defaults)
 3. Reset requests (B6): ``portal.credentials.request_reset(vendor, email)`` for a known active
    account beside an unknown address (plus a disabled membership and an account without a
    password, for information). Aim: known/unknown in [0.8, 1.25].
+4. Sequences (issue 9, item 7): a first request, a short gap (the client's next round trip),
+   then a second request; only the SECOND one is timed. The first is a reset request for a
+   known active account or for an unknown address, or a registration request for an address
+   with an account or without; the second is a reset request for another unknown address or a
+   registration request for a fresh address. A second request that waits longer after a known
+   address tells an attacker the address is known (the first one's background work held the
+   SQLite write lock or the CPU). Aim: known/unknown of the second request in [0.8, 1.25].
+   Each sample checks what the pair really did: the known reset mailed one reset link to the
+   stored address and the unknown one mailed nothing; the registration for a known address
+   mailed its owner the "you have an account" notice and the one without a confirmation link.
 
 Every round runs each variant once, round-robin, the starting variant rotating per round; the
 garbage collector is off inside a round and collects between rounds. Failures still write
@@ -34,6 +44,7 @@ Run from the repository root::
     python bench/bench_login.py                      # 200 rounds per path (about 5 minutes)
     python bench/bench_login.py --quick              # 30 rounds (under a minute)
     python bench/bench_login.py --samples 400 --backends sqlite
+    python bench/bench_login.py --only-sequences     # section 4 only (about a minute)
 """
 
 from __future__ import annotations
@@ -339,6 +350,11 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
     def next_window() -> None:
         clock.advance(seconds=WINDOW + 1)
 
+    if args.only_sequences:
+        out["sequences"] = sequences(portal, setup, clock, args, backend)
+        portal.close()
+        return out
+
     # 1. login overhead
     calls = {
         "ours: authenticate()": attempt(portal, vendor, setup.email(setup.ok), GOOD),
@@ -397,7 +413,114 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
     if sum(issued.values()) != 5 + args.reset_samples or "throttled" in refused:
         sys.exit(f"{backend}: reset requests: issued {issued}, refused {refused}")
     out["resets"] = summary(times, REF_RESET, 3)
+    out["sequences"] = sequences(portal, setup, clock, args, backend)
     portal.close()
+    return out
+
+
+# -- 4. sequences: a first request, then a timed second one -----------------------------------
+
+SEQ_UNKNOWN = "nobody-seq@customer.example"
+SEQ_PROBE = "nobody-probe@customer.example"
+
+
+def sequences(
+    portal: Portal, setup: Setup, clock: FixedClock, args: argparse.Namespace, backend: str
+) -> dict[str, Any]:
+    """Per gap and per pair (first kind, second kind): seconds of the second request after a
+    known and after an unknown first one, interleaved; every sample's mail checked."""
+    vendor = setup.vendor
+    mailer: Any = portal.mailer
+    known = setup.email(setup.ok)
+    counter = iter(range(10**9))
+
+    def fresh() -> str:
+        return f"fresh{next(counter)}@newco.example"
+
+    def reset_first(login: str) -> Callable[[], Any]:
+        def run() -> Any:
+            portal.credentials.request_reset(vendor, login)
+            return [(login, "reset")] if login == known else []
+
+        return run
+
+    def register_first(address: str | None) -> Callable[[], Any]:
+        def run() -> Any:
+            email = address or fresh()
+            portal.registrations.request(
+                vendor, email=email, first_name="Eva", last_name="Brandt", company="NewCo"
+            )
+            return [(email, "exists" if address else "confirm")]
+
+        return run
+
+    def reset_second() -> Any:
+        portal.credentials.request_reset(vendor, SEQ_PROBE)
+        return []
+
+    def register_second() -> Any:
+        email = fresh()
+        portal.registrations.request(
+            vendor, email=email, first_name="Otto", last_name="Probe", company="ProbeCo"
+        )
+        return [(email, "confirm")]
+
+    firsts = {
+        "reset": {"known": reset_first(known), "unknown": reset_first(SEQ_UNKNOWN)},
+        "registration": {"known": register_first(known), "unknown": register_first(None)},
+    }
+    seconds = {"reset": reset_second, "registration": register_second}
+
+    def mailed() -> list[tuple[str, str]]:
+        found = []
+        for message in mailer.outbox:
+            body = message.get_body(("plain",)).get_content()
+            kind = (
+                "reset" if "/reset-password?token=" in body
+                else "confirm" if "/confirm-registration?token=" in body
+                else "exists" if "you have one already" in body
+                else "other"
+            )  # fmt: skip
+            found.append((str(message["To"]), kind))
+        mailer.clear()
+        return found
+
+    out: dict[str, Any] = {}
+    for gap_ms in args.gaps:
+        for first_kind, cases in firsts.items():
+            for second_kind, second in seconds.items():
+                label = f"{first_kind} -> {second_kind}, gap {gap_ms:g} ms"
+                times: dict[str, list[float]] = {"unknown": [], "known": []}
+                names = list(times)
+                portal.mail.wait()
+                mailer.clear()
+                for r in range(-3, args.sequence_samples):
+                    k = r % 2
+                    for name in names[k:] + names[:k]:
+                        gc.collect()
+                        gc.disable()
+                        try:
+                            expected = cases[name]()
+                            # A sleep, not a spin: a server waits for the next request
+                            # on its socket, which lets the background thread run.
+                            time.sleep(gap_ms / 1e3)
+                            t0 = time.perf_counter()
+                            expected += second()
+                            elapsed = time.perf_counter() - t0
+                        finally:
+                            gc.enable()
+                        portal.mail.wait()
+                        got = mailed()
+                        if sorted(got) != sorted(expected):
+                            sys.exit(
+                                f"{backend} {label}: {name}: mailed {got}, expected {expected}"
+                            )
+                        if r >= 0:
+                            times[name].append(elapsed)
+                        clock.advance(seconds=WINDOW + 1)  # past every hourly limit
+                rows = summary(times, "unknown", 4)
+                out[label] = rows
+                print(f"  {backend} sequences: {label} done", file=sys.stderr)
     return out
 
 
@@ -431,13 +554,17 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], load: float)
           f"request_max_per_hour=100 (a FixedClock moves {WINDOW + 1:,} s between rounds, so "
           "no counter reaches a lock), mail_backend=memory")  # fmt: skip
     print(f"  rounds:    login overhead {args.login_samples}, failed logins {args.samples}, "
-          f"reset requests {args.reset_samples}; one sample per variant per round, "
+          f"reset requests {args.reset_samples}, sequences {args.sequence_samples} (gaps "
+          f"{', '.join(f'{g:g}' for g in args.gaps)} ms); one sample per variant per round, "
           "round-robin, start rotating")  # fmt: skip
     print("  columns:   x = median / median of the reference; 95% CI = bootstrap of that ratio; "
           "paired = median of the per-round ratios")  # fmt: skip
     for r in results:
         print()
         print(f"== {r['backend']} (set-up {r['setup_s']:.1f} s)")
+        if "overhead" not in r:
+            sequence_tables(r)
+            continue
         print()
         print("1. login overhead: authenticate(vendor, email, right password) against "
               "Argon2id.verify_phc_encoded of the same stored hash")  # fmt: skip
@@ -457,7 +584,11 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], load: float)
               + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))  # fmt: skip
         print("   only 'known active account' issues a token, renders and encrypts the mail and "
               "starts the delivery thread inside the call")  # fmt: skip
+        sequence_tables(r)
 
+    sequence_aims(results)
+    if "overhead" not in results[0]:
+        return
     print()
     print("Aims")
     for r in results:
@@ -484,6 +615,31 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], load: float)
                   f"{x['name']} {x['ratio']:.2f}" for x in out)))  # fmt: skip
 
 
+def sequence_tables(r: dict[str, Any]) -> None:
+    print()
+    print("4. sequences (issue 9): first request (known or unknown), a gap, then the timed "
+          "second request; x = second after known / second after unknown")  # fmt: skip
+    for label, rows in r["sequences"].items():
+        print()
+        print(f"   {label}")
+        table(rows, "unknown", AIM_T, digits=3)
+
+
+def sequence_aims(results: list[dict[str, Any]]) -> None:
+    print()
+    print("Sequence table (median ms of the second request; known/unknown; aim "
+          f"{list(AIM_T)})")  # fmt: skip
+    head = f"  {'backend':<8}{'pair, gap':<38}{'after unknown':>14}{'after known':>13}{'ratio':>8}"
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+    for r in results:
+        for label, rows in r["sequences"].items():
+            by = {x["name"]: x for x in rows}
+            k, u = by["known"], by["unknown"]
+            print(f"  {r['backend']:<8}{label:<38}{u['median']:>14.3f}{k['median']:>13.3f}"
+                  f"{k['ratio']:>8.2f}  {verdict(within(k['ratio'], AIM_T))}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -493,6 +649,12 @@ def main() -> None:
     parser.add_argument("--login-samples", type=int, default=100,
                         help="rounds of the login-overhead pair")  # fmt: skip
     parser.add_argument("--reset-samples", type=int, default=500, help="rounds of reset requests")
+    parser.add_argument("--sequence-samples", type=int, default=200,
+                        help="rounds of each sequence (section 4)")  # fmt: skip
+    parser.add_argument("--gaps", default="0.5,2",
+                        help="comma-separated gaps in ms between first and second request")  # fmt: skip
+    parser.add_argument("--only-sequences", action="store_true",
+                        help="run section 4 only")  # fmt: skip
     parser.add_argument("--backends", default="sqlite,memory",
                         help="comma-separated: sqlite, memory")  # fmt: skip
     parser.add_argument("--legacy-iterations", type=int, default=DJANGO_ITERATIONS,
@@ -500,10 +662,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.samples, args.login_samples, args.reset_samples = 30, 30, 100
+        args.sequence_samples = 40
+    args.gaps = [float(g) for g in args.gaps.split(",") if g.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not backends or set(backends) - {"sqlite", "memory"}:
         sys.exit("--backends takes sqlite and/or memory")
-    if min(args.samples, args.login_samples, args.reset_samples) < 5:
+    if min(args.samples, args.login_samples, args.reset_samples, args.sequence_samples) < 5:
         sys.exit("need at least 5 rounds per section")
     load = os.getloadavg()[0]
     results = []

@@ -4,8 +4,8 @@ Usage::
 
     portalkit db upgrade                 # the database in PORTALKIT_DATABASE_URL
     portalkit db upgrade --url sqlite:///portal.db
-    portalkit mail flush                 # deliver what is due, then stop
-    portalkit mail worker --interval 10  # deliver what is due, every 10 seconds, until stopped
+    portalkit mail flush                 # handle stored requests, deliver what is due, stop
+    portalkit mail worker --interval 10  # the same every 10 seconds, until stopped
     portalkit mail new-key               # a key for PORTALKIT_MAIL_ENCRYPTION_KEY
 """
 
@@ -77,7 +77,8 @@ def _mail(args: argparse.Namespace) -> int:
         while True:
             report = portal.mail.flush(batch=args.batch)
             print(
-                f"portalkit: {report.sent} sent, {report.retrying} to retry, {report.dead} dead",
+                f"portalkit: {report.sent} sent, {report.retrying} to retry, {report.dead} dead, "
+                f"{report.jobs} requests handled",
                 flush=True,
             )
             rounds += 1

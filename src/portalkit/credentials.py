@@ -40,11 +40,13 @@ from portalkit.errors import (
     RateLimited,
     ValidationError,
 )
+from portalkit.jobs import Decision, Job, RetryJob
 from portalkit.memberships import Membership, MembershipStatus
 from portalkit.passwords import PasswordPolicy, generate_password
 from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
 
 if TYPE_CHECKING:
+    from portalkit.outbox import OutboxMessage
     from portalkit.portal import Portal
     from portalkit.storage.base import UnitOfWork
 
@@ -52,6 +54,7 @@ __all__ = ["CredentialService"]
 
 _TOKEN_MAX = 200
 _CLIENT_KEY_MAX = 200
+RESET_JOB = "reset_request"
 
 
 class CredentialService:
@@ -59,6 +62,7 @@ class CredentialService:
 
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
+        portal.mail._on_job(RESET_JOB, self._reset_job)
 
     # -- policy ---------------------------------------------------------------------------
     @property
@@ -712,41 +716,40 @@ class CredentialService:
         names an active account that may log in; do nothing otherwise.
 
         Returns None and raises nothing in every case — unknown, disabled, no password yet,
-        too many requests — so the answer tells nobody whether an account exists. All of
-        the work (look-up, link, mail) happens on the portal's background thread, so the
-        call takes the same time in every case; ``portal.mail.wait()`` waits for it. A
-        newer request replaces the older link. Only a missing mail key raises
-        (ConfigurationError), for every login alike.
+        too many requests — so the answer tells nobody whether an account exists. The call
+        only stores the request (one row, the same for every login) and returns; the
+        look-up, link and mail happen in the background (:mod:`portalkit.jobs`), so a stop
+        of the process loses nothing and ``portal.mail.wait()`` waits for it. A newer
+        request replaces the older link. Only a missing mail key raises
+        (ConfigurationError), for every login alike, and NotFound for a vendor that does
+        not exist.
         """
         self._portal._standalone("request_reset()")
         vendor_id = ident("vendor", vendor)
         typed = login_key(login) if isinstance(login, str) and len(login) <= 254 else ""
         if not typed:
             return
-        # A missing mail key must fail for every login alike, and now, not in the background.
-        self._portal.mail._fernet()
-        key = client_key if isinstance(client_key, str) else None
-        now = self._portal.clock.now()
-        # The whole decision runs in the background: the caller's time is the same whether
-        # an account exists or not, and whatever mail follows.
-        self._portal.mail._in_background(lambda: self._reset_request(vendor_id, typed, key, now))
+        key = client_key[:200] if isinstance(client_key, str) and client_key else None
+        # Sealing the payload needs the mail key: a missing one fails here, for every login.
+        self._portal.mail._submit(vendor_id, RESET_JOB, {"login": typed, "client_key": key})
 
-    def _reset_request(
-        self, vendor_id: UUID, typed: str, client_key: str | None, now: datetime
-    ) -> None:
+    def _reset_job(self, job: Job, payload: dict[str, Any]) -> Decision:
+        """Decide a stored reset request: read and prepare outside the write lock, then
+        write the same statements whether or not the login is known.
+
+        On SQLite the write lock is what the next request waits for, so what happens while
+        it is held must not depend on the answer (issue 9): the reads run in a read-only
+        transaction, the link's mail is rendered and sealed before the write transaction —
+        for an unknown login too, and then thrown away — and the write transaction differs
+        only by the token and outbox rows of a known one.
+        """
         settings = self._portal.settings
-        hour_ago = now - timedelta(hours=1)
-        with self._portal.transaction() as uow:
+        vendor_id, typed = job.vendor_id, str(payload["login"])
+        client_key = payload.get("client_key")
+        now = job.created_at  # the request's time counts, not the worker's
+        with self._portal.transaction(read_only=True) as uow:
             account = self._portal.auth._find(uow, vendor_id, typed)
-            # Per account however it was typed (username or e-mail), else per typed login.
-            who = f"account:{account.id}" if account is not None else typed
-            keys = [self._portal.auth._key("reset", vendor_id, who)]
-            if isinstance(client_key, str) and client_key:
-                keys.append(self._portal.auth._key("reset-client", vendor_id, client_key[:200]))
-            counts = [uow.throttle_hit(key, now, hour_ago) for key in keys]
-            if max(counts) > settings.request_max_per_hour:
-                reason = "throttled"
-            elif account is None:
+            if account is None:
                 reason = "unknown_login"
             elif not self._portal.hasher.is_usable(account.password_hash):
                 # As Django does: a login that never had a password gets an invitation, not a
@@ -756,41 +759,117 @@ class CredentialService:
                 reason = "cannot_log_in"
             else:
                 reason = ""
-            if reason:
+            greeting = (
+                self._greeting(uow, account)
+                if account is not None and not reason
+                else {"name": typed[:100], "customer_name": "", "logo_url": ""}
+            )
+        issuing = account is not None and not reason
+        prepared = self._prepare_link(
+            vendor_id,
+            TokenPurpose.RESET,
+            account.email if issuing and account else "nobody@invalid.example",
+            settings.reset_hours,
+            template="password_reset",
+            path=settings.reset_path,
+            language=account.language if issuing and account else settings.default_language,
+            account_id=account.id if issuing and account else None,
+            **greeting,
+        )
+        # The same look-up in both cases: by id, an id nobody has for an unknown login.
+        account_id = account.id if account is not None else uuid4()
+
+        def decide(uow: UnitOfWork) -> None:
+            # Per account however it was typed (username or e-mail), else per typed login.
+            who = f"account:{account.id}" if account is not None else typed
+            keys = [self._portal.auth._key("reset", vendor_id, who)]
+            if isinstance(client_key, str) and client_key:
+                keys.append(self._portal.auth._key("reset-client", vendor_id, client_key))
+            counts = [uow.throttle_hit(key, now, now - timedelta(hours=1)) for key in keys]
+            current = uow.accounts.get(vendor_id, account_id)
+            if current != account:
+                raise RetryJob("the account changed since it was read")
+            why = "throttled" if max(counts) > settings.request_max_per_hour else reason
+            system = System(vendor_id=vendor_id, reason="reset_request")
+            if why or account is None:
                 record(
                     self._portal,
                     uow,
                     vendor_id=vendor_id,
                     action="reset_refused",
-                    real=System(vendor_id=vendor_id, reason="reset_request"),
+                    real=system,
                     target=f"account:{account.id}" if account else "login:unknown",
-                    reason=reason,
+                    reason=why or reason,
                     outcome="failure",
                 )
                 return
-            assert account is not None
-            # Only ever to the stored address, whatever was typed.
-            token = self._mail_link(
-                uow,
-                vendor_id,
-                TokenPurpose.RESET,
-                account.email,
-                settings.reset_hours,
-                template="password_reset",
-                path=settings.reset_path,
-                language=account.language,
-                account_id=account.id,
-                **self._greeting(uow, account),
-            )
+            token = self._store_link(uow, prepared)
             record(
                 self._portal,
                 uow,
                 vendor_id=vendor_id,
                 action="reset_issued",
-                real=System(vendor_id=vendor_id, reason="reset_request"),
+                real=system,
                 target=f"account:{account.id}",
                 token=token.reference,
             )
+
+        return decide
+
+    def _prepare_link(
+        self,
+        vendor_id: UUID,
+        purpose: TokenPurpose,
+        email: str,
+        hours: float,
+        *,
+        template: str,
+        path: str,
+        language: str,
+        account_id: UUID | None = None,
+        registration_id: UUID | None = None,
+        **context: Any,
+    ) -> tuple[Token, OutboxMessage]:
+        """Like :meth:`_mail_link`, but only the CPU work: a new token and its rendered,
+        sealed mail, stored later by :meth:`_store_link` (inside a write transaction)."""
+        now = self._portal.clock.now()
+        raw = new_token()
+        token = Token(
+            id=uuid4(),
+            vendor_id=vendor_id,
+            purpose=purpose,
+            digest=token_digest(raw),
+            email=email,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+            account_id=account_id,
+            registration_id=registration_id,
+        )
+        message = self._portal.mail._compose_template(
+            vendor_id,
+            to=email,
+            template=template,
+            language=language,
+            secret=True,
+            link=self._link(path, raw),
+            expires=self._expires(token.expires_at, language),
+            **context,
+        )
+        return token, message
+
+    def _store_link(self, uow: UnitOfWork, prepared: tuple[Token, OutboxMessage]) -> Token:
+        """Store a prepared link and its mail; a newer link replaces every older one."""
+        token, message = prepared
+        uow.revoke_tokens(
+            token.vendor_id,
+            self._portal.clock.now(),
+            account_id=token.account_id,
+            registration_id=token.registration_id,
+            purposes=[token.purpose],
+        )
+        uow.tokens.add(token)
+        self._portal.mail._queue(uow, message)
+        return token
 
     def reset_password(
         self, vendor: Any, token: str, password: str, *, client_key: str | None = None

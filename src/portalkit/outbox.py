@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import enum
 import logging
-import queue
 import random
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email import policy
 from email.charset import QP, Charset
@@ -47,11 +45,13 @@ from portalkit.errors import (
     Problem,
     ValidationError,
 )
+from portalkit.jobs import JobQueue
 from portalkit.mail.base import MailError, PermanentMailError, TemporaryMailError
 from portalkit.mail.templates import MailTemplates
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
+    from portalkit.storage.base import UnitOfWork
 
 __all__ = ["FlushReport", "MailService", "OutboxMessage", "OutboxStatus"]
 
@@ -114,15 +114,20 @@ class OutboxMessage:
 
 @attrs.frozen
 class FlushReport:
-    """What one flush did."""
+    """What one flush did: messages sent, to retry and given up, and background jobs (reset
+    and registration requests) handled."""
 
     sent: int = 0
     retrying: int = 0
     dead: int = 0
+    jobs: int = 0
 
     def __add__(self, other: FlushReport) -> FlushReport:
         return FlushReport(
-            self.sent + other.sent, self.retrying + other.retrying, self.dead + other.dead
+            self.sent + other.sent,
+            self.retrying + other.retrying,
+            self.dead + other.dead,
+            self.jobs + other.jobs,
         )
 
 
@@ -132,9 +137,7 @@ class MailService:
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
         self._templates: MailTemplates | None = None
-        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
-        self._worker: threading.Thread | None = None
-        self._worker_lock = threading.Lock()
+        self._jobs = JobQueue(portal)
         #: Each notification kind members may subscribe to, with its template and capability.
         self.notifications: dict[str, tuple[str, str]] = {
             "quotes": ("notify_quote", "quotes.view"),
@@ -161,6 +164,26 @@ class MailService:
         with ``PORTALKIT_MAIL_ENCRYPTION_KEY`` and purges it after delivery.
         """
         vendor_id = require_admin(actor)
+        message = self._compose(
+            vendor_id, to=to, subject=subject, text=text, html=html, kind=kind, secret=secret
+        )
+        with self._portal.transaction() as uow:
+            self._queue(uow, message)
+        return message
+
+    def _compose(
+        self,
+        vendor_id: UUID,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        kind: str = "custom",
+        secret: bool = False,
+    ) -> OutboxMessage:
+        """Check and seal a message, without storing it (so the work can happen outside a
+        transaction)."""
         problems: list[Problem] = []
         address = v.email(problems, "to", to)
         title = v.text(problems, "subject", subject, max_length=SUBJECT_MAX)
@@ -175,7 +198,7 @@ class MailService:
             body, markup = self._seal(body), self._seal(markup) if markup else ""
         now = self._portal.clock.now()
         message_id = _ordered_id(now)
-        message = OutboxMessage(
+        return OutboxMessage(
             id=message_id,
             vendor_id=vendor_id,
             created_at=now,
@@ -188,52 +211,55 @@ class MailService:
             secret=secret,
             next_attempt_at=now,
         )
-        with self._portal.transaction() as uow:
+
+    def _queue(self, uow: UnitOfWork, message: OutboxMessage) -> OutboxMessage:
+        """Store a composed message in the current transaction and arrange its delivery."""
+        settings = self._portal.settings
+        bag = self._portal._transaction_bag()
+        job_mail = bag.get("job_mail")
+        if job_mail is not None and settings.mail_send_after_commit:
+            # A background job's mail: stored claimed by the job's worker, which sends it and
+            # records the outcome together with the job's end, so a known address costs no
+            # extra write transaction (security.md B6).
+            now = self._portal.clock.now()
+            message = attrs.evolve(
+                message,
+                status=OutboxStatus.SENDING,
+                claimed_until=now + timedelta(seconds=settings.mail_lease_seconds),
+                version=message.version + 1,
+            )
             uow.outbox.add(message)
-            if self._portal.settings.mail_send_after_commit:
-                # One delivery, over one connection, for all mail of this transaction.
-                batch = self._portal._transaction_bag().setdefault("mail", [])
-                if not batch:
-                    self._portal._after_commit(lambda: self._deliver_quietly(batch))
-                batch.append(message.id)
+            job_mail.append(message)
+            return message
+        uow.outbox.add(message)
+        if settings.mail_send_after_commit:
+            # One delivery, over one connection, for all mail of this transaction.
+            batch = bag.setdefault("mail", [])
+            if not batch:
+                self._portal._after_commit(lambda: self._deliver_quietly(batch))
+            batch.append(message.id)
         return message
 
-    def _in_background(self, job: Callable[[], None]) -> None:
-        """Run ``job`` on the portal's background thread, after the jobs before it.
+    def _submit(self, vendor_id: UUID, kind: str, payload: dict[str, Any]) -> None:
+        """Store a background job (see :mod:`portalkit.jobs`) and wake the background thread."""
+        self._jobs.submit(vendor_id, kind, payload)
 
-        A queue and one long-lived thread, not a thread per job: starting a thread makes the
-        caller wait until the new thread has run a while, so the caller's time would depend
-        on what the job does.
-        """
-        with self._worker_lock:
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(
-                    target=self._work, name="portalkit-background", daemon=True
-                )
-                self._worker.start()
-        self._jobs.put(job)
-
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            try:
-                job()
-            except BaseException:
-                # Whatever a job raises, the thread lives on for the jobs queued after it.
-                log.exception("a background job failed")
-            finally:
-                self._jobs.task_done()
+    def _on_job(self, kind: str, handler: Any) -> None:
+        """Let ``handler`` run the background jobs of ``kind``."""
+        self._jobs.handle(kind, handler)
 
     def wait(self) -> None:
-        """Wait until the background work queued so far is done (tests; a clean shutdown):
-        reset and registration requests, and the delivery of the mail they queue. Work
-        still queued when the process ends is lost; its mail, once queued, is not (the
-        worker delivers it)."""
-        self._jobs.join()
+        """Wait until the background work this process queued so far is done (tests; a clean
+        shutdown): reset and registration requests, and the delivery of the mail they queue.
+        A job that failed waits for its retry; work left when the process ends is stored
+        and done by ``flush()``, the worker or the next process."""
+        self._jobs.wait()
 
     def flush(self, *, limit: int | None = None, batch: int = 50) -> FlushReport:
-        """Deliver what is due (up to ``limit`` messages), batch by batch; returns counts."""
-        report = FlushReport()
+        """Handle the background jobs that are due (reset and registration requests, also
+        those a stopped process left), then deliver the mail that is due (up to ``limit``
+        messages), batch by batch; returns counts."""
+        report = FlushReport(jobs=self._jobs.run())
         while limit is None or report.sent + report.retrying + report.dead < limit:
             size = (
                 batch
@@ -263,27 +289,7 @@ class MailService:
             )
         if not claimed:
             return None
-        # One message that cannot be built (say, a secret under a key since removed) must not
-        # hold up the others: it fails alone, for good.
-        results: list[MailError | None] = []
-        ready: list[tuple[int, Message]] = []
-        for position, message in enumerate(claimed):
-            try:
-                ready.append((position, self._build(message)))
-                results.append(None)
-            except Exception as exc:
-                results.append(PermanentMailError(f"cannot build the message: {exc!r}"[:300]))
-        try:
-            sent = self._portal.mailer.send_many([email for _, email in ready])
-        except Exception as exc:
-            sent = [TemporaryMailError(f"the mail backend failed: {exc!r}"[:300])] * len(ready)
-        for (position, _), error in zip(ready, sent, strict=True):
-            results[position] = error
-        now = self._portal.clock.now()
-        outcomes = [
-            self._outcome(message, error, now)
-            for message, error in zip(claimed, results, strict=True)
-        ]
+        outcomes = self._attempt(claimed)
         with self._portal.transaction() as uow:
             recorded = uow.settle_outbox(outcomes)
         report = FlushReport()
@@ -303,6 +309,30 @@ class MailService:
             else:
                 report += FlushReport(retrying=1)
         return report
+
+    def _attempt(self, claimed: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+        """Send claimed messages; returns their outcomes, for the caller to record."""
+        # One message that cannot be built (say, a secret under a key since removed) must not
+        # hold up the others: it fails alone, for good.
+        results: list[MailError | None] = []
+        ready: list[tuple[int, Message]] = []
+        for position, message in enumerate(claimed):
+            try:
+                ready.append((position, self._build(message)))
+                results.append(None)
+            except Exception as exc:
+                results.append(PermanentMailError(f"cannot build the message: {exc!r}"[:300]))
+        try:
+            sent = self._portal.mailer.send_many([email for _, email in ready])
+        except Exception as exc:
+            sent = [TemporaryMailError(f"the mail backend failed: {exc!r}"[:300])] * len(ready)
+        for (position, _), error in zip(ready, sent, strict=True):
+            results[position] = error
+        now = self._portal.clock.now()
+        return [
+            self._outcome(message, error, now)
+            for message, error in zip(claimed, results, strict=True)
+        ]
 
     def _outcome(
         self, message: OutboxMessage, error: MailError | None, now: datetime
@@ -416,11 +446,37 @@ class MailService:
         """Render a template (:data:`~portalkit.mail.templates.TEMPLATES` or the host's own)
         in ``language`` (``PORTALKIT_DEFAULT_LANGUAGE`` if None) and queue it like
         :meth:`enqueue`."""
-        language = language or self._portal.settings.default_language
-        context.setdefault("portal_name", self._portal.settings.portal_name)
-        rendered = self.templates.render(template, language, **context)
+        rendered = self._render(template, language, **context)
         return self.enqueue(
             actor,
+            to=to,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            kind=template,
+            secret=secret,
+        )
+
+    def _render(self, template: str, language: str | None, **context: Any) -> Any:
+        language = language or self._portal.settings.default_language
+        context.setdefault("portal_name", self._portal.settings.portal_name)
+        return self.templates.render(template, language, **context)
+
+    def _compose_template(
+        self,
+        vendor_id: UUID,
+        *,
+        to: str,
+        template: str,
+        language: str | None = None,
+        secret: bool = False,
+        **context: Any,
+    ) -> OutboxMessage:
+        """Render and compose like :meth:`send_template`, without storing (see
+        :meth:`_queue`)."""
+        rendered = self._render(template, language, **context)
+        return self._compose(
+            vendor_id,
             to=to,
             subject=rendered.subject,
             text=rendered.text,

@@ -21,7 +21,8 @@ from portalkit._service import ident, load, page
 from portalkit.actors import Actor, System
 from portalkit.audit import describe, record
 from portalkit.auth import login_key
-from portalkit.errors import InvalidToken, NotFound, Problem, ValidationError
+from portalkit.errors import InvalidToken, Problem, ValidationError
+from portalkit.jobs import Decision, Job, RetryJob
 from portalkit.tokens import TokenPurpose
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from portalkit.storage.base import UnitOfWork
 
 __all__ = ["Registration", "RegistrationService", "RegistrationStatus"]
+
+REGISTRATION_JOB = "registration_request"
 
 
 class RegistrationStatus(enum.Enum):
@@ -80,6 +83,7 @@ class RegistrationService:
 
     def __init__(self, portal: Portal) -> None:
         self._portal = portal
+        portal.mail._on_job(REGISTRATION_JOB, self._job)
 
     def request(
         self,
@@ -114,98 +118,124 @@ class RegistrationService:
         note = v.text(problems, "message", message, required=False, max_length=2000, multiline=True)
         lang = _language(problems, language or self._portal.settings.default_language)
         v.raise_if(problems)
-        # A missing mail key must fail for every address alike, not only for the ones mailed.
-        self._portal.mail._fernet()
-        with self._portal.transaction() as uow:
-            if uow.vendors.get(vendor_id) is None:
-                raise NotFound("vendor", vendor_id)
-        now = self._portal.clock.now()
-        given = Registration(
+        key = client_key[:200] if isinstance(client_key, str) and client_key else None
+        form = {
+            "email": address,
+            "first_name": first,
+            "last_name": last,
+            "company": firm,
+            "phone": phone_number,
+            "message": note,
+            "language": lang,
+            "client_key": key,
+        }
+        # Only the request is stored here (one row, the same for every address; sealing it
+        # needs the mail key, so a missing one fails now, for every address alike). The
+        # rest runs in the background, so the answer takes the same time whether or not
+        # the address has a login (and whichever mail follows).
+        self._portal.mail._submit(vendor_id, REGISTRATION_JOB, form)
+
+    def _job(self, job: Job, form: dict[str, Any]) -> Decision:
+        """Decide a stored request: read and render outside the write lock, then write.
+
+        Both mails — the owner's notice and the requester's confirmation link — are rendered
+        (and the link sealed) whatever the answer, and one of them is thrown away, so the
+        work before the write transaction does not depend on the address (issue 9).
+        """
+        settings = self._portal.settings
+        credentials = self._portal.credentials
+        vendor_id, address = job.vendor_id, str(form["email"])
+        now = job.created_at  # the request's time counts, not the worker's
+        registration = Registration(
             id=uuid4(),
             vendor_id=vendor_id,
             email=address,
-            first_name=first,
-            last_name=last,
-            company=firm,
+            first_name=str(form["first_name"]),
+            last_name=str(form["last_name"]),
+            company=str(form["company"]),
             created_at=now,
-            phone=phone_number,
-            message=note,
-            language=lang,
+            phone=str(form["phone"]),
+            message=str(form["message"]),
+            language=str(form["language"]),
         )
-        key = client_key if isinstance(client_key, str) else None
-        # The rest runs in the background, so the answer takes the same time whether or not
-        # the address has a login (and whichever mail follows).
-        self._portal.mail._in_background(lambda: self._take(given, key))
+        client_key = form.get("client_key")
+        with self._portal.transaction(read_only=True) as uow:
+            owner = uow.accounts.get_by(vendor_id, "email", address)
+            greeting = (
+                credentials._greeting(uow, owner)
+                if owner is not None
+                else {"name": registration.first_name, "customer_name": "", "logo_url": ""}
+            )
+        notice = self._portal.mail._compose_template(
+            vendor_id,
+            to=owner.email if owner is not None else address,
+            template="registration_exists",
+            language=owner.language if owner is not None else registration.language,
+            link=credentials._link(settings.login_path, ""),
+            # The owner's own name: nothing the requester typed reaches this mail.
+            **greeting,
+        )
+        link = credentials._prepare_link(
+            vendor_id,
+            TokenPurpose.CONFIRM,
+            address,
+            settings.confirm_hours,
+            template="email_verification",
+            path=settings.confirm_path,
+            language=registration.language,
+            registration_id=registration.id,
+            name=f"{registration.first_name} {registration.last_name}",
+            customer_name=registration.company,
+            logo_url="",
+        )
 
-    def _take(self, registration: Registration, client_key: str | None) -> None:
-        vendor_id, address = registration.vendor_id, registration.email
-        first, last, lang = registration.first_name, registration.last_name, registration.language
-        settings = self._portal.settings
-        now = registration.created_at
-        keys = [self._portal.auth._key("register", vendor_id, login_key(address))]
-        if client_key:
-            keys.append(self._portal.auth._key("register-client", vendor_id, client_key[:200]))
-        with self._portal.transaction() as uow:
+        def decide(uow: UnitOfWork) -> None:
+            keys = [self._portal.auth._key("register", vendor_id, login_key(address))]
+            if isinstance(client_key, str) and client_key:
+                keys.append(self._portal.auth._key("register-client", vendor_id, client_key))
             counts = [uow.throttle_hit(key, now, now - timedelta(hours=1)) for key in keys]
+            if uow.accounts.get_by(vendor_id, "email", address) != owner:
+                raise RetryJob("an account with this address came or went since it was read")
+            system = System(vendor_id=vendor_id, reason="registration")
             if max(counts) > settings.request_max_per_hour:
                 record(
                     self._portal,
                     uow,
                     vendor_id=vendor_id,
                     action="registration_throttled",
-                    real=System(vendor_id=vendor_id, reason="registration"),
+                    real=system,
                     target="registration:throttled",
                     outcome="failure",
                 )
                 return
-            owner = uow.accounts.get_by(vendor_id, "email", address)
             if owner is not None:
                 # The address has a login already: its owner hears of it (and how to get in)
                 # instead of the requester; the answer stays the same.
-                self._portal.mail.send_template(
-                    System(vendor_id=vendor_id, reason="registration"),
-                    to=owner.email,
-                    template="registration_exists",
-                    language=owner.language,
-                    link=self._portal.credentials._link(settings.login_path, ""),
-                    # The owner's own name: nothing the requester typed reaches this mail.
-                    **self._portal.credentials._greeting(uow, owner),
-                )
+                self._portal.mail._queue(uow, notice)
                 record(
                     self._portal,
                     uow,
                     vendor_id=vendor_id,
                     action="registration_refused",
-                    real=System(vendor_id=vendor_id, reason="registration"),
+                    real=system,
                     target=f"account:{owner.id}",
                     reason="account_exists",
                     outcome="failure",
                 )
                 return
             uow.registrations.add(registration)
-            token = self._portal.credentials._mail_link(
-                uow,
-                vendor_id,
-                TokenPurpose.CONFIRM,
-                address,
-                settings.confirm_hours,
-                template="email_verification",
-                path=settings.confirm_path,
-                language=lang,
-                registration_id=registration.id,
-                name=f"{first} {last}",
-                customer_name=registration.company,
-                logo_url="",
-            )
+            token = credentials._store_link(uow, link)
             record(
                 self._portal,
                 uow,
                 vendor_id=vendor_id,
                 action="registration_requested",
-                real=System(vendor_id=vendor_id, reason="registration"),
+                real=system,
                 target=f"registration:{registration.id}",
                 token=token.reference,
             )
+
+        return decide
 
     def confirm(self, vendor: Any, token: str) -> Registration:
         """Redeem a confirmation link: the request now waits for staff (``pending``).

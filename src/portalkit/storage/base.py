@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from portalkit.accounts import Account
     from portalkit.audit import AuditEvent
     from portalkit.customers import Contact, Customer, Location
+    from portalkit.jobs import Job
     from portalkit.memberships import Membership
     from portalkit.outbox import OutboxMessage
     from portalkit.profiles import PermissionProfile
@@ -164,6 +165,23 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> Repository[OutboxMessage]:
         """Queued mail (across vendors only through :meth:`claim_outbox`)."""
+        ...
+
+    @property
+    def jobs(self) -> Repository[Job]:
+        """Stored background jobs (across vendors only through :meth:`claim_jobs`)."""
+        ...
+
+    def claim_jobs(self, now: datetime, limit: int, lease_until: datetime) -> list[Job]:
+        """Claim up to ``limit`` jobs of any vendor that are due (``due_at <= now``: new, to
+        retry, or with an expired lease), oldest due first: set ``due_at`` to
+        ``lease_until`` (version + 1) and return them. Concurrent claims never return the
+        same job (PostgreSQL: ``FOR UPDATE SKIP LOCKED``)."""
+        ...
+
+    def delete_job(self, vendor_id: UUID, job_id: UUID, expected_version: int) -> bool:
+        """Delete the job if it is of this vendor and still at ``expected_version``; returns
+        whether it was (False: another worker took it over, or it is gone)."""
         ...
 
     def claim_outbox(
@@ -362,6 +380,7 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     "audit_events": (),
     "outbox_messages": (),
     "registrations": (),
+    "jobs": (),
     "tokens": (UniqueKey("uq_tokens_digest", ("digest",), "token", "this token exists already"),),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
@@ -387,5 +406,6 @@ TABLES = (
     "outbox_messages",
     "registrations",
     "tokens",
+    "jobs",
 )
 """Every table, in an order where each one's references come before it."""

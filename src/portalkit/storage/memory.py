@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from portalkit.accounts import Account
     from portalkit.audit import AuditEvent
     from portalkit.customers import Contact, Customer, Location
+    from portalkit.jobs import Job
     from portalkit.memberships import Membership
     from portalkit.outbox import OutboxMessage
     from portalkit.profiles import PermissionProfile
@@ -202,6 +203,7 @@ class MemoryUnitOfWork:
         self.outbox: _Table[OutboxMessage] = _Table(self, "outbox_messages")
         self.registrations: _Table[Registration] = _Table(self, "registrations")
         self.tokens: _Table[Token] = _Table(self, "tokens")
+        self.jobs: _Table[Job] = _Table(self, "jobs")
 
     def _check_open(self) -> None:
         if not self._open:
@@ -211,6 +213,34 @@ class MemoryUnitOfWork:
     def _writing(self) -> None:
         if self._read_only:
             raise PortalError("this transaction is read-only (transaction(read_only=True))")
+
+    def claim_jobs(self, now: datetime, limit: int, lease_until: datetime) -> list[Job]:
+        """Claim due jobs under the store's lock (one unit of work at a time)."""
+        self._writing()
+        self._check_open()
+        due = heapq.nsmallest(
+            limit,
+            (j for j in self._tables.rows["jobs"].values() if j.due_at <= now),
+            key=lambda j: (j.due_at, str(j.id)),
+        )
+        claimed = []
+        for job in due:
+            taken = attrs.evolve(job, due_at=lease_until, version=job.version + 1)
+            self.jobs.update(taken, job.version)
+            claimed.append(taken)
+        return claimed
+
+    def delete_job(self, vendor_id: UUID, job_id: UUID, expected_version: int) -> bool:
+        """Remove the job if it is still at ``expected_version`` (undone on rollback)."""
+        self._writing()
+        self._check_open()
+        rows = self._tables.rows["jobs"]
+        stored = rows.get(job_id)
+        if stored is None or stored.vendor_id != vendor_id or stored.version != expected_version:
+            return False
+        del rows[job_id]
+        self._undo.append(lambda: rows.__setitem__(job_id, stored))
+        return True
 
     def claim_outbox(
         self,

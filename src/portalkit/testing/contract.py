@@ -545,6 +545,57 @@ class StorageContract:
                 assert stored[m.id].attempts == 1 and stored[m.id].sent_at == later
                 assert stored[m.id].text == "t"  # a plain body is kept
 
+    def test_jobs_are_claimed_once_leases_expire_and_deletes_are_conditional(
+        self, world: World
+    ) -> None:
+        from datetime import timedelta
+        from uuid import uuid4
+
+        from portalkit.jobs import Job
+
+        p = world.portal
+        now = p.clock.now()
+        jobs = [
+            Job(
+                id=uuid4(),
+                vendor_id=world.vendor.id,
+                kind="k",
+                created_at=now,
+                due_at=now + timedelta(seconds=n),
+                payload=f"p{n}",
+            )
+            for n in range(3)
+        ]
+        with p.transaction() as uow:
+            uow.jobs.add_many(jobs)
+        lease = now + timedelta(minutes=5)
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            uow.claim_jobs(now + timedelta(seconds=2), 10, lease)
+            raise RuntimeError("roll back")
+        later = now + timedelta(seconds=1)
+        with p.transaction() as uow:
+            first = uow.claim_jobs(later, 10, lease)  # due so far: the first two
+            again = uow.claim_jobs(later, 10, lease)
+        assert [j.id for j in first] == [j.id for j in jobs[:2]]  # oldest due first
+        assert again == []  # nothing is handed out twice
+        assert all(j.due_at == lease and j.version == 2 for j in first)
+        assert first[0].payload == "p0"
+        with p.transaction() as uow:
+            assert not uow.delete_job(world.vendor.id, first[0].id, 1)  # stale version
+        other = World(p)
+        with p.transaction() as uow:
+            assert not uow.delete_job(other.vendor.id, first[0].id, 2)  # another vendor's
+            assert uow.delete_job(world.vendor.id, first[0].id, 2)
+            assert not uow.delete_job(world.vendor.id, first[0].id, 2)  # gone
+        after = lease + timedelta(seconds=1)
+        with p.transaction() as uow:
+            reclaimed = uow.claim_jobs(after, 10, after + timedelta(minutes=5))
+        # jobs[2] was due at +2 s, jobs[1] when its lease ran out: oldest due first
+        assert [j.id for j in reclaimed] == [jobs[2].id, jobs[1].id]
+        with p.transaction() as uow:
+            assert uow.jobs.get(world.vendor.id, first[0].id) is None
+            assert uow.jobs.get(other.vendor.id, jobs[1].id) is None
+
     def _token(self, world: World, purpose: Any, digest: str, **fields: Any) -> Any:
         from datetime import timedelta
         from uuid import uuid4

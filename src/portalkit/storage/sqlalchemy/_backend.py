@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from portalkit.accounts import Account
     from portalkit.audit import AuditEvent
     from portalkit.customers import Contact, Customer, Location
+    from portalkit.jobs import Job
     from portalkit.memberships import Membership
     from portalkit.outbox import OutboxMessage
     from portalkit.profiles import PermissionProfile
@@ -523,6 +524,11 @@ class SqlUnitOfWork:
         return self._repo("tokens")
 
     @property
+    def jobs(self) -> _Repo[Job]:
+        """Stored background jobs."""
+        return self._repo("jobs")
+
+    @property
     def connection(self) -> Connection:
         """The unit of work's connection, for host code that must join the same transaction."""
         self._check_open()
@@ -536,6 +542,47 @@ class SqlUnitOfWork:
     def _writing(self) -> None:
         if self._read_only:
             raise PortalError("this transaction is read-only (transaction(read_only=True))")
+
+    def claim_jobs(self, now: datetime, limit: int, lease_until: datetime) -> list[Job]:
+        """Claim due jobs: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers side by side
+        never take the same one; SQLite's IMMEDIATE transactions run one at a time."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = Base.metadata.tables["jobs"]
+        query = select(t).where(t.c.due_at <= now).order_by(t.c.due_at, t.c.id).limit(limit)
+        if self._conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = self._execute(query).mappings().all()
+        claimed = []
+        for row in rows:
+            job = FROM_ROW["jobs"](row)
+            taken = attrs.evolve(job, due_at=lease_until, version=job.version + 1)
+            self.jobs._seen[taken.id] = taken
+            claimed.append(taken)
+        if claimed:
+            # The rows cannot change between the read and this write: PostgreSQL holds them
+            # FOR UPDATE, SQLite's IMMEDIATE transaction holds the whole database.
+            self._execute(
+                update(t)
+                .where(t.c.id.in_([j.id for j in claimed]))
+                .values(due_at=lease_until, version=t.c.version + 1)
+            )
+        return claimed
+
+    def delete_job(self, vendor_id: UUID, job_id: UUID, expected_version: int) -> bool:
+        """One conditional ``DELETE``."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = Base.metadata.tables["jobs"]
+        self.jobs._seen.pop(job_id, None)
+        deleted = self._execute(
+            delete(t).where(
+                t.c.id == job_id, t.c.vendor_id == vendor_id, t.c.version == expected_version
+            )
+        )
+        return int(deleted.rowcount) == 1
 
     def claim_outbox(
         self,

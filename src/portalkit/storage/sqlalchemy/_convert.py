@@ -17,6 +17,7 @@ from portalkit._validation import code_key, email_key
 from portalkit.accounts import Account, AccountStatus
 from portalkit.audit import AuditEvent
 from portalkit.customers import Address, Branding, Contact, Customer, CustomerSettings, Location
+from portalkit.jobs import Job, JobStage
 from portalkit.memberships import (
     Access,
     LocationGrant,
@@ -324,7 +325,19 @@ def _registration(r: Mapping[Any, Any]) -> Registration:
     )
 
 
+_JOB_FIELDS = tuple(f.name for f in attrs.fields(Job) if f.name != "stage")
+
+
+def _job_row(j: Job) -> dict[str, Any]:
+    return {**{f: getattr(j, f) for f in _JOB_FIELDS}, "stage": j.stage.value}
+
+
+def _job(r: Mapping[Any, Any]) -> Job:
+    return Job(**{f: r[f] for f in _JOB_FIELDS}, stage=JobStage(r["stage"]))
+
+
 TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "jobs": _job_row,
     "tokens": _token_row,
     "registrations": _registration_row,
     "outbox_messages": _outbox_row,
@@ -340,6 +353,7 @@ TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
 """Record → row dict, by table."""
 
 FROM_ROW: dict[str, Callable[[Mapping[Any, Any]], Any]] = {
+    "jobs": _job,
     "tokens": _token,
     "registrations": _registration,
     "outbox_messages": _outbox,

@@ -314,3 +314,18 @@ class LoginThrottleRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int]
     window_start: Mapped[datetime]
+
+
+class JobRow(_Scoped, Base):
+    """A stored background job (a reset or registration request still to handle)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_due", "due_at", "id"),)
+
+    kind: Mapped[str] = mapped_column(String(60))
+    due_at: Mapped[datetime]
+    # Encrypted, and emptied once the job is decided.
+    payload: Mapped[str] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int]
+    last_error: Mapped[str] = mapped_column(Text)
