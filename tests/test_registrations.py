@@ -161,3 +161,26 @@ def test_a_pending_requester_cannot_log_in_or_get_a_reset(portal: Portal) -> Non
     portal.credentials.request_reset(world.vendor, "eva@newco.example")
     portal.mail.wait()
     assert mailer.outbox == [] and portal.accounts.list(world.staff) == []
+
+
+def test_the_confirmation_mail_carries_no_text_of_the_requester_but_its_name(
+    portal: Portal,
+) -> None:
+    """Anyone may type any address: the mail sent there holds the requester's name, cut
+    short, and nothing else it wrote (no company, no message), so the form is no spam relay."""
+    world = _world(portal)
+    spam = "Buy cheap watches at https://spam.example"
+    portal.registrations.request(
+        world.vendor,
+        email="victim@elsewhere.example",
+        first_name="X" * 100,
+        last_name="Y" * 100,
+        company=spam,
+        message=spam,
+    )
+    portal.mail.wait()
+    mail = portal.mailer.outbox[-1]  # type: ignore[attr-defined]
+    assert mail["To"] == "victim@elsewhere.example"
+    text = mail.get_body(("plain",)).get_content() + mail.get_body(("html",)).get_content()
+    assert "spam.example" not in text and "watches" not in text
+    assert f"Hello {'X' * 60}," in text  # the name, cut to 60 characters

@@ -61,6 +61,10 @@ _BATCH = 20
 #: how their mail went). The same pause whether a job made mail or not: the write lock is
 #: taken at the same moment in both cases (issue 9). Mail slower to send than this ends later.
 SETTLE_DELAY = 0.05
+#: Seconds from a request to the write transaction of its job's decision. The reads and the
+#: mail's rendering happen first, and take longer for a known address; the write lock is then
+#: taken at this fixed moment either way, so a request that follows waits the same (issue 9).
+DECIDE_DELAY = 0.02
 
 
 class JobStage(enum.Enum):
@@ -103,7 +107,8 @@ class JobQueue:
         self._wanted = 0  # passes asked for by this process's requests
         self._done = 0  # passes completed (the value of _wanted a pass began with)
         self._retry_later = True  # look for stored jobs when the thread starts
-        self._mine: deque[Job] = deque()  # jobs this process's requests claimed for it
+        # Jobs this process's requests claimed for it, with when their decision may write.
+        self._mine: deque[tuple[Job, float]] = deque()
 
     def handle(self, kind: str, handler: Handler) -> None:
         """Run ``handler`` for jobs of ``kind``."""
@@ -133,7 +138,7 @@ class JobQueue:
 
     def _kick(self, job: Job) -> None:
         with self._cond:
-            self._mine.append(job)
+            self._mine.append((job, time.monotonic() + DECIDE_DELAY))
             self._wanted += 1
             if self._thread is None or not self._thread.is_alive():
                 # One long-lived thread, not one per job: starting a thread makes the caller
@@ -157,7 +162,7 @@ class JobQueue:
             try:
                 while self._mine:
                     batch = [self._mine.popleft() for _ in range(min(_BATCH, len(self._mine)))]
-                    self._run_claimed(batch)
+                    self._run_claimed([job for job, _ in batch], [at for _, at in batch])
                 if self._retry_later:
                     self.run()  # stored jobs: retries, and what a stopped process left
             except BaseException:
@@ -197,18 +202,21 @@ class JobQueue:
         self._retry_later = retry
         return ended
 
-    def _run_claimed(self, claimed: Sequence[Job]) -> tuple[int, bool]:
-        """Decide each claimed job, send the mail of all of them, and end them together in
-        one transaction, :data:`SETTLE_DELAY` after the first decision. Returns how many
-        ended and whether some wait for a retry."""
-        settle_at = time.monotonic() + SETTLE_DELAY
+    def _run_claimed(
+        self, claimed: Sequence[Job], write_at: Sequence[float] = ()
+    ) -> tuple[int, bool]:
+        """Decide each claimed job (not writing before its ``write_at``, a monotonic time),
+        send the mail of all of them, and end them together in one transaction,
+        :data:`SETTLE_DELAY` after the first decision. Returns how many ended and whether
+        some wait for a retry."""
+        settle_at = max([time.monotonic(), *write_at[:1]]) + SETTLE_DELAY
         finished: list[Job] = []
         mail: list[OutboxMessage] = []
         retry = False
-        for job in claimed:
+        for n, job in enumerate(claimed):
             try:
                 if job.stage is JobStage.PENDING:
-                    job, made = self._decide(job)
+                    job, made = self._decide(job, write_at[n] if n < len(write_at) else None)
                     mail += made
                 # else: decided by an earlier attempt, its mail in the outbox already
                 finished.append(job)
@@ -229,12 +237,14 @@ class JobQueue:
                 uow.delete_job(job.vendor_id, job.id, job.version)
         return len(finished), retry
 
-    def _decide(self, job: Job) -> tuple[Job, list[OutboxMessage]]:
+    def _decide(self, job: Job, write_at: float | None) -> tuple[Job, list[OutboxMessage]]:
         handler = self._handlers.get(job.kind)
         if handler is None:
             raise LookupError(f"no handler for background jobs of kind {job.kind!r}")
         payload = json.loads(self._portal.mail._open(job.payload))
         decision = handler(job, payload)
+        if write_at is not None and (pause := write_at - time.monotonic()) > 0:
+            time.sleep(pause)  # the write lock at the same moment, known address or not
         decided = attrs.evolve(
             job, stage=JobStage.DECIDED, payload="", last_error="", version=job.version + 1
         )

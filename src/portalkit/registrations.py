@@ -35,6 +35,10 @@ __all__ = ["Registration", "RegistrationService", "RegistrationStatus"]
 REGISTRATION_JOB = "registration_request"
 
 
+NAME_IN_MAIL = 60
+"""At most this many characters of the requester's name reach the confirmation mail."""
+
+
 class RegistrationStatus(enum.Enum):
     """Where a request is: e-mail not yet confirmed, waiting for staff, or decided."""
 
@@ -184,8 +188,10 @@ class RegistrationService:
             path=settings.confirm_path,
             language=registration.language,
             registration_id=registration.id,
-            name=f"{registration.first_name} {registration.last_name}",
-            customer_name=registration.company,
+            # Mail to an address anyone may type: nothing the requester wrote goes in but its
+            # name, cut short (no company, no message), so the form cannot send spam.
+            name=f"{registration.first_name} {registration.last_name}"[:NAME_IN_MAIL],
+            customer_name="",
             logo_url="",
         )
 
