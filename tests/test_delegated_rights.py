@@ -317,3 +317,26 @@ def test_switching_the_main_account_off_and_on_revives_no_session_or_link(
     assert p.auth.authenticate(world.vendor, username, GOOD).actor.membership_id == extra.id
     p.credentials.invite(world.staff, invited)
     assert p.credentials.link_works(world.vendor, "invite", _last_token(p))
+
+
+def test_accepting_one_invitation_to_join_switches_on_that_customer_only(world: World) -> None:
+    """Consent is per customer: a person asked to join two customers who accepts the second
+    link has said yes to that one, not to the other (whose admin may resend)."""
+    p = world.portal
+    first, second, home = _customer(world), _customer(world), _customer(world)
+    reader = world.profile(capabilities={"orders.view"})
+    known = world.membership(
+        customer=home,
+        account=world.account(username="karin", email="karin@home.example"),
+        profile=reader,
+    )
+    p.credentials.set_password(world.staff, known, GOOD, must_change=False)
+    asked_first = _add(
+        world, _admin(world, first, {"orders.view"}), first, "karin@home.example", profile=reader
+    )
+    asked_second = _add(
+        world, _admin(world, second, {"orders.view"}), second, "karin@home.example", profile=reader
+    )
+    p.credentials.accept_invitation(world.vendor, _last_token(p), GOOD)
+    assert p.memberships.get(world.staff, asked_second.id).status.value == "active"
+    assert p.memberships.get(world.staff, asked_first.id).status.value == "invited"

@@ -80,3 +80,22 @@ def test_an_unreachable_database_is_a_storage_error(capsys: pytest.CaptureFixtur
         portal.vendors.list(System())
     assert main(["db", "upgrade", "--url", url]) == 2
     assert "the database failed" in capsys.readouterr().err
+
+
+def test_the_newest_migrations_go_down_and_up_again(tmp_path: Path) -> None:
+    """0007 (jobs) and 0008 (a token's membership) undo cleanly and apply again."""
+    from alembic import command
+
+    from portalkit.storage.sqlalchemy._backend import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'roundtrip.db'}"
+    assert main(["db", "upgrade", "--url", url]) == 0
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0006")
+    with engine.connect() as conn:
+        assert "jobs" not in inspect(conn).get_table_names()
+        assert "membership_id" not in {c["name"] for c in inspect(conn).get_columns("tokens")}
+    engine.dispose()
+    assert main(["db", "upgrade", "--url", url]) == 0
+    _assert_schema_matches_models(url)

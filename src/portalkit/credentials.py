@@ -128,6 +128,7 @@ class CredentialService:
         language: str,
         account_id: UUID | None = None,
         registration_id: UUID | None = None,
+        membership_id: UUID | None = None,
         **context: Any,
     ) -> Token:
         """Issue a link and queue the secret mail that carries it, to ``email`` (the stored
@@ -152,6 +153,7 @@ class CredentialService:
             expires_at=now + timedelta(hours=hours),
             account_id=account_id,
             registration_id=registration_id,
+            membership_id=membership_id,
         )
         uow.tokens.add(token)
         self._portal.mail.send_template(
@@ -282,6 +284,7 @@ class CredentialService:
                 path=settings.invite_path,
                 language=account.language,
                 account_id=account.id,
+                membership_id=target.id,
                 username=account.username,
                 **self._mail_context(uow, target),
             )
@@ -408,9 +411,7 @@ class CredentialService:
             self._use(uow, vendor_id, purpose, raw)
             updated = self._store(uow, account, hashed, must_change=False, now=now)
             if purpose is TokenPurpose.INVITE:
-                for membership in uow.memberships.list(
-                    vendor_id, where={"account_id": account.id, "status": MembershipStatus.INVITED}
-                ):
+                for membership in _invited(uow, vendor_id, account.id, token):
                     uow.memberships.update(
                         attrs.evolve(
                             membership,
@@ -477,9 +478,7 @@ class CredentialService:
             if current.password_hash != account.password_hash:
                 raise InvalidToken()  # the password changed while it was checked
             self._use(uow, vendor_id, TokenPurpose.INVITE, raw)
-            for membership in uow.memberships.list(
-                vendor_id, where={"account_id": current.id, "status": MembershipStatus.INVITED}
-            ):
+            for membership in _invited(uow, vendor_id, current.id, token):
                 uow.memberships.update(
                     attrs.evolve(
                         membership, status=MembershipStatus.ACTIVE, version=membership.version + 1
@@ -880,3 +879,13 @@ class CredentialService:
         (whatever the reason); PasswordRejected leaves the link usable.
         """
         return self._redeem(vendor, TokenPurpose.RESET, token, password, None, client_key)
+
+
+def _invited(uow: UnitOfWork, vendor_id: UUID, account_id: UUID, token: Token) -> list[Membership]:
+    """The invited memberships an accepted invitation switches on: the one it was issued for
+    (a person asked to join a second customer says yes to that one only), or — for a link
+    issued before links named their membership — every invited one of the account."""
+    where: dict[str, object] = {"account_id": account_id, "status": MembershipStatus.INVITED}
+    if token.membership_id is not None:
+        where["id"] = token.membership_id
+    return uow.memberships.list(vendor_id, where=where)

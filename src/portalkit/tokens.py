@@ -55,6 +55,8 @@ class Token:
     expires_at: datetime
     account_id: UUID | None = None
     registration_id: UUID | None = None
+    #: The membership an invitation is for: accepting it activates that one.
+    membership_id: UUID | None = None
     used_at: datetime | None = None
     revoked_at: datetime | None = None
     version: int = 1

@@ -280,6 +280,7 @@ class TokenRow(_Scoped, Base):
     expires_at: Mapped[datetime]
     account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
     registration_id: Mapped[UUID | None] = mapped_column(ForeignKey("registrations.id"))
+    membership_id: Mapped[UUID | None] = mapped_column(ForeignKey("memberships.id"))
     used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
