@@ -317,3 +317,154 @@ def test_a_megabyte_password_at_login_is_never_normalised_whole(
     with pytest.raises(PasswordRejected):
         portal.credentials.set_password(world.staff, membership.id, "ﷺ" * MEGABYTE)
     assert nfkc_sizes and max(nfkc_sizes) <= limit
+
+
+# -- A6/A7: a locked login learns nothing about the password -------------------------------
+class RecordingHasher:
+    """The real hasher, remembering every password it was asked to check."""
+
+    def __init__(self, real: PasswordHasher) -> None:
+        self.real = real
+        self.checked: list[str] = []
+
+    def hash(self, password: str) -> str:
+        return self.real.hash(password)
+
+    def verify(self, password: str, encoded: str | None) -> bool:
+        self.checked.append(password)
+        return self.real.verify(password, encoded)
+
+    def dummy_verify(self, password: str) -> None:
+        self.checked.append(password)
+        self.real.dummy_verify(password)
+
+    def needs_rehash(self, encoded: str | None) -> bool:
+        return self.real.needs_rehash(encoded)
+
+    def is_usable(self, encoded: str | None) -> bool:
+        return self.real.is_usable(encoded)
+
+
+def test_while_locked_the_typed_password_is_never_checked(portal: Portal) -> None:
+    """A6/A7: once the limit is reached, attempts still cost one verification each, but of
+    nothing the attacker typed: a locked login cannot be used to test guesses."""
+    world = _world(portal, login_max_failures=3)
+    spy = RecordingHasher(portal.hasher)
+    portal.hasher = spy  # type: ignore[assignment]
+    username = _account(world, _login(world)).username
+    for guess in ("guess one, wrong", "guess two, wrong", "guess three, wrong"):
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.authenticate(world.vendor, username, guess)
+    spy.checked.clear()
+    for guess in ("guess four, wrong", GOOD):
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.authenticate(world.vendor, username, guess)
+    assert len(spy.checked) == 2  # the same work as any attempt
+    assert "guess four, wrong" not in spy.checked and GOOD not in spy.checked
+
+
+# -- H2/A7: what is typed into the login field is stored nowhere ---------------------------
+def test_a_password_typed_as_login_name_is_stored_nowhere(portal: Portal) -> None:
+    """H2/A7: people type passwords into the login field; the throttle keeps only an HMAC of
+    what was typed and the audit log says ``login:unknown``."""
+    from secretscan import stored_everything
+
+    world = _world(portal)
+    typed = "Hunter2-Is-My-Password"
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, typed, "whatever", client_key="198.51.100.7")
+    portal.credentials.request_reset(world.vendor, typed)
+    portal.mail.wait()
+    everything = stored_everything(portal) + repr(portal.audit.list(world.staff, limit=500))
+    for form in (typed, typed.casefold()):
+        assert form not in everything
+    assert "198.51.100.7" not in everything
+    assert [e.target for e in _events(world, "login_failure")] == ["login:unknown"]
+
+
+# -- A7: a success gives the attempt back --------------------------------------------------
+def test_a_successful_login_clears_the_failures_before_it(portal: Portal) -> None:
+    """A7: the member who mistypes twice and then logs in starts from zero again; only
+    failures in a row lock a login."""
+    world = _world(portal, login_max_failures=3)
+    username = _account(world, _login(world)).username
+    for _ in range(3):
+        for _ in range(2):
+            with pytest.raises(AuthenticationFailed):
+                portal.auth.authenticate(world.vendor, username, "a typo, again")
+        portal.auth.authenticate(world.vendor, username, GOOD)
+    assert _events(world, "login_locked") == []
+
+
+# -- B4/B5: a link is bound to the address it was sent to ----------------------------------
+def test_a_link_dies_when_the_address_changes_even_behind_the_services_back(
+    portal: Portal,
+) -> None:
+    """B4/B5: a host script that moves an account's address straight in storage (as an
+    import would) does not leave the old address a working link: the link is bound to the
+    address it was mailed to, not only revoked by the service that changes it."""
+    import attrs
+
+    world = _world(portal)
+    membership = _login(world)
+    portal.credentials.request_reset(world.vendor, _account(world, membership).email)
+    (token,) = _tokens(portal, "/reset-password")
+    with portal.transaction() as uow:
+        account = uow.accounts.get(membership.vendor_id, membership.account_id)
+        assert account is not None
+        moved = attrs.evolve(account, email="moved@customer.example", version=account.version + 1)
+        uow.accounts.update(moved, account.version)
+    with pytest.raises(InvalidToken):
+        portal.credentials.reset_password(world.vendor, token, OTHER)
+
+
+# -- B4: switching an account off and on brings back no link -------------------------------
+@pytest.mark.parametrize("flow", ["invite", "reset"])
+def test_an_account_switched_off_and_on_again_has_no_working_link(
+    portal: Portal, flow: str
+) -> None:
+    """B4: deactivating an account revokes its links for good; reactivating it does not bring
+    them back (a link sent before a suspension must not work after it)."""
+    world = _world(portal)
+    if flow == "invite":
+        membership = _login(world, password=None, status="invited")
+        portal.credentials.invite(world.staff, membership)
+        (token,) = _tokens(portal, "/accept-invitation")
+    else:
+        membership = _login(world)
+        portal.credentials.request_reset(world.vendor, _account(world, membership).email)
+        (token,) = _tokens(portal, "/reset-password")
+    portal.accounts.deactivate(world.staff, membership.account_id)
+    portal.accounts.reactivate(world.staff, membership.account_id)
+    purpose = TokenPurpose.INVITE if flow == "invite" else TokenPurpose.RESET
+    assert not portal.credentials.link_works(world.vendor, purpose, token)
+    with pytest.raises(InvalidToken):
+        if flow == "invite":
+            portal.credentials.accept_invitation(world.vendor, token, GOOD)
+        else:
+            portal.credentials.reset_password(world.vendor, token, OTHER)
+
+
+# -- F4: a secret mail's body is gone once it is delivered or given up ---------------------
+def test_a_secret_mail_keeps_no_body_once_sent_or_dead(portal: Portal) -> None:
+    """F4: the stored body of a mail carrying a password or a link is purged after delivery
+    and when delivery is given up (even encrypted, it must not wait for a stolen key); a
+    purged dead message cannot be retried."""
+    from portalkit import ValidationError
+    from portalkit.mail import PermanentMailError
+
+    world = _world(portal)
+    mailer: Any = portal.mailer
+    sent = _login(world, password=None, status="invited")
+    portal.credentials.set_password(world.staff, sent, send=True)
+    portal.mail.wait()
+    (delivered,) = portal.mail.list(world.staff, status="sent")
+    assert delivered.secret and delivered.text == "" and delivered.html == ""
+    mailer.fail_with = PermanentMailError("550 no such user")
+    dead = _login(world, password=None, status="invited")
+    portal.credentials.invite(world.staff, dead)
+    portal.mail.wait()
+    (given_up,) = portal.mail.list(world.staff, status="dead")
+    assert given_up.secret and given_up.text == "" and given_up.html == ""
+    with pytest.raises(ValidationError, match="purged"):
+        portal.mail.retry(world.staff, given_up)
