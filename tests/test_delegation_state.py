@@ -184,6 +184,8 @@ def _machine(make_storage: Callable[[], Storage]) -> type[RuleBasedStateMachine]
             portal.hasher = PasswordHasher(iterations=2, lanes=1)
             for kind in TYPES:
                 portal.access.register_resource(kind)
+            # A type profiles name that this process never registers (a worker's, say).
+            portal.access.declare_resource_types("contracts")
             self.p = portal
             self.world = World(portal)
             self.staff = self.world.staff

@@ -228,12 +228,12 @@ class CredentialService:
         if delegate is not None:
             _may_touch(uow, self._portal.access, delegate, target)
             if password:
-                if target.status is MembershipStatus.INVITED:
+                if target.status is not MembershipStatus.ACTIVE:
                     # An invited login may be a person who has a login elsewhere and was asked
                     # to join: the same refusal for every invited login tells nobody which.
                     raise PermissionDenied(
-                        "this login has its invitation out; resend the invitation, or set "
-                        "a password once the invitation is accepted"
+                        "this login is not active; resend the invitation, or set a password "
+                        "once the invitation is accepted"
                     )
                 # A password belongs to the account, which may log in elsewhere too.
                 _may_touch_account(uow, self._portal.access, delegate, target.account_id)

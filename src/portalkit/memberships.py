@@ -461,6 +461,8 @@ class MembershipService:
             current = load(uow.memberships, vendor_id, "membership", membership, "membership")
             if delegate is not None:
                 _may_touch(uow, self._portal.access, delegate, current)
+                if status is MembershipStatus.ACTIVE and current.status is not status:
+                    _may_switch_on(uow, self._portal.access, delegate, current)
             if current.status is status:
                 return current
             saved = save(
@@ -723,6 +725,29 @@ def _may_touch_account(
                 "staff may change it"
             )
         _may_touch(uow, access, delegate, membership, admin)
+
+
+_NOT_ACCEPTED = (
+    "this login starts working when its person accepts the invitation; resend the invitation "
+    "instead (only a login that was accepted, and whose account is wholly in your hands, can be "
+    "switched on again by you)"
+)
+
+
+def _may_switch_on(
+    uow: UnitOfWork, access: AccessService, delegate: AccessContext, target: Membership
+) -> None:
+    """A delegated admin never switches a login on in place of its person: an invited one
+    waits for its owner's yes (it may be a person with a login elsewhere, asked to join), and
+    a disabled one only comes back if its account is wholly the admin's and has a password.
+    Every refusal reads the same, so it tells nobody which case it was."""
+    account = uow.accounts.get(target.vendor_id, target.account_id)
+    if target.status is MembershipStatus.INVITED or account is None or not account.password_hash:
+        raise PermissionDenied(_NOT_ACCEPTED)
+    try:
+        _may_touch_account(uow, access, delegate, target.account_id)
+    except PermissionDenied:
+        raise PermissionDenied(_NOT_ACCEPTED) from None
 
 
 def _within_rights(
