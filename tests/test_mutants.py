@@ -214,8 +214,8 @@ def test_an_invited_login_gets_its_invitation_resent_not_a_password() -> None:
     with pytest.raises(PermissionDenied) as caught:
         world.portal.credentials.set_password(admin, invited.id, "a new passphrase for kim")
     assert str(caught.value) == (
-        "this login has its invitation out; resend the invitation, or set a password once "
-        "the invitation is accepted"
+        "this login is not active; resend the invitation, or set a password once the "
+        "invitation is accepted"
     )
 
 
