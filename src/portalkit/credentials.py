@@ -134,39 +134,20 @@ class CredentialService:
         """Issue a link and queue the secret mail that carries it, to ``email`` (the stored
         address, never a typed one). The raw token lives only here and in that mail; a newer
         link of the same purpose replaces every older one."""
-        now = self._portal.clock.now()
-        uow.revoke_tokens(
+        prepared = self._prepare_link(
             vendor_id,
-            now,
-            account_id=account_id,
-            registration_id=registration_id,
-            purposes=[purpose],
-        )
-        raw = new_token()
-        token = Token(
-            id=uuid4(),
-            vendor_id=vendor_id,
-            purpose=purpose,
-            digest=token_digest(raw),
-            email=email,
-            created_at=now,
-            expires_at=now + timedelta(hours=hours),
+            purpose,
+            email,
+            hours,
+            template=template,
+            path=path,
+            language=language,
             account_id=account_id,
             registration_id=registration_id,
             membership_id=membership_id,
-        )
-        uow.tokens.add(token)
-        self._portal.mail.send_template(
-            System(vendor_id=vendor_id, reason=template),
-            to=email,
-            template=template,
-            language=language,
-            secret=True,
-            link=self._link(path, raw),
-            expires=self._expires(token.expires_at, language),
             **context,
         )
-        return token
+        return self._store_link(uow, prepared)
 
     def _link(self, path: str, raw: str) -> str:
         # Links start with the configured address, never with anything from a request.
@@ -827,6 +808,7 @@ class CredentialService:
         language: str,
         account_id: UUID | None = None,
         registration_id: UUID | None = None,
+        membership_id: UUID | None = None,
         **context: Any,
     ) -> tuple[Token, OutboxMessage]:
         """Like :meth:`_mail_link`, but only the CPU work: a new token and its rendered,
@@ -843,6 +825,7 @@ class CredentialService:
             expires_at=now + timedelta(hours=hours),
             account_id=account_id,
             registration_id=registration_id,
+            membership_id=membership_id,
         )
         message = self._portal.mail._compose_template(
             vendor_id,
