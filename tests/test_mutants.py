@@ -338,3 +338,63 @@ def test_a_disabled_account_gives_a_denied_context_that_says_so() -> None:
     assert ctx.denied == "the account is disabled"
     assert not ctx.can("orders.view")
     assert ctx.capabilities == frozenset()
+
+
+# -- memberships._beyond_scopes, _Reach.customers, _sees_some: per-type reach ---------------
+def _new_login(world: World, admin: Any, customer: Any, **fields: Any) -> Membership:
+    portal = world.portal
+    n = world._next()
+    account = portal.accounts.create(
+        world.staff, username=f"made{n}", email=f"made{n}@customer.example"
+    )
+    contact = portal.contacts.create(admin, customer=customer, first_name="New", last_name="Login")
+    return portal.memberships.create(
+        admin, account=account, customer=customer, contact=contact, kind="extra", **fields
+    )
+
+
+def test_a_customer_grant_cannot_show_a_type_at_customers_the_admin_does_not_see() -> None:
+    """Kills the customer-set mutants of ``_beyond_scopes`` and ``_Reach.customers``: an admin
+    that manages a branch's logins but sees only its own customer's orders cannot give a login
+    orders of the branch through a customer grant; with the same grant itself, it can."""
+    from portalkit import ResourceType
+
+    world = World()
+    world.portal.access.register_resource(ResourceType("orders", view="orders.view"))
+    umbrella = _customer_with_main(world)
+    branch = _customer_with_main(world, parent=umbrella)
+    admin = _delegate(world, umbrella, {"orders.view"}, memberships="tree", orders="customer")
+    reader = world.profile(capabilities={"orders.view"}, scopes={"orders": "customer"})
+    with pytest.raises(PermissionDenied) as caught:
+        _new_login(world, admin, umbrella, profile=reader, customer_grants=[branch])
+    assert str(caught.value).endswith("orders of customers outside your reach")
+    assert _new_login(world, admin, umbrella, profile=reader).customer_grants == frozenset()
+    granted = world.profile(
+        capabilities={"members.manage", "orders.view"},
+        scopes={"memberships": "tree", "orders": "customer"},
+    )
+    wide_admin = world.member(
+        world.membership(customer=umbrella, profile=granted, kind="extra", customer_grants=[branch])
+    )
+    made = _new_login(world, wide_admin, umbrella, profile=reader, customer_grants=[branch])
+    assert made.customer_grants == frozenset({branch.id})
+
+
+def test_an_admin_that_sees_no_visits_gives_a_login_none_but_may_give_an_empty_scope() -> None:
+    """Kills the ``_sees_some`` location mutants: an admin with the location scope and no
+    grants sees no visits; a login with grants would see some (refused), one without sees
+    none either (allowed)."""
+    from portalkit import ResourceType
+
+    world = World()
+    world.portal.access.register_resource(
+        ResourceType("visits", view="orders.view", location_field="site_id")
+    )
+    customer = _customer_with_main(world)
+    site = world.location(customer)
+    admin = _delegate(world, customer, {"orders.view"}, visits="location")
+    at_site = world.profile(capabilities={"orders.view"}, scopes={"visits": "location"})
+    with pytest.raises(PermissionDenied) as caught:
+        _new_login(world, admin, customer, profile=at_site, location_grants={site: "read"})
+    assert "visits (you see none)" in str(caught.value)
+    assert _new_login(world, admin, customer, profile=at_site).location_grants == ()
