@@ -48,6 +48,12 @@ def _username(world: World, membership: Membership) -> str:
     return str(world.portal.accounts.get(world.staff, membership.account_id).username)
 
 
+def _later(portal: Portal) -> None:
+    clock = portal.clock
+    assert isinstance(clock, FixedClock)
+    clock.advance(seconds=1)
+
+
 def _last_reason(world: World) -> str:
     events = world.portal.audit.list(world.staff, action="login_failure", limit=500)
     return str(events[-1].reason)
@@ -93,14 +99,15 @@ def test_a_login_whose_every_membership_is_off_names_each_reason(portal: Portal)
     world = _world(portal)
     first = _login(world)
     account = world.portal.accounts.get(world.staff, first.account_id)
+    _later(portal)  # storage lists memberships by creation time
     second = _login(world, password=None, account=account)
     portal.memberships.deactivate(world.staff, first)
     portal.customers.deactivate(world.staff, second.customer_id)
     with pytest.raises(AuthenticationFailed):
         portal.auth.authenticate(world.vendor, account.username, GOOD)
-    reasons = _last_reason(world).split("; ")  # memberships in storage order
-    assert len(reasons) == 2 and "membership_disabled" in reasons
-    assert any(r.startswith("customer ") and r.endswith(" is inactive") for r in reasons)
+    first_reason, second_reason = _last_reason(world).split("; ")
+    assert first_reason == "membership_disabled"
+    assert second_reason.startswith("customer ") and second_reason.endswith(" is inactive")
 
 
 def test_a_disabled_first_membership_does_not_hide_an_active_second(portal: Portal) -> None:
@@ -108,6 +115,7 @@ def test_a_disabled_first_membership_does_not_hide_an_active_second(portal: Port
     world = _world(portal)
     first = _login(world)
     account = world.portal.accounts.get(world.staff, first.account_id)
+    _later(portal)  # the disabled membership comes first in storage order
     second = _login(world, password=None, account=account)
     portal.memberships.deactivate(world.staff, first)
     login = portal.auth.authenticate(world.vendor, account.username, GOOD)
@@ -226,9 +234,10 @@ def test_an_unknown_login_is_not_found_under_the_membership_field() -> None:
     from portalkit import NotFound
 
     world = World()
+    missing = uuid4()
     with pytest.raises(NotFound) as caught:
-        world.portal.credentials.set_password(world.staff, uuid4(), "a new passphrase for kim")
-    assert "membership" in str(caught.value)
+        world.portal.credentials.set_password(world.staff, missing, "a new passphrase for kim")
+    assert str(caught.value) == f"membership {missing} not found"
     with pytest.raises(ValidationError) as bad:
         world.portal.credentials.set_password(world.staff, "not an id", "a passphrase")
     assert [p.field for p in bad.value.problems] == ["membership"]
@@ -299,7 +308,19 @@ def test_staff_filter_by_a_vendor_column_in_python_and_in_sql() -> None:
     with engine.begin() as conn:
         conn.execute(table.insert(), rows)
         found = {r.id for r in conn.execute(ctx.filter(select(table.c.id), "tickets"))}
-    assert found == {rows[0]["id"], rows[2]["id"]}
+        assert found == {rows[0]["id"], rows[2]["id"]}
+        # A member's filter has no vendor part (its customers are its vendor's): kills
+        # ``and`` → ``or`` in the vendor test of ``clause``.
+        membership = world.membership(profile=world.profile(capabilities={"orders.view"}))
+        mine = {
+            "id": uuid.uuid4(),
+            "customer_id": membership.customer_id,
+            "vendor_id": world.vendor.id,
+        }
+        conn.execute(table.insert(), [mine])
+        member = world.portal.access.context(world.member(membership))
+        seen = {r.id for r in conn.execute(member.filter(select(table.c.id), "tickets"))}
+    assert seen == {mine["id"]}
 
 
 # -- access._build_predicate: a capability's condition holds for staff and members alike ----
@@ -338,3 +359,84 @@ def test_a_disabled_account_gives_a_denied_context_that_says_so() -> None:
     assert ctx.denied == "the account is disabled"
     assert not ctx.can("orders.view")
     assert ctx.capabilities == frozenset()
+
+
+# -- memberships._beyond_scopes, _Reach.customers, _sees_some: per-type reach ---------------
+def _new_login(world: World, admin: Any, customer: Any, **fields: Any) -> Membership:
+    portal = world.portal
+    n = world._next()
+    account = portal.accounts.create(
+        world.staff, username=f"made{n}", email=f"made{n}@customer.example"
+    )
+    contact = portal.contacts.create(admin, customer=customer, first_name="New", last_name="Login")
+    return portal.memberships.create(
+        admin, account=account, customer=customer, contact=contact, kind="extra", **fields
+    )
+
+
+def test_a_customer_grant_cannot_show_a_type_at_customers_the_admin_does_not_see() -> None:
+    """Kills the customer-set mutants of ``_beyond_scopes`` and ``_Reach.customers``: an admin
+    that manages a branch's logins but sees only its own customer's orders cannot give a login
+    orders of the branch through a customer grant; with the same grant itself, it can."""
+    from portalkit import ResourceType
+
+    world = World()
+    world.portal.access.register_resource(ResourceType("orders", view="orders.view"))
+    umbrella = _customer_with_main(world)
+    branch = _customer_with_main(world, parent=umbrella)
+    admin = _delegate(world, umbrella, {"orders.view"}, memberships="tree", orders="customer")
+    reader = world.profile(capabilities={"orders.view"}, scopes={"orders": "customer"})
+    with pytest.raises(PermissionDenied) as caught:
+        _new_login(world, admin, umbrella, profile=reader, customer_grants=[branch])
+    assert str(caught.value).endswith("orders of customers outside your reach")
+    assert _new_login(world, admin, umbrella, profile=reader).customer_grants == frozenset()
+    granted = world.profile(
+        capabilities={"members.manage", "orders.view"},
+        scopes={"memberships": "tree", "orders": "customer"},
+    )
+    wide_admin = world.member(
+        world.membership(customer=umbrella, profile=granted, kind="extra", customer_grants=[branch])
+    )
+    made = _new_login(world, wide_admin, umbrella, profile=reader, customer_grants=[branch])
+    assert made.customer_grants == frozenset({branch.id})
+
+
+def test_an_admin_that_sees_no_visits_gives_a_login_none_but_may_give_an_empty_scope() -> None:
+    """Kills the ``_sees_some`` location mutants: an admin with the location scope and no
+    grants sees no visits; a login with grants would see some (refused), one without sees
+    none either (allowed)."""
+    from portalkit import ResourceType
+
+    world = World()
+    world.portal.access.register_resource(
+        ResourceType("visits", view="orders.view", location_field="site_id")
+    )
+    customer = _customer_with_main(world)
+    site = world.location(customer)
+    admin = _delegate(world, customer, {"orders.view"}, visits="location")
+    at_site = world.profile(capabilities={"orders.view"}, scopes={"visits": "location"})
+    with pytest.raises(PermissionDenied) as caught:
+        _new_login(world, admin, customer, profile=at_site, location_grants={site: "read"})
+    assert "visits (you see none)" in str(caught.value)
+    assert _new_login(world, admin, customer, profile=at_site).location_grants == ()
+
+
+def test_an_admin_that_writes_at_a_location_may_give_that_write_right() -> None:
+    """Kills ``writable or ()`` → ``writable and ()`` in ``_beyond``: a write grant the admin
+    holds itself is allowed; only one it lacks is refused."""
+    world = World()
+    customer = _customer_with_main(world)
+    kitchen, cellar = world.location(customer), world.location(customer)
+    profile = world.profile(capabilities={"members.manage", "logbook.view"})
+    admin = world.member(
+        world.membership(
+            customer=customer,
+            profile=profile,
+            kind="extra",
+            location_grants={kitchen: "write", cellar: "read"},
+        )
+    )
+    made = _new_login(world, admin, customer, location_grants={kitchen: "write"})
+    assert [g.can_write for g in made.location_grants] == [True]
+    with pytest.raises(PermissionDenied, match="write at location"):
+        _new_login(world, admin, customer, location_grants={cellar: "write"})
