@@ -440,3 +440,44 @@ def test_an_admin_that_writes_at_a_location_may_give_that_write_right() -> None:
     assert [g.can_write for g in made.location_grants] == [True]
     with pytest.raises(PermissionDenied, match="write at location"):
         _new_login(world, admin, customer, location_grants={cellar: "write"})
+
+
+def test_a_type_that_passes_does_not_stop_the_check_of_the_types_after_it() -> None:
+    """Kills ``continue`` → ``break`` in ``_beyond_scopes``: the types are compared in name
+    order, and one that passes — unseen by the login, unregistered, or within reach — must not
+    end the comparison before a later type that widens."""
+    from portalkit import ResourceType
+
+    world = World()
+    access = world.portal.access
+    access.register_resource(ResourceType("documents", view="documents.view"))
+    access.register_resource(ResourceType("orders", view="orders.view"))
+    umbrella = _customer_with_main(world)
+    _customer_with_main(world, parent=umbrella)
+    admin = _delegate(world, umbrella, {"orders.view", "documents.view"}, orders="customer")
+    cases = {
+        # "documents" comes first; the login does not see documents at all
+        "unseen": ({"orders.view"}, {"documents": "tree", "orders": "tree"}),
+        # "assets" is declared but not registered here, so only its scope counts
+        "unregistered": ({"orders.view"}, {"assets": "customer", "orders": "tree"}),
+        # "documents" is seen, within the admin's reach
+        "within": ({"orders.view", "documents.view"}, {"orders": "tree"}),
+    }
+    for case, (capabilities, scopes) in cases.items():
+        wide = world.profile(capabilities=capabilities, scopes=scopes)
+        with pytest.raises(PermissionDenied, match="orders per tree") as caught:
+            _new_login(world, admin, umbrella, profile=wide)
+        assert caught.value is not None, case
+    # every widening type is named, not only the first
+    both = world.profile(
+        capabilities={"orders.view", "documents.view"},
+        scopes={"documents": "tree", "orders": "tree"},
+    )
+    with pytest.raises(PermissionDenied, match="documents per tree.*orders per tree"):
+        _new_login(world, admin, umbrella, profile=both)
+    blind = _delegate(world, umbrella, {"orders.view"}, orders="customer")
+    seeing = world.profile(
+        capabilities={"orders.view", "documents.view"}, scopes={"orders": "tree"}
+    )
+    with pytest.raises(PermissionDenied, match=r"documents \(you see none\).*orders per tree"):
+        _new_login(world, blind, umbrella, profile=seeing)

@@ -899,16 +899,16 @@ class AccessService:
             capabilities -= {"prices.view"}
             notes.append(f"customer {customer.code} has prices switched off")
         # The active part of the tree: a child under an inactive customer is out of reach too.
-        reachable, parents = {customer.id}, {}
+        children: dict[UUID, list[UUID]] = {}
         for child, parent, active in facts.subtree:
-            parents[child] = (parent, active)
-        changed = True
-        while changed:
-            changed = False
-            for child, (parent, active) in parents.items():
-                if active and parent in reachable and child not in reachable:
+            if active:
+                children.setdefault(parent, []).append(child)
+        reachable, todo = {customer.id}, [customer.id]
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in reachable:  # a cycle in stored data ends here too
                     reachable.add(child)
-                    changed = True
+                    todo.append(child)
         granted = frozenset(membership.customer_grants) & reachable
         near = frozenset({customer.id}) | granted
         customers = {
