@@ -24,9 +24,9 @@ from collections.abc import Sequence
 import click
 
 from portalkit.cli import db, mail
-from portalkit.cli._app import Root, examples, exit_codes_help
+from portalkit.cli._app import ExitCode, Root, examples, exit_codes_help
 
-__all__ = ["GROUPS", "main", "portalkit"]
+__all__ = ["GROUPS", "ExitCode", "main", "portalkit"]
 
 GROUPS: tuple[click.Group, ...] = (db.db, mail.mail)
 """The command groups of ``portalkit``, in the order ``--help`` lists them."""

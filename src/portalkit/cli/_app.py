@@ -134,7 +134,7 @@ pass_runtime = click.make_pass_decorator(Runtime)
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
-        ctx.find_object(Runtime).out.json = True  # type: ignore[union-attr]
+        ctx.ensure_object(Runtime).out.json = True
 
 
 def json_option(command: Callable[P, R]) -> Callable[P, R]:

@@ -30,7 +30,7 @@ _LISTED: tuple[Column, ...] = (
     ("kind", "Kind"),
     ("status", "Status"),
     ("attempts", "Attempts"),
-    ("next_attempt_at", "Next attempt"),
+    ("next_attempt_at", "Next attempt (UTC)"),
     ("last_error", "Last error"),
 )
 
