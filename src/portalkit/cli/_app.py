@@ -105,6 +105,7 @@ class Runtime:
         """The portal the settings describe, as :meth:`portalkit.Portal.from_settings` builds
         it for the application (so an SQLite schema is upgraded on first use there too)."""
         if self._portal is None:
+            # Imported on first use: --help, usage errors and new-key need no database.
             from portalkit.portal import Portal
 
             self._portal = Portal.from_settings(self.settings())
