@@ -48,8 +48,10 @@ R = TypeVar("R")
 
 class ExitCode(enum.IntEnum):
     """The exit status of ``portalkit``: what went wrong, so that scripts and service managers
-    can tell a wrong command line from a wrong setting from a database that is down
-    (:data:`MEANINGS` says what each means)."""
+    can tell a wrong command line from a wrong setting from a database that is down.
+
+    ``portalkit --help`` and the command-line page of the docs say what each one means.
+    """
 
     OK = 0
     BUG = 1
