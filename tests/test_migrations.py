@@ -55,7 +55,7 @@ def test_db_upgrade_reads_the_url_from_the_environment(
 
 
 def test_db_upgrade_explains_a_bad_url(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["db", "upgrade", "--url", "nonsense"]) == 2
+    assert main(["db", "upgrade", "--url", "nonsense"]) == 3  # ExitCode.SETTINGS
     assert "PORTALKIT_DATABASE_URL" in capsys.readouterr().err
 
 
@@ -78,7 +78,7 @@ def test_an_unreachable_database_is_a_storage_error(capsys: pytest.CaptureFixtur
     portal = Portal(SqlStorage(url))
     with pytest.raises(StorageError, match="the database failed"):
         portal.vendors.list(System())
-    assert main(["db", "upgrade", "--url", url]) == 2
+    assert main(["db", "upgrade", "--url", url]) == 5  # ExitCode.UNAVAILABLE
     assert "the database failed" in capsys.readouterr().err
 
 

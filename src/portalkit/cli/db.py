@@ -1,0 +1,60 @@
+"""``portalkit db``: create and upgrade the database schema."""
+
+from __future__ import annotations
+
+import click
+
+from portalkit.cli._app import Runtime, examples, json_option, pass_runtime
+
+__all__ = ["db"]
+
+
+@click.group(
+    epilog=examples(
+        "portalkit db upgrade",
+        "portalkit db upgrade --url postgresql://portal@db.internal/portal",
+    )
+)
+def db() -> None:
+    """Create and upgrade the database schema.
+
+    SQLite is upgraded when the portal starts; PostgreSQL is not: run 'portalkit db upgrade'
+    once per deployment, before the new version serves requests.
+    """
+
+
+@db.command(
+    epilog=examples(
+        "portalkit db upgrade                      # the database in PORTALKIT_DATABASE_URL",
+        "portalkit db upgrade --url sqlite:////var/lib/portal/portal.db",
+        'portalkit db upgrade --json               # {"database": "...", "schema": "up to date"}',
+    )
+)
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Database URL, instead of PORTALKIT_DATABASE_URL; "
+    "e.g. --url postgresql://portal@db.internal/portal.",
+)
+@json_option
+@pass_runtime
+def upgrade(runtime: Runtime, url: str | None) -> None:
+    """Create or upgrade the schema to this version of portalkit.
+
+    An empty database gets the whole schema, an older one is upgraded, a current one is left
+    as it is: safe to run on every deployment. Prints which database is up to date (its
+    password hidden).
+    """
+    settings = runtime.settings(database_url=url or None)
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    storage = SqlStorage(settings.database_url)
+    try:
+        storage.upgrade_schema()
+    finally:
+        storage.close()
+    database = storage.engine.url.render_as_string()
+    runtime.out.result(
+        {"database": database, "schema": "up to date"},
+        line=f"portalkit: schema of {database} is up to date",
+    )
