@@ -40,8 +40,8 @@ from portalkit import _validation as v
 from portalkit._guard import require_admin, who
 from portalkit.actors import Actor, Member, Staff, System
 from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
-from portalkit.memberships import MembershipKind, MembershipStatus
-from portalkit.profiles import Scope
+from portalkit.memberships.model import MembershipKind, MembershipStatus
+from portalkit.profiles.model import Scope
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
@@ -994,7 +994,7 @@ class AccessService:
         told by mail (in its language, with the reason).
         """
         from portalkit._service import ident
-        from portalkit.audit import record
+        from portalkit.audit.service import record
 
         if not isinstance(who(staff), Staff) or "impersonate" not in staff.permissions:
             raise PermissionDenied("viewing as a customer needs the staff permission 'impersonate'")
@@ -1060,7 +1060,7 @@ class AccessService:
 
     def end_view_as(self, actor: Member) -> None:
         """Record the end of a view-as-customer session in the audit log."""
-        from portalkit.audit import record
+        from portalkit.audit.service import record
 
         if not isinstance(who(actor), Member) or actor.impersonator is None:
             raise ValidationError.single(

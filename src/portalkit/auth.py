@@ -31,16 +31,16 @@ import attrs
 from portalkit import _validation as v
 from portalkit._service import ident
 from portalkit._stamps import new_session_stamp
-from portalkit.accounts import Account
+from portalkit.accounts.model import Account
 from portalkit.actors import Actor, Member, System
-from portalkit.audit import record
+from portalkit.audit.service import record
 from portalkit.errors import (
     AuthenticationFailed,
     ConcurrentModification,
     PasswordExpired,
     PermissionDenied,
 )
-from portalkit.memberships import Membership, MembershipStatus
+from portalkit.memberships.model import Membership, MembershipStatus
 
 if TYPE_CHECKING:
     from portalkit.access import AccessContext

@@ -28,9 +28,9 @@ import attrs
 from portalkit._guard import vendor_of
 from portalkit._service import ident, load
 from portalkit._stamps import new_session_stamp
-from portalkit.accounts import Account
+from portalkit.accounts.model import Account
 from portalkit.actors import Actor, Member, System
-from portalkit.audit import record
+from portalkit.audit.service import record
 from portalkit.auth import login_key
 from portalkit.errors import (
     AuthenticationFailed,
@@ -40,13 +40,14 @@ from portalkit.errors import (
     RateLimited,
     ValidationError,
 )
-from portalkit.jobs import Decision, Job, RetryJob
-from portalkit.memberships import Membership, MembershipStatus
+from portalkit.jobs.model import Job
+from portalkit.jobs.queue import Decision, RetryJob
+from portalkit.memberships.model import Membership, MembershipStatus
 from portalkit.passwords import PasswordPolicy, generate_password
 from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
 
 if TYPE_CHECKING:
-    from portalkit.outbox import OutboxMessage
+    from portalkit.outbox.model import OutboxMessage
     from portalkit.portal import Portal
     from portalkit.storage.base import UnitOfWork
 
@@ -201,7 +202,7 @@ class CredentialService:
         """The membership an administrator acts on: staff any of their vendor; a member
         holding ``members.manage`` only the logins it may manage — and, to set a
         ``password``, only accounts that are wholly in its hands."""
-        from portalkit.memberships import _may_touch, _may_touch_account
+        from portalkit.memberships.service import _may_touch, _may_touch_account
 
         vendor_id = vendor_of(actor)
         delegate = self._portal.access.delegated_admin(actor)
@@ -515,7 +516,7 @@ class CredentialService:
 
     def _reachable(self, uow: UnitOfWork, account: Account) -> bool:
         """Whether an invited login has a customer that is still on."""
-        from portalkit.memberships import MembershipKind
+        from portalkit.memberships.model import MembershipKind
 
         vendor_id = account.vendor_id
         for membership in uow.memberships.list(vendor_id, where={"account_id": account.id}):

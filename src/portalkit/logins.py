@@ -32,24 +32,21 @@ from uuid import UUID, uuid4
 from portalkit import _validation as v
 from portalkit._guard import vendor_of
 from portalkit._service import ident
-from portalkit.accounts import Account, AccountService, _language
+from portalkit.accounts.model import Account, _language
+from portalkit.accounts.service import AccountService
 from portalkit.actors import Actor
-from portalkit.audit import record
+from portalkit.audit.service import record
 from portalkit.errors import Problem
 
 if TYPE_CHECKING:
     from portalkit.access import AccessService
     from portalkit.credentials import CredentialService
-    from portalkit.customers import ContactService, Customer, Location
-    from portalkit.memberships import (
-        Access,
-        LocationGrant,
-        Membership,
-        MembershipKind,
-        MembershipService,
-    )
+    from portalkit.customers.model import Customer, Location
+    from portalkit.customers.service import ContactService
+    from portalkit.memberships.model import Access, LocationGrant, Membership, MembershipKind
+    from portalkit.memberships.service import MembershipService
     from portalkit.portal import Portal
-    from portalkit.profiles import PermissionProfile
+    from portalkit.profiles.model import PermissionProfile
     from portalkit.storage.base import UnitOfWork
 
 __all__ = ["LoginService"]

@@ -473,7 +473,7 @@ def _context_words(context: Iterable[str | None]) -> Iterator[str]:
 @functools.cache
 def _translations(language: str) -> gettext.NullTranslations:
     # Imported here: the mail templates pull in Jinja, which hashing and checking never need.
-    from portalkit.accounts import SUPPORTED_LANGUAGES
+    from portalkit.accounts.model import SUPPORTED_LANGUAGES
     from portalkit.errors import ValidationError
     from portalkit.mail.templates import _translations as catalog
 

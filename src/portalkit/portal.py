@@ -26,13 +26,13 @@ from typing import Any
 
 from portalkit import _validation as v
 from portalkit.access import AccessService
-from portalkit.accounts import AccountService
+from portalkit.accounts.service import AccountService
 from portalkit.actors import Member, Staff, System
-from portalkit.audit import AuditService
+from portalkit.audit.service import AuditService
 from portalkit.auth import AuthService
 from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
-from portalkit.customers import ContactService, CustomerService, LocationService
+from portalkit.customers.service import ContactService, CustomerService, LocationService
 from portalkit.errors import (
     ConfigurationError,
     InvalidToken,
@@ -45,15 +45,16 @@ from portalkit.errors import (
 )
 from portalkit.logins import LoginService
 from portalkit.mail import Mailer, MemoryMailer
-from portalkit.memberships import MembershipService
-from portalkit.outbox import MailService
+from portalkit.memberships.service import MembershipService
+from portalkit.outbox.service import MailService
 from portalkit.passwords import PasswordHasher
-from portalkit.profiles import ProfileService
-from portalkit.registrations import RegistrationService
+from portalkit.profiles.service import ProfileService
+from portalkit.registrations.service import RegistrationService
 from portalkit.settings import PortalSettings, load_settings
 from portalkit.storage.base import Storage, UnitOfWork
 from portalkit.storage.memory import MemoryStorage
-from portalkit.vendors import Vendor, VendorService
+from portalkit.vendors.model import Vendor
+from portalkit.vendors.service import VendorService
 
 __all__ = ["Portal"]
 
@@ -284,7 +285,7 @@ class Portal:
         whichever way: what was refused stays on record even when the change rolls back."""
 
         def write() -> None:
-            from portalkit.audit import record
+            from portalkit.audit.service import record
 
             try:
                 with self.transaction() as uow:

@@ -124,7 +124,7 @@ class MailTemplates:
 
         Raises ValidationError for an unknown template or language, or a missing value.
         """
-        from portalkit.accounts import SUPPORTED_LANGUAGES
+        from portalkit.accounts.model import SUPPORTED_LANGUAGES
 
         if language not in SUPPORTED_LANGUAGES:
             raise ValidationError.single(

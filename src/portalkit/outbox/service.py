@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import enum
 import logging
 import random
 from collections.abc import Sequence
@@ -39,21 +38,21 @@ from portalkit import _validation as v
 from portalkit._guard import require_admin
 from portalkit._service import ident, load, page
 from portalkit.actors import Actor
-from portalkit.audit import _ordered_id
+from portalkit.audit.service import _ordered_id
 from portalkit.errors import (
     ConfigurationError,
     Problem,
     ValidationError,
 )
-from portalkit.jobs import JobQueue
+from portalkit.jobs.queue import JobQueue
 from portalkit.mail.base import MailError, PermanentMailError, TemporaryMailError
 from portalkit.mail.templates import MailTemplates
+from portalkit.outbox.model import FlushReport, OutboxMessage, OutboxStatus
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
     from portalkit.storage.base import UnitOfWork
 
-__all__ = ["FlushReport", "MailService", "OutboxMessage", "OutboxStatus"]
 
 log = logging.getLogger("portalkit.mail")
 
@@ -73,62 +72,6 @@ def _text_part(body: str, subtype: str) -> MIMEText:
         return MIMEText(body, subtype, "us-ascii")
     # Non-ASCII text, or lines SMTP would refuse: quoted-printable wraps and encodes both.
     return MIMEText(body, subtype, _UTF8)  # type: ignore[arg-type]
-
-
-class OutboxStatus(enum.Enum):
-    """Where a message is: waiting, being sent by a worker, delivered, or given up."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    DEAD = "dead"
-
-
-@attrs.frozen
-class OutboxMessage:
-    """One queued mail. ``message_id`` stays the same over every attempt, so a receiver can
-    recognise a message that arrives twice after an unclear failure.
-
-    A ``secret`` message (an invitation or reset link, a generated password) is stored
-    encrypted, and its body is purged once it is delivered or given up.
-    """
-
-    id: UUID
-    vendor_id: UUID
-    created_at: datetime
-    message_id: str
-    to: str
-    subject: str
-    next_attempt_at: datetime
-    text: str = attrs.field(default="", repr=False)
-    html: str = attrs.field(default="", repr=False)
-    kind: str = "custom"
-    secret: bool = False
-    status: OutboxStatus = OutboxStatus.PENDING
-    attempts: int = 0
-    claimed_until: datetime | None = None
-    last_error: str = ""
-    sent_at: datetime | None = None
-    version: int = 1
-
-
-@attrs.frozen
-class FlushReport:
-    """What one flush did: messages sent, to retry and given up, and background jobs (reset
-    and registration requests) handled."""
-
-    sent: int = 0
-    retrying: int = 0
-    dead: int = 0
-    jobs: int = 0
-
-    def __add__(self, other: FlushReport) -> FlushReport:
-        return FlushReport(
-            self.sent + other.sent,
-            self.retrying + other.retrying,
-            self.dead + other.dead,
-            self.jobs + other.jobs,
-        )
 
 
 class MailService:
@@ -495,7 +438,7 @@ class MailService:
     def register_notification(self, kind: str, template: str, capability: str) -> None:
         """Let members subscribe to ``kind``; its mail uses ``template`` and goes only to
         members holding ``capability`` (for the record, when one is given)."""
-        from portalkit.memberships import SUBSCRIPTION_RE
+        from portalkit.memberships.model import SUBSCRIPTION_RE
 
         problems: list[Problem] = []
         if not isinstance(kind, str) or len(kind) > 100 or not SUBSCRIPTION_RE.fullmatch(kind):
@@ -532,7 +475,7 @@ class MailService:
         subscribed to. Each mail is in the member's language with the customer's mail logo.
         """
         from portalkit.actors import Member
-        from portalkit.memberships import MembershipStatus
+        from portalkit.memberships.model import MembershipStatus
 
         vendor_id = require_admin(actor)
         if kind not in self.notifications:

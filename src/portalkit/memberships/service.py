@@ -19,8 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import enum
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,88 +32,24 @@ from portalkit._service import ident, load, page, save, seen_version
 from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
-from portalkit.profiles import Scope
+from portalkit.memberships.model import (
+    MAX_GRANTS,
+    SUBSCRIPTION_RE,
+    Access,
+    LocationGrant,
+    Membership,
+    MembershipKind,
+    MembershipStatus,
+)
+from portalkit.profiles.model import Scope
 
 if TYPE_CHECKING:
     from portalkit.access import AccessContext, AccessService, ResourceType
-    from portalkit.accounts import Account
-    from portalkit.customers import Contact, Customer, Location
+    from portalkit.accounts.model import Account
+    from portalkit.customers.model import Contact, Customer, Location
     from portalkit.portal import Portal
-    from portalkit.profiles import PermissionProfile
+    from portalkit.profiles.model import PermissionProfile
     from portalkit.storage.base import UnitOfWork
-
-__all__ = [
-    "Access",
-    "LocationGrant",
-    "Membership",
-    "MembershipKind",
-    "MembershipService",
-    "MembershipStatus",
-]
-
-SUBSCRIPTION_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
-MAX_GRANTS = 500
-
-
-class MembershipStatus(enum.Enum):
-    """Invited (no password set yet), active, or disabled."""
-
-    INVITED = "invited"
-    ACTIVE = "active"
-    DISABLED = "disabled"
-
-
-class MembershipKind(enum.Enum):
-    """A login on its own, the customer's main account, or an extra account under the main."""
-
-    MEMBER = "member"
-    MAIN = "main"
-    EXTRA = "extra"
-
-
-class Access(enum.Enum):
-    """Rights at one location: write implies read."""
-
-    READ = "read"
-    WRITE = "write"
-
-
-@attrs.frozen
-class LocationGrant:
-    """Access to one location of the customer."""
-
-    location_id: UUID
-    access: Access
-
-    @property
-    def can_write(self) -> bool:
-        """True for write access (which includes read)."""
-        return self.access is Access.WRITE
-
-
-@attrs.frozen
-class Membership:
-    """An account's access to one customer."""
-
-    id: UUID
-    vendor_id: UUID
-    account_id: UUID
-    customer_id: UUID
-    contact_id: UUID
-    created_at: datetime
-    status: MembershipStatus = MembershipStatus.INVITED
-    kind: MembershipKind = MembershipKind.MEMBER
-    profile_id: UUID | None = None
-    location_grants: tuple[LocationGrant, ...] = ()
-    customer_grants: frozenset[UUID] = frozenset()
-    subscriptions: frozenset[str] = frozenset()
-    session_stamp: str = attrs.field(factory=new_session_stamp, repr=False)
-    version: int = 1
-
-    @property
-    def active(self) -> bool:
-        """True while the membership's own status is active (see access control for the rest)."""
-        return self.status is MembershipStatus.ACTIVE
 
 
 def _location_grants(problems: list[Problem], value: object) -> tuple[LocationGrant, ...]:
@@ -511,7 +445,7 @@ def _audit(
     membership: Membership,
     **details: Any,
 ) -> None:
-    from portalkit.audit import record
+    from portalkit.audit.service import record
 
     record(
         portal,

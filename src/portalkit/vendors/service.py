@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
-
-import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_platform, vendor_of, who
 from portalkit._service import ident
 from portalkit.actors import Actor
 from portalkit.errors import NotFound, Problem
+from portalkit.vendors.model import Vendor
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
-
-__all__ = ["Vendor", "VendorService"]
-
-
-@attrs.frozen
-class Vendor:
-    """A tenant: the business running a portal for its customers (``code`` is its login code)."""
-
-    id: UUID
-    code: str
-    name: str
-    created_at: datetime
 
 
 class VendorService:

@@ -8,8 +8,7 @@ staff approve it (an invited account with its membership in the chosen customer)
 
 from __future__ import annotations
 
-import enum
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
@@ -19,56 +18,26 @@ from portalkit import _validation as v
 from portalkit._guard import require_admin
 from portalkit._service import ident, load, page
 from portalkit.actors import Actor, System
-from portalkit.audit import describe, record
+from portalkit.audit.model import describe
+from portalkit.audit.service import record
 from portalkit.auth import login_key
 from portalkit.errors import InvalidToken, Problem, ValidationError
-from portalkit.jobs import Decision, Job, RetryJob
+from portalkit.jobs.model import Job
+from portalkit.jobs.queue import Decision, RetryJob
+from portalkit.registrations.model import Registration, RegistrationStatus
 from portalkit.tokens import TokenPurpose
 
 if TYPE_CHECKING:
-    from portalkit.memberships import Membership
+    from portalkit.memberships.model import Membership
     from portalkit.portal import Portal
     from portalkit.storage.base import UnitOfWork
 
-__all__ = ["Registration", "RegistrationService", "RegistrationStatus"]
 
 REGISTRATION_JOB = "registration_request"
 
 
 NAME_IN_MAIL = 60
 """At most this many characters of the requester's name reach the confirmation mail."""
-
-
-class RegistrationStatus(enum.Enum):
-    """Where a request is: e-mail not yet confirmed, waiting for staff, or decided."""
-
-    UNCONFIRMED = "unconfirmed"
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-
-
-@attrs.frozen
-class Registration:
-    """A request for a login, as the person gave it."""
-
-    id: UUID
-    vendor_id: UUID
-    email: str
-    first_name: str
-    last_name: str
-    company: str
-    created_at: datetime
-    phone: str = ""
-    message: str = ""
-    language: str = "en"
-    status: RegistrationStatus = RegistrationStatus.UNCONFIRMED
-    confirmed_at: datetime | None = None
-    decided_at: datetime | None = None
-    decided_by: str = ""
-    account_id: UUID | None = None
-    customer_id: UUID | None = None
-    version: int = 1
 
 
 class RegistrationService:
@@ -109,7 +78,7 @@ class RegistrationService:
         whatever happens — an address that already has an account, too many requests from
         this address or ``client_key`` — so the form tells nobody who has an account.
         """
-        from portalkit.accounts import _language
+        from portalkit.accounts.model import _language
 
         self._portal._standalone("registrations.request()")
         vendor_id = ident("vendor", vendor)

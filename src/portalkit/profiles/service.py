@@ -13,11 +13,8 @@ Example::
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
@@ -28,46 +25,18 @@ from portalkit._guard import require_admin
 from portalkit._service import load, page, save, seen_version
 from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor
-from portalkit.audit import record
+from portalkit.audit.service import record
 from portalkit.errors import NotFound, Problem
+from portalkit.profiles.model import PermissionProfile, Scope
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
     from portalkit.presets import ProfileSpec
     from portalkit.storage.base import UnitOfWork
 
-__all__ = ["PermissionProfile", "ProfileService", "Scope"]
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 MAX_CAPABILITIES = 200
-
-
-class Scope(enum.Enum):
-    """How far a member sees one resource type, narrowest first."""
-
-    OWN = "own"
-    LOCATION = "location"
-    CUSTOMER = "customer"
-    TREE = "tree"
-
-
-def _frozen_scopes(value: Mapping[str, Scope]) -> Mapping[str, Scope]:
-    # A read-only view: a caller holding the profile cannot change what is stored.
-    return MappingProxyType(dict(sorted(value.items())))
-
-
-@attrs.frozen
-class PermissionProfile:
-    """What a membership may do (capabilities) and how far it sees (scopes per resource type)."""
-
-    id: UUID
-    vendor_id: UUID
-    name: str
-    created_at: datetime
-    capabilities: frozenset[str] = frozenset()
-    scopes: Mapping[str, Scope] = attrs.field(factory=dict, converter=_frozen_scopes)
-    description: str = ""
-    version: int = 1
 
 
 def _names(problems: list[Problem], field: str, value: object, limit: int) -> frozenset[str]:

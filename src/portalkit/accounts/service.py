@@ -12,79 +12,26 @@ Example::
 
 from __future__ import annotations
 
-import enum
-import re
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
-
-import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin, vendor_of
 from portalkit._service import load, page, save, seen_version
 from portalkit._stamps import new_session_stamp as new_session_stamp  # its old home
+from portalkit.accounts.model import (
+    Account,
+    AccountStatus,
+    _language,
+)
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, PermissionDenied, Problem
-from portalkit.memberships import MembershipKind, end_logins_of_customer
+from portalkit.memberships.model import MembershipKind
+from portalkit.memberships.service import end_logins_of_customer
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
     from portalkit.storage.base import UnitOfWork
-
-__all__ = ["SUPPORTED_LANGUAGES", "Account", "AccountService", "AccountStatus"]
-
-SUPPORTED_LANGUAGES = ("en", "nl", "de")
-"""Languages portalkit's own texts come in."""
-
-_LANGUAGE_RE = re.compile(r"[a-z]{2}")
-
-
-class AccountStatus(enum.Enum):
-    """Whether an account may log in at all (memberships add their own status)."""
-
-    ACTIVE = "active"
-    DISABLED = "disabled"
-
-
-@attrs.frozen
-class Account:
-    """A login identity. The password hash and session stamp never show in ``repr()``.
-
-    ``must_change_password`` is set for passwords an admin set or portalkit generated: the
-    next login says so, and such a password stops working at ``password_expires_at`` if it
-    was never changed. ``last_login_at`` and ``login_count`` count successful logins.
-    """
-
-    id: UUID
-    vendor_id: UUID
-    username: str
-    email: str
-    created_at: datetime
-    status: AccountStatus = AccountStatus.ACTIVE
-    language: str = "en"
-    password_hash: str | None = attrs.field(default=None, repr=False)
-    session_stamp: str = attrs.field(factory=new_session_stamp, repr=False)
-    must_change_password: bool = False
-    password_expires_at: datetime | None = None
-    password_changed_at: datetime | None = None
-    last_login_at: datetime | None = None
-    login_count: int = 0
-    version: int = 1
-
-    @property
-    def active(self) -> bool:
-        """True while the account is not disabled."""
-        return self.status is AccountStatus.ACTIVE
-
-
-def _language(problems: list[Problem], value: object) -> str:
-    if not isinstance(value, str) or value not in SUPPORTED_LANGUAGES:
-        problems.append(
-            Problem("language", "unsupported", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
-        )
-        return ""
-    return value
 
 
 class AccountService:
@@ -259,7 +206,7 @@ class AccountService:
 def _audit(
     portal: Portal, uow: UnitOfWork, actor: Actor, action: str, account: Account, **details: Any
 ) -> None:
-    from portalkit.audit import record
+    from portalkit.audit.service import record
 
     record(
         portal,

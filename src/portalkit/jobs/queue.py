@@ -23,7 +23,6 @@ The payload — the typed login, the registration form — is stored encrypted w
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import random
@@ -31,22 +30,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import attrs
 
 from portalkit.actors import System
-from portalkit.audit import _ordered_id, record
+from portalkit.audit.service import _ordered_id, record
 from portalkit.errors import ConcurrentModification, NotFound
+from portalkit.jobs.model import Job, JobStage
 
 if TYPE_CHECKING:
-    from portalkit.outbox import OutboxMessage
+    from portalkit.outbox.model import OutboxMessage
     from portalkit.portal import Portal
     from portalkit.storage.base import UnitOfWork
 
-__all__ = ["Job", "JobStage"]
 
 log = logging.getLogger("portalkit.jobs")
 
@@ -65,30 +64,6 @@ SETTLE_DELAY = 0.05
 #: mail's rendering happen first, and take longer for a known address; the write lock is then
 #: taken at this fixed moment either way, so a request that follows waits the same (issue 9).
 DECIDE_DELAY = 0.02
-
-
-class JobStage(enum.Enum):
-    """Where a job is: still to decide, or decided (its mail still to send and record)."""
-
-    PENDING = "pending"
-    DECIDED = "decided"
-
-
-@attrs.frozen
-class Job:
-    """One stored piece of background work. ``due_at`` is when it may be claimed: its
-    creation, its next retry, or the end of the lease of the worker that holds it."""
-
-    id: UUID
-    vendor_id: UUID
-    kind: str
-    created_at: datetime
-    due_at: datetime
-    payload: str = attrs.field(default="", repr=False)
-    stage: JobStage = JobStage.PENDING
-    attempts: int = 0
-    last_error: str = ""
-    version: int = 1
 
 
 class RetryJob(Exception):

@@ -13,72 +13,27 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import attrs
-
 from portalkit import _validation as v
 from portalkit._guard import require_admin
 from portalkit._service import ident, page
-from portalkit.actors import Actor, Member, Staff, System
+from portalkit.actors import Actor, Member, Staff
+from portalkit.audit.model import AuditEvent, describe
 from portalkit.errors import Problem
 
 if TYPE_CHECKING:
     from portalkit.portal import Portal
     from portalkit.storage.base import UnitOfWork
 
-__all__ = ["AuditEvent", "AuditService", "describe"]
 
-
-@attrs.frozen
-class AuditEvent:
-    """One thing that happened. ``action`` uses OWASP logging-vocabulary style names
-    (``impersonation_start``, ``authz_fail``, …); ``outcome`` is ``success`` or ``failure``."""
-
-    id: UUID
-    vendor_id: UUID
-    at: datetime
-    action: str
-    outcome: str
-    real_actor: str
-    effective_actor: str = ""
-    customer_id: UUID | None = None
-    target: str = ""
-    reason: str = ""
-    details: Mapping[str, Any] = attrs.field(factory=dict)
-
-    @property
-    def created_at(self) -> datetime:
-        """Same as :attr:`at` (storage orders every record by ``created_at``)."""
-        return self.at
-
-    @property
-    def request_id(self) -> str:
-        """The host's id of the request the event happened in ("" when none was given; see
-        :meth:`AuditService.correlate`)."""
-        value = self.details.get("request_id", "")
-        return value if isinstance(value, str) else ""
-
-
-# The request id of the host's current request: every event recorded inside carries it.
 _request_id: ContextVar[str] = ContextVar("portalkit-request-id", default="")
 _REQUEST_ID_MAX = 100
-
-
-def describe(actor: Actor) -> str:
-    """A short, stable, secret-free name for an actor, as the audit log records it."""
-    if isinstance(actor, Staff):
-        return f"staff:{actor.user_id}"
-    if isinstance(actor, Member):
-        return f"member:{actor.membership_id}"
-    if isinstance(actor, System):
-        return f"system:{actor.reason}"
-    return "unknown"
 
 
 def record(
