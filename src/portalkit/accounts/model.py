@@ -61,7 +61,8 @@ class Account:
         return self.status is AccountStatus.ACTIVE
 
 
-def _language(problems: list[Problem], value: object) -> str:
+def check_language(problems: list[Problem], value: object) -> str:
+    """``value`` if it is a supported language; else note a problem and return ''."""
     if not isinstance(value, str) or value not in SUPPORTED_LANGUAGES:
         problems.append(
             Problem("language", "unsupported", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")

@@ -22,7 +22,7 @@ from portalkit._stamps import new_session_stamp as new_session_stamp  # its old 
 from portalkit.accounts.model import (
     Account,
     AccountStatus,
-    _language,
+    check_language,
 )
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, PermissionDenied, Problem
@@ -30,7 +30,8 @@ from portalkit.memberships.model import MembershipKind
 from portalkit.memberships.service import end_logins_of_customer
 
 if TYPE_CHECKING:
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
+    from portalkit.access import AccessService
     from portalkit.storage.base import UnitOfWork
 
 
@@ -39,8 +40,9 @@ class AccountService:
 
     _CHANGEABLE = frozenset({"username", "email", "language"})
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime, *, access: AccessService) -> None:
+        self._rt = rt
+        self._access = access
 
     def create(
         self, actor: Actor, *, username: str, email: str, language: str | None = None
@@ -55,7 +57,7 @@ class AccountService:
         """
         vendor_id = vendor_of(actor)
         if isinstance(actor, Member):
-            self._portal.access.delegated_admin(actor)  # a view, or no members.manage: say so
+            self._access.delegated_admin(actor)  # a view, or no members.manage: say so
             raise PermissionDenied(
                 "customer admins add people with portal.logins.add(), not accounts.create()"
             )
@@ -63,26 +65,26 @@ class AccountService:
         problems: list[Problem] = []
         name = v.username(problems, "username", username)
         address = v.email(problems, "email", email)
-        lang = _language(problems, language or self._portal.settings.default_language)
+        lang = check_language(problems, language or self._rt.settings.default_language)
         v.raise_if(problems)
         account = Account(
             id=uuid4(),
             vendor_id=vendor_id,
             username=name,
             email=address,
-            created_at=self._portal.clock.now(),
+            created_at=self._rt.clock.now(),
             language=lang,
         )
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             uow.accounts.add(account)
-            _audit(self._portal, uow, actor, "account_created", account)
+            _audit(self._rt, uow, actor, "account_created", account)
         return account
 
     def get(self, actor: Actor, account: Account | UUID) -> Account:
         """Return an account: staff see all of their vendor, a member only its own."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        with self._portal.transaction() as uow:
+        self._access.live(actor)  # a member's login must still work
+        with self._rt.transaction() as uow:
             found = load(uow.accounts, vendor_id, "account", account, "account")
         if isinstance(actor, Member) and actor.account_id != found.id:
             raise NotFound("account", found.id)
@@ -94,7 +96,7 @@ class AccountService:
         problems: list[Problem] = []
         name = v.username(problems, "username", username)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.accounts.get_by(vendor_id, "username", name)
         if found is None:
             raise NotFound("account", name)
@@ -106,7 +108,7 @@ class AccountService:
         problems: list[Problem] = []
         address = v.email(problems, "email", email)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.accounts.get_by(vendor_id, "email", address)
         if found is None:
             raise NotFound("account", address)
@@ -126,7 +128,7 @@ class AccountService:
         where: dict[str, object] = {}
         if status is not None:
             where["status"] = _status(status)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             return uow.accounts.list(vendor_id, where=where, limit=limit, offset=offset)
 
     def update(
@@ -150,21 +152,21 @@ class AccountService:
         if "email" in changes:
             fields["email"] = v.email(problems, "email", changes["email"])
         if "language" in changes:
-            fields["language"] = _language(problems, changes["language"])
+            fields["language"] = check_language(problems, changes["language"])
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.accounts, vendor_id, "account", account, "account")
             moved = "email" in fields and v.email_key(fields["email"]) != v.email_key(current.email)
             if moved:
                 # Sessions and links made for the old address end with it.
                 fields["session_stamp"] = new_session_stamp()
-                uow.revoke_tokens(vendor_id, self._portal.clock.now(), account_id=current.id)
+                uow.revoke_tokens(vendor_id, self._rt.clock.now(), account_id=current.id)
             saved = save(
                 uow.accounts, current, seen_version(account, expected_version), "account", **fields
             )
             changed = sorted(f for f in changes if getattr(saved, f) != getattr(current, f))
             if changed:
-                _audit(self._portal, uow, actor, "account_updated", saved, changed=changed)
+                _audit(self._rt, uow, actor, "account_updated", saved, changed=changed)
             return saved
 
     def deactivate(self, actor: Actor, account: Account | UUID) -> Account:
@@ -177,7 +179,7 @@ class AccountService:
 
     def _set_status(self, actor: Actor, account: Account | UUID, status: AccountStatus) -> Account:
         vendor_id = require_admin(actor)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.accounts, vendor_id, "account", account, "account")
             if current.status is status:
                 return current
@@ -190,7 +192,7 @@ class AccountService:
                 session_stamp=new_session_stamp(),
             )
             if status is AccountStatus.DISABLED:
-                now = self._portal.clock.now()
+                now = self._rt.clock.now()
                 uow.revoke_tokens(vendor_id, now, account_id=current.id)
                 # A main account stops its customer's extras however it is switched off: here
                 # as through its membership, their links and sessions end, for good.
@@ -199,17 +201,15 @@ class AccountService:
                 ):
                     end_logins_of_customer(uow, vendor_id, main.customer_id, now)
             action = "reactivated" if status is AccountStatus.ACTIVE else "deactivated"
-            _audit(self._portal, uow, actor, f"account_{action}", saved)
+            _audit(self._rt, uow, actor, f"account_{action}", saved)
             return saved
 
 
 def _audit(
-    portal: Portal, uow: UnitOfWork, actor: Actor, action: str, account: Account, **details: Any
+    rt: Runtime, uow: UnitOfWork, actor: Actor, action: str, account: Account, **details: Any
 ) -> None:
-    from portalkit.audit.service import record
 
-    record(
-        portal,
+    rt.record(
         uow,
         vendor_id=account.vendor_id,
         action=action,

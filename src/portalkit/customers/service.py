@@ -26,7 +26,6 @@ from portalkit._guard import may_read_customer, require_admin, vendor_of
 from portalkit._service import ident, load, page, save, seen_version, set_fields
 from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor, Member
-from portalkit.audit.service import record
 from portalkit.customers.model import (
     MAX_TREE_DEPTH,
     Address,
@@ -39,7 +38,8 @@ from portalkit.customers.model import (
 from portalkit.errors import NotFound, Problem, ValidationError
 
 if TYPE_CHECKING:
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
+    from portalkit.access import AccessService
     from portalkit.storage.base import Repository, UnitOfWork
 
 
@@ -147,8 +147,9 @@ class CustomerService:
         {"name", "erp_reference", "settings", "branding", "addresses", "parent"}
     )
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime, *, access: AccessService) -> None:
+        self._rt = rt
+        self._access = access
 
     def create(
         self,
@@ -179,7 +180,7 @@ class CustomerService:
         checked_addresses = _addresses(problems, addresses)
         parent_id = ident("parent", parent) if parent is not None else None
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if parent_id is not None:
                 _check_depth(uow, vendor_id, parent_id, extra_levels=1)
             customer = Customer(
@@ -187,7 +188,7 @@ class CustomerService:
                 vendor_id=vendor_id,
                 code=code,
                 name=name,
-                created_at=self._portal.clock.now(),
+                created_at=self._rt.clock.now(),
                 erp_reference=erp,
                 settings=checked_settings,
                 branding=checked_branding,
@@ -195,14 +196,14 @@ class CustomerService:
                 parent_id=parent_id,
             )
             uow.customers.add(customer)
-            _audit(self._portal, uow, actor, "customer_created", customer)
+            _audit(self._rt, uow, actor, "customer_created", customer)
         return customer
 
     def get(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Return a customer the actor may see, or raise NotFound."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        with self._portal.transaction() as uow:
+        self._access.live(actor)  # a member's login must still work
+        with self._rt.transaction() as uow:
             found = load(uow.customers, vendor_id, "customer", customer, "customer")
         if not may_read_customer(actor, found.id):
             raise NotFound("customer", found.id)
@@ -211,11 +212,11 @@ class CustomerService:
     def get_by_code(self, actor: Actor, code: str) -> Customer:
         """Return the customer with this code (case-insensitive), or raise NotFound."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
+        self._access.live(actor)  # a member's login must still work
         problems: list[Problem] = []
         code = v.code(problems, "code", code)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.customers.get_by(vendor_id, "code", code)
         if found is None or not may_read_customer(actor, found.id):
             raise NotFound("customer", code)
@@ -232,12 +233,12 @@ class CustomerService:
     ) -> list[Customer]:
         """List the vendor's customers the actor may see, oldest first."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
+        self._access.live(actor)  # a member's login must still work
         limit, offset = page(limit, offset)
         where = _active_filter(active)
         if parent is not None:
             where["parent_id"] = ident("parent", parent)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if not isinstance(actor, Member):
                 return uow.customers.list(vendor_id, where=where, limit=limit, offset=offset)
             # A member sees its own customer only, until access control widens that.
@@ -291,7 +292,7 @@ class CustomerService:
         elif "parent" in changes:
             fields["parent_id"] = None
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if fields.get("parent_id") is not None:
                 # Two moves at once (A under B, B under A) would each pass the cycle check
                 # alone; one at a time per vendor, the second sees the first.
@@ -316,23 +317,21 @@ class CustomerService:
                         for name in attrs.fields_dict(CustomerSettings)
                         if getattr(current.settings, name) != getattr(saved.settings, name)
                     }
-                _audit(self._portal, uow, actor, "customer_updated", saved, **details)
+                _audit(self._rt, uow, actor, "customer_updated", saved, **details)
             return saved
 
     def deactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Switch a customer off: access control then refuses all of its memberships, their
         sessions end and the outstanding links (invitations, resets) of its logins stop
         working — for good, also when the customer is switched on again."""
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             was_active = load(
                 uow.customers, require_admin(actor), "customer", customer, "customer"
             ).active
-            changed = set_fields(
-                self._portal, actor, _customers, "customer", customer, active=False
-            )
+            changed = set_fields(self._rt, actor, _customers, "customer", customer, active=False)
             if was_active:
-                _audit(self._portal, uow, actor, "customer_deactivated", changed)
-            now = self._portal.clock.now()
+                _audit(self._rt, uow, actor, "customer_deactivated", changed)
+            now = self._rt.clock.now()
             for membership in uow.memberships.list(
                 changed.vendor_id, where={"customer_id": changed.id}
             ):
@@ -350,21 +349,20 @@ class CustomerService:
 
     def reactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Switch a customer on again."""
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             was_active = load(
                 uow.customers, require_admin(actor), "customer", customer, "customer"
             ).active
-            changed = set_fields(self._portal, actor, _customers, "customer", customer, active=True)
+            changed = set_fields(self._rt, actor, _customers, "customer", customer, active=True)
             if not was_active:
-                _audit(self._portal, uow, actor, "customer_reactivated", changed)
+                _audit(self._rt, uow, actor, "customer_reactivated", changed)
             return changed
 
 
 def _audit(
-    portal: Portal, uow: UnitOfWork, actor: Actor, action: str, customer: Customer, **details: Any
+    rt: Runtime, uow: UnitOfWork, actor: Actor, action: str, customer: Customer, **details: Any
 ) -> None:
-    record(
-        portal,
+    rt.record(
         uow,
         vendor_id=customer.vendor_id,
         action=action,
@@ -462,8 +460,9 @@ class _CustomerPartService(Generic[P]):
 
     _what: str
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime, *, access: AccessService) -> None:
+        self._rt = rt
+        self._access = access
 
     @staticmethod
     def _repo(uow: UnitOfWork) -> Repository[P]:
@@ -472,8 +471,8 @@ class _CustomerPartService(Generic[P]):
     def get(self, actor: Actor, record: P | UUID) -> P:
         """Return the record if the actor may see its customer, else raise NotFound."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        with self._portal.transaction() as uow:
+        self._access.live(actor)  # a member's login must still work
+        with self._rt.transaction() as uow:
             found = load(self._repo(uow), vendor_id, self._what, record, self._what)
         if not may_read_customer(actor, found.customer_id):
             raise NotFound(self._what, found.id)
@@ -490,21 +489,21 @@ class _CustomerPartService(Generic[P]):
     ) -> list[P]:
         """The customer's records, oldest first."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
+        self._access.live(actor)  # a member's login must still work
         limit, offset = page(limit, offset)
         customer_id = ident("customer", customer)
         where = {**_active_filter(active), "customer_id": customer_id}
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             _customer_of(uow, actor, vendor_id, customer_id)
             return self._repo(uow).list(vendor_id, where=where, limit=limit, offset=offset)
 
     def deactivate(self, actor: Actor, record: P | UUID) -> P:
         """Mark the record inactive (kept for history; grants to it stop counting)."""
-        return set_fields(self._portal, actor, self._repo, self._what, record, active=False)
+        return set_fields(self._rt, actor, self._repo, self._what, record, active=False)
 
     def reactivate(self, actor: Actor, record: P | UUID) -> P:
         """Mark the record active again."""
-        return set_fields(self._portal, actor, self._repo, self._what, record, active=True)
+        return set_fields(self._rt, actor, self._repo, self._what, record, active=True)
 
 
 class LocationService(_CustomerPartService[Location]):
@@ -534,14 +533,14 @@ class LocationService(_CustomerPartService[Location]):
         checked = _address(problems, "address", address) if address is not None else None
         customer_id = ident("customer", customer)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             owner = _customer_of(uow, actor, vendor_id, customer_id)
             location = Location(
                 id=uuid4(),
                 vendor_id=vendor_id,
                 customer_id=owner.id,
                 name=name,
-                created_at=self._portal.clock.now(),
+                created_at=self._rt.clock.now(),
                 code=loc_code,
                 address=checked,
             )
@@ -576,7 +575,7 @@ class LocationService(_CustomerPartService[Location]):
                 else None
             )
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.locations, vendor_id, "location", location, "location")
             return save(
                 uow.locations,
@@ -631,8 +630,8 @@ class ContactService(_CustomerPartService[Contact]):
         """Add a contact person to a customer (staff, or a member holding ``members.manage``
         for a customer in its reach)."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        delegate = self._portal.access.delegated_admin(actor)
+        self._access.live(actor)  # a member's login must still work
+        delegate = self._access.delegated_admin(actor)
         problems: list[Problem] = []
         fields = self._fields(
             problems,
@@ -647,7 +646,7 @@ class ContactService(_CustomerPartService[Contact]):
         )
         customer_id = ident("customer", customer)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if delegate is None:
                 owner = _customer_of(uow, actor, vendor_id, customer_id)
             else:  # a delegated admin reaches the customers of its scope, umbrella ones too
@@ -658,7 +657,7 @@ class ContactService(_CustomerPartService[Contact]):
                 id=uuid4(),
                 vendor_id=vendor_id,
                 customer_id=owner.id,
-                created_at=self._portal.clock.now(),
+                created_at=self._rt.clock.now(),
                 **fields,
             )
             uow.contacts.add(contact)
@@ -678,7 +677,7 @@ class ContactService(_CustomerPartService[Contact]):
         v.only_fields(problems, changes, self._CHANGEABLE, "contact")
         fields = self._fields(problems, changes)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.contacts, vendor_id, "contact", contact, "contact")
             return save(
                 uow.contacts, current, seen_version(contact, expected_version), "contact", **fields

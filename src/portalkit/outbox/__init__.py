@@ -16,16 +16,12 @@ Example::
                             text="Your portal is ready.")
 """
 
+from portalkit.outbox.delivery import SUBJECT_MAX as SUBJECT_MAX
+from portalkit.outbox.delivery import TEXT_MAX as TEXT_MAX
 from portalkit.outbox.model import (
     FlushReport,
     OutboxMessage,
     OutboxStatus,
-)
-from portalkit.outbox.service import (
-    SUBJECT_MAX as SUBJECT_MAX,
-)
-from portalkit.outbox.service import (
-    TEXT_MAX as TEXT_MAX,
 )
 from portalkit.outbox.service import (
     MailService,

@@ -18,17 +18,7 @@ Example::
 
 from __future__ import annotations
 
-import logging
-import random
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from email import policy
-from email.charset import QP, Charset
-from email.header import Header
-from email.message import EmailMessage, Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime
+from email.message import Message
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -37,50 +27,27 @@ import attrs
 from portalkit import _validation as v
 from portalkit._guard import require_admin
 from portalkit._service import ident, load, page
-from portalkit.actors import Actor
-from portalkit.audit.service import _ordered_id
-from portalkit.errors import (
-    ConfigurationError,
-    Problem,
-    ValidationError,
-)
-from portalkit.jobs.queue import JobQueue
-from portalkit.mail.base import MailError, PermanentMailError, TemporaryMailError
+from portalkit.actors import Actor, Member
+from portalkit.errors import Problem, ValidationError
 from portalkit.mail.templates import MailTemplates
+from portalkit.memberships.model import SUBSCRIPTION_RE, MembershipStatus
 from portalkit.outbox.model import FlushReport, OutboxMessage, OutboxStatus
 
 if TYPE_CHECKING:
-    from portalkit.portal import Portal
-    from portalkit.storage.base import UnitOfWork
+    from portalkit._runtime import Runtime
+    from portalkit.access import AccessService
+    from portalkit.outbox.delivery import Outbox
 
-
-log = logging.getLogger("portalkit.mail")
-
-TEXT_MAX = 100_000
-SUBJECT_MAX = 250
-
-
-# Quoted-printable keeps mostly-ASCII text readable in the raw message (base64 would not).
-_UTF8 = Charset("utf-8")
-_UTF8.body_encoding = QP
-_SMTP_LINE_MAX = 998
-
-
-def _text_part(body: str, subtype: str) -> MIMEText:
-    lines = body.splitlines()
-    if body.isascii() and max(map(len, lines), default=0) <= _SMTP_LINE_MAX:
-        return MIMEText(body, subtype, "us-ascii")
-    # Non-ASCII text, or lines SMTP would refuse: quoted-printable wraps and encodes both.
-    return MIMEText(body, subtype, _UTF8)  # type: ignore[arg-type]
+__all__ = ["MailService"]
 
 
 class MailService:
     """Queue mail in the current transaction and deliver it. Reached as ``portal.mail``."""
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
-        self._templates: MailTemplates | None = None
-        self._jobs = JobQueue(portal)
+    def __init__(self, rt: Runtime, *, outbox: Outbox, access: AccessService) -> None:
+        self._rt = rt
+        self._outbox = outbox
+        self._access = access
         #: Each notification kind members may subscribe to, with its template and capability.
         self.notifications: dict[str, tuple[str, str]] = {
             "quotes": ("notify_quote", "quotes.view"),
@@ -106,275 +73,22 @@ class MailService:
         ``secret=True`` (the message carries a link or password) stores the body encrypted
         with ``PORTALKIT_MAIL_ENCRYPTION_KEY`` and purges it after delivery.
         """
-        vendor_id = require_admin(actor)
-        message = self._compose(
-            vendor_id, to=to, subject=subject, text=text, html=html, kind=kind, secret=secret
+        return self._outbox.enqueue(
+            actor, to=to, subject=subject, text=text, html=html, kind=kind, secret=secret
         )
-        with self._portal.transaction() as uow:
-            self._queue(uow, message)
-        return message
-
-    def _compose(
-        self,
-        vendor_id: UUID,
-        *,
-        to: str,
-        subject: str,
-        text: str,
-        html: str | None = None,
-        kind: str = "custom",
-        secret: bool = False,
-    ) -> OutboxMessage:
-        """Check and seal a message, without storing it (so the work can happen outside a
-        transaction)."""
-        problems: list[Problem] = []
-        address = v.email(problems, "to", to)
-        title = v.text(problems, "subject", subject, max_length=SUBJECT_MAX)
-        body = v.text(problems, "text", text, max_length=TEXT_MAX, multiline=True)
-        markup = v.text(
-            problems, "html", html, required=False, max_length=2 * TEXT_MAX, multiline=True
-        )
-        kind = v.text(problems, "kind", kind, max_length=60)
-        secret = v.boolean(problems, "secret", secret)
-        v.raise_if(problems)
-        if secret:
-            body, markup = self._seal(body), self._seal(markup) if markup else ""
-        now = self._portal.clock.now()
-        message_id = _ordered_id(now)
-        return OutboxMessage(
-            id=message_id,
-            vendor_id=vendor_id,
-            created_at=now,
-            message_id=f"<{message_id.hex}@{self._portal.settings.mail_from.rpartition('@')[2]}>",
-            to=address,
-            subject=title,
-            text=body,
-            html=markup,
-            kind=kind,
-            secret=secret,
-            next_attempt_at=now,
-        )
-
-    def _queue(self, uow: UnitOfWork, message: OutboxMessage) -> OutboxMessage:
-        """Store a composed message in the current transaction and arrange its delivery."""
-        settings = self._portal.settings
-        bag = self._portal._transaction_bag()
-        job_mail = bag.get("job_mail")
-        if job_mail is not None and settings.mail_send_after_commit:
-            # A background job's mail: stored claimed by the job's worker, which sends it and
-            # records the outcome together with the job's end, so a known address costs no
-            # extra write transaction (security.md B6).
-            now = self._portal.clock.now()
-            message = attrs.evolve(
-                message,
-                status=OutboxStatus.SENDING,
-                claimed_until=now + timedelta(seconds=settings.mail_lease_seconds),
-                version=message.version + 1,
-            )
-            uow.outbox.add(message)
-            job_mail.append(message)
-            return message
-        uow.outbox.add(message)
-        if settings.mail_send_after_commit:
-            # One delivery, over one connection, for all mail of this transaction.
-            batch = bag.setdefault("mail", [])
-            if not batch:
-                self._portal._after_commit(lambda: self._deliver_quietly(batch))
-            batch.append(message.id)
-        return message
-
-    def _submit(self, vendor_id: UUID, kind: str, payload: dict[str, Any]) -> None:
-        """Store a background job (see :mod:`portalkit.jobs`) and wake the background thread."""
-        self._jobs.submit(vendor_id, kind, payload)
-
-    def _on_job(self, kind: str, handler: Any) -> None:
-        """Let ``handler`` run the background jobs of ``kind``."""
-        self._jobs.handle(kind, handler)
 
     def wait(self) -> None:
         """Wait until the background work this process queued so far is done (tests; a clean
         shutdown): reset and registration requests, and the delivery of the mail they queue.
         A job that failed waits for its retry; work left when the process ends is stored
         and done by ``flush()``, the worker or the next process."""
-        self._jobs.wait()
+        self._outbox.wait()
 
     def flush(self, *, limit: int | None = None, batch: int = 50) -> FlushReport:
         """Handle the background jobs that are due (reset and registration requests, also
         those a stopped process left), then deliver the mail that is due (up to ``limit``
         messages), batch by batch; returns counts."""
-        report = FlushReport(jobs=self._jobs.run())
-        while limit is None or report.sent + report.retrying + report.dead < limit:
-            size = (
-                batch
-                if limit is None
-                else min(batch, limit - report.sent - report.retrying - report.dead)
-            )
-            done = self._deliver(size, None)
-            if done is None:
-                break
-            report += done
-        return report
-
-    def _deliver_quietly(self, ids: Sequence[UUID]) -> None:
-        # Right after a commit: the caller's change is done, so a mail problem must not
-        # surface there; the message stays queued for the worker.
-        try:
-            self._deliver(len(ids), ids)
-        except Exception:
-            log.exception("delivery right after commit failed; the worker will retry")
-
-    def _deliver(self, size: int, ids: Sequence[UUID] | None) -> FlushReport | None:
-        settings = self._portal.settings
-        now = self._portal.clock.now()
-        with self._portal.transaction() as uow:
-            claimed = uow.claim_outbox(
-                now, size, now + timedelta(seconds=settings.mail_lease_seconds), ids
-            )
-        if not claimed:
-            return None
-        outcomes = self._attempt(claimed)
-        with self._portal.transaction() as uow:
-            recorded = uow.settle_outbox(outcomes)
-        report = FlushReport()
-        for outcome in outcomes:
-            if outcome.id not in recorded:
-                continue  # another worker took it over after our lease ran out
-            if outcome.status is OutboxStatus.SENT:
-                report += FlushReport(sent=1)
-            elif outcome.status is OutboxStatus.DEAD:
-                report += FlushReport(dead=1)
-                log.error(
-                    "mail %s to %s is dead: %s",
-                    outcome.message_id,
-                    outcome.to,
-                    outcome.last_error,
-                )
-            else:
-                report += FlushReport(retrying=1)
-        return report
-
-    def _attempt(self, claimed: Sequence[OutboxMessage]) -> list[OutboxMessage]:
-        """Send claimed messages; returns their outcomes, for the caller to record."""
-        # One message that cannot be built (say, a secret under a key since removed) must not
-        # hold up the others: it fails alone, for good.
-        results: list[MailError | None] = []
-        ready: list[tuple[int, Message]] = []
-        for position, message in enumerate(claimed):
-            try:
-                ready.append((position, self._build(message)))
-                results.append(None)
-            except Exception as exc:
-                results.append(PermanentMailError(f"cannot build the message: {exc!r}"[:300]))
-        try:
-            sent = self._portal.mailer.send_many([email for _, email in ready])
-        except Exception as exc:
-            sent = [TemporaryMailError(f"the mail backend failed: {exc!r}"[:300])] * len(ready)
-        for (position, _), error in zip(ready, sent, strict=True):
-            results[position] = error
-        now = self._portal.clock.now()
-        return [
-            self._outcome(message, error, now)
-            for message, error in zip(claimed, results, strict=True)
-        ]
-
-    def _outcome(
-        self, message: OutboxMessage, error: MailError | None, now: datetime
-    ) -> OutboxMessage:
-        settings = self._portal.settings
-        attempts = message.attempts + 1
-        common: dict[str, Any] = {
-            "attempts": attempts,
-            "claimed_until": None,
-            "version": message.version + 1,
-        }
-        # A secret's body goes once it is delivered or given up; only a retry keeps it.
-        final = {**common, "text": "", "html": ""} if message.secret else common
-        if error is None:
-            return attrs.evolve(
-                message, status=OutboxStatus.SENT, sent_at=now, last_error="", **final
-            )
-        reason = str(error)[:500]
-        if isinstance(error, PermanentMailError) or attempts >= settings.mail_max_attempts:
-            return attrs.evolve(message, status=OutboxStatus.DEAD, last_error=reason, **final)
-        # Jitter spreads the retries of many messages that failed together; the cap holds.
-        jitter = 1 + random.random() * 0.2  # noqa: S311 - not security relevant
-        delay = min(
-            settings.mail_retry_seconds * 2 ** (attempts - 1) * jitter,
-            settings.mail_retry_max_seconds,
-        )
-        return attrs.evolve(
-            message,
-            status=OutboxStatus.PENDING,
-            last_error=reason,
-            next_attempt_at=now + timedelta(seconds=delay),
-            **common,
-        )
-
-    def _build(self, message: OutboxMessage) -> Message:
-        text, html = message.text, message.html
-        if message.secret:
-            text, html = self._open(text), self._open(html) if html else ""
-        sender = self._portal.settings.mail_from
-        if not (message.to.isascii() and sender.isascii()):
-            return self._build_international(message, sender, text, html)
-        # The classic (compat32) classes build a message in a fraction of the time of
-        # EmailMessage, whose policy parses every header it is given. Nothing here needs that
-        # parsing: every header value was checked when the message was queued.
-        email: Message
-        if html:
-            email = MIMEMultipart("alternative")
-            email.attach(_text_part(text, "plain"))
-            email.attach(_text_part(html, "html"))
-        else:
-            email = _text_part(text, "plain")
-        email["From"] = sender
-        email["To"] = message.to
-        # A Header encodes non-ASCII text as RFC 2047 words (the stubs only know str here).
-        subject: Any = message.subject
-        if not message.subject.isascii():
-            subject = Header(message.subject, "utf-8")
-        email["Subject"] = subject
-        email["Message-ID"] = message.message_id
-        email["Date"] = format_datetime(message.created_at)
-        return email
-
-    def _build_international(
-        self, message: OutboxMessage, sender: str, text: str, html: str
-    ) -> Message:
-        # Non-ASCII addresses need SMTPUTF8, which only the modern policy can write.
-        email = EmailMessage(policy=policy.SMTP)
-        email["From"] = sender
-        email["To"] = message.to
-        email["Subject"] = message.subject
-        email["Message-ID"] = message.message_id
-        email["Date"] = format_datetime(message.created_at)
-        email.set_content(text)
-        if html:
-            email.add_alternative(html, subtype="html")
-        return email
-
-    def _fernet(self) -> Any:
-        from cryptography.fernet import Fernet, MultiFernet
-
-        keys = self._portal.settings.mail_encryption_key.get_secret_value()
-        if not keys:
-            raise ConfigurationError(
-                "PORTALKIT_MAIL_ENCRYPTION_KEY: needed to queue mail that carries a secret; "
-                "make one with `portalkit mail new-key`"
-            )
-        try:
-            # Several keys, comma-separated: the first encrypts, all decrypt (key rotation).
-            return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
-        except ValueError:
-            raise ConfigurationError(
-                "PORTALKIT_MAIL_ENCRYPTION_KEY: not a Fernet key (32 url-safe base64 bytes)"
-            ) from None
-
-    def _seal(self, plain: str) -> str:
-        return str(self._fernet().encrypt(plain.encode()).decode())
-
-    def _open(self, sealed: str) -> str:
-        return str(self._fernet().decrypt(sealed.encode()).decode())
+        return self._outbox.flush(limit=limit, batch=batch)
 
     def send_template(
         self,
@@ -389,57 +103,22 @@ class MailService:
         """Render a template (:data:`~portalkit.mail.templates.TEMPLATES` or the host's own)
         in ``language`` (``PORTALKIT_DEFAULT_LANGUAGE`` if None) and queue it like
         :meth:`enqueue`."""
-        rendered = self._render(template, language, **context)
-        return self.enqueue(
-            actor,
-            to=to,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            kind=template,
-            secret=secret,
-        )
-
-    def _render(self, template: str, language: str | None, **context: Any) -> Any:
-        language = language or self._portal.settings.default_language
-        context.setdefault("portal_name", self._portal.settings.portal_name)
-        return self.templates.render(template, language, **context)
-
-    def _compose_template(
-        self,
-        vendor_id: UUID,
-        *,
-        to: str,
-        template: str,
-        language: str | None = None,
-        secret: bool = False,
-        **context: Any,
-    ) -> OutboxMessage:
-        """Render and compose like :meth:`send_template`, without storing (see
-        :meth:`_queue`)."""
-        rendered = self._render(template, language, **context)
-        return self._compose(
-            vendor_id,
-            to=to,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            kind=template,
-            secret=secret,
+        return self._outbox.send_template(
+            actor, to=to, template=template, language=language, secret=secret, **context
         )
 
     @property
     def templates(self) -> MailTemplates:
         """The template renderer (the host's folder from ``PORTALKIT_MAIL_TEMPLATES`` first)."""
-        if self._templates is None:
-            self._templates = MailTemplates(self._portal.settings.mail_templates or None)
-        return self._templates
+        return self._outbox.templates
+
+    def _build(self, message: OutboxMessage) -> Message:
+        # The message as it goes to the mailer (tests and the mail benchmark send it).
+        return self._outbox.build(message)
 
     def register_notification(self, kind: str, template: str, capability: str) -> None:
         """Let members subscribe to ``kind``; its mail uses ``template`` and goes only to
         members holding ``capability`` (for the record, when one is given)."""
-        from portalkit.memberships.model import SUBSCRIPTION_RE
-
         problems: list[Problem] = []
         if not isinstance(kind, str) or len(kind) > 100 or not SUBSCRIPTION_RE.fullmatch(kind):
             problems.append(
@@ -449,7 +128,7 @@ class MailService:
             )
         if not isinstance(template, str) or not self.templates.exists(template):
             problems.append(Problem("template", "unknown", f"no mail template {template!r}"))
-        if capability not in self._portal.access.capabilities:
+        if capability not in self._access.capabilities:
             problems.append(
                 Problem("capability", "unknown", f"{capability!r} is not a registered capability")
             )
@@ -474,16 +153,13 @@ class MailService:
         given): a member without ``invoices.view`` never gets an invoice mail, whatever it
         subscribed to. Each mail is in the member's language with the customer's mail logo.
         """
-        from portalkit.actors import Member
-        from portalkit.memberships.model import MembershipStatus
-
         vendor_id = require_admin(actor)
         if kind not in self.notifications:
             raise ValidationError.single("kind", "unknown", f"{kind!r} is not a notification")
         template, capability = self.notifications[kind]
         customer_id = ident("customer", customer)
         queued: list[OutboxMessage] = []
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             owner = load(uow.customers, vendor_id, "customer", customer_id, "customer")
             members = uow.memberships.list(
                 vendor_id, where={"customer_id": owner.id, "status": MembershipStatus.ACTIVE}
@@ -491,7 +167,7 @@ class MailService:
             for membership in members:
                 if kind not in membership.subscriptions:
                     continue
-                context = self._portal.access.context(
+                context = self._access.context(
                     Member(
                         vendor_id=vendor_id,
                         account_id=membership.account_id,
@@ -545,13 +221,13 @@ class MailService:
                     Problem("status", "invalid_choice", "must be pending, sending, sent or dead")
                 )
             v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             return uow.outbox.list(vendor_id, where=where, limit=limit, offset=offset)
 
     def retry(self, actor: Actor, message: OutboxMessage | UUID) -> OutboxMessage:
         """Put a dead message back in the queue with a fresh count of attempts."""
         vendor_id = require_admin(actor)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.outbox, vendor_id, "message", ident("message", message), "message")
             if current.status is not OutboxStatus.DEAD:
                 return current
@@ -565,7 +241,7 @@ class MailService:
                 current,
                 status=OutboxStatus.PENDING,
                 attempts=0,
-                next_attempt_at=self._portal.clock.now(),
+                next_attempt_at=self._rt.clock.now(),
                 version=current.version + 1,
             )
             uow.outbox.update(revived, current.version)

@@ -20,6 +20,7 @@ import attrs
 from portalkit._validation import code_key
 from portalkit.customers.model import MAX_TREE_DEPTH
 from portalkit.errors import ConcurrentModification, PortalError
+from portalkit.outbox.model import OutboxStatus
 from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, unique_key
 
 if TYPE_CHECKING:
@@ -252,8 +253,6 @@ class MemoryUnitOfWork:
         """Claim due messages under the store's lock (one unit of work at a time)."""
         self._writing()
         self._check_open()
-        from portalkit.outbox.model import OutboxStatus
-
         wanted = set(ids) if ids is not None else None
         rows = self._tables.rows["outbox_messages"]
         # nsmallest keeps only ``limit`` candidates: no sort of the whole queue per batch.

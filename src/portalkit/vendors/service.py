@@ -13,14 +13,14 @@ from portalkit.errors import NotFound, Problem
 from portalkit.vendors.model import Vendor
 
 if TYPE_CHECKING:
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
 
 
 class VendorService:
     """Create and look up vendors. Reached as ``portal.vendors``."""
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
 
     def create(self, actor: Actor, *, code: str, name: str) -> Vendor:
         """Create a vendor; only the platform actor (``System()``) may.
@@ -32,8 +32,8 @@ class VendorService:
         code = v.code(problems, "code", code)
         name = v.text(problems, "name", name)
         v.raise_if(problems)
-        vendor = Vendor(id=uuid4(), code=code, name=name, created_at=self._portal.clock.now())
-        with self._portal.transaction() as uow:
+        vendor = Vendor(id=uuid4(), code=code, name=name, created_at=self._rt.clock.now())
+        with self._rt.transaction() as uow:
             uow.vendors.add(vendor)
         return vendor
 
@@ -41,7 +41,7 @@ class VendorService:
         """Return a vendor: the platform sees all, everyone else only their own."""
         own = who(actor).vendor_id
         vendor_id = ident("vendor", vendor)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.vendors.get(vendor_id)
         if found is None or (own is not None and own != found.id):
             raise NotFound("vendor", vendor_id)
@@ -53,7 +53,7 @@ class VendorService:
         problems: list[Problem] = []
         code = v.code(problems, "code", code)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.vendors.get_by_code(code)
         if found is None or (own is not None and own != found.id):
             raise NotFound("vendor", code)
@@ -61,7 +61,7 @@ class VendorService:
 
     def list(self, actor: Actor) -> list[Vendor]:
         """List vendors: all for the platform, otherwise just the actor's own."""
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if who(actor).vendor_id is None:
                 return uow.vendors.list()
             own = uow.vendors.get(vendor_of(actor))
