@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import graphlib
 import importlib
 import inspect
 import pkgutil
 import subprocess
 import sys
+
+import grimp
+import pytest
 
 import portalkit
 
@@ -68,3 +72,39 @@ def test_every_public_name_has_a_docstring() -> None:
                         if not m.startswith("_") and callable(f) and not f.__doc__
                     ]
     assert missing == []
+
+
+def test_the_module_graph_has_no_cycle() -> None:
+    """Imports run one way: no module reaches itself again through what it imports, counting
+    type-only and function-local imports (grimp sees both)."""
+    graph = grimp.build_graph("portalkit", cache_dir=None)
+    imports = {name: graph.find_modules_directly_imported_by(name) for name in graph.modules}
+    try:
+        graphlib.TopologicalSorter(imports).prepare()
+    except graphlib.CycleError as exc:
+        pytest.fail("import cycle: " + " -> ".join(exc.args[1]))
+
+
+def test_the_core_names_no_concrete_backend() -> None:
+    """``import portalkit`` loads no storage or mail backend: Portal and portalkit.mail load
+    them by name when a portal (or a host) first asks for one."""
+    code = (
+        "import sys, portalkit\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(("
+        "'portalkit.storage.memory', 'portalkit.storage.sqlalchemy', 'portalkit.mail.console', "
+        "'portalkit.mail.file', 'portalkit.mail.memory', 'portalkit.mail.smtp')))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_the_mail_backends_still_import_from_portalkit_mail() -> None:
+    import portalkit.mail as mail
+    from portalkit.mail.smtp import SmtpMailer
+
+    assert mail.SmtpMailer is SmtpMailer
+    assert set(mail.__all__) <= set(dir(mail))
+    with pytest.raises(AttributeError):
+        _ = mail.NoSuchMailer

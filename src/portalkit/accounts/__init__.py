@@ -12,13 +12,13 @@ Example::
 
 from portalkit._stamps import new_session_stamp as new_session_stamp  # its old home
 from portalkit.accounts.model import (
-    SUPPORTED_LANGUAGES,
     Account,
     AccountStatus,
 )
 from portalkit.accounts.service import (
     AccountService,
 )
+from portalkit.i18n import SUPPORTED_LANGUAGES
 
 __all__ = [
     "SUPPORTED_LANGUAGES",

@@ -10,15 +10,13 @@ from uuid import UUID
 
 import attrs
 
-from portalkit._stamps import new_session_stamp as new_session_stamp  # its old home
+from portalkit._stamps import new_session_stamp
 from portalkit.errors import Problem
+from portalkit.i18n import SUPPORTED_LANGUAGES
 
 if TYPE_CHECKING:
     pass
 
-
-SUPPORTED_LANGUAGES = ("en", "nl", "de")
-"""Languages portalkit's own texts come in."""
 
 _LANGUAGE_RE = re.compile(r"[a-z]{2}")
 

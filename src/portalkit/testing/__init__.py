@@ -24,7 +24,7 @@ from portalkit.accounts.model import Account
 from portalkit.actors import Member, Staff, System
 from portalkit.clock import Clock, FixedClock
 from portalkit.customers.model import Contact, Customer, Location
-from portalkit.mail import MemoryMailer
+from portalkit.mail.memory import MemoryMailer
 from portalkit.memberships.model import Membership
 from portalkit.portal import Portal
 from portalkit.profiles.model import PermissionProfile

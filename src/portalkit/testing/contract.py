@@ -39,7 +39,7 @@ from portalkit.errors import (
     PortalError,
     ValidationError,
 )
-from portalkit.mail import MemoryMailer
+from portalkit.mail.memory import MemoryMailer
 from portalkit.memberships.model import Access, MembershipKind, MembershipStatus
 from portalkit.portal import Portal
 from portalkit.profiles.model import Scope
