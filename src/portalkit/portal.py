@@ -103,23 +103,10 @@ class Portal:
             memberships=self.memberships,
             credentials=self.credentials,
         )
-        for service in (
-            self.access,
-            self.audit,
-            self.mail,
-            self.vendors,
-            self.customers,
-            self.locations,
-            self.contacts,
-            self.accounts,
-            self.memberships,
-            self.profiles,
-            self.auth,
-            self.credentials,
-            self.registrations,
-            self.logins,
-        ):
-            rt.watch(service)
+        # Every public attribute set above is a service: each refusal it raises is audited.
+        for service in vars(self).values():
+            if service is not rt:
+                rt.watch(service)
 
     # The shared pieces live in the runtime; setting one here sets it for every service.
     @property

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import attrs
@@ -13,10 +12,6 @@ import attrs
 from portalkit._stamps import new_session_stamp
 from portalkit.errors import Problem
 from portalkit.i18n import SUPPORTED_LANGUAGES
-
-if TYPE_CHECKING:
-    pass
-
 
 _LANGUAGE_RE = re.compile(r"[a-z]{2}")
 

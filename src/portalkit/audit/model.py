@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import attrs
 
 from portalkit.actors import Actor, Member, Staff, System
-
-if TYPE_CHECKING:
-    pass
 
 
 @attrs.frozen

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import attrs
-
-if TYPE_CHECKING:
-    pass
-
 
 MAX_TREE_DEPTH = 8
 """How many levels an umbrella tree may have (a customer with no parent is level 1)."""

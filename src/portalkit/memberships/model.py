@@ -5,16 +5,11 @@ from __future__ import annotations
 import enum
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import attrs
 
 from portalkit._stamps import new_session_stamp
-
-if TYPE_CHECKING:
-    pass
-
 
 SUBSCRIPTION_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 MAX_GRANTS = 500

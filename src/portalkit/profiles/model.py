@@ -6,13 +6,9 @@ import enum
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import attrs
-
-if TYPE_CHECKING:
-    pass
 
 
 class Scope(enum.Enum):

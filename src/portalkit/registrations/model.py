@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import attrs
-
-if TYPE_CHECKING:
-    pass
 
 
 class RegistrationStatus(enum.Enum):

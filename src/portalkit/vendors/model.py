@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import attrs
-
-if TYPE_CHECKING:
-    pass
 
 
 @attrs.frozen
