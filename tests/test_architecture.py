@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import graphlib
 import importlib
 import inspect
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import grimp
 import pytest
@@ -108,3 +110,28 @@ def test_the_mail_backends_still_import_from_portalkit_mail() -> None:
     assert set(mail.__all__) <= set(dir(mail))
     with pytest.raises(AttributeError):
         _ = mail.NoSuchMailer
+
+
+# A storage backend's repositories and unit of work are one object split in classes, which
+# share their private state within the backend's own module.
+_BACKENDS = ("storage/memory.py", "storage/sqlalchemy/")
+
+
+def test_nothing_reads_another_objects_private_attributes() -> None:
+    """A service gets what it needs through its constructor and public methods: outside a
+    storage backend, no ``other._name`` (only ``self._name`` and ``cls._name``)."""
+    root = Path(portalkit.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if "/migrations/" in relative or relative.startswith(_BACKENDS):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                found.append(f"{relative}:{node.lineno} {ast.unparse(node)}")
+    assert found == []

@@ -41,21 +41,21 @@ from portalkit.errors import (
 )
 from portalkit.jobs.model import Job
 from portalkit.jobs.queue import Decision, RetryJob
+from portalkit.linkmail import TOKEN_MAX
 from portalkit.memberships.model import Membership, MembershipKind, MembershipStatus
 from portalkit.memberships.rights import may_touch, may_touch_account
 from portalkit.passwords import PasswordPolicy, generate_password
-from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
+from portalkit.tokens import Token, TokenPurpose, token_digest
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
     from portalkit.access import AccessService
+    from portalkit.linkmail import LinkMail
     from portalkit.outbox.delivery import Outbox
-    from portalkit.outbox.model import OutboxMessage
     from portalkit.storage.base import UnitOfWork
 
 __all__ = ["CredentialService"]
 
-_TOKEN_MAX = 200
 _CLIENT_KEY_MAX = 200
 RESET_JOB = "reset_request"
 
@@ -63,10 +63,13 @@ RESET_JOB = "reset_request"
 class CredentialService:
     """Set, change and reset passwords; issue and redeem invitation and reset links."""
 
-    def __init__(self, rt: Runtime, *, access: AccessService, outbox: Outbox) -> None:
+    def __init__(
+        self, rt: Runtime, *, access: AccessService, outbox: Outbox, links: LinkMail
+    ) -> None:
         self._rt = rt
         self._access = access
         self._outbox = outbox
+        self._links = links
         outbox.on_job(RESET_JOB, self._reset_job)
 
     # -- policy ---------------------------------------------------------------------------
@@ -139,7 +142,7 @@ class CredentialService:
         """Issue a link and queue the secret mail that carries it, to ``email`` (the stored
         address, never a typed one). The raw token lives only here and in that mail; a newer
         link of the same purpose replaces every older one."""
-        prepared = self._prepare_link(
+        prepared = self._links.prepare(
             vendor_id,
             purpose,
             email,
@@ -152,26 +155,7 @@ class CredentialService:
             membership_id=membership_id,
             **context,
         )
-        return self._store_link(uow, prepared)
-
-    def _link(self, path: str, raw: str) -> str:
-        # Links start with the configured address, never with anything from a request.
-        return self._rt.settings.base_url.rstrip("/") + path.replace("{token}", raw)
-
-    def _peek(self, uow: UnitOfWork, vendor_id: UUID, purpose: TokenPurpose, raw: object) -> Token:
-        """The token if it would work now (without using it); InvalidToken otherwise."""
-        if not isinstance(raw, str) or not raw or len(raw) > _TOKEN_MAX:
-            raise InvalidToken()
-        found = uow.tokens.get_by(vendor_id, "token", token_digest(raw))
-        if found is None or not found.usable(purpose, self._rt.clock.now()):
-            raise InvalidToken()
-        return found
-
-    def _use(self, uow: UnitOfWork, vendor_id: UUID, purpose: TokenPurpose, raw: str) -> Token:
-        used = uow.consume_token(vendor_id, purpose, token_digest(raw), self._rt.clock.now())
-        if used is None:  # someone else used it between the look and now
-            raise InvalidToken()
-        return used
+        return self._links.store(uow, prepared)
 
     def link_works(self, vendor: Any, purpose: TokenPurpose | str, token: str) -> bool:
         """Whether a link would work now, without using it (to show the form or say it is
@@ -180,25 +164,10 @@ class CredentialService:
         try:
             wanted = TokenPurpose(getattr(purpose, "value", purpose))
             with self._rt.transaction() as uow:
-                self._peek(uow, vendor_id, wanted, token)
+                self._links.peek(uow, vendor_id, wanted, token)
         except (ValueError, InvalidToken):
             return False
         return True
-
-    def _mail_context(self, uow: UnitOfWork, membership: Membership) -> dict[str, Any]:
-        customer = uow.customers.get(membership.vendor_id, membership.customer_id)
-        contact = uow.contacts.get(membership.vendor_id, membership.contact_id)
-        assert customer is not None and contact is not None  # foreign keys hold
-        return {
-            "name": contact.full_name,
-            "customer_name": customer.name,
-            "logo_url": customer.branding.email_logo_url,
-        }
-
-    def _expires(self, when: datetime, language: str) -> str:
-        from babel.dates import format_datetime
-
-        return f"{format_datetime(when, 'medium', tzinfo=when.tzinfo, locale=language)} UTC"
 
     def _admin(
         self, uow: UnitOfWork, actor: Actor, membership: Any, *, password: bool
@@ -270,7 +239,7 @@ class CredentialService:
                 account_id=account.id,
                 membership_id=target.id,
                 username=account.username,
-                **self._mail_context(uow, target),
+                **self._links.mail_context(uow, target),
             )
             self._rt.record(
                 uow,
@@ -353,7 +322,7 @@ class CredentialService:
         """Record a link that did not work, and count it for its client (per client only: a
         global count would let anyone stop everyone's links)."""
         # The digest encodes lone surrogates too (surrogatepass): any text has one.
-        digest = token_digest(raw) if isinstance(raw, str) and len(raw) <= _TOKEN_MAX else ""
+        digest = token_digest(raw) if isinstance(raw, str) and len(raw) <= TOKEN_MAX else ""
 
         def count(uow: UnitOfWork) -> None:
             if key is not None and reason != "throttled":
@@ -391,7 +360,7 @@ class CredentialService:
         hashed = self._rt.hasher.hash(password)
         with self._rt.transaction() as uow:
             token, account = self._redeemable(uow, vendor_id, purpose, raw, actor)
-            self._use(uow, vendor_id, purpose, raw)
+            self._links.use(uow, vendor_id, purpose, raw)
             updated = self._store(uow, account, hashed, must_change=False, now=now)
             if purpose is TokenPurpose.INVITE:
                 for membership in _invited(uow, vendor_id, account.id, token):
@@ -458,7 +427,7 @@ class CredentialService:
             token, current = self._redeemable(uow, vendor_id, TokenPurpose.INVITE, raw, actor)
             if current.password_hash != account.password_hash:
                 raise InvalidToken()  # the password changed while it was checked
-            self._use(uow, vendor_id, TokenPurpose.INVITE, raw)
+            self._links.use(uow, vendor_id, TokenPurpose.INVITE, raw)
             for membership in _invited(uow, vendor_id, current.id, token):
                 uow.memberships.update(
                     attrs.evolve(
@@ -487,7 +456,7 @@ class CredentialService:
         actor: Member | None,
     ) -> tuple[Token, Account]:
         """The link and the account it would set the password of, if it works now for it."""
-        token = self._peek(uow, vendor_id, purpose, raw)
+        token = self._links.peek(uow, vendor_id, purpose, raw)
         account = uow.accounts.get(vendor_id, token.account_id) if token.account_id else None
         if (
             account is None
@@ -530,12 +499,6 @@ class CredentialService:
             return True
         return False
 
-    def _greeting(self, uow: UnitOfWork, account: Account) -> dict[str, Any]:
-        """Name, customer and logo for mail to an account: those of its first membership."""
-        for membership in uow.memberships.list(account.vendor_id, where={"account_id": account.id}):
-            return self._mail_context(uow, membership)
-        return {"name": account.username, "customer_name": "", "logo_url": ""}
-
     def _notice(self, uow: UnitOfWork, account: Account) -> None:
         """Tell the account its password changed (no link, no password in it)."""
         self._outbox.send_template(
@@ -543,8 +506,8 @@ class CredentialService:
             to=account.email,
             template="password_changed",
             language=account.language,
-            link=self._link(self._rt.settings.login_path, ""),
-            **self._greeting(uow, account),
+            link=self._links.url(self._rt.settings.login_path, ""),
+            **self._links.greeting(uow, account),
         )
 
     # -- admin-set and generated passwords ------------------------------------------------
@@ -599,8 +562,8 @@ class CredentialService:
                     secret=True,
                     username=updated.username,
                     password=chosen,
-                    link=self._link(self._rt.settings.login_path, ""),
-                    **self._mail_context(uow, target),
+                    link=self._links.url(self._rt.settings.login_path, ""),
+                    **self._links.mail_context(uow, target),
                 )
             self._rt.record(
                 uow,
@@ -732,12 +695,12 @@ class CredentialService:
             else:
                 reason = ""
             greeting = (
-                self._greeting(uow, account)
+                self._links.greeting(uow, account)
                 if account is not None and not reason
                 else {"name": typed[:100], "customer_name": "", "logo_url": ""}
             )
         issuing = account is not None and not reason
-        prepared = self._prepare_link(
+        prepared = self._links.prepare(
             vendor_id,
             TokenPurpose.RESET,
             account.email if issuing and account else "nobody@invalid.example",
@@ -774,7 +737,7 @@ class CredentialService:
                     outcome="failure",
                 )
                 return
-            token = self._store_link(uow, prepared)
+            token = self._links.store(uow, prepared)
             self._rt.record(
                 uow,
                 vendor_id=vendor_id,
@@ -785,63 +748,6 @@ class CredentialService:
             )
 
         return decide
-
-    def _prepare_link(
-        self,
-        vendor_id: UUID,
-        purpose: TokenPurpose,
-        email: str,
-        hours: float,
-        *,
-        template: str,
-        path: str,
-        language: str,
-        account_id: UUID | None = None,
-        registration_id: UUID | None = None,
-        membership_id: UUID | None = None,
-        **context: Any,
-    ) -> tuple[Token, OutboxMessage]:
-        """Like :meth:`_mail_link`, but only the CPU work: a new token and its rendered,
-        sealed mail, stored later by :meth:`_store_link` (inside a write transaction)."""
-        now = self._rt.clock.now()
-        raw = new_token()
-        token = Token(
-            id=uuid4(),
-            vendor_id=vendor_id,
-            purpose=purpose,
-            digest=token_digest(raw),
-            email=email,
-            created_at=now,
-            expires_at=now + timedelta(hours=hours),
-            account_id=account_id,
-            registration_id=registration_id,
-            membership_id=membership_id,
-        )
-        message = self._outbox.compose_template(
-            vendor_id,
-            to=email,
-            template=template,
-            language=language,
-            secret=True,
-            link=self._link(path, raw),
-            expires=self._expires(token.expires_at, language),
-            **context,
-        )
-        return token, message
-
-    def _store_link(self, uow: UnitOfWork, prepared: tuple[Token, OutboxMessage]) -> Token:
-        """Store a prepared link and its mail; a newer link replaces every older one."""
-        token, message = prepared
-        uow.revoke_tokens(
-            token.vendor_id,
-            self._rt.clock.now(),
-            account_id=token.account_id,
-            registration_id=token.registration_id,
-            purposes=[token.purpose],
-        )
-        uow.tokens.add(token)
-        self._outbox.queue(uow, message)
-        return token
 
     def reset_password(
         self, vendor: Any, token: str, password: str, *, client_key: str | None = None

@@ -30,6 +30,7 @@ from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
 from portalkit.errors import ConfigurationError, PortalError
+from portalkit.linkmail import LinkMail
 from portalkit.logins import LoginService
 from portalkit.mail.base import Mailer
 from portalkit.memberships.service import MembershipService
@@ -74,6 +75,7 @@ class Portal:
         self._runtime = rt
         # The one place that knows every service: each gets the runtime and what it calls.
         outbox = Outbox(rt)
+        links = LinkMail(rt, outbox=outbox)
         self.audit = AuditService(rt)
         self.access = AccessService(rt, outbox=outbox)
         self.mail = MailService(rt, outbox=outbox, access=self.access)
@@ -85,10 +87,11 @@ class Portal:
         self.memberships = MembershipService(rt, access=self.access)
         self.profiles = ProfileService(rt, access=self.access)
         self.auth = AuthService(rt, access=self.access)
-        self.credentials = CredentialService(rt, access=self.access, outbox=outbox)
+        self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
         self.registrations = RegistrationService(
             rt,
             outbox=outbox,
+            links=links,
             profiles=self.profiles,
             contacts=self.contacts,
             accounts=self.accounts,

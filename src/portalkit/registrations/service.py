@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from portalkit.accounts.service import AccountService
     from portalkit.credentials import CredentialService
     from portalkit.customers.service import ContactService
+    from portalkit.linkmail import LinkMail
     from portalkit.memberships.model import Membership
     from portalkit.memberships.service import MembershipService
     from portalkit.outbox.delivery import Outbox
@@ -65,6 +66,7 @@ class RegistrationService:
         rt: Runtime,
         *,
         outbox: Outbox,
+        links: LinkMail,
         profiles: ProfileService,
         contacts: ContactService,
         accounts: AccountService,
@@ -73,6 +75,7 @@ class RegistrationService:
     ) -> None:
         self._rt = rt
         self._outbox = outbox
+        self._links = links
         self._profiles = profiles
         self._contacts = contacts
         self._accounts = accounts
@@ -136,7 +139,6 @@ class RegistrationService:
         work before the write transaction does not depend on the address (issue 9).
         """
         settings = self._rt.settings
-        credentials = self._credentials
         vendor_id, address = job.vendor_id, str(form["email"])
         now = job.created_at  # the request's time counts, not the worker's
         registration = Registration(
@@ -155,7 +157,7 @@ class RegistrationService:
         with self._rt.transaction(read_only=True) as uow:
             owner = uow.accounts.get_by(vendor_id, "email", address)
             greeting = (
-                credentials._greeting(uow, owner)
+                self._links.greeting(uow, owner)
                 if owner is not None
                 else {"name": registration.first_name, "customer_name": "", "logo_url": ""}
             )
@@ -164,11 +166,11 @@ class RegistrationService:
             to=owner.email if owner is not None else address,
             template="registration_exists",
             language=owner.language if owner is not None else registration.language,
-            link=credentials._link(settings.login_path, ""),
+            link=self._links.url(settings.login_path, ""),
             # The owner's own name: nothing the requester typed reaches this mail.
             **greeting,
         )
-        link = credentials._prepare_link(
+        link = self._links.prepare(
             vendor_id,
             TokenPurpose.CONFIRM,
             address,
@@ -217,7 +219,7 @@ class RegistrationService:
                 )
                 return
             uow.registrations.add(registration)
-            token = credentials._store_link(uow, link)
+            token = self._links.store(uow, link)
             self._rt.record(
                 uow,
                 vendor_id=vendor_id,
@@ -233,9 +235,8 @@ class RegistrationService:
         """Redeem a confirmation link: the request now waits for staff (``pending``).
         InvalidToken for a link that does not work."""
         vendor_id = ident("vendor", vendor)
-        credentials = self._credentials
         with self._rt.transaction() as uow:
-            found = credentials._peek(uow, vendor_id, TokenPurpose.CONFIRM, token)
+            found = self._links.peek(uow, vendor_id, TokenPurpose.CONFIRM, token)
             registration = (
                 uow.registrations.get(vendor_id, found.registration_id)
                 if found.registration_id
@@ -243,7 +244,7 @@ class RegistrationService:
             )
             if registration is None or registration.status is not RegistrationStatus.UNCONFIRMED:
                 raise InvalidToken()
-            used = credentials._use(uow, vendor_id, TokenPurpose.CONFIRM, token)
+            used = self._links.use(uow, vendor_id, TokenPurpose.CONFIRM, token)
             confirmed = attrs.evolve(
                 registration,
                 status=RegistrationStatus.PENDING,
