@@ -1,14 +1,5 @@
-"""Accounts: login identities within a vendor.
-
-An account has a username (unique per vendor, case-insensitively) and a login e-mail (normalised,
-unique per vendor). It reaches customers through memberships: one account may hold memberships in
-several customers of its vendor and switch between them.
-
-Example::
-
-    alice = portal.accounts.create(staff, username="alice", email="Alice@Example.COM")
-    alice.email  # 'Alice@example.com' (domain lower-cased)
-"""
+"""The account service (``portal.accounts``); :mod:`portalkit.accounts` describes the concept,
+``model.py`` the records."""
 
 from __future__ import annotations
 

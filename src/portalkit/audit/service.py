@@ -1,13 +1,6 @@
-"""The audit log: who did what to whom, when, and why — append-only.
-
-Every event names the *real* actor (the person at the keyboard) and, where one acts for
-another (view as customer), the *effective* actor too. Events never hold secrets.
-
-Example::
-
-    for event in portal.audit.list(staff, customer=acme):
-        print(event.at, event.action, event.real_actor, event.reason)
-"""
+"""The audit-log service (``portal.audit``): reading the log and tagging a request's events;
+:mod:`portalkit.audit` describes the log, ``model.py`` its events. Events are recorded through
+the runtime (:meth:`portalkit._runtime.Runtime.record`)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,5 @@
-"""Permission profiles: named sets of capabilities plus a visibility scope per resource type.
-
-A membership points at one profile; changing the profile changes every membership using it at
-once. Profiles are stored per vendor. (Presets that reproduce the seeds, and the registry of
-known capabilities, come with access control.)
-
-Example::
-
-    limited = portal.profiles.create(
-        staff, name="Limited", capabilities={"orders.view"}, scopes={"orders": "customer"},
-    )
-"""
+"""The permission-profile service (``portal.profiles``); :mod:`portalkit.profiles` describes the
+concept, ``model.py`` the records."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""Self-registration: a person asks for a login; the vendor's staff decide.
-
-The flow of the service-desk seed: someone fills in a form (name, company, e-mail), confirms
-the e-mail address through a link, and the request waits as a *pending* registration until
-staff approve it (an invited account with its membership in the chosen customer) or reject it
-(nothing is created; the audit log keeps the decision).
-"""
+"""The self-registration service (``portal.registrations``); :mod:`portalkit.registrations`
+describes the flow, ``model.py`` the records."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Vendors: the businesses that run portals. Every other record belongs to exactly one vendor."""
+"""The vendor service (``portal.vendors``); the package docstring of :mod:`portalkit.vendors` says what a vendor is."""
 
 from __future__ import annotations
 
