@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import graphlib
 import importlib
 import inspect
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
+
+import grimp
+import pytest
 
 import portalkit
 
@@ -68,3 +74,64 @@ def test_every_public_name_has_a_docstring() -> None:
                         if not m.startswith("_") and callable(f) and not f.__doc__
                     ]
     assert missing == []
+
+
+def test_the_module_graph_has_no_cycle() -> None:
+    """Imports run one way: no module reaches itself again through what it imports, counting
+    type-only and function-local imports (grimp sees both)."""
+    graph = grimp.build_graph("portalkit", cache_dir=None)
+    imports = {name: graph.find_modules_directly_imported_by(name) for name in graph.modules}
+    try:
+        graphlib.TopologicalSorter(imports).prepare()
+    except graphlib.CycleError as exc:
+        pytest.fail("import cycle: " + " -> ".join(exc.args[1]))
+
+
+def test_the_core_names_no_concrete_backend() -> None:
+    """``import portalkit`` loads no storage or mail backend: Portal and portalkit.mail load
+    them by name when a portal (or a host) first asks for one."""
+    code = (
+        "import sys, portalkit\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(("
+        "'portalkit.storage.memory', 'portalkit.storage.sqlalchemy', 'portalkit.mail.console', "
+        "'portalkit.mail.file', 'portalkit.mail.memory', 'portalkit.mail.smtp')))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_the_mail_backends_still_import_from_portalkit_mail() -> None:
+    import portalkit.mail as mail
+    from portalkit.mail.smtp import SmtpMailer
+
+    assert mail.SmtpMailer is SmtpMailer
+    assert set(mail.__all__) <= set(dir(mail))
+    with pytest.raises(AttributeError):
+        _ = mail.NoSuchMailer
+
+
+# A storage backend's repositories and unit of work are one object split in classes, which
+# share their private state within the backend's own module.
+_BACKENDS = ("storage/memory.py", "storage/sqlalchemy/")
+
+
+def test_nothing_reads_another_objects_private_attributes() -> None:
+    """A service gets what it needs through its constructor and public methods: outside a
+    storage backend, no ``other._name`` (only ``self._name`` and ``cls._name``)."""
+    root = Path(portalkit.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if "/migrations/" in relative or relative.startswith(_BACKENDS):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                found.append(f"{relative}:{node.lineno} {ast.unparse(node)}")
+    assert found == []

@@ -54,9 +54,9 @@ def test_every_template_renders_in_every_language(template: str, language: str) 
 def test_catalogs_translate_every_message() -> None:
     from babel.messages.pofile import read_po
 
-    import portalkit.mail
+    import portalkit.i18n
 
-    root = Path(portalkit.mail.__file__).parent / "locale"
+    root = Path(portalkit.i18n.__file__).parent / "locale"
     with (root / "portalkit.pot").open("rb") as source:
         wanted = {m.id for m in read_po(source) if m.id}
     for language in ("nl", "de"):

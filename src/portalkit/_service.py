@@ -13,8 +13,8 @@ from portalkit._guard import require_admin
 from portalkit.errors import ConcurrentModification, NotFound, ValidationError
 
 if TYPE_CHECKING:
+    from portalkit._runtime import Runtime
     from portalkit.actors import Actor
-    from portalkit.portal import Portal
     from portalkit.storage.base import Repository, UnitOfWork
 
 MAX_PAGE = 1000
@@ -96,7 +96,7 @@ def save(
 
 
 def set_fields(
-    portal: Portal,
+    rt: Runtime,
     actor: Actor,
     pick: Callable[[UnitOfWork], Repository[R]],
     what: str,
@@ -109,7 +109,7 @@ def set_fields(
     Nothing is written, and the version stays, when the record already has those values.
     """
     vendor_id = require_admin(actor)
-    with portal.transaction() as uow:
+    with rt.transaction() as uow:
         repo = pick(uow)
         current = load(repo, vendor_id, what, record, what)
         if all(getattr(current, name) == value for name, value in fields.items()):

@@ -38,13 +38,15 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin, who
+from portalkit._service import ident
 from portalkit.actors import Actor, Member, Staff, System
 from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
-from portalkit.memberships import MembershipKind, MembershipStatus
-from portalkit.profiles import Scope
+from portalkit.memberships.model import MembershipKind, MembershipStatus
+from portalkit.profiles.model import Scope
 
 if TYPE_CHECKING:
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
+    from portalkit.outbox.delivery import Outbox
     from portalkit.storage.base import MemberFacts
 
 __all__ = [
@@ -344,10 +346,7 @@ class AccessContext:
         """
         if not self.can(capability, record, resource, location=location):
             denied = PermissionDenied(self.explain(capability, record, resource, location=location))
-            from portalkit.portal import _watching
-
-            if not _watching.get():  # inside a portalkit call, that call records it once
-                self._access._portal._note_denial(self.actor, f"require:{capability}", denied)
+            self._access.vendor.refused(self.actor, f"require:{capability}", denied)
             raise denied
 
     def _is_write(self, capability: str) -> bool:
@@ -370,7 +369,7 @@ class AccessContext:
         if known is None:
             known = self._staff_places[location] = isinstance(
                 location, UUID
-            ) and self._access._vendor_has_location(self.actor, location)
+            ) and self._access.vendor.has_location(self.actor, location)
         return known
 
     def scope(self, resource: str) -> Scope:
@@ -387,7 +386,7 @@ class AccessContext:
         if self.denied:
             return frozenset()
         if self.staff:
-            return self._access._vendor_customers(self.actor)
+            return self._access.vendor.customers(self.actor)
         return self._customers.get(self.scope(resource), frozenset())
 
     def predicate(self, resource: str | ResourceType, capability: str | None = None) -> Predicate:
@@ -413,7 +412,7 @@ class AccessContext:
             if kind.vendor_field:
                 return Predicate(vendor=self.actor.vendor_id, conditions=conditions)
             return Predicate(
-                customers=self._access._vendor_customers(self.actor), conditions=conditions
+                customers=self._access.vendor.customers(self.actor), conditions=conditions
             )
         scope = self._scopes.get(kind.name, kind.default_scope)
         customers = self._customers.get(scope, frozenset())
@@ -741,8 +740,11 @@ def _safe_cell(value: object) -> object:
 class AccessService:
     """Capabilities, resource types and access contexts. Reached as ``portal.access``."""
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime, *, outbox: Outbox) -> None:
+        self._rt = rt
+        self._outbox = outbox
+        #: Vendor-wide look-ups for access contexts.
+        self.vendor = VendorLookups(rt)
         self._lock = threading.Lock()
         #: Every known capability by name (built-ins and the host's own).
         self.capabilities: dict[str, Capability] = {c.name: c for c in BUILTIN_CAPABILITIES}
@@ -861,14 +863,14 @@ class AccessService:
             return AccessContext(
                 self, actor, capabilities=frozenset(self.capabilities), denied=None, staff=True
             )
-        if actor.expires_at is not None and self._portal.clock.now() >= actor.expires_at:
+        if actor.expires_at is not None and self._rt.clock.now() >= actor.expires_at:
             return AccessContext(
                 self,
                 actor,
                 capabilities=frozenset(),
                 denied="the view-as-customer session has ended",
             )
-        with self._portal.transaction(read_only=True) as uow:
+        with self._rt.transaction(read_only=True) as uow:
             facts = uow.member_facts(actor.vendor_id, actor.membership_id)
         return self._member_context(actor, facts)
 
@@ -993,8 +995,6 @@ class AccessService:
         identities; call :meth:`end_view_as` when done. With ``notify_member`` the member is
         told by mail (in its language, with the reason).
         """
-        from portalkit._service import ident
-        from portalkit.audit import record
 
         if not isinstance(who(staff), Staff) or "impersonate" not in staff.permissions:
             raise PermissionDenied("viewing as a customer needs the staff permission 'impersonate'")
@@ -1008,7 +1008,7 @@ class AccessService:
             problems.append(Problem("allow_writes", "not_boolean", "must be true or false"))
         membership_id = ident("membership", membership)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             facts = uow.member_facts(staff.vendor_id, membership_id)
             if facts is None:
                 raise NotFound("membership", membership_id)
@@ -1026,10 +1026,9 @@ class AccessService:
                 plain,
                 impersonator=staff.user_id,
                 read_only=not allow_writes,
-                expires_at=self._portal.clock.now() + timedelta(minutes=minutes),
+                expires_at=self._rt.clock.now() + timedelta(minutes=minutes),
             )
-            record(
-                self._portal,
+            self._rt.record(
                 uow,
                 vendor_id=staff.vendor_id,
                 action="impersonation_start",
@@ -1045,7 +1044,7 @@ class AccessService:
                 account = uow.accounts.get(target.vendor_id, target.account_id)
                 person = uow.contacts.get(target.vendor_id, target.contact_id)
                 assert account is not None and person is not None  # foreign keys hold
-                self._portal.mail.send_template(
+                self._outbox.send_template(
                     System(vendor_id=staff.vendor_id, reason="view as customer"),
                     to=account.email,
                     template="view_as_notice",
@@ -1060,16 +1059,14 @@ class AccessService:
 
     def end_view_as(self, actor: Member) -> None:
         """Record the end of a view-as-customer session in the audit log."""
-        from portalkit.audit import record
 
         if not isinstance(who(actor), Member) or actor.impersonator is None:
             raise ValidationError.single(
                 "actor", "not_impersonation", "this actor is not a view-as-customer session"
             )
         staff = Staff(vendor_id=actor.vendor_id, user_id=actor.impersonator)
-        with self._portal.transaction() as uow:
-            record(
-                self._portal,
+        with self._rt.transaction() as uow:
+            self._rt.record(
                 uow,
                 vendor_id=actor.vendor_id,
                 action="impersonation_end",
@@ -1087,32 +1084,13 @@ class AccessService:
             if context.denied:
                 raise PermissionDenied(context.denied)
 
-    def _vendor_has_location(self, actor: Actor, location: UUID) -> bool:
-        vendor_id = actor.vendor_id
-        assert vendor_id is not None
-        with self._portal.transaction(read_only=True) as uow:
-            return uow.locations.get(vendor_id, location) is not None
-
-    def _vendor_customers(self, actor: Actor) -> frozenset[UUID]:
-        vendor_id = actor.vendor_id
-        assert vendor_id is not None
-        found: set[UUID] = set()
-        with self._portal.transaction() as uow:
-            offset = 0
-            while True:
-                page = uow.customers.list(vendor_id, limit=1000, offset=offset)
-                found.update(c.id for c in page)
-                if len(page) < 1000:
-                    return frozenset(found)
-                offset += 1000
-
     def memberships(self, actor: Member) -> list[Any]:
         """The active memberships of the actor's account, one per customer it may switch to."""
         if not isinstance(who(actor), Member):
             raise ValidationError.single(
                 "actor", "not_member", "only a member can switch customers"
             )
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.memberships.list(
                 actor.vendor_id,
                 where={"account_id": actor.account_id, "status": MembershipStatus.ACTIVE},
@@ -1126,7 +1104,6 @@ class AccessService:
 
     def switch(self, actor: Member, customer: Any) -> Member:
         """The actor for working in another customer the same account is an active member of."""
-        from portalkit._service import ident
 
         customer_id = ident("customer", customer)
         for membership in self.memberships(actor):
@@ -1135,3 +1112,38 @@ class AccessService:
                 # its end) on the new actor: switching must never lift them.
                 return attrs.evolve(actor, membership_id=membership.id, customer_id=customer_id)
         raise NotFound("customer", customer_id)
+
+
+class VendorLookups:
+    """What an access context looks up about its vendor when a check needs it, and where it
+    records a refusal. Reached as ``portal.access.vendor``."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def refused(self, actor: Actor, where: str, denied: PermissionDenied) -> None:
+        """Record a refusal in the audit log, unless a portalkit call is running: that call
+        records it, once."""
+        if not self._rt.watching():
+            self._rt.note_denial(actor, where, denied)
+
+    def has_location(self, actor: Actor, location: UUID) -> bool:
+        """Whether ``location`` is one of the actor's vendor's locations."""
+        vendor_id = actor.vendor_id
+        assert vendor_id is not None
+        with self._rt.transaction(read_only=True) as uow:
+            return uow.locations.get(vendor_id, location) is not None
+
+    def customers(self, actor: Actor) -> frozenset[UUID]:
+        """The ids of every customer of the actor's vendor."""
+        vendor_id = actor.vendor_id
+        assert vendor_id is not None
+        found: set[UUID] = set()
+        with self._rt.transaction() as uow:
+            offset = 0
+            while True:
+                page = uow.customers.list(vendor_id, limit=1000, offset=offset)
+                found.update(c.id for c in page)
+                if len(page) < 1000:
+                    return frozenset(found)
+                offset += 1000

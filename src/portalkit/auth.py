@@ -18,9 +18,7 @@ answer nor the work tells them apart. The real reason goes to the audit log.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,22 +27,25 @@ from uuid import UUID
 import attrs
 
 from portalkit import _validation as v
-from portalkit._service import ident
+from portalkit._guard import require_admin, vendor_of
+from portalkit._service import ident, load
 from portalkit._stamps import new_session_stamp
-from portalkit.accounts import Account
+from portalkit.accounts.model import Account
 from portalkit.actors import Actor, Member, System
-from portalkit.audit import record
 from portalkit.errors import (
     AuthenticationFailed,
     ConcurrentModification,
     PasswordExpired,
     PermissionDenied,
 )
-from portalkit.memberships import Membership, MembershipStatus
+from portalkit.memberships.model import Membership, MembershipStatus
+from portalkit.throttle import account_throttle_key as account_throttle_key
+from portalkit.throttle import login_key as login_key
+from portalkit.throttle import throttle_key as throttle_key
 
 if TYPE_CHECKING:
-    from portalkit.access import AccessContext
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
+    from portalkit.access import AccessContext, AccessService
     from portalkit.storage.base import UnitOfWork
 
 __all__ = ["AuthService", "Login"]
@@ -69,33 +70,12 @@ class Login:
     must_change_password: bool
 
 
-def login_key(value: str) -> str:
-    """The form a typed login is compared and throttled in: NFKC, trimmed, case-folded."""
-    return unicodedata.normalize("NFKC", value).strip().casefold()
-
-
-def throttle_key(kind: str, vendor_id: UUID, value: str, secret: bytes) -> str:
-    """The stored key of a throttle counter: an HMAC with ``PORTALKIT_SECRET_KEY``, so the
-    table holds no typed logins, not even ones a word list could find again."""
-    message = f"{kind}\x00{vendor_id}\x00{value}".encode("utf-8", "surrogatepass")
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
-
-
-def account_throttle_key(
-    vendor_id: UUID, account: Account | None, typed: str, secret: bytes
-) -> str:
-    """The failed-login counter of an account (however its login was typed: username or
-    e-mail, any case), or of the typed login when no account has it."""
-    if account is not None:
-        return throttle_key("account", vendor_id, str(account.id), secret)
-    return throttle_key("login", vendor_id, typed, secret)
-
-
 class AuthService:
     """Authenticate logins and check sessions. Reached as ``portal.auth``."""
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime, *, access: AccessService) -> None:
+        self._rt = rt
+        self._access = access
 
     def authenticate(
         self,
@@ -119,26 +99,28 @@ class AuthService:
         after the right password) when a generated or admin-set password was never changed
         in time: the member must use "forgot password". Runs in a transaction of its own (a
         caller's rollback must not erase failed attempts): calling it inside
-        ``portal.transaction()`` raises PortalError.
+        ``rt.transaction()`` raises PortalError.
         """
-        portal = self._portal
-        portal._standalone("authenticate()")
-        settings = portal.settings
+        rt = self._rt
+        rt.standalone("authenticate()")
+        settings = rt.settings
         vendor_id = ident("vendor", vendor)
         # A login no backend can store (a lone surrogate) is an unknown login: same answer,
         # same work.
         storable = isinstance(login, str) and len(login) <= _LOGIN_MAX and v.encodable(login)
         typed = login_key(login) if storable else ""
         secret = password if isinstance(password, str) else ""
-        now = portal.clock.now()
+        now = rt.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
-        hasher = portal.hasher
+        hasher = rt.hasher
         limit = settings.login_max_failures
-        with portal.transaction() as uow:
-            account = self._find(uow, vendor_id, typed) if typed else None
-            keys = [self._account_key(vendor_id, account, typed)]
+        with rt.transaction() as uow:
+            account = find_account(uow, vendor_id, typed) if typed else None
+            keys = [self._rt.account_key(vendor_id, account, typed)]
             if isinstance(client_key, str) and client_key:
-                keys.append(self._key("client", vendor_id, client_key[:_CLIENT_KEY_MAX]))
+                keys.append(
+                    self._rt.throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX])
+                )
             # Every attempt takes its number before the password is checked, so attempts in
             # parallel cannot all slip under the limit; a success gives the count back. The
             # client key counts failures only (an office's logins share it).
@@ -179,7 +161,7 @@ class AuthService:
         if reason:
             raise AuthenticationFailed()
         assert account is not None and chosen is not None
-        actor = _member(chosen)
+        actor = member_of(chosen)
         return Login(
             account=account,
             actor=actor,
@@ -199,10 +181,10 @@ class AuthService:
         customer: Any,
     ) -> tuple[str, Membership | None, list[Membership], Account | None]:
         """Judge the attempt on the account as it is now and record the outcome."""
-        portal = self._portal
-        now = portal.clock.now()
-        window_start = now - timedelta(seconds=portal.settings.login_window_seconds)
-        with portal.transaction() as uow:
+        rt = self._rt
+        now = rt.clock.now()
+        window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
+        with rt.transaction() as uow:
             account = found
             if found is not None:
                 # The verification holds only if the hash it checked is still the stored one
@@ -220,23 +202,6 @@ class AuthService:
                 account = self._succeeded(uow, account, secret, keys[0], chosen, now)
         return reason, chosen, usable, account
 
-    def _key(self, kind: str, vendor_id: UUID, value: str) -> str:
-        """A throttle counter's key under this portal's ``PORTALKIT_SECRET_KEY``."""
-        return throttle_key(kind, vendor_id, value, self._portal._throttle_secret)
-
-    def _account_key(self, vendor_id: UUID, account: Account | None, typed: str = "") -> str:
-        """An account's (or a typed unknown login's) counter under this portal's secret."""
-        return account_throttle_key(vendor_id, account, typed, self._portal._throttle_secret)
-
-    def _find(self, uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:
-        # An e-mail address is looked up as one first, so nobody can take over logins by
-        # e-mail with a username that looks like someone's address.
-        if "@" in typed:
-            found = uow.accounts.get_by(vendor_id, "email", typed)
-            if found is not None:
-                return found
-        return uow.accounts.get_by(vendor_id, "username", typed)
-
     def _judge(
         self,
         uow: UnitOfWork,
@@ -253,7 +218,7 @@ class AuthService:
             return "throttled", None, []
         if account is None:
             return "unknown_login", None, []
-        if not self._portal.hasher.is_usable(account.password_hash):
+        if not self._rt.hasher.is_usable(account.password_hash):
             return "no_password", None, []
         if not verified:
             return "wrong_password", None, []
@@ -269,7 +234,7 @@ class AuthService:
                 reasons.append(f"membership_{membership.status.value}")
                 continue
             # Evaluated live, as for every request: customer, main account and profile.
-            reason = _refusal(self._portal.access.context(_member(membership)))
+            reason = _refusal(self._access.context(member_of(membership)))
             if reason:
                 reasons.append(reason)
             else:
@@ -295,16 +260,15 @@ class AuthService:
         now: datetime,
         window_start: datetime,
     ) -> None:
-        portal = self._portal
+        rt = self._rt
         if reason != "throttled":
             # The account's attempt was counted before the check; the client's counts now.
             for key in keys[1:]:
-                if uow.throttle_hit(key, now, window_start) == portal.settings.login_max_failures:
+                if uow.throttle_hit(key, now, window_start) == rt.settings.login_max_failures:
                     self._locked(uow, vendor_id, "client")
         # Never the typed login, not even hashed: people type passwords into that field.
         target = f"account:{account.id}" if account else "login:unknown"
-        record(
-            portal,
+        rt.record(
             uow,
             vendor_id=vendor_id,
             action="login_failure",
@@ -317,14 +281,13 @@ class AuthService:
     def _locked(self, uow: UnitOfWork, vendor_id: UUID, target: str) -> None:
         """Record that a login (or a client) is now refused until its window ends: once per
         window, as the atomic count passes the limit exactly once."""
-        record(
-            self._portal,
+        self._rt.record(
             uow,
             vendor_id=vendor_id,
             action="login_locked",
             real=System(vendor_id=vendor_id, reason="login"),
             target=target,
-            reason=f"{self._portal.settings.login_max_failures} attempts",
+            reason=f"{self._rt.settings.login_max_failures} attempts",
             outcome="failure",
         )
 
@@ -337,22 +300,21 @@ class AuthService:
         chosen: Membership,
         now: datetime,
     ) -> Account:
-        portal = self._portal
+        rt = self._rt
         changes: dict[str, Any] = {"last_login_at": now, "login_count": account.login_count + 1}
         assert account.password_hash is not None
-        upgraded = portal.hasher.needs_rehash(account.password_hash)
+        upgraded = rt.hasher.needs_rehash(account.password_hash)
         if upgraded:
             # Only now is the password known to be right, so only now may the hash change.
-            changes["password_hash"] = portal.hasher.hash(password)
+            changes["password_hash"] = rt.hasher.hash(password)
         updated = attrs.evolve(account, version=account.version + 1, **changes)
         uow.accounts.update(updated, account.version)
         uow.throttle_clear([key])  # the attempt's number is given back
-        record(
-            portal,
+        rt.record(
             uow,
             vendor_id=account.vendor_id,
             action="login_success",
-            real=_member(chosen),
+            real=member_of(chosen),
             customer_id=chosen.customer_id,
             target=f"account:{account.id}",
             hash_upgraded=upgraded,
@@ -366,7 +328,7 @@ class AuthService:
             # A view-as-customer actor carries its own limits (read-only, time box); a session
             # value would drop them and hand out the member's full, lasting login.
             raise PermissionDenied("only a member's own login has a session value")
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             membership = uow.memberships.get(actor.vendor_id, actor.membership_id)
             account = uow.accounts.get(actor.vendor_id, actor.account_id)
         if membership is None or account is None or membership.account_id != account.id:
@@ -391,7 +353,7 @@ class AuthService:
             membership_id = UUID(parts[0])
         except ValueError:
             raise AuthenticationFailed() from None
-        with self._portal.transaction(read_only=True) as uow:
+        with self._rt.transaction(read_only=True) as uow:
             membership = uow.memberships.get(vendor_id, membership_id)
             account = uow.accounts.get(vendor_id, membership.account_id) if membership else None
         if membership is None or account is None:
@@ -399,8 +361,8 @@ class AuthService:
         expected = _session_value(account, membership)
         if not hmac.compare_digest(expected.encode(), session.encode()):
             raise AuthenticationFailed()
-        actor = _member(membership)
-        if _refusal(self._portal.access.context(actor)):
+        actor = member_of(membership)
+        if _refusal(self._access.context(actor)):
             raise AuthenticationFailed()
         return actor
 
@@ -409,22 +371,19 @@ class AuthService:
 
         Staff may do it for any account of their vendor; a member for its own account.
         """
-        from portalkit._guard import require_admin, vendor_of
-        from portalkit._service import load
 
         vendor_id = vendor_of(actor)
         account_id = ident("account", account)
         own = isinstance(actor, Member) and actor.account_id == account_id
         if not own or (isinstance(actor, Member) and actor.impersonator is not None):
             require_admin(actor)  # a view-as-customer actor is not the member itself
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.accounts, vendor_id, "account", account_id, "account")
             updated = attrs.evolve(
                 current, session_stamp=new_session_stamp(), version=current.version + 1
             )
             uow.accounts.update(updated, current.version)
-            record(
-                self._portal,
+            self._rt.record(
                 uow,
                 vendor_id=vendor_id,
                 action="sessions_ended",
@@ -443,7 +402,8 @@ def _refusal(context: AccessContext) -> str:
     return "" if context.capabilities else "no_access"
 
 
-def _member(membership: Membership) -> Member:
+def member_of(membership: Membership) -> Member:
+    """The actor a membership works as once logged in."""
     return Member(
         vendor_id=membership.vendor_id,
         account_id=membership.account_id,
@@ -455,3 +415,14 @@ def _member(membership: Membership) -> Member:
 def _session_value(account: Account, membership: Membership) -> str:
     # Stamps are url-safe base64, which has no dots.
     return f"{membership.id}.{account.session_stamp}.{membership.session_stamp}"
+
+
+def find_account(uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:
+    """The account a typed login (see :func:`login_key`) names, or None."""
+    # An e-mail address is looked up as one first, so nobody can take over logins by
+    # e-mail with a username that looks like someone's address.
+    if "@" in typed:
+        found = uow.accounts.get_by(vendor_id, "email", typed)
+        if found is not None:
+            return found
+    return uow.accounts.get_by(vendor_id, "username", typed)

@@ -28,10 +28,9 @@ import attrs
 from portalkit._guard import vendor_of
 from portalkit._service import ident, load
 from portalkit._stamps import new_session_stamp
-from portalkit.accounts import Account
+from portalkit.accounts.model import Account
 from portalkit.actors import Actor, Member, System
-from portalkit.audit import record
-from portalkit.auth import login_key
+from portalkit.auth import find_account, login_key, member_of
 from portalkit.errors import (
     AuthenticationFailed,
     ConcurrentModification,
@@ -40,19 +39,23 @@ from portalkit.errors import (
     RateLimited,
     ValidationError,
 )
-from portalkit.jobs import Decision, Job, RetryJob
-from portalkit.memberships import Membership, MembershipStatus
+from portalkit.jobs.model import Job
+from portalkit.jobs.queue import Decision, RetryJob
+from portalkit.linkmail import TOKEN_MAX
+from portalkit.memberships.model import Membership, MembershipKind, MembershipStatus
+from portalkit.memberships.rights import may_touch, may_touch_account
 from portalkit.passwords import PasswordPolicy, generate_password
-from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
+from portalkit.tokens import Token, TokenPurpose, token_digest
 
 if TYPE_CHECKING:
-    from portalkit.outbox import OutboxMessage
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
+    from portalkit.access import AccessService
+    from portalkit.linkmail import LinkMail
+    from portalkit.outbox.delivery import Outbox
     from portalkit.storage.base import UnitOfWork
 
 __all__ = ["CredentialService"]
 
-_TOKEN_MAX = 200
 _CLIENT_KEY_MAX = 200
 RESET_JOB = "reset_request"
 
@@ -60,15 +63,20 @@ RESET_JOB = "reset_request"
 class CredentialService:
     """Set, change and reset passwords; issue and redeem invitation and reset links."""
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
-        portal.mail._on_job(RESET_JOB, self._reset_job)
+    def __init__(
+        self, rt: Runtime, *, access: AccessService, outbox: Outbox, links: LinkMail
+    ) -> None:
+        self._rt = rt
+        self._access = access
+        self._outbox = outbox
+        self._links = links
+        outbox.on_job(RESET_JOB, self._reset_job)
 
     # -- policy ---------------------------------------------------------------------------
     @property
     def policy(self) -> PasswordPolicy:
         """The active password policy, from ``PORTALKIT_PASSWORD_*``."""
-        settings = self._portal.settings
+        settings = self._rt.settings
         policy = PasswordPolicy.named(settings.password_policy)
         changes: dict[str, Any] = {"max_length": settings.password_max_length}
         if settings.password_min_length is not None:
@@ -97,7 +105,7 @@ class CredentialService:
         """Save a new password hash (checked and made by the caller, outside any transaction):
         new session stamp, links revoked."""
         expires = (
-            now + timedelta(hours=self._portal.settings.generated_password_hours)
+            now + timedelta(hours=self._rt.settings.generated_password_hours)
             if must_change
             else None
         )
@@ -134,7 +142,7 @@ class CredentialService:
         """Issue a link and queue the secret mail that carries it, to ``email`` (the stored
         address, never a typed one). The raw token lives only here and in that mail; a newer
         link of the same purpose replaces every older one."""
-        prepared = self._prepare_link(
+        prepared = self._links.prepare(
             vendor_id,
             purpose,
             email,
@@ -147,26 +155,7 @@ class CredentialService:
             membership_id=membership_id,
             **context,
         )
-        return self._store_link(uow, prepared)
-
-    def _link(self, path: str, raw: str) -> str:
-        # Links start with the configured address, never with anything from a request.
-        return self._portal.settings.base_url.rstrip("/") + path.replace("{token}", raw)
-
-    def _peek(self, uow: UnitOfWork, vendor_id: UUID, purpose: TokenPurpose, raw: object) -> Token:
-        """The token if it would work now (without using it); InvalidToken otherwise."""
-        if not isinstance(raw, str) or not raw or len(raw) > _TOKEN_MAX:
-            raise InvalidToken()
-        found = uow.tokens.get_by(vendor_id, "token", token_digest(raw))
-        if found is None or not found.usable(purpose, self._portal.clock.now()):
-            raise InvalidToken()
-        return found
-
-    def _use(self, uow: UnitOfWork, vendor_id: UUID, purpose: TokenPurpose, raw: str) -> Token:
-        used = uow.consume_token(vendor_id, purpose, token_digest(raw), self._portal.clock.now())
-        if used is None:  # someone else used it between the look and now
-            raise InvalidToken()
-        return used
+        return self._links.store(uow, prepared)
 
     def link_works(self, vendor: Any, purpose: TokenPurpose | str, token: str) -> bool:
         """Whether a link would work now, without using it (to show the form or say it is
@@ -174,26 +163,11 @@ class CredentialService:
         vendor_id = ident("vendor", vendor)
         try:
             wanted = TokenPurpose(getattr(purpose, "value", purpose))
-            with self._portal.transaction() as uow:
-                self._peek(uow, vendor_id, wanted, token)
+            with self._rt.transaction() as uow:
+                self._links.peek(uow, vendor_id, wanted, token)
         except (ValueError, InvalidToken):
             return False
         return True
-
-    def _mail_context(self, uow: UnitOfWork, membership: Membership) -> dict[str, Any]:
-        customer = uow.customers.get(membership.vendor_id, membership.customer_id)
-        contact = uow.contacts.get(membership.vendor_id, membership.contact_id)
-        assert customer is not None and contact is not None  # foreign keys hold
-        return {
-            "name": contact.full_name,
-            "customer_name": customer.name,
-            "logo_url": customer.branding.email_logo_url,
-        }
-
-    def _expires(self, when: datetime, language: str) -> str:
-        from babel.dates import format_datetime
-
-        return f"{format_datetime(when, 'medium', tzinfo=when.tzinfo, locale=language)} UTC"
 
     def _admin(
         self, uow: UnitOfWork, actor: Actor, membership: Any, *, password: bool
@@ -201,13 +175,11 @@ class CredentialService:
         """The membership an administrator acts on: staff any of their vendor; a member
         holding ``members.manage`` only the logins it may manage — and, to set a
         ``password``, only accounts that are wholly in its hands."""
-        from portalkit.memberships import _may_touch, _may_touch_account
-
         vendor_id = vendor_of(actor)
-        delegate = self._portal.access.delegated_admin(actor)
+        delegate = self._access.delegated_admin(actor)
         target = load(uow.memberships, vendor_id, "membership", membership, "membership")
         if delegate is not None:
-            _may_touch(uow, self._portal.access, delegate, target)
+            may_touch(uow, self._access, delegate, target)
             if password:
                 if target.status is not MembershipStatus.ACTIVE:
                     # An invited login may be a person who has a login elsewhere and was asked
@@ -217,7 +189,7 @@ class CredentialService:
                         "once the invitation is accepted"
                     )
                 # A password belongs to the account, which may log in elsewhere too.
-                _may_touch_account(uow, self._portal.access, delegate, target.account_id)
+                may_touch_account(uow, self._access, delegate, target.account_id)
         return target
 
     # -- invitations ----------------------------------------------------------------------
@@ -231,7 +203,7 @@ class CredentialService:
         invitation to join instead, accepted with that password; any other login with a
         password gets a reset instead.
         """
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             target = self._admin(uow, actor, membership, password=False)
             account = uow.accounts.get(target.vendor_id, target.account_id)
             assert account is not None
@@ -246,10 +218,10 @@ class CredentialService:
                 raise ValidationError.single(
                     "membership", "disabled", "this login is disabled; activate it first"
                 )
-            settings = self._portal.settings
-            now = self._portal.clock.now()
+            settings = self._rt.settings
+            now = self._rt.clock.now()
             sent = uow.throttle_hit(
-                self._portal.auth._key("invite", target.vendor_id, str(account.id)),
+                self._rt.throttle_key("invite", target.vendor_id, str(account.id)),
                 now,
                 now - timedelta(hours=1),
             )
@@ -267,10 +239,9 @@ class CredentialService:
                 account_id=account.id,
                 membership_id=target.id,
                 username=account.username,
-                **self._mail_context(uow, target),
+                **self._links.mail_context(uow, target),
             )
-            record(
-                self._portal,
+            self._rt.record(
                 uow,
                 vendor_id=target.vendor_id,
                 action="invitation_issued",
@@ -318,16 +289,16 @@ class CredentialService:
     ) -> Account:
         """Redeem a link, counting and recording the dead ones per client."""
         vendor_id = ident("vendor", vendor)
-        settings = self._portal.settings
-        now = self._portal.clock.now()
+        settings = self._rt.settings
+        now = self._rt.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
         key = (
-            self._portal.auth._key("token-client", vendor_id, client_key[:_CLIENT_KEY_MAX])
+            self._rt.throttle_key("token-client", vendor_id, client_key[:_CLIENT_KEY_MAX])
             if isinstance(client_key, str) and client_key
             else None
         )
         if key is not None:
-            with self._portal.transaction(read_only=True) as uow:
+            with self._rt.transaction(read_only=True) as uow:
                 throttled = uow.throttle_count([key], window_start) >= settings.login_max_failures
             if throttled:
                 self._rejected(vendor_id, purpose, raw, key, "throttled", now, window_start)
@@ -351,13 +322,13 @@ class CredentialService:
         """Record a link that did not work, and count it for its client (per client only: a
         global count would let anyone stop everyone's links)."""
         # The digest encodes lone surrogates too (surrogatepass): any text has one.
-        digest = token_digest(raw) if isinstance(raw, str) and len(raw) <= _TOKEN_MAX else ""
+        digest = token_digest(raw) if isinstance(raw, str) and len(raw) <= TOKEN_MAX else ""
 
         def count(uow: UnitOfWork) -> None:
             if key is not None and reason != "throttled":
                 uow.throttle_hit(key, now, window_start)
 
-        self._portal._record_later(
+        self._rt.record_later(
             vendor_id,
             before=count,
             action="token_rejected",
@@ -374,10 +345,10 @@ class CredentialService:
         password: str,
         actor: Member | None,
     ) -> Account:
-        now = self._portal.clock.now()
+        now = self._rt.clock.now()
         # Look first (no write lock), hash with no transaction open (tens of milliseconds
         # must not hold SQLite's one writer), then use the link and save in one transaction.
-        with self._portal.transaction(read_only=True) as uow:
+        with self._rt.transaction(read_only=True) as uow:
             _, account = self._redeemable(uow, vendor_id, purpose, raw, actor)
             if purpose is TokenPurpose.INVITE and account.password_hash is not None:
                 joining = True
@@ -386,10 +357,10 @@ class CredentialService:
                 self._check(uow, account, password)  # first: a rejected one leaves it usable
         if joining:
             return self._join(vendor_id, raw, password, actor, account, now)
-        hashed = self._portal.hasher.hash(password)
-        with self._portal.transaction() as uow:
+        hashed = self._rt.hasher.hash(password)
+        with self._rt.transaction() as uow:
             token, account = self._redeemable(uow, vendor_id, purpose, raw, actor)
-            self._use(uow, vendor_id, purpose, raw)
+            self._links.use(uow, vendor_id, purpose, raw)
             updated = self._store(uow, account, hashed, must_change=False, now=now)
             if purpose is TokenPurpose.INVITE:
                 for membership in _invited(uow, vendor_id, account.id, token):
@@ -402,10 +373,9 @@ class CredentialService:
                         membership.version,
                     )
             else:
-                uow.throttle_clear([self._portal.auth._account_key(vendor_id, account)])
+                uow.throttle_clear([self._rt.account_key(vendor_id, account)])
                 self._notice(uow, updated)
-            record(
-                self._portal,
+            self._rt.record(
                 uow,
                 vendor_id=vendor_id,
                 action="invitation_accepted"
@@ -428,12 +398,12 @@ class CredentialService:
     ) -> Account:
         """Accept an invitation to join with the account's own password, checked (and
         throttled) as a log-in is, with no transaction open while it is hashed."""
-        settings = self._portal.settings
-        key = self._portal.auth._account_key(vendor_id, account)
-        with self._portal.transaction() as uow:
+        settings = self._rt.settings
+        key = self._rt.account_key(vendor_id, account)
+        with self._rt.transaction() as uow:
             window_start = now - timedelta(seconds=settings.login_window_seconds)
             locked = uow.throttle_hit(key, now, window_start) > settings.login_max_failures
-        hasher = self._portal.hasher
+        hasher = self._rt.hasher
         secret = password if isinstance(password, str) else ""
         if locked or not hasher.is_usable(account.password_hash):
             hasher.dummy_verify(secret)
@@ -442,9 +412,8 @@ class CredentialService:
             assert account.password_hash is not None
             right = hasher.verify(secret, account.password_hash)
         if not right:
-            with self._portal.transaction() as uow:
-                record(
-                    self._portal,
+            with self._rt.transaction() as uow:
+                self._rt.record(
                     uow,
                     vendor_id=vendor_id,
                     action="invitation_join_failure",
@@ -454,11 +423,11 @@ class CredentialService:
                     outcome="failure",
                 )
             raise AuthenticationFailed()
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             token, current = self._redeemable(uow, vendor_id, TokenPurpose.INVITE, raw, actor)
             if current.password_hash != account.password_hash:
                 raise InvalidToken()  # the password changed while it was checked
-            self._use(uow, vendor_id, TokenPurpose.INVITE, raw)
+            self._links.use(uow, vendor_id, TokenPurpose.INVITE, raw)
             for membership in _invited(uow, vendor_id, current.id, token):
                 uow.memberships.update(
                     attrs.evolve(
@@ -467,8 +436,7 @@ class CredentialService:
                     membership.version,
                 )
             uow.throttle_clear([key])  # the try's number is given back
-            record(
-                self._portal,
+            self._rt.record(
                 uow,
                 vendor_id=vendor_id,
                 action="invitation_accepted",
@@ -488,7 +456,7 @@ class CredentialService:
         actor: Member | None,
     ) -> tuple[Token, Account]:
         """The link and the account it would set the password of, if it works now for it."""
-        token = self._peek(uow, vendor_id, purpose, raw)
+        token = self._links.peek(uow, vendor_id, purpose, raw)
         account = uow.accounts.get(vendor_id, token.account_id) if token.account_id else None
         if (
             account is None
@@ -504,19 +472,15 @@ class CredentialService:
         return token, account
 
     def _may_log_in(self, uow: UnitOfWork, account: Account) -> bool:
-        from portalkit.auth import _member
-
         for membership in uow.memberships.list(
             account.vendor_id, where={"account_id": account.id, "status": MembershipStatus.ACTIVE}
         ):
-            if not self._portal.access.context(_member(membership)).denied:
+            if not self._access.context(member_of(membership)).denied:
                 return True
         return False
 
     def _reachable(self, uow: UnitOfWork, account: Account) -> bool:
         """Whether an invited login has a customer that is still on."""
-        from portalkit.memberships import MembershipKind
-
         vendor_id = account.vendor_id
         for membership in uow.memberships.list(vendor_id, where={"account_id": account.id}):
             if membership.status is MembershipStatus.DISABLED:
@@ -535,21 +499,15 @@ class CredentialService:
             return True
         return False
 
-    def _greeting(self, uow: UnitOfWork, account: Account) -> dict[str, Any]:
-        """Name, customer and logo for mail to an account: those of its first membership."""
-        for membership in uow.memberships.list(account.vendor_id, where={"account_id": account.id}):
-            return self._mail_context(uow, membership)
-        return {"name": account.username, "customer_name": "", "logo_url": ""}
-
     def _notice(self, uow: UnitOfWork, account: Account) -> None:
         """Tell the account its password changed (no link, no password in it)."""
-        self._portal.mail.send_template(
+        self._outbox.send_template(
             System(vendor_id=account.vendor_id, reason="password_changed"),
             to=account.email,
             template="password_changed",
             language=account.language,
-            link=self._link(self._portal.settings.login_path, ""),
-            **self._greeting(uow, account),
+            link=self._links.url(self._rt.settings.login_path, ""),
+            **self._links.greeting(uow, account),
         )
 
     # -- admin-set and generated passwords ------------------------------------------------
@@ -571,17 +529,17 @@ class CredentialService:
         to the account (the message is encrypted while it waits, purged once sent). The
         membership becomes active; the account's sessions and links end.
         """
-        now = self._portal.clock.now()
+        now = self._rt.clock.now()
         generated = password is None
         chosen = generate_password(self.policy) if password is None else password
-        with self._portal.transaction(read_only=True) as uow:
+        with self._rt.transaction(read_only=True) as uow:
             target = self._admin(uow, actor, membership, password=True)
             account = uow.accounts.get(target.vendor_id, target.account_id)
             assert account is not None
             self._check(uow, account, chosen)
         seen = account.version
-        hashed = self._portal.hasher.hash(chosen)  # with no transaction open (SQLite's lock)
-        with self._portal.transaction() as uow:
+        hashed = self._rt.hasher.hash(chosen)  # with no transaction open (SQLite's lock)
+        with self._rt.transaction() as uow:
             target = self._admin(uow, actor, membership, password=True)
             account = uow.accounts.get(target.vendor_id, target.account_id)
             assert account is not None
@@ -596,7 +554,7 @@ class CredentialService:
                     target.version,
                 )
             if send:
-                self._portal.mail.send_template(
+                self._outbox.send_template(
                     System(vendor_id=target.vendor_id, reason="credentials"),
                     to=updated.email,
                     template="credentials",
@@ -604,11 +562,10 @@ class CredentialService:
                     secret=True,
                     username=updated.username,
                     password=chosen,
-                    link=self._link(self._portal.settings.login_path, ""),
-                    **self._mail_context(uow, target),
+                    link=self._links.url(self._rt.settings.login_path, ""),
+                    **self._links.mail_context(uow, target),
                 )
-            record(
-                self._portal,
+            self._rt.record(
                 uow,
                 vendor_id=target.vendor_id,
                 action="password_set",
@@ -636,29 +593,28 @@ class CredentialService:
         """
         if not isinstance(actor, Member) or actor.impersonator is not None:
             raise PermissionDenied("only a member changes its own password")
-        self._portal.access.live(actor)
-        settings = self._portal.settings
-        now = self._portal.clock.now()
+        self._access.live(actor)
+        settings = self._rt.settings
+        now = self._rt.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
         limit = settings.login_max_failures
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
             self._check(uow, account, new)
             # A stolen session must not become a way to guess the password: each try takes a
             # number on the account's login counter before the check (so tries in parallel
             # are bounded too), and a locked account refuses them all.
-            key = self._portal.auth._account_key(actor.vendor_id, account)
+            key = self._rt.account_key(actor.vendor_id, account)
             locked = uow.throttle_hit(key, now, window_start) > limit
-        hasher = self._portal.hasher  # checks and hashing with no transaction open
+        hasher = self._rt.hasher  # checks and hashing with no transaction open
         if locked or account.password_hash is None or not isinstance(current, str):
             hasher.dummy_verify(current if isinstance(current, str) else "")
             right = False
         else:
             right = hasher.verify(current, account.password_hash)
         if not right:
-            with self._portal.transaction() as uow:
-                record(
-                    self._portal,
+            with self._rt.transaction() as uow:
+                self._rt.record(
                     uow,
                     vendor_id=actor.vendor_id,
                     action="password_change_failure",
@@ -673,15 +629,14 @@ class CredentialService:
             )
         checked = account.version
         hashed = hasher.hash(new)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
             if account.version != checked:  # changed since the current password was checked
                 raise ConcurrentModification("account", account.id)
             updated = self._store(uow, account, hashed, must_change=False, now=now)
             uow.throttle_clear([key])  # the try's number is given back
             self._notice(uow, updated)
-            record(
-                self._portal,
+            self._rt.record(
                 uow,
                 vendor_id=actor.vendor_id,
                 action="password_changed",
@@ -704,14 +659,14 @@ class CredentialService:
         (ConfigurationError), for every login alike, and NotFound for a vendor that does
         not exist.
         """
-        self._portal._standalone("request_reset()")
+        self._rt.standalone("request_reset()")
         vendor_id = ident("vendor", vendor)
         typed = login_key(login) if isinstance(login, str) and len(login) <= 254 else ""
         if not typed:
             return
         key = client_key[:200] if isinstance(client_key, str) and client_key else None
         # Sealing the payload needs the mail key: a missing one fails here, for every login.
-        self._portal.mail._submit(vendor_id, RESET_JOB, {"login": typed, "client_key": key})
+        self._outbox.submit(vendor_id, RESET_JOB, {"login": typed, "client_key": key})
 
     def _reset_job(self, job: Job, payload: dict[str, Any]) -> Decision:
         """Decide a stored reset request: read and prepare outside the write lock, then
@@ -723,15 +678,15 @@ class CredentialService:
         for an unknown login too, and then thrown away — and the write transaction differs
         only by the token and outbox rows of a known one.
         """
-        settings = self._portal.settings
+        settings = self._rt.settings
         vendor_id, typed = job.vendor_id, str(payload["login"])
         client_key = payload.get("client_key")
         now = job.created_at  # the request's time counts, not the worker's
-        with self._portal.transaction(read_only=True) as uow:
-            account = self._portal.auth._find(uow, vendor_id, typed)
+        with self._rt.transaction(read_only=True) as uow:
+            account = find_account(uow, vendor_id, typed)
             if account is None:
                 reason = "unknown_login"
-            elif not self._portal.hasher.is_usable(account.password_hash):
+            elif not self._rt.hasher.is_usable(account.password_hash):
                 # As Django does: a login that never had a password gets an invitation, not a
                 # reset, from its administrator.
                 reason = "no_password"
@@ -740,12 +695,12 @@ class CredentialService:
             else:
                 reason = ""
             greeting = (
-                self._greeting(uow, account)
+                self._links.greeting(uow, account)
                 if account is not None and not reason
                 else {"name": typed[:100], "customer_name": "", "logo_url": ""}
             )
         issuing = account is not None and not reason
-        prepared = self._prepare_link(
+        prepared = self._links.prepare(
             vendor_id,
             TokenPurpose.RESET,
             account.email if issuing and account else "nobody@invalid.example",
@@ -762,9 +717,9 @@ class CredentialService:
         def decide(uow: UnitOfWork) -> None:
             # Per account however it was typed (username or e-mail), else per typed login.
             who = f"account:{account.id}" if account is not None else typed
-            keys = [self._portal.auth._key("reset", vendor_id, who)]
+            keys = [self._rt.throttle_key("reset", vendor_id, who)]
             if isinstance(client_key, str) and client_key:
-                keys.append(self._portal.auth._key("reset-client", vendor_id, client_key))
+                keys.append(self._rt.throttle_key("reset-client", vendor_id, client_key))
             counts = [uow.throttle_hit(key, now, now - timedelta(hours=1)) for key in keys]
             current = uow.accounts.get(vendor_id, account_id)
             if current != account:
@@ -772,8 +727,7 @@ class CredentialService:
             why = "throttled" if max(counts) > settings.request_max_per_hour else reason
             system = System(vendor_id=vendor_id, reason="reset_request")
             if why or account is None:
-                record(
-                    self._portal,
+                self._rt.record(
                     uow,
                     vendor_id=vendor_id,
                     action="reset_refused",
@@ -783,9 +737,8 @@ class CredentialService:
                     outcome="failure",
                 )
                 return
-            token = self._store_link(uow, prepared)
-            record(
-                self._portal,
+            token = self._links.store(uow, prepared)
+            self._rt.record(
                 uow,
                 vendor_id=vendor_id,
                 action="reset_issued",
@@ -795,63 +748,6 @@ class CredentialService:
             )
 
         return decide
-
-    def _prepare_link(
-        self,
-        vendor_id: UUID,
-        purpose: TokenPurpose,
-        email: str,
-        hours: float,
-        *,
-        template: str,
-        path: str,
-        language: str,
-        account_id: UUID | None = None,
-        registration_id: UUID | None = None,
-        membership_id: UUID | None = None,
-        **context: Any,
-    ) -> tuple[Token, OutboxMessage]:
-        """Like :meth:`_mail_link`, but only the CPU work: a new token and its rendered,
-        sealed mail, stored later by :meth:`_store_link` (inside a write transaction)."""
-        now = self._portal.clock.now()
-        raw = new_token()
-        token = Token(
-            id=uuid4(),
-            vendor_id=vendor_id,
-            purpose=purpose,
-            digest=token_digest(raw),
-            email=email,
-            created_at=now,
-            expires_at=now + timedelta(hours=hours),
-            account_id=account_id,
-            registration_id=registration_id,
-            membership_id=membership_id,
-        )
-        message = self._portal.mail._compose_template(
-            vendor_id,
-            to=email,
-            template=template,
-            language=language,
-            secret=True,
-            link=self._link(path, raw),
-            expires=self._expires(token.expires_at, language),
-            **context,
-        )
-        return token, message
-
-    def _store_link(self, uow: UnitOfWork, prepared: tuple[Token, OutboxMessage]) -> Token:
-        """Store a prepared link and its mail; a newer link replaces every older one."""
-        token, message = prepared
-        uow.revoke_tokens(
-            token.vendor_id,
-            self._portal.clock.now(),
-            account_id=token.account_id,
-            registration_id=token.registration_id,
-            purposes=[token.purpose],
-        )
-        uow.tokens.add(token)
-        self._portal.mail._queue(uow, message)
-        return token
 
     def reset_password(
         self, vendor: Any, token: str, password: str, *, client_key: str | None = None

@@ -32,24 +32,20 @@ from uuid import UUID, uuid4
 from portalkit import _validation as v
 from portalkit._guard import vendor_of
 from portalkit._service import ident
-from portalkit.accounts import Account, AccountService, _language
+from portalkit.accounts.model import Account, check_language
+from portalkit.accounts.service import AccountService
 from portalkit.actors import Actor
-from portalkit.audit import record
 from portalkit.errors import Problem
 
 if TYPE_CHECKING:
+    from portalkit._runtime import Runtime
     from portalkit.access import AccessService
     from portalkit.credentials import CredentialService
-    from portalkit.customers import ContactService, Customer, Location
-    from portalkit.memberships import (
-        Access,
-        LocationGrant,
-        Membership,
-        MembershipKind,
-        MembershipService,
-    )
-    from portalkit.portal import Portal
-    from portalkit.profiles import PermissionProfile
+    from portalkit.customers.model import Customer, Location
+    from portalkit.customers.service import ContactService
+    from portalkit.memberships.model import Access, LocationGrant, Membership, MembershipKind
+    from portalkit.memberships.service import MembershipService
+    from portalkit.profiles.model import PermissionProfile
     from portalkit.storage.base import UnitOfWork
 
 __all__ = ["LoginService"]
@@ -62,7 +58,7 @@ class LoginService:
 
     def __init__(
         self,
-        portal: Portal,
+        rt: Runtime,
         *,
         access: AccessService,
         accounts: AccountService,
@@ -70,7 +66,7 @@ class LoginService:
         memberships: MembershipService,
         credentials: CredentialService,
     ) -> None:
-        self._portal = portal
+        self._rt = rt
         self._access = access
         self._accounts = accounts
         self._contacts = contacts
@@ -115,11 +111,11 @@ class LoginService:
         problems: list[Problem] = []
         address = v.email(problems, "email", email)
         wanted = v.username(problems, "username", username) if username is not None else ""
-        lang = _language(problems, language or self._portal.settings.default_language)
+        lang = check_language(problems, language or self._rt.settings.default_language)
         customer_id = ident("customer", customer)
         v.raise_if(problems)
         wanted = wanted or address.partition("@")[0]
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             known = uow.accounts.get_by(vendor_id, "email", address)
             # The same look-ups whether or not the address is known, so the work is the same.
             free = _free_username(uow, vendor_id, wanted)
@@ -147,8 +143,7 @@ class LoginService:
                 subscriptions=subscriptions,
             )
             self._credentials.invite(actor, membership)
-            record(
-                self._portal,
+            self._rt.record(
                 uow,
                 vendor_id=vendor_id,
                 action="login_added",
@@ -174,12 +169,11 @@ class LoginService:
             vendor_id=vendor_id,
             username=username,
             email=address,
-            created_at=self._portal.clock.now(),
+            created_at=self._rt.clock.now(),
             language=language,
         )
         uow.accounts.add(account)
-        record(
-            self._portal,
+        self._rt.record(
             uow,
             vendor_id=vendor_id,
             action="account_created",

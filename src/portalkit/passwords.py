@@ -34,7 +34,6 @@ import base64
 import binascii
 import contextlib
 import functools
-import gettext
 import gzip
 import hashlib
 import hmac
@@ -53,6 +52,7 @@ from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from portalkit.errors import PasswordRejected, Problem
+from portalkit.i18n import translations
 
 __all__ = [
     "CODES",
@@ -470,24 +470,10 @@ def _context_words(context: Iterable[str | None]) -> Iterator[str]:
                 word = []
 
 
-@functools.cache
-def _translations(language: str) -> gettext.NullTranslations:
-    # Imported here: the mail templates pull in Jinja, which hashing and checking never need.
-    from portalkit.accounts import SUPPORTED_LANGUAGES
-    from portalkit.errors import ValidationError
-    from portalkit.mail.templates import _translations as catalog
-
-    if language not in SUPPORTED_LANGUAGES:
-        raise ValidationError.single(
-            "language", "unsupported", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}"
-        )
-    return catalog(language)
-
-
 def _rejection(
     codes: list[str], language: str, *, min_length: int, max_length: int
 ) -> PasswordRejected:
-    translate = _translations(language).gettext
+    translate = translations(language).gettext
     values = {"min": min_length, "max": max_length}
     return PasswordRejected(
         Problem("password", code, translate(_REJECTIONS[code]) % values) for code in codes
@@ -624,7 +610,7 @@ class PasswordPolicy:
 
     def describe(self, language: str = "en") -> list[str]:
         """The rules of this policy as short sentences in ``language``, for a form's hint."""
-        translate = _translations(language).gettext
+        translate = translations(language).gettext
         values = {"min": self.min_length, "max": self.max_length}
         wanted = {
             "too_short": True,

@@ -15,63 +15,36 @@ Every service call runs in a transaction. Group calls into one with
 
 from __future__ import annotations
 
-import functools
 import importlib
-import inspect
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import Any
 
-from portalkit import _validation as v
+from portalkit._runtime import Runtime, _Transaction
 from portalkit.access import AccessService
-from portalkit.accounts import AccountService
-from portalkit.actors import Member, Staff, System
-from portalkit.audit import AuditService
+from portalkit.accounts.service import AccountService
+from portalkit.actors import System
+from portalkit.audit.service import AuditService
 from portalkit.auth import AuthService
 from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
-from portalkit.customers import ContactService, CustomerService, LocationService
-from portalkit.errors import (
-    ConfigurationError,
-    InvalidToken,
-    NotFound,
-    PermissionDenied,
-    PortalError,
-    Problem,
-    RateLimited,
-    ValidationError,
-)
+from portalkit.customers.service import ContactService, CustomerService, LocationService
+from portalkit.errors import ConfigurationError, PortalError
+from portalkit.linkmail import LinkMail
 from portalkit.logins import LoginService
-from portalkit.mail import Mailer, MemoryMailer
-from portalkit.memberships import MembershipService
-from portalkit.outbox import MailService
+from portalkit.mail.base import Mailer
+from portalkit.memberships.service import MembershipService
+from portalkit.outbox.delivery import Outbox
+from portalkit.outbox.service import MailService
 from portalkit.passwords import PasswordHasher
-from portalkit.profiles import ProfileService
-from portalkit.registrations import RegistrationService
+from portalkit.profiles.service import ProfileService
+from portalkit.registrations.service import RegistrationService
 from portalkit.settings import PortalSettings, load_settings
 from portalkit.storage.base import Storage, UnitOfWork
-from portalkit.storage.memory import MemoryStorage
-from portalkit.vendors import Vendor, VendorService
+from portalkit.vendors.model import Vendor
+from portalkit.vendors.service import VendorService
 
 __all__ = ["Portal"]
-
-log = logging.getLogger("portalkit")
-
-# Raised by services before their first write, so the transaction they ran in is still sound.
-_HARMLESS = (ValidationError, NotFound, PermissionDenied, InvalidToken, RateLimited)
-
-
-class _Transaction:
-    __slots__ = ("after_commit", "after_end", "bag", "failed", "uow")
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self.uow = uow
-        self.failed: BaseException | None = None
-        self.after_commit: list[Callable[[], None]] = []
-        self.after_end: list[Callable[[], None]] = []
-        self.bag: dict[str, Any] = {}
 
 
 class Portal:
@@ -90,52 +63,90 @@ class Portal:
         settings: PortalSettings | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self.settings = settings or PortalSettings.model_construct()
-        self.storage: Storage = storage if storage is not None else MemoryStorage()
-        self.mailer: Mailer = mailer if mailer is not None else MemoryMailer()
-        self.clock: Clock = clock or SystemClock()
-        self._current: ContextVar[_Transaction | None] = ContextVar(
-            f"portalkit-transaction-{id(self)}", default=None
+        settings = settings or PortalSettings.model_construct()
+        # The in-memory backends are loaded by name, as configured ones are: the core
+        # names no concrete backend.
+        rt = Runtime(
+            storage if storage is not None else _build_storage(settings, "memory"),
+            mailer if mailer is not None else _build_mailer(settings, "memory"),
+            settings=settings,
+            clock=clock or SystemClock(),
         )
-        self.access = AccessService(self)
-        self.audit = AuditService(self)
-        self.mail = MailService(self)
-        self.vendors = VendorService(self)
-        self.customers = CustomerService(self)
-        self.locations = LocationService(self)
-        self.contacts = ContactService(self)
-        self.accounts = AccountService(self)
-        self.memberships = MembershipService(self)
-        self.profiles = ProfileService(self)
-        self.auth = AuthService(self)
-        self.credentials = CredentialService(self)
-        self.registrations = RegistrationService(self)
+        self._runtime = rt
+        # The one place that knows every service: each gets the runtime and what it calls.
+        outbox = Outbox(rt)
+        links = LinkMail(rt, outbox=outbox)
+        self.audit = AuditService(rt)
+        self.access = AccessService(rt, outbox=outbox)
+        self.mail = MailService(rt, outbox=outbox, access=self.access)
+        self.vendors = VendorService(rt)
+        self.customers = CustomerService(rt, access=self.access)
+        self.locations = LocationService(rt, access=self.access)
+        self.contacts = ContactService(rt, access=self.access)
+        self.accounts = AccountService(rt, access=self.access)
+        self.memberships = MembershipService(rt, access=self.access)
+        self.profiles = ProfileService(rt, access=self.access)
+        self.auth = AuthService(rt, access=self.access)
+        self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
+        self.registrations = RegistrationService(
+            rt,
+            outbox=outbox,
+            links=links,
+            profiles=self.profiles,
+            contacts=self.contacts,
+            accounts=self.accounts,
+            memberships=self.memberships,
+            credentials=self.credentials,
+        )
         self.logins = LoginService(
-            self,
+            rt,
             access=self.access,
             accounts=self.accounts,
             contacts=self.contacts,
             memberships=self.memberships,
             credentials=self.credentials,
         )
-        for service in (
-            self.access,
-            self.audit,
-            self.mail,
-            self.vendors,
-            self.customers,
-            self.locations,
-            self.contacts,
-            self.accounts,
-            self.memberships,
-            self.profiles,
-            self.auth,
-            self.credentials,
-            self.registrations,
-            self.logins,
-        ):
-            _record_denials(self, service)
-        self._hasher: PasswordHasher | None = None
+        # Every public attribute set above is a service: each refusal it raises is audited.
+        for service in vars(self).values():
+            if service is not rt:
+                rt.watch(service)
+
+    # The shared pieces live in the runtime; setting one here sets it for every service.
+    @property
+    def storage(self) -> Storage:
+        """The storage backend."""
+        return self._runtime.storage
+
+    @storage.setter
+    def storage(self, storage: Storage) -> None:
+        self._runtime.storage = storage
+
+    @property
+    def mailer(self) -> Mailer:
+        """The mailer the outbox delivers through."""
+        return self._runtime.mailer
+
+    @mailer.setter
+    def mailer(self, mailer: Mailer) -> None:
+        self._runtime.mailer = mailer
+
+    @property
+    def settings(self) -> PortalSettings:
+        """The settings this portal runs with."""
+        return self._runtime.settings
+
+    @settings.setter
+    def settings(self, settings: PortalSettings) -> None:
+        self._runtime.settings = settings
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every timestamp comes from."""
+        return self._runtime.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._runtime.clock = clock
 
     @property
     def hasher(self) -> PasswordHasher:
@@ -144,19 +155,16 @@ class Portal:
         Assign another :class:`~portalkit.passwords.PasswordHasher` to change it, say with
         cheaper parameters in a test suite.
         """
-        if self._hasher is None:
-            settings = self.settings
-            self._hasher = PasswordHasher(
-                memory_kib=settings.argon2_memory_kib,
-                iterations=settings.argon2_iterations,
-                lanes=settings.argon2_lanes,
-                max_length=settings.password_max_length,
-            )
-        return self._hasher
+        return self._runtime.hasher
 
     @hasher.setter
     def hasher(self, hasher: PasswordHasher) -> None:
-        self._hasher = hasher
+        self._runtime.hasher = hasher
+
+    @property
+    def _current(self) -> ContextVar[_Transaction | None]:
+        # The current transaction, if any (a test looks at it).
+        return self._runtime.current
 
     @classmethod
     def from_settings(
@@ -174,7 +182,7 @@ class Portal:
         if settings is not None and overrides:
             settings = load_settings(**{**settings.model_dump(), **overrides})
         settings = settings or load_settings(**overrides)
-        storage = _build_storage(settings)
+        storage = _build_storage(settings, settings.storage)
         migrate = settings.auto_migrate
         if migrate is None:
             migrate = settings.storage == "sqlalchemy" and settings.database_url.startswith(
@@ -182,10 +190,11 @@ class Portal:
             )
         if migrate:
             storage.upgrade_schema()
-        return cls(storage, _build_mailer(settings), settings=settings, clock=clock)
+        return cls(
+            storage, _build_mailer(settings, settings.mail_backend), settings=settings, clock=clock
+        )
 
-    @contextmanager
-    def transaction(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
+    def transaction(self, *, read_only: bool = False) -> AbstractContextManager[UnitOfWork]:
         """Run the block in one transaction: commit at the end, roll back on any exception.
 
         Nested blocks (and the services called inside) join the outer transaction. A storage
@@ -195,110 +204,7 @@ class Portal:
         ``read_only=True`` (for the outermost block) refuses every write with PortalError;
         on SQLite such a transaction reads its snapshot without waiting for writers.
         """
-        current = self._current.get()
-        if current is not None:
-            if current.failed is not None:
-                raise PortalError(
-                    "an earlier error spoiled this transaction; it will be rolled back"
-                ) from current.failed
-            try:
-                yield current.uow
-            except _HARMLESS:
-                raise
-            except BaseException as exc:
-                current.failed = exc
-                raise
-            return
-        uow = self.storage.begin(read_only=read_only)
-        tx = _Transaction(uow)
-        token = self._current.set(tx)
-        try:
-            yield uow
-            if tx.failed is not None:
-                raise PortalError(
-                    "the transaction was rolled back because of an earlier error"
-                ) from tx.failed
-            uow.commit()
-        except BaseException:
-            uow.rollback()
-            raise
-        finally:
-            self._current.reset(token)
-            for action in tx.after_end:
-                action()
-        for action in tx.after_commit:
-            action()
-
-    def _transaction_bag(self) -> dict[str, Any]:
-        """A dict that lives as long as the current transaction, for services to gather what
-        they do once at commit (such as one mail delivery for all of its messages)."""
-        current = self._current.get()
-        if current is None:
-            raise PortalError("_transaction_bag needs a transaction")
-        return current.bag
-
-    def _after_commit(self, action: Callable[[], None]) -> None:
-        """Run ``action`` once the current transaction has committed (never if it rolls back).
-
-        The action must not raise: the change it follows is already done.
-        """
-        current = self._current.get()
-        if current is None:
-            raise PortalError("_after_commit needs a transaction")
-        current.after_commit.append(action)
-
-    @property
-    def _throttle_secret(self) -> bytes:
-        """The key of the throttle counters' HMAC (``PORTALKIT_SECRET_KEY``)."""
-        return self.settings.secret_key.get_secret_value().encode()
-
-    def _standalone(self, what: str) -> None:
-        """Refuse to run inside a caller's transaction: what ``what`` records (failed logins,
-        throttle counts) must stay even when the caller's change rolls back."""
-        if self._current.get() is not None:
-            raise PortalError(f"{what} runs in a transaction of its own; call it outside one")
-
-    def _note_denial(self, actor: object, where: str, exc: PortalError) -> None:
-        """Record a refused call (``authz_fail``, or ``rate_limited`` for RateLimited) in the
-        audit log once the caller's transaction (if any) has ended, so a rollback cannot take
-        it away."""
-        if not isinstance(actor, Staff | Member | System) or actor.vendor_id is None:
-            return
-        self._record_later(
-            actor.vendor_id,
-            action="rate_limited" if isinstance(exc, RateLimited) else "authz_fail",
-            real=actor,
-            target=where,
-            reason=str(exc)[:500],
-        )
-
-    def _record_later(
-        self,
-        vendor_id: Any,
-        *,
-        before: Callable[[UnitOfWork], None] | None = None,
-        **event: Any,
-    ) -> None:
-        """Append a failure event (and do ``before`` in the same transaction, such as counting
-        it on a throttle) in a transaction of its own, after the caller's transaction ends
-        whichever way: what was refused stays on record even when the change rolls back."""
-
-        def write() -> None:
-            from portalkit.audit import record
-
-            try:
-                with self.transaction() as uow:
-                    if before is not None:
-                        before(uow)
-                    record(self, uow, vendor_id=vendor_id, outcome="failure", **event)
-            except PortalError:
-                log.exception("could not record a refused call in the audit log")
-
-        current = self._current.get()
-        if current is None:
-            write()
-        else:
-            current.after_end.append(write)
+        return self._runtime.transaction(read_only=read_only)
 
     def default_vendor(self) -> Vendor:
         """The vendor of a single-vendor host (code from ``PORTALKIT_DEFAULT_VENDOR``),
@@ -348,90 +254,11 @@ def _plugin(settings: PortalSettings, variable: str, name: str, known: dict[str,
     return factory(settings)
 
 
-def _build_mailer(settings: PortalSettings) -> Mailer:
-    mailer: Mailer = _plugin(settings, "MAIL_BACKEND", settings.mail_backend, _MAILERS)
+def _build_mailer(settings: PortalSettings, name: str) -> Mailer:
+    mailer: Mailer = _plugin(settings, "MAIL_BACKEND", name, _MAILERS)
     return mailer
 
 
-def _build_storage(settings: PortalSettings) -> Storage:
-    storage: Storage = _plugin(settings, "STORAGE", settings.storage, _BACKENDS)
+def _build_storage(settings: PortalSettings, name: str) -> Storage:
+    storage: Storage = _plugin(settings, "STORAGE", name, _BACKENDS)
     return storage
-
-
-def _record_denials(portal: Portal, service: object) -> None:
-    """Wrap a service's public methods so that every PermissionDenied they raise is also
-    an ``authz_fail`` event in the audit log (H1), whichever service refused."""
-    for name in dir(type(service)):
-        if name.startswith("_"):
-            continue
-        attribute = getattr(type(service), name)
-        if isinstance(attribute, property) or not callable(attribute):
-            continue
-        setattr(
-            service,
-            name,
-            _watched(portal, getattr(service, name), f"{type(service).__name__}.{name}"),
-        )
-
-
-# Set while a watched call runs, so a refusal is recorded once, by the outermost call.
-_watching: ContextVar[bool] = ContextVar("portalkit-watching", default=False)
-
-
-def _watched(portal: Portal, method: Callable[..., Any], where: str) -> Callable[..., Any]:
-    signature = inspect.signature(method)
-
-    @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if _watching.get():
-            return method(*args, **kwargs)
-        token = _watching.set(True)
-        try:
-            return method(*args, **kwargs)
-        except TypeError:
-            # Unknown or missing arguments (``password_hash=…``) are bad input, not a crash.
-            _check_arguments(signature, where, args, kwargs)
-            raise
-        except (PermissionDenied, RateLimited) as exc:
-            portal._note_denial(args[0] if args else kwargs.get("actor"), where, exc)
-            raise
-        finally:
-            _watching.reset(token)
-
-    return call
-
-
-def _check_arguments(
-    signature: inspect.Signature, where: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> None:
-    """Raise ValidationError naming every unknown and missing argument of a call that does
-    not fit ``signature``; return if it fits (the TypeError came from inside)."""
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError:
-        pass
-    else:
-        return
-    params = signature.parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    problems = [
-        Problem(name[:100], "unknown_field", f"{where} takes no argument {v.shown(name)}")
-        for name in kwargs
-        if not takes_any and name not in params
-    ]
-    positional = [
-        p.name
-        for p in params.values()
-        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ]
-    given = set(positional[: len(args)]) | set(kwargs)
-    problems += [
-        Problem(p.name, "required", "is required")
-        for p in params.values()
-        if p.default is inspect.Parameter.empty
-        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        and p.name not in given
-    ]
-    if not problems:
-        problems = [Problem("arguments", "invalid", f"{where} was called with wrong arguments")]
-    raise ValidationError(problems) from None

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from portalkit.profiles import Scope
+from portalkit.profiles.model import Scope
 
 __all__ = [
     "CUSTOMER_ADMIN",

@@ -1,8 +1,9 @@
 """Mail templates in English, Dutch and German: a subject, a plain-text and an HTML part.
 
 Templates are Jinja files shipped in ``portalkit/mail/templates``; translations are gettext
-catalogs in ``portalkit/mail/locale``. A host app overrides any template by putting a file of
-the same name in its own folder (``MailTemplates(folder=...)`` or ``PORTALKIT_MAIL_TEMPLATES``).
+catalogs in ``portalkit/i18n/locale`` (:mod:`portalkit.i18n`). A host app overrides any
+template by putting a file of the same name in its own folder (``MailTemplates(folder=...)``
+or ``PORTALKIT_MAIL_TEMPLATES``).
 HTML parts escape every value; the subject is one line.
 
 Example::
@@ -14,17 +15,12 @@ Example::
 
 from __future__ import annotations
 
-import gettext
-import io
 import os
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -37,6 +33,7 @@ from jinja2 import (
 )
 
 from portalkit.errors import ValidationError
+from portalkit.i18n import SUPPORTED_LANGUAGES, translations
 
 __all__ = ["TEMPLATES", "MailTemplates", "Rendered"]
 
@@ -56,8 +53,6 @@ TEMPLATES = (
 )
 """The templates portalkit ships and its own flows use."""
 
-_LOCALE = Path(__file__).parent / "locale"
-
 
 @attrs.frozen
 class Rendered:
@@ -66,17 +61,6 @@ class Rendered:
     subject: str
     text: str
     html: str
-
-
-def _translations(language: str) -> gettext.NullTranslations:
-    if language == "en":
-        return gettext.NullTranslations()
-    with (_LOCALE / language / "LC_MESSAGES" / "portalkit.po").open("rb") as source:
-        catalog = read_po(source, locale=language)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
 
 
 class MailTemplates:
@@ -106,7 +90,7 @@ class MailTemplates:
                 )
                 # Added by the i18n extension, which the type stubs do not know about.
                 found.install_gettext_translations(  # type: ignore[attr-defined]
-                    _translations(language), newstyle=True
+                    translations(language), newstyle=True
                 )
                 self._environments[language] = found
             return found
@@ -124,8 +108,6 @@ class MailTemplates:
 
         Raises ValidationError for an unknown template or language, or a missing value.
         """
-        from portalkit.accounts import SUPPORTED_LANGUAGES
-
         if language not in SUPPORTED_LANGUAGES:
             raise ValidationError.single(
                 "language", "unsupported", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}"

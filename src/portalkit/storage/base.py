@@ -21,16 +21,16 @@ from portalkit._validation import code_key, email_key
 from portalkit.errors import Conflict
 
 if TYPE_CHECKING:
-    from portalkit.accounts import Account
-    from portalkit.audit import AuditEvent
-    from portalkit.customers import Contact, Customer, Location
-    from portalkit.jobs import Job
-    from portalkit.memberships import Membership
-    from portalkit.outbox import OutboxMessage
-    from portalkit.profiles import PermissionProfile
-    from portalkit.registrations import Registration
+    from portalkit.accounts.model import Account
+    from portalkit.audit.model import AuditEvent
+    from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.jobs.model import Job
+    from portalkit.memberships.model import Membership
+    from portalkit.outbox.model import OutboxMessage
+    from portalkit.profiles.model import PermissionProfile
+    from portalkit.registrations.model import Registration
     from portalkit.tokens import Token, TokenPurpose
-    from portalkit.vendors import Vendor
+    from portalkit.vendors.model import Vendor
 
 __all__ = [
     "TABLES",

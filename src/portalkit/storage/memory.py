@@ -18,22 +18,23 @@ from uuid import UUID
 import attrs
 
 from portalkit._validation import code_key
-from portalkit.customers import MAX_TREE_DEPTH
+from portalkit.customers.model import MAX_TREE_DEPTH
 from portalkit.errors import ConcurrentModification, PortalError
+from portalkit.outbox.model import OutboxStatus
 from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, unique_key
 
 if TYPE_CHECKING:
-    from portalkit.accounts import Account
-    from portalkit.audit import AuditEvent
-    from portalkit.customers import Contact, Customer, Location
-    from portalkit.jobs import Job
-    from portalkit.memberships import Membership
-    from portalkit.outbox import OutboxMessage
-    from portalkit.profiles import PermissionProfile
-    from portalkit.registrations import Registration
+    from portalkit.accounts.model import Account
+    from portalkit.audit.model import AuditEvent
+    from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.jobs.model import Job
+    from portalkit.memberships.model import Membership
+    from portalkit.outbox.model import OutboxMessage
+    from portalkit.profiles.model import PermissionProfile
+    from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
     from portalkit.tokens import Token, TokenPurpose
-    from portalkit.vendors import Vendor
+    from portalkit.vendors.model import Vendor
 
 __all__ = ["MemoryStorage"]
 
@@ -252,8 +253,6 @@ class MemoryUnitOfWork:
         """Claim due messages under the store's lock (one unit of work at a time)."""
         self._writing()
         self._check_open()
-        from portalkit.outbox import OutboxStatus
-
         wanted = set(ids) if ids is not None else None
         rows = self._tables.rows["outbox_messages"]
         # nsmallest keeps only ``limit`` candidates: no sort of the whole queue per batch.

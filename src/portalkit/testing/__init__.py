@@ -20,16 +20,16 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from portalkit.accounts import Account
+from portalkit.accounts.model import Account
 from portalkit.actors import Member, Staff, System
 from portalkit.clock import Clock, FixedClock
-from portalkit.customers import Contact, Customer, Location
-from portalkit.mail import MemoryMailer
-from portalkit.memberships import Membership
+from portalkit.customers.model import Contact, Customer, Location
+from portalkit.mail.memory import MemoryMailer
+from portalkit.memberships.model import Membership
 from portalkit.portal import Portal
-from portalkit.profiles import PermissionProfile
+from portalkit.profiles.model import PermissionProfile
 from portalkit.storage.memory import MemoryStorage
-from portalkit.vendors import Vendor
+from portalkit.vendors.model import Vendor
 
 __all__ = ["World", "memory_portal"]
 

@@ -31,7 +31,7 @@ import pytest
 
 from portalkit.actors import Staff
 from portalkit.clock import FixedClock
-from portalkit.customers import Address, CustomerSettings
+from portalkit.customers.model import Address, CustomerSettings
 from portalkit.errors import (
     ConcurrentModification,
     Conflict,
@@ -39,10 +39,10 @@ from portalkit.errors import (
     PortalError,
     ValidationError,
 )
-from portalkit.mail import MemoryMailer
-from portalkit.memberships import Access, MembershipKind, MembershipStatus
+from portalkit.mail.memory import MemoryMailer
+from portalkit.memberships.model import Access, MembershipKind, MembershipStatus
 from portalkit.portal import Portal
-from portalkit.profiles import Scope
+from portalkit.profiles.model import Scope
 from portalkit.storage.base import Storage
 from portalkit.testing import World
 
@@ -409,7 +409,7 @@ class StorageContract:
             assert service.reactivate(staff, record.id).active
 
     def test_umbrella_trees_refuse_cycles_and_excess_depth(self, world: World) -> None:
-        from portalkit.customers import MAX_TREE_DEPTH
+        from portalkit.customers.model import MAX_TREE_DEPTH
 
         chain = [world.customer()]
         for _ in range(MAX_TREE_DEPTH - 1):
@@ -507,7 +507,7 @@ class StorageContract:
 
         import attrs
 
-        from portalkit.outbox import OutboxStatus
+        from portalkit.outbox.model import OutboxStatus
         from portalkit.settings import PortalSettings
 
         p = world.portal
@@ -551,7 +551,7 @@ class StorageContract:
         from datetime import timedelta
         from uuid import uuid4
 
-        from portalkit.jobs import Job
+        from portalkit.jobs.model import Job
 
         p = world.portal
         now = p.clock.now()

@@ -46,7 +46,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from sqlalchemy.pool import StaticPool
 
 from portalkit._validation import code_key
-from portalkit.customers import MAX_TREE_DEPTH
+from portalkit.customers.model import MAX_TREE_DEPTH
 from portalkit.errors import (
     ConcurrentModification,
     ConfigurationError,
@@ -55,23 +55,23 @@ from portalkit.errors import (
     PortalError,
     StorageError,
 )
-from portalkit.outbox import OutboxStatus
+from portalkit.outbox.model import OutboxStatus
 from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
 from portalkit.storage.sqlalchemy.rows import Base
 
 if TYPE_CHECKING:
-    from portalkit.accounts import Account
-    from portalkit.audit import AuditEvent
-    from portalkit.customers import Contact, Customer, Location
-    from portalkit.jobs import Job
-    from portalkit.memberships import Membership
-    from portalkit.outbox import OutboxMessage
-    from portalkit.profiles import PermissionProfile
-    from portalkit.registrations import Registration
+    from portalkit.accounts.model import Account
+    from portalkit.audit.model import AuditEvent
+    from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.jobs.model import Job
+    from portalkit.memberships.model import Membership
+    from portalkit.outbox.model import OutboxMessage
+    from portalkit.profiles.model import PermissionProfile
+    from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
     from portalkit.tokens import Token, TokenPurpose
-    from portalkit.vendors import Vendor
+    from portalkit.vendors.model import Vendor
 
 __all__ = ["SqlStorage", "SqlUnitOfWork"]
 

@@ -1,90 +1,29 @@
-"""Accounts: login identities within a vendor.
-
-An account has a username (unique per vendor, case-insensitively) and a login e-mail (normalised,
-unique per vendor). It reaches customers through memberships: one account may hold memberships in
-several customers of its vendor and switch between them.
-
-Example::
-
-    alice = portal.accounts.create(staff, username="alice", email="Alice@Example.COM")
-    alice.email  # 'Alice@example.com' (domain lower-cased)
-"""
+"""The account service (``portal.accounts``); :mod:`portalkit.accounts` describes the concept,
+``model.py`` the records."""
 
 from __future__ import annotations
 
-import enum
-import re
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
-
-import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin, vendor_of
 from portalkit._service import load, page, save, seen_version
 from portalkit._stamps import new_session_stamp as new_session_stamp  # its old home
+from portalkit.accounts.model import (
+    Account,
+    AccountStatus,
+    check_language,
+)
 from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, PermissionDenied, Problem
-from portalkit.memberships import MembershipKind, end_logins_of_customer
+from portalkit.memberships.model import MembershipKind
+from portalkit.memberships.service import end_logins_of_customer
 
 if TYPE_CHECKING:
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
+    from portalkit.access import AccessService
     from portalkit.storage.base import UnitOfWork
-
-__all__ = ["SUPPORTED_LANGUAGES", "Account", "AccountService", "AccountStatus"]
-
-SUPPORTED_LANGUAGES = ("en", "nl", "de")
-"""Languages portalkit's own texts come in."""
-
-_LANGUAGE_RE = re.compile(r"[a-z]{2}")
-
-
-class AccountStatus(enum.Enum):
-    """Whether an account may log in at all (memberships add their own status)."""
-
-    ACTIVE = "active"
-    DISABLED = "disabled"
-
-
-@attrs.frozen
-class Account:
-    """A login identity. The password hash and session stamp never show in ``repr()``.
-
-    ``must_change_password`` is set for passwords an admin set or portalkit generated: the
-    next login says so, and such a password stops working at ``password_expires_at`` if it
-    was never changed. ``last_login_at`` and ``login_count`` count successful logins.
-    """
-
-    id: UUID
-    vendor_id: UUID
-    username: str
-    email: str
-    created_at: datetime
-    status: AccountStatus = AccountStatus.ACTIVE
-    language: str = "en"
-    password_hash: str | None = attrs.field(default=None, repr=False)
-    session_stamp: str = attrs.field(factory=new_session_stamp, repr=False)
-    must_change_password: bool = False
-    password_expires_at: datetime | None = None
-    password_changed_at: datetime | None = None
-    last_login_at: datetime | None = None
-    login_count: int = 0
-    version: int = 1
-
-    @property
-    def active(self) -> bool:
-        """True while the account is not disabled."""
-        return self.status is AccountStatus.ACTIVE
-
-
-def _language(problems: list[Problem], value: object) -> str:
-    if not isinstance(value, str) or value not in SUPPORTED_LANGUAGES:
-        problems.append(
-            Problem("language", "unsupported", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
-        )
-        return ""
-    return value
 
 
 class AccountService:
@@ -92,8 +31,9 @@ class AccountService:
 
     _CHANGEABLE = frozenset({"username", "email", "language"})
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime, *, access: AccessService) -> None:
+        self._rt = rt
+        self._access = access
 
     def create(
         self, actor: Actor, *, username: str, email: str, language: str | None = None
@@ -108,7 +48,7 @@ class AccountService:
         """
         vendor_id = vendor_of(actor)
         if isinstance(actor, Member):
-            self._portal.access.delegated_admin(actor)  # a view, or no members.manage: say so
+            self._access.delegated_admin(actor)  # a view, or no members.manage: say so
             raise PermissionDenied(
                 "customer admins add people with portal.logins.add(), not accounts.create()"
             )
@@ -116,26 +56,26 @@ class AccountService:
         problems: list[Problem] = []
         name = v.username(problems, "username", username)
         address = v.email(problems, "email", email)
-        lang = _language(problems, language or self._portal.settings.default_language)
+        lang = check_language(problems, language or self._rt.settings.default_language)
         v.raise_if(problems)
         account = Account(
             id=uuid4(),
             vendor_id=vendor_id,
             username=name,
             email=address,
-            created_at=self._portal.clock.now(),
+            created_at=self._rt.clock.now(),
             language=lang,
         )
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             uow.accounts.add(account)
-            _audit(self._portal, uow, actor, "account_created", account)
+            _audit(self._rt, uow, actor, "account_created", account)
         return account
 
     def get(self, actor: Actor, account: Account | UUID) -> Account:
         """Return an account: staff see all of their vendor, a member only its own."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        with self._portal.transaction() as uow:
+        self._access.live(actor)  # a member's login must still work
+        with self._rt.transaction() as uow:
             found = load(uow.accounts, vendor_id, "account", account, "account")
         if isinstance(actor, Member) and actor.account_id != found.id:
             raise NotFound("account", found.id)
@@ -147,7 +87,7 @@ class AccountService:
         problems: list[Problem] = []
         name = v.username(problems, "username", username)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.accounts.get_by(vendor_id, "username", name)
         if found is None:
             raise NotFound("account", name)
@@ -159,7 +99,7 @@ class AccountService:
         problems: list[Problem] = []
         address = v.email(problems, "email", email)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.accounts.get_by(vendor_id, "email", address)
         if found is None:
             raise NotFound("account", address)
@@ -179,7 +119,7 @@ class AccountService:
         where: dict[str, object] = {}
         if status is not None:
             where["status"] = _status(status)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             return uow.accounts.list(vendor_id, where=where, limit=limit, offset=offset)
 
     def update(
@@ -203,21 +143,21 @@ class AccountService:
         if "email" in changes:
             fields["email"] = v.email(problems, "email", changes["email"])
         if "language" in changes:
-            fields["language"] = _language(problems, changes["language"])
+            fields["language"] = check_language(problems, changes["language"])
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.accounts, vendor_id, "account", account, "account")
             moved = "email" in fields and v.email_key(fields["email"]) != v.email_key(current.email)
             if moved:
                 # Sessions and links made for the old address end with it.
                 fields["session_stamp"] = new_session_stamp()
-                uow.revoke_tokens(vendor_id, self._portal.clock.now(), account_id=current.id)
+                uow.revoke_tokens(vendor_id, self._rt.clock.now(), account_id=current.id)
             saved = save(
                 uow.accounts, current, seen_version(account, expected_version), "account", **fields
             )
             changed = sorted(f for f in changes if getattr(saved, f) != getattr(current, f))
             if changed:
-                _audit(self._portal, uow, actor, "account_updated", saved, changed=changed)
+                _audit(self._rt, uow, actor, "account_updated", saved, changed=changed)
             return saved
 
     def deactivate(self, actor: Actor, account: Account | UUID) -> Account:
@@ -230,7 +170,7 @@ class AccountService:
 
     def _set_status(self, actor: Actor, account: Account | UUID, status: AccountStatus) -> Account:
         vendor_id = require_admin(actor)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.accounts, vendor_id, "account", account, "account")
             if current.status is status:
                 return current
@@ -243,7 +183,7 @@ class AccountService:
                 session_stamp=new_session_stamp(),
             )
             if status is AccountStatus.DISABLED:
-                now = self._portal.clock.now()
+                now = self._rt.clock.now()
                 uow.revoke_tokens(vendor_id, now, account_id=current.id)
                 # A main account stops its customer's extras however it is switched off: here
                 # as through its membership, their links and sessions end, for good.
@@ -252,17 +192,15 @@ class AccountService:
                 ):
                     end_logins_of_customer(uow, vendor_id, main.customer_id, now)
             action = "reactivated" if status is AccountStatus.ACTIVE else "deactivated"
-            _audit(self._portal, uow, actor, f"account_{action}", saved)
+            _audit(self._rt, uow, actor, f"account_{action}", saved)
             return saved
 
 
 def _audit(
-    portal: Portal, uow: UnitOfWork, actor: Actor, action: str, account: Account, **details: Any
+    rt: Runtime, uow: UnitOfWork, actor: Actor, action: str, account: Account, **details: Any
 ) -> None:
-    from portalkit.audit import record
 
-    record(
-        portal,
+    rt.record(
         uow,
         vendor_id=account.vendor_id,
         action=action,

@@ -1,26 +1,8 @@
-"""Memberships: an account's access to one customer, as one of that customer's contacts.
-
-A membership carries its status (invited, active, disabled), its kind, its permission profile,
-location grants (read or write; write implies read), customer grants inside an umbrella, and the
-notifications it subscribes to. A customer may have any number of memberships.
-
-Kinds, from the seeds:
-
-- ``member`` (default): a login standing on its own (transport, field-service, workwear seeds).
-- ``main``: the customer's main account; at most one per customer.
-- ``extra``: an extra account; it works only while its customer's main account is active
-  (pest-control seed), so an extra can only be created once the customer has a main account.
-
-Example::
-
-    m = portal.memberships.create(staff, account=alice, customer=acme, contact=jane,
-                                  kind="main", location_grants={depot: "write"})
-"""
+"""The membership service (``portal.memberships``); :mod:`portalkit.memberships` describes the
+concept, ``model.py`` the records and ``rights.py`` what a customer's own administrator may do."""
 
 from __future__ import annotations
 
-import enum
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -33,89 +15,25 @@ from portalkit._guard import may_read_customer, vendor_of
 from portalkit._service import ident, load, page, save, seen_version
 from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor, Member
-from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
-from portalkit.profiles import Scope
+from portalkit.errors import NotFound, Problem, ValidationError
+from portalkit.memberships.model import (
+    MAX_GRANTS,
+    SUBSCRIPTION_RE,
+    Access,
+    LocationGrant,
+    Membership,
+    MembershipKind,
+    MembershipStatus,
+)
+from portalkit.memberships.rights import may_switch_on, may_touch, may_touch_account, within_rights
 
 if TYPE_CHECKING:
-    from portalkit.access import AccessContext, AccessService, ResourceType
-    from portalkit.accounts import Account
-    from portalkit.customers import Contact, Customer, Location
-    from portalkit.portal import Portal
-    from portalkit.profiles import PermissionProfile
+    from portalkit._runtime import Runtime
+    from portalkit.access import AccessService
+    from portalkit.accounts.model import Account
+    from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.profiles.model import PermissionProfile
     from portalkit.storage.base import UnitOfWork
-
-__all__ = [
-    "Access",
-    "LocationGrant",
-    "Membership",
-    "MembershipKind",
-    "MembershipService",
-    "MembershipStatus",
-]
-
-SUBSCRIPTION_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
-MAX_GRANTS = 500
-
-
-class MembershipStatus(enum.Enum):
-    """Invited (no password set yet), active, or disabled."""
-
-    INVITED = "invited"
-    ACTIVE = "active"
-    DISABLED = "disabled"
-
-
-class MembershipKind(enum.Enum):
-    """A login on its own, the customer's main account, or an extra account under the main."""
-
-    MEMBER = "member"
-    MAIN = "main"
-    EXTRA = "extra"
-
-
-class Access(enum.Enum):
-    """Rights at one location: write implies read."""
-
-    READ = "read"
-    WRITE = "write"
-
-
-@attrs.frozen
-class LocationGrant:
-    """Access to one location of the customer."""
-
-    location_id: UUID
-    access: Access
-
-    @property
-    def can_write(self) -> bool:
-        """True for write access (which includes read)."""
-        return self.access is Access.WRITE
-
-
-@attrs.frozen
-class Membership:
-    """An account's access to one customer."""
-
-    id: UUID
-    vendor_id: UUID
-    account_id: UUID
-    customer_id: UUID
-    contact_id: UUID
-    created_at: datetime
-    status: MembershipStatus = MembershipStatus.INVITED
-    kind: MembershipKind = MembershipKind.MEMBER
-    profile_id: UUID | None = None
-    location_grants: tuple[LocationGrant, ...] = ()
-    customer_grants: frozenset[UUID] = frozenset()
-    subscriptions: frozenset[str] = frozenset()
-    session_stamp: str = attrs.field(factory=new_session_stamp, repr=False)
-    version: int = 1
-
-    @property
-    def active(self) -> bool:
-        """True while the membership's own status is active (see access control for the rest)."""
-        return self.status is MembershipStatus.ACTIVE
 
 
 def _location_grants(problems: list[Problem], value: object) -> tuple[LocationGrant, ...]:
@@ -210,8 +128,9 @@ class MembershipService:
         {"profile", "kind", "contact", "location_grants", "customer_grants", "subscriptions"}
     )
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime, *, access: AccessService) -> None:
+        self._rt = rt
+        self._access = access
 
     def create(
         self,
@@ -242,8 +161,8 @@ class MembershipService:
         the customer's main account does.
         """
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        delegate = self._portal.access.delegated_admin(actor)
+        self._access.live(actor)  # a member's login must still work
+        delegate = self._access.delegated_admin(actor)
         problems: list[Problem] = []
         if kind is None:
             kind = MembershipKind.MEMBER if delegate is None else MembershipKind.EXTRA
@@ -267,7 +186,7 @@ class MembershipService:
             except ValidationError as exc:
                 problems.extend(exc.problems)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             owner = _check_links(
                 uow,
                 vendor_id,
@@ -279,8 +198,8 @@ class MembershipService:
                 customers,
             )
             if delegate is not None:
-                access = self._portal.access
-                _within_rights(
+                access = self._access
+                within_rights(
                     uow, access, delegate, owner.id, checked_kind, profile_id, grants, customers
                 )
                 if checked_status is not MembershipStatus.INVITED:
@@ -288,7 +207,7 @@ class MembershipService:
                     # without its owner's word: an invited login starts working only when its
                     # owner accepts, and its password stays out of this admin's hands
                     # (credentials check the whole account before setting one).
-                    _may_touch_account(uow, access, delegate, ids["account"])
+                    may_touch_account(uow, access, delegate, ids["account"])
             if checked_kind is MembershipKind.EXTRA:
                 _require_main(uow, vendor_id, owner.id)
             membership = Membership(
@@ -297,7 +216,7 @@ class MembershipService:
                 account_id=ids["account"],
                 customer_id=owner.id,
                 contact_id=ids["contact"],
-                created_at=self._portal.clock.now(),
+                created_at=self._rt.clock.now(),
                 status=checked_status,
                 kind=checked_kind,
                 profile_id=profile_id,
@@ -306,14 +225,14 @@ class MembershipService:
                 subscriptions=subs,
             )
             uow.memberships.add(membership)
-            _audit(self._portal, uow, actor, "membership_created", membership)
+            _audit(self._rt, uow, actor, "membership_created", membership)
         return membership
 
     def get(self, actor: Actor, membership: Membership | UUID) -> Membership:
         """Return a membership the actor may see, or raise NotFound."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        with self._portal.transaction() as uow:
+        self._access.live(actor)  # a member's login must still work
+        with self._rt.transaction() as uow:
             found = load(uow.memberships, vendor_id, "membership", membership, "membership")
         if (
             isinstance(actor, Member)
@@ -335,7 +254,7 @@ class MembershipService:
     ) -> list[Membership]:
         """Memberships of one customer or one account (at least one must be given)."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
+        self._access.live(actor)  # a member's login must still work
         limit, offset = page(limit, offset)
         problems: list[Problem] = []
         where: dict[str, object] = {}
@@ -356,7 +275,7 @@ class MembershipService:
                 and "customer_id" not in where
             ):
                 raise NotFound("account", where["account_id"])
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if "customer_id" in where and not isinstance(actor, Member):
                 load(uow.customers, vendor_id, "customer", where["customer_id"], "customer")
             return uow.memberships.list(vendor_id, where=where, limit=limit, offset=offset)
@@ -375,8 +294,8 @@ class MembershipService:
         own rights, but not a main account, another administrator or their own login.
         """
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        delegate = self._portal.access.delegated_admin(actor)
+        self._access.live(actor)  # a member's login must still work
+        delegate = self._access.delegated_admin(actor)
         problems: list[Problem] = []
         v.only_fields(problems, changes, self._CHANGEABLE, "membership")
         fields: dict[str, Any] = {}
@@ -397,7 +316,7 @@ class MembershipService:
         if "subscriptions" in changes:
             fields["subscriptions"] = _subscriptions(problems, changes["subscriptions"])
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.memberships, vendor_id, "membership", membership, "membership")
             merged = attrs.evolve(current, **fields)
             _check_links(
@@ -413,10 +332,10 @@ class MembershipService:
             if merged.kind is MembershipKind.EXTRA and current.kind is not MembershipKind.EXTRA:
                 _require_main(uow, vendor_id, current.customer_id)
             if delegate is not None:
-                _may_touch(uow, self._portal.access, delegate, current)
-                _within_rights(
+                may_touch(uow, self._access, delegate, current)
+                within_rights(
                     uow,
-                    self._portal.access,
+                    self._access,
                     delegate,
                     merged.customer_id,
                     merged.kind,
@@ -437,7 +356,7 @@ class MembershipService:
                 **fields,
             )
             if changed:
-                _audit(self._portal, uow, actor, "membership_updated", saved, changed=changed)
+                _audit(self._rt, uow, actor, "membership_updated", saved, changed=changed)
             return saved
 
     def activate(self, actor: Actor, membership: Membership | UUID) -> Membership:
@@ -451,18 +370,18 @@ class MembershipService:
     def _set_status(
         self, actor: Actor, membership: Membership | UUID, status: MembershipStatus
     ) -> Membership:
-        delegate = self._portal.access.delegated_admin(actor)
+        delegate = self._access.delegated_admin(actor)
         # A disabled membership's sessions end; activating keeps the stamp it has.
         stamp = {} if status is MembershipStatus.ACTIVE else {"session_stamp": new_session_stamp()}
         vendor_id = vendor_of(actor)
         if delegate is not None:
-            self._portal.access.live(actor)  # a member's login must still work
-        with self._portal.transaction() as uow:
+            self._access.live(actor)  # a member's login must still work
+        with self._rt.transaction() as uow:
             current = load(uow.memberships, vendor_id, "membership", membership, "membership")
             if delegate is not None:
-                _may_touch(uow, self._portal.access, delegate, current)
+                may_touch(uow, self._access, delegate, current)
                 if status is MembershipStatus.ACTIVE and current.status is not status:
-                    _may_switch_on(uow, self._portal.access, delegate, current)
+                    may_switch_on(uow, self._access, delegate, current)
             if current.status is status:
                 return current
             saved = save(
@@ -474,9 +393,9 @@ class MembershipService:
                 **stamp,
             )
             action = "activated" if status is MembershipStatus.ACTIVE else "deactivated"
-            _audit(self._portal, uow, actor, f"membership_{action}", saved)
+            _audit(self._rt, uow, actor, f"membership_{action}", saved)
             if status is MembershipStatus.DISABLED:
-                now = self._portal.clock.now()
+                now = self._rt.clock.now()
                 uow.revoke_tokens(vendor_id, now, account_id=saved.account_id)
                 if saved.kind is MembershipKind.MAIN:
                     # A main account's extras stop with it, and so do their links.
@@ -504,17 +423,15 @@ def end_logins_of_customer(
 
 
 def _audit(
-    portal: Portal,
+    rt: Runtime,
     uow: UnitOfWork,
     actor: Actor,
     action: str,
     membership: Membership,
     **details: Any,
 ) -> None:
-    from portalkit.audit import record
 
-    record(
-        portal,
+    rt.record(
         uow,
         vendor_id=membership.vendor_id,
         action=action,
@@ -523,254 +440,6 @@ def _audit(
         target=f"membership:{membership.id}",
         **details,
     )
-
-
-_SCOPE_ORDER = {Scope.OWN: 0, Scope.LOCATION: 1, Scope.CUSTOMER: 2, Scope.TREE: 3}
-
-
-@attrs.frozen
-class _Reach:
-    """What one login reaches, as written and as it works now, for comparing a login a
-    delegated admin makes or touches with the admin's own (compared field by field, the
-    same way on both sides, so that a default or an empty list cannot widen anything)."""
-
-    customer_id: UUID
-    kind: MembershipKind
-    has_profile: bool
-    written: frozenset[str]  # the profile's capabilities
-    effective: frozenset[str]  # after the customer's settings (hidden prices)
-    scopes: Mapping[str, Scope]  # as the profile writes them
-    location_grants: tuple[LocationGrant, ...]
-    customer_grants: frozenset[UUID]
-
-    def scope(self, resource: str, default: Scope) -> Scope:
-        """The scope this login sees ``resource`` with: its own, else the type's default."""
-        return self.scopes.get(resource, default)
-
-    def customers(self, scope: Scope) -> frozenset[UUID] | None:
-        """The customers whose records it sees at ``scope`` (None: its whole tree)."""
-        if scope is Scope.TREE:
-            return None
-        if scope is Scope.OWN:
-            return frozenset({self.customer_id})
-        return frozenset({self.customer_id}) | self.customer_grants
-
-
-def _reach(
-    uow: UnitOfWork,
-    vendor_id: UUID,
-    customer_id: UUID,
-    kind: MembershipKind,
-    profile_id: UUID | None,
-    grants: tuple[LocationGrant, ...],
-    customers: frozenset[UUID],
-) -> _Reach:
-    profile = uow.profiles.get(vendor_id, profile_id) if profile_id is not None else None
-    owner = uow.customers.get(vendor_id, customer_id)
-    written = frozenset(profile.capabilities) if profile is not None else frozenset()
-    effective = written
-    if owner is None or not owner.settings.show_prices:
-        effective = written - {"prices.view"}
-    return _Reach(
-        customer_id=customer_id,
-        kind=kind,
-        has_profile=profile is not None,
-        written=written,
-        effective=effective,
-        scopes=dict(profile.scopes) if profile is not None else {},
-        location_grants=grants,
-        customer_grants=customers,
-    )
-
-
-def _own_reach(uow: UnitOfWork, delegate: AccessContext) -> _Reach:
-    """The delegated admin's own reach, read the same way as the logins it compares with."""
-    actor = delegate.actor
-    assert isinstance(actor, Member)
-    own = uow.memberships.get(actor.vendor_id, actor.membership_id)
-    assert own is not None  # its context was just built from it
-    return _reach(
-        uow,
-        actor.vendor_id,
-        own.customer_id,
-        own.kind,
-        own.profile_id,
-        own.location_grants,
-        own.customer_grants,
-    )
-
-
-def _beyond(
-    access: AccessService, delegate: AccessContext, admin: _Reach, login: _Reach
-) -> list[str]:
-    """Everything ``login`` reaches that the admin does not: capabilities, scopes, customers,
-    locations and main-account dependence — each compared as it works, not as it is written."""
-    beyond: list[str] = []
-    if login.kind is not MembershipKind.EXTRA:
-        # An extra account works only while the main account does; any other kind would
-        # outlive it, and so outlive the admin's own rights when the main account stops.
-        beyond.append(f"a {login.kind.value} login (customer admins give out extra accounts only)")
-    beyond += sorted(login.written - admin.written)
-    beyond += sorted((login.effective - admin.effective) - (login.written - admin.written))
-    if login.has_profile:
-        beyond += _beyond_scopes(access, delegate, admin, login)
-    readable, writable = delegate.location_read, delegate.location_write
-    if readable is not None:
-        if not login.location_grants:
-            # No grants means no location limit: every location, more than the admin holds.
-            beyond.append("every location (give the login locations of your own)")
-        for grant in login.location_grants:
-            if grant.location_id not in readable:
-                beyond.append(f"location {grant.location_id}")
-            elif grant.can_write and grant.location_id not in (writable or ()):
-                beyond.append(f"write at location {grant.location_id}")
-    # Granted customers lie among those it manages; what each resource type then shows of them
-    # was compared above, type by type.
-    managed = delegate.reach("memberships")
-    beyond += [f"customer {c}" for c in sorted(login.customer_grants - managed, key=str)]
-    return list(dict.fromkeys(beyond))
-
-
-def _beyond_scopes(
-    access: AccessService, delegate: AccessContext, admin: _Reach, login: _Reach
-) -> list[str]:
-    beyond: list[str] = []
-    kinds = access.resources
-    for name in sorted({*kinds, *admin.scopes, *login.scopes}):
-        kind = kinds.get(name)
-        if kind is not None and kind.view not in login.effective:
-            continue  # the login sees nothing of this type, whatever its scope
-        # A missing scope is the type's default, for both logins alike (customer for a type
-        # this process has not registered, as access control reads it).
-        default = kind.default_scope if kind is not None else Scope.CUSTOMER
-        mine, theirs = admin.scope(name, default), login.scope(name, default)
-        if _SCOPE_ORDER[theirs] > _SCOPE_ORDER[mine]:
-            beyond.append(f"{name} per {theirs.value}")
-            continue
-        if kind is None:
-            continue  # nothing filters an unregistered type here: its scope is all it has
-        if delegate.predicate(kind).nothing and _sees_some(kind, login):
-            beyond.append(f"{name} (you see none)")
-            continue
-        allowed, wanted = admin.customers(mine), login.customers(theirs)
-        if allowed is not None and (wanted is None or not wanted <= allowed):
-            beyond.append(f"{name} of customers outside your reach")
-    return beyond
-
-
-def _sees_some(kind: ResourceType, login: _Reach) -> bool:
-    """Whether a login may see any record of ``kind`` (the cases that show none, as access
-    control builds its filter; anything else counts as some)."""
-    scope = login.scope(kind.name, kind.default_scope)
-    if scope is Scope.LOCATION:
-        return bool(login.location_grants) and kind.location_field is not None
-    if scope is Scope.OWN:
-        return kind.owner_field is not None
-    return True
-
-
-def _may_touch(
-    uow: UnitOfWork,
-    access: AccessService,
-    delegate: AccessContext,
-    target: Membership,
-    admin: _Reach | None = None,
-) -> None:
-    """A delegated admin acts only on logins of its reach whose rights are all within its
-    own, and never on a main account, another administrator or its own login."""
-    if target.customer_id not in delegate.reach("memberships"):
-        raise NotFound("membership", target.id)
-    actor = delegate.actor
-    assert isinstance(actor, Member)
-    if target.id == actor.membership_id:
-        raise PermissionDenied("you cannot change your own login")
-    if target.kind is MembershipKind.MAIN:
-        raise PermissionDenied("only the vendor's staff may change a main account")
-    profile = uow.profiles.get(target.vendor_id, target.profile_id) if target.profile_id else None
-    if profile is not None and "members.manage" in profile.capabilities:
-        raise PermissionDenied("only the vendor's staff may change another administrator")
-    login = _reach(
-        uow,
-        target.vendor_id,
-        target.customer_id,
-        target.kind,
-        target.profile_id,
-        target.location_grants,
-        target.customer_grants,
-    )
-    beyond = _beyond(access, delegate, admin or _own_reach(uow, delegate), login)
-    if beyond:
-        raise PermissionDenied(
-            "this login holds more than you do; only the vendor's staff may change it: "
-            + ", ".join(beyond)
-        )
-
-
-def _may_touch_account(
-    uow: UnitOfWork, access: AccessService, delegate: AccessContext, account_id: UUID
-) -> None:
-    """A delegated admin may act on an account (its password, its links) only if every
-    membership of that account is one it may touch: an account shared with another customer,
-    or holding a main or admin membership anywhere, is the vendor staff's."""
-    actor = delegate.actor
-    assert isinstance(actor, Member)
-    if account_id == actor.account_id:
-        raise PermissionDenied("you cannot change your own login")
-    reach = delegate.reach("memberships")
-    admin = _own_reach(uow, delegate)
-    for membership in uow.memberships.list(actor.vendor_id, where={"account_id": account_id}):
-        if membership.customer_id not in reach:
-            raise PermissionDenied(
-                "this login also works for a customer outside your reach; only the vendor's "
-                "staff may change it"
-            )
-        _may_touch(uow, access, delegate, membership, admin)
-
-
-_NOT_ACCEPTED = (
-    "this login starts working when its person accepts the invitation; resend the invitation "
-    "instead (only a login that was accepted, and whose account is wholly in your hands, can be "
-    "switched on again by you)"
-)
-
-
-def _may_switch_on(
-    uow: UnitOfWork, access: AccessService, delegate: AccessContext, target: Membership
-) -> None:
-    """A delegated admin never switches a login on in place of its person: an invited one
-    waits for its owner's yes (it may be a person with a login elsewhere, asked to join), and
-    a disabled one only comes back if its account is wholly the admin's and has a password.
-    Every refusal reads the same, so it tells nobody which case it was."""
-    account = uow.accounts.get(target.vendor_id, target.account_id)
-    if target.status is MembershipStatus.INVITED or account is None or not account.password_hash:
-        raise PermissionDenied(_NOT_ACCEPTED)
-    try:
-        _may_touch_account(uow, access, delegate, target.account_id)
-    except PermissionDenied:
-        raise PermissionDenied(_NOT_ACCEPTED) from None
-
-
-def _within_rights(
-    uow: UnitOfWork,
-    access: AccessService,
-    delegate: AccessContext,
-    customer_id: UUID,
-    kind: MembershipKind,
-    profile_id: UUID | None,
-    grants: tuple[LocationGrant, ...],
-    customers: frozenset[UUID],
-) -> None:
-    """Refuse anything a delegated admin would grant beyond what it holds itself."""
-    if customer_id not in delegate.reach("memberships"):
-        raise NotFound("customer", customer_id)
-    if kind is MembershipKind.MAIN:
-        raise PermissionDenied("only the vendor's staff may create or promote a main account")
-    vendor_id = delegate.actor.vendor_id
-    assert vendor_id is not None
-    login = _reach(uow, vendor_id, customer_id, kind, profile_id, grants, customers)
-    beyond = _beyond(access, delegate, _own_reach(uow, delegate), login)
-    if beyond:
-        raise PermissionDenied("you cannot grant what you do not hold: " + ", ".join(beyond))
 
 
 def _check_links(

@@ -1,22 +1,9 @@
-"""Customers (customer companies), their locations (sites) and their contacts (people).
-
-A customer's ``code`` is unique per vendor (case-insensitively), at most 50 letters, digits,
-``-`` and ``_``, and never changes once created: host apps put it in URLs and order numbers.
-A customer may have a parent: an umbrella customer (PestScan's *domein contractant*) whose
-members may be granted its child customers.
-
-Example::
-
-    acme = portal.customers.create(staff, code="ACME", name="Acme Transport B.V.")
-    depot = portal.locations.create(staff, customer=acme, name="Depot Rotterdam")
-    jane = portal.contacts.create(staff, customer=acme, first_name="Jane", last_name="Doe",
-                                  email="jane@acme.example")
-"""
+"""The customer, location and contact services (``portal.customers``, ``portal.locations``,
+``portal.contacts``); :mod:`portalkit.customers` describes the concept, ``model.py`` the records."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
@@ -27,118 +14,21 @@ from portalkit._guard import may_read_customer, require_admin, vendor_of
 from portalkit._service import ident, load, page, save, seen_version, set_fields
 from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor, Member
-from portalkit.audit import record
+from portalkit.customers.model import (
+    MAX_TREE_DEPTH,
+    Address,
+    Branding,
+    Contact,
+    Customer,
+    CustomerSettings,
+    Location,
+)
 from portalkit.errors import NotFound, Problem, ValidationError
 
 if TYPE_CHECKING:
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
+    from portalkit.access import AccessService
     from portalkit.storage.base import Repository, UnitOfWork
-
-__all__ = [
-    "MAX_TREE_DEPTH",
-    "Address",
-    "Branding",
-    "Contact",
-    "ContactService",
-    "Customer",
-    "CustomerService",
-    "CustomerSettings",
-    "Location",
-    "LocationService",
-]
-
-MAX_TREE_DEPTH = 8
-"""How many levels an umbrella tree may have (a customer with no parent is level 1)."""
-
-
-@attrs.frozen
-class CustomerSettings:
-    """What a customer's portal offers: prices shown at all, and the online shop switched on."""
-
-    show_prices: bool = True
-    shop_enabled: bool = False
-
-
-@attrs.frozen
-class Branding:
-    """How a customer's portal and mail look: its logo, the logo in mail, a template name."""
-
-    logo_url: str = ""
-    email_logo_url: str = ""
-    template: str = ""
-
-
-@attrs.frozen
-class Address:
-    """A postal address of a customer; one of them may be the default delivery address."""
-
-    street: str
-    postal_code: str
-    city: str
-    country: str = ""
-    label: str = ""
-    default_delivery: bool = False
-
-
-@attrs.frozen
-class Customer:
-    """A customer company of a vendor."""
-
-    id: UUID
-    vendor_id: UUID
-    code: str
-    name: str
-    created_at: datetime
-    erp_reference: str = ""
-    active: bool = True
-    settings: CustomerSettings = CustomerSettings()
-    branding: Branding = Branding()
-    addresses: tuple[Address, ...] = ()
-    parent_id: UUID | None = None
-    version: int = 1
-
-    @property
-    def default_delivery_address(self) -> Address | None:
-        """The address marked as default delivery address, if any."""
-        return next((a for a in self.addresses if a.default_delivery), None)
-
-
-@attrs.frozen
-class Location:
-    """A site of a customer: the unit of per-location rights and of work-request addresses."""
-
-    id: UUID
-    vendor_id: UUID
-    customer_id: UUID
-    name: str
-    created_at: datetime
-    code: str = ""
-    address: Address | None = None
-    active: bool = True
-    version: int = 1
-
-
-@attrs.frozen
-class Contact:
-    """A person at a customer. A login (membership) is always one of the customer's contacts."""
-
-    id: UUID
-    vendor_id: UUID
-    customer_id: UUID
-    first_name: str
-    last_name: str
-    created_at: datetime
-    email: str = ""
-    job_title: str = ""
-    department: str = ""
-    phone: str = ""
-    active: bool = True
-    version: int = 1
-
-    @property
-    def full_name(self) -> str:
-        """First and last name, as a person would write them."""
-        return f"{self.first_name} {self.last_name}".strip()
 
 
 def _settings(problems: list[Problem], value: object) -> CustomerSettings:
@@ -245,8 +135,9 @@ class CustomerService:
         {"name", "erp_reference", "settings", "branding", "addresses", "parent"}
     )
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime, *, access: AccessService) -> None:
+        self._rt = rt
+        self._access = access
 
     def create(
         self,
@@ -277,7 +168,7 @@ class CustomerService:
         checked_addresses = _addresses(problems, addresses)
         parent_id = ident("parent", parent) if parent is not None else None
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if parent_id is not None:
                 _check_depth(uow, vendor_id, parent_id, extra_levels=1)
             customer = Customer(
@@ -285,7 +176,7 @@ class CustomerService:
                 vendor_id=vendor_id,
                 code=code,
                 name=name,
-                created_at=self._portal.clock.now(),
+                created_at=self._rt.clock.now(),
                 erp_reference=erp,
                 settings=checked_settings,
                 branding=checked_branding,
@@ -293,14 +184,14 @@ class CustomerService:
                 parent_id=parent_id,
             )
             uow.customers.add(customer)
-            _audit(self._portal, uow, actor, "customer_created", customer)
+            _audit(self._rt, uow, actor, "customer_created", customer)
         return customer
 
     def get(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Return a customer the actor may see, or raise NotFound."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        with self._portal.transaction() as uow:
+        self._access.live(actor)  # a member's login must still work
+        with self._rt.transaction() as uow:
             found = load(uow.customers, vendor_id, "customer", customer, "customer")
         if not may_read_customer(actor, found.id):
             raise NotFound("customer", found.id)
@@ -309,11 +200,11 @@ class CustomerService:
     def get_by_code(self, actor: Actor, code: str) -> Customer:
         """Return the customer with this code (case-insensitive), or raise NotFound."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
+        self._access.live(actor)  # a member's login must still work
         problems: list[Problem] = []
         code = v.code(problems, "code", code)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.customers.get_by(vendor_id, "code", code)
         if found is None or not may_read_customer(actor, found.id):
             raise NotFound("customer", code)
@@ -330,12 +221,12 @@ class CustomerService:
     ) -> list[Customer]:
         """List the vendor's customers the actor may see, oldest first."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
+        self._access.live(actor)  # a member's login must still work
         limit, offset = page(limit, offset)
         where = _active_filter(active)
         if parent is not None:
             where["parent_id"] = ident("parent", parent)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if not isinstance(actor, Member):
                 return uow.customers.list(vendor_id, where=where, limit=limit, offset=offset)
             # A member sees its own customer only, until access control widens that.
@@ -389,7 +280,7 @@ class CustomerService:
         elif "parent" in changes:
             fields["parent_id"] = None
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if fields.get("parent_id") is not None:
                 # Two moves at once (A under B, B under A) would each pass the cycle check
                 # alone; one at a time per vendor, the second sees the first.
@@ -414,23 +305,21 @@ class CustomerService:
                         for name in attrs.fields_dict(CustomerSettings)
                         if getattr(current.settings, name) != getattr(saved.settings, name)
                     }
-                _audit(self._portal, uow, actor, "customer_updated", saved, **details)
+                _audit(self._rt, uow, actor, "customer_updated", saved, **details)
             return saved
 
     def deactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Switch a customer off: access control then refuses all of its memberships, their
         sessions end and the outstanding links (invitations, resets) of its logins stop
         working — for good, also when the customer is switched on again."""
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             was_active = load(
                 uow.customers, require_admin(actor), "customer", customer, "customer"
             ).active
-            changed = set_fields(
-                self._portal, actor, _customers, "customer", customer, active=False
-            )
+            changed = set_fields(self._rt, actor, _customers, "customer", customer, active=False)
             if was_active:
-                _audit(self._portal, uow, actor, "customer_deactivated", changed)
-            now = self._portal.clock.now()
+                _audit(self._rt, uow, actor, "customer_deactivated", changed)
+            now = self._rt.clock.now()
             for membership in uow.memberships.list(
                 changed.vendor_id, where={"customer_id": changed.id}
             ):
@@ -448,21 +337,20 @@ class CustomerService:
 
     def reactivate(self, actor: Actor, customer: Customer | UUID) -> Customer:
         """Switch a customer on again."""
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             was_active = load(
                 uow.customers, require_admin(actor), "customer", customer, "customer"
             ).active
-            changed = set_fields(self._portal, actor, _customers, "customer", customer, active=True)
+            changed = set_fields(self._rt, actor, _customers, "customer", customer, active=True)
             if not was_active:
-                _audit(self._portal, uow, actor, "customer_reactivated", changed)
+                _audit(self._rt, uow, actor, "customer_reactivated", changed)
             return changed
 
 
 def _audit(
-    portal: Portal, uow: UnitOfWork, actor: Actor, action: str, customer: Customer, **details: Any
+    rt: Runtime, uow: UnitOfWork, actor: Actor, action: str, customer: Customer, **details: Any
 ) -> None:
-    record(
-        portal,
+    rt.record(
         uow,
         vendor_id=customer.vendor_id,
         action=action,
@@ -560,8 +448,9 @@ class _CustomerPartService(Generic[P]):
 
     _what: str
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime, *, access: AccessService) -> None:
+        self._rt = rt
+        self._access = access
 
     @staticmethod
     def _repo(uow: UnitOfWork) -> Repository[P]:
@@ -570,8 +459,8 @@ class _CustomerPartService(Generic[P]):
     def get(self, actor: Actor, record: P | UUID) -> P:
         """Return the record if the actor may see its customer, else raise NotFound."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        with self._portal.transaction() as uow:
+        self._access.live(actor)  # a member's login must still work
+        with self._rt.transaction() as uow:
             found = load(self._repo(uow), vendor_id, self._what, record, self._what)
         if not may_read_customer(actor, found.customer_id):
             raise NotFound(self._what, found.id)
@@ -588,21 +477,21 @@ class _CustomerPartService(Generic[P]):
     ) -> list[P]:
         """The customer's records, oldest first."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
+        self._access.live(actor)  # a member's login must still work
         limit, offset = page(limit, offset)
         customer_id = ident("customer", customer)
         where = {**_active_filter(active), "customer_id": customer_id}
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             _customer_of(uow, actor, vendor_id, customer_id)
             return self._repo(uow).list(vendor_id, where=where, limit=limit, offset=offset)
 
     def deactivate(self, actor: Actor, record: P | UUID) -> P:
         """Mark the record inactive (kept for history; grants to it stop counting)."""
-        return set_fields(self._portal, actor, self._repo, self._what, record, active=False)
+        return set_fields(self._rt, actor, self._repo, self._what, record, active=False)
 
     def reactivate(self, actor: Actor, record: P | UUID) -> P:
         """Mark the record active again."""
-        return set_fields(self._portal, actor, self._repo, self._what, record, active=True)
+        return set_fields(self._rt, actor, self._repo, self._what, record, active=True)
 
 
 class LocationService(_CustomerPartService[Location]):
@@ -632,14 +521,14 @@ class LocationService(_CustomerPartService[Location]):
         checked = _address(problems, "address", address) if address is not None else None
         customer_id = ident("customer", customer)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             owner = _customer_of(uow, actor, vendor_id, customer_id)
             location = Location(
                 id=uuid4(),
                 vendor_id=vendor_id,
                 customer_id=owner.id,
                 name=name,
-                created_at=self._portal.clock.now(),
+                created_at=self._rt.clock.now(),
                 code=loc_code,
                 address=checked,
             )
@@ -674,7 +563,7 @@ class LocationService(_CustomerPartService[Location]):
                 else None
             )
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.locations, vendor_id, "location", location, "location")
             return save(
                 uow.locations,
@@ -729,8 +618,8 @@ class ContactService(_CustomerPartService[Contact]):
         """Add a contact person to a customer (staff, or a member holding ``members.manage``
         for a customer in its reach)."""
         vendor_id = vendor_of(actor)
-        self._portal.access.live(actor)  # a member's login must still work
-        delegate = self._portal.access.delegated_admin(actor)
+        self._access.live(actor)  # a member's login must still work
+        delegate = self._access.delegated_admin(actor)
         problems: list[Problem] = []
         fields = self._fields(
             problems,
@@ -745,7 +634,7 @@ class ContactService(_CustomerPartService[Contact]):
         )
         customer_id = ident("customer", customer)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if delegate is None:
                 owner = _customer_of(uow, actor, vendor_id, customer_id)
             else:  # a delegated admin reaches the customers of its scope, umbrella ones too
@@ -756,7 +645,7 @@ class ContactService(_CustomerPartService[Contact]):
                 id=uuid4(),
                 vendor_id=vendor_id,
                 customer_id=owner.id,
-                created_at=self._portal.clock.now(),
+                created_at=self._rt.clock.now(),
                 **fields,
             )
             uow.contacts.add(contact)
@@ -776,7 +665,7 @@ class ContactService(_CustomerPartService[Contact]):
         v.only_fields(problems, changes, self._CHANGEABLE, "contact")
         fields = self._fields(problems, changes)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.contacts, vendor_id, "contact", contact, "contact")
             return save(
                 uow.contacts, current, seen_version(contact, expected_version), "contact", **fields

@@ -1,15 +1,9 @@
-"""Self-registration: a person asks for a login; the vendor's staff decide.
-
-The flow of the service-desk seed: someone fills in a form (name, company, e-mail), confirms
-the e-mail address through a link, and the request waits as a *pending* registration until
-staff approve it (an invited account with its membership in the chosen customer) or reject it
-(nothing is created; the audit log keeps the decision).
-"""
+"""The self-registration service (``portal.registrations``); :mod:`portalkit.registrations`
+describes the flow, ``model.py`` the records."""
 
 from __future__ import annotations
 
-import enum
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
@@ -18,57 +12,34 @@ import attrs
 from portalkit import _validation as v
 from portalkit._guard import require_admin
 from portalkit._service import ident, load, page
+from portalkit.accounts.model import check_language
 from portalkit.actors import Actor, System
-from portalkit.audit import describe, record
+from portalkit.audit.model import describe
 from portalkit.auth import login_key
 from portalkit.errors import InvalidToken, Problem, ValidationError
-from portalkit.jobs import Decision, Job, RetryJob
+from portalkit.jobs.model import Job
+from portalkit.jobs.queue import Decision, RetryJob
+from portalkit.registrations.model import Registration, RegistrationStatus
 from portalkit.tokens import TokenPurpose
 
 if TYPE_CHECKING:
-    from portalkit.memberships import Membership
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
+    from portalkit.accounts.service import AccountService
+    from portalkit.credentials import CredentialService
+    from portalkit.customers.service import ContactService
+    from portalkit.linkmail import LinkMail
+    from portalkit.memberships.model import Membership
+    from portalkit.memberships.service import MembershipService
+    from portalkit.outbox.delivery import Outbox
+    from portalkit.profiles.service import ProfileService
     from portalkit.storage.base import UnitOfWork
 
-__all__ = ["Registration", "RegistrationService", "RegistrationStatus"]
 
 REGISTRATION_JOB = "registration_request"
 
 
 NAME_IN_MAIL = 60
 """At most this many characters of the requester's name reach the confirmation mail."""
-
-
-class RegistrationStatus(enum.Enum):
-    """Where a request is: e-mail not yet confirmed, waiting for staff, or decided."""
-
-    UNCONFIRMED = "unconfirmed"
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-
-
-@attrs.frozen
-class Registration:
-    """A request for a login, as the person gave it."""
-
-    id: UUID
-    vendor_id: UUID
-    email: str
-    first_name: str
-    last_name: str
-    company: str
-    created_at: datetime
-    phone: str = ""
-    message: str = ""
-    language: str = "en"
-    status: RegistrationStatus = RegistrationStatus.UNCONFIRMED
-    confirmed_at: datetime | None = None
-    decided_at: datetime | None = None
-    decided_by: str = ""
-    account_id: UUID | None = None
-    customer_id: UUID | None = None
-    version: int = 1
 
 
 class RegistrationService:
@@ -85,9 +56,27 @@ class RegistrationService:
         portal.registrations.approve(staff, pending[0], customer=newco, profile=normal_users)
     """
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
-        portal.mail._on_job(REGISTRATION_JOB, self._job)
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        outbox: Outbox,
+        links: LinkMail,
+        profiles: ProfileService,
+        contacts: ContactService,
+        accounts: AccountService,
+        memberships: MembershipService,
+        credentials: CredentialService,
+    ) -> None:
+        self._rt = rt
+        self._outbox = outbox
+        self._links = links
+        self._profiles = profiles
+        self._contacts = contacts
+        self._accounts = accounts
+        self._memberships = memberships
+        self._credentials = credentials
+        outbox.on_job(REGISTRATION_JOB, self._job)
 
     def request(
         self,
@@ -109,9 +98,7 @@ class RegistrationService:
         whatever happens — an address that already has an account, too many requests from
         this address or ``client_key`` — so the form tells nobody who has an account.
         """
-        from portalkit.accounts import _language
-
-        self._portal._standalone("registrations.request()")
+        self._rt.standalone("registrations.request()")
         vendor_id = ident("vendor", vendor)
         problems: list[Problem] = []
         address = v.email(problems, "email", email)
@@ -120,7 +107,7 @@ class RegistrationService:
         firm = v.text(problems, "company", company, max_length=200)
         phone_number = v.text(problems, "phone", phone, required=False, max_length=40)
         note = v.text(problems, "message", message, required=False, max_length=2000, multiline=True)
-        lang = _language(problems, language or self._portal.settings.default_language)
+        lang = check_language(problems, language or self._rt.settings.default_language)
         v.raise_if(problems)
         key = client_key[:200] if isinstance(client_key, str) and client_key else None
         form = {
@@ -137,7 +124,7 @@ class RegistrationService:
         # needs the mail key, so a missing one fails now, for every address alike). The
         # rest runs in the background, so the answer takes the same time whether or not
         # the address has a login (and whichever mail follows).
-        self._portal.mail._submit(vendor_id, REGISTRATION_JOB, form)
+        self._outbox.submit(vendor_id, REGISTRATION_JOB, form)
 
     def _job(self, job: Job, form: dict[str, Any]) -> Decision:
         """Decide a stored request: read and render outside the write lock, then write.
@@ -146,8 +133,7 @@ class RegistrationService:
         (and the link sealed) whatever the answer, and one of them is thrown away, so the
         work before the write transaction does not depend on the address (issue 9).
         """
-        settings = self._portal.settings
-        credentials = self._portal.credentials
+        settings = self._rt.settings
         vendor_id, address = job.vendor_id, str(form["email"])
         now = job.created_at  # the request's time counts, not the worker's
         registration = Registration(
@@ -163,23 +149,23 @@ class RegistrationService:
             language=str(form["language"]),
         )
         client_key = form.get("client_key")
-        with self._portal.transaction(read_only=True) as uow:
+        with self._rt.transaction(read_only=True) as uow:
             owner = uow.accounts.get_by(vendor_id, "email", address)
             greeting = (
-                credentials._greeting(uow, owner)
+                self._links.greeting(uow, owner)
                 if owner is not None
                 else {"name": registration.first_name, "customer_name": "", "logo_url": ""}
             )
-        notice = self._portal.mail._compose_template(
+        notice = self._outbox.compose_template(
             vendor_id,
             to=owner.email if owner is not None else address,
             template="registration_exists",
             language=owner.language if owner is not None else registration.language,
-            link=credentials._link(settings.login_path, ""),
+            link=self._links.url(settings.login_path, ""),
             # The owner's own name: nothing the requester typed reaches this mail.
             **greeting,
         )
-        link = credentials._prepare_link(
+        link = self._links.prepare(
             vendor_id,
             TokenPurpose.CONFIRM,
             address,
@@ -196,16 +182,15 @@ class RegistrationService:
         )
 
         def decide(uow: UnitOfWork) -> None:
-            keys = [self._portal.auth._key("register", vendor_id, login_key(address))]
+            keys = [self._rt.throttle_key("register", vendor_id, login_key(address))]
             if isinstance(client_key, str) and client_key:
-                keys.append(self._portal.auth._key("register-client", vendor_id, client_key))
+                keys.append(self._rt.throttle_key("register-client", vendor_id, client_key))
             counts = [uow.throttle_hit(key, now, now - timedelta(hours=1)) for key in keys]
             if uow.accounts.get_by(vendor_id, "email", address) != owner:
                 raise RetryJob("an account with this address came or went since it was read")
             system = System(vendor_id=vendor_id, reason="registration")
             if max(counts) > settings.request_max_per_hour:
-                record(
-                    self._portal,
+                self._rt.record(
                     uow,
                     vendor_id=vendor_id,
                     action="registration_throttled",
@@ -217,9 +202,8 @@ class RegistrationService:
             if owner is not None:
                 # The address has a login already: its owner hears of it (and how to get in)
                 # instead of the requester; the answer stays the same.
-                self._portal.mail._queue(uow, notice)
-                record(
-                    self._portal,
+                self._outbox.queue(uow, notice)
+                self._rt.record(
                     uow,
                     vendor_id=vendor_id,
                     action="registration_refused",
@@ -230,9 +214,8 @@ class RegistrationService:
                 )
                 return
             uow.registrations.add(registration)
-            token = credentials._store_link(uow, link)
-            record(
-                self._portal,
+            token = self._links.store(uow, link)
+            self._rt.record(
                 uow,
                 vendor_id=vendor_id,
                 action="registration_requested",
@@ -247,9 +230,8 @@ class RegistrationService:
         """Redeem a confirmation link: the request now waits for staff (``pending``).
         InvalidToken for a link that does not work."""
         vendor_id = ident("vendor", vendor)
-        credentials = self._portal.credentials
-        with self._portal.transaction() as uow:
-            found = credentials._peek(uow, vendor_id, TokenPurpose.CONFIRM, token)
+        with self._rt.transaction() as uow:
+            found = self._links.peek(uow, vendor_id, TokenPurpose.CONFIRM, token)
             registration = (
                 uow.registrations.get(vendor_id, found.registration_id)
                 if found.registration_id
@@ -257,16 +239,15 @@ class RegistrationService:
             )
             if registration is None or registration.status is not RegistrationStatus.UNCONFIRMED:
                 raise InvalidToken()
-            used = credentials._use(uow, vendor_id, TokenPurpose.CONFIRM, token)
+            used = self._links.use(uow, vendor_id, TokenPurpose.CONFIRM, token)
             confirmed = attrs.evolve(
                 registration,
                 status=RegistrationStatus.PENDING,
-                confirmed_at=self._portal.clock.now(),
+                confirmed_at=self._rt.clock.now(),
                 version=registration.version + 1,
             )
             uow.registrations.update(confirmed, registration.version)
-            record(
-                self._portal,
+            self._rt.record(
                 uow,
                 vendor_id=vendor_id,
                 action="registration_confirmed",
@@ -293,7 +274,7 @@ class RegistrationService:
             problems: list[Problem] = []
             where["status"] = v.choice(problems, "status", status, RegistrationStatus)
             v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             return uow.registrations.list(vendor_id, where=where, limit=limit, offset=offset)
 
     def approve(
@@ -312,7 +293,7 @@ class RegistrationService:
         account by now) raises Conflict and creates nothing."""
         vendor_id = require_admin(actor)
         if profile is None:
-            default = self._portal.settings.registration_profile
+            default = self._rt.settings.registration_profile
             if not default:
                 raise ValidationError.single(
                     "profile",
@@ -320,10 +301,10 @@ class RegistrationService:
                     "choose a permission profile, or name a default one in "
                     "PORTALKIT_REGISTRATION_PROFILE",
                 )
-            profile = self._portal.profiles.get_by_name(actor, default)
-        with self._portal.transaction() as uow:
+            profile = self._profiles.get_by_name(actor, default)
+        with self._rt.transaction() as uow:
             current = self._pending(uow, vendor_id, registration)
-            contact = self._portal.contacts.create(
+            contact = self._contacts.create(
                 actor,
                 customer=customer,
                 first_name=current.first_name,
@@ -331,13 +312,13 @@ class RegistrationService:
                 email=current.email,
                 phone=current.phone or None,
             )
-            account = self._portal.accounts.create(
+            account = self._accounts.create(
                 actor,
                 username=username or current.email,
                 email=current.email,
                 language=current.language,
             )
-            membership = self._portal.memberships.create(
+            membership = self._memberships.create(
                 actor,
                 customer=contact.customer_id,
                 account=account,
@@ -353,7 +334,7 @@ class RegistrationService:
                 account.id,
                 contact.customer_id,
             )
-            self._portal.credentials.invite(actor, membership)
+            self._credentials.invite(actor, membership)
             return membership
 
     def reject(
@@ -365,7 +346,7 @@ class RegistrationService:
         problems: list[Problem] = []
         why = v.text(problems, "reason", reason, required=False, max_length=500)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = self._pending(uow, vendor_id, registration)
             return self._decide(uow, actor, current, RegistrationStatus.REJECTED, why, None, None)
 
@@ -392,15 +373,14 @@ class RegistrationService:
         decided = attrs.evolve(
             current,
             status=status,
-            decided_at=self._portal.clock.now(),
+            decided_at=self._rt.clock.now(),
             decided_by=describe(actor),
             account_id=account_id,
             customer_id=customer_id,
             version=current.version + 1,
         )
         uow.registrations.update(decided, current.version)
-        record(
-            self._portal,
+        self._rt.record(
             uow,
             vendor_id=current.vendor_id,
             action=f"registration_{status.value}",

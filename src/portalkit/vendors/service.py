@@ -1,40 +1,26 @@
-"""Vendors: the businesses that run portals. Every other record belongs to exactly one vendor."""
+"""The vendor service (``portal.vendors``); the package docstring of :mod:`portalkit.vendors` says what a vendor is."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
-
-import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_platform, vendor_of, who
 from portalkit._service import ident
 from portalkit.actors import Actor
 from portalkit.errors import NotFound, Problem
+from portalkit.vendors.model import Vendor
 
 if TYPE_CHECKING:
-    from portalkit.portal import Portal
-
-__all__ = ["Vendor", "VendorService"]
-
-
-@attrs.frozen
-class Vendor:
-    """A tenant: the business running a portal for its customers (``code`` is its login code)."""
-
-    id: UUID
-    code: str
-    name: str
-    created_at: datetime
+    from portalkit._runtime import Runtime
 
 
 class VendorService:
     """Create and look up vendors. Reached as ``portal.vendors``."""
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
 
     def create(self, actor: Actor, *, code: str, name: str) -> Vendor:
         """Create a vendor; only the platform actor (``System()``) may.
@@ -46,8 +32,8 @@ class VendorService:
         code = v.code(problems, "code", code)
         name = v.text(problems, "name", name)
         v.raise_if(problems)
-        vendor = Vendor(id=uuid4(), code=code, name=name, created_at=self._portal.clock.now())
-        with self._portal.transaction() as uow:
+        vendor = Vendor(id=uuid4(), code=code, name=name, created_at=self._rt.clock.now())
+        with self._rt.transaction() as uow:
             uow.vendors.add(vendor)
         return vendor
 
@@ -55,7 +41,7 @@ class VendorService:
         """Return a vendor: the platform sees all, everyone else only their own."""
         own = who(actor).vendor_id
         vendor_id = ident("vendor", vendor)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.vendors.get(vendor_id)
         if found is None or (own is not None and own != found.id):
             raise NotFound("vendor", vendor_id)
@@ -67,7 +53,7 @@ class VendorService:
         problems: list[Problem] = []
         code = v.code(problems, "code", code)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.vendors.get_by_code(code)
         if found is None or (own is not None and own != found.id):
             raise NotFound("vendor", code)
@@ -75,7 +61,7 @@ class VendorService:
 
     def list(self, actor: Actor) -> list[Vendor]:
         """List vendors: all for the platform, otherwise just the actor's own."""
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if who(actor).vendor_id is None:
                 return uow.vendors.list()
             own = uow.vendors.get(vendor_of(actor))

@@ -23,7 +23,6 @@ The payload — the typed login, the registration form — is stored encrypted w
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import random
@@ -31,22 +30,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import attrs
 
+from portalkit._ids import ordered_id
 from portalkit.actors import System
-from portalkit.audit import _ordered_id, record
 from portalkit.errors import ConcurrentModification, NotFound
+from portalkit.jobs.model import Job, JobStage
 
 if TYPE_CHECKING:
-    from portalkit.outbox import OutboxMessage
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
+    from portalkit.outbox.model import OutboxMessage
     from portalkit.storage.base import UnitOfWork
 
-__all__ = ["Job", "JobStage"]
 
 log = logging.getLogger("portalkit.jobs")
 
@@ -67,40 +66,20 @@ SETTLE_DELAY = 0.05
 DECIDE_DELAY = 0.02
 
 
-class JobStage(enum.Enum):
-    """Where a job is: still to decide, or decided (its mail still to send and record)."""
-
-    PENDING = "pending"
-    DECIDED = "decided"
-
-
-@attrs.frozen
-class Job:
-    """One stored piece of background work. ``due_at`` is when it may be claimed: its
-    creation, its next retry, or the end of the lease of the worker that holds it."""
-
-    id: UUID
-    vendor_id: UUID
-    kind: str
-    created_at: datetime
-    due_at: datetime
-    payload: str = attrs.field(default="", repr=False)
-    stage: JobStage = JobStage.PENDING
-    attempts: int = 0
-    last_error: str = ""
-    version: int = 1
-
-
 class RetryJob(Exception):
     """Raised by a handler's decision when what it read changed before it could write: the
     job is tried again."""
 
 
 class JobQueue:
-    """Store jobs and run them; reached through ``portal.mail`` (``flush()``, ``wait()``)."""
+    """Store jobs and run them; the outbox owns one, reached through ``portal.mail``
+    (``flush()``, ``wait()``)."""
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(
+        self, rt: Runtime, *, send: Callable[[Sequence[OutboxMessage]], list[OutboxMessage]]
+    ) -> None:
+        self._rt = rt
+        self._send = send  # the outbox's delivery of claimed mail
         self._handlers: dict[str, Handler] = {}
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -118,19 +97,19 @@ class JobQueue:
     def submit(self, vendor_id: UUID, kind: str, payload: dict[str, Any]) -> None:
         """Store a job in a transaction of its own, the same statements for any payload,
         and wake the background thread. NotFound for a vendor that does not exist."""
-        now = self._portal.clock.now()
-        sealed = self._portal.mail._seal(json.dumps(payload, separators=(",", ":")))
+        now = self._rt.clock.now()
+        sealed = self._rt.seal(json.dumps(payload, separators=(",", ":")))
         job = Job(
-            id=_ordered_id(now),
+            id=ordered_id(now),
             vendor_id=vendor_id,
             kind=kind,
             created_at=now,
             # Born claimed by this process's thread: if the process stops, the lease runs
             # out and any worker takes it.
-            due_at=now + timedelta(seconds=self._portal.settings.mail_lease_seconds),
+            due_at=now + timedelta(seconds=self._rt.settings.mail_lease_seconds),
             payload=sealed,
         )
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if uow.vendors.get(vendor_id) is None:
                 raise NotFound("vendor", vendor_id)
             uow.jobs.add(job)
@@ -150,7 +129,7 @@ class JobQueue:
             self._cond.notify_all()
 
     def _work(self) -> None:
-        settings = self._portal.settings
+        settings = self._rt.settings
         while True:
             with self._cond:
                 while self._done >= self._wanted:
@@ -190,9 +169,9 @@ class JobQueue:
         retry = False
         while limit is None or ended < limit:
             size = _BATCH if limit is None else min(_BATCH, limit - ended)
-            now = self._portal.clock.now()
-            lease = now + timedelta(seconds=self._portal.settings.mail_lease_seconds)
-            with self._portal.transaction() as uow:
+            now = self._rt.clock.now()
+            lease = now + timedelta(seconds=self._rt.settings.mail_lease_seconds)
+            with self._rt.transaction() as uow:
                 claimed = uow.claim_jobs(now, size, lease)
             if not claimed:
                 break
@@ -224,13 +203,13 @@ class JobQueue:
                 continue  # our lease ran out and another worker took it
             except Exception as exc:
                 retry = not self._failed(job, exc) or retry
-        outcomes = self._portal.mail._attempt(mail) if mail else []
+        outcomes = self._send(mail) if mail else []
         pause = settle_at - time.monotonic()
         if pause > 0:
             time.sleep(pause)
         if not finished:
             return 0, retry
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             if outcomes:
                 uow.settle_outbox(outcomes)
             for job in finished:
@@ -241,36 +220,35 @@ class JobQueue:
         handler = self._handlers.get(job.kind)
         if handler is None:
             raise LookupError(f"no handler for background jobs of kind {job.kind!r}")
-        payload = json.loads(self._portal.mail._open(job.payload))
+        payload = json.loads(self._rt.open(job.payload))
         decision = handler(job, payload)
         if write_at is not None and (pause := write_at - time.monotonic()) > 0:
             time.sleep(pause)  # the write lock at the same moment, known address or not
         decided = attrs.evolve(
             job, stage=JobStage.DECIDED, payload="", last_error="", version=job.version + 1
         )
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             # Mail queued by the decision is claimed for this worker, to send right after.
-            mail: list[OutboxMessage] = self._portal._transaction_bag().setdefault("job_mail", [])
+            mail: list[OutboxMessage] = self._rt.transaction_bag().setdefault("job_mail", [])
             decision(uow)
             # Conditional on our claim: of two workers, only one decision commits.
             uow.jobs.update(decided, job.version)
         return decided, mail
 
     def _failed(self, job: Job, exc: Exception) -> bool:
-        settings = self._portal.settings
+        settings = self._rt.settings
         attempts = job.attempts + 1
         error = f"{type(exc).__name__}: {exc}"[:300]
-        now = self._portal.clock.now()
+        now = self._rt.clock.now()
         if not isinstance(exc, RetryJob):
             log.warning("background job %s (%s) failed: %s", job.id, job.kind, error)
         try:
-            with self._portal.transaction() as uow:
+            with self._rt.transaction() as uow:
                 if attempts >= settings.mail_max_attempts:
                     # Given up: the payload goes with it; the log and the audit log keep why.
                     if uow.delete_job(job.vendor_id, job.id, job.version):
                         log.error("background job %s (%s) given up: %s", job.id, job.kind, error)
-                        record(
-                            self._portal,
+                        self._rt.record(
                             uow,
                             vendor_id=job.vendor_id,
                             action="background_job_failed",

@@ -1,24 +1,8 @@
-"""The mail outbox: mail is stored with the change that causes it, then delivered with retries.
-
-A message queued inside a transaction is a row of that transaction: if the change rolls back,
-the message was never there; once it commits, the message is delivered even if the mail
-server is down at that moment. Delivery happens right after the commit (by default) and by
-``portalkit mail flush`` / ``portalkit mail worker``, which retry with exponential back-off
-and give up after a number of attempts (a *dead* message, which staff can list and retry).
-Several workers may run at once: each message is claimed by one of them
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
-
-Example::
-
-    with portal.transaction():
-        customer = portal.customers.create(staff, code="ACME", name="Acme")
-        portal.mail.enqueue(staff, to="jane@acme.example", subject="Welcome",
-                            text="Your portal is ready.")
-"""
+"""The outbox's machinery: composing, queueing, sealing and delivering mail with retries
+(the public face is :mod:`portalkit.outbox.service`)."""
 
 from __future__ import annotations
 
-import enum
 import logging
 import random
 from collections.abc import Sequence
@@ -37,23 +21,20 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin
-from portalkit._service import ident, load, page
+from portalkit._ids import ordered_id
 from portalkit.actors import Actor
-from portalkit.audit import _ordered_id
 from portalkit.errors import (
-    ConfigurationError,
     Problem,
-    ValidationError,
 )
-from portalkit.jobs import JobQueue
+from portalkit.jobs.queue import JobQueue
 from portalkit.mail.base import MailError, PermanentMailError, TemporaryMailError
 from portalkit.mail.templates import MailTemplates
+from portalkit.outbox.model import FlushReport, OutboxMessage, OutboxStatus
 
 if TYPE_CHECKING:
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
     from portalkit.storage.base import UnitOfWork
 
-__all__ = ["FlushReport", "MailService", "OutboxMessage", "OutboxStatus"]
 
 log = logging.getLogger("portalkit.mail")
 
@@ -75,75 +56,15 @@ def _text_part(body: str, subtype: str) -> MIMEText:
     return MIMEText(body, subtype, _UTF8)  # type: ignore[arg-type]
 
 
-class OutboxStatus(enum.Enum):
-    """Where a message is: waiting, being sent by a worker, delivered, or given up."""
+class Outbox:
+    """The outbox's machinery, which services share: compose and queue mail in the caller's
+    transaction, deliver it, and run the background jobs that queue mail. The public face
+    is :class:`~portalkit.outbox.MailService` (``portal.mail``)."""
 
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    DEAD = "dead"
-
-
-@attrs.frozen
-class OutboxMessage:
-    """One queued mail. ``message_id`` stays the same over every attempt, so a receiver can
-    recognise a message that arrives twice after an unclear failure.
-
-    A ``secret`` message (an invitation or reset link, a generated password) is stored
-    encrypted, and its body is purged once it is delivered or given up.
-    """
-
-    id: UUID
-    vendor_id: UUID
-    created_at: datetime
-    message_id: str
-    to: str
-    subject: str
-    next_attempt_at: datetime
-    text: str = attrs.field(default="", repr=False)
-    html: str = attrs.field(default="", repr=False)
-    kind: str = "custom"
-    secret: bool = False
-    status: OutboxStatus = OutboxStatus.PENDING
-    attempts: int = 0
-    claimed_until: datetime | None = None
-    last_error: str = ""
-    sent_at: datetime | None = None
-    version: int = 1
-
-
-@attrs.frozen
-class FlushReport:
-    """What one flush did: messages sent, to retry and given up, and background jobs (reset
-    and registration requests) handled."""
-
-    sent: int = 0
-    retrying: int = 0
-    dead: int = 0
-    jobs: int = 0
-
-    def __add__(self, other: FlushReport) -> FlushReport:
-        return FlushReport(
-            self.sent + other.sent,
-            self.retrying + other.retrying,
-            self.dead + other.dead,
-            self.jobs + other.jobs,
-        )
-
-
-class MailService:
-    """Queue mail in the current transaction and deliver it. Reached as ``portal.mail``."""
-
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
         self._templates: MailTemplates | None = None
-        self._jobs = JobQueue(portal)
-        #: Each notification kind members may subscribe to, with its template and capability.
-        self.notifications: dict[str, tuple[str, str]] = {
-            "quotes": ("notify_quote", "quotes.view"),
-            "invoices": ("notify_invoice", "invoices.view"),
-            "jobs": ("notify_job", "jobs.view_completed"),
-        }
+        self._jobs = JobQueue(rt, send=self.attempt)
 
     def enqueue(
         self,
@@ -164,14 +85,14 @@ class MailService:
         with ``PORTALKIT_MAIL_ENCRYPTION_KEY`` and purges it after delivery.
         """
         vendor_id = require_admin(actor)
-        message = self._compose(
+        message = self.compose(
             vendor_id, to=to, subject=subject, text=text, html=html, kind=kind, secret=secret
         )
-        with self._portal.transaction() as uow:
-            self._queue(uow, message)
+        with self._rt.transaction() as uow:
+            self.queue(uow, message)
         return message
 
-    def _compose(
+    def compose(
         self,
         vendor_id: UUID,
         *,
@@ -195,14 +116,14 @@ class MailService:
         secret = v.boolean(problems, "secret", secret)
         v.raise_if(problems)
         if secret:
-            body, markup = self._seal(body), self._seal(markup) if markup else ""
-        now = self._portal.clock.now()
-        message_id = _ordered_id(now)
+            body, markup = self._rt.seal(body), self._rt.seal(markup) if markup else ""
+        now = self._rt.clock.now()
+        message_id = ordered_id(now)
         return OutboxMessage(
             id=message_id,
             vendor_id=vendor_id,
             created_at=now,
-            message_id=f"<{message_id.hex}@{self._portal.settings.mail_from.rpartition('@')[2]}>",
+            message_id=f"<{message_id.hex}@{self._rt.settings.mail_from.rpartition('@')[2]}>",
             to=address,
             subject=title,
             text=body,
@@ -212,16 +133,16 @@ class MailService:
             next_attempt_at=now,
         )
 
-    def _queue(self, uow: UnitOfWork, message: OutboxMessage) -> OutboxMessage:
+    def queue(self, uow: UnitOfWork, message: OutboxMessage) -> OutboxMessage:
         """Store a composed message in the current transaction and arrange its delivery."""
-        settings = self._portal.settings
-        bag = self._portal._transaction_bag()
+        settings = self._rt.settings
+        bag = self._rt.transaction_bag()
         job_mail = bag.get("job_mail")
         if job_mail is not None and settings.mail_send_after_commit:
             # A background job's mail: stored claimed by the job's worker, which sends it and
             # records the outcome together with the job's end, so a known address costs no
             # extra write transaction (security.md B6).
-            now = self._portal.clock.now()
+            now = self._rt.clock.now()
             message = attrs.evolve(
                 message,
                 status=OutboxStatus.SENDING,
@@ -236,15 +157,15 @@ class MailService:
             # One delivery, over one connection, for all mail of this transaction.
             batch = bag.setdefault("mail", [])
             if not batch:
-                self._portal._after_commit(lambda: self._deliver_quietly(batch))
+                self._rt.after_commit(lambda: self._deliver_quietly(batch))
             batch.append(message.id)
         return message
 
-    def _submit(self, vendor_id: UUID, kind: str, payload: dict[str, Any]) -> None:
+    def submit(self, vendor_id: UUID, kind: str, payload: dict[str, Any]) -> None:
         """Store a background job (see :mod:`portalkit.jobs`) and wake the background thread."""
         self._jobs.submit(vendor_id, kind, payload)
 
-    def _on_job(self, kind: str, handler: Any) -> None:
+    def on_job(self, kind: str, handler: Any) -> None:
         """Let ``handler`` run the background jobs of ``kind``."""
         self._jobs.handle(kind, handler)
 
@@ -281,16 +202,16 @@ class MailService:
             log.exception("delivery right after commit failed; the worker will retry")
 
     def _deliver(self, size: int, ids: Sequence[UUID] | None) -> FlushReport | None:
-        settings = self._portal.settings
-        now = self._portal.clock.now()
-        with self._portal.transaction() as uow:
+        settings = self._rt.settings
+        now = self._rt.clock.now()
+        with self._rt.transaction() as uow:
             claimed = uow.claim_outbox(
                 now, size, now + timedelta(seconds=settings.mail_lease_seconds), ids
             )
         if not claimed:
             return None
-        outcomes = self._attempt(claimed)
-        with self._portal.transaction() as uow:
+        outcomes = self.attempt(claimed)
+        with self._rt.transaction() as uow:
             recorded = uow.settle_outbox(outcomes)
         report = FlushReport()
         for outcome in outcomes:
@@ -310,7 +231,7 @@ class MailService:
                 report += FlushReport(retrying=1)
         return report
 
-    def _attempt(self, claimed: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+    def attempt(self, claimed: Sequence[OutboxMessage]) -> list[OutboxMessage]:
         """Send claimed messages; returns their outcomes, for the caller to record."""
         # One message that cannot be built (say, a secret under a key since removed) must not
         # hold up the others: it fails alone, for good.
@@ -318,17 +239,17 @@ class MailService:
         ready: list[tuple[int, Message]] = []
         for position, message in enumerate(claimed):
             try:
-                ready.append((position, self._build(message)))
+                ready.append((position, self.build(message)))
                 results.append(None)
             except Exception as exc:
                 results.append(PermanentMailError(f"cannot build the message: {exc!r}"[:300]))
         try:
-            sent = self._portal.mailer.send_many([email for _, email in ready])
+            sent = self._rt.mailer.send_many([email for _, email in ready])
         except Exception as exc:
             sent = [TemporaryMailError(f"the mail backend failed: {exc!r}"[:300])] * len(ready)
         for (position, _), error in zip(ready, sent, strict=True):
             results[position] = error
-        now = self._portal.clock.now()
+        now = self._rt.clock.now()
         return [
             self._outcome(message, error, now)
             for message, error in zip(claimed, results, strict=True)
@@ -337,7 +258,7 @@ class MailService:
     def _outcome(
         self, message: OutboxMessage, error: MailError | None, now: datetime
     ) -> OutboxMessage:
-        settings = self._portal.settings
+        settings = self._rt.settings
         attempts = message.attempts + 1
         common: dict[str, Any] = {
             "attempts": attempts,
@@ -367,11 +288,11 @@ class MailService:
             **common,
         )
 
-    def _build(self, message: OutboxMessage) -> Message:
+    def build(self, message: OutboxMessage) -> Message:
         text, html = message.text, message.html
         if message.secret:
-            text, html = self._open(text), self._open(html) if html else ""
-        sender = self._portal.settings.mail_from
+            text, html = self._rt.open(text), self._rt.open(html) if html else ""
+        sender = self._rt.settings.mail_from
         if not (message.to.isascii() and sender.isascii()):
             return self._build_international(message, sender, text, html)
         # The classic (compat32) classes build a message in a fraction of the time of
@@ -410,29 +331,6 @@ class MailService:
             email.add_alternative(html, subtype="html")
         return email
 
-    def _fernet(self) -> Any:
-        from cryptography.fernet import Fernet, MultiFernet
-
-        keys = self._portal.settings.mail_encryption_key.get_secret_value()
-        if not keys:
-            raise ConfigurationError(
-                "PORTALKIT_MAIL_ENCRYPTION_KEY: needed to queue mail that carries a secret; "
-                "make one with `portalkit mail new-key`"
-            )
-        try:
-            # Several keys, comma-separated: the first encrypts, all decrypt (key rotation).
-            return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
-        except ValueError:
-            raise ConfigurationError(
-                "PORTALKIT_MAIL_ENCRYPTION_KEY: not a Fernet key (32 url-safe base64 bytes)"
-            ) from None
-
-    def _seal(self, plain: str) -> str:
-        return str(self._fernet().encrypt(plain.encode()).decode())
-
-    def _open(self, sealed: str) -> str:
-        return str(self._fernet().decrypt(sealed.encode()).decode())
-
     def send_template(
         self,
         actor: Actor,
@@ -446,7 +344,7 @@ class MailService:
         """Render a template (:data:`~portalkit.mail.templates.TEMPLATES` or the host's own)
         in ``language`` (``PORTALKIT_DEFAULT_LANGUAGE`` if None) and queue it like
         :meth:`enqueue`."""
-        rendered = self._render(template, language, **context)
+        rendered = self.render(template, language, **context)
         return self.enqueue(
             actor,
             to=to,
@@ -457,12 +355,12 @@ class MailService:
             secret=secret,
         )
 
-    def _render(self, template: str, language: str | None, **context: Any) -> Any:
-        language = language or self._portal.settings.default_language
-        context.setdefault("portal_name", self._portal.settings.portal_name)
+    def render(self, template: str, language: str | None, **context: Any) -> Any:
+        language = language or self._rt.settings.default_language
+        context.setdefault("portal_name", self._rt.settings.portal_name)
         return self.templates.render(template, language, **context)
 
-    def _compose_template(
+    def compose_template(
         self,
         vendor_id: UUID,
         *,
@@ -473,9 +371,9 @@ class MailService:
         **context: Any,
     ) -> OutboxMessage:
         """Render and compose like :meth:`send_template`, without storing (see
-        :meth:`_queue`)."""
-        rendered = self._render(template, language, **context)
-        return self._compose(
+        :meth:`queue`)."""
+        rendered = self.render(template, language, **context)
+        return self.compose(
             vendor_id,
             to=to,
             subject=rendered.subject,
@@ -489,141 +387,5 @@ class MailService:
     def templates(self) -> MailTemplates:
         """The template renderer (the host's folder from ``PORTALKIT_MAIL_TEMPLATES`` first)."""
         if self._templates is None:
-            self._templates = MailTemplates(self._portal.settings.mail_templates or None)
+            self._templates = MailTemplates(self._rt.settings.mail_templates or None)
         return self._templates
-
-    def register_notification(self, kind: str, template: str, capability: str) -> None:
-        """Let members subscribe to ``kind``; its mail uses ``template`` and goes only to
-        members holding ``capability`` (for the record, when one is given)."""
-        from portalkit.memberships import SUBSCRIPTION_RE
-
-        problems: list[Problem] = []
-        if not isinstance(kind, str) or len(kind) > 100 or not SUBSCRIPTION_RE.fullmatch(kind):
-            problems.append(
-                Problem(
-                    "kind", "invalid_name", "must be a name like 'contracts' (a-z, 0-9, _ and dots)"
-                )
-            )
-        if not isinstance(template, str) or not self.templates.exists(template):
-            problems.append(Problem("template", "unknown", f"no mail template {template!r}"))
-        if capability not in self._portal.access.capabilities:
-            problems.append(
-                Problem("capability", "unknown", f"{capability!r} is not a registered capability")
-            )
-        v.raise_if(problems)
-        self.notifications = {**self.notifications, kind: (template, capability)}
-
-    def notify(
-        self,
-        actor: Actor,
-        customer: Any,
-        kind: str,
-        *,
-        title: str,
-        link: str,
-        record: object = None,
-        resource: str | None = None,
-    ) -> list[OutboxMessage]:
-        """Tell the customer's subscribed members about something new, if they may see it.
-
-        Goes to every active membership of ``customer`` subscribed to ``kind`` whose access
-        context holds the notification's capability (for ``record`` of ``resource``, when
-        given): a member without ``invoices.view`` never gets an invoice mail, whatever it
-        subscribed to. Each mail is in the member's language with the customer's mail logo.
-        """
-        from portalkit.actors import Member
-        from portalkit.memberships import MembershipStatus
-
-        vendor_id = require_admin(actor)
-        if kind not in self.notifications:
-            raise ValidationError.single("kind", "unknown", f"{kind!r} is not a notification")
-        template, capability = self.notifications[kind]
-        customer_id = ident("customer", customer)
-        queued: list[OutboxMessage] = []
-        with self._portal.transaction() as uow:
-            owner = load(uow.customers, vendor_id, "customer", customer_id, "customer")
-            members = uow.memberships.list(
-                vendor_id, where={"customer_id": owner.id, "status": MembershipStatus.ACTIVE}
-            )
-            for membership in members:
-                if kind not in membership.subscriptions:
-                    continue
-                context = self._portal.access.context(
-                    Member(
-                        vendor_id=vendor_id,
-                        account_id=membership.account_id,
-                        membership_id=membership.id,
-                        customer_id=membership.customer_id,
-                    )
-                )
-                allowed = (
-                    context.can(capability, record, resource)
-                    if record is not None
-                    else context.can(capability)
-                )
-                if not allowed:
-                    continue
-                account = uow.accounts.get(vendor_id, membership.account_id)
-                person = uow.contacts.get(vendor_id, membership.contact_id)
-                assert account is not None and person is not None  # foreign keys hold
-                queued.append(
-                    self.send_template(
-                        actor,
-                        to=account.email,
-                        template=template,
-                        language=account.language,
-                        name=person.full_name,
-                        customer_name=owner.name,
-                        logo_url=owner.branding.email_logo_url,
-                        title=title,
-                        link=link,
-                    )
-                )
-        return queued
-
-    def list(
-        self,
-        actor: Actor,
-        *,
-        status: OutboxStatus | str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[OutboxMessage]:
-        """Queued messages of the actor's vendor (staff only), e.g. ``status="dead"``."""
-        vendor_id = require_admin(actor)
-        limit, offset = page(limit, offset)
-        where: dict[str, object] = {}
-        if status is not None:
-            problems: list[Problem] = []
-            try:
-                where["status"] = OutboxStatus(getattr(status, "value", status))
-            except ValueError:
-                problems.append(
-                    Problem("status", "invalid_choice", "must be pending, sending, sent or dead")
-                )
-            v.raise_if(problems)
-        with self._portal.transaction() as uow:
-            return uow.outbox.list(vendor_id, where=where, limit=limit, offset=offset)
-
-    def retry(self, actor: Actor, message: OutboxMessage | UUID) -> OutboxMessage:
-        """Put a dead message back in the queue with a fresh count of attempts."""
-        vendor_id = require_admin(actor)
-        with self._portal.transaction() as uow:
-            current = load(uow.outbox, vendor_id, "message", ident("message", message), "message")
-            if current.status is not OutboxStatus.DEAD:
-                return current
-            if current.secret and not current.text:
-                raise ValidationError.single(
-                    "message",
-                    "purged",
-                    "this message carried a secret that was purged; send a new one instead",
-                )
-            revived = attrs.evolve(
-                current,
-                status=OutboxStatus.PENDING,
-                attempts=0,
-                next_attempt_at=self._portal.clock.now(),
-                version=current.version + 1,
-            )
-            uow.outbox.update(revived, current.version)
-            return revived

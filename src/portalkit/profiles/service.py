@@ -1,23 +1,10 @@
-"""Permission profiles: named sets of capabilities plus a visibility scope per resource type.
-
-A membership points at one profile; changing the profile changes every membership using it at
-once. Profiles are stored per vendor. (Presets that reproduce the seeds, and the registry of
-known capabilities, come with access control.)
-
-Example::
-
-    limited = portal.profiles.create(
-        staff, name="Limited", capabilities={"orders.view"}, scopes={"orders": "customer"},
-    )
-"""
+"""The permission-profile service (``portal.profiles``); :mod:`portalkit.profiles` describes the
+concept, ``model.py`` the records."""
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
@@ -28,46 +15,18 @@ from portalkit._guard import require_admin
 from portalkit._service import load, page, save, seen_version
 from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor
-from portalkit.audit import record
 from portalkit.errors import NotFound, Problem
+from portalkit.profiles.model import PermissionProfile, Scope
 
 if TYPE_CHECKING:
-    from portalkit.portal import Portal
+    from portalkit._runtime import Runtime
+    from portalkit.access import AccessService
     from portalkit.presets import ProfileSpec
     from portalkit.storage.base import UnitOfWork
 
-__all__ = ["PermissionProfile", "ProfileService", "Scope"]
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 MAX_CAPABILITIES = 200
-
-
-class Scope(enum.Enum):
-    """How far a member sees one resource type, narrowest first."""
-
-    OWN = "own"
-    LOCATION = "location"
-    CUSTOMER = "customer"
-    TREE = "tree"
-
-
-def _frozen_scopes(value: Mapping[str, Scope]) -> Mapping[str, Scope]:
-    # A read-only view: a caller holding the profile cannot change what is stored.
-    return MappingProxyType(dict(sorted(value.items())))
-
-
-@attrs.frozen
-class PermissionProfile:
-    """What a membership may do (capabilities) and how far it sees (scopes per resource type)."""
-
-    id: UUID
-    vendor_id: UUID
-    name: str
-    created_at: datetime
-    capabilities: frozenset[str] = frozenset()
-    scopes: Mapping[str, Scope] = attrs.field(factory=dict, converter=_frozen_scopes)
-    description: str = ""
-    version: int = 1
 
 
 def _names(problems: list[Problem], field: str, value: object, limit: int) -> frozenset[str]:
@@ -120,19 +79,21 @@ def _scopes(problems: list[Problem], value: object) -> dict[str, Scope]:
     return result
 
 
-def _known(problems: list[Problem], portal: Portal, names: Iterable[str]) -> None:
+def _known(problems: list[Problem], access: AccessService, names: Iterable[str]) -> None:
     # Deny by default starts here: a misspelt capability must fail now, not silently grant
     # nothing later.
-    for name in portal.access.check_capabilities(names):
+    for name in access.check_capabilities(names):
         problems.append(
             Problem("capabilities", "unknown", f"{v.shown(name)} is not a registered capability")
         )
 
 
-def _known_types(problems: list[Problem], portal: Portal, scopes: Mapping[str, Scope]) -> None:
+def _known_types(
+    problems: list[Problem], access: AccessService, scopes: Mapping[str, Scope]
+) -> None:
     # The same for scopes: "order" for "orders" would otherwise leave the orders at their
     # default scope, silently wider or narrower than the profile says.
-    for name in portal.access.check_resource_types(scopes):
+    for name in access.check_resource_types(scopes):
         problems.append(
             Problem(
                 "scopes",
@@ -148,8 +109,9 @@ class ProfileService:
 
     _CHANGEABLE = frozenset({"name", "capabilities", "scopes", "description"})
 
-    def __init__(self, portal: Portal) -> None:
-        self._portal = portal
+    def __init__(self, rt: Runtime, *, access: AccessService) -> None:
+        self._rt = rt
+        self._access = access
 
     def create(
         self,
@@ -172,7 +134,7 @@ class ProfileService:
         profile = PermissionProfile(
             id=uuid4(),
             vendor_id=vendor_id,
-            created_at=self._portal.clock.now(),
+            created_at=self._rt.clock.now(),
             name=v.text(problems, "name", name, max_length=v.SHORT_MAX),
             capabilities=_names(problems, "capabilities", capabilities, MAX_CAPABILITIES),
             scopes=_scopes(problems, scopes),
@@ -180,13 +142,12 @@ class ProfileService:
                 problems, "description", description, required=False, max_length=1000
             ),
         )
-        _known(problems, self._portal, profile.capabilities)
-        _known_types(problems, self._portal, profile.scopes)
+        _known(problems, self._access, profile.capabilities)
+        _known_types(problems, self._access, profile.scopes)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             uow.profiles.add(profile)
-            record(
-                self._portal,
+            self._rt.record(
                 uow,
                 vendor_id=vendor_id,
                 action="profile_created",
@@ -212,7 +173,7 @@ class ProfileService:
     def get(self, actor: Actor, profile: PermissionProfile | UUID) -> PermissionProfile:
         """Return a profile of the actor's vendor (staff only), or raise NotFound."""
         vendor_id = require_admin(actor)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             return load(uow.profiles, vendor_id, "permission profile", profile, "profile")
 
     def get_by_name(self, actor: Actor, name: str) -> PermissionProfile:
@@ -221,7 +182,7 @@ class ProfileService:
         problems: list[Problem] = []
         name = v.text(problems, "name", name, max_length=v.SHORT_MAX)
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             found = uow.profiles.get_by(vendor_id, "name", name)
         if found is None:
             raise NotFound("permission profile", name)
@@ -231,7 +192,7 @@ class ProfileService:
         """The vendor's profiles, oldest first (staff only)."""
         vendor_id = require_admin(actor)
         limit, offset = page(limit, offset)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             return uow.profiles.list(vendor_id, limit=limit, offset=offset)
 
     def update(
@@ -255,14 +216,14 @@ class ProfileService:
             )
         if "scopes" in changes:
             fields["scopes"] = _scopes(problems, changes["scopes"])
-            _known_types(problems, self._portal, fields["scopes"])
-        _known(problems, self._portal, fields.get("capabilities", ()))
+            _known_types(problems, self._access, fields["scopes"])
+        _known(problems, self._access, fields.get("capabilities", ()))
         if "description" in changes:
             fields["description"] = v.text(
                 problems, "description", changes["description"], required=False, max_length=1000
             )
         v.raise_if(problems)
-        with self._portal.transaction() as uow:
+        with self._rt.transaction() as uow:
             current = load(uow.profiles, vendor_id, "permission profile", profile, "profile")
             changed = save(
                 uow.profiles,
@@ -273,8 +234,7 @@ class ProfileService:
             )
             if (changed.capabilities, changed.scopes) != (current.capabilities, current.scopes):
                 _end_sessions(uow, vendor_id, current.id)
-                record(
-                    self._portal,
+                self._rt.record(
                     uow,
                     vendor_id=vendor_id,
                     action="profile_rights_changed",
@@ -285,8 +245,7 @@ class ProfileService:
                     scopes={k: s.value for k, s in changed.scopes.items()},
                 )
             elif named := sorted(f for f in fields if getattr(changed, f) != getattr(current, f)):
-                record(
-                    self._portal,
+                self._rt.record(
                     uow,
                     vendor_id=vendor_id,
                     action="profile_updated",

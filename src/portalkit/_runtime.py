@@ -1,0 +1,379 @@
+"""The runtime every service shares: transactions over the storage, the clock, the settings,
+the password hasher, the audit trail and the mail-sealing key.
+
+A service receives the runtime and the other services it calls in its constructor; only
+:class:`~portalkit.portal.Portal` builds them all and wires them together. The runtime knows
+no service, so every service can depend on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from portalkit import _validation as v
+from portalkit._ids import ordered_id
+from portalkit.actors import Actor, Member, Staff, System
+from portalkit.audit.model import AuditEvent, describe
+from portalkit.clock import Clock
+from portalkit.errors import (
+    ConfigurationError,
+    InvalidToken,
+    NotFound,
+    PermissionDenied,
+    PortalError,
+    Problem,
+    RateLimited,
+    ValidationError,
+)
+from portalkit.mail.base import Mailer
+from portalkit.passwords import PasswordHasher
+from portalkit.settings import PortalSettings
+from portalkit.storage.base import Storage, UnitOfWork
+from portalkit.throttle import account_throttle_key, throttle_key
+
+if TYPE_CHECKING:
+    from portalkit.accounts.model import Account
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("portalkit")
+
+# Raised by services before their first write, so the transaction they ran in is still sound.
+_HARMLESS = (ValidationError, NotFound, PermissionDenied, InvalidToken, RateLimited)
+
+# The host's request id, tagged on every audit event recorded while it is set.
+_request_id: ContextVar[str] = ContextVar("portalkit-request-id", default="")
+
+# Set while a watched call runs, so a refusal is recorded once, by the outermost call.
+_watching: ContextVar[bool] = ContextVar("portalkit-watching", default=False)
+
+
+class _Transaction:
+    __slots__ = ("after_commit", "after_end", "bag", "failed", "uow")
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.failed: BaseException | None = None
+        self.after_commit: list[Callable[[], None]] = []
+        self.after_end: list[Callable[[], None]] = []
+        self.bag: dict[str, Any] = {}
+
+
+class Runtime:
+    """What all services of one portal share. ``storage``, ``mailer``, ``settings``,
+    ``clock`` and ``hasher`` may be replaced (the portal's attributes of those names set
+    them here), and every service sees the new one."""
+
+    def __init__(
+        self, storage: Storage, mailer: Mailer, *, settings: PortalSettings, clock: Clock
+    ) -> None:
+        self.storage = storage
+        self.mailer = mailer
+        self.settings = settings
+        self.clock = clock
+        self.current: ContextVar[_Transaction | None] = ContextVar(
+            f"portalkit-transaction-{id(self)}", default=None
+        )
+        self._hasher: PasswordHasher | None = None
+
+    # -- shared pieces ----------------------------------------------------------------------
+    @property
+    def hasher(self) -> PasswordHasher:
+        """The password hasher, built from the ``PORTALKIT_ARGON2_*`` settings on first use."""
+        if self._hasher is None:
+            settings = self.settings
+            self._hasher = PasswordHasher(
+                memory_kib=settings.argon2_memory_kib,
+                iterations=settings.argon2_iterations,
+                lanes=settings.argon2_lanes,
+                max_length=settings.password_max_length,
+            )
+        return self._hasher
+
+    @hasher.setter
+    def hasher(self, hasher: PasswordHasher) -> None:
+        self._hasher = hasher
+
+    @property
+    def throttle_secret(self) -> bytes:
+        """The key of the throttle counters' HMAC (``PORTALKIT_SECRET_KEY``)."""
+        return self.settings.secret_key.get_secret_value().encode()
+
+    def throttle_key(self, kind: str, vendor_id: UUID, value: str) -> str:
+        """A throttle counter's key under this portal's ``PORTALKIT_SECRET_KEY``."""
+        return throttle_key(kind, vendor_id, value, self.throttle_secret)
+
+    def account_key(self, vendor_id: UUID, account: Account | None, typed: str = "") -> str:
+        """An account's (or a typed unknown login's) failed-login counter under this
+        portal's secret."""
+        return account_throttle_key(vendor_id, account, typed, self.throttle_secret)
+
+    def seal(self, plain: str) -> str:
+        """Encrypt ``plain`` under the first ``PORTALKIT_MAIL_ENCRYPTION_KEY``."""
+        return str(self._fernet().encrypt(plain.encode()).decode())
+
+    def open(self, sealed: str) -> str:
+        """Decrypt what :meth:`seal` made, under any of the configured keys."""
+        return str(self._fernet().decrypt(sealed.encode()).decode())
+
+    def _fernet(self) -> Any:
+        from cryptography.fernet import Fernet, MultiFernet  # only mail with secrets needs it
+
+        keys = self.settings.mail_encryption_key.get_secret_value()
+        if not keys:
+            raise ConfigurationError(
+                "PORTALKIT_MAIL_ENCRYPTION_KEY: needed to queue mail that carries a secret; "
+                "make one with `portalkit mail new-key`"
+            )
+        try:
+            # Several keys, comma-separated: the first encrypts, all decrypt (key rotation).
+            return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
+        except ValueError:
+            raise ConfigurationError(
+                "PORTALKIT_MAIL_ENCRYPTION_KEY: not a Fernet key (32 url-safe base64 bytes)"
+            ) from None
+
+    # -- transactions -----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
+        """Run the block in one transaction (see :meth:`Portal.transaction
+        <portalkit.portal.Portal.transaction>`)."""
+        current = self.current.get()
+        if current is not None:
+            if current.failed is not None:
+                raise PortalError(
+                    "an earlier error spoiled this transaction; it will be rolled back"
+                ) from current.failed
+            try:
+                yield current.uow
+            except _HARMLESS:
+                raise
+            except BaseException as exc:
+                current.failed = exc
+                raise
+            return
+        uow = self.storage.begin(read_only=read_only)
+        tx = _Transaction(uow)
+        token = self.current.set(tx)
+        try:
+            yield uow
+            if tx.failed is not None:
+                raise PortalError(
+                    "the transaction was rolled back because of an earlier error"
+                ) from tx.failed
+            uow.commit()
+        except BaseException:
+            uow.rollback()
+            raise
+        finally:
+            self.current.reset(token)
+            for action in tx.after_end:
+                action()
+        for action in tx.after_commit:
+            action()
+
+    def in_transaction(self) -> bool:
+        """Whether the caller is inside a transaction of this portal."""
+        return self.current.get() is not None
+
+    def transaction_bag(self) -> dict[str, Any]:
+        """A dict that lives as long as the current transaction, for services to gather what
+        they do once at commit (such as one mail delivery for all of its messages)."""
+        current = self.current.get()
+        if current is None:
+            raise PortalError("transaction_bag needs a transaction")
+        return current.bag
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the current transaction has committed (never if it rolls back).
+
+        The action must not raise: the change it follows is already done.
+        """
+        current = self.current.get()
+        if current is None:
+            raise PortalError("after_commit needs a transaction")
+        current.after_commit.append(action)
+
+    def standalone(self, what: str) -> None:
+        """Refuse to run inside a caller's transaction: what ``what`` records (failed logins,
+        throttle counts) must stay even when the caller's change rolls back."""
+        if self.current.get() is not None:
+            raise PortalError(f"{what} runs in a transaction of its own; call it outside one")
+
+    # -- the audit trail --------------------------------------------------------------------
+    def record(
+        self,
+        uow: UnitOfWork,
+        *,
+        vendor_id: UUID,
+        action: str,
+        real: Actor,
+        effective: Actor | None = None,
+        customer_id: UUID | None = None,
+        target: str = "",
+        reason: str = "",
+        outcome: str = "success",
+        **details: Any,
+    ) -> AuditEvent:
+        """Append an event in the caller's transaction: it commits or rolls back with the
+        change.
+
+        A view-as-customer actor as ``real`` is recorded as what it is: the staff member at
+        the keyboard, acting as the member (``effective``).
+        """
+        if isinstance(real, Member) and real.impersonator is not None and effective is None:
+            real, effective = Staff(vendor_id=vendor_id, user_id=real.impersonator), real
+        request_id = _request_id.get()
+        if request_id:
+            details = {**details, "request_id": request_id}
+        now = self.clock.now()
+        event = AuditEvent(
+            id=ordered_id(now),
+            vendor_id=vendor_id,
+            at=now,
+            action=action,
+            outcome=outcome,
+            real_actor=describe(real),
+            effective_actor=describe(effective) if effective else "",
+            customer_id=customer_id,
+            target=target,
+            reason=reason,
+            details=details,
+        )
+        uow.audit.add(event)
+        return event
+
+    @contextmanager
+    def tagged(self, request_id: str) -> Iterator[None]:
+        """Tag every event recorded inside the block with ``request_id`` (checked already)."""
+        token = _request_id.set(request_id)
+        try:
+            yield
+        finally:
+            _request_id.reset(token)
+
+    def record_later(
+        self,
+        vendor_id: Any,
+        *,
+        before: Callable[[UnitOfWork], None] | None = None,
+        **event: Any,
+    ) -> None:
+        """Append a failure event (and do ``before`` in the same transaction, such as counting
+        it on a throttle) in a transaction of its own, after the caller's transaction ends
+        whichever way: what was refused stays on record even when the change rolls back."""
+
+        def write() -> None:
+            try:
+                with self.transaction() as uow:
+                    if before is not None:
+                        before(uow)
+                    self.record(uow, vendor_id=vendor_id, outcome="failure", **event)
+            except PortalError:
+                log.exception("could not record a refused call in the audit log")
+
+        current = self.current.get()
+        if current is None:
+            write()
+        else:
+            current.after_end.append(write)
+
+    def note_denial(self, actor: object, where: str, exc: PortalError) -> None:
+        """Record a refused call (``authz_fail``, or ``rate_limited`` for RateLimited) in the
+        audit log once the caller's transaction (if any) has ended, so a rollback cannot take
+        it away."""
+        if not isinstance(actor, Staff | Member | System) or actor.vendor_id is None:
+            return
+        self.record_later(
+            actor.vendor_id,
+            action="rate_limited" if isinstance(exc, RateLimited) else "authz_fail",
+            real=actor,
+            target=where,
+            reason=str(exc)[:500],
+        )
+
+    @staticmethod
+    def watching() -> bool:
+        """Whether a watched service call is running: that call records a refusal once."""
+        return _watching.get()
+
+    def watch(self, service: object) -> None:
+        """Wrap a service's public methods so that every PermissionDenied they raise is also
+        an ``authz_fail`` event in the audit log (H1), whichever service refused, and bad
+        arguments are a ValidationError, not a TypeError."""
+        for name in dir(type(service)):
+            if name.startswith("_"):
+                continue
+            attribute = getattr(type(service), name)
+            if isinstance(attribute, property) or not callable(attribute):
+                continue
+            setattr(
+                service,
+                name,
+                self._watched(getattr(service, name), f"{type(service).__name__}.{name}"),
+            )
+
+    def _watched(self, method: Callable[..., Any], where: str) -> Callable[..., Any]:
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if _watching.get():
+                return method(*args, **kwargs)
+            token = _watching.set(True)
+            try:
+                return method(*args, **kwargs)
+            except TypeError:
+                # Unknown or missing arguments (``password_hash=…``) are bad input, not a crash.
+                _check_arguments(signature, where, args, kwargs)
+                raise
+            except (PermissionDenied, RateLimited) as exc:
+                self.note_denial(args[0] if args else kwargs.get("actor"), where, exc)
+                raise
+            finally:
+                _watching.reset(token)
+
+        return call
+
+
+def _check_arguments(
+    signature: inspect.Signature, where: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Raise ValidationError naming every unknown and missing argument of a call that does
+    not fit ``signature``; return if it fits (the TypeError came from inside)."""
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError:
+        pass
+    else:
+        return
+    params = signature.parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    problems = [
+        Problem(name[:100], "unknown_field", f"{where} takes no argument {v.shown(name)}")
+        for name in kwargs
+        if not takes_any and name not in params
+    ]
+    positional = [
+        p.name
+        for p in params.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    given = set(positional[: len(args)]) | set(kwargs)
+    problems += [
+        Problem(p.name, "required", "is required")
+        for p in params.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        and p.name not in given
+    ]
+    if not problems:
+        problems = [Problem("arguments", "invalid", f"{where} was called with wrong arguments")]
+    raise ValidationError(problems) from None

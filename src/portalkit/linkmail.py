@@ -1,0 +1,138 @@
+"""Links by mail: the one-use tokens behind invitation, reset and confirmation links, and the
+mail that carries them.
+
+Credentials (invitations, resets) and self-registration (confirmations) issue and redeem
+links the same way; this is that one way, shared by both services.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from portalkit.errors import InvalidToken
+from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
+
+if TYPE_CHECKING:
+    from portalkit._runtime import Runtime
+    from portalkit.accounts.model import Account
+    from portalkit.memberships.model import Membership
+    from portalkit.outbox.delivery import Outbox
+    from portalkit.outbox.model import OutboxMessage
+    from portalkit.storage.base import UnitOfWork
+
+__all__ = ["TOKEN_MAX", "LinkMail"]
+
+TOKEN_MAX = 200
+"""The longest link token portalkit looks up (its own are 43 characters)."""
+
+
+class LinkMail:
+    """Issue links (a token stored with the mail that carries it) and redeem them."""
+
+    def __init__(self, rt: Runtime, *, outbox: Outbox) -> None:
+        self._rt = rt
+        self._outbox = outbox
+
+    def url(self, path: str, raw: str) -> str:
+        """The link to ``path`` with ``raw`` in place of ``{token}``."""
+        # Links start with the configured address, never with anything from a request.
+        return self._rt.settings.base_url.rstrip("/") + path.replace("{token}", raw)
+
+    def peek(self, uow: UnitOfWork, vendor_id: UUID, purpose: TokenPurpose, raw: object) -> Token:
+        """The token if it would work now (without using it); InvalidToken otherwise."""
+        if not isinstance(raw, str) or not raw or len(raw) > TOKEN_MAX:
+            raise InvalidToken()
+        found = uow.tokens.get_by(vendor_id, "token", token_digest(raw))
+        if found is None or not found.usable(purpose, self._rt.clock.now()):
+            raise InvalidToken()
+        return found
+
+    def use(self, uow: UnitOfWork, vendor_id: UUID, purpose: TokenPurpose, raw: str) -> Token:
+        """Use the token up (once, whoever races for it); InvalidToken if it is gone."""
+        used = uow.consume_token(vendor_id, purpose, token_digest(raw), self._rt.clock.now())
+        if used is None:  # someone else used it between the look and now
+            raise InvalidToken()
+        return used
+
+    def mail_context(self, uow: UnitOfWork, membership: Membership) -> dict[str, Any]:
+        """Name, customer and logo for mail about a membership."""
+        customer = uow.customers.get(membership.vendor_id, membership.customer_id)
+        contact = uow.contacts.get(membership.vendor_id, membership.contact_id)
+        assert customer is not None and contact is not None  # foreign keys hold
+        return {
+            "name": contact.full_name,
+            "customer_name": customer.name,
+            "logo_url": customer.branding.email_logo_url,
+        }
+
+    def expires(self, when: datetime, language: str) -> str:
+        """When a link stops working, as the mail says it in ``language``."""
+        # Babel's date formats only once a link is mailed: importing portalkit stays light.
+        from babel.dates import format_datetime
+
+        return f"{format_datetime(when, 'medium', tzinfo=when.tzinfo, locale=language)} UTC"
+
+    def greeting(self, uow: UnitOfWork, account: Account) -> dict[str, Any]:
+        """Name, customer and logo for mail to an account: those of its first membership."""
+        for membership in uow.memberships.list(account.vendor_id, where={"account_id": account.id}):
+            return self.mail_context(uow, membership)
+        return {"name": account.username, "customer_name": "", "logo_url": ""}
+
+    def prepare(
+        self,
+        vendor_id: UUID,
+        purpose: TokenPurpose,
+        email: str,
+        hours: float,
+        *,
+        template: str,
+        path: str,
+        language: str,
+        account_id: UUID | None = None,
+        registration_id: UUID | None = None,
+        membership_id: UUID | None = None,
+        **context: Any,
+    ) -> tuple[Token, OutboxMessage]:
+        """The CPU work of issuing a link, done outside a transaction: a new token and its
+        rendered, sealed mail, stored later by :meth:`store` (inside a write transaction)."""
+        now = self._rt.clock.now()
+        raw = new_token()
+        token = Token(
+            id=uuid4(),
+            vendor_id=vendor_id,
+            purpose=purpose,
+            digest=token_digest(raw),
+            email=email,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+            account_id=account_id,
+            registration_id=registration_id,
+            membership_id=membership_id,
+        )
+        message = self._outbox.compose_template(
+            vendor_id,
+            to=email,
+            template=template,
+            language=language,
+            secret=True,
+            link=self.url(path, raw),
+            expires=self.expires(token.expires_at, language),
+            **context,
+        )
+        return token, message
+
+    def store(self, uow: UnitOfWork, prepared: tuple[Token, OutboxMessage]) -> Token:
+        """Store a prepared link and its mail; a newer link replaces every older one."""
+        token, message = prepared
+        uow.revoke_tokens(
+            token.vendor_id,
+            self._rt.clock.now(),
+            account_id=token.account_id,
+            registration_id=token.registration_id,
+            purposes=[token.purpose],
+        )
+        uow.tokens.add(token)
+        self._outbox.queue(uow, message)
+        return token
