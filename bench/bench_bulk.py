@@ -258,7 +258,7 @@ def main() -> None:
         return
     rows_total = customers * (1 + 3 * PER_CUSTOMER)
     variants: tuple[str, ...] = ("ours-memory", "ours-sqlite", "raw-core-sqlite")
-    sources = {}
+    sources: dict[str, Path] = {}
     if args.against is not None:
         here = Path(__file__).resolve().parents[1] / "src"
         sources = {"ours-sqlite@here": here, "ours-sqlite@against": args.against.resolve()}
@@ -273,6 +273,10 @@ def main() -> None:
             # Rotate the starting variant too, so none always runs first on a cold process.
             turn = repeat % len(variants)
             order = variants[turn:] + variants[:turn]
+            if sources and repeat % 2:
+                # The compared pair takes turns at going first as well.
+                first, second = sources
+                order = tuple({first: second, second: first}.get(v, v) for v in order)
             samples = {}
             for variant in order:
                 if variant in sources:
