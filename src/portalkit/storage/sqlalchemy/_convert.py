@@ -58,6 +58,11 @@ converter = cattrs.Converter(
 """The one converter between records and rows; its converter-wide hooks are the JSON rules."""
 
 
+def _fields(record: type) -> dict[str, attrs.Attribute[Any]]:
+    attrs.resolve_types(record)  # the domain modules' annotations are strings
+    return attrs.fields_dict(record)
+
+
 def _is_homogenous_tuple(t: Any) -> bool:
     return get_origin(t) is tuple and get_args(t)[1:] == (...,)
 
@@ -86,6 +91,8 @@ converter.register_structure_hook_factory(
     _is_homogenous_tuple, cast("Any", homogenous_tuple_structure_factory)
 )
 converter.register_structure_hook_factory(_is_frozenset, cast("Any", _frozenset_hook))
+# A location grant is the pair [location id, access], the form it has always been stored in.
+_as_pair(LocationGrant)
 
 # The types of fields that are columns of their own: the value is the column's value.
 _COLUMN_TYPES: frozenset[object] = frozenset(
@@ -130,17 +137,8 @@ LAYOUTS: Mapping[str, _Layout] = {
 """The record type and layout of every table."""
 
 
-def _fields(record: type) -> dict[str, attrs.Attribute[Any]]:
-    attrs.resolve_types(record)  # the domain modules' annotations are strings
-    return attrs.fields_dict(record)
-
-
 def _flat_type(layout: _Layout, field: str) -> type:
     return cast("type", _fields(layout.record)[field].type)
-
-
-# A location grant is stored as the pair [location id, access], as it has been since 0001.
-_as_pair(LocationGrant)
 
 
 def _column_hooks(record: type) -> dict[str, Any]:
