@@ -18,16 +18,25 @@ Run from the repository root::
     python bench/bench_bulk.py                 # 10,000 customers, 3 repeats
     python bench/bench_bulk.py --quick         # 1,000 customers, 1 repeat
     python bench/bench_bulk.py --customers 2000 --repeats 5 --per-transaction 500
+    python bench/bench_bulk.py --customers 2000 --repeats 7 --against ../main/src
+
+``--against SRC`` adds two variants, each run in a fresh process per repeat: ``ours-sqlite``
+with portalkit imported from this tree's ``src`` (``@here``) and from ``SRC`` (``@against``,
+another checkout, say main before a change), so a change is measured beside its baseline in
+one run. Both must write the same rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import secrets
 import shlex
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,8 +95,17 @@ def _key(value: str) -> str:
     return unicodedata.normalize("NFKC", value).casefold()
 
 
+# A customer's default branding as the converter stores it: every field, not the column's
+# server default "{}" (which only rows from before the column existed hold).
+BRANDING = {"logo_url": "", "email_logo_url": "", "template": ""}
+
+
 def build_rows(vendor_id: UUID, first: int, last: int) -> dict[str, list[dict[str, Any]]]:
-    """Every row of customers first..last-1, with the column values _convert.py produces."""
+    """Every row of customers first..last-1, with the column values _convert.py produces.
+
+    Every column is given, as portalkit gives them: a column left to its server default would
+    be work the baseline skips (and a value it might not match).
+    """
     rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
     for i in range(first, last):
         now = datetime.now(UTC)
@@ -96,8 +114,8 @@ def build_rows(vendor_id: UUID, first: int, last: int) -> dict[str, list[dict[st
         rows["customers"].append(
             {"id": customer_id, "vendor_id": vendor_id, "code": code, "code_key": _key(code),
              "name": f"Customer {i}", "erp_reference": "", "active": True, "show_prices": True,
-             "shop_enabled": False, "addresses": [], "parent_id": None, "created_at": now,
-             "version": 1}
+             "shop_enabled": False, "addresses": [], "branding": dict(BRANDING),
+             "parent_id": None, "created_at": now, "version": 1}
         )  # fmt: skip
         for j in range(PER_CUSTOMER):
             contact_id, account_id = uuid4(), uuid4()
@@ -112,15 +130,28 @@ def build_rows(vendor_id: UUID, first: int, last: int) -> dict[str, list[dict[st
                 {"id": account_id, "vendor_id": vendor_id, "username": username,
                  "username_key": _key(username), "email": email, "email_key": _key(email),
                  "status": "active", "language": "en", "password_hash": None,
-                 "session_stamp": secrets.token_urlsafe(16), "created_at": now, "version": 1}
+                 "session_stamp": secrets.token_urlsafe(16), "must_change_password": False,
+                 "password_expires_at": None, "password_changed_at": None,
+                 "last_login_at": None, "login_count": 0, "created_at": now, "version": 1}
             )  # fmt: skip
             rows["memberships"].append(
                 {"id": uuid4(), "vendor_id": vendor_id, "account_id": account_id,
                  "customer_id": customer_id, "contact_id": contact_id, "profile_id": None,
                  "status": "invited", "kind": "member", "location_grants": [],
-                 "customer_grants": [], "subscriptions": [], "created_at": now, "version": 1}
+                 "customer_grants": [], "subscriptions": [],
+                 "session_stamp": secrets.token_urlsafe(16), "created_at": now, "version": 1}
             )  # fmt: skip
     return rows
+
+
+def check_raw_columns() -> None:
+    """The baseline's rows name every column of their table, no more and no fewer."""
+    rows = build_rows(uuid4(), 0, 1)
+    for table in TABLES:
+        columns = set(Base.metadata.tables[table].c.keys())
+        if set(rows[table][0]) != columns:
+            sys.exit(f"raw-core {table} rows: columns {sorted(set(rows[table][0]) ^ columns)} "
+                     "differ from the table's")  # fmt: skip
 
 
 def run_raw(engine: Engine, vendor_id: UUID, customers: int, per_tx: int) -> None:
@@ -158,8 +189,9 @@ def sample(engine: Engine) -> dict[str, dict[str, Any]]:
     return found
 
 
-def one_run(variant: str, customers: int, per_tx: int, tmp: Path) -> tuple[float, Any]:
-    """Time one variant on a fresh store; return seconds and the row sample (SQL only)."""
+def one_run(variant: str, customers: int, per_tx: int, tmp: Path) -> tuple[float, float, Any]:
+    """Time one variant on a fresh store; return seconds, CPU seconds of this process and the
+    row sample (SQL only)."""
     url = f"sqlite:///{tmp / f'{variant}-{time.monotonic_ns()}.db'}"
     storage: Any = MemoryStorage() if variant == "ours-memory" else SqlStorage(url)
     if variant != "ours-memory":
@@ -168,12 +200,12 @@ def one_run(variant: str, customers: int, per_tx: int, tmp: Path) -> tuple[float
     vendor = portal.vendors.create(System(), code="bench", name="Bench")
     staff = Staff(vendor_id=vendor.id, user_id="bench")
     gc.collect()  # garbage of the previous run must not be collected on this one's clock
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if variant == "raw-core-sqlite":
         run_raw(storage.engine, vendor.id, customers, per_tx)
     else:
         run_ours(portal, staff, customers, per_tx)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 
     if variant == "ours-memory":
         uow = storage.begin()
@@ -187,7 +219,20 @@ def one_run(variant: str, customers: int, per_tx: int, tmp: Path) -> tuple[float
         storage.close()
     if counts != expected_counts(customers):
         sys.exit(f"{variant}: stored {counts}, expected {expected_counts(customers)}")
-    return seconds, rows
+    return seconds, cpu, rows
+
+
+def run_worker(src: Path, customers: int, per_tx: int) -> tuple[float, float, Any, str]:
+    """One ours-sqlite run in a fresh process with portalkit imported from ``src``."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", f"--customers={customers}",
+         f"--per-transaction={per_tx}"],
+        env={**os.environ, "PYTHONPATH": str(src)}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode:
+        sys.exit(f"ours-sqlite with portalkit from {src} failed:\n{done.stderr}")
+    found = json.loads(done.stdout)
+    return found["seconds"], found["cpu"], found["rows"], found["portalkit"]
 
 
 def main() -> None:
@@ -197,26 +242,59 @@ def main() -> None:
     parser.add_argument("--per-transaction", type=int, default=1_000, metavar="N",
                         help="customers per transaction (default 1000)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="1,000 customers, 1 repeat")
+    parser.add_argument("--against", type=Path, metavar="SRC",
+                        help="also time ours-sqlite from this tree and from SRC (another "
+                        "checkout's src directory), each in a fresh process per repeat")  # fmt: skip
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.customers, args.repeats = 1_000, 1
     customers, per_tx = args.customers, min(args.per_transaction, args.customers)
+    if args.worker:
+        with tempfile.TemporaryDirectory(prefix="portalkit-bench-") as tmp:
+            seconds, cpu, rows = one_run("ours-sqlite", customers, per_tx, Path(tmp))
+        print(json.dumps({"seconds": seconds, "cpu": cpu, "rows": rows,
+                          "portalkit": portalkit.__file__}))  # fmt: skip
+        return
     rows_total = customers * (1 + 3 * PER_CUSTOMER)
-    variants = ("ours-memory", "ours-sqlite", "raw-core-sqlite")
+    variants: tuple[str, ...] = ("ours-memory", "ours-sqlite", "raw-core-sqlite")
+    sources: dict[str, Path] = {}
+    if args.against is not None:
+        here = Path(__file__).resolve().parents[1] / "src"
+        sources = {"ours-sqlite@here": here, "ours-sqlite@against": args.against.resolve()}
+        variants += tuple(sources)
+    check_raw_columns()
     times: dict[str, list[float]] = {v: [] for v in variants}
+    cpu_times: dict[str, list[float]] = {v: [] for v in variants}
+    imported: dict[str, str] = {}
 
     with tempfile.TemporaryDirectory(prefix="portalkit-bench-") as tmp:
         for repeat in range(args.repeats):
             # Rotate the starting variant too, so none always runs first on a cold process.
-            order = variants[repeat % 3 :] + variants[: repeat % 3]
+            turn = repeat % len(variants)
+            order = variants[turn:] + variants[:turn]
+            if sources and repeat % 2:
+                # The compared pair takes turns at going first as well.
+                first, second = sources
+                order = tuple({first: second, second: first}.get(v, v) for v in order)
             samples = {}
             for variant in order:
-                seconds, samples[variant] = one_run(variant, customers, per_tx, Path(tmp))
+                if variant in sources:
+                    seconds, cpu, rows, imported[variant] = run_worker(
+                        sources[variant], customers, per_tx
+                    )
+                else:
+                    seconds, cpu, rows = one_run(variant, customers, per_tx, Path(tmp))
+                # As JSON, so rows read back in a worker compare with rows read here.
+                samples[variant] = json.loads(json.dumps(rows))
                 times[variant].append(seconds)
-                print(f"  repeat {repeat + 1}/{args.repeats}  {variant:<16} {seconds:8.2f} s",
+                cpu_times[variant].append(cpu)
+                print(f"  repeat {repeat + 1}/{args.repeats}  {variant:<20} {seconds:8.2f} s",
                       file=sys.stderr)  # fmt: skip
-            if samples["ours-sqlite"] != samples["raw-core-sqlite"]:
-                sys.exit(f"rows differ:\n{samples['ours-sqlite']}\n{samples['raw-core-sqlite']}")
+            for variant in ("ours-sqlite", *sources):
+                if samples[variant] != samples["raw-core-sqlite"]:
+                    sys.exit(f"rows differ:\n{variant}: {samples[variant]}\n"
+                             f"raw-core-sqlite: {samples['raw-core-sqlite']}")  # fmt: skip
 
     raw = statistics.median(times["raw-core-sqlite"])
     print()
@@ -233,17 +311,32 @@ def main() -> None:
     print("  raw-core:   timed from building the row dicts to the last commit (dicts, uuid4,")
     print("              key normalisation, insert() executemany per table, commits)")
     print("  untimed:    schema creation, the vendor row, row-count checks")
+    for variant, path in imported.items():
+        print(f"  {variant}: fresh process per repeat, portalkit from {Path(path).parent}")
     print()
-    header = f"{'variant':<17}{'median s':>10}{'min s':>9}{'max s':>9}{'rows/s':>11}{'x raw':>8}"
+    header = f"{'variant':<21}{'median s':>10}{'min s':>9}{'max s':>9}{'rows/s':>11}{'x raw':>8}"
     print(header)
     print("-" * len(header))
     for v in variants:
         med = statistics.median(times[v])
-        print(f"{v:<17}{med:>10.2f}{min(times[v]):>9.2f}{max(times[v]):>9.2f}"
+        print(f"{v:<21}{med:>10.2f}{min(times[v]):>9.2f}{max(times[v]):>9.2f}"
               f"{rows_total / med:>11,.0f}{med / raw:>8.2f}")  # fmt: skip
     ratio = statistics.median(times["ours-sqlite"]) / raw
     verdict = "within" if ratio <= AIM else "NOT within"
     print(f"\nours-sqlite / raw-core-sqlite = {ratio:.2f}x  ({verdict} the {AIM:.0f}x aim)")
+    if sources:
+        # Per repeat the two run back to back, so their ratio cancels most of the load other
+        # processes put on the machine; CPU seconds cancel waiting for the CPU as well.
+        print("ours-sqlite@here / ours-sqlite@against, per repeat: median (min .. max)")
+        for name, measured in (("wall", times), ("cpu", cpu_times)):
+            ratios = sorted(
+                h / a
+                for h, a in zip(
+                    measured["ours-sqlite@here"], measured["ours-sqlite@against"], strict=True
+                )
+            )
+            print(f"  {name:<5} {statistics.median(ratios):.3f}x "
+                  f"({ratios[0]:.3f} .. {ratios[-1]:.3f})")  # fmt: skip
     print("row counts checked after every run; ours-sqlite rows match raw-core's column values")
 
 

@@ -1,374 +1,222 @@
-"""Domain records to row dicts and back, one explicit pair of functions per table.
+"""Domain records to row dicts and back, through one cattrs converter.
 
-Nested values (addresses, grants, scopes) go to JSON columns through one cattrs converter;
-enums are stored by value, ids as UUIDs.
+cattrs generates every table's pair of functions from its record's attrs fields; the rules are
+set once, by type. A field that is a column of its own (ids, text, numbers, flags, timestamps)
+passes as it is: SQLAlchemy's column types bind it, and ``UTCDateTime`` keeps timestamps
+timezone-aware UTC. Enums are stored by value. Every other field is a JSON column, in which ids
+are strings, sets are sorted lists (equal records store equal JSON) and a location grant is the
+pair ``[location id, access]``. What differs per table is declared once, in its
+:class:`_Layout`: the normalised ``<field>_key`` columns that unique indexes compare, fields
+stored as their own fields' columns, and columns that repeat a field.
+
+Reading a row takes every field from its column, none from a default: a missing column is an
+error. At import, each table's columns must be exactly those its layout accounts for, so a
+column no field reads, or a field no column stores, fails at once instead of losing data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Set
+from datetime import datetime
+from types import GenericAlias
+from typing import Any, cast, get_args, get_origin
 from uuid import UUID
 
 import attrs
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
+from cattrs.fns import identity
+from cattrs.gen import make_dict_structure_fn_from_attrs, make_dict_unstructure_fn, override
 
-from portalkit._validation import code_key, email_key
-from portalkit.accounts import Account, AccountStatus
+from portalkit._validation import email_key
+from portalkit.accounts import Account
 from portalkit.audit import AuditEvent
-from portalkit.customers import Address, Branding, Contact, Customer, CustomerSettings, Location
-from portalkit.jobs import Job, JobStage
-from portalkit.memberships import (
-    Access,
-    LocationGrant,
-    Membership,
-    MembershipKind,
-    MembershipStatus,
-)
-from portalkit.outbox import OutboxMessage, OutboxStatus
-from portalkit.profiles import PermissionProfile, Scope
-from portalkit.registrations import Registration, RegistrationStatus
-from portalkit.tokens import Token, TokenPurpose
+from portalkit.customers import Contact, Customer, Location
+from portalkit.jobs import Job
+from portalkit.memberships import LocationGrant, Membership
+from portalkit.outbox import OutboxMessage
+from portalkit.profiles import PermissionProfile
+from portalkit.registrations import Registration
+from portalkit.storage.base import UNIQUE_KEYS
+from portalkit.storage.sqlalchemy.rows import Base
+from portalkit.tokens import Token
 from portalkit.vendors import Vendor
 
-json = cattrs.Converter()
-json.register_unstructure_hook(UUID, str)
-json.register_structure_hook(UUID, lambda value, _: UUID(value))
+__all__ = ["FROM_ROW", "LAYOUTS", "TO_ROW", "converter"]
+
+ToRow = Callable[[Any], dict[str, Any]]
+FromRow = Callable[[Mapping[Any, Any]], Any]
+
+converter = cattrs.Converter(
+    # Rows are read on every request: the detailed mode's error collection costs there, and
+    # a malformed stored value raises all the same.
+    detailed_validation=False,
+    # A JSON value holding a key its class does not know is corrupt, not ignorable.
+    forbid_extra_keys=True,
+    unstruct_collection_overrides={Set: sorted},
+)
+"""The one converter between records and rows; its converter-wide hooks are the JSON rules."""
 
 
-def _vendor_row(v: Vendor) -> dict[str, Any]:
-    return {
-        "id": v.id,
-        "code": v.code,
-        "code_key": code_key(v.code),
-        "name": v.name,
-        "created_at": v.created_at,
-    }
+def _fields(record: type) -> dict[str, attrs.Attribute[Any]]:
+    attrs.resolve_types(record)  # the domain modules' annotations are strings
+    return attrs.fields_dict(record)
 
 
-def _vendor(r: Mapping[Any, Any]) -> Vendor:
-    return Vendor(id=r["id"], code=r["code"], name=r["name"], created_at=r["created_at"])
+def _is_homogenous_tuple(t: Any) -> bool:
+    return get_origin(t) is tuple and get_args(t)[1:] == (...,)
 
 
-def _customer_row(c: Customer) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "vendor_id": c.vendor_id,
-        "code": c.code,
-        "code_key": code_key(c.code),
-        "name": c.name,
-        "erp_reference": c.erp_reference,
-        "active": c.active,
-        "show_prices": c.settings.show_prices,
-        "shop_enabled": c.settings.shop_enabled,
-        "addresses": json.unstructure(c.addresses, tuple[Address, ...]),
-        "branding": json.unstructure(c.branding, Branding),
-        "parent_id": c.parent_id,
-        "created_at": c.created_at,
-        "version": c.version,
-    }
+def _is_frozenset(t: Any) -> bool:
+    return get_origin(t) is frozenset
 
 
-def _customer(r: Mapping[Any, Any]) -> Customer:
-    return Customer(
-        id=r["id"],
-        vendor_id=r["vendor_id"],
-        code=r["code"],
-        name=r["name"],
-        created_at=r["created_at"],
-        erp_reference=r["erp_reference"],
-        active=r["active"],
-        settings=CustomerSettings(show_prices=r["show_prices"], shop_enabled=r["shop_enabled"]),
-        addresses=json.structure(r["addresses"], tuple[Address, ...]),
-        branding=json.structure(r["branding"] or {}, Branding),
-        parent_id=r["parent_id"],
-        version=r["version"],
-    )
+def _frozenset_hook(t: Any, c: cattrs.Converter) -> Callable[[Any, Any], frozenset[Any]]:
+    as_list = list_structure_factory(t, c)
+    return lambda value, _: frozenset(as_list(value, t))
 
 
-def _location_row(x: Location) -> dict[str, Any]:
-    return {
-        "id": x.id,
-        "vendor_id": x.vendor_id,
-        "customer_id": x.customer_id,
-        "name": x.name,
-        "code": x.code,
-        "address": json.unstructure(x.address, Address | None),
-        "active": x.active,
-        "created_at": x.created_at,
-        "version": x.version,
-    }
+def _as_pair(record: type) -> None:
+    # The values of the fields in order, as a JSON array; its length is checked on reading.
+    pair = GenericAlias(tuple, tuple(a.type for a in _fields(record).values()))
+    structure_pair = converter.get_structure_hook(pair)
+    converter.register_unstructure_hook(record, converter.unstructure_attrs_astuple)
+    converter.register_structure_hook(record, lambda value, _: record(*structure_pair(value, pair)))
 
 
-def _location(r: Mapping[Any, Any]) -> Location:
-    return Location(
-        id=r["id"],
-        vendor_id=r["vendor_id"],
-        customer_id=r["customer_id"],
-        name=r["name"],
-        created_at=r["created_at"],
-        code=r["code"],
-        address=None if r["address"] is None else json.structure(r["address"], Address),
-        active=r["active"],
-        version=r["version"],
-    )
+converter.register_unstructure_hook(UUID, str)
+converter.register_structure_hook(UUID, lambda value, _: UUID(value))
+# cattrs' default tuple and set hooks look the element hook up again for every value.
+converter.register_structure_hook_factory(
+    _is_homogenous_tuple, cast("Any", homogenous_tuple_structure_factory)
+)
+converter.register_structure_hook_factory(_is_frozenset, cast("Any", _frozenset_hook))
+# A location grant is the pair [location id, access], the form it has always been stored in.
+_as_pair(LocationGrant)
 
-
-_CONTACT_FIELDS = (
-    "id",
-    "vendor_id",
-    "customer_id",
-    "first_name",
-    "last_name",
-    "email",
-    "job_title",
-    "department",
-    "phone",
-    "active",
-    "created_at",
-    "version",
+# The types of fields that are columns of their own: the value is the column's value.
+_COLUMN_TYPES: frozenset[object] = frozenset(
+    {str, int, bool, UUID, datetime, str | None, UUID | None, datetime | None}
 )
 
 
-def _contact_row(x: Contact) -> dict[str, Any]:
-    return {f: getattr(x, f) for f in _CONTACT_FIELDS}
+def _as_is(value: Any, _type: Any) -> Any:
+    return value
 
 
-def _contact(r: Mapping[Any, Any]) -> Contact:
-    return Contact(**{f: r[f] for f in _CONTACT_FIELDS})
+@attrs.frozen
+class _Layout:
+    """Where a table's columns differ from one column per field of its record.
+
+    ``keys``: fields whose normalised form is stored in ``<field>_key`` too, beyond those the
+    table's unique keys normalise; ``flat``: fields of an attrs type stored as that type's
+    own fields' columns; ``copies``: column -> the field whose value it repeats.
+    """
+
+    record: type
+    keys: Mapping[str, Callable[[str], str]] = attrs.field(factory=dict)
+    flat: tuple[str, ...] = ()
+    copies: Mapping[str, str] = attrs.field(factory=dict)
 
 
-def _account_row(a: Account) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "vendor_id": a.vendor_id,
-        "username": a.username,
-        "username_key": code_key(a.username),
-        "email": a.email,
-        "email_key": email_key(a.email),
-        "status": a.status.value,
-        "language": a.language,
-        "password_hash": a.password_hash,
-        "session_stamp": a.session_stamp,
-        "must_change_password": a.must_change_password,
-        "password_expires_at": a.password_expires_at,
-        "password_changed_at": a.password_changed_at,
-        "last_login_at": a.last_login_at,
-        "login_count": a.login_count,
-        "created_at": a.created_at,
-        "version": a.version,
-    }
-
-
-def _account(r: Mapping[Any, Any]) -> Account:
-    return Account(
-        id=r["id"],
-        vendor_id=r["vendor_id"],
-        username=r["username"],
-        email=r["email"],
-        created_at=r["created_at"],
-        status=AccountStatus(r["status"]),
-        language=r["language"],
-        password_hash=r["password_hash"],
-        session_stamp=r["session_stamp"],
-        must_change_password=r["must_change_password"],
-        password_expires_at=r["password_expires_at"],
-        password_changed_at=r["password_changed_at"],
-        last_login_at=r["last_login_at"],
-        login_count=r["login_count"],
-        version=r["version"],
-    )
-
-
-def _membership_row(m: Membership) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "vendor_id": m.vendor_id,
-        "account_id": m.account_id,
-        "customer_id": m.customer_id,
-        "contact_id": m.contact_id,
-        "profile_id": m.profile_id,
-        "status": m.status.value,
-        "kind": m.kind.value,
-        "location_grants": [[str(g.location_id), g.access.value] for g in m.location_grants],
-        "customer_grants": sorted(str(c) for c in m.customer_grants),
-        "subscriptions": sorted(m.subscriptions),
-        "session_stamp": m.session_stamp,
-        "created_at": m.created_at,
-        "version": m.version,
-    }
-
-
-def _membership(r: Mapping[Any, Any]) -> Membership:
-    return Membership(
-        id=r["id"],
-        vendor_id=r["vendor_id"],
-        account_id=r["account_id"],
-        customer_id=r["customer_id"],
-        contact_id=r["contact_id"],
-        created_at=r["created_at"],
-        status=MembershipStatus(r["status"]),
-        kind=MembershipKind(r["kind"]),
-        profile_id=r["profile_id"],
-        location_grants=tuple(LocationGrant(UUID(i), Access(a)) for i, a in r["location_grants"]),
-        customer_grants=frozenset(UUID(c) for c in r["customer_grants"]),
-        subscriptions=frozenset(r["subscriptions"]),
-        session_stamp=r["session_stamp"],
-        version=r["version"],
-    )
-
-
-def _profile_row(p: PermissionProfile) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "vendor_id": p.vendor_id,
-        "name": p.name,
-        "name_key": code_key(p.name),
-        "capabilities": sorted(p.capabilities),
-        "scopes": {k: s.value for k, s in p.scopes.items()},
-        "description": p.description,
-        "created_at": p.created_at,
-        "version": p.version,
-    }
-
-
-def _profile(r: Mapping[Any, Any]) -> PermissionProfile:
-    return PermissionProfile(
-        id=r["id"],
-        vendor_id=r["vendor_id"],
-        name=r["name"],
-        created_at=r["created_at"],
-        capabilities=frozenset(r["capabilities"]),
-        scopes={k: Scope(s) for k, s in r["scopes"].items()},
-        description=r["description"],
-        version=r["version"],
-    )
-
-
-_AUDIT_FIELDS = (
-    "id",
-    "vendor_id",
-    "at",
-    "action",
-    "outcome",
-    "real_actor",
-    "effective_actor",
-    "customer_id",
-    "target",
-    "reason",
-)
-
-
-def _audit_row(e: AuditEvent) -> dict[str, Any]:
-    return {
-        **{f: getattr(e, f) for f in _AUDIT_FIELDS},
-        "created_at": e.at,
-        "details": json.unstructure(dict(e.details)),
-    }
-
-
-def _audit(r: Mapping[Any, Any]) -> AuditEvent:
-    return AuditEvent(**{f: r[f] for f in _AUDIT_FIELDS}, details=r["details"])
-
-
-_OUTBOX_FIELDS = (
-    "id",
-    "vendor_id",
-    "created_at",
-    "message_id",
-    "to",
-    "subject",
-    "text",
-    "html",
-    "kind",
-    "secret",
-    "attempts",
-    "next_attempt_at",
-    "claimed_until",
-    "last_error",
-    "sent_at",
-    "version",
-)
-
-
-def _outbox_row(m: OutboxMessage) -> dict[str, Any]:
-    return {**{f: getattr(m, f) for f in _OUTBOX_FIELDS}, "status": m.status.value}
-
-
-def _outbox(r: Mapping[Any, Any]) -> OutboxMessage:
-    return OutboxMessage(**{f: r[f] for f in _OUTBOX_FIELDS}, status=OutboxStatus(r["status"]))
-
-
-_TOKEN_FIELDS = tuple(f.name for f in attrs.fields(Token) if f.name != "purpose")
-_REGISTRATION_FIELDS = tuple(f.name for f in attrs.fields(Registration) if f.name != "status")
-
-
-def _token_row(t: Token) -> dict[str, Any]:
-    return {**{f: getattr(t, f) for f in _TOKEN_FIELDS}, "purpose": t.purpose.value}
-
-
-def _token(r: Mapping[Any, Any]) -> Token:
-    return Token(**{f: r[f] for f in _TOKEN_FIELDS}, purpose=TokenPurpose(r["purpose"]))
-
-
-def _registration_row(g: Registration) -> dict[str, Any]:
-    return {
-        **{f: getattr(g, f) for f in _REGISTRATION_FIELDS},
-        "email_key": email_key(g.email),
-        "status": g.status.value,
-    }
-
-
-def _registration(r: Mapping[Any, Any]) -> Registration:
-    return Registration(
-        **{f: r[f] for f in _REGISTRATION_FIELDS}, status=RegistrationStatus(r["status"])
-    )
-
-
-_JOB_FIELDS = tuple(f.name for f in attrs.fields(Job) if f.name != "stage")
-
-
-def _job_row(j: Job) -> dict[str, Any]:
-    return {**{f: getattr(j, f) for f in _JOB_FIELDS}, "stage": j.stage.value}
-
-
-def _job(r: Mapping[Any, Any]) -> Job:
-    return Job(**{f: r[f] for f in _JOB_FIELDS}, stage=JobStage(r["stage"]))
-
-
-TO_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "jobs": _job_row,
-    "tokens": _token_row,
-    "registrations": _registration_row,
-    "outbox_messages": _outbox_row,
-    "audit_events": _audit_row,
-    "vendors": _vendor_row,
-    "customers": _customer_row,
-    "locations": _location_row,
-    "contacts": _contact_row,
-    "accounts": _account_row,
-    "memberships": _membership_row,
-    "profiles": _profile_row,
+LAYOUTS: Mapping[str, _Layout] = {
+    "vendors": _Layout(Vendor),
+    "profiles": _Layout(PermissionProfile),
+    "customers": _Layout(Customer, flat=("settings",)),
+    "locations": _Layout(Location),
+    "contacts": _Layout(Contact),
+    "accounts": _Layout(Account),
+    "memberships": _Layout(Membership),
+    # Looked up by e-mail address, which is not unique: one address may register twice.
+    "registrations": _Layout(Registration, keys={"email": email_key}),
+    "audit_events": _Layout(AuditEvent, copies={"created_at": "at"}),
+    "outbox_messages": _Layout(OutboxMessage),
+    "tokens": _Layout(Token),
+    "jobs": _Layout(Job),
 }
-"""Record → row dict, by table."""
-
-FROM_ROW: dict[str, Callable[[Mapping[Any, Any]], Any]] = {
-    "jobs": _job,
-    "tokens": _token,
-    "registrations": _registration,
-    "outbox_messages": _outbox,
-    "audit_events": _audit,
-    "vendors": _vendor,
-    "customers": _customer,
-    "locations": _location,
-    "contacts": _contact,
-    "accounts": _account,
-    "memberships": _membership,
-    "profiles": _profile,
-}
-"""Row mapping → record, by table."""
+"""The record type and layout of every table."""
 
 
-def column_value(value: object) -> object:
-    """A filter value as stored: enums by their value."""
-    return getattr(value, "value", value) if not isinstance(value, bool | UUID) else value
+def _flat_type(layout: _Layout, field: str) -> type:
+    return cast("type", _fields(layout.record)[field].type)
+
+
+def _column_hooks(record: type) -> dict[str, Any]:
+    return {
+        name: override(unstruct_hook=identity, struct_hook=_as_is)
+        for name, a in _fields(record).items()
+        if a.type in _COLUMN_TYPES
+    }
+
+
+def _keys(table: str, layout: _Layout) -> dict[str, Callable[[str], str]]:
+    unique = {part: f for rule in UNIQUE_KEYS[table] for part, f in rule.normalise.items()}
+    return unique | dict(layout.keys)
+
+
+def _columns(table: str, layout: _Layout) -> set[str]:
+    """The columns a record of ``layout`` fills."""
+    columns = set(_fields(layout.record)) - set(layout.flat)
+    for field in layout.flat:
+        columns |= set(_fields(_flat_type(layout, field)))
+    return columns | {f"{field}_key" for field in _keys(table, layout)} | set(layout.copies)
+
+
+def _to_row_fn(table: str, layout: _Layout) -> ToRow:
+    unstructure: ToRow = make_dict_unstructure_fn(
+        layout.record, converter, **_column_hooks(layout.record)
+    )
+    keys = tuple((f"{field}_key", field, f) for field, f in _keys(table, layout).items())
+    flat, copies = layout.flat, tuple(layout.copies.items())
+    if not (keys or flat or copies):
+        return unstructure
+
+    def to_row(item: Any) -> dict[str, Any]:
+        row = unstructure(item)
+        for field in flat:
+            row.update(row.pop(field))
+        for column, field, normalise in keys:
+            row[column] = normalise(row[field])
+        for column, field in copies:
+            row[column] = row[field]
+        return row
+
+    return to_row
+
+
+def _structure_fn(record: type, **hooks: Any) -> Callable[..., Any]:
+    # Every field required: a row holds every column, so a missing one is an error, not a
+    # default. Extra keys are allowed: the *_key columns, and the other tables' columns of a
+    # joined row (member_facts reads a membership, its customer and its profile from one).
+    required = [a.evolve(default=attrs.NOTHING) for a in _fields(record).values()]
+    return make_dict_structure_fn_from_attrs(
+        required, record, converter, _cattrs_forbid_extra_keys=False, **hooks
+    )
+
+
+def _from_row_fn(layout: _Layout) -> FromRow:
+    hooks = _column_hooks(layout.record)
+    for field in layout.flat:
+        t = _flat_type(layout, field)
+        hooks[field] = override(struct_hook=_structure_fn(t, **_column_hooks(t)))
+    structure = _structure_fn(layout.record, **hooks)
+    if not layout.flat:
+        return cast("FromRow", structure)
+    # A flattened field is structured from the row itself, which holds its fields' columns.
+    flat = layout.flat
+    return lambda row: structure({**row, **dict.fromkeys(flat, row)})
+
+
+for _table, _layout in LAYOUTS.items():
+    _stored = set(Base.metadata.tables[_table].c.keys())
+    if _columns(_table, _layout) != _stored:
+        raise TypeError(
+            f"{_table}: the columns {sorted(_stored)} do not match the fields of "
+            f"{_layout.record.__name__}, which fill {sorted(_columns(_table, _layout))}"
+        )
+
+TO_ROW: Mapping[str, ToRow] = {table: _to_row_fn(table, lay) for table, lay in LAYOUTS.items()}
+"""Record -> row dict, by table."""
+
+FROM_ROW: Mapping[str, FromRow] = {table: _from_row_fn(lay) for table, lay in LAYOUTS.items()}
+"""Row mapping -> record, by table."""
