@@ -473,7 +473,7 @@ def test_a_type_that_passes_does_not_stop_the_check_of_the_types_after_it() -> N
         capabilities={"orders.view", "documents.view"},
         scopes={"documents": "tree", "orders": "tree"},
     )
-    with pytest.raises(PermissionDenied, match="documents per tree.*orders per tree"):
+    with pytest.raises(PermissionDenied, match=r"documents per tree.*orders per tree"):
         _new_login(world, admin, umbrella, profile=both)
     blind = _delegate(world, umbrella, {"orders.view"}, orders="customer")
     seeing = world.profile(

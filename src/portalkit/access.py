@@ -903,7 +903,7 @@ class AccessService:
         # The active part of the tree: a child under an inactive customer is out of reach too.
         children: dict[UUID, list[UUID]] = {}
         for child, parent, active in facts.subtree:
-            if active:
+            if active and parent is not None:
                 children.setdefault(parent, []).append(child)
         reachable, todo = {customer.id}, [customer.id]
         while todo:
