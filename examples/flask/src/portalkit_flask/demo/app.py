@@ -139,7 +139,7 @@ def _engine() -> sa.Engine:
     return current_app.extensions["demo"]["engine"]  # type: ignore[no-any-return]
 
 
-def _profiles() -> dict[UUID, Any]:
+def _profiles() -> dict[UUID | None, Any]:
     from flask import current_app
 
     return current_app.extensions["demo"]["profiles"]  # type: ignore[no-any-return]
