@@ -25,6 +25,7 @@ from flask import (
     Flask,
     Response,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -46,6 +47,7 @@ from portalkit import (
 from portalkit_flask import (
     Portalkit,
     current_portal,
+    end_view_as,
     get_access,
     get_member,
     get_staff,
@@ -86,7 +88,7 @@ def _demo_staff() -> Staff | None:
     if session.get("demo_staff") != data.STAFF_LOGIN:
         return None
     return Staff(
-        vendor_id=current_portal.default_vendor().id,
+        vendor_id=current_app.extensions["demo"]["vendor_id"],
         user_id=data.STAFF_LOGIN,
         name="Pat Planner",
         permissions=frozenset({"impersonate"}),
@@ -127,6 +129,7 @@ def create_app(
         "engine": engine,
         "mail": folder / MAIL_DIR,
         "created": data.seed(portal, engine, platform),
+        "vendor_id": platform.vendor_id,
         "profiles": {p.id: p for p in portal.profiles.list(platform)},
     }
     _routes(app)
@@ -134,14 +137,10 @@ def create_app(
 
 
 def _engine() -> sa.Engine:
-    from flask import current_app
-
     return current_app.extensions["demo"]["engine"]  # type: ignore[no-any-return]
 
 
 def _profiles() -> dict[UUID | None, Any]:
-    from flask import current_app
-
     return current_app.extensions["demo"]["profiles"]  # type: ignore[no-any-return]
 
 
@@ -394,6 +393,7 @@ def _routes(app: Flask) -> None:
 
     @app.post("/vendor/logout")
     def vendor_logout() -> Any:
+        end_view_as()  # recorded in the audit log, if one is running
         session.clear()
         return redirect(url_for("vendor_login"))
 
