@@ -65,6 +65,8 @@ DATABASE = "portalkit-demo.db"
 MAIL_DIR = "portalkit-demo-mail"
 SECRETS = "portalkit-demo-secrets.json"
 
+# portalkit keeps a customer's logo as an https URL; the demo serves its own, by customer code.
+_LOGOS = Path(__file__).parent / "static" / "logos"
 _COLUMNS = ["reference", "date", "pickup", "delivery", "status", "carrier", "rate"]
 
 
@@ -187,7 +189,9 @@ def _routes(app: Flask) -> None:
 
     @app.context_processor
     def _layout() -> dict[str, Any]:
-        return {"customer": _customer(), "demo": data}
+        customer = _customer()
+        logo = customer is not None and (_LOGOS / f"{customer.code}.svg").is_file()
+        return {"customer": customer, "logo": logo}
 
     @app.get("/")
     def home() -> Any:
@@ -197,11 +201,13 @@ def _routes(app: Flask) -> None:
             return redirect(url_for("portalkit.login"))
         context = get_access()
         assert context is not None
-        latest = _visible_orders(limit=5) if context.can("orders.view") else []
+        every = _visible_orders() if context.can("orders.view") else []
         total = None
-        if context.can("prices.view") and context.can("orders.view"):
-            total = sum((o["rate"] for o in _visible_orders()), start=0)
-        return render_template("demo/dashboard.html", latest=latest, total=total)
+        if context.can("prices.view") and every:
+            total = sum((o["rate"] for o in every), start=0)
+        return render_template(
+            "demo/dashboard.html", latest=every[:5], count=len(every), total=total
+        )
 
     @app.get("/orders")
     @requires("orders.view")
