@@ -148,6 +148,11 @@ def make_app(tmp_path: Path, **config: Any) -> Flask:
     def new_order() -> str:
         return "order form"
 
+    @app.get("/typo")
+    @requires("orders.creat")
+    def typo() -> str:
+        return "let in"
+
     @app.get("/denied")
     @login_required
     def denied() -> str:
@@ -357,6 +362,22 @@ def test_a_missing_capability_is_403(world: World) -> None:
     full = world.browser()
     full.login("jane")
     assert full.get("/orders/new").status_code == 200
+
+
+def test_an_unknown_capability_fails_closed(world: World) -> None:
+    browser = world.browser()
+    browser.login("jane")
+    answer = browser.get("/typo")
+    assert answer.status_code == 500
+    assert "let in" not in answer.get_data(as_text=True)
+
+
+def test_without_the_blueprint_nobody_gets_401(tmp_path: Path) -> None:
+    app = make_app(tmp_path, PORTALKIT_BLUEPRINT=False)
+    assert app.test_client().get("/login").status_code == 404
+    assert app.test_client().get("/orders/new").status_code == 401
+    with app.app_context():
+        current_portal.close()
 
 
 def test_the_cores_refusals_map_to_403_and_404(world: World) -> None:
