@@ -33,6 +33,21 @@ def test_readme_names_the_ci_test_command() -> None:
     assert command in ci
 
 
+def test_readme_first_command_installs_and_starts_the_demo() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"```sh\n(.*?)\n```", readme, flags=re.S)
+    assert commands[0] == (
+        "python3 -m pip install --quiet . ./examples/flask && python3 -m portalkit_flask.demo"
+    )
+    # What it installs is the adapter package whose demo it starts (tests/test_flask_demo.py
+    # serves that demo over HTTP).
+    adapter = (ROOT / "examples" / "flask" / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'name = "portalkit-flask"' in adapter
+    assert (
+        ROOT / "examples" / "flask" / "src" / "portalkit_flask" / "demo" / "__main__.py"
+    ).exists()
+
+
 def test_quickstart_example_runs_twice_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTALKIT_")}
     script = ROOT / "examples" / "quickstart.py"

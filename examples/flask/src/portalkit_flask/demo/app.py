@@ -1,0 +1,447 @@
+"""The demo portal: a transport firm's customer portal, built on portalkit-flask.
+
+Everything a real host would write itself is here, and small: its orders table, its pages, its
+own log-in for vendor staff (demo only: one known password). Access decisions, logins,
+sessions, invitations and mail are portalkit's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import io
+import json
+import re
+import secrets
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from markupsafe import Markup, escape
+
+from portalkit import (
+    Conflict,
+    PermissionDenied,
+    RateLimited,
+    Staff,
+    ValidationError,
+    presets,
+)
+from portalkit_flask import (
+    Portalkit,
+    current_portal,
+    end_view_as,
+    get_access,
+    get_member,
+    get_staff,
+    login_required,
+    requires,
+    start_view_as,
+    visible_fields,
+    visible_or_404,
+)
+from portalkit_flask.demo import data
+
+__all__ = ["create_app"]
+
+DATABASE = "portalkit-demo.db"
+MAIL_DIR = "portalkit-demo-mail"
+SECRETS = "portalkit-demo-secrets.json"
+
+# portalkit keeps a customer's logo as an https URL; the demo serves its own, by customer code.
+_LOGOS = Path(__file__).parent / "static" / "logos"
+_COLUMNS = ["reference", "date", "pickup", "delivery", "status", "carrier", "rate"]
+
+
+def _secrets(folder: Path) -> dict[str, str]:
+    """The demo's keys, made on first start and kept beside its database."""
+    path = folder / SECRETS
+    if path.exists():
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    made = {
+        "flask": secrets.token_urlsafe(32),
+        "portalkit": secrets.token_urlsafe(32),
+        "mail": Fernet.generate_key().decode(),
+    }
+    path.write_text(json.dumps(made), encoding="utf-8")
+    path.chmod(0o600)
+    return made
+
+
+def _demo_staff() -> Staff | None:
+    # The host authenticates its own staff; the demo's is one login with the demo password.
+    if session.get("demo_staff") != data.STAFF_LOGIN:
+        return None
+    return Staff(
+        vendor_id=current_app.extensions["demo"]["vendor_id"],
+        user_id=data.STAFF_LOGIN,
+        name="Pat Planner",
+        permissions=frozenset({"impersonate"}),
+    )
+
+
+def create_app(
+    folder: Path | str = ".", *, base_url: str = "http://127.0.0.1:5000", **config: Any
+) -> Flask:
+    """The demo application, its SQLite database and mail folder in ``folder`` (filled on
+    first start, reused afterwards)."""
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = _secrets(folder)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=keys["flask"],
+        PORTALKIT_DATABASE_URL=f"sqlite:///{folder / DATABASE}",
+        PORTALKIT_MAIL_BACKEND="file",
+        PORTALKIT_MAIL_FILE_DIR=str(folder / MAIL_DIR),
+        PORTALKIT_MAIL_ENCRYPTION_KEY=keys["mail"],
+        PORTALKIT_SECRET_KEY=keys["portalkit"],
+        PORTALKIT_BASE_URL=base_url,
+        PORTALKIT_PORTAL_NAME="Snelweg Transport customer portal",
+        PORTALKIT_MAIL_FROM="portal@snelweg-transport.example",
+        # Demo only: it is served over plain HTTP on 127.0.0.1. A real portal keeps the
+        # default (Secure cookies outside debug) behind HTTPS.
+        PORTALKIT_SESSION_COOKIE_SECURE=False,
+    )
+    app.config.update(config)
+    kit = Portalkit(app, staff_loader=_demo_staff)
+    with app.app_context():
+        portal = kit.portal
+    data.register(portal)
+    engine = sa.create_engine(f"sqlite:///{folder / DATABASE}")
+    platform = Staff(vendor_id=portal.default_vendor().id, user_id="demo-setup")
+    app.extensions["demo"] = {
+        "engine": engine,
+        "mail": folder / MAIL_DIR,
+        "created": data.seed(portal, engine, platform),
+        "vendor_id": platform.vendor_id,
+        "profiles": {p.id: p for p in portal.profiles.list(platform)},
+    }
+    _routes(app)
+    return app
+
+
+def _engine() -> sa.Engine:
+    return current_app.extensions["demo"]["engine"]  # type: ignore[no-any-return]
+
+
+def _profiles() -> dict[UUID | None, Any]:
+    return current_app.extensions["demo"]["profiles"]  # type: ignore[no-any-return]
+
+
+def _customer() -> Any:
+    if "demo_customer" not in g:
+        member = get_member()
+        g.demo_customer = (
+            current_portal.customers.get(member, member.customer_id) if member is not None else None
+        )
+    return g.demo_customer
+
+
+def _visible_orders(limit: int | None = None) -> list[dict[str, Any]]:
+    """The member's orders with only the columns it may see: rates never leave the database
+    for a member without ``prices.view``."""
+    context = get_access()
+    assert context is not None
+    hidden = context.hidden_fields("orders")
+    columns = [c for c in data.orders.c if c.name not in hidden]
+    query = context.filter(sa.select(*columns), "orders").order_by(
+        data.orders.c.date.desc(), data.orders.c.id.desc()
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    with _engine().connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _money(value: Any) -> str:
+    return f"€ {value:,.2f}"
+
+
+def _linked(text: str) -> Markup:
+    """Plain mail text with its http(s) links clickable (escaped first)."""
+    escaped = str(escape(text))
+    return Markup(
+        re.sub(r"(https?://[^\s<>&]+(?:&amp;[^\s<>&]+)*)", r'<a href="\1">\1</a>', escaped)
+    )
+
+
+def _routes(app: Flask) -> None:
+    app.jinja_env.filters["money"] = _money
+    app.jinja_env.filters["linked"] = _linked
+
+    @app.context_processor
+    def _layout() -> dict[str, Any]:
+        customer = _customer()
+        logo = customer is not None and (_LOGOS / f"{customer.code}.svg").is_file()
+        return {"customer": customer, "logo": logo}
+
+    @app.get("/")
+    def home() -> Any:
+        if get_member() is None:
+            if get_staff() is not None:
+                return redirect(url_for("vendor_customers"))
+            return redirect(url_for("portalkit.login"))
+        context = get_access()
+        assert context is not None
+        every = _visible_orders() if context.can("orders.view") else []
+        total = None
+        if context.can("prices.view") and every:
+            total = sum((o["rate"] for o in every), start=0)
+        return render_template(
+            "demo/dashboard.html", latest=every[:5], count=len(every), total=total
+        )
+
+    @app.get("/orders")
+    @requires("orders.view")
+    def orders() -> Any:
+        rows = _visible_orders()
+        return render_template(
+            "demo/orders.html", rows=rows, columns=visible_fields("orders", _COLUMNS)
+        )
+
+    @app.get("/orders/<int:order_id>")
+    @requires("orders.view")
+    def order(order_id: int) -> Any:
+        with _engine().connect() as connection:
+            row = connection.execute(
+                sa.select(data.orders).where(data.orders.c.id == order_id)
+            ).first()
+        record = visible_or_404(dict(row._mapping) if row else None, "orders")
+        context = get_access()
+        assert context is not None
+        shown = context.redact(record, "orders")
+        return render_template(
+            "demo/order.html", order=shown, columns=visible_fields("orders", _COLUMNS)
+        )
+
+    @app.route("/orders/new", methods=["GET", "POST"])
+    @requires("orders.create")
+    def new_order() -> Any:
+        member = get_member()
+        assert member is not None
+        errors: list[str] = []
+        form = {k: request.form.get(k, "").strip() for k in ("reference", "pickup", "delivery")}
+        if request.method == "POST":
+            errors = [f"{k} is required" for k, v in form.items() if not v]
+            errors += [f"{k} is too long" for k, v in form.items() if len(v) > 100]
+            if not errors:
+                with _engine().begin() as connection:
+                    connection.execute(
+                        data.orders.insert().values(
+                            customer_id=member.customer_id,
+                            created_by=member.account_id,
+                            reference=form["reference"][:50],
+                            pickup=form["pickup"],
+                            delivery=form["delivery"],
+                            date=dt.date.today(),
+                            status="new",
+                            carrier=None,
+                            rate=data.rate_for(form["pickup"], form["delivery"]),
+                        )
+                    )
+                flash(f"Order {form['reference']} placed.")
+                return redirect(url_for("orders"))
+        return render_template("demo/new_order.html", form=form, errors=errors)
+
+    @app.get("/orders.csv")
+    @requires("export")
+    def export_orders() -> Any:
+        context = get_access()
+        assert context is not None
+        stream = io.StringIO()
+        context.export(_visible_orders(), "orders", stream)
+        return Response(
+            stream.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": "attachment; filename=orders.csv"},
+        )
+
+    @app.get("/invoices")
+    @requires("invoices.view", "prices.view")
+    def invoices() -> Any:
+        months: dict[str, Any] = {}
+        for row in _visible_orders():
+            if row["status"] == "delivered":
+                key = row["date"].strftime("%Y-%m")
+                months[key] = months.get(key, 0) + row["rate"]
+        return render_template("demo/invoices.html", months=sorted(months.items(), reverse=True))
+
+    @app.get("/account")
+    @login_required
+    def account() -> Any:
+        member = get_member()
+        assert member is not None
+        login = current_portal.accounts.get(member, member.account_id)
+        membership = current_portal.memberships.get(member, member.membership_id)
+        person = current_portal.contacts.get(member, membership.contact_id)
+        others = (
+            len(current_portal.access.memberships(member)) if member.impersonator is None else 1
+        )
+        return render_template(
+            "demo/account.html",
+            login=login,
+            person=person,
+            profile=_profiles().get(membership.profile_id),
+            others=others,
+        )
+
+    @app.route("/admin/logins", methods=["GET", "POST"])
+    @requires("members.manage")
+    def admin_logins() -> Any:
+        member = get_member()
+        assert member is not None
+        choices = {
+            p.name: p
+            for p in _profiles().values()
+            if p.name
+            in {
+                presets.TRANSPORT_FULL.name,
+                presets.TRANSPORT_LIMITED.name,
+                presets.TRANSPORT_READ_ONLY.name,
+                presets.TRANSPORT_FULL_WITH_CARRIER.name,
+            }
+        }
+        errors: list[str] = []
+        form = {
+            k: request.form.get(k, "").strip()
+            for k in ("first_name", "last_name", "email", "profile")
+        }
+        if request.method == "POST":
+            profile = choices.get(form["profile"])
+            if profile is None:
+                errors = ["choose the rights of the new login"]
+            else:
+                try:
+                    current_portal.logins.add(
+                        member,
+                        customer=member.customer_id,
+                        email=form["email"],
+                        first_name=form["first_name"],
+                        last_name=form["last_name"],
+                        profile=profile,
+                    )
+                except ValidationError as exc:
+                    errors = [f"{p.field}: {p.message}" for p in exc.problems]
+                except (PermissionDenied, Conflict, RateLimited) as exc:
+                    errors = [str(exc)]
+                else:
+                    flash(
+                        f"{form['first_name']} {form['last_name']} is invited: the invitation "
+                        "is in the demo mailbox."
+                    )
+                    return redirect(url_for("admin_logins"))
+        people = []
+        for membership in current_portal.memberships.list(member, customer=member.customer_id):
+            person = current_portal.contacts.get(member, membership.contact_id)
+            people.append((person, membership, _profiles().get(membership.profile_id)))
+        return render_template(
+            "demo/admin_logins.html",
+            people=people,
+            choices=sorted(choices),
+            form=form,
+            errors=errors,
+        )
+
+    # -- the demo mailbox (demo only: a real portal's mail goes to people, not to a page) ----
+    @app.get("/mailbox")
+    def mailbox() -> Any:
+        folder: Path = app.extensions["demo"]["mail"]
+        files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)
+        messages = []
+        for path in files[:100]:
+            with path.open("rb") as handle:
+                message = BytesParser(policy=policy.default).parse(handle)
+            body = message.get_body(("plain",))
+            messages.append(
+                {
+                    "to": message["To"],
+                    "subject": message["Subject"],
+                    "date": message["Date"],
+                    "body": body.get_content() if body is not None else "",
+                }
+            )
+        return render_template("demo/mailbox.html", messages=messages)
+
+    # -- vendor side ------------------------------------------------------------------------
+    @app.route("/vendor/login", methods=["GET", "POST"])
+    def vendor_login() -> Any:
+        error = ""
+        if request.method == "POST":
+            right = hmac.compare_digest(
+                request.form.get("login", "").encode(), data.STAFF_LOGIN.encode()
+            ) & hmac.compare_digest(
+                request.form.get("password", "").encode(), data.DEMO_PASSWORD.encode()
+            )
+            if right:
+                session.clear()
+                session["demo_staff"] = data.STAFF_LOGIN
+                return redirect(url_for("vendor_customers"))
+            error = "the username or password is not correct"
+        return render_template("demo/vendor_login.html", error=error), 401 if error else 200
+
+    @app.post("/vendor/logout")
+    def vendor_logout() -> Any:
+        end_view_as()  # recorded in the audit log, if one is running
+        session.clear()
+        return redirect(url_for("vendor_login"))
+
+    def _staff() -> Staff:
+        staff = get_staff()
+        if staff is None:
+            abort(redirect(url_for("vendor_login")))
+        return staff
+
+    @app.get("/vendor/customers")
+    def vendor_customers() -> Any:
+        staff = _staff()
+        customers = current_portal.customers.list(staff)
+        return render_template("demo/vendor_customers.html", customers=customers)
+
+    @app.get("/vendor/customers/<code>")
+    def vendor_customer(code: str) -> Any:
+        staff = _staff()
+        customer = current_portal.customers.get_by_code(staff, code)  # NotFound: 404
+        people = []
+        for membership in current_portal.memberships.list(staff, customer=customer):
+            person = current_portal.contacts.get(staff, membership.contact_id)
+            login = current_portal.accounts.get(staff, membership.account_id)
+            people.append((person, login, membership, _profiles().get(membership.profile_id)))
+        return render_template("demo/vendor_customer.html", shown=customer, people=people)
+
+    @app.post("/vendor/view-as/<uuid:membership_id>")
+    def vendor_view_as(membership_id: UUID) -> Any:
+        staff = _staff()
+        try:
+            start_view_as(
+                staff, membership_id, reason="demo: looking at the portal as the customer"
+            )
+        except PermissionDenied as exc:
+            flash(str(exc))
+            return redirect(request.referrer or url_for("vendor_customers"))
+        return redirect(url_for("home"))
+
+    @app.errorhandler(403)
+    def forbidden(exc: Any) -> Any:
+        return render_template("demo/error.html", code=403, text="You may not do this."), 403
+
+    @app.errorhandler(404)
+    def not_found(exc: Any) -> Any:
+        return render_template("demo/error.html", code=404, text="There is nothing here."), 404

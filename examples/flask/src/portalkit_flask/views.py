@@ -1,0 +1,238 @@
+"""The optional log-in blueprint: log in and out, forgot and reset password, accept an
+invitation, change password, switch customer, end a view as customer.
+
+Each view reads the form, calls portalkit and draws ``portalkit/<page>.html``; put a template
+of the same name in your application's ``templates/portalkit/`` to draw it your way (the
+application's templates come first in Flask's loader), or override only
+``portalkit/layout.html`` to give every page your layout. Every POST carries Flask-WTF's CSRF
+token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from portalkit import (
+    AuthenticationFailed,
+    InvalidToken,
+    NotFound,
+    PasswordExpired,
+    PasswordRejected,
+    ValidationError,
+)
+from portalkit_flask.extension import (
+    _state,
+    client_key,
+    end_view_as,
+    get_member,
+    login_required,
+    login_user,
+    logout_user,
+    refresh_session,
+    safe_next,
+    viewing_as,
+)
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("portalkit", __name__, template_folder="templates")
+
+
+def _page(template: str, status: int = 200, **values: Any) -> ResponseReturnValue:
+    response = make_response(render_template(f"portalkit/{template}.html", **values), status)
+    # Pages reached by a link with a token must not hand it on to other sites.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _field(name: str) -> str:
+    value = request.form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    return [problem.message for problem in exc.problems]
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    """The log-in form; after it, the safe ``next`` address or ``PORTALKIT_HOME_URL``."""
+    state = _state()
+    target = request.values.get("next", "")
+    error = ""
+    if request.method == "POST":
+        try:
+            result = state.portal.auth.authenticate(
+                state.vendor_id, _field("login"), _field("password"), client_key=client_key()
+            )
+        except PasswordExpired as exc:
+            error = str(exc)
+        except AuthenticationFailed as exc:
+            error = str(exc)
+        else:
+            login_user(result)
+            if result.must_change_password:
+                return redirect(url_for(".change_password", next=safe_next(target)))
+            return redirect(safe_next(target))
+    return _page("login", 401 if error else 200, next=target, error=error)
+
+
+@blueprint.post("/logout")
+def logout() -> ResponseReturnValue:
+    """Log out of this browser."""
+    logout_user()
+    return redirect(url_for(".login"))
+
+
+@blueprint.route("/forgot-password", methods=["GET", "POST"])
+def forgot_password() -> ResponseReturnValue:
+    """Ask for a reset link; the answer is the same whether the login exists or not."""
+    state = _state()
+    sent = False
+    if request.method == "POST":
+        state.portal.credentials.request_reset(
+            state.vendor_id, _field("login"), client_key=client_key()
+        )
+        sent = True
+    return _page("forgot_password", sent=sent)
+
+
+def _token() -> str:
+    token = request.values.get("token", "")
+    return token if isinstance(token, str) else ""
+
+
+@blueprint.route("/reset-password", methods=["GET", "POST"])
+def reset_password() -> ResponseReturnValue:
+    """The page of a reset link: choose a new password."""
+    state = _state()
+    token, errors = _token(), []
+    works = state.portal.credentials.link_works(state.vendor_id, "reset", token)
+    if request.method == "POST" and works:
+        if _field("password") != _field("confirm"):
+            errors = ["the two passwords are not the same"]
+        else:
+            try:
+                state.portal.credentials.reset_password(
+                    state.vendor_id, token, _field("password"), client_key=client_key()
+                )
+            except PasswordRejected as exc:
+                errors = _messages(exc)
+            except InvalidToken:
+                works = False
+            else:
+                flash("Your password was changed. Log in with it now.")
+                return redirect(url_for(".login"))
+    return _page("reset_password", 200 if works else 404, token=token, works=works, errors=errors)
+
+
+@blueprint.route("/accept-invitation", methods=["GET", "POST"])
+def accept_invitation() -> ResponseReturnValue:
+    """The page of an invitation: choose a password (or, to join another customer, give the
+    password the login has)."""
+    state = _state()
+    token, errors = _token(), []
+    works = state.portal.credentials.link_works(state.vendor_id, "invite", token)
+    if request.method == "POST" and works:
+        if _field("password") != _field("confirm"):
+            errors = ["the two passwords are not the same"]
+        else:
+            try:
+                state.portal.credentials.accept_invitation(
+                    state.vendor_id,
+                    token,
+                    _field("password"),
+                    actor=get_member() if viewing_as() is None else None,
+                    client_key=client_key(),
+                )
+            except PasswordRejected as exc:
+                errors = _messages(exc)
+            except AuthenticationFailed as exc:
+                errors = [str(exc)]
+            except InvalidToken:
+                works = False
+            else:
+                flash("Your login works now. Log in with your password.")
+                return redirect(url_for(".login"))
+    return _page(
+        "accept_invitation", 200 if works else 404, token=token, works=works, errors=errors
+    )
+
+
+@blueprint.route("/change-password", methods=["GET", "POST"])
+@login_required
+def change_password() -> ResponseReturnValue:
+    """Change the member's own password (where a must-change password sends it first)."""
+    state = _state()
+    member = get_member()
+    assert member is not None
+    if member.impersonator is not None:
+        abort(403)  # staff viewing as a customer never change its password
+    target = request.values.get("next", "")
+    errors: list[str] = []
+    if request.method == "POST":
+        if _field("new") != _field("confirm"):
+            errors = ["the two new passwords are not the same"]
+        else:
+            try:
+                state.portal.credentials.change_password(
+                    member, current=_field("current"), new=_field("new")
+                )
+            except ValidationError as exc:  # PasswordRejected too
+                errors = _messages(exc)
+            else:
+                refresh_session(member)  # the change ended every session, this one too
+                flash("Your password was changed.")
+                return redirect(safe_next(target))
+    return _page("change_password", 400 if errors else 200, next=target, errors=errors)
+
+
+@blueprint.route("/switch-customer", methods=["GET", "POST"])
+@login_required
+def switch_customer() -> ResponseReturnValue:
+    """The customers this login works in, and the switch to another."""
+    state = _state()
+    member = get_member()
+    assert member is not None
+    if request.method == "POST":
+        try:
+            wanted = UUID(_field("customer"))
+        except ValueError:
+            raise NotFound("customer", _field("customer")[:50]) from None
+        switched = state.portal.access.switch(member, wanted)  # NotFound: 404
+        if member.impersonator is not None:
+            from portalkit_flask.extension import _keep_view_as
+
+            _keep_view_as(switched)
+        else:
+            refresh_session(switched)
+        return redirect(safe_next(request.values.get("next", "")))
+    choices = []
+    for membership in state.portal.access.memberships(member):
+        # A member reads only the customer it works in, so each name is read as that
+        # customer's member.
+        there = state.portal.access.switch(member, membership.customer_id)
+        customer = state.portal.customers.get(there, membership.customer_id)
+        choices.append((customer, membership.customer_id == member.customer_id))
+    return _page("switch_customer", choices=choices)
+
+
+@blueprint.post("/view-as/end")
+def end_view() -> ResponseReturnValue:
+    """End this browser's view as customer."""
+    end_view_as()
+    return redirect(safe_next(request.values.get("next", "")))

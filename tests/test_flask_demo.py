@@ -1,0 +1,285 @@
+"""The demo portal (portalkit_flask.demo) on real SQLite: what each transport level sees, the
+customer admin's invitation followed through the demo mailbox, view as customer, and the
+README's command serving it over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from portalkit_flask import current_portal
+from portalkit_flask.demo import create_app, data
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+PASSWORD = data.DEMO_PASSWORD
+
+
+def _rates_of(app: Flask, code: str) -> list[Decimal]:
+    """Every rate stored for the customer's orders, read from the demo's table itself."""
+    engine: sa.Engine = app.extensions["demo"]["engine"]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(data.orders.c.rate, data.orders.c.reference).where(
+                data.orders.c.reference.like(f"{code}-%")
+            )
+        ).all()
+    assert rows
+    return [row.rate for row in rows]
+
+
+def _spellings(rate: Decimal) -> list[str]:
+    """How a rate could show up in HTML: 187.40, 187,40, 187.4, and the amount in cents."""
+    fixed = f"{rate:.2f}"
+    return [fixed, fixed.replace(".", ","), str(rate.normalize()), fixed.replace(".", "")]
+
+
+def _close(app: Flask) -> None:
+    with app.app_context():
+        current_portal.close()
+
+
+class Browser:
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def get(self, path: str) -> Any:
+        return self.client.get(path)
+
+    def text(self, path: str) -> str:
+        answer = self.client.get(path)
+        assert answer.status_code == 200, (path, answer.status_code)
+        return answer.get_data(as_text=True)
+
+    def post(self, path: str, values: dict[str, str], form_at: str | None = None) -> Any:
+        found = CSRF.search(self.text(form_at or path))
+        assert found
+        return self.client.post(path, data={**values, "csrf_token": found.group(1)})
+
+    def login(self, login: str, password: str = PASSWORD) -> Any:
+        return self.post("/login", {"login": login, "password": password})
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    app = create_app(tmp_path_factory.mktemp("demo"))
+    yield app
+    _close(app)
+
+
+def _as(demo: Flask, login: str) -> Browser:
+    browser = Browser(demo.test_client())
+    assert browser.login(login).status_code == 302
+    return browser
+
+
+PAGES = ["/", "/orders", "/account"]
+
+
+def _order_pages(demo: Flask, code: str = data.CUSTOMER_CODE) -> list[str]:
+    engine: sa.Engine = demo.extensions["demo"]["engine"]
+    with engine.connect() as connection:
+        ids = connection.scalars(
+            sa.select(data.orders.c.id).where(data.orders.c.reference.like(f"{code}-%"))
+        ).all()
+    return [f"/orders/{i}" for i in ids]
+
+
+@pytest.mark.parametrize("login", ["limited", "readonly"])
+def test_a_member_without_rates_sees_no_rate_anywhere(demo: Flask, login: str) -> None:
+    browser = _as(demo, login)
+    rates = _rates_of(demo, data.CUSTOMER_CODE)
+    for path in PAGES + _order_pages(demo):
+        html = browser.text(path)
+        assert "VANDIJK-24" in html or path == "/account"
+        for rate in rates:
+            for spelled in _spellings(rate):
+                assert spelled not in html, (path, spelled)
+        assert "€" not in html and "Rate" not in html, path
+
+
+def test_a_full_member_sees_every_rate(demo: Flask) -> None:
+    html = _as(demo, "full").text("/orders")
+    for rate in _rates_of(demo, data.CUSTOMER_CODE):
+        assert f"€ {rate:,.2f}" in html
+    assert f"{data.OTHER_CODE}-0001" not in html  # the other customer's order is not listed
+
+
+def test_only_the_carrier_view_shows_carriers(demo: Flask) -> None:
+    assert "Kroes Koeriers" in _as(demo, "carrier").text("/orders")
+    assert "Kroes Koeriers" not in _as(demo, "full").text("/orders")
+
+
+def test_the_levels_gate_the_pages(demo: Flask) -> None:
+    limited, readonly, full = _as(demo, "limited"), _as(demo, "readonly"), _as(demo, "full")
+    assert limited.get("/invoices").status_code == 403
+    assert limited.get("/orders.csv").status_code == 403
+    assert limited.get("/orders/new").status_code == 200
+    assert readonly.get("/orders/new").status_code == 403
+    assert full.get("/invoices").status_code == 200
+    csv = full.get("/orders.csv").get_data(as_text=True)
+    assert csv.splitlines()[0].endswith("rate") and "carrier" not in csv.splitlines()[0]
+    assert limited.get("/admin/logins").status_code == 403
+
+
+def test_no_access_cannot_log_in(demo: Flask) -> None:
+    browser = Browser(demo.test_client())
+    assert browser.login("noaccess").status_code == 401
+
+
+def test_an_order_of_another_customer_is_404(demo: Flask) -> None:
+    full = _as(demo, "full")
+    (other,) = _order_pages(demo, data.OTHER_CODE)
+    assert full.get(other).status_code == 404
+    assert full.get(_order_pages(demo)[0]).status_code == 200
+
+
+def test_a_limited_member_places_an_order(demo: Flask) -> None:
+    limited = _as(demo, "limited")
+    placed = limited.post(
+        "/orders/new",
+        {"reference": "LIM-1", "pickup": "Gouda, Goudse Poort", "delivery": "Delft, Schieweg"},
+    )
+    assert placed.status_code == 302
+    html = limited.text("/orders")
+    assert "LIM-1" in html
+    rate = data.rate_for("Gouda, Goudse Poort", "Delft, Schieweg")
+    assert f"{rate:.2f}" not in html
+    assert f"€ {rate:,.2f}" in _as(demo, "full").text("/orders")
+
+
+def test_the_customer_admin_invites_a_login_that_follows_the_mail(demo: Flask) -> None:
+    admin = _as(demo, "admin")
+    added = admin.post(
+        "/admin/logins",
+        {
+            "first_name": "Tom",
+            "last_name": "de Boer",
+            "email": "tom@vandijk.example",
+            "profile": "Limited access",
+        },
+    )
+    assert added.status_code == 302
+    assert "Tom" in admin.text("/admin/logins")
+    mailbox = Browser(demo.test_client()).text("/mailbox")
+    assert "tom@vandijk.example" in mailbox
+    link = re.search(r'href="(http://127\.0\.0\.1:5000/accept-invitation\?token=[\w-]+)"', mailbox)
+    assert link, "the invitation's link is in the demo mailbox"
+    path = urllib.parse.urlsplit(link.group(1))
+    visitor = Browser(demo.test_client())
+    page = f"{path.path}?{path.query}"
+    token = urllib.parse.parse_qs(path.query)["token"][0]
+    accepted = visitor.post(
+        "/accept-invitation",
+        {"token": token, "password": "tom picks a long one", "confirm": "tom picks a long one"},
+        form_at=page,
+    )
+    assert accepted.headers["Location"] == "/login"
+    tom = Browser(demo.test_client())
+    assert tom.login("tom", "tom picks a long one").status_code == 302
+    assert "€" not in tom.text("/orders")
+
+
+def test_the_customer_admin_cannot_give_more_than_it_has(demo: Flask) -> None:
+    admin = _as(demo, "admin")
+    refused = admin.post(
+        "/admin/logins",
+        {
+            "first_name": "Cas",
+            "last_name": "Carrier",
+            "email": "cas@vandijk.example",
+            "profile": "Full access with carrier view",
+        },
+    )
+    assert refused.status_code == 200
+    assert 'class="errors"' in refused.get_data(as_text=True)
+
+
+def test_vendor_staff_view_as_customer_with_a_banner(demo: Flask) -> None:
+    staff = Browser(demo.test_client())
+    assert (
+        staff.post("/vendor/login", {"login": "planner", "password": PASSWORD}).status_code == 302
+    )
+    page = staff.text(f"/vendor/customers/{data.CUSTOMER_CODE}")
+    assert "Van Dijk Logistics" in page
+    # The row of the "limited" login, and its view-as button.
+    row = re.search(r"<td>limited</td>.*?/vendor/view-as/([0-9a-f-]+)", page, flags=re.S)
+    assert row
+    started = staff.post(f"/vendor/view-as/{row.group(1)}", {}, form_at="/vendor/customers")
+    assert started.headers["Location"] == "/"
+    home = staff.text("/")
+    assert "You are viewing the portal as a customer" in home
+    assert "Van Dijk Logistics B.V." in home
+    assert "€" not in staff.text("/orders")
+    assert staff.get("/orders/new").status_code == 403  # read only
+    ended = staff.post("/view-as/end", {}, form_at="/")
+    assert ended.status_code == 302
+    assert "viewing the portal" not in staff.text("/vendor/customers")
+
+
+def test_a_second_start_reuses_the_database(demo: Flask, tmp_path: Path) -> None:
+    folder = tmp_path / "again"
+    first = create_app(folder)
+    assert first.extensions["demo"]["created"] is True
+    _close(first)
+    second = create_app(folder)
+    assert second.extensions["demo"]["created"] is False
+    assert Browser(second.test_client()).login("full").status_code == 302
+    _close(second)
+
+
+def test_the_demo_command_serves_on_127_0_0_1(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTALKIT_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "portalkit_flask.demo", "--port", "0", "--dir", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        printed, url = [], None
+        deadline = time.monotonic() + 120
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            printed.append(line)
+            found = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+            url = found.group(1) if found else None
+        assert url, "".join(printed)
+        for _ in range(12):  # the rest of the banner: the logins and their password
+            printed.append(process.stdout.readline())
+        banner = "".join(printed)
+        assert PASSWORD in banner and "limited" in banner and "planner" in banner
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        with opener.open(f"{url}/login", timeout=30) as answer:
+            form = answer.read().decode()
+        token = CSRF.search(form)
+        assert token
+        body = urllib.parse.urlencode(
+            {"csrf_token": token.group(1), "login": "full", "password": PASSWORD, "next": "/orders"}
+        ).encode()
+        with opener.open(f"{url}/login", data=body, timeout=30) as answer:
+            assert answer.url == f"{url}/orders"
+            assert "VANDIJK-2401" in answer.read().decode()
+        assert (tmp_path / "portalkit-demo.db").exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
