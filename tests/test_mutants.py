@@ -14,6 +14,7 @@ from portalkit import (
     AuthenticationFailed,
     FixedClock,
     Membership,
+    NotFound,
     PasswordExpired,
     PermissionDenied,
     Portal,
@@ -148,6 +149,28 @@ def test_a_customer_that_is_not_an_id_is_bad_input_on_the_customer_field(portal:
             world.vendor, _username(world, membership), GOOD, customer="not an id"
         )
     assert [p.field for p in caught.value.problems] == ["customer"]
+
+
+def test_a_malformed_customer_is_refused_before_the_password_is_looked_at(
+    portal: Portal,
+) -> None:
+    """A bad ``customer`` answered only after the right password would confirm a guessed
+    password without a log-in: no success recorded, no session. It is refused the same way
+    for the right password, a wrong one and an unknown login, and counts no attempt."""
+    world = _world(portal, login_max_failures=3)
+    membership = _login(world)
+    name = _username(world, membership)
+    answers = []
+    for login, password in [(name, GOOD), (name, "not the right one"), ("nobody", GOOD)]:
+        with pytest.raises(ValidationError) as caught:
+            portal.auth.authenticate(world.vendor, login, password, customer="not an id")
+        answers.append(str(caught.value))
+    assert len(set(answers)) == 1
+    for _ in range(2):  # no attempt was counted: two failures and the right password pass
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.authenticate(world.vendor, name, "not the right one")
+        _later(portal)
+    assert portal.auth.authenticate(world.vendor, name, GOOD).actor.membership_id == membership.id
 
 
 # -- credentials._admin and memberships._may_touch_account: a delegated admin sets passwords -
@@ -370,7 +393,12 @@ def _new_login(world: World, admin: Any, customer: Any, **fields: Any) -> Member
     )
     contact = portal.contacts.create(admin, customer=customer, first_name="New", last_name="Login")
     return portal.memberships.create(
-        admin, account=account, customer=customer, contact=contact, kind="extra", **fields
+        admin,
+        account=account,
+        customer=customer,
+        contact=contact,
+        kind=fields.pop("kind", "extra"),
+        **fields,
     )
 
 
@@ -481,3 +509,148 @@ def test_a_type_that_passes_does_not_stop_the_check_of_the_types_after_it() -> N
     )
     with pytest.raises(PermissionDenied, match=r"documents \(you see none\).*orders per tree"):
         _new_login(world, blind, umbrella, profile=seeing)
+
+
+# -- memberships.rights: every refusal says what it refuses, in its own words ----------------
+def test_every_refusal_of_a_delegated_admin_reads_as_documented() -> None:
+    """Kills the message mutants of ``may_touch``, ``may_touch_account`` and
+    ``within_rights``: a host shows these sentences to customer admins, and the list of what
+    would widen is joined with ", "."""
+    world = World()
+    portal = world.portal
+    customer = _customer_with_main(world)
+    stranger = _customer_with_main(world)
+    admin = _delegate(world, customer, {"orders.view"})
+    own = portal.memberships.get(admin, admin.membership_id)
+    main = next(
+        m for m in portal.memberships.list(world.staff, customer=customer) if m.kind.value == "main"
+    )
+    other_admin = world.membership(
+        customer=customer,
+        kind="extra",
+        profile=world.profile(capabilities={"members.manage"}),
+    )
+    richer = world.membership(
+        customer=customer,
+        kind="extra",
+        profile=world.profile(capabilities={"orders.view", "orders.create", "invoices.view"}),
+    )
+    refusals = [
+        (lambda: portal.memberships.update(admin, own, subscriptions=[]),
+         "you cannot change your own login"),
+        (lambda: portal.credentials.set_password(admin, own.id, "a new passphrase for me"),
+         "you cannot change your own login"),
+        (lambda: portal.memberships.update(admin, main, subscriptions=[]),
+         "only the vendor's staff may change a main account"),
+        (lambda: portal.memberships.update(admin, other_admin, subscriptions=[]),
+         "only the vendor's staff may change another administrator"),
+        (lambda: portal.memberships.deactivate(admin, richer),
+         "this login holds more than you do; only the vendor's staff may change it: "
+         "invoices.view, orders.create"),
+        (lambda: _new_login(world, admin, customer, kind="main"),
+         "only the vendor's staff may create or promote a main account"),
+        (lambda: _new_login(
+            world, admin, customer,
+            profile=world.profile(capabilities={"orders.view", "orders.create", "invoices.view"}),
+         ),
+         "you cannot grant what you do not hold: invoices.view, orders.create"),
+    ]  # fmt: skip
+    for call, message in refusals:
+        with pytest.raises(PermissionDenied) as caught:
+            call()
+        assert str(caught.value) == message
+    account = portal.accounts.create(world.staff, username="elsewhere", email="e@x.example")
+    contact = world.contact(stranger)  # made by staff: the admin cannot know it
+    with pytest.raises(NotFound) as missing:
+        portal.memberships.create(
+            admin, account=account, customer=stranger, contact=contact, kind="extra"
+        )
+    assert (missing.value.kind, missing.value.ident) == ("customer", stranger.id)
+    outside = world.membership(customer=stranger, kind="extra")
+    with pytest.raises(NotFound) as missing:
+        portal.credentials.set_password(admin, outside.id, "a new passphrase for them")
+    assert (missing.value.kind, missing.value.ident) == ("membership", outside.id)
+
+
+def test_a_location_limited_admin_is_told_to_give_locations_of_its_own() -> None:
+    """Kills the message mutant of the "every location" refusal in ``_beyond``."""
+    world = World()
+    customer = _customer_with_main(world)
+    site = world.location(customer)
+    profile = world.profile(capabilities={"members.manage", "orders.view"})
+    admin = world.member(
+        world.membership(
+            customer=customer, profile=profile, kind="extra", location_grants={site: "read"}
+        )
+    )
+    with pytest.raises(PermissionDenied) as caught:
+        _new_login(world, admin, customer)
+    assert str(caught.value) == (
+        "you cannot grant what you do not hold: "
+        "every location (give the login locations of your own)"
+    )
+
+
+def test_an_umbrella_admin_sets_the_password_of_a_branch_login() -> None:
+    """Kills ``reach("memberships")`` → another type in ``may_touch_account``: the logins an
+    admin manages are those of its memberships reach (here the whole tree)."""
+    world = World()
+    umbrella = _customer_with_main(world)
+    branch = _customer_with_main(world, parent=umbrella)
+    admin = _delegate(world, umbrella, {"orders.view"}, memberships="tree")
+    login = _login(world, customer=branch, kind="extra")
+    assert world.portal.credentials.set_password(admin, login.id, "a branch passphrase") is None
+
+
+def test_scope_defaults_and_customer_sets_are_compared_per_type() -> None:
+    """Kills the scope mutants of ``_beyond_scopes``, ``_reach`` and ``_sees_some``: a missing
+    scope is the *type's* default on both sides, the customers a scope shows are those of the
+    login's own customer, and a tree or own scope is read as itself."""
+    from portalkit import ResourceType, Scope
+
+    world = World()
+    access = world.portal.access
+    access.register_resource(ResourceType("notes", view="orders.view", default_scope=Scope.TREE))
+    access.register_resource(ResourceType("orders", view="orders.view"))
+    access.register_resource(
+        ResourceType(
+            "visits", view="orders.view", location_field="site_id", default_scope=Scope.LOCATION
+        )
+    )
+    umbrella = _customer_with_main(world)
+    branch = _customer_with_main(world, parent=umbrella)
+    admin = _delegate(
+        world, umbrella, {"orders.view"}, memberships="tree", notes="customer", orders="customer"
+    )
+    # notes' default is tree: a login without a notes scope sees more than the admin
+    with pytest.raises(PermissionDenied, match="notes per tree"):
+        _new_login(world, admin, umbrella, profile=world.profile(capabilities={"orders.view"}))
+    # the admin sees only the umbrella's orders; a login at the branch sees the branch's
+    reader = world.profile(
+        capabilities={"orders.view"}, scopes={"notes": "customer", "orders": "customer"}
+    )
+    with pytest.raises(PermissionDenied) as caught:
+        _new_login(world, admin, branch, profile=reader)
+    assert "orders of customers outside your reach" in str(caught.value)
+    # an admin with a tree scope may give a customer scope with a grant in its tree
+    tree_admin = _delegate(
+        world, umbrella, {"orders.view"}, memberships="tree", orders="tree", visits="tree"
+    )
+    granted = world.profile(
+        capabilities={"orders.view"}, scopes={"notes": "own", "orders": "customer"}
+    )
+    made = _new_login(world, tree_admin, umbrella, profile=granted, customer_grants=[branch])
+    assert made.customer_grants == frozenset({branch.id})
+    # with the own scope, a customer grant shows nothing more
+    own_admin = _delegate(world, umbrella, {"orders.view"}, memberships="tree", orders="own")
+    own_reader = world.profile(
+        capabilities={"orders.view"}, scopes={"notes": "own", "orders": "own"}
+    )
+    own_everywhere = world.profile(
+        capabilities={"orders.view"}, scopes={"notes": "own", "orders": "own", "visits": "own"}
+    )
+    made = _new_login(world, own_admin, umbrella, profile=own_everywhere, customer_grants=[branch])
+    assert made.customer_grants == frozenset({branch.id})
+    # visits default to the location scope: neither side, without grants, sees any
+    made = _new_login(world, own_admin, umbrella, profile=own_reader)
+    assert made.location_grants == ()

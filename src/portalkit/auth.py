@@ -105,6 +105,10 @@ class AuthService:
         rt.standalone("authenticate()")
         settings = rt.settings
         vendor_id = ident("vendor", vendor)
+        # Bad input is refused before anything is looked at: a malformed customer answered
+        # only after the right password would confirm a password without a log-in (no
+        # success recorded, no session).
+        wanted = ident("customer", customer) if customer is not None else None
         # A login no backend can store (a lone surrogate) is an unknown login: same answer,
         # same work.
         storable = isinstance(login, str) and len(login) <= _LOGIN_MAX and v.encodable(login)
@@ -148,7 +152,7 @@ class AuthService:
         for attempt in range(3):
             try:
                 reason, chosen, usable, account = self._settle(
-                    vendor_id, account, verified, locked, keys, secret, customer
+                    vendor_id, account, verified, locked, keys, secret, wanted
                 )
                 break
             except ConcurrentModification:
@@ -178,7 +182,7 @@ class AuthService:
         locked: bool,
         keys: list[str],
         secret: str,
-        customer: Any,
+        customer: UUID | None,
     ) -> tuple[str, Membership | None, list[Membership], Account | None]:
         """Judge the attempt on the account as it is now and record the outcome."""
         rt = self._rt
@@ -210,7 +214,7 @@ class AuthService:
         verified: bool,
         locked: bool,
         now: datetime,
-        customer: Any,
+        customer: UUID | None,
     ) -> tuple[str, Membership | None, list[Membership]]:
         """The reason a login fails ("" if it does not), the membership to work in, and
         every membership the login may switch to."""
@@ -243,8 +247,7 @@ class AuthService:
             return "; ".join(reasons) or "no_membership", None, []
         chosen = usable[0]
         if customer is not None:
-            wanted = ident("customer", customer)
-            picked = [m for m in usable if m.customer_id == wanted]
+            picked = [m for m in usable if m.customer_id == customer]
             if not picked:
                 return "not_a_member_of_customer", None, []
             chosen = picked[0]
