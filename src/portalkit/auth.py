@@ -424,8 +424,8 @@ def find_account(uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None
     """The account a typed login (see :func:`login_key`) names, or None."""
     # An e-mail address is looked up as one first, so nobody can take over logins by
     # e-mail with a username that looks like someone's address.
-    if "@" in typed:
-        found = uow.accounts.get_by(vendor_id, "email", typed)
-        if found is not None:
-            return found
-    return uow.accounts.get_by(vendor_id, "username", typed)
+    # Both look-ups whatever the first finds: the reads for a known address are those for
+    # an unknown one (issue 9).
+    by_email = uow.accounts.get_by(vendor_id, "email", typed) if "@" in typed else None
+    by_name = uow.accounts.get_by(vendor_id, "username", typed)
+    return by_email if by_email is not None else by_name

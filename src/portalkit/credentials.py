@@ -479,6 +479,23 @@ class CredentialService:
                 return True
         return False
 
+    def _may_log_in_any(self, uow: UnitOfWork, vendor_id: UUID, account: Account | None) -> bool:
+        """:meth:`_may_log_in` for an account or none, with the same reads either way: for no
+        account (or no active membership) one access context is built for an id nobody has,
+        as one would be for a membership (issue 9)."""
+        account_id = account.id if account is not None else uuid4()
+        found = uow.memberships.list(
+            vendor_id, where={"account_id": account_id, "status": MembershipStatus.ACTIVE}
+        )
+        if not found:
+            nobody = Member(
+                vendor_id=vendor_id, account_id=account_id, membership_id=uuid4(),
+                customer_id=uuid4(),
+            )  # fmt: skip
+            self._access.context(nobody)
+            return False
+        return any(not self._access.context(member_of(m)).denied for m in found)
+
     def _reachable(self, uow: UnitOfWork, account: Account) -> bool:
         """Whether an invited login has a customer that is still on."""
         vendor_id = account.vendor_id
@@ -684,20 +701,23 @@ class CredentialService:
         now = job.created_at  # the request's time counts, not the worker's
         with self._rt.transaction(read_only=True) as uow:
             account = find_account(uow, vendor_id, typed)
+            # Asked for every login, known or not: the reads must not tell them apart.
+            may_log_in = self._may_log_in_any(uow, vendor_id, account)
             if account is None:
                 reason = "unknown_login"
             elif not self._rt.hasher.is_usable(account.password_hash):
                 # As Django does: a login that never had a password gets an invitation, not a
                 # reset, from its administrator.
                 reason = "no_password"
-            elif not account.active or not self._may_log_in(uow, account):
+            elif not account.active or not may_log_in:
                 reason = "cannot_log_in"
             else:
                 reason = ""
-            greeting = (
-                self._links.greeting(uow, account)
-                if account is not None and not reason
-                else {"name": typed[:100], "customer_name": "", "logo_url": ""}
+            greeting = self._links.greeting_or(
+                uow,
+                vendor_id,
+                account if not reason else None,
+                {"name": typed[:100], "customer_name": "", "logo_url": ""},
             )
         issuing = account is not None and not reason
         prepared = self._links.prepare(

@@ -80,6 +80,28 @@ class LinkMail:
             return self.mail_context(uow, membership)
         return {"name": account.username, "customer_name": "", "logo_url": ""}
 
+    def greeting_or(
+        self, uow: UnitOfWork, vendor_id: UUID, account: Account | None, fallback: dict[str, Any]
+    ) -> dict[str, Any]:
+        """:meth:`greeting` for ``account``, or ``fallback`` when there is none — after the
+        same three look-ups either way (by ids nobody has when there is no account), so that
+        the work before a background decision does not tell a known address from an unknown
+        one (issue 9)."""
+        account_id = account.id if account is not None else uuid4()
+        found = uow.memberships.list(vendor_id, where={"account_id": account_id})
+        first = found[0] if found else None
+        customer = uow.customers.get(vendor_id, first.customer_id if first else uuid4())
+        contact = uow.contacts.get(vendor_id, first.contact_id if first else uuid4())
+        if account is None:
+            return fallback
+        if customer is None or contact is None:
+            return {"name": account.username, "customer_name": "", "logo_url": ""}
+        return {
+            "name": contact.full_name,
+            "customer_name": customer.name,
+            "logo_url": customer.branding.email_logo_url,
+        }
+
     def prepare(
         self,
         vendor_id: UUID,

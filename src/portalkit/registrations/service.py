@@ -151,10 +151,11 @@ class RegistrationService:
         client_key = form.get("client_key")
         with self._rt.transaction(read_only=True) as uow:
             owner = uow.accounts.get_by(vendor_id, "email", address)
-            greeting = (
-                self._links.greeting(uow, owner)
-                if owner is not None
-                else {"name": registration.first_name, "customer_name": "", "logo_url": ""}
+            greeting = self._links.greeting_or(
+                uow,
+                vendor_id,
+                owner,
+                {"name": registration.first_name, "customer_name": "", "logo_url": ""},
             )
         notice = self._outbox.compose_template(
             vendor_id,
