@@ -1103,13 +1103,20 @@ class AccessService:
             ]
 
     def switch(self, actor: Member, customer: Any) -> Member:
-        """The actor for working in another customer the same account is an active member of."""
+        """The actor for working in another customer the same account is an active member of.
+
+        A view-as-customer actor stays with the customer it was started for (PermissionDenied).
+        """
 
         customer_id = ident("customer", customer)
+        if actor.impersonator is not None and customer_id != actor.customer_id:
+            # A view as customer was started, with its reason, for one membership; another
+            # customer's member is viewed only through a view-as of its own (audited, told).
+            raise PermissionDenied(
+                "a view as customer shows one membership: start one for the other customer"
+            )
         for membership in self.memberships(actor):
             if membership.customer_id == customer_id:
-                # attrs.evolve keeps a view-as session's limits (read-only, its impersonator,
-                # its end) on the new actor: switching must never lift them.
                 return attrs.evolve(actor, membership_id=membership.id, customer_id=customer_id)
         raise NotFound("customer", customer_id)
 

@@ -25,6 +25,7 @@ from uuid import UUID, uuid4
 
 import attrs
 
+from portalkit import _validation as v
 from portalkit._guard import vendor_of
 from portalkit._service import ident, load
 from portalkit._stamps import new_session_stamp
@@ -697,6 +698,8 @@ class CredentialService:
         """
         settings = self._rt.settings
         vendor_id, typed = job.vendor_id, str(payload["login"])
+        if not v.encodable(typed):
+            typed = ""  # no login has a lone surrogate: decided as an unknown one
         client_key = payload.get("client_key")
         now = job.created_at  # the request's time counts, not the worker's
         with self._rt.transaction(read_only=True) as uow:

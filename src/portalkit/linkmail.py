@@ -146,13 +146,16 @@ class LinkMail:
         return token, message
 
     def store(self, uow: UnitOfWork, prepared: tuple[Token, OutboxMessage]) -> Token:
-        """Store a prepared link and its mail; a newer link replaces every older one."""
+        """Store a prepared link and its mail; a newer link replaces every older one of its
+        kind — for a link bound to a membership (an invitation), the older ones of that
+        membership only: another customer's invitation of the same person stays."""
         token, message = prepared
         uow.revoke_tokens(
             token.vendor_id,
             self._rt.clock.now(),
-            account_id=token.account_id,
+            account_id=token.account_id if token.membership_id is None else None,
             registration_id=token.registration_id,
+            membership_id=token.membership_id,
             purposes=[token.purpose],
         )
         uow.tokens.add(token)

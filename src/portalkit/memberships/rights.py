@@ -273,6 +273,10 @@ def within_rights(
     vendor_id = delegate.actor.vendor_id
     assert vendor_id is not None
     login = _reach(uow, vendor_id, customer_id, kind, profile_id, grants, customers)
+    if "members.manage" in login.written:
+        # A login it made an administrator would be out of its hands (and its main
+        # account's) at once: no delegated admin changes another administrator.
+        raise PermissionDenied("only the vendor's staff may make a login an administrator")
     beyond = _beyond(access, delegate, _own_reach(uow, delegate), login)
     if beyond:
         raise PermissionDenied("you cannot grant what you do not hold: " + ", ".join(beyond))

@@ -187,6 +187,26 @@ class MembershipService:
                 problems.extend(exc.problems)
         v.raise_if(problems)
         with self._rt.transaction() as uow:
+            if delegate is not None:
+                # Reach and rights first: what lies outside them is NotFound or refused before
+                # any other customer's record is looked at (no code or name in an error).
+                access = self._access
+                within_rights(
+                    uow,
+                    access,
+                    delegate,
+                    ids["customer"],
+                    checked_kind,
+                    profile_id,
+                    grants,
+                    customers,
+                )
+                if checked_status is not MembershipStatus.INVITED:
+                    # An account that already logs in elsewhere must not be signed up here
+                    # without its owner's word: an invited login starts working only when its
+                    # owner accepts, and its password stays out of this admin's hands
+                    # (credentials check the whole account before setting one).
+                    may_touch_account(uow, access, delegate, ids["account"])
             owner = _check_links(
                 uow,
                 vendor_id,
@@ -197,17 +217,6 @@ class MembershipService:
                 grants,
                 customers,
             )
-            if delegate is not None:
-                access = self._access
-                within_rights(
-                    uow, access, delegate, owner.id, checked_kind, profile_id, grants, customers
-                )
-                if checked_status is not MembershipStatus.INVITED:
-                    # An account that already logs in elsewhere must not be signed up here
-                    # without its owner's word: an invited login starts working only when its
-                    # owner accepts, and its password stays out of this admin's hands
-                    # (credentials check the whole account before setting one).
-                    may_touch_account(uow, access, delegate, ids["account"])
             if checked_kind is MembershipKind.EXTRA:
                 _require_main(uow, vendor_id, owner.id)
             membership = Membership(
@@ -319,6 +328,19 @@ class MembershipService:
         with self._rt.transaction() as uow:
             current = load(uow.memberships, vendor_id, "membership", membership, "membership")
             merged = attrs.evolve(current, **fields)
+            if delegate is not None:
+                # Reach and rights before the links: nothing of another customer is looked at.
+                may_touch(uow, self._access, delegate, current)
+                within_rights(
+                    uow,
+                    self._access,
+                    delegate,
+                    merged.customer_id,
+                    merged.kind,
+                    merged.profile_id,
+                    merged.location_grants,
+                    merged.customer_grants,
+                )
             _check_links(
                 uow,
                 vendor_id,
@@ -331,18 +353,6 @@ class MembershipService:
             )
             if merged.kind is MembershipKind.EXTRA and current.kind is not MembershipKind.EXTRA:
                 _require_main(uow, vendor_id, current.customer_id)
-            if delegate is not None:
-                may_touch(uow, self._access, delegate, current)
-                within_rights(
-                    uow,
-                    self._access,
-                    delegate,
-                    merged.customer_id,
-                    merged.kind,
-                    merged.profile_id,
-                    merged.location_grants,
-                    merged.customer_grants,
-                )
             changed = sorted(f for f in fields if getattr(merged, f) != getattr(current, f))
             if set(changed) & set(_RIGHTS):
                 # Sessions made under the old rights end (validate_session): a change of
@@ -396,7 +406,7 @@ class MembershipService:
             _audit(self._rt, uow, actor, f"membership_{action}", saved)
             if status is MembershipStatus.DISABLED:
                 now = self._rt.clock.now()
-                uow.revoke_tokens(vendor_id, now, account_id=saved.account_id)
+                revoke_links_of(uow, saved, now)
                 if saved.kind is MembershipKind.MAIN:
                     # A main account's extras stop with it, and so do their links.
                     end_logins_of_customer(uow, vendor_id, saved.customer_id, now)
@@ -404,6 +414,19 @@ class MembershipService:
 
 
 _RIGHTS = ("profile_id", "kind", "location_grants", "customer_grants")
+
+
+def revoke_links_of(uow: UnitOfWork, membership: Membership, now: datetime) -> None:
+    """Revoke the links a membership that stops leaves open: its own (invitations), and the
+    account's (reset links) only when no other membership of the account still works — a
+    person's link to log in at another customer is not this customer's to end."""
+    vendor_id = membership.vendor_id
+    uow.revoke_tokens(vendor_id, now, membership_id=membership.id)
+    others = uow.memberships.list(
+        vendor_id, where={"account_id": membership.account_id, "status": MembershipStatus.ACTIVE}
+    )
+    if not any(other.id != membership.id for other in others):
+        uow.revoke_tokens(vendor_id, now, account_id=membership.account_id)
 
 
 def end_logins_of_customer(
@@ -415,7 +438,7 @@ def end_logins_of_customer(
     for member in uow.memberships.list(vendor_id, where={"customer_id": customer_id}):
         if member.kind is not MembershipKind.EXTRA:
             continue
-        uow.revoke_tokens(vendor_id, now, account_id=member.account_id)
+        revoke_links_of(uow, member, now)
         uow.memberships.update(
             attrs.evolve(member, session_stamp=new_session_stamp(), version=member.version + 1),
             member.version,
@@ -470,7 +493,8 @@ def _check_links(
                 Problem(
                     "customer_grants",
                     "outside_tree",
-                    f"customer {child.code} is not below {owner.code}",
+                    # The id the caller gave, never another customer's code or name.
+                    f"customer {granted} is not below the membership's customer",
                 )
             )
     allowed = {owner.id, *customers}
@@ -481,7 +505,8 @@ def _check_links(
                 Problem(
                     "location_grants",
                     "other_customer",
-                    f"location {place.name} belongs to another customer",
+                    f"location {grant.location_id} is not a location of the membership's "
+                    "customer or of a granted one",
                 )
             )
     v.raise_if(problems)

@@ -218,10 +218,12 @@ class UnitOfWork(Protocol):
         *,
         account_id: UUID | None = None,
         registration_id: UUID | None = None,
+        membership_id: UUID | None = None,
         purposes: Iterable[TokenPurpose] | None = None,
     ) -> int:
-        """Revoke the outstanding (unused, unrevoked) tokens of an account or registration,
-        of the given purposes (all if None); returns how many."""
+        """Revoke the outstanding (unused, unrevoked) tokens of an account, registration or
+        membership (the filters given, together), of the given purposes (all if None);
+        returns how many."""
         ...
 
     def throttle_hit(self, key: str, now: datetime, window_start: datetime) -> int:

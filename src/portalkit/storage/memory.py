@@ -314,6 +314,7 @@ class MemoryUnitOfWork:
         *,
         account_id: UUID | None = None,
         registration_id: UUID | None = None,
+        membership_id: UUID | None = None,
         purposes: Iterable[TokenPurpose] | None = None,
     ) -> int:
         """Revoke the outstanding tokens of an account or a registration."""
@@ -325,6 +326,8 @@ class MemoryUnitOfWork:
             where["account_id"] = account_id
         if registration_id is not None:
             where["registration_id"] = registration_id
+        if membership_id is not None:
+            where["membership_id"] = membership_id
         revoked = 0
         for token in self.tokens.list(vendor_id, where=where):
             if wanted is None or token.purpose in wanted:

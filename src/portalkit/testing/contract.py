@@ -664,6 +664,34 @@ class StorageContract:
             assert uow.consume_token(world.vendor.id, TokenPurpose.RESET, "r2", now) is not None
             assert uow.revoke_tokens(world.vendor.id, now, account_id=mine.id) == 1  # i1
 
+    def test_revoking_the_tokens_of_one_membership_leaves_the_accounts_others(
+        self, world: World
+    ) -> None:
+        from portalkit.tokens import TokenPurpose
+
+        p = world.portal
+        account = world.account()
+        here = world.membership(account=account)
+        there = world.membership(account=account)
+        now = p.clock.now()
+        with p.transaction() as uow:
+            for digest, membership in [("h1", here), ("t1", there), ("a1", None)]:
+                uow.tokens.add(
+                    self._token(
+                        world,
+                        TokenPurpose.INVITE,
+                        digest,
+                        account_id=account.id,
+                        membership_id=membership.id if membership else None,
+                    )
+                )
+        with p.transaction() as uow:
+            assert uow.revoke_tokens(world.vendor.id, now, membership_id=here.id) == 1
+        with p.transaction() as uow:
+            assert uow.consume_token(world.vendor.id, TokenPurpose.INVITE, "h1", now) is None
+            assert uow.consume_token(world.vendor.id, TokenPurpose.INVITE, "t1", now) is not None
+            assert uow.consume_token(world.vendor.id, TokenPurpose.INVITE, "a1", now) is not None
+
     def test_throttle_counts_per_key_restart_after_the_window_and_roll_back(
         self, world: World
     ) -> None:

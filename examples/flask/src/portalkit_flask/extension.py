@@ -382,6 +382,8 @@ def _rebuild_view_as(state: _State, data: object) -> Member | None:
     staff = _staff()
     if staff is None or not isinstance(data, dict) or data.get("by") != staff.user_id:
         return None
+    if "impersonate" not in staff.permissions:
+        return None  # the permission was withdrawn: the view ends on the next request
     try:
         actor = Member(
             vendor_id=state.vendor_id,

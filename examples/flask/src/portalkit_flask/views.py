@@ -223,6 +223,8 @@ def switch_customer() -> ResponseReturnValue:
         return redirect(safe_next(request.values.get("next", "")))
     choices = []
     for membership in state.portal.access.memberships(member):
+        if member.impersonator is not None and membership.customer_id != member.customer_id:
+            continue  # a view as customer stays with its customer (the core refuses a switch)
         # A member reads only the customer it works in, so each name is read as that
         # customer's member.
         there = state.portal.access.switch(member, membership.customer_id)

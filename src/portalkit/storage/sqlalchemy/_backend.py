@@ -718,6 +718,7 @@ class SqlUnitOfWork:
         *,
         account_id: UUID | None = None,
         registration_id: UUID | None = None,
+        membership_id: UUID | None = None,
         purposes: Iterable[TokenPurpose] | None = None,
     ) -> int:
         """One ``UPDATE`` over the outstanding tokens of an account or a registration."""
@@ -734,6 +735,8 @@ class SqlUnitOfWork:
             statement = statement.where(t.c.account_id == account_id)
         if registration_id is not None:
             statement = statement.where(t.c.registration_id == registration_id)
+        if membership_id is not None:
+            statement = statement.where(t.c.membership_id == membership_id)
         if purposes is not None:
             statement = statement.where(t.c.purpose.in_([p.value for p in purposes]))
         self.tokens._seen.clear()
