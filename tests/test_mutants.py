@@ -547,6 +547,10 @@ def test_every_refusal_of_a_delegated_admin_reads_as_documented() -> None:
         (lambda: portal.memberships.deactivate(admin, richer),
          "this login holds more than you do; only the vendor's staff may change it: "
          "invoices.view, orders.create"),
+        (lambda: _new_login(
+            world, admin, customer, profile=world.profile(capabilities={"members.manage"})
+         ),
+         "only the vendor's staff may make a login an administrator"),
         (lambda: _new_login(world, admin, customer, kind="main"),
          "only the vendor's staff may create or promote a main account"),
         (lambda: _new_login(
