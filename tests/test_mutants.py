@@ -369,6 +369,27 @@ def test_a_capabilitys_condition_filters_for_members_and_staff() -> None:
         assert ctx.filter([done, open_job], "jobs") == [done, open_job]  # viewing has none
 
 
+def test_a_capabilitys_condition_filters_staff_on_a_vendor_wide_type() -> None:
+    """Kills ``conditions`` dropped from the vendor-field branch of ``_build_predicate``: a
+    type kept per vendor (no customer) still applies the capability's condition for staff."""
+    from portalkit import Condition, ResourceType
+
+    world = World()
+    world.portal.access.register_resource(
+        ResourceType(
+            "stock",
+            view="orders.view",
+            vendor_field="vendor_id",
+            conditions={"jobs.download": Condition("status", {"done"})},
+        )
+    )
+    done = {"vendor_id": world.vendor.id, "status": "done"}
+    open_item = {"vendor_id": world.vendor.id, "status": "open"}
+    ctx = world.portal.access.context(world.staff)
+    assert ctx.filter([done, open_item], "stock", capability="jobs.download") == [done]
+    assert ctx.filter([done, open_item], "stock") == [done, open_item]
+
+
 # -- access._member_context: a denied context keeps its actor and its reason ----------------
 def test_a_disabled_account_gives_a_denied_context_that_says_so() -> None:
     """Kills the ``deny`` mutants of ``_member_context``: the actor stays, nothing is allowed,
@@ -658,3 +679,24 @@ def test_scope_defaults_and_customer_sets_are_compared_per_type() -> None:
     # visits default to the location scope: neither side, without grants, sees any
     made = _new_login(world, own_admin, umbrella, profile=own_reader)
     assert made.location_grants == ()
+
+
+# -- access._member_context: what the member's context carries over ---------------------------
+def test_a_members_context_names_its_profile_and_keeps_a_view_as_read_only() -> None:
+    """Kills the ``profile_name`` and ``read_only`` mutants of ``_member_context``: explain()
+    names the profile that decided, and a read-only view as customer refuses writes the
+    member itself may make."""
+    from portalkit import Staff
+
+    world = World()
+    portal = world.portal
+    profile = world.profile(capabilities={"orders.view", "orders.create"})
+    membership = world.membership(profile=profile)
+    ctx = portal.access.context(world.member(membership))
+    assert f"profile {profile.name!r} grants orders.create" in ctx.explain("orders.create")
+    assert ctx.can("orders.create")
+    staff = Staff(vendor_id=world.vendor.id, user_id="planner", permissions={"impersonate"})
+    viewer = portal.access.view_as(staff, membership, reason="customer called")
+    seen = portal.access.context(viewer)
+    assert seen.can("orders.view")
+    assert not seen.can("orders.create")
