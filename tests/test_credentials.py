@@ -1031,3 +1031,26 @@ def test_passwords_are_hashed_with_no_transaction_open(portal: Portal) -> None:
     portal.credentials.reset_password(world.vendor, _link_token(portal, "/reset-password"), GOOD)
     portal.credentials.set_password(world.staff, membership.id, "an admin chose this one")
     assert len(open_while) >= 6 and not any(open_while)
+
+
+def test_looking_at_dead_links_counts_per_client_like_redeeming_them(portal: Portal) -> None:
+    """Red team, second pass: ``link_works`` (the page that shows the form) records every
+    dead link (``token_rejected``) and counts it per client key; at the limit that client's
+    links all look dead — its own, never another client's."""
+    world = _world(portal, login_max_failures=3)
+    membership = _login(world)
+    portal.credentials.request_reset(world.vendor, _account(world, membership).email)
+    token = _link_token(portal, "/reset-password")
+    credentials = portal.credentials
+    assert credentials.link_works(world.vendor, "reset", token, client_key="203.0.113.9")
+    for n in range(3):
+        assert not credentials.link_works(
+            world.vendor, "reset", f"guess{n}", client_key="203.0.113.9"
+        )
+    rejected = [
+        e for e in portal.audit.list(world.staff, limit=100) if e.action == "token_rejected"
+    ]
+    assert len(rejected) == 3
+    assert not credentials.link_works(world.vendor, "reset", token, client_key="203.0.113.9")
+    assert credentials.link_works(world.vendor, "reset", token, client_key="198.51.100.7")
+    portal.credentials.reset_password(world.vendor, token, OTHER, client_key="198.51.100.7")

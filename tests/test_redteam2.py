@@ -462,6 +462,23 @@ def test_holds_a_member_cannot_change_profiles_even_the_one_it_holds(world: Worl
         p.memberships.update(s["admin"], own.id, profile=s["reader"])
 
 
+def test_flask_probing_links_through_the_pages_is_recorded_and_counted(site: FlaskWorld) -> None:
+    """A dead link redeemed through accept_invitation/reset_password is audited
+    (``token_rejected``) and counted per client, so that one client cannot try links at
+    will. The adapter's GET pages ask ``link_works()`` instead, which neither records nor
+    counts: an anonymous client can test as many tokens as it likes, from one address, and
+    nobody sees it (issue 9 item 10: redemptions of unknown or dead tokens are audited and
+    throttled per client key)."""
+    prober = site.browser("203.0.113.9")
+    for n in range(5):
+        assert prober.get(f"/reset-password?token=guess{n}").status_code == 404
+        assert prober.get(f"/accept-invitation?token=guess{n}").status_code == 404
+    rejected = [
+        e for e in site.portal.audit.list(site.staff, limit=200) if e.action == "token_rejected"
+    ]
+    assert len(rejected) >= 10, f"{len(rejected)} of 10 probes were recorded"
+
+
 def test_flask_a_view_as_cannot_switch_to_another_customer(site: FlaskWorld) -> None:
     """Staff start viewing as jane at ACME (audited, with a reason). jane's account is a
     member of OTHER too; POST /switch-customer moved the view there — to a membership no

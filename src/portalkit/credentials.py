@@ -158,15 +158,38 @@ class CredentialService:
         )
         return self._links.store(uow, prepared)
 
-    def link_works(self, vendor: Any, purpose: TokenPurpose | str, token: str) -> bool:
+    def link_works(
+        self,
+        vendor: Any,
+        purpose: TokenPurpose | str,
+        token: str,
+        *,
+        client_key: str | None = None,
+    ) -> bool:
         """Whether a link would work now, without using it (to show the form or say it is
-        dead before the member types a password)."""
+        dead before the member types a password).
+
+        A link that does not work is recorded and counted per ``client_key`` as a redemption
+        of it would be (``token_rejected``): probing links through the page that shows the
+        form is no cheaper than through the form.
+        """
         vendor_id = ident("vendor", vendor)
         try:
             wanted = TokenPurpose(getattr(purpose, "value", purpose))
+        except ValueError:
+            return False
+        settings = self._rt.settings
+        now = self._rt.clock.now()
+        window_start = now - timedelta(seconds=settings.login_window_seconds)
+        key, throttled = self._client_links(vendor_id, client_key, window_start)
+        if throttled:
+            self._rejected(vendor_id, wanted, token, key, "throttled", now, window_start)
+            return False
+        try:
             with self._rt.transaction() as uow:
                 self._links.peek(uow, vendor_id, wanted, token)
-        except (ValueError, InvalidToken):
+        except InvalidToken:
+            self._rejected(vendor_id, wanted, token, key, "dead_or_unknown", now, window_start)
             return False
         return True
 
@@ -293,22 +316,27 @@ class CredentialService:
         settings = self._rt.settings
         now = self._rt.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
-        key = (
-            self._rt.throttle_key("token-client", vendor_id, client_key[:_CLIENT_KEY_MAX])
-            if isinstance(client_key, str) and client_key
-            else None
-        )
-        if key is not None:
-            with self._rt.transaction(read_only=True) as uow:
-                throttled = uow.throttle_count([key], window_start) >= settings.login_max_failures
-            if throttled:
-                self._rejected(vendor_id, purpose, raw, key, "throttled", now, window_start)
-                raise InvalidToken()
+        key, throttled = self._client_links(vendor_id, client_key, window_start)
+        if throttled:
+            self._rejected(vendor_id, purpose, raw, key, "throttled", now, window_start)
+            raise InvalidToken()
         try:
             return self._redeem_now(vendor_id, purpose, raw, password, actor)
         except InvalidToken:
             self._rejected(vendor_id, purpose, raw, key, "dead_or_unknown", now, window_start)
             raise
+
+    def _client_links(
+        self, vendor_id: UUID, client_key: str | None, window_start: datetime
+    ) -> tuple[str | None, bool]:
+        """The throttle key of a client's links (None without a client key), and whether
+        that client has had too many dead links in the window."""
+        if not (isinstance(client_key, str) and client_key):
+            return None, False
+        key = self._rt.throttle_key("token-client", vendor_id, client_key[:_CLIENT_KEY_MAX])
+        with self._rt.transaction(read_only=True) as uow:
+            count = uow.throttle_count([key], window_start)
+        return key, count >= self._rt.settings.login_max_failures
 
     def _rejected(
         self,

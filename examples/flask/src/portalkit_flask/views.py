@@ -121,7 +121,9 @@ def reset_password() -> ResponseReturnValue:
     """The page of a reset link: choose a new password."""
     state = _state()
     token, errors = _token(), []
-    works = state.portal.credentials.link_works(state.vendor_id, "reset", token)
+    works = state.portal.credentials.link_works(
+        state.vendor_id, "reset", token, client_key=client_key()
+    )
     if request.method == "POST" and works:
         if _field("password") != _field("confirm"):
             errors = ["the two passwords are not the same"]
@@ -146,7 +148,9 @@ def accept_invitation() -> ResponseReturnValue:
     password the login has)."""
     state = _state()
     token, errors = _token(), []
-    works = state.portal.credentials.link_works(state.vendor_id, "invite", token)
+    works = state.portal.credentials.link_works(
+        state.vendor_id, "invite", token, client_key=client_key()
+    )
     if request.method == "POST" and works:
         if _field("password") != _field("confirm"):
             errors = ["the two passwords are not the same"]
