@@ -12,7 +12,6 @@ from typing import Any
 
 import attrs
 import pytest
-from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,71 +23,21 @@ from portalkit import (
     PasswordExpired,
     PasswordRejected,
     Portal,
-    PortalSettings,
     ValidationError,
 )
 from portalkit.auth import Login
 from portalkit.mail import MemoryMailer, TemporaryMailError
 from portalkit.passwords import PasswordHasher
 from portalkit.storage.memory import MemoryStorage
-from portalkit.testing import World
 from portalkit.tokens import TokenPurpose
+from portals import CountingHasher
+from portals import account_of as _account
+from portals import login_with_password as _login
+from portals import mail_world as _world
 from secretscan import stored_everything
 
 GOOD = "correct horse battery staple"
 OTHER = "tangerine submarine orchestra"
-
-
-class CountingHasher:
-    """The real hasher, counting the verifications it does (A6: equal work on every path)."""
-
-    def __init__(self, real: PasswordHasher) -> None:
-        self.real = real
-        self.verifications = 0
-
-    def hash(self, password: str) -> str:
-        return self.real.hash(password)
-
-    def verify(self, password: str, encoded: str | None) -> bool:
-        self.verifications += 1
-        return self.real.verify(password, encoded)
-
-    def dummy_verify(self, password: str) -> None:
-        self.verifications += 1
-        self.real.dummy_verify(password)
-
-    def needs_rehash(self, encoded: str | None) -> bool:
-        return self.real.needs_rehash(encoded)
-
-    def is_usable(self, encoded: str | None) -> bool:
-        return self.real.is_usable(encoded)
-
-
-def _world(portal: Portal, **settings: Any) -> World:
-    portal.settings = PortalSettings(
-        mail_from="portal@vendor.example",
-        mail_encryption_key=Fernet.generate_key().decode(),
-        base_url="https://portal.vendor.example",
-        **settings,
-    )
-    return World(portal)
-
-
-def _login(world: World, password: str | None = GOOD, **fields: Any) -> Membership:
-    """An active login with a profile that sees orders, and ``password`` set (not must-change)."""
-    profile = fields.pop("profile", None) or world.profile(capabilities={"orders.view"})
-    account = world.account(
-        username=fields.pop("username", None) or f"user{world._next()}",
-        email=fields.pop("email", None) or f"user{world._next()}@customer.example",
-    )
-    membership = world.membership(account=account, profile=profile, **fields)
-    if password is not None:
-        world.portal.credentials.set_password(world.staff, membership, password, must_change=False)
-    return membership
-
-
-def _account(world: World, membership: Membership) -> Any:
-    return world.portal.accounts.get(world.staff, membership.account_id)
 
 
 def _link_token(portal: Portal, path: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
 from portalkit import (
     AuthenticationFailed,
@@ -18,22 +17,12 @@ from portalkit import (
     PasswordExpired,
     PermissionDenied,
     Portal,
-    PortalSettings,
     ValidationError,
 )
 from portalkit.testing import World
+from portals import mail_world as _world
 
 GOOD = "correct horse battery staple"
-
-
-def _world(portal: Portal, **settings: Any) -> World:
-    portal.settings = PortalSettings(
-        mail_from="portal@vendor.example",
-        mail_encryption_key=Fernet.generate_key().decode(),
-        base_url="https://portal.vendor.example",
-        **settings,
-    )
-    return World(portal)
 
 
 def _login(world: World, password: str | None = GOOD, **fields: Any) -> Membership:

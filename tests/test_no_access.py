@@ -10,47 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
-from portalkit import AuthenticationFailed, Portal, PortalSettings, presets
-from portalkit.passwords import PasswordHasher
+from portalkit import AuthenticationFailed, Portal, presets
 from portalkit.testing import World
+from portals import CountingHasher
+from portals import mail_world as _world
 
 GOOD = "correct horse battery staple"
-
-
-class CountingHasher:
-    """The real hasher, counting the verifications it does."""
-
-    def __init__(self, real: PasswordHasher) -> None:
-        self.real = real
-        self.verifications = 0
-
-    def hash(self, password: str) -> str:
-        return self.real.hash(password)
-
-    def verify(self, password: str, encoded: str | None) -> bool:
-        self.verifications += 1
-        return self.real.verify(password, encoded)
-
-    def dummy_verify(self, password: str) -> None:
-        self.verifications += 1
-        self.real.dummy_verify(password)
-
-    def needs_rehash(self, encoded: str | None) -> bool:
-        return self.real.needs_rehash(encoded)
-
-    def is_usable(self, encoded: str | None) -> bool:
-        return self.real.is_usable(encoded)
-
-
-def _world(portal: Portal) -> World:
-    portal.settings = PortalSettings(
-        mail_from="portal@vendor.example",
-        mail_encryption_key=Fernet.generate_key().decode(),
-        base_url="https://portal.vendor.example",
-    )
-    return World(portal)
 
 
 def _login(world: World, profile: Any, **fields: Any) -> tuple[Any, str]:

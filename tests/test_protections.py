@@ -13,51 +13,24 @@ import unicodedata
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
 from portalkit import (
     AuthenticationFailed,
     InvalidToken,
-    Membership,
     PasswordRejected,
     PermissionDenied,
     Portal,
-    PortalSettings,
 )
 from portalkit.passwords import PasswordHasher, PasswordPolicy
 from portalkit.testing import World
 from portalkit.tokens import TokenPurpose, token_digest
+from portals import account_of as _account
+from portals import login_with_password as _login
+from portals import mail_world as _world
 
 GOOD = "correct horse battery staple"
 OTHER = "tangerine submarine orchestra"
 MEGABYTE = 1_000_000
-
-
-def _world(portal: Portal, **settings: Any) -> World:
-    portal.settings = PortalSettings(
-        mail_from="portal@vendor.example",
-        mail_encryption_key=Fernet.generate_key().decode(),
-        base_url="https://portal.vendor.example",
-        **settings,
-    )
-    return World(portal)
-
-
-def _login(world: World, password: str | None = GOOD, **fields: Any) -> Membership:
-    """An active login that sees orders, with ``password`` set (no change needed)."""
-    profile = fields.pop("profile", None) or world.profile(capabilities={"orders.view"})
-    account = world.account(
-        username=fields.pop("username", None) or f"user{world._next()}",
-        email=fields.pop("email", None) or f"user{world._next()}@customer.example",
-    )
-    membership = world.membership(account=account, profile=profile, **fields)
-    if password is not None:
-        world.portal.credentials.set_password(world.staff, membership, password, must_change=False)
-    return membership
-
-
-def _account(world: World, membership: Membership) -> Any:
-    return world.portal.accounts.get(world.staff, membership.account_id)
 
 
 def _tokens(portal: Portal, path: str) -> list[str]:

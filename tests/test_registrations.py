@@ -6,22 +6,16 @@ import re
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
 from portalkit import InvalidToken, Portal, PortalSettings, ValidationError
 from portalkit.registrations import RegistrationStatus
 from portalkit.testing import World
+from portals import mail_world
 from secretscan import stored_everything
 
 
 def _world(portal: Portal, **settings: Any) -> World:
-    portal.settings = PortalSettings(
-        mail_from="portal@vendor.example",
-        mail_encryption_key=Fernet.generate_key().decode(),
-        base_url="https://desk.vendor.example",
-        **settings,
-    )
-    return World(portal)
+    return mail_world(portal, base_url="https://desk.vendor.example", **settings)
 
 
 def _request(world: World, email: str = "eva@newco.example", **fields: Any) -> None:
