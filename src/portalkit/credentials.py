@@ -494,24 +494,16 @@ class CredentialService:
             or account.email != token.email
         ):
             raise InvalidToken()
-        if purpose is TokenPurpose.RESET and not self._may_log_in(uow, account):
+        if purpose is TokenPurpose.RESET and not self._may_log_in(uow, account.vendor_id, account):
             raise InvalidToken()
         if purpose is TokenPurpose.INVITE and not self._reachable(uow, account):
             raise InvalidToken()  # its customer (or main account) was switched off since
         return token, account
 
-    def _may_log_in(self, uow: UnitOfWork, account: Account) -> bool:
-        for membership in uow.memberships.list(
-            account.vendor_id, where={"account_id": account.id, "status": MembershipStatus.ACTIVE}
-        ):
-            if not self._access.context(member_of(membership)).denied:
-                return True
-        return False
-
-    def _may_log_in_any(self, uow: UnitOfWork, vendor_id: UUID, account: Account | None) -> bool:
-        """:meth:`_may_log_in` for an account or none, with the same reads either way: for no
-        account (or no active membership) one access context is built for an id nobody has,
-        as one would be for a membership (issue 9)."""
+    def _may_log_in(self, uow: UnitOfWork, vendor_id: UUID, account: Account | None) -> bool:
+        """Whether ``account`` (None: an unknown login) has a membership that may log in,
+        with the same reads either way: for no account, or no active membership, one access
+        context is built for an id nobody has, as one would be for a membership (issue 9)."""
         account_id = account.id if account is not None else uuid4()
         found = uow.memberships.list(
             vendor_id, where={"account_id": account_id, "status": MembershipStatus.ACTIVE}
@@ -733,7 +725,7 @@ class CredentialService:
         with self._rt.transaction(read_only=True) as uow:
             account = find_account(uow, vendor_id, typed)
             # Asked for every login, known or not: the reads must not tell them apart.
-            may_log_in = self._may_log_in_any(uow, vendor_id, account)
+            may_log_in = self._may_log_in(uow, vendor_id, account)
             if account is None:
                 reason = "unknown_login"
             elif not self._rt.hasher.is_usable(account.password_hash):

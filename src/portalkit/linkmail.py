@@ -17,6 +17,7 @@ from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
     from portalkit.accounts.model import Account
+    from portalkit.customers.model import Contact, Customer
     from portalkit.memberships.model import Membership
     from portalkit.outbox.delivery import Outbox
     from portalkit.outbox.model import OutboxMessage
@@ -61,11 +62,7 @@ class LinkMail:
         customer = uow.customers.get(membership.vendor_id, membership.customer_id)
         contact = uow.contacts.get(membership.vendor_id, membership.contact_id)
         assert customer is not None and contact is not None  # foreign keys hold
-        return {
-            "name": contact.full_name,
-            "customer_name": customer.name,
-            "logo_url": customer.branding.email_logo_url,
-        }
+        return _mail_fields(customer, contact)
 
     def expires(self, when: datetime, language: str) -> str:
         """When a link stops working, as the mail says it in ``language``."""
@@ -75,10 +72,9 @@ class LinkMail:
         return f"{format_datetime(when, 'medium', tzinfo=when.tzinfo, locale=language)} UTC"
 
     def greeting(self, uow: UnitOfWork, account: Account) -> dict[str, Any]:
-        """Name, customer and logo for mail to an account: those of its first membership."""
-        for membership in uow.memberships.list(account.vendor_id, where={"account_id": account.id}):
-            return self.mail_context(uow, membership)
-        return {"name": account.username, "customer_name": "", "logo_url": ""}
+        """Name, customer and logo for mail to an account: those of its first membership
+        (its username, with no customer, if it has none)."""
+        return self.greeting_or(uow, account.vendor_id, account, {})
 
     def greeting_or(
         self, uow: UnitOfWork, vendor_id: UUID, account: Account | None, fallback: dict[str, Any]
@@ -96,11 +92,7 @@ class LinkMail:
             return fallback
         if customer is None or contact is None:
             return {"name": account.username, "customer_name": "", "logo_url": ""}
-        return {
-            "name": contact.full_name,
-            "customer_name": customer.name,
-            "logo_url": customer.branding.email_logo_url,
-        }
+        return _mail_fields(customer, contact)
 
     def prepare(
         self,
@@ -161,3 +153,12 @@ class LinkMail:
         uow.tokens.add(token)
         self._outbox.queue(uow, message)
         return token
+
+
+def _mail_fields(customer: Customer, contact: Contact) -> dict[str, Any]:
+    """What mail about a membership says of its person and customer."""
+    return {
+        "name": contact.full_name,
+        "customer_name": customer.name,
+        "logo_url": customer.branding.email_logo_url,
+    }
