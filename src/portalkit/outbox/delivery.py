@@ -77,13 +77,8 @@ class Outbox:
         kind: str = "custom",
         secret: bool = False,
     ) -> OutboxMessage:
-        """Queue one message to one address, in the current transaction (or its own).
-
-        Refuses anything that could smuggle headers or extra recipients: a list or a
-        display-name string as ``to``, line breaks or control characters in the subject.
-        ``secret=True`` (the message carries a link or password) stores the body encrypted
-        with ``PORTALKIT_MAIL_ENCRYPTION_KEY`` and purges it after delivery.
-        """
+        """:meth:`MailService.enqueue <portalkit.outbox.service.MailService.enqueue>`, which
+        documents it."""
         vendor_id = require_admin(actor)
         message = self.compose(
             vendor_id, to=to, subject=subject, text=text, html=html, kind=kind, secret=secret
@@ -170,16 +165,13 @@ class Outbox:
         self._jobs.handle(kind, handler)
 
     def wait(self) -> None:
-        """Wait until the background work this process queued so far is done (tests; a clean
-        shutdown): reset and registration requests, and the delivery of the mail they queue.
-        A job that failed waits for its retry; work left when the process ends is stored
-        and done by ``flush()``, the worker or the next process."""
+        """:meth:`MailService.wait <portalkit.outbox.service.MailService.wait>`, which
+        documents it."""
         self._jobs.wait()
 
     def flush(self, *, limit: int | None = None, batch: int = 50) -> FlushReport:
-        """Handle the background jobs that are due (reset and registration requests, also
-        those a stopped process left), then deliver the mail that is due (up to ``limit``
-        messages), batch by batch; returns counts."""
+        """:meth:`MailService.flush <portalkit.outbox.service.MailService.flush>`, which
+        documents it."""
         report = FlushReport(jobs=self._jobs.run())
         while limit is None or report.sent + report.retrying + report.dead < limit:
             size = (
@@ -341,9 +333,8 @@ class Outbox:
         secret: bool = False,
         **context: Any,
     ) -> OutboxMessage:
-        """Render a template (:data:`~portalkit.mail.templates.TEMPLATES` or the host's own)
-        in ``language`` (``PORTALKIT_DEFAULT_LANGUAGE`` if None) and queue it like
-        :meth:`enqueue`."""
+        """:meth:`MailService.send_template
+        <portalkit.outbox.service.MailService.send_template>`, which documents it."""
         rendered = self.render(template, language, **context)
         return self.enqueue(
             actor,
