@@ -128,6 +128,9 @@ class MemberFacts:
     main_active: bool | None
     subtree: tuple[tuple[UUID, UUID | None, bool], ...]
     locations: Mapping[UUID, tuple[UUID, bool]]
+    #: The account's session stamp: a session value is checked against the same read that
+    #: builds the access context, so validating a session costs no query of its own.
+    account_session_stamp: str
 
 
 class UnitOfWork(Protocol):

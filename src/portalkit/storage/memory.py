@@ -419,6 +419,7 @@ class MemoryUnitOfWork:
         return MemberFacts(
             membership=membership,
             account_active=rows["accounts"][membership.account_id].active,
+            account_session_stamp=rows["accounts"][membership.account_id].session_stamp,
             customer=customer,
             profile=profile,
             main_active=main_active,

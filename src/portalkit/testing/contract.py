@@ -453,6 +453,12 @@ class StorageContract:
         assert ctx.reach("orders") == {umbrella.id, child.id, grandchild.id}
         assert ctx.location_read == frozenset({site.id})  # the closed one no longer counts
         assert ctx.location_write == frozenset({site.id})
+        with p.transaction(read_only=True) as uow:
+            facts = uow.member_facts(world.vendor.id, extra.id)
+            account = uow.accounts.get(world.vendor.id, extra.account_id)
+        assert facts is not None and account is not None
+        assert facts.membership.id == extra.id and facts.customer.id == umbrella.id
+        assert facts.account_session_stamp == account.session_stamp != ""
         p.memberships.deactivate(world.staff, main)
         assert p.access.context(world.member(extra)).denied is not None
 

@@ -379,6 +379,7 @@ def _member_facts_statements() -> tuple[Select[Any], CompoundSelect[Any]]:
         select(
             m,
             a.c.status.label("x_account_status"),
+            a.c.session_stamp.label("x_account_session_stamp"),
             *[col.label(f"c_{col.name}") for col in c.c],
             *[col.label(f"p_{col.name}") for col in p.c],
             main.c.status.label("x_main_status"),
@@ -848,6 +849,7 @@ class SqlUnitOfWork:
         return MemberFacts(
             membership=membership,
             account_active=row["x_account_status"] == "active",
+            account_session_stamp=row["x_account_session_stamp"],
             customer=customer,
             profile=profile,
             main_active=main_active,
