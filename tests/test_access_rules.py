@@ -143,9 +143,9 @@ def test_a_record_that_cannot_be_read_is_denied(world: World, kinds: Any) -> Non
         def customer_id(self) -> Any:
             raise RuntimeError("lazy load failed")
 
-    assert not ctx.can("invoices.view", Broken(), "invoices")
-    assert not ctx.can("invoices.view", {"no": "customer"}, "invoices")
-    assert ctx.can("invoices.view", {"customer_id": m.customer_id, "site_id": None}, "invoices")
+    assert not ctx.allows("invoices.view", Broken(), "invoices")
+    assert not ctx.allows("invoices.view", {"no": "customer"}, "invoices")
+    assert ctx.allows("invoices.view", {"customer_id": m.customer_id, "site_id": None}, "invoices")
 
 
 def test_staff_see_their_vendor_only(world: World, other_world: World, kinds: Any) -> None:
@@ -519,19 +519,19 @@ def test_a_member_without_location_grants_acts_only_at_locations_in_reach(
     ctx, _ = _ctx(world, {"orders.view", "orders.create"}, customer=home)
     assert ctx.location_read is None  # no grants: locations do not narrow this member...
     for capability in ("orders.view", "orders.create"):
-        assert ctx.can(capability, location=own.id)
+        assert ctx.allows(capability, location=own.id)
         # ...but no location outside its customers answers yes: not another customer's, not
         # another vendor's, not a closed one, not one that does not exist.
         for place in (theirs.id, elsewhere.id, closed.id, uuid.uuid4()):
-            assert not ctx.can(capability, location=place), place
-    assert not ctx.can("orders.view", location=below.id)  # the child is not in a customer scope
+            assert not ctx.allows(capability, location=place), place
+    assert not ctx.allows("orders.view", location=below.id)  # the child is not in a customer scope
     why = ctx.explain("orders.create", location=theirs.id)
     assert why.startswith("denied: ") and "reach" in why, why
     with pytest.raises(PermissionDenied, match="reach"):
         ctx.require("orders.view", location=theirs.id)
     tree, _ = _ctx(world, {"orders.view"}, customer=home, scopes={"orders": "tree"})
-    assert tree.can("orders.view", location=below.id)  # a tree scope reaches the child's sites
-    assert not tree.can("orders.view", location=theirs.id)
+    assert tree.allows("orders.view", location=below.id)  # a tree scope reaches the child's sites
+    assert not tree.allows("orders.view", location=theirs.id)
 
 
 def test_location_grants_never_reach_outside_the_members_customers(world: World) -> None:
@@ -540,8 +540,8 @@ def test_location_grants_never_reach_outside_the_members_customers(world: World)
     ctx, _ = _ctx(
         world, {"orders.view", "orders.create"}, customer=home, location_grants={mine: "write"}
     )
-    assert ctx.can("orders.create", location=mine.id)
-    assert not ctx.can("orders.view", location=theirs.id)
+    assert ctx.allows("orders.create", location=mine.id)
+    assert not ctx.allows("orders.view", location=theirs.id)
     assert "reach" in ctx.explain("orders.view", location=theirs.id)
 
 
@@ -552,7 +552,7 @@ def test_a_write_on_a_record_at_a_foreign_location_is_denied(world: World, kinds
     for site, expected in ((None, True), (home_site.id, True), (theirs.id, False)):
         # The record is the member's customer's, so only its location can deny the write.
         record = {"customer_id": home.id, "site_id": site, "status": "open"}
-        assert ctx.can("orders.create", record, "invoices") is expected, site
+        assert ctx.allows("orders.create", record, "invoices") is expected, site
 
 
 def test_staff_act_only_at_locations_of_their_vendor(world: World, other_world: World) -> None:
@@ -561,10 +561,10 @@ def test_staff_act_only_at_locations_of_their_vendor(world: World, other_world: 
     p.locations.deactivate(world.staff, closed)
     theirs = other_world.location(other_world.customer())
     ctx = p.access.context(world.staff)
-    assert ctx.can("orders.create", location=ours.id)
-    assert ctx.can("orders.view", location=closed.id)  # staff see inactive ones, as customers
+    assert ctx.allows("orders.create", location=ours.id)
+    assert ctx.allows("orders.view", location=closed.id)  # staff see inactive ones, as customers
     for place in (theirs.id, uuid.uuid4(), "not-an-id"):
-        assert not ctx.can("orders.create", location=place)  # type: ignore[arg-type]
+        assert not ctx.allows("orders.create", location=place)  # type: ignore[arg-type]
     assert ctx.explain("orders.view", location=theirs.id) == (
         f"denied: location {theirs.id} is not a location of this vendor"
     )
@@ -594,13 +594,13 @@ def test_location_answers_cost_no_query_after_the_context_is_built(world: World)
     try:
         ctx = world.portal.access.context(member)
         built = len(seen)
-        assert all(ctx.can("orders.view", location=s.id) for s in sites)
-        assert not ctx.can("orders.view", location=stranger.id)
+        assert all(ctx.allows("orders.view", location=s.id) for s in sites)
+        assert not ctx.allows("orders.view", location=stranger.id)
         asked = len(seen) - built
         staff = world.portal.access.context(world.staff)
         before = len(seen)
         for _ in range(3):
-            assert staff.can("orders.view", location=sites[0].id)
+            assert staff.allows("orders.view", location=sites[0].id)
         staff_lookups = len(seen) - before
     finally:
         event.remove(engine, "before_cursor_execute", count)

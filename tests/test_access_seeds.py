@@ -132,8 +132,8 @@ def test_field_service_member_downloads_only_completed_jobs(world: World) -> Non
     customer = world.portal.customers.get(world.staff, m.customer_id)
     done = {"customer_id": customer.id, "status": "completed"}
     open_job = {"customer_id": customer.id, "status": "scheduled"}
-    assert ctx.can("jobs.download", done, "jobs")
-    assert not ctx.can("jobs.download", open_job, "jobs")
+    assert ctx.allows("jobs.download", done, "jobs")
+    assert not ctx.allows("jobs.download", open_job, "jobs")
     assert ctx.filter([done, open_job], "jobs", capability="jobs.download") == [done]
     assert "status must be one of completed" in ctx.explain("jobs.download", open_job, "jobs")
     assert ctx.can("work_requests.create") and not ctx.can("invoices.view")
@@ -145,7 +145,7 @@ def test_a_portal_member_only_ever_sees_its_own_client(world: World, orders: Any
     neighbour = world.customer()
     mine, theirs = _order(own), _order(neighbour)
     assert ctx.filter([mine, theirs], "orders") == [mine]
-    assert not ctx.can("orders.view", theirs, "orders")
+    assert not ctx.allows("orders.view", theirs, "orders")
     assert "outside the member's reach" in ctx.explain("orders.view", theirs, "orders")
 
 
@@ -210,10 +210,10 @@ def test_location_rights_write_implies_read(world: World, logbook: Any) -> None:
         {"customer_id": customer.id, "location_id": place.id} for place in (kitchen, cellar, attic)
     ]
     assert ctx.filter(entries, "logbook") == entries[:2]
-    assert ctx.can("logbook.write", entries[1], "logbook")
-    assert not ctx.can("logbook.write", entries[0], "logbook")  # read only at the kitchen
-    assert ctx.can("logbook.write", location=cellar.id)
-    assert not ctx.can("logbook.write", location=attic.id)
+    assert ctx.allows("logbook.write", entries[1], "logbook")
+    assert not ctx.allows("logbook.write", entries[0], "logbook")  # read only at the kitchen
+    assert ctx.allows("logbook.write", location=cellar.id)
+    assert not ctx.allows("logbook.write", location=attic.id)
     assert "no write right" in ctx.explain("logbook.write", location=kitchen.id)
 
 

@@ -154,7 +154,7 @@ def measure(
         records[kind.name] = frozenset(r["key"] for r in ctx.filter(rows, kind.name))
         hidden[kind.name] = ctx.hidden_fields(kind.name)
     at = frozenset(
-        (cap, place) for cap in GRANTABLE for place in locations if ctx.can(cap, location=place)
+        (cap, place) for cap in GRANTABLE for place in locations if ctx.allows(cap, location=place)
     )
     return Reach(
         False,

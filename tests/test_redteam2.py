@@ -616,5 +616,5 @@ def test_holds_a_member_asked_about_another_customers_location_answers_no(world:
             )
         )
         ctx = p.access.context(member)
-        assert not ctx.can("orders.view", location=elsewhere.id)
+        assert not ctx.allows("orders.view", location=elsewhere.id)
         assert "Their depot" not in ctx.explain("orders.view", location=elsewhere.id)

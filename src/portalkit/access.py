@@ -24,11 +24,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import enum
+import functools
 import importlib
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
@@ -216,7 +217,11 @@ class Predicate:
                 resource.owner_field is None or _field(record, resource.owner_field) != self.owner
             ):
                 return False
-            return all(c.holds(record) for c in self.conditions)
+            # A loop, not all(...): a generator per record cost more than the checks.
+            for condition in self.conditions:  # noqa: SIM110
+                if not condition.holds(record):
+                    return False
+            return True
         except Exception:
             return False
 
@@ -226,14 +231,50 @@ _SCOPE_ORDER = list(Scope)  # narrowest first
 _MISSING = object()
 
 
+def _never(_record: object) -> bool:
+    return False
+
+
+def _visibility_check(predicate: Predicate, kind: ResourceType) -> Callable[[object], bool]:
+    """``predicate.matches`` for one resource type as a one-argument function; the common
+    predicate (customers only) as a closure of a single membership test."""
+    if predicate.nothing:
+        return _never
+    if predicate.customers is not None and predicate == Predicate(customers=predicate.customers):
+        field, allowed = kind.customer_field, predicate.customers
+
+        def by_customer(record: object) -> bool:
+            try:
+                if type(record) is dict:
+                    return record[field] in allowed
+                return _field(record, field) in allowed
+            except Exception:  # unreadable or unhashable: denied, as in Predicate.matches
+                return False
+
+        return by_customer
+    return functools.partial(predicate.matches, resource=kind)
+
+
 def _field(record: object, name: str) -> Any:
-    if isinstance(record, Mapping):
+    if type(record) is dict or isinstance(record, Mapping):
         value = record.get(name, _MISSING)
     else:
         value = getattr(record, name, _MISSING)
     if value is _MISSING:
         raise LookupError(name)
     return value
+
+
+class _Decisions(dict[str, bool]):
+    """Capability name to "held?", for every registered capability; any other name is an
+    error (fail closed), raised only on a miss so that a hit stays one C-level look-up."""
+
+    __slots__ = ()
+
+    def __missing__(self, capability: object) -> bool:
+        raise ValidationError.single(
+            "capability", "unknown", f"{v.shown(capability)} is not a registered capability"
+        )
 
 
 class AccessContext:
@@ -285,14 +326,27 @@ class AccessContext:
         self._notes = notes
         self._predicates: dict[tuple[str, str | None], Predicate] = {}
         writes = {c.name for c in access.capabilities.values() if c.writes}
-        # can(capability) is the hot path: one frozenset look-up.
         self._can = self.capabilities - writes if read_only else self.capabilities
-        # One dict answers both "held?" and "known at all?" in a single look-up.
-        self._decisions = {name: name in self._can for name in access.capabilities}
-        self._decide = self._decisions.get
+        # One dict answers both "held?" and "known at all?" in a single look-up; its own
+        # bound __getitem__ is can(): a C-level call, no Python frame (see can below).
+        self._decisions = _Decisions({name: name in self._can for name in access.capabilities})
+        self.can = self._decisions.__getitem__
+        # allows(capability, record, resource) by resource name, then capability: the
+        # record check prepared once, so each further record costs one call.
+        self._checks: dict[str, dict[str, Callable[[object], bool]]] = {}
 
     # -- decisions --------------------------------------------------------------------------
-    def can(
+    can: Callable[[str], bool]
+    """``ctx.can(capability)``: whether the actor holds ``capability`` at all (False under a
+    read-only view for a capability that writes). An unregistered capability raises
+    ValidationError (code ``unknown``), never answers False.
+
+    It is the hot path of every page, so it is prepared when the context is built as a
+    C-level callable (a dict's own look-up): as fast as a hand-written ``cap in caps``. It
+    takes the capability only; for one record or at one location use :meth:`allows`.
+    """
+
+    def allows(
         self,
         capability: str,
         record: object = None,
@@ -300,17 +354,25 @@ class AccessContext:
         *,
         location: UUID | None = None,
     ) -> bool:
-        """Whether the actor holds ``capability`` — for ``record`` of ``resource`` if given
-        (visible to it, the capability's condition holding), and at ``location`` if given
-        (write capabilities need write rights there when locations limit the member)."""
-        allowed = self._decide(capability)
-        if allowed and record is None and location is None:
-            return True  # the hot path: one dict look-up
-        if not allowed:
-            if allowed is None:
-                raise ValidationError.single(
-                    "capability", "unknown", f"{v.shown(capability)} is not a registered capability"
-                )
+        """Whether the actor may use ``capability`` on ``record`` of ``resource`` (visible to
+        it, the capability's condition holding) and at ``location`` if given (write
+        capabilities need write rights there when locations limit the member).
+
+        Without a record or location it answers like :attr:`can`. The check for a
+        ``(capability, resource name)`` pair is prepared on first use, so looping over
+        records costs one call per record.
+        """
+        if record is not None and location is None:
+            try:
+                check = self._checks[resource][capability]  # type: ignore[index]
+            except (KeyError, TypeError):  # not prepared yet, or a ResourceType given
+                pass
+            else:
+                return check(record)
+        if not self._decisions[capability]:  # an unknown capability raises here
+            prepared = record is not None and location is None and type(resource) is str
+            if prepared and resource in self._access.resources:
+                self._checks.setdefault(resource, {})[capability] = _never
             return False
         if location is not None and not self._at_location(capability, location):
             return False
@@ -319,17 +381,34 @@ class AccessContext:
         kind = self._access.resource(resource) if resource is not None else None
         if kind is None:
             raise ValidationError.single("resource", "required", "name the record's resource type")
-        if not self.predicate(kind, capability).matches(record, kind):
-            return False
-        if location is None and kind.location_field and self._is_write(capability):
+        check = self._record_check(capability, kind)
+        if location is None and type(resource) is str:
+            self._checks.setdefault(resource, {})[capability] = check
+        if location is not None:
+            # The location given stands for the record's own: only visibility is left.
+            return self.predicate(kind, capability).matches(record, kind)
+        return check(record)
+
+    def _record_check(self, capability: str, kind: ResourceType) -> Callable[[object], bool]:
+        """The record half of :meth:`allows` for one capability and resource type, for a
+        capability the context holds."""
+        visible = _visibility_check(self.predicate(kind, capability), kind)
+        field = kind.location_field
+        if field is None or not self._is_write(capability):
+            return visible
+
+        def check(record: object) -> bool:
+            if not visible(record):
+                return False
             try:
-                place = _field(record, kind.location_field)
+                place = _field(record, field)
             except LookupError:
                 return False
             if place is None:  # a record at no location: only location grants forbid that
                 return self.location_read is None
             return self._at_location(capability, place)
-        return True
+
+        return check
 
     def require(
         self,
@@ -339,12 +418,12 @@ class AccessContext:
         *,
         location: UUID | None = None,
     ) -> None:
-        """Like :meth:`can`, but raise PermissionDenied (with the reason) instead of False.
+        """Like :meth:`allows`, but raise PermissionDenied (with the reason) instead of False.
 
         The refusal is also an ``authz_fail`` event in the audit log (target
         ``require:<capability>``), written after the caller's transaction ends, whichever way.
         """
-        if not self.can(capability, record, resource, location=location):
+        if not self.allows(capability, record, resource, location=location):
             denied = PermissionDenied(self.explain(capability, record, resource, location=location))
             self._access.vendor.refused(self.actor, f"require:{capability}", denied)
             raise denied
@@ -532,8 +611,8 @@ class AccessContext:
         *,
         location: UUID | None = None,
     ) -> str:
-        """Say in words which profile, grant or rule decides ``can(...)``."""
-        allowed = self.can(capability, record, resource, location=location)
+        """Say in words which profile, grant or rule decides ``allows(...)``."""
+        allowed = self.allows(capability, record, resource, location=location)
         verdict = "allowed" if allowed else "denied"
         if self.denied:
             return f"denied: {self.denied}"

@@ -162,7 +162,7 @@ class MailService:
                     )
                 )
                 allowed = (
-                    context.can(capability, record, resource)
+                    context.allows(capability, record, resource)
                     if record is not None
                     else context.can(capability)
                 )

@@ -464,7 +464,7 @@ def visible_or_404(record: Any, resource: str | ResourceType, capability: str | 
     if record is None or context is None:
         abort(404)
     view = _state().portal.access.resource(resource).view  # an unknown type raises
-    if not context.can(capability or view, record, resource):
+    if not context.allows(capability or view, record, resource):
         abort(404)
     return record
 
@@ -488,7 +488,7 @@ def _not_found(exc: NotFound) -> ResponseReturnValue:
 
 def _can(capability: str, record: object = None, resource: str | None = None) -> bool:
     context = _access()
-    return context is not None and context.can(capability, record, resource)
+    return context is not None and context.allows(capability, record, resource)
 
 
 def _template_helpers() -> dict[str, Any]:
