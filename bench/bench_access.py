@@ -18,7 +18,9 @@ Three sections, each measured in this one run, variants interleaved, medians ove
    member who sees one customer and an umbrella member who sees five.
 3. Building an access context (``portal.access.context(actor)``): statements counted with a
    ``before_cursor_execute`` listener on the storage's engine, and time, on memory, SQLite and
-   PostgreSQL, beside a floor of one primary-key SELECT of the membership in a transaction.
+   PostgreSQL, beside a floor of one primary-key SELECT of the membership in a transaction;
+   and the statements of one member request (``auth.session_context`` and two member calls
+   that reuse its context) beside the same request with the bare actor.
 
 PostgreSQL runs on a throw-away server (tests/pgserver.py) that is stopped at the end; without
 PostgreSQL binaries its rows are skipped and the reason printed.
@@ -82,6 +84,7 @@ AIM_RECORD = 2.5  # ctx.allows(cap, record, resource) within this factor of its 
 AIM_SQL = 1.2  # filtered query within this factor of the hand-written WHERE
 AIM_GROWTH = 2.0  # large / small table time at most this
 AIM_QUERIES = 2  # SELECTs to build a context
+AIM_REQUEST = 4  # SELECTs of session + context + customers.get + locations.list
 
 # -- 1. can() per call -----------------------------------------------------------------------
 
@@ -669,7 +672,35 @@ def measure_context(
     times = time_calls({"ours": ours, "floor": floor}, args.repeats, args.batch_seconds)
     print(f"  context {backend} {who}: {times['ours']:.1f} us, {counts['selects']} SELECTs",
           file=sys.stderr)  # fmt: skip
-    return {"backend": backend, "who": who, **counts, **times}
+    request = measure_request(storage, portal, actor)
+    return {"backend": backend, "who": who, **counts, **times, "request": request}
+
+
+def measure_request(storage: Any, portal: Portal, actor: Any) -> dict[str, Any]:
+    """One page of a member's request: the session checked, the context built, then
+    ``customers.get`` and ``locations.list`` — with the context passed to both (ours) and with
+    the bare actor (every call reads the member's rights again)."""
+    if getattr(storage, "engine", None) is None:
+        return {"ours": 0, "bare": 0}  # memory storage sends no statements
+    session = portal.auth.session(actor)
+    vendor = actor.vendor_id
+    answers: list[Any] = []
+
+    def with_context() -> None:
+        ctx = portal.auth.session_context(vendor, session)
+        answers.append((portal.customers.get(ctx, actor.customer_id).id,
+                        len(portal.locations.list(ctx, customer=actor.customer_id))))  # fmt: skip
+
+    def bare() -> None:
+        member = portal.auth.validate_session(vendor, session)
+        answers.append((portal.customers.get(member, actor.customer_id).id,
+                        len(portal.locations.list(member, customer=actor.customer_id))))  # fmt: skip
+
+    ours = count_statements(storage, with_context)
+    theirs = count_statements(storage, bare)
+    if answers[0] != answers[1] or answers[0][0] != actor.customer_id:
+        sys.exit(f"request: the context and the bare actor disagree: {answers}")
+    return {"ours": ours["selects"], "bare": theirs["selects"]}
 
 
 def count_statements(storage: Any, build: Callable[[], Any]) -> dict[str, Any]:
@@ -913,6 +944,18 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> None:
                   f"{r['ours']:>10.1f}{floor}  {', '.join(r['statements']) or '-'}")  # fmt: skip
         print(f"\nat most {worst} SELECTs per context (aim <= {AIM_QUERIES}: "
               f"{verdict(worst <= AIM_QUERIES)})")  # fmt: skip
+        print()
+        print("   a request: auth.session_context + customers.get(ctx) + locations.list(ctx), "
+              "SELECTs (with the bare actor instead of ctx)")  # fmt: skip
+        most = 0
+        for r in out["ctx_results"]:
+            if r["backend"] == "memory":
+                continue
+            most = max(most, r["request"]["ours"])
+            print(f"   {r['backend']:<12}{r['who']:<17}{r['request']['ours']:>4} "
+                  f"({r['request']['bare']})")  # fmt: skip
+        print(f"at most {most} SELECTs per request (aim <= {AIM_REQUEST}: "
+              f"{verdict(most <= AIM_REQUEST)})")  # fmt: skip
 
 
 def main() -> None:

@@ -642,11 +642,12 @@ def test_look_alike_addresses_do_not_reach_each_other(portal: Portal) -> None:
 
 
 def test_the_audit_log_has_no_way_to_change_an_event() -> None:
-    """H3: append-only through the API: the audit service only lists."""
+    """H3: append-only through the API: the audit service lists and appends, nothing else."""
     from portalkit.audit import AuditService
 
     public = {name for name in dir(AuditService) if not name.startswith("_")}
-    assert public == {"list", "correlate"}  # correlate only tags events still to come
+    # correlate only tags events still to come; record appends a new one of the host's own.
+    assert public == {"list", "correlate", "record"}
 
 
 def test_a_refused_call_is_audited_even_when_the_change_rolls_back(portal: Portal) -> None:

@@ -322,7 +322,14 @@ def test_the_file_backend_writes_one_eml_per_message(tmp_path: Path) -> None:
     _queue(world, 2)
     files = sorted((tmp_path / "mail").glob("*.eml"))
     assert len(files) == 2
-    assert message_from_bytes(files[0].read_bytes())["To"].endswith("@customer.example")
+    message = message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert message["To"].endswith("@customer.example")
+    # Beside each .eml, the same message as a person reads it.
+    text = files[0].with_suffix(".txt").read_text(encoding="utf-8")
+    assert f"Subject: {message['Subject']}\n" in text and f"To: {message['To']}\n" in text
+    body = message.get_body(("plain",))
+    assert body is not None and body.get_content().strip() in text
+    assert sorted(p.suffix for p in (tmp_path / "mail").iterdir()) == [".eml"] * 2 + [".txt"] * 2
 
 
 def test_delivery_over_implicit_tls(tmp_path: Path) -> None:

@@ -66,6 +66,11 @@ class _Transaction:
         self.bag: dict[str, Any] = {}
 
 
+Adopt = Callable[[object], "tuple[Any, Callable[[], None]] | None"]
+"""What :meth:`Runtime.watch` calls on a call's actor argument: None to leave it, or the
+actor to pass instead and what to call once the call has returned."""
+
+
 class Runtime:
     """What all services of one portal share. ``storage``, ``mailer``, ``settings``,
     ``clock`` and ``hasher`` may be replaced (the portal's attributes of those names set
@@ -304,10 +309,15 @@ class Runtime:
         """Whether a watched service call is running: that call records a refusal once."""
         return _watching.get()
 
-    def watch(self, service: object) -> None:
+    def watch(self, service: object, *, adopt: Adopt | None = None) -> None:
         """Wrap a service's public methods so that every PermissionDenied they raise is also
         an ``authz_fail`` event in the audit log (H1), whichever service refused, and bad
-        arguments are a ValidationError, not a TypeError."""
+        arguments are a ValidationError, not a TypeError.
+
+        ``adopt`` turns what a caller passed as the actor (the first argument, or ``actor=``)
+        into the actor itself, and says how to undo what it set up for the call: an access
+        context built earlier in the request stands for its actor and is reused.
+        """
         for name in dir(type(service)):
             if name.startswith("_"):
                 continue
@@ -317,14 +327,37 @@ class Runtime:
             setattr(
                 service,
                 name,
-                self._watched(getattr(service, name), f"{type(service).__name__}.{name}"),
+                self._watched(getattr(service, name), f"{type(service).__name__}.{name}", adopt),
             )
 
-    def _watched(self, method: Callable[..., Any], where: str) -> Callable[..., Any]:
+    def _watched(
+        self, method: Callable[..., Any], where: str, adopt: Adopt | None
+    ) -> Callable[..., Any]:
         signature = inspect.signature(method)
+        # Only the parameter that takes the acting party is adopted, never another argument.
+        first = next(iter(signature.parameters), "")
+        acting = first if first in ("actor", "staff") else None
 
         @functools.wraps(method)
         def call(*args: Any, **kwargs: Any) -> Any:
+            adopted = None
+            if adopt is not None and acting is not None:
+                if args:
+                    adopted = adopt(args[0])
+                    if adopted is not None:
+                        args = (adopted[0], *args[1:])
+                elif acting in kwargs:
+                    adopted = adopt(kwargs[acting])
+                    if adopted is not None:
+                        kwargs = {**kwargs, acting: adopted[0]}
+            if adopted is None:
+                return guarded(*args, **kwargs)
+            try:
+                return guarded(*args, **kwargs)
+            finally:
+                adopted[1]()
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
             if _watching.get():
                 return method(*args, **kwargs)
             token = _watching.set(True)

@@ -29,8 +29,10 @@ import importlib
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from datetime import date, time, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 from uuid import UUID
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_CAPABILITIES",
     "BUILTIN_RESOURCE_TYPES",
+    "CONTEXT_REUSE",
     "MAX_DEPTH",
     "AccessContext",
     "AccessService",
@@ -304,6 +307,9 @@ class AccessContext:
         self._access = access
         #: The actor this context was built for.
         self.actor = actor
+        #: When it was built (the portal's clock): passed as the actor of a portalkit call,
+        #: it stands for its actor for :data:`CONTEXT_REUSE`, then that call builds afresh.
+        self.built_at = access.now()
         #: Why the actor can do nothing at all, or None.
         self.denied = denied
         #: Capabilities held (empty when denied).
@@ -334,6 +340,10 @@ class AccessContext:
         # allows(capability, record, resource) by resource name, then capability: the
         # record check prepared once, so each further record costs one call.
         self._checks: dict[str, dict[str, Callable[[object], bool]]] = {}
+
+    def built_by(self, access: AccessService) -> bool:
+        """Whether this context was built by ``access`` (one portal's ``portal.access``)."""
+        return self._access is access
 
     # -- decisions --------------------------------------------------------------------------
     can: Callable[[str], bool]
@@ -816,12 +826,26 @@ def _safe_cell(value: object) -> object:
     return "" if value is None else value
 
 
+CONTEXT_REUSE = timedelta(seconds=60)
+"""How long an access context passed as the actor of a portalkit call stands for its actor.
+
+A context is meant for one request: build it once (``portal.auth.session_context`` or
+``portal.access.context``) and pass it to every call of the request instead of the actor, so
+none of them reads the member's rights again. One kept longer — by mistake, in a global — is
+not trusted for more than this: the call then reads the rights afresh.
+"""
+
+
 class AccessService:
     """Capabilities, resource types and access contexts. Reached as ``portal.access``."""
 
     def __init__(self, rt: Runtime, *, outbox: Outbox) -> None:
         self._rt = rt
         self._outbox = outbox
+        # The context passed as the actor of the running portal call, if one was.
+        self._adopted: ContextVar[AccessContext | None] = ContextVar(
+            f"portalkit-context-{id(self)}", default=None
+        )
         #: Vendor-wide look-ups for access contexts.
         self.vendor = VendorLookups(rt)
         self._lock = threading.Lock()
@@ -928,9 +952,64 @@ class AccessService:
         """The names among ``names`` that are not registered capabilities."""
         return sorted(n for n in names if n not in self.capabilities)
 
-    def context(self, actor: Actor) -> AccessContext:
-        """Everything ``actor`` may see and do, read from storage in at most two queries."""
+    def now(self) -> datetime:
+        """The portal clock's time (what access contexts are stamped with)."""
+        return self._rt.clock.now()
+
+    @property
+    def adopter(self) -> Callable[[object], tuple[Actor, Callable[[], None]] | None]:
+        """What lets an access context stand for its actor in one portalkit call; the portal
+        gives it to every service's calls (see :meth:`Runtime.watch
+        <portalkit._runtime.Runtime.watch>`)."""
+        return self._adopt
+
+    def _adopt(self, value: object) -> tuple[Actor, Callable[[], None]] | None:
+        # The actor to call with and what to call after; None for anything but a context.
+        # A context built by another portal is refused, never taken for its actor.
+        if not isinstance(value, AccessContext):
+            return None
+        if not value.built_by(self):
+            raise ValidationError.single(
+                "actor", "foreign_context", "is an access context of another portal"
+            )
+        token = self._adopted.set(value)
+        return value.actor, lambda: self._adopted.reset(token)
+
+    @contextmanager
+    def using(self, context: AccessContext) -> Iterator[AccessContext]:
+        """Inside the block, every portalkit call whose actor is ``context.actor`` reuses
+        ``context`` instead of reading the member's rights again — what passing the context
+        itself as the actor does for one call, for code that passes actors (and is typed so).
+
+        An adapter enters it for the whole request, right after
+        :meth:`AuthService.session_context <portalkit.auth.AuthService.session_context>`::
+
+            ctx = portal.auth.session_context(vendor, session_value)
+            with portal.access.using(ctx):
+                portal.customers.get(ctx.actor, ctx.actor.customer_id)   # no rights read
+
+        The same limits hold: :data:`CONTEXT_REUSE`, the end of a view as customer, and a
+        context of another portal is refused.
+        """
+        adopted = self._adopt(context)
+        if adopted is None:
+            raise ValidationError.single("context", "not_context", "must be an AccessContext")
+        try:
+            yield context
+        finally:
+            adopted[1]()
+
+    def context(self, actor: Actor | AccessContext) -> AccessContext:
+        """Everything ``actor`` may see and do, read from storage in at most two queries.
+
+        Given the context itself (or called inside a portalkit call that was given it), the
+        same context comes back, without a query, while it is younger than
+        :data:`CONTEXT_REUSE` and, for a view as customer, the view has not ended.
+        """
         actor = who(actor)
+        adopted = self._adopted.get()
+        if adopted is not None and adopted.actor is actor and self._still_good(adopted):
+            return adopted
         if not isinstance(actor, Member):
             if actor.vendor_id is None:
                 return AccessContext(
@@ -942,21 +1021,39 @@ class AccessService:
             return AccessContext(
                 self, actor, capabilities=frozenset(self.capabilities), denied=None, staff=True
             )
-        if actor.expires_at is not None and self._rt.clock.now() >= actor.expires_at:
-            return AccessContext(
-                self,
-                actor,
-                capabilities=frozenset(),
-                denied="the view-as-customer session has ended",
-            )
+        if self._ended(actor):
+            return self._member_context(actor, None)
+        return self._member_context(actor, self.member_facts(actor.vendor_id, actor.membership_id))
+
+    def _ended(self, actor: Member) -> bool:
+        return actor.expires_at is not None and self._rt.clock.now() >= actor.expires_at
+
+    def _still_good(self, context: AccessContext) -> bool:
+        now = self._rt.clock.now()
+        if not context.built_at <= now < context.built_at + CONTEXT_REUSE:
+            return False
+        expires = getattr(context.actor, "expires_at", None)
+        return expires is None or now < expires
+
+    def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
+        """What a decision about one membership needs, in one read-only transaction (two
+        queries on SQL storage); None for a membership the vendor does not have."""
         with self._rt.transaction(read_only=True) as uow:
-            facts = uow.member_facts(actor.vendor_id, actor.membership_id)
+            return uow.member_facts(vendor_id, membership_id)
+
+    def context_from_facts(self, actor: Member, facts: MemberFacts | None) -> AccessContext:
+        """The context of a member from facts read by :meth:`member_facts` (for a caller that
+        needs the facts too, such as session validation), without reading them again."""
+        if not isinstance(who(actor), Member):
+            raise ValidationError.single("actor", "not_member", "must be a Member actor")
         return self._member_context(actor, facts)
 
     def _member_context(self, actor: Member, facts: MemberFacts | None) -> AccessContext:
         def deny(reason: str) -> AccessContext:
             return AccessContext(self, actor, capabilities=frozenset(), denied=reason)
 
+        if self._ended(actor):
+            return deny("the view-as-customer session has ended")
         if (
             facts is None
             or facts.membership.account_id != actor.account_id

@@ -7,8 +7,9 @@ Example::
     if login.must_change_password:
         ...                                    # send the member to "choose a new password"
 
-    # on every request
-    actor = portal.auth.validate_session(vendor, session["portal"])   # a Member, or raises
+    # on every request: the session checked and the member's rights read, once
+    ctx = portal.auth.session_context(vendor, session["portal"])   # or AuthenticationFailed
+    portal.customers.get(ctx, ctx.actor.customer_id)               # each call reuses ctx
 
 Every failure raises the same :class:`~portalkit.errors.AuthenticationFailed` — unknown login,
 wrong password, no password yet, disabled account, membership or customer, main account off,
@@ -345,7 +346,18 @@ class AuthService:
         A session ends when the account's stamp changes (password or e-mail changed,
         deactivated, "log out everywhere"), when the membership's stamp changes (any change of
         its rights, deactivation) and whenever the login no longer works (customer, main
-        account or membership off).
+        account or membership off). A request that goes on to portalkit calls wants
+        :meth:`session_context` instead: the same check, and the context the calls reuse.
+        """
+        return self.session_context(vendor, session).actor  # type: ignore[return-value]
+
+    def session_context(self, vendor: Any, session: str) -> AccessContext:
+        """Check a session value as :meth:`validate_session` does and return the member's
+        access context, read in the same two queries (on SQL storage) that the check needs.
+
+        Pass the context as the actor of every portalkit call of the request
+        (``portal.customers.get(ctx, …)``): none of them reads the member's rights again. A
+        login switched off meanwhile fails the next request's ``session_context``.
         """
         vendor_id = ident("vendor", vendor)
         fits = isinstance(session, str) and len(session) < 200 and v.encodable(session)
@@ -356,18 +368,17 @@ class AuthService:
             membership_id = UUID(parts[0])
         except ValueError:
             raise AuthenticationFailed() from None
-        with self._rt.transaction(read_only=True) as uow:
-            membership = uow.memberships.get(vendor_id, membership_id)
-            account = uow.accounts.get(vendor_id, membership.account_id) if membership else None
-        if membership is None or account is None:
+        facts = self._access.member_facts(vendor_id, membership_id)
+        if facts is None:
             raise AuthenticationFailed()
-        expected = _session_value(account, membership)
+        membership = facts.membership
+        expected = _session_text(membership, facts.account_session_stamp)
         if not hmac.compare_digest(expected.encode(), session.encode()):
             raise AuthenticationFailed()
-        actor = member_of(membership)
-        if _refusal(self._access.context(actor)):
+        context = self._access.context_from_facts(member_of(membership), facts)
+        if _refusal(context):
             raise AuthenticationFailed()
-        return actor
+        return context
 
     def end_sessions(self, actor: Actor, account: Account | UUID) -> Account:
         """Log an account out everywhere: a new stamp ends every session made before.
@@ -416,8 +427,12 @@ def member_of(membership: Membership) -> Member:
 
 
 def _session_value(account: Account, membership: Membership) -> str:
+    return _session_text(membership, account.session_stamp)
+
+
+def _session_text(membership: Membership, account_stamp: str) -> str:
     # Stamps are url-safe base64, which has no dots.
-    return f"{membership.id}.{account.session_stamp}.{membership.session_stamp}"
+    return f"{membership.id}.{account_stamp}.{membership.session_stamp}"
 
 
 def find_account(uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:

@@ -107,9 +107,10 @@ class Portal:
             credentials=self.credentials,
         )
         # Every public attribute set above is a service: each refusal it raises is audited.
+        # An access context passed as the actor stands for it: built once per request.
         for service in vars(self).values():
             if service is not rt:
-                rt.watch(service)
+                rt.watch(service, adopt=self.access.adopter)
 
     # The shared pieces live in the runtime; setting one here sets it for every service.
     @property

@@ -55,6 +55,13 @@ class PortalSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,50}$",
     )
     sql_echo: bool = False
+    seed_known_passwords: bool = pydantic.Field(
+        default=False,
+        description=(
+            "Let portalkit.testing.seed_login give logins known passwords without the "
+            "must-change flag: for demo and test data only, never in production."
+        ),
+    )
     portal_name: str = pydantic.Field(
         default="Customer portal", description="The portal's name in mail.", max_length=100
     )

@@ -439,6 +439,14 @@ def _customer_of(
     return found
 
 
+def _visible_customer_id(uow: UnitOfWork, actor: Actor, vendor_id: UUID, customer_id: UUID) -> UUID:
+    """``customer_id``, checked to exist and be visible to ``actor`` (NotFound otherwise).
+    A member's own customer needs no read: its live login, checked before, says it exists."""
+    if isinstance(actor, Member) and customer_id == actor.customer_id:
+        return customer_id
+    return _customer_of(uow, actor, vendor_id, customer_id).id
+
+
 P = TypeVar("P", Location, Contact)
 
 
@@ -482,7 +490,7 @@ class _CustomerPartService(Generic[P]):
         customer_id = ident("customer", customer)
         where = {**_active_filter(active), "customer_id": customer_id}
         with self._rt.transaction() as uow:
-            _customer_of(uow, actor, vendor_id, customer_id)
+            _visible_customer_id(uow, actor, vendor_id, customer_id)
             return self._repo(uow).list(vendor_id, where=where, limit=limit, offset=offset)
 
     def deactivate(self, actor: Actor, record: P | UUID) -> P:

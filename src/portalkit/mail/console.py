@@ -32,13 +32,18 @@ class ConsoleMailer:
         """Print every message followed by a separator line."""
         stream = self._stream or sys.stdout
         for message in messages:
-            # As a person reads it: the headers, then the plain text decoded (not the
-            # quoted-printable or base64 the message travels in).
-            readable = message_from_bytes(message.as_bytes(), policy=policy.default)
-            for name in ("From", "To", "Subject", "Message-ID", "Date"):
-                stream.write(f"{name}: {readable[name]}\n")
-            plain = readable.get_body(("plain",)) if isinstance(readable, EmailMessage) else None
-            stream.write("\n" + (plain.get_content() if plain is not None else "") + "\n")
+            stream.write(readable_text(message))
             stream.write("-" * 72 + "\n")
         stream.flush()
         return [None for _ in messages]
+
+
+def readable_text(message: Message) -> str:
+    """A message as a person reads it: its main headers, then its plain-text part decoded
+    (not the quoted-printable or base64 it travels in)."""
+    readable = message_from_bytes(message.as_bytes(), policy=policy.default)
+    lines = [
+        f"{name}: {readable[name]}\n" for name in ("From", "To", "Subject", "Message-ID", "Date")
+    ]
+    plain = readable.get_body(("plain",)) if isinstance(readable, EmailMessage) else None
+    return "".join(lines) + "\n" + (plain.get_content() if plain is not None else "") + "\n"

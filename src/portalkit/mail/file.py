@@ -1,4 +1,5 @@
-"""A mail backend that writes one ``.eml`` file per message into a folder."""
+"""A mail backend that writes each message into a folder: ``.eml`` for mail programs, ``.txt``
+beside it for people."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from portalkit.mail.base import MailError, TemporaryMailError
+from portalkit.mail.console import readable_text
 
 if TYPE_CHECKING:
     from portalkit.settings import PortalSettings
@@ -18,7 +20,10 @@ __all__ = ["FileMailer"]
 
 
 class FileMailer:
-    """Writes each message to ``<folder>/<message-id>.eml`` (atomically: write, then rename)."""
+    """Writes each message to ``<folder>/<message-id>.eml``, and the same message as a person
+    reads it (main headers, plain text decoded) to ``<message-id>.txt`` beside it. Each file
+    is written under a temporary name, then renamed; the ``.txt`` first, so that once the
+    ``.eml`` is there both are."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
@@ -36,6 +41,8 @@ class FileMailer:
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 partial = self.folder / f".{name}.tmp"
+                partial.write_text(readable_text(message), encoding="utf-8")
+                partial.replace(self.folder / f"{name}.txt")
                 partial.write_bytes(message.as_bytes())
                 partial.replace(self.folder / f"{name}.eml")
                 results.append(None)

@@ -11,8 +11,9 @@ Example (in a host app's tests)::
         assert login.customer_id == acme.id
 
 Builders fill every required field with a unique, readable value; pass any keyword of the
-matching service's ``create`` to choose it yourself. The storage contract suite for third-party
-backends lives in :mod:`portalkit.testing.contract` (it needs pytest).
+matching service's ``create`` to choose it yourself. :func:`seed_login` makes logins with known
+passwords for demo and test data (only where a setting allows it). The storage contract suite
+for third-party backends lives in :mod:`portalkit.testing.contract` (it needs pytest).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from portalkit.memberships.model import Membership
 from portalkit.portal import Portal
 from portalkit.profiles.model import PermissionProfile
 from portalkit.storage.memory import MemoryStorage
+from portalkit.testing.seeding import seed_login
 from portalkit.vendors.model import Vendor
 
-__all__ = ["World", "memory_portal"]
+__all__ = ["World", "memory_portal", "seed_login"]
 
 
 def memory_portal(*, clock: Clock | None = None) -> Portal:

@@ -166,6 +166,7 @@ class Portalkit:
             CSRFProtect(app)
 
         app.before_request(_load_member)
+        app.teardown_request(_end_member_scope)
         app.context_processor(_template_helpers)
         app.jinja_env.globals.setdefault("_", _untranslated)
         if options["PORTALKIT_ERROR_HANDLERS"]:
@@ -210,13 +211,20 @@ def _load_member() -> ResponseReturnValue | None:
     if value is None:
         return None
     try:
-        member = state.portal.auth.validate_session(state.vendor_id, value)
+        # The session checked and the member's context built in the same two queries; the
+        # views pass the context to portalkit, so no call reads the member's rights again.
+        context = state.portal.auth.session_context(state.vendor_id, value)
     except AuthenticationFailed:
         # Switched off, password changed elsewhere, rights changed: logged out, now.
         session.pop(SESSION_KEY, None)
         session.pop(_MUST_CHANGE, None)
         return None
-    g._portalkit_member = member
+    g._portalkit_member = context.actor
+    g._portalkit_access = context
+    # For the rest of the request, every portalkit call with this member reuses the context.
+    scope = state.portal.access.using(context)
+    scope.__enter__()
+    g._portalkit_scope = scope
     if (
         session.get(_MUST_CHANGE)
         and request.endpoint not in _EXEMPT
@@ -224,6 +232,13 @@ def _load_member() -> ResponseReturnValue | None:
     ):
         return redirect(url_for("portalkit.change_password", next=_here()))
     return None
+
+
+def _end_member_scope(_error: BaseException | None) -> None:
+    """After every request: the member's context stops standing for it."""
+    scope = g.pop("_portalkit_scope", None)
+    if scope is not None:
+        scope.__exit__(None, None, None)
 
 
 def _here() -> str:

@@ -1,0 +1,221 @@
+"""One access context per request: validated with the session, built once, reused by every
+portalkit call it is passed to, and never trusted beyond its request's worth of time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from conftest import BACKENDS, make_storage
+from portalkit import (
+    AccessContext,
+    AuthenticationFailed,
+    Member,
+    NotFound,
+    PermissionDenied,
+    Portal,
+    Staff,
+    System,
+    ValidationError,
+)
+from portalkit.access import CONTEXT_REUSE
+from portalkit.clock import FixedClock
+from portalkit.mail import MemoryMailer
+from portalkit.testing import World
+
+REQUEST_AIM = 4  # statements: session + context + customers.get + locations.list
+
+
+@contextmanager
+def statements(portal: Portal) -> Iterator[list[str]]:
+    """Every SQL statement the portal sends meanwhile, but transaction control."""
+    seen: list[str] = []
+    engine = portal.storage.engine  # type: ignore[attr-defined]
+
+    def count(_c: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        first = statement.lstrip().split(None, 1)[0].upper()
+        if first not in ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def _member_world(world: World) -> tuple[Any, Any, str]:
+    profile = world.profile(capabilities={"orders.view"})
+    customer = world.customer()
+    world.location(customer)
+    world.location(customer)
+    membership = world.membership(customer=customer, profile=profile)
+    session = world.portal.auth.session(world.member(membership))
+    return customer, membership, session
+
+
+@pytest.fixture(params=[b for b in BACKENDS if b.id != "memory"])
+def sql_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """A world on SQL storage only: the memory backend sends no statements to count."""
+    storage = make_storage(request.param, request, tmp_path)
+    yield World(Portal(storage, MemoryMailer(), clock=FixedClock()))
+    storage.close()
+
+
+def test_session_context_and_two_member_calls_send_at_most_four_statements(
+    sql_world: World,
+) -> None:
+    world = sql_world
+    portal = world.portal
+    customer, _membership, session = _member_world(world)
+    with statements(portal) as seen:
+        ctx = portal.auth.session_context(world.vendor, session)
+        found = portal.customers.get(ctx, customer.id)
+        places = portal.locations.list(ctx, customer=customer)
+    assert found.id == customer.id and len(places) == 2
+    assert len(seen) <= REQUEST_AIM, seen
+    # The same page with the bare actor reads the member's rights on every call.
+    actor = ctx.actor
+    with statements(portal) as bare:
+        portal.auth.validate_session(world.vendor, session)
+        portal.customers.get(actor, customer.id)
+        portal.locations.list(actor, customer=customer)
+    assert len(bare) > len(seen)
+
+
+def test_a_context_answers_like_its_actor_on_every_backend(world: World) -> None:
+    portal = world.portal
+    customer, membership, session = _member_world(world)
+    other = world.customer()
+    ctx = portal.auth.session_context(world.vendor, session)
+    assert isinstance(ctx, AccessContext) and ctx.actor == world.member(membership)
+    assert portal.customers.get(ctx, customer) == portal.customers.get(ctx.actor, customer)
+    assert portal.customers.list(ctx) == [customer]
+    assert portal.locations.list(ctx, customer=customer) == portal.locations.list(
+        ctx.actor, customer=customer
+    )
+    for call in (
+        lambda: portal.customers.get(ctx, other),
+        lambda: portal.locations.list(ctx, customer=other),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    # Keyword actors are contexts too, and refusals stay refusals.
+    assert portal.customers.get(actor=ctx, customer=customer).id == customer.id
+    with pytest.raises(PermissionDenied):
+        portal.customers.create(ctx, code="NEW", name="Not for members")
+    assert portal.access.context(ctx) is ctx
+
+
+def test_a_login_switched_off_between_requests_fails_the_next_request(world: World) -> None:
+    portal = world.portal
+    customer, membership, session = _member_world(world)
+    first = portal.auth.session_context(world.vendor, session)
+    portal.memberships.deactivate(world.staff, membership)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.session_context(world.vendor, session)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.validate_session(world.vendor, session)
+    # A context kept beyond its request is not trusted once its time is up.
+    assert isinstance(portal.clock, FixedClock)
+    portal.clock.advance(seconds=CONTEXT_REUSE.total_seconds())
+    with pytest.raises(PermissionDenied):
+        portal.customers.get(first, customer)
+
+
+def test_the_customer_switched_off_and_the_account_logged_out_everywhere(world: World) -> None:
+    portal = world.portal
+    customer, membership, session = _member_world(world)
+    portal.auth.end_sessions(world.staff, membership.account_id)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.session_context(world.vendor, session)
+    session = portal.auth.session(world.member(membership))
+    assert portal.auth.session_context(world.vendor, session).actor.customer_id == customer.id
+    portal.customers.deactivate(world.staff, customer)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.session_context(world.vendor, session)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "x", "a.b.c", "\udcff.b.c", "0" * 1_000_000, None, 7],
+)
+def test_bad_session_values_fail_alike(world: World, bad: Any) -> None:
+    with pytest.raises(AuthenticationFailed):
+        world.portal.auth.session_context(world.vendor, bad)
+
+
+def test_a_forged_session_for_a_real_membership_fails(world: World) -> None:
+    _customer, membership, session = _member_world(world)
+    forged = f"{membership.id}.{'A' * 20}.{session.split('.')[2]}"
+    with pytest.raises(AuthenticationFailed):
+        world.portal.auth.session_context(world.vendor, forged)
+    other_vendor = world.portal.vendors.create(System(), code="OTHER", name="Other")
+    with pytest.raises(AuthenticationFailed):
+        world.portal.auth.session_context(other_vendor, session)
+
+
+def test_a_context_of_another_portal_is_refused(world: World) -> None:
+    customer, _membership, _session = _member_world(world)
+    stranger = Portal()
+    stranger_world = World(stranger)
+    foreign = stranger.access.context(stranger_world.staff)
+    with pytest.raises(ValidationError) as caught:
+        world.portal.customers.get(foreign, customer)
+    assert caught.value.code == "foreign_context"
+    with pytest.raises(ValidationError):
+        world.portal.access.context(foreign)
+
+
+def test_a_view_as_context_ends_with_its_view(world: World) -> None:
+    portal = world.portal
+    customer, membership, _session = _member_world(world)
+    helpdesk = Staff(
+        vendor_id=world.vendor.id, user_id="helpdesk", permissions=frozenset({"impersonate"})
+    )
+    viewer = portal.access.view_as(helpdesk, membership, reason="ticket 12", minutes=5)
+    ctx = portal.access.context(viewer)
+    assert portal.customers.get(ctx, customer).id == customer.id
+    assert isinstance(portal.clock, FixedClock)
+    portal.clock.advance(minutes=5)
+    with pytest.raises(PermissionDenied):
+        portal.customers.get(ctx, customer)
+
+
+def test_a_context_stands_only_for_its_own_actor(world: World) -> None:
+    portal = world.portal
+    customer, membership, _session = _member_world(world)
+    other = world.membership(customer=world.customer(), profile=world.profile())
+    ctx = portal.access.context(world.member(membership))
+    # Inside a call given ctx, a context asked for someone else is built for them.
+    assert portal.access.context(world.member(other)).actor == world.member(other)
+    assert portal.access.context(world.member(other)) is not ctx
+    assert isinstance(ctx.actor, Member)
+    # And after a call that failed, the next call with the bare actor reads afresh.
+    with pytest.raises(NotFound):
+        portal.customers.get(ctx, other.customer_id)
+    portal.memberships.deactivate(world.staff, membership)
+    with pytest.raises(PermissionDenied):
+        portal.customers.get(world.member(membership), customer)
+
+
+def test_a_block_lets_calls_with_the_bare_actor_reuse_the_context(sql_world: World) -> None:
+    portal = sql_world.portal
+    customer, _membership, session = _member_world(sql_world)
+    ctx = portal.auth.session_context(sql_world.vendor, session)
+    member = ctx.actor
+    with statements(portal) as seen, portal.access.using(ctx):
+        portal.customers.get(member, customer.id)
+        portal.locations.list(member, customer=customer)
+        assert portal.access.context(member) is ctx
+    assert len(seen) == 2  # the two reads of the calls, no rights read
+    with statements(portal) as after:
+        portal.customers.get(member, customer.id)
+    assert len(after) > 1  # outside the block, the rights are read again
+    with pytest.raises(ValidationError), portal.access.using(member):  # type: ignore[arg-type]
+        pass
