@@ -826,7 +826,7 @@ def _safe_cell(value: object) -> object:
     return "" if value is None else value
 
 
-CONTEXT_REUSE = timedelta(seconds=60)
+CONTEXT_REUSE = timedelta(seconds=10)
 """How long an access context passed as the actor of a portalkit call stands for its actor.
 
 A context is meant for one request: build it once (``portal.auth.session_context`` or
