@@ -283,3 +283,26 @@ def test_the_demo_command_serves_on_127_0_0_1(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_member_page_reads_the_rights_once(demo: Flask) -> None:
+    """The adapter validates the session and builds the context in one go, and every portalkit
+    call of the page reuses it: statements to portalkit's tables per page, counted."""
+    browser = _as(demo, "full")
+    with demo.app_context():
+        engine = current_portal.storage.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def count(_c: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.split(None, 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        for page in ("/orders", "/"):
+            seen.clear()
+            assert browser.get(page).status_code == 200
+            # session + context (2), the member's customer (1); was 9 with a context per call
+            assert len(seen) <= 3, (page, seen)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
