@@ -207,16 +207,23 @@ class Portal:
         """
         return self._runtime.transaction(read_only=read_only)
 
-    def default_vendor(self) -> Vendor:
+    def default_vendor(self, name: str | None = None) -> Vendor:
         """The vendor of a single-vendor host (code from ``PORTALKIT_DEFAULT_VENDOR``),
-        created on first use."""
+        created on first use.
+
+        ``name`` is its display name: given, the vendor is created with it, or renamed to it
+        when it has another (so the host's configured name wins at the next start); without
+        it, a new vendor is named after its code and an existing one keeps its name.
+        """
         platform = System()
         code = self.settings.default_vendor
         with self.transaction() as uow:
             found = uow.vendors.get_by_code(code)
-            if found is not None:
-                return found
-            return self.vendors.create(platform, code=code, name=code)
+            if found is None:
+                return self.vendors.create(platform, code=code, name=name or code)
+            if name is not None and name != found.name:
+                return self.vendors.rename(platform, found, name)
+            return found
 
     def close(self) -> None:
         """Release the storage's connections."""

@@ -66,6 +66,11 @@ class VendorRepository(Protocol):
         """All vendors, oldest first."""
         ...
 
+    def rename(self, vendor_id: UUID, name: str) -> Vendor | None:
+        """Set a vendor's display name (its code never changes); the renamed vendor, or
+        None when there is no such vendor."""
+        ...
+
 
 class Repository(Protocol[T]):
     """One aggregate's records of one vendor at a time.

@@ -183,6 +183,17 @@ class _Vendors:
         rows: list[Vendor] = list(self._uow._tables.rows["vendors"].values())
         return sorted(rows, key=lambda v: (v.created_at, str(v.id)))
 
+    def rename(self, vendor_id: UUID, name: str) -> Vendor | None:
+        self._uow._writing()
+        self._uow._check_open()
+        rows = self._uow._tables.rows["vendors"]
+        current: Vendor | None = rows.get(vendor_id)
+        if current is None:
+            return None
+        rows[vendor_id] = renamed = attrs.evolve(current, name=name)
+        self._uow._undo.append(lambda: rows.__setitem__(vendor_id, current))
+        return renamed
+
 
 class MemoryUnitOfWork:
     """A transaction on :class:`MemoryStorage`; holds the storage's lock until it ends."""

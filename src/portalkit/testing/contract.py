@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any, cast
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import attrs
 import pytest
@@ -131,6 +131,29 @@ class StorageContract:
         for record in (customer, site, person, account, profile, membership):
             assert record.created_at.tzinfo is not None
             assert record.created_at.utcoffset() == UTC.utcoffset(None)
+
+    def test_a_vendor_is_renamed_in_its_transaction_and_only_it(self, world: World) -> None:
+        p = world.portal
+        other = World(p, vendor_code="other-vendor").vendor
+        with p.transaction() as uow:
+            renamed = uow.vendors.rename(world.vendor.id, "Jansen Transport B.V.")
+            assert renamed is not None and renamed.name == "Jansen Transport B.V."
+            assert uow.vendors.get(world.vendor.id) == renamed  # seen inside at once
+            assert uow.vendors.rename(uuid4(), "Nobody") is None
+        with p.transaction(read_only=True) as uow:
+            stored = uow.vendors.get_by_code(world.vendor.code)
+            assert stored == renamed and stored.code == world.vendor.code
+            assert uow.vendors.get(other.id) == other
+        try:
+            with p.transaction() as uow:
+                uow.vendors.rename(world.vendor.id, "Rolled back")
+                raise LookupError("abort")
+        except LookupError:
+            pass
+        with p.transaction(read_only=True) as uow:
+            assert [v.name for v in uow.vendors.list() if v.id == world.vendor.id] == [
+                "Jansen Transport B.V."
+            ]
 
     def test_reads_in_a_new_transaction_see_committed_changes(self, world: World) -> None:
         customer = world.customer()

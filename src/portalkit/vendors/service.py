@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 from portalkit import _validation as v
-from portalkit._guard import require_platform, vendor_of, who
+from portalkit._guard import require_admin, require_platform, vendor_of, who
 from portalkit._service import ident
 from portalkit.actors import Actor
 from portalkit.errors import NotFound, Problem
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class VendorService:
-    """Create and look up vendors. Reached as ``portal.vendors``."""
+    """Create, look up and rename vendors. Reached as ``portal.vendors``."""
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
@@ -58,6 +58,42 @@ class VendorService:
         if found is None or (own is not None and own != found.id):
             raise NotFound("vendor", code)
         return found
+
+    def rename(self, actor: Actor, vendor: Vendor | UUID, name: str) -> Vendor:
+        """Give a vendor another display name (the name in mail and on pages); its ``code``,
+        the login code in URLs, never changes. The platform actor renames any vendor, a
+        vendor's staff (and its system actor) their own; members none.
+
+        Nothing is written when the name is the same. Recorded in the audit log
+        (``vendor_renamed``, with the old and the new name).
+        """
+        own = who(actor).vendor_id
+        vendor_id = ident("vendor", vendor)
+        if own is None:
+            require_platform(actor)
+        else:
+            require_admin(actor)
+        problems: list[Problem] = []
+        name = v.text(problems, "name", name)
+        v.raise_if(problems)
+        with self._rt.transaction() as uow:
+            found = uow.vendors.get(vendor_id)
+            if found is None or (own is not None and own != found.id):
+                raise NotFound("vendor", vendor_id)
+            if found.name == name:
+                return found
+            renamed = uow.vendors.rename(found.id, name)
+            assert renamed is not None
+            self._rt.record(
+                uow,
+                vendor_id=found.id,
+                action="vendor_renamed",
+                real=actor,
+                target=f"vendor:{found.id}",
+                before=found.name,
+                after=name,
+            )
+            return renamed
 
     def list(self, actor: Actor) -> list[Vendor]:
         """List vendors: all for the platform, otherwise just the actor's own."""

@@ -314,6 +314,17 @@ class _Vendors:
         rows = self._uow._execute(select(table).order_by(table.c.created_at, table.c.id))
         return [self._repo._remember(row) for row in rows.mappings()]
 
+    def rename(self, vendor_id: UUID, name: str) -> Vendor | None:
+        current = self.get(vendor_id)
+        if current is None:
+            return None
+        self._uow._writing()
+        table = self._repo._table
+        self._uow._execute(update(table).where(table.c.id == vendor_id).values(name=name))
+        renamed = attrs.evolve(current, name=name)
+        self._repo._seen[vendor_id] = renamed
+        return renamed
+
 
 @functools.cache
 def _statement(
