@@ -119,6 +119,9 @@ def create_app(
         # Demo only: it is served over plain HTTP on 127.0.0.1. A real portal keeps the
         # default (Secure cookies outside debug) behind HTTPS.
         PORTALKIT_SESSION_COOKIE_SECURE=False,
+        # Demo only: its logins get the known password printed at start (portalkit.testing's
+        # seed_login refuses without this switch; a real portal invites its people).
+        PORTALKIT_SEED_KNOWN_PASSWORDS=True,
     )
     app.config.update(config)
     kit = Portalkit(app, staff_loader=_demo_staff)
@@ -126,7 +129,8 @@ def create_app(
         portal = kit.portal
     data.register(portal)
     engine = sa.create_engine(f"sqlite:///{folder / DATABASE}")
-    platform = Staff(vendor_id=portal.default_vendor().id, user_id="demo-setup")
+    vendor = portal.default_vendor("Snelweg Transport")
+    platform = Staff(vendor_id=vendor.id, user_id="demo-setup")
     app.extensions["demo"] = {
         "engine": engine,
         "mail": folder / MAIL_DIR,

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from portalkit import NotFound, Portal, ResourceType, Staff, presets
+from portalkit.testing import seed_login
 
 __all__ = [
     "CUSTOMER_CODE",
@@ -131,45 +132,35 @@ def seed(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
             ],
         )
         other = portal.customers.create(staff, code=OTHER_CODE, name="Bakkerij De Molen")
-        made: dict[str, Any] = {}
-        for username, (first, last, spec, _) in LOGINS.items():
-            contact = portal.contacts.create(
-                staff,
-                customer=customer,
-                first_name=first,
-                last_name=last,
-                email=f"{username}@vandijk.example",
-            )
-            account = portal.accounts.create(
-                staff, username=username, email=f"{username}@vandijk.example"
-            )
-            made[username] = portal.memberships.create(
-                staff,
-                account=account,
-                customer=customer,
-                contact=contact,
-                kind="main" if username == "admin" else "member",
-                profile=profiles[spec.name],
-            )
-        # "full" works for a second customer too, to show the switch between customers.
-        baker = portal.contacts.create(
+    # Demo only: known passwords, no must-change (seed_login, behind the demo's switch); a
+    # real portal sends invitations.
+    made: dict[str, Any] = {}
+    for username, (first, last, spec, _) in LOGINS.items():
+        made[username] = seed_login(
+            portal,
             staff,
-            customer=other,
-            first_name="Femke",
-            last_name="Jansen",
-            email="full@vandijk.example",
+            customer=customer,
+            username=username,
+            email=f"{username}@vandijk.example",
+            password=DEMO_PASSWORD,
+            profile=profiles[spec.name],
+            kind="main" if username == "admin" else "member",
+            first_name=first,
+            last_name=last,
         )
-        made["full@molen"] = portal.memberships.create(
-            staff,
-            account=made["full"].account_id,
-            customer=other,
-            contact=baker,
-            kind="main",
-            profile=profiles[presets.TRANSPORT_FULL.name],
-        )
-    for membership in made.values():
-        # Demo only: known passwords, no must-change; a real portal sends invitations.
-        portal.credentials.set_password(staff, membership, DEMO_PASSWORD, must_change=False)
+    # "full" works for a second customer too, to show the switch between customers.
+    made["full@molen"] = seed_login(
+        portal,
+        staff,
+        customer=other,
+        username="full",
+        email="full@vandijk.example",
+        password=DEMO_PASSWORD,
+        profile=profiles[presets.TRANSPORT_FULL.name],
+        account=made["full"].account_id,
+        first_name="Femke",
+        last_name="Jansen",
+    )
     today = dt.date.today()
     with engine.begin() as connection:
         for n, (pickup, delivery, status, carrier, rate) in enumerate(_TRIPS):
