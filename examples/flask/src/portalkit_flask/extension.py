@@ -48,6 +48,7 @@ __all__ = [
     "get_access",
     "get_member",
     "get_staff",
+    "load_session",
     "login_required",
     "login_user",
     "logout_user",
@@ -107,11 +108,15 @@ class _State:
         vendor_id: UUID,
         options: dict[str, Any],
         staff_loader: Callable[[], Staff | None] | None,
+        session_key: str = SESSION_KEY,
     ) -> None:
         self.portal = portal
         self.vendor_id = vendor_id
         self.options = options
         self.staff_loader = staff_loader
+        #: Where in Flask's session the session value lives (Flask-Login's ``_user_id`` when
+        #: :func:`portalkit_flask.login_bridge.use_flask_login` is on).
+        self.session_key = session_key
 
 
 class Portalkit:
@@ -207,24 +212,14 @@ def _load_member() -> ResponseReturnValue | None:
         else:
             g._portalkit_member = actor
             return None
-    value = session.get(SESSION_KEY)
+    value = session.get(state.session_key)
     if value is None:
         return None
-    try:
-        # The session checked and the member's context built in the same two queries; the
-        # views pass the context to portalkit, so no call reads the member's rights again.
-        context = state.portal.auth.session_context(state.vendor_id, value)
-    except AuthenticationFailed:
+    if load_session(value) is None:
         # Switched off, password changed elsewhere, rights changed: logged out, now.
-        session.pop(SESSION_KEY, None)
+        session.pop(state.session_key, None)
         session.pop(_MUST_CHANGE, None)
         return None
-    g._portalkit_member = context.actor
-    g._portalkit_access = context
-    # For the rest of the request, every portalkit call with this member reuses the context.
-    scope = state.portal.access.using(context)
-    scope.__enter__()
-    g._portalkit_scope = scope
     if (
         session.get(_MUST_CHANGE)
         and request.endpoint not in _EXEMPT
@@ -232,6 +227,30 @@ def _load_member() -> ResponseReturnValue | None:
     ):
         return redirect(url_for("portalkit.change_password", next=_here()))
     return None
+
+
+def load_session(value: object) -> Member | None:
+    """Check a session value (``Login.session``) and make its member this request's member;
+    None (and nobody logged in) when it no longer holds. The adapter calls it before every
+    request; a bridge to another log-in library calls it from that library's loader."""
+    state = _state()
+    try:
+        # The session checked and the member's context built in the same two queries; the
+        # views pass the context to portalkit, so no call reads the member's rights again.
+        context = state.portal.auth.session_context(state.vendor_id, value)  # type: ignore[arg-type]
+    except AuthenticationFailed:
+        g._portalkit_member = None
+        g._portalkit_access = None
+        return None
+    _end_member_scope(None)
+    g._portalkit_member = context.actor
+    g._portalkit_access = context
+    g._portalkit_session_value = value
+    # For the rest of the request, every portalkit call with this member reuses the context.
+    scope = state.portal.access.using(context)
+    scope.__enter__()
+    g._portalkit_scope = scope
+    return cast(Member, context.actor)
 
 
 def _end_member_scope(_error: BaseException | None) -> None:
@@ -319,13 +338,13 @@ def safe_next(target: object) -> str:
 def login_user(login: Login) -> None:
     """Keep a successful log-in (from ``portal.auth.authenticate``) in the session."""
     for key in (
-        SESSION_KEY,
+        _state().session_key,
         _MUST_CHANGE,
         _VIEW_AS,
         current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"),
     ):
         session.pop(key, None)  # a new login gets a new CSRF token too
-    session[SESSION_KEY] = login.session
+    session[_state().session_key] = login.session
     if login.must_change_password:
         session[_MUST_CHANGE] = True
     g._portalkit_member = login.actor
@@ -335,7 +354,7 @@ def login_user(login: Login) -> None:
 def refresh_session(actor: Member) -> None:
     """Keep the session value for ``actor`` after a change that renewed the stamps (a
     password change, a switch of customer)."""
-    session[SESSION_KEY] = _state().portal.auth.session(actor)
+    session[_state().session_key] = _state().portal.auth.session(actor)
     session.pop(_MUST_CHANGE, None)
     g._portalkit_member = actor
     g._portalkit_access = None
@@ -346,7 +365,7 @@ def logout_user() -> None:
     everywhere" call ``portal.auth.end_sessions``)."""
     if session.get(_VIEW_AS) is not None:
         end_view_as()
-    session.pop(SESSION_KEY, None)
+    session.pop(_state().session_key, None)
     session.pop(_MUST_CHANGE, None)
     g._portalkit_member = None
     g._portalkit_access = None
