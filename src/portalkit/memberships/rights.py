@@ -206,8 +206,8 @@ def may_touch(
     beyond = _beyond(access, delegate, admin or _own_reach(uow, delegate), login)
     if beyond:
         raise PermissionDenied(
-            "this login holds more than you do; only the vendor's staff may change it: "
-            + ", ".join(beyond)
+            "this login holds more than you do; only the vendor's staff may change it: {rights}",
+            rights=", ".join(beyond),
         )
 
 
@@ -232,11 +232,12 @@ def may_touch_account(
         may_touch(uow, access, delegate, membership, admin)
 
 
-_NOT_ACCEPTED = (
-    "this login starts working when its person accepts the invitation; resend the invitation "
-    "instead (only a login that was accepted, and whose account is wholly in your hands, can be "
-    "switched on again by you)"
-)
+def _not_accepted() -> PermissionDenied:
+    return PermissionDenied(
+        "this login starts working when its person accepts the invitation; resend the invitation "
+        "instead (only a login that was accepted, and whose account is wholly in your hands, can "
+        "be switched on again by you)"
+    )
 
 
 def may_switch_on(
@@ -248,11 +249,11 @@ def may_switch_on(
     Every refusal reads the same, so it tells nobody which case it was."""
     account = uow.accounts.get(target.vendor_id, target.account_id)
     if target.status is MembershipStatus.INVITED or account is None or not account.password_hash:
-        raise PermissionDenied(_NOT_ACCEPTED)
+        raise _not_accepted()
     try:
         may_touch_account(uow, access, delegate, target.account_id)
     except PermissionDenied:
-        raise PermissionDenied(_NOT_ACCEPTED) from None
+        raise _not_accepted() from None
 
 
 def within_rights(
@@ -279,4 +280,6 @@ def within_rights(
         raise PermissionDenied("only the vendor's staff may make a login an administrator")
     beyond = _beyond(access, delegate, _own_reach(uow, delegate), login)
     if beyond:
-        raise PermissionDenied("you cannot grant what you do not hold: " + ", ".join(beyond))
+        raise PermissionDenied(
+            "you cannot grant what you do not hold: {rights}", rights=", ".join(beyond)
+        )

@@ -357,7 +357,8 @@ class RegistrationService:
             raise ValidationError.single(
                 "registration",
                 "not_pending",
-                f"this registration is {current.status.value}, not pending",
+                "this registration is {value}, not pending",
+                value=current.status.value,
             )
         return current
 
