@@ -22,6 +22,7 @@ import portalkit
 from portalkit import Portal
 from portalkit.clock import FixedClock
 from portalkit.errors import (
+    MESSAGE_MAX,
     RECORD_KINDS,
     AuthenticationFailed,
     InvalidToken,
@@ -70,6 +71,7 @@ NOT_LITERAL = {
     # An enum's value: checked against the catalogs below.
     ("access.py", "membership.status.value"),
     ("access.py", "scope.value"),
+    ("memberships/rights.py", "theirs.value"),
     # Kinds passed along from a literal elsewhere (checked through _what and the tables).
     ("customers/service.py", "self._what"),
     ("storage/memory.py", "self._name.rstrip('s')"),
@@ -416,3 +418,31 @@ def test_a_reset_answer_is_the_same_for_a_known_dutch_account_and_an_unknown_one
         texts.append((caught.value.template, caught.value.text("de"), caught.value.text("nl")))
     assert texts[0] == texts[1]
     assert texts[0][2] == "deze link is ongeldig of verlopen; vraag een nieuwe aan"
+
+
+def test_a_joined_message_takes_any_number_of_parts_and_translates_each() -> None:
+    parts = [Message("location {location}", location=str(i)) for i in range(1000)]
+    joined = Message.joined(["orders.create", *parts], ", ")
+    english = ", ".join(["orders.create", *parts])
+    # Cut where every message is cut, as the joined string was before.
+    assert len(str(joined)) == MESSAGE_MAX and english.startswith(str(joined)[:-1])
+    short = Message.joined(["a", *parts[:20]], ", ")
+    assert str(short) == ", ".join(["a", *parts[:20]])
+    dutch = joined.text("nl")
+    assert dutch.startswith("orders.create, locatie 0, locatie 1, ")
+    assert dutch.count("locatie") > 100 and "location" not in dutch
+
+
+def test_a_delegated_admin_hears_what_it_may_not_grant_in_its_language() -> None:
+    error = PermissionDenied(
+        "you cannot grant what you do not hold: {rights}",
+        rights=Message.joined(
+            ["invoices.view", Message("{resource} (you see none)", resource="orders")], ", "
+        ),
+    )
+    assert (
+        str(error) == "you cannot grant what you do not hold: invoices.view, orders (you see none)"
+    )
+    assert error.text("de") == (
+        "Sie können nicht vergeben, was Sie selbst nicht haben: invoices.view, orders (Sie sehen keine)"
+    )

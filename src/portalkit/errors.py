@@ -253,8 +253,12 @@ class Message(str):
 
     @classmethod
     def joined(cls, parts: Iterable[str], separator: str = "; ") -> Message:
-        """The parts in one sentence, each translated on its own (at most :data:`PARAMS_MAX`)."""
-        items = list(parts)
+        """The parts in one sentence, each translated on its own (a :class:`Message` part in
+        the language asked for, any other as it is)."""
+        items: list[str] = list(parts)
+        if len(items) > PARAMS_MAX:
+            # One param holds the rest, joined the same way: any number of parts.
+            items = [*items[: PARAMS_MAX - 1], cls.joined(items[PARAMS_MAX - 1 :], separator)]
         # Not a msgid: the catalogs have no "{p0}; {p1}", so only the parts are translated.
         template = (
             separator.replace("{", "{{")
