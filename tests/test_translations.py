@@ -39,6 +39,7 @@ from portalkit.mail import MemoryMailer
 from portalkit.memberships.model import MembershipStatus
 from portalkit.passwords import PasswordPolicy
 from portalkit.profiles.model import Scope
+from portalkit.registrations.model import RegistrationStatus
 from portalkit.storage.base import UNIQUE_KEYS
 from portalkit.storage.memory import MemoryStorage
 from portalkit.testing import World
@@ -72,6 +73,7 @@ NOT_LITERAL = {
     ("access.py", "membership.status.value"),
     ("access.py", "scope.value"),
     ("memberships/rights.py", "theirs.value"),
+    ("registrations/service.py", "current.status.value"),
     # Kinds passed along from a literal elsewhere (checked through _what and the tables).
     ("customers/service.py", "self._what"),
     ("storage/memory.py", "self._name.rstrip('s')"),
@@ -245,6 +247,7 @@ def test_every_kind_status_and_scope_an_error_names_is_translated(language: str)
         *RECORD_KINDS,
         *(s.value for s in MembershipStatus),
         *(s.value for s in Scope),
+        *(s.value for s in RegistrationStatus),
         *literal_kinds,
     }
     assert sorted(w for w in words if not (w in catalog and catalog[w].string)) == []

@@ -84,9 +84,13 @@ RECORD_KINDS: tuple[str, ...] = (
 """The kinds of record a :class:`NotFound` or :class:`ConcurrentModification` names; each is
 translated along with the sentence. A kind not listed is shown in English."""
 
-# The values of the enums an explanation names (a membership's status, a resource's scope):
+# The values of the enums a message names (a membership's or registration's status, a scope):
 # msgids, so that Message(status.value) is translated like its sentence.
 _WORDS = (
+    _("unconfirmed"),
+    _("pending"),
+    _("approved"),
+    _("rejected"),
     _("invited"),
     _("active"),
     _("disabled"),
