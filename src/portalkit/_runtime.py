@@ -390,7 +390,12 @@ def _check_arguments(
     params = signature.parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     problems = [
-        Problem(name[:100], "unknown_field", f"{where} takes no argument {v.shown(name)}")
+        Problem(
+            name[:100],
+            "unknown_field",
+            "{where} takes no argument {name}",
+            {"where": where, "name": v.shown(name)},
+        )
         for name in kwargs
         if not takes_any and name not in params
     ]
@@ -408,5 +413,9 @@ def _check_arguments(
         and p.name not in given
     ]
     if not problems:
-        problems = [Problem("arguments", "invalid", f"{where} was called with wrong arguments")]
+        problems = [
+            Problem(
+                "arguments", "invalid", "{where} was called with wrong arguments", {"where": where}
+            )
+        ]
     raise ValidationError(problems) from None

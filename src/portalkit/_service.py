@@ -74,7 +74,9 @@ def load(repo: Repository[R], vendor_id: UUID, kind: str, value: object, field: 
 def page(limit: object, offset: object) -> tuple[int, int]:
     """Check paging arguments: a limit of 1–1000 and a non-negative offset."""
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
-        raise ValidationError.single("limit", "out_of_range", f"must be 1 to {MAX_PAGE}")
+        raise ValidationError.single(
+            "limit", "out_of_range", "must be 1 to {limit}", limit=MAX_PAGE
+        )
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise ValidationError.single("offset", "out_of_range", "must be 0 or more")
     return limit, offset

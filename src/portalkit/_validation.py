@@ -111,7 +111,11 @@ def text(
         return ""
     # Length first, before any work proportional to the input.
     if len(value) > max_length:
-        problems.append(Problem(field, "too_long", f"must be at most {max_length} characters long"))
+        problems.append(
+            Problem(
+                field, "too_long", "must be at most {limit} characters long", {"limit": max_length}
+            )
+        )
         return ""
     if not _unicode(problems, field, value):
         return ""
@@ -140,7 +144,11 @@ def code(problems: list[Problem], field: str, value: object) -> str:
         problems.append(Problem(field, "not_text", "must be text"))
         return ""
     if len(value) > CODE_MAX:
-        problems.append(Problem(field, "too_long", f"must be at most {CODE_MAX} characters long"))
+        problems.append(
+            Problem(
+                field, "too_long", "must be at most {limit} characters long", {"limit": CODE_MAX}
+            )
+        )
         return ""
     if not value:
         problems.append(Problem(field, "required", "is required"))
@@ -189,7 +197,11 @@ def email(problems: list[Problem], field: str, value: object, *, required: bool 
         problems.append(Problem(field, "not_text", "must be one e-mail address as text"))
         return ""
     if len(value) > EMAIL_MAX:
-        problems.append(Problem(field, "too_long", f"must be at most {EMAIL_MAX} characters long"))
+        problems.append(
+            Problem(
+                field, "too_long", "must be at most {limit} characters long", {"limit": EMAIL_MAX}
+            )
+        )
         return ""
     if not _unicode(problems, field, value):
         return ""
@@ -204,7 +216,11 @@ def email(problems: list[Problem], field: str, value: object, *, required: bool 
             value, check_deliverability=False, allow_quoted_local=False
         )
     except email_validator.EmailNotValidError as exc:
-        problems.append(Problem(field, "invalid_email", f"is not a valid e-mail address ({exc})"))
+        problems.append(
+            Problem(
+                field, "invalid_email", "is not a valid e-mail address ({detail})", {"detail": exc}
+            )
+        )
         return ""
     return str(checked.normalized)
 
@@ -231,7 +247,9 @@ def choice(problems: list[Problem], field: str, value: object, kind: type[enum.E
         return value if isinstance(value, kind) else kind(value)
     except ValueError:
         choices = ", ".join(repr(m.value) for m in kind)
-        problems.append(Problem(field, "invalid_choice", f"must be one of {choices}"))
+        problems.append(
+            Problem(field, "invalid_choice", "must be one of {choices}", {"choices": choices})
+        )
         return None
 
 
@@ -254,4 +272,6 @@ def only_fields(
         if key not in allowed:
             # The key is the caller's text: quoted short, and never as the raw field name.
             name = key if isinstance(key, str) and len(key) <= 50 and encodable(key) else shown(key)
-            problems.append(Problem(name, "not_changeable", f"cannot be changed on a {what}"))
+            problems.append(
+                Problem(name, "not_changeable", "cannot be changed on a {kind}", {"kind": what})
+            )

@@ -43,7 +43,7 @@ from portalkit import _validation as v
 from portalkit._guard import require_admin, who
 from portalkit._service import ident
 from portalkit.actors import Actor, Member, Staff, System
-from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
+from portalkit.errors import Message, NotFound, PermissionDenied, Problem, ValidationError
 from portalkit.memberships.model import MembershipKind, MembershipStatus
 from portalkit.profiles.model import Scope
 
@@ -276,7 +276,10 @@ class _Decisions(dict[str, bool]):
 
     def __missing__(self, capability: object) -> bool:
         raise ValidationError.single(
-            "capability", "unknown", f"{v.shown(capability)} is not a registered capability"
+            "capability",
+            "unknown",
+            "{name} is not a registered capability",
+            name=v.shown(capability),
         )
 
 
@@ -539,7 +542,8 @@ class AccessContext:
                 raise ValidationError.single(
                     "resource",
                     "no_model",
-                    f"register {kind.name!r} with model= to filter SQL queries",
+                    "register {name!r} with model= to filter SQL queries",
+                    name=kind.name,
                 )
             # Imported by name: the core never imports a concrete backend.
             sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
@@ -623,63 +627,103 @@ class AccessContext:
     ) -> str:
         """Say in words which profile, grant or rule decides ``allows(...)``."""
         allowed = self.allows(capability, record, resource, location=location)
-        verdict = "allowed" if allowed else "denied"
         if self.denied:
-            return f"denied: {self.denied}"
+            return Message("denied: {reason}", reason=self.denied)
         if self.staff:
             if location is not None and not self._at_location(capability, location):
-                return f"denied: location {_place(location)} is not a location of this vendor"
+                return Message(
+                    "denied: location {location} is not a location of this vendor",
+                    location=_place(location),
+                )
             if not allowed:
-                return "denied: the record does not belong to a customer of this vendor"
-            return "allowed: vendor staff act in every customer of their vendor"
+                return Message("denied: the record does not belong to a customer of this vendor")
+            return Message("allowed: vendor staff act in every customer of their vendor")
         if capability not in self.capabilities:
             if capability == "prices.view" and self._notes:
-                return f"denied: {'; '.join(self._notes)}"
-            return f"denied: profile {self._profile_name!r} does not grant {capability}"
+                return Message("denied: {reasons}", reasons=Message.joined(self._notes))
+            return Message(
+                "denied: profile {profile!r} does not grant {capability}",
+                profile=self._profile_name,
+                capability=capability,
+            )
         if capability not in self._can:
-            return f"denied: {capability} changes data and this view is read-only"
-        reasons = [f"profile {self._profile_name!r} grants {capability}"]
+            return Message(
+                "denied: {capability} changes data and this view is read-only",
+                capability=capability,
+            )
+        reasons: list[str] = [
+            Message(
+                "profile {profile!r} grants {capability}",
+                profile=self._profile_name,
+                capability=capability,
+            )
+        ]
         if location is not None and not self._at_location(capability, location):
             if location not in self._location_reach:
-                return (
-                    f"denied: location {_place(location)} is not an active location of a "
-                    "customer in the member's reach"
+                return Message(
+                    "denied: location {location} is not an active location of a "
+                    "customer in the member's reach",
+                    location=_place(location),
                 )
-            right = "write" if self._is_write(capability) else "read"
-            return f"denied: no {right} right at location {_place(location)}"
+            if self._is_write(capability):
+                return Message(
+                    "denied: no write right at location {location}", location=_place(location)
+                )
+            return Message(
+                "denied: no read right at location {location}", location=_place(location)
+            )
         if record is not None and resource is not None:
             kind = self._access.resource(resource)
             scope = self._scopes.get(kind.name, kind.default_scope)
-            reasons.append(f"{kind.name} are seen per {scope.value}")
+            reasons.append(
+                Message(
+                    "{resource} are seen per {scope}",
+                    resource=kind.name,
+                    scope=Message(scope.value),
+                )
+            )
             if not allowed:
-                return "denied: " + "; ".join([*reasons, self._why_not(kind, capability, record)])
-        return f"{verdict}: " + "; ".join(reasons)
+                why = self._why_not(kind, capability, record)
+                return Message("denied: {reasons}", reasons=Message.joined([*reasons, why]))
+        if allowed:
+            return Message("allowed: {reasons}", reasons=Message.joined(reasons))
+        return Message("denied: {reasons}", reasons=Message.joined(reasons))
 
     def _why_not(self, kind: ResourceType, capability: str, record: object) -> str:
         predicate = self.predicate(kind, capability)
         if predicate.nothing:
-            return f"nothing of {kind.name} is visible (needs {kind.view})"
+            return Message(
+                "nothing of {resource} is visible (needs {capability})",
+                resource=kind.name,
+                capability=kind.view,
+            )
         checks = [
             (
                 predicate.customers,
                 kind.customer_field,
-                "its customer is outside the member's reach",
+                Message("the record is hidden: its customer is outside the member's reach"),
             ),
-            (predicate.locations, kind.location_field, "its location is not granted"),
+            (
+                predicate.locations,
+                kind.location_field,
+                Message("the record is hidden: its location is not granted"),
+            ),
         ]
         for allowed, field, text in checks:
             try:
                 if allowed is not None and field and _field(record, field) not in allowed:
-                    return f"the record is hidden: {text}"
+                    return text
             except LookupError:
-                return f"the record has no field {field!r}"
+                return Message("the record has no field {field!r}", field=field)
         if predicate.owner is not None:
-            return "the record is hidden: the member sees only its own"
+            return Message("the record is hidden: the member sees only its own")
         for condition in predicate.conditions:
-            return f"the record is hidden: {condition.field} must be one of " + ", ".join(
-                sorted(map(str, condition.values))
+            return Message(
+                "the record is hidden: {field} must be one of {choices}",
+                field=condition.field,
+                choices=", ".join(sorted(map(str, condition.values))),
             )
-        return "no write right at the record's location"
+        return Message("no write right at the record's location")
 
     def __repr__(self) -> str:
         state = (
@@ -711,7 +755,10 @@ def _strip(value: Any, hidden: frozenset[str]) -> Any:
         raise
     except Exception as exc:  # a property or lazy load of the host's record failed
         raise ValidationError.single(
-            "record", "unreadable", f"could not be read for redaction ({type(exc).__name__})"
+            "record",
+            "unreadable",
+            "could not be read for redaction ({type})",
+            type=type(exc).__name__,
         ) from exc
 
 
@@ -720,7 +767,7 @@ def _walk(value: Any, hidden: frozenset[str], depth: int, path: set[int]) -> Any
         return value
     if depth >= MAX_DEPTH:
         raise ValidationError.single(
-            "record", "too_deep", f"is nested more than {MAX_DEPTH} levels deep"
+            "record", "too_deep", "is nested more than {limit} levels deep", limit=MAX_DEPTH
         )
     if id(value) in path:
         raise ValidationError.single("record", "cyclic", "refers to itself")
@@ -783,8 +830,9 @@ def _unsupported(value: object) -> ValidationError:
     return ValidationError.single(
         "record",
         "unsupported_shape",
-        f"{type(value).__name__!r} values cannot be redacted: give mappings, attrs or dataclass "
+        "{type!r} values cannot be redacted: give mappings, attrs or dataclass "
         "instances, named tuples, database rows, plain objects, lists or plain values",
+        type=type(value).__name__,
     )
 
 
@@ -811,8 +859,13 @@ def _missing_columns(resource: ResourceType) -> list[Problem]:
         Problem(
             field,
             "unknown",
-            f"{v.shown(name)} is not a column of the model"
-            + (" (a field inside nested values goes in nested_sensitive)" * (field == "sensitive")),
+            "{name} is not a column of the model (a field inside nested values goes in "
+            "nested_sensitive)",
+            {"name": v.shown(name)},
+        )
+        if field == "sensitive"
+        else Problem(
+            field, "unknown", "{name} is not a column of the model", {"name": v.shown(name)}
         )
         for field, name in named
         if name is not None and name not in columns
@@ -862,7 +915,12 @@ class AccessService:
         problems: list[Problem] = []
         if not isinstance(name, str) or len(name) > 100 or not _NAME_RE.fullmatch(name):
             problems.append(
-                Problem("name", "invalid_name", f"{v.shown(name)} is not a capability name")
+                Problem(
+                    "name",
+                    "invalid_name",
+                    "{name} is not a capability name",
+                    {"name": v.shown(name)},
+                )
             )
         description = v.text(problems, "description", description, required=False, max_length=500)
         writes = v.boolean(problems, "writes", writes)
@@ -872,7 +930,10 @@ class AccessService:
             known = self.capabilities.get(name)
             if known is not None and known != capability:
                 raise ValidationError.single(
-                    "name", "taken", f"capability {name!r} is already registered differently"
+                    "name",
+                    "taken",
+                    "capability {name!r} is already registered differently",
+                    name=name,
                 )
             self.capabilities = {**self.capabilities, name: capability}
         return capability
@@ -887,7 +948,10 @@ class AccessService:
         if not isinstance(resource.name, str) or not _NAME_RE.fullmatch(resource.name):
             problems.append(
                 Problem(
-                    "name", "invalid_name", f"{v.shown(resource.name)} is not a resource type name"
+                    "name",
+                    "invalid_name",
+                    "{name} is not a resource type name",
+                    {"name": v.shown(resource.name)},
                 )
             )
         named = [
@@ -897,7 +961,12 @@ class AccessService:
             *resource.conditions,
         ]
         problems += [
-            Problem("capability", "unknown", f"{v.shown(n)} is not a registered capability")
+            Problem(
+                "capability",
+                "unknown",
+                "{name} is not a registered capability",
+                {"name": v.shown(n)},
+            )
             for n in named
             if n not in self.capabilities
         ]
@@ -920,7 +989,9 @@ class AccessService:
             portal.access.declare_resource_types("contracts", "visits")
         """
         problems = [
-            Problem("names", "invalid_name", f"{v.shown(n)} is not a resource type name")
+            Problem(
+                "names", "invalid_name", "{name} is not a resource type name", {"name": v.shown(n)}
+            )
             for n in names
             if not isinstance(n, str) or len(n) > 100 or not _NAME_RE.fullmatch(n)
         ]
@@ -944,7 +1015,10 @@ class AccessService:
         found = self.resources.get(resource) if isinstance(resource, str) else None
         if found is None:
             raise ValidationError.single(
-                "resource", "unknown", f"{v.shown(resource)} is not a registered resource type"
+                "resource",
+                "unknown",
+                "{name} is not a registered resource type",
+                name=v.shown(resource),
             )
         return found
 
@@ -1016,7 +1090,7 @@ class AccessService:
                     self,
                     actor,
                     capabilities=frozenset(),
-                    denied="the platform actor works on vendors only",
+                    denied=Message("the platform actor works on vendors only"),
                 )
             return AccessContext(
                 self, actor, capabilities=frozenset(self.capabilities), denied=None, staff=True
@@ -1053,29 +1127,31 @@ class AccessService:
             return AccessContext(self, actor, capabilities=frozenset(), denied=reason)
 
         if self._ended(actor):
-            return deny("the view-as-customer session has ended")
+            return deny(Message("the view-as-customer session has ended"))
         if (
             facts is None
             or facts.membership.account_id != actor.account_id
             or facts.membership.customer_id != actor.customer_id
         ):
-            return deny("the membership does not exist")
+            return deny(Message("the membership does not exist"))
         membership, customer, profile = facts.membership, facts.customer, facts.profile
         if membership.status is not MembershipStatus.ACTIVE:
-            return deny(f"the membership is {membership.status.value}")
+            return deny(
+                Message("the membership is {status}", status=Message(membership.status.value))
+            )
         if not facts.account_active:
-            return deny("the account is disabled")
+            return deny(Message("the account is disabled"))
         if not customer.active:
-            return deny(f"customer {customer.code} is inactive")
+            return deny(Message("customer {code} is inactive", code=customer.code))
         if membership.kind is MembershipKind.EXTRA and not facts.main_active:
-            return deny(f"the main account of {customer.code} is not active")
+            return deny(Message("the main account of {code} is not active", code=customer.code))
         if profile is None:
-            return deny("the membership has no permission profile")
+            return deny(Message("the membership has no permission profile"))
         capabilities = frozenset(profile.capabilities)
         notes: list[str] = []
         if not customer.settings.show_prices and "prices.view" in capabilities:
             capabilities -= {"prices.view"}
-            notes.append(f"customer {customer.code} has prices switched off")
+            notes.append(Message("customer {code} has prices switched off", code=customer.code))
         # The active part of the tree: a child under an inactive customer is out of reach too.
         children: dict[UUID, list[UUID]] = {}
         for child, parent, active in facts.subtree:
@@ -1197,7 +1273,7 @@ class AccessService:
             )
             denied = self._member_context(plain, facts).denied
             if denied:
-                raise PermissionDenied(f"cannot view as this member: {denied}")
+                raise PermissionDenied("cannot view as this member: {reason}", reason=denied)
             actor = attrs.evolve(
                 plain,
                 impersonator=staff.user_id,

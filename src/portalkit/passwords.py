@@ -110,8 +110,8 @@ def _(message: str) -> str:
 
 
 _REJECTIONS: Final[dict[str, str]] = {
-    "too_short": _("Use at least %(min)d characters."),
-    "too_long": _("Use at most %(max)d characters."),
+    "too_short": _("Use at least {min} characters."),
+    "too_long": _("Use at most {max} characters."),
     "no_upper": _("Add an upper-case letter."),
     "no_lower": _("Add a lower-case letter."),
     "no_digit": _("Add a digit."),
@@ -121,8 +121,8 @@ _REJECTIONS: Final[dict[str, str]] = {
 }
 
 _RULES: Final[dict[str, str]] = {
-    "too_short": _("At least %(min)d characters"),
-    "too_long": _("At most %(max)d characters"),
+    "too_short": _("At least {min} characters"),
+    "too_long": _("At most {max} characters"),
     "no_upper": _("At least one upper-case letter"),
     "no_lower": _("At least one lower-case letter"),
     "no_digit": _("At least one digit"),
@@ -473,10 +473,10 @@ def _context_words(context: Iterable[str | None]) -> Iterator[str]:
 def _rejection(
     codes: list[str], language: str, *, min_length: int, max_length: int
 ) -> PasswordRejected:
-    translate = translations(language).gettext
+    translations(language)  # an unsupported language: the ValidationError on "language"
     values = {"min": min_length, "max": max_length}
     return PasswordRejected(
-        Problem("password", code, translate(_REJECTIONS[code]) % values) for code in codes
+        Problem("password", code, _REJECTIONS[code], values, language=language) for code in codes
     )
 
 
@@ -622,7 +622,7 @@ class PasswordPolicy:
             "common": self.blocklist,
             "contains_context": self.context_words,
         }
-        return [translate(_RULES[code]) % values for code in CODES if wanted[code]]
+        return [translate(_RULES[code]).format_map(values) for code in CODES if wanted[code]]
 
 
 # -- generation ----------------------------------------------------------------------------

@@ -58,7 +58,12 @@ def check_language(problems: list[Problem], value: object) -> str:
     """``value`` if it is a supported language; else note a problem and return ''."""
     if not isinstance(value, str) or value not in SUPPORTED_LANGUAGES:
         problems.append(
-            Problem("language", "unsupported", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
+            Problem(
+                "language",
+                "unsupported",
+                "must be one of {choices}",
+                {"choices": ", ".join(SUPPORTED_LANGUAGES)},
+            )
         )
         return ""
     return value

@@ -185,13 +185,17 @@ def _details(problems: list[Problem], details: object) -> dict[str, Any]:
         problems.append(Problem("details", "invalid", "must be a mapping of names to values"))
         return {}
     if len(details) > DETAILS_MAX:
-        problems.append(Problem("details", "too_many", f"holds at most {DETAILS_MAX} values"))
+        problems.append(
+            Problem("details", "too_many", "holds at most {limit} values", {"limit": DETAILS_MAX})
+        )
         return {}
     checked: dict[str, Any] = {}
     for key, value in details.items():
         if not isinstance(key, str) or not _DETAIL_KEY.fullmatch(key) or key == "request_id":
             problems.append(
-                Problem("details", "invalid_name", f"{v.shown(key)} is not a detail name")
+                Problem(
+                    "details", "invalid_name", "{name} is not a detail name", {"name": v.shown(key)}
+                )
             )
             continue
         words = key.split("_")
@@ -199,7 +203,12 @@ def _details(problems: list[Problem], details: object) -> dict[str, Any]:
             pair == tuple(words[n : n + 2]) for pair in _SECRET_PAIRS for n in range(len(words))
         ):
             problems.append(
-                Problem("details", "secret", f"{key!r} names a secret; keep it out of the log")
+                Problem(
+                    "details",
+                    "secret",
+                    "{name} names a secret; keep it out of the log",
+                    {"name": repr(key)},
+                )
             )
             continue
         field = f"details.{key}"

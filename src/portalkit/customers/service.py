@@ -411,7 +411,10 @@ def _check_depth(uow: UnitOfWork, vendor_id: UUID, parent_id: UUID, extra_levels
         raise NotFound("parent customer", parent_id) from None
     if depth + extra_levels > MAX_TREE_DEPTH:
         raise ValidationError.single(
-            "parent", "too_deep", f"an umbrella tree may have at most {MAX_TREE_DEPTH} levels"
+            "parent",
+            "too_deep",
+            "an umbrella tree may have at most {limit} levels",
+            limit=MAX_TREE_DEPTH,
         )
 
 
@@ -426,7 +429,10 @@ def _check_parent(uow: UnitOfWork, vendor_id: UUID, customer: Customer, parent_i
         )
     if len(chain) + _subtree_height(uow, vendor_id, customer.id) > MAX_TREE_DEPTH:
         raise ValidationError.single(
-            "parent", "too_deep", f"an umbrella tree may have at most {MAX_TREE_DEPTH} levels"
+            "parent",
+            "too_deep",
+            "an umbrella tree may have at most {limit} levels",
+            limit=MAX_TREE_DEPTH,
         )
 
 

@@ -1,29 +1,31 @@
 """portalkit's own texts in other languages: the gettext catalogs (``locale/``) that the
-mail templates and the password rules' messages are translated with.
+mail templates, the password rules' messages and every error message a person may see are
+translated with.
 
 They live here, low in the layers, so that anything with a text to translate (passwords,
 mail, validation messages) reads them without reaching into another concept's package.
+
+Refreshing the catalogs after a message changed (from ``src/portalkit``)::
+
+    pybabel extract -F i18n/babel.cfg --no-location --sort-output --omit-header \\
+        -k Problem:3 -k single:3 -k PermissionDenied:1 -k Conflict:2 -k RateLimited:1 \\
+        -o i18n/locale/portalkit.pot .
+    pybabel update -i i18n/locale/portalkit.pot -d i18n/locale -D portalkit --no-fuzzy-matching
+
+then translate the new entries of ``nl`` and ``de``; ``tests/test_translations.py`` fails until
+every message has its translation.
 """
 
 from __future__ import annotations
 
-import functools
 import gettext
-import io
-from pathlib import Path
 
 from portalkit.errors import ValidationError
+from portalkit.i18n.catalogs import LOCALE, SUPPORTED_LANGUAGES, catalog, language_of
 
-__all__ = ["LOCALE", "SUPPORTED_LANGUAGES", "translations"]
-
-SUPPORTED_LANGUAGES = ("en", "nl", "de")
-"""Languages portalkit's own texts come in."""
-
-LOCALE = Path(__file__).parent / "locale"
-"""The catalogs: ``portalkit.pot`` and ``<language>/LC_MESSAGES/portalkit.po``."""
+__all__ = ["LOCALE", "SUPPORTED_LANGUAGES", "language_of", "translations"]
 
 
-@functools.cache
 def translations(language: str) -> gettext.NullTranslations:
     """The catalog of ``language`` (English is the source text: no catalog).
 
@@ -31,17 +33,9 @@ def translations(language: str) -> gettext.NullTranslations:
     """
     if language not in SUPPORTED_LANGUAGES:
         raise ValidationError.single(
-            "language", "unsupported", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}"
+            "language",
+            "unsupported",
+            "must be one of {choices}",
+            choices=", ".join(SUPPORTED_LANGUAGES),
         )
-    if language == "en":
-        return gettext.NullTranslations()
-    # Babel only when a catalog is first read: hashing a password never needs it.
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    with (LOCALE / language / "LC_MESSAGES" / "portalkit.po").open("rb") as source:
-        catalog = read_po(source, locale=language)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    return catalog(language)

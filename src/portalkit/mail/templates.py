@@ -110,7 +110,10 @@ class MailTemplates:
         """
         if language not in SUPPORTED_LANGUAGES:
             raise ValidationError.single(
-                "language", "unsupported", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}"
+                "language",
+                "unsupported",
+                "must be one of {choices}",
+                choices=", ".join(SUPPORTED_LANGUAGES),
             )
         environment = self._environment(language)
         values: Mapping[str, Any] = {
@@ -128,7 +131,7 @@ class MailTemplates:
             )
         except TemplateNotFound as exc:
             raise ValidationError.single(
-                "template", "unknown", f"no mail template {exc.name!r}"
+                "template", "unknown", "no mail template {name!r}", name=exc.name
             ) from None
         except UndefinedError as exc:
             raise ValidationError.single("context", "missing", str(exc)) from None

@@ -14,7 +14,7 @@ from uuid import UUID
 import attrs
 
 from portalkit.actors import Member
-from portalkit.errors import NotFound, PermissionDenied
+from portalkit.errors import Message, NotFound, PermissionDenied
 from portalkit.memberships.model import (
     LocationGrant,
     Membership,
@@ -114,7 +114,11 @@ def _beyond(
     if login.kind is not MembershipKind.EXTRA:
         # An extra account works only while the main account does; any other kind would
         # outlive it, and so outlive the admin's own rights when the main account stops.
-        beyond.append(f"a {login.kind.value} login (customer admins give out extra accounts only)")
+        beyond.append(
+            Message("a main login (customer admins give out extra accounts only)")
+            if login.kind is MembershipKind.MAIN
+            else Message("a member login (customer admins give out extra accounts only)")
+        )
     beyond += sorted(login.written - admin.written)
     beyond += sorted((login.effective - admin.effective) - (login.written - admin.written))
     if login.has_profile:
@@ -123,16 +127,19 @@ def _beyond(
     if readable is not None:
         if not login.location_grants:
             # No grants means no location limit: every location, more than the admin holds.
-            beyond.append("every location (give the login locations of your own)")
+            beyond.append(Message("every location (give the login locations of your own)"))
         for grant in login.location_grants:
             if grant.location_id not in readable:
-                beyond.append(f"location {grant.location_id}")
+                beyond.append(Message("location {location}", location=grant.location_id))
             elif grant.can_write and grant.location_id not in (writable or ()):
-                beyond.append(f"write at location {grant.location_id}")
+                beyond.append(Message("write at location {location}", location=grant.location_id))
     # Granted customers lie among those it manages; what each resource type then shows of them
     # was compared above, type by type.
     managed = delegate.reach("memberships")
-    beyond += [f"customer {c}" for c in sorted(login.customer_grants - managed, key=str)]
+    beyond += [
+        Message("customer {customer}", customer=c)
+        for c in sorted(login.customer_grants - managed, key=str)
+    ]
     return list(dict.fromkeys(beyond))
 
 
@@ -150,16 +157,18 @@ def _beyond_scopes(
         default = kind.default_scope if kind is not None else Scope.CUSTOMER
         mine, theirs = admin.scope(name, default), login.scope(name, default)
         if _SCOPE_ORDER[theirs] > _SCOPE_ORDER[mine]:
-            beyond.append(f"{name} per {theirs.value}")
+            beyond.append(
+                Message("{resource} per {scope}", resource=name, scope=Message(theirs.value))
+            )
             continue
         if kind is None:
             continue  # nothing filters an unregistered type here: its scope is all it has
         if delegate.predicate(kind).nothing and _sees_some(kind, login):
-            beyond.append(f"{name} (you see none)")
+            beyond.append(Message("{resource} (you see none)", resource=name))
             continue
         allowed, wanted = admin.customers(mine), login.customers(theirs)
         if allowed is not None and (wanted is None or not wanted <= allowed):
-            beyond.append(f"{name} of customers outside your reach")
+            beyond.append(Message("{resource} of customers outside your reach", resource=name))
     return beyond
 
 
@@ -206,8 +215,8 @@ def may_touch(
     beyond = _beyond(access, delegate, admin or _own_reach(uow, delegate), login)
     if beyond:
         raise PermissionDenied(
-            "this login holds more than you do; only the vendor's staff may change it: "
-            + ", ".join(beyond)
+            "this login holds more than you do; only the vendor's staff may change it: {rights}",
+            rights=Message.joined(beyond, ", "),
         )
 
 
@@ -232,11 +241,12 @@ def may_touch_account(
         may_touch(uow, access, delegate, membership, admin)
 
 
-_NOT_ACCEPTED = (
-    "this login starts working when its person accepts the invitation; resend the invitation "
-    "instead (only a login that was accepted, and whose account is wholly in your hands, can be "
-    "switched on again by you)"
-)
+def _not_accepted() -> PermissionDenied:
+    return PermissionDenied(
+        "this login starts working when its person accepts the invitation; resend the invitation "
+        "instead (only a login that was accepted, and whose account is wholly in your hands, can "
+        "be switched on again by you)"
+    )
 
 
 def may_switch_on(
@@ -248,11 +258,11 @@ def may_switch_on(
     Every refusal reads the same, so it tells nobody which case it was."""
     account = uow.accounts.get(target.vendor_id, target.account_id)
     if target.status is MembershipStatus.INVITED or account is None or not account.password_hash:
-        raise PermissionDenied(_NOT_ACCEPTED)
+        raise _not_accepted()
     try:
         may_touch_account(uow, access, delegate, target.account_id)
     except PermissionDenied:
-        raise PermissionDenied(_NOT_ACCEPTED) from None
+        raise _not_accepted() from None
 
 
 def within_rights(
@@ -279,4 +289,6 @@ def within_rights(
         raise PermissionDenied("only the vendor's staff may make a login an administrator")
     beyond = _beyond(access, delegate, _own_reach(uow, delegate), login)
     if beyond:
-        raise PermissionDenied("you cannot grant what you do not hold: " + ", ".join(beyond))
+        raise PermissionDenied(
+            "you cannot grant what you do not hold: {rights}", rights=Message.joined(beyond, ", ")
+        )

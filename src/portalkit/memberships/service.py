@@ -59,7 +59,11 @@ def _location_grants(problems: list[Problem], value: object) -> tuple[LocationGr
         )
         return ()
     if len(pairs) > MAX_GRANTS:
-        problems.append(Problem("location_grants", "too_many", f"may hold at most {MAX_GRANTS}"))
+        problems.append(
+            Problem(
+                "location_grants", "too_many", "may hold at most {limit}", {"limit": MAX_GRANTS}
+            )
+        )
         return ()
     grants: dict[UUID, Access] = {}
     for location, access in pairs:
@@ -83,7 +87,9 @@ def _ids(problems: list[Problem], field: str, value: object) -> frozenset[UUID]:
         return frozenset()
     items = list(value)
     if len(items) > MAX_GRANTS:
-        problems.append(Problem(field, "too_many", f"may hold at most {MAX_GRANTS}"))
+        problems.append(
+            Problem(field, "too_many", "may hold at most {limit}", {"limit": MAX_GRANTS})
+        )
         return frozenset()
     found = set()
     for item in items:
@@ -113,7 +119,8 @@ def _subscriptions(problems: list[Problem], value: object) -> frozenset[str]:
                 Problem(
                     "subscriptions",
                     "invalid_name",
-                    f"{v.shown(item)} is not a notification kind like 'invoices'",
+                    "{item} is not a notification kind like 'invoices'",
+                    {"item": v.shown(item)},
                 )
             )
         else:
@@ -494,7 +501,8 @@ def _check_links(
                     "customer_grants",
                     "outside_tree",
                     # The id the caller gave, never another customer's code or name.
-                    f"customer {granted} is not below the membership's customer",
+                    "customer {granted} is not below the membership's customer",
+                    {"granted": granted},
                 )
             )
     allowed = {owner.id, *customers}
@@ -505,8 +513,9 @@ def _check_links(
                 Problem(
                     "location_grants",
                     "other_customer",
-                    f"location {grant.location_id} is not a location of the membership's "
-                    "customer or of a granted one",
+                    "location {location} is not a location of the membership's customer "
+                    "or of a granted one",
+                    {"location": grant.location_id},
                 )
             )
     v.raise_if(problems)

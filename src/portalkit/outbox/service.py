@@ -113,10 +113,19 @@ class MailService:
                 )
             )
         if not isinstance(template, str) or not self.templates.exists(template):
-            problems.append(Problem("template", "unknown", f"no mail template {template!r}"))
+            problems.append(
+                Problem(
+                    "template", "unknown", "no mail template {template!r}", {"template": template}
+                )
+            )
         if capability not in self._access.capabilities:
             problems.append(
-                Problem("capability", "unknown", f"{capability!r} is not a registered capability")
+                Problem(
+                    "capability",
+                    "unknown",
+                    "{capability!r} is not a registered capability",
+                    {"capability": capability},
+                )
             )
         v.raise_if(problems)
         self.notifications = {**self.notifications, kind: (template, capability)}
@@ -141,7 +150,9 @@ class MailService:
         """
         vendor_id = require_admin(actor)
         if kind not in self.notifications:
-            raise ValidationError.single("kind", "unknown", f"{kind!r} is not a notification")
+            raise ValidationError.single(
+                "kind", "unknown", "{kind!r} is not a notification", kind=kind
+            )
         template, capability = self.notifications[kind]
         customer_id = ident("customer", customer)
         queued: list[OutboxMessage] = []

@@ -37,7 +37,9 @@ def _names(problems: list[Problem], field: str, value: object, limit: int) -> fr
         return frozenset()
     items = list(value)
     if len(items) > limit:
-        problems.append(Problem(field, "too_many", f"may hold at most {limit} names"))
+        problems.append(
+            Problem(field, "too_many", "may hold at most {limit} names", {"limit": limit})
+        )
         return frozenset()
     good = set()
     for item in items:
@@ -46,7 +48,8 @@ def _names(problems: list[Problem], field: str, value: object, limit: int) -> fr
                 Problem(
                     field,
                     "invalid_name",
-                    f"{v.shown(item)} is not a name like 'invoices.view' (a-z, 0-9, _ and dots)",
+                    "{item} is not a name like 'invoices.view' (a-z, 0-9, _ and dots)",
+                    {"item": v.shown(item)},
                 )
             )
         else:
@@ -66,7 +69,10 @@ def _scopes(problems: list[Problem], value: object) -> dict[str, Scope]:
         if not isinstance(resource, str) or not _NAME_RE.fullmatch(resource) or len(resource) > 100:
             problems.append(
                 Problem(
-                    "scopes", "invalid_name", f"{v.shown(resource)} is not a resource type name"
+                    "scopes",
+                    "invalid_name",
+                    "{name} is not a resource type name",
+                    {"name": v.shown(resource)},
                 )
             )
             continue
@@ -74,7 +80,12 @@ def _scopes(problems: list[Problem], value: object) -> dict[str, Scope]:
             result[resource] = scope if isinstance(scope, Scope) else Scope(scope)
         except ValueError:
             problems.append(
-                Problem(f"scopes.{resource}", "invalid_choice", f"must be one of {choices}")
+                Problem(
+                    f"scopes.{resource}",
+                    "invalid_choice",
+                    "must be one of {choices}",
+                    {"choices": choices},
+                )
             )
     return result
 
@@ -84,7 +95,12 @@ def _known(problems: list[Problem], access: AccessService, names: Iterable[str])
     # nothing later.
     for name in access.check_capabilities(names):
         problems.append(
-            Problem("capabilities", "unknown", f"{v.shown(name)} is not a registered capability")
+            Problem(
+                "capabilities",
+                "unknown",
+                "{name} is not a registered capability",
+                {"name": v.shown(name)},
+            )
         )
 
 
@@ -98,8 +114,9 @@ def _known_types(
             Problem(
                 "scopes",
                 "unknown",
-                f"{v.shown(name)} is not a known resource type: register it, or declare its "
-                "name with portal.access.declare_resource_types()",
+                "{name} is not a known resource type: register it, or declare its name with "
+                "portal.access.declare_resource_types()",
+                {"name": v.shown(name)},
             )
         )
 

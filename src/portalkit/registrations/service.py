@@ -16,7 +16,7 @@ from portalkit.accounts.model import check_language
 from portalkit.actors import Actor, System
 from portalkit.audit.model import describe
 from portalkit.auth import login_key
-from portalkit.errors import InvalidToken, Problem, ValidationError
+from portalkit.errors import InvalidToken, Message, Problem, ValidationError
 from portalkit.jobs.model import Job
 from portalkit.jobs.queue import Decision, RetryJob
 from portalkit.registrations.model import Registration, RegistrationStatus
@@ -357,7 +357,8 @@ class RegistrationService:
             raise ValidationError.single(
                 "registration",
                 "not_pending",
-                f"this registration is {current.status.value}, not pending",
+                "this registration is {status}, not pending",
+                status=Message(current.status.value),
             )
         return current
 

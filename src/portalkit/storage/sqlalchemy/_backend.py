@@ -117,7 +117,7 @@ def _conflict_for(table: str, error: IntegrityError) -> Conflict:
         columns = ", ".join(f"{table}.{_column(p, rule)}" for p in rule.parts)
         if re.search(rf"UNIQUE constraint failed: {re.escape(columns)}$", text):
             return rule.conflict()
-    return Conflict(table, f"the change to {table} clashes with stored data")
+    return Conflict(table, "the change to {table} clashes with stored data", table=table)
 
 
 class _Repo(Generic[T]):
