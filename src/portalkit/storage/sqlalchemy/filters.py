@@ -9,7 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-from sqlalchemy import ColumnElement, Select, and_, false, inspect, select, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    inspect,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Mapper, aliased, defer
 from sqlalchemy.sql.expression import FromClause
 
@@ -149,11 +159,19 @@ def clause(resource: ResourceType, predicate: Predicate) -> ColumnElement[bool]:
             return false()
         parts.append(_column(resource, resource.owner_field) == predicate.owner)
     for condition in predicate.conditions:
-        values = sorted(condition.values, key=repr)
-        parts.append(_column(resource, condition.field).in_(values))
+        parts.append(_holds(_column(resource, condition.field), condition.values))
     if len(parts) == 1:
         return parts[0]
     return and_(*parts) if parts else true()
+
+
+def _holds(column: Any, values: frozenset[object]) -> ColumnElement[bool]:
+    # None among the values means "not set": SQL's IN never matches NULL, Python's `in` does.
+    present = sorted((value for value in values if value is not None), key=repr)
+    matched: ColumnElement[bool] = column.in_(present)
+    if None in values:
+        return or_(column.is_(None), matched) if present else column.is_(None)
+    return matched
 
 
 def _one_of(column: Any, values: frozenset[Any]) -> ColumnElement[bool]:
