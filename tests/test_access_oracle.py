@@ -224,7 +224,7 @@ def test_random_worlds_match_the_oracle(kind: str, request: pytest.FixtureReques
                 )
                 for v, vendor in enumerate(built.vendors):
                     for m, membership in enumerate(vendor.members):
-                        ctx = portal.access.context(vendor.world.member(membership))
+                        ctx = portal.access.context(vendor.member(membership))
                         for resource in ("orders", "invoices"):
                             expected = {
                                 r["id"] for r in records if oracle_sees(world, v, m, r, resource)

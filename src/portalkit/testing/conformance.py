@@ -44,8 +44,7 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.expression import FromClause
 
 from portalkit.access import AccessContext, ResourceType
-from portalkit.actors import System
-from portalkit.testing import World
+from portalkit.actors import Member, Staff, System
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     from portalkit.customers.model import Customer, Location
     from portalkit.memberships.model import Membership
     from portalkit.portal import Portal
+    from portalkit.vendors.model import Vendor
 
 __all__ = [
     "DEFAULT_EXAMPLES",
@@ -241,12 +241,22 @@ def _is_below(customers: list[dict[str, Any]], child: int, ancestor: int) -> boo
 # -- building a world through the public API -----------------------------------------------
 @attrs.frozen
 class BuiltVendor:
-    """One vendor of a built world: its builder and what was made, in the description's order."""
+    """One vendor of a built world and what was made for it, in the description's order."""
 
-    world: World
+    vendor: Vendor
+    staff: Staff
     customers: list[Customer]
     locations: dict[tuple[int, int], Location]
     members: list[Membership]
+
+    def member(self, membership: Membership) -> Member:
+        """The actor of one of the vendor's memberships, as a host builds it after log-in."""
+        return Member(
+            vendor_id=membership.vendor_id,
+            account_id=membership.account_id,
+            membership_id=membership.id,
+            customer_id=membership.customer_id,
+        )
 
 
 @attrs.frozen
@@ -261,65 +271,94 @@ class BuiltWorld:
         """(who, vendor index, context) for the staff, a vendor system actor and every member."""
         access = self.portal.access
         for v, vendor in enumerate(self.vendors):
-            yield f"staff of vendor {v}", v, access.context(vendor.world.staff)
+            yield f"staff of vendor {v}", v, access.context(vendor.staff)
             yield (
                 f"system actor of vendor {v}",
                 v,
-                access.context(System(vendor_id=vendor.world.vendor.id)),
+                access.context(System(vendor_id=vendor.vendor.id)),
             )
             for m, membership in enumerate(vendor.members):
                 spec = self.spec["vendors"][v]["members"][m]
                 yield (
                     f"member {m} of vendor {v} {spec}",
                     v,
-                    access.context(vendor.world.member(membership)),
+                    access.context(vendor.member(membership)),
                 )
 
 
+# Vendor codes and login names unique across the worlds one process builds on a portal.
+_serial = itertools.count(1)
+
+
 def build(portal: Portal, spec: dict[str, Any]) -> BuiltWorld:
-    """Make a world description (see :func:`worlds`) real on ``portal``: two new vendors."""
+    """Make a world description (see :func:`worlds`) real on ``portal``: two new vendors,
+    made through the public API as staff would make them."""
     vendors = []
     for vendor_spec in spec["vendors"]:
-        w = World(portal)
+        code = f"conformance-{next(_serial)}"
+        vendor = portal.vendors.create(System(), code=code, name=f"Vendor {code}")
+        staff = Staff(vendor_id=vendor.id, user_id=f"staff-{code}", name="Staff")
         customers: list[Customer] = []
         for i, c in enumerate(vendor_spec["customers"]):
             parent = customers[c["parent"]] if c["parent"] is not None else None
-            code = _CODES[i] if i < len(_CODES) else f"ACME-{i}"
-            customers.append(w.customer(code=code, parent=parent))
+            customers.append(
+                portal.customers.create(
+                    staff,
+                    code=_CODES[i] if i < len(_CODES) else f"ACME-{i}",
+                    name=f"Customer {i}",
+                    parent=parent,
+                )
+            )
         locations = {
-            (c, k): w.location(customers[c])
+            (c, k): portal.locations.create(staff, customer=customers[c], name=f"Site {c}.{k}")
             for c, c_spec in enumerate(vendor_spec["customers"])
             for k in range(len(c_spec["locations"]))
         }
         profiles = [
-            w.profile(capabilities=p["caps"], scopes=p["scopes"]) for p in vendor_spec["profiles"]
+            portal.profiles.create(
+                staff, name=f"Profile {i}", capabilities=p["caps"], scopes=p["scopes"]
+            )
+            for i, p in enumerate(vendor_spec["profiles"])
         ]
         members = []
-        for m in vendor_spec["members"]:
+        for i, m in enumerate(vendor_spec["members"]):
+            home = customers[m["home"]]
+            grants: dict[Any, Any] = {locations[p]: r for p, r in m["location_grants"].items()}
             members.append(
-                w.membership(
-                    customer=customers[m["home"]],
+                portal.memberships.create(
+                    staff,
+                    customer=home,
+                    account=portal.accounts.create(
+                        staff, username=f"login{i}", email=f"login{i}@customer.example"
+                    ),
+                    contact=portal.contacts.create(
+                        staff,
+                        customer=home,
+                        first_name="Kim",
+                        last_name=f"Jansen {i}",
+                        email=f"kim{i}@customer.example",
+                    ),
                     kind=m["kind"],
                     status="invited" if m["status"] == "invited" else "active",
                     profile=profiles[m["profile"]] if m["profile"] is not None else None,
                     customer_grants=[customers[g] for g in m["grants"]],
-                    location_grants={locations[p]: r for p, r in m["location_grants"].items()},
+                    location_grants=grants,
                 )
             )
         # Switched off only once everything exists, as a vendor would over time: a main
         # account that goes off leaves its extra accounts behind.
         for m, membership in zip(vendor_spec["members"], members, strict=True):
             if m["status"] == "disabled":
-                portal.memberships.deactivate(w.staff, membership.id)
+                portal.memberships.deactivate(staff, membership.id)
             if not m["account_active"]:
-                portal.accounts.deactivate(w.staff, membership.account_id)
+                portal.accounts.deactivate(staff, membership.account_id)
         for c, c_spec in enumerate(vendor_spec["customers"]):
             if not c_spec["active"]:
-                portal.customers.deactivate(w.staff, customers[c])
+                portal.customers.deactivate(staff, customers[c])
             for k, active in enumerate(c_spec["locations"]):
                 if not active:
-                    portal.locations.deactivate(w.staff, locations[(c, k)])
-        vendors.append(BuiltVendor(w, customers, locations, members))
+                    portal.locations.deactivate(staff, locations[(c, k)])
+        vendors.append(BuiltVendor(vendor, staff, customers, locations, members))
     return BuiltWorld(portal, spec, vendors)
 
 
@@ -334,8 +373,9 @@ class RowRequest:
     with these values and its own NOT NULL and foreign-key columns filled: a mapping of
     column values, or an instance of a mapped model. ``vendor``, ``customer``, ``location``
     and ``owner`` say where the row sits in the world description (indices; ``location`` is
-    ``(customer, k)``, ``owner`` ``(vendor, member)``), for a factory or an oracle that needs
-    them.
+    ``(customer, k)`` of the row's vendor, ``owner`` ``(vendor, member)``; None for none, and
+    for the other vendor's location or member, whose ids ``fields`` still holds), for a
+    factory or an oracle that needs them.
     """
 
     fields: Mapping[str, Any]
@@ -374,7 +414,7 @@ def _sentinel(column: Column[Any] | None, serial: int) -> Any:
         return None
     if kind is str:
         length = getattr(column.type, "length", None) or 12
-        return f"§{serial:06d}{uuid4().hex}"[:length]
+        return f"§{serial:06d}·hidden"[:length]
     if kind is int:
         return 1_900_000_000 + serial  # fits a 32-bit integer column
     if kind is Decimal:
@@ -452,7 +492,7 @@ def requests(
                 if resource.owner_field is not None:
                     fields[resource.owner_field] = account_id
                 if resource.vendor_field is not None:
-                    fields[resource.vendor_field] = vendor.world.vendor.id
+                    fields[resource.vendor_field] = vendor.vendor.id
                 for field, values in condition_values.items():
                     fields[field] = values[n % len(values)]
                 for field in resource.sensitive:
@@ -478,24 +518,28 @@ class _Rows:
         self.model = model
 
     def key(self, row: Any) -> tuple[Any, ...]:
-        if self.orm and not hasattr(row, "_mapping"):
+        if self.orm and not isinstance(row, Mapping):
             identity = inspect(row).identity
             assert identity is not None  # flushed before it is read
             return tuple(identity)
-        return tuple(row._mapping[c] for c in self.key_columns)
+        return tuple(row[c] for c in self.key_columns)
 
     def all(self) -> list[Any]:
         result = self.session.execute(select(self.model))
-        return list(result.scalars() if self.orm else result)
+        return list(result.scalars() if self.orm else result.mappings())
 
     def keys(self, query: Any) -> set[tuple[Any, ...]]:
         result = self.session.execute(query)
-        return {self.key(r) for r in (result.scalars() if self.orm else result)}
+        return {self.key(r) for r in (result.scalars() if self.orm else result.mappings())}
 
     def narrowed(self, query: Any) -> list[Any]:
         # Through the connection: an ORM select comes back as rows of the columns it names,
         # so a column that left the database shows, identity map or not.
-        return list(self.session.connection().execute(query))
+        return list(self.session.connection().execute(query).mappings())
+
+
+def _value(record: Any, name: str) -> Any:
+    return record.get(name) if isinstance(record, Mapping) else getattr(record, name, None)
 
 
 def _insert(resource: ResourceType, session: Session, made: list[Any]) -> None:
@@ -552,7 +596,7 @@ def check_world(
         for c, customer in enumerate(vendor.customers)
     }
     for v, vendor in enumerate(built.vendors):
-        labels[vendor.world.vendor.id] = f"vendor {v}"
+        labels[vendor.vendor.id] = f"vendor {v}"
         labels.update(
             {loc.id: f"location {key} of vendor {v}" for key, loc in vendor.locations.items()}
         )
@@ -580,7 +624,7 @@ def check_world(
                         *(c.field for c in kind.conditions.values()),
                     )
                     if name is not None
-                    for value in [getattr(by_key[k], name, None)]
+                    for value in [_value(by_key[k], name)]
                 )
                 for k in sorted(keys, key=repr)[:5]
             )
@@ -622,15 +666,15 @@ def check_world(
                         f"{what}: can() allows {show(allowed - in_sql)} the filter hides"
                     )
                 for row in narrowed_rows:
-                    shown = set(row._mapping.keys())
+                    shown = set(row.keys())
                     fetched = shown & hidden_columns
                     assert not fetched, f"{what}: ctx.select() fetches {fetched}"
-                vendor_id = built.vendors[v].world.vendor.id
+                vendor_id = built.vendors[v].vendor.id
                 for k in allowed | in_sql:
                     record = by_key[k]
-                    customer = getattr(record, kind.customer_field, None)
+                    customer = _value(record, kind.customer_field)
                     if kind.vendor_field is not None:
-                        assert getattr(record, kind.vendor_field, None) == vendor_id, (
+                        assert _value(record, kind.vendor_field) == vendor_id, (
                             f"{what}: sees a row of another vendor: {show({k})}"
                         )
                     assert customer in vendor_customers[v] or (
