@@ -595,6 +595,63 @@ class AccessContext:
         hidden = self.hidden_fields(resource)
         return _strip(record, hidden)
 
+    def visible_fields(
+        self, resource: str | ResourceType, fields: Iterable[str] | None = None
+    ) -> list[str]:
+        """The field names a heading may show for ``resource``, in order: ``fields`` (the
+        heading's candidates) or, without them, the columns of the resource's model — less
+        those this context may not see. Unknown names are an error, not a silent column."""
+        kind = self._access.resource(resource)
+        hidden = self.hidden_fields(kind)
+        if fields is None:
+            if kind.model is None:
+                raise ValidationError.single(
+                    "fields",
+                    "required",
+                    "name the fields of {resource}: it has no model",
+                    resource=repr(kind.name),
+                )
+            sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
+            names: list[str] = sql.column_names(kind.model) or []
+        else:
+            names = list(fields) if not isinstance(fields, str) else [fields]
+            bad = [n for n in names if not isinstance(n, str)]
+            if kind.model is not None:
+                sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
+                known = sql.field_names(kind.model) or frozenset()
+                bad += [n for n in names if isinstance(n, str) and n not in known]
+            if bad:
+                raise ValidationError(
+                    Problem(
+                        "fields",
+                        "unknown",
+                        "{name} is not a field of {resource}",
+                        {"name": v.shown(n), "resource": repr(kind.name)},
+                    )
+                    for n in bad
+                )
+        return [name for name in dict.fromkeys(names) if name not in hidden]
+
+    def columns(self, resource: str | ResourceType) -> list[Any]:
+        """The columns of the resource's model this context may see, in table order, for a
+        select of your own (``select(*ctx.columns("invoices"))``): a rate the member may not
+        see is then never fetched. A sensitive field that is no column is an error."""
+        kind = self._access.resource(resource)
+        sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
+        return sql.visible_columns(kind, self.hidden_fields(kind))  # type: ignore[no-any-return]
+
+    def select(self, resource: str | ResourceType, *, capability: str | None = None) -> Any:
+        """A SQLAlchemy select of the ``resource`` records this context may see, with only the
+        columns it may see: :meth:`filter` and :meth:`columns` in one.
+
+        For a mapped class the select returns its objects, the hidden columns deferred so that
+        they are not fetched and reading one raises; for a ``Table``, rows of the visible
+        columns. Add ``order_by``, ``limit`` and further ``where`` as usual.
+        """
+        kind = self._access.resource(resource)
+        sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
+        return sql.visible_select(kind, self.predicate(kind, capability), self.hidden_fields(kind))
+
     def export(self, records: Iterable[Any], resource: str | ResourceType, stream: IO[str]) -> int:
         """Write the visible records as CSV with only the fields this context may see.
 

@@ -13,7 +13,9 @@ Example (in a host app's tests)::
 Builders fill every required field with a unique, readable value; pass any keyword of the
 matching service's ``create`` to choose it yourself. :func:`seed_login` makes logins with known
 passwords for demo and test data (only where a setting allows it). The storage contract suite
-for third-party backends lives in :mod:`portalkit.testing.contract` (it needs pytest).
+for third-party backends lives in :mod:`portalkit.testing.contract` (it needs pytest), the
+conformance check for the host's own resource types, :func:`check_resource_type`, in
+:mod:`portalkit.testing.conformance` (it needs hypothesis).
 """
 
 from __future__ import annotations
@@ -33,7 +35,17 @@ from portalkit.storage.memory import MemoryStorage
 from portalkit.testing.seeding import seed_login
 from portalkit.vendors.model import Vendor
 
-__all__ = ["World", "memory_portal", "seed_login"]
+__all__ = ["World", "check_resource_type", "memory_portal", "seed_login"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: the conformance check needs SQLAlchemy and hypothesis, the
+    # builders neither.
+    if name == "check_resource_type":
+        from portalkit.testing.conformance import check_resource_type
+
+        return check_resource_type
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def memory_portal(*, clock: Clock | None = None) -> Portal:

@@ -9,14 +9,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-from sqlalchemy import ColumnElement, Select, and_, false, inspect, select, true, union_all
-from sqlalchemy.orm import Mapper, aliased
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    inspect,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.orm import Mapper, aliased, defer
 from sqlalchemy.sql.expression import FromClause
+
+from portalkit.errors import Problem, ValidationError
 
 if TYPE_CHECKING:
     from portalkit.access import Predicate, ResourceType
 
-__all__ = ["apply", "clause", "field_names", "latest"]
+__all__ = [
+    "apply",
+    "clause",
+    "column_names",
+    "field_names",
+    "latest",
+    "visible_columns",
+    "visible_select",
+]
 
 S = TypeVar("S", bound=Select[Any])
 _MAX_BRANCHES = 40
@@ -42,6 +62,88 @@ def field_names(model: Any) -> frozenset[str] | None:
     return None
 
 
+def column_names(model: Any) -> list[str] | None:
+    """The column keys of ``model`` in table order — a ``Table``'s columns, a mapped class's
+    column attributes (no relationships, no hybrids) — or None when ``model`` is neither."""
+    if isinstance(model, FromClause):
+        return list(model.c.keys())
+    mapper = inspect(model, raiseerr=False) if isinstance(model, type) else None
+    if isinstance(mapper, Mapper):
+        return [attr.key for attr in mapper.column_attrs]
+    return None
+
+
+def _checked_columns(resource: ResourceType) -> list[str]:
+    """The model's column keys, once the resource type's names are checked against them.
+
+    Fail closed: a sensitive field that is no column would be selected under another name (or
+    loaded by a relationship) and shown; a field the filter needs that the model lacks would
+    make the ``WHERE`` fail later, or filter on something else.
+    """
+    if resource.model is None:
+        raise ValidationError.single(
+            "resource",
+            "no_model",
+            "register {resource} with model= to select its columns",
+            resource=repr(resource.name),
+        )
+    columns = column_names(resource.model)
+    fields = field_names(resource.model)
+    if columns is None or fields is None:
+        raise ValidationError.single(
+            "model", "not_model", "must be a SQLAlchemy mapped class or Table"
+        )
+    named = [
+        ("customer_field", resource.customer_field),
+        ("location_field", resource.location_field),
+        ("owner_field", resource.owner_field),
+        ("vendor_field", resource.vendor_field),
+        *(("conditions", c.field) for c in resource.conditions.values()),
+    ]
+    problems = [
+        Problem(field, "unknown", "{name} is not a field of the model", {"name": repr(name)})
+        for field, name in named
+        if name is not None and name not in fields
+    ]
+    problems += [
+        Problem(
+            "sensitive", "not_column", "{name} is not a column of the model", {"name": repr(name)}
+        )
+        for name in resource.sensitive
+        if name not in columns
+    ]
+    if problems:
+        raise ValidationError(problems)
+    return columns
+
+
+def visible_columns(resource: ResourceType, hidden: frozenset[str]) -> list[Any]:
+    """The columns of the resource's model, in table order, without the ``hidden`` ones.
+
+    Column objects of a ``Table`` (``invoices.c.number``), instrumented attributes of a mapped
+    class (``InvoiceRow.number``): what ``select(*columns)`` takes.
+    """
+    return [_column(resource, name) for name in _checked_columns(resource) if name not in hidden]
+
+
+def visible_select(resource: ResourceType, predicate: Predicate, hidden: frozenset[str]) -> Any:
+    """A select of the rows the predicate lets through, with no ``hidden`` column in it.
+
+    For a mapped class, a select of its objects whose hidden columns are deferred with
+    ``raiseload``: they are not fetched, and reading one raises instead of loading it. For a
+    ``Table``, a select of its visible columns.
+    """
+    columns = _checked_columns(resource)
+    model = resource.model
+    if isinstance(model, FromClause):
+        query = select(*(model.c[name] for name in columns if name not in hidden))
+    else:
+        query = select(model).options(
+            *(defer(getattr(model, name), raiseload=True) for name in columns if name in hidden)
+        )
+    return apply(query, resource, predicate)
+
+
 def clause(resource: ResourceType, predicate: Predicate) -> ColumnElement[bool]:
     """The predicate as one SQL boolean expression on the resource's model."""
     if predicate.nothing:
@@ -60,11 +162,19 @@ def clause(resource: ResourceType, predicate: Predicate) -> ColumnElement[bool]:
             return false()
         parts.append(_column(resource, resource.owner_field) == predicate.owner)
     for condition in predicate.conditions:
-        values = sorted(condition.values, key=repr)
-        parts.append(_column(resource, condition.field).in_(values))
+        parts.append(_holds(_column(resource, condition.field), condition.values))
     if len(parts) == 1:
         return parts[0]
     return and_(*parts) if parts else true()
+
+
+def _holds(column: Any, values: frozenset[object]) -> ColumnElement[bool]:
+    # None among the values means "not set": SQL's IN never matches NULL, Python's `in` does.
+    present = sorted((value for value in values if value is not None), key=repr)
+    matched: ColumnElement[bool] = column.in_(present)
+    if None in values:
+        return or_(column.is_(None), matched) if present else column.is_(None)
+    return matched
 
 
 def _one_of(column: Any, values: frozenset[Any]) -> ColumnElement[bool]:
