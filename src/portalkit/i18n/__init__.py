@@ -9,7 +9,8 @@ Refreshing the catalogs after a message changed (from ``src/portalkit``)::
 
     pybabel extract -F i18n/babel.cfg --no-location --sort-output --omit-header \\
         -k Problem:3 -k single:3 -k PermissionDenied:1 -k Conflict:2 -k RateLimited:1 \\
-        -o i18n/locale/portalkit.pot .
+        -k Message:1 -k UniqueKey:4 -k NotFound:1 -k ConcurrentModification:1 -k load:3 \\
+        -k _:1 -o i18n/locale/portalkit.pot .
     pybabel update -i i18n/locale/portalkit.pot -d i18n/locale -D portalkit --no-fuzzy-matching
 
 then translate the new entries of ``nl`` and ``de``; ``tests/test_translations.py`` fails until
