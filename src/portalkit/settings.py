@@ -36,6 +36,15 @@ class PortalSettings(BaseSettings):
         min_length=1,
         repr=False,  # it may hold the database password
     )
+    table_prefix: str = pydantic.Field(
+        default="",
+        description="Prefix of every table, index and constraint name of portalkit's, so its "
+        "tables sit beside a host application's own in one database ('portalkit_' is "
+        "recommended there; the default, none, keeps existing databases as they are). Up to "
+        "20 lowercase letters, digits and underscores, starting with a letter and ending "
+        "with '_'.",
+        pattern=r"^([a-z][a-z0-9_]{0,18}_)?$",
+    )
     storage: str = pydantic.Field(
         default="sqlalchemy",
         description="'sqlalchemy', 'memory', or a dotted path to a Storage class.",

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import enum
 import functools
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -27,6 +29,8 @@ from sqlalchemy import (
     Engine,
     Executable,
     Select,
+    Table,
+    Transaction,
     and_,
     bindparam,
     case,
@@ -35,13 +39,14 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     literal,
     or_,
     select,
     union_all,
     update,
 )
-from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -58,7 +63,7 @@ from portalkit.errors import (
 from portalkit.outbox.model import OutboxStatus
 from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
-from portalkit.storage.sqlalchemy.rows import Base
+from portalkit.storage.sqlalchemy.rows import Schema, check_prefix, schema_for
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
@@ -105,16 +110,18 @@ def _scope(item: Any) -> UUID:
     return item.vendor_id if hasattr(item, "vendor_id") else item.id  # type: ignore[no-any-return]
 
 
-def _conflict_for(table: str, error: IntegrityError) -> Conflict:
-    """Name the unique rule an IntegrityError broke, from the constraint name or columns."""
+def _conflict_for(table: str, stored: Table, error: IntegrityError) -> Conflict:
+    """Name the unique rule an IntegrityError broke, from the constraint name or columns
+    (both as the database names them: with the table prefix)."""
     orig = error.orig
     diag = getattr(orig, "diag", None)
     constraint = getattr(diag, "constraint_name", None)
     text = str(orig)
+    prefix = stored.name[: len(stored.name) - len(table)]
     for rule in UNIQUE_KEYS[table]:
-        if constraint == rule.name or rule.name in text:
+        if constraint == prefix + rule.name or prefix + rule.name in text:
             return rule.conflict()
-        columns = ", ".join(f"{table}.{_column(p, rule)}" for p in rule.parts)
+        columns = ", ".join(f"{stored.name}.{_column(p, rule)}" for p in rule.parts)
         if re.search(rf"UNIQUE constraint failed: {re.escape(columns)}$", text):
             return rule.conflict()
     return Conflict(table, f"the change to {table} clashes with stored data")
@@ -126,7 +133,7 @@ class _Repo(Generic[T]):
     def __init__(self, uow: SqlUnitOfWork, table: str) -> None:
         self._uow = uow
         self._name = table
-        self._table = Base.metadata.tables[table]
+        self._table = uow._schema.tables[table]
         self._to_row = TO_ROW[table]
         self._from_row = FROM_ROW[table]
         self._rules = UNIQUE_KEYS[table]
@@ -168,7 +175,7 @@ class _Repo(Generic[T]):
             for start in range(0, len(rows), _CHUNK * 10):
                 self._uow._execute(insert(self._table), rows[start : start + _CHUNK * 10])
         except IntegrityError as exc:
-            raise _conflict_for(self._name, exc) from None
+            raise _conflict_for(self._name, self._table, exc) from None
 
     def _check_stored(
         self, conn: Connection, rule: UniqueKey, keys: list[tuple[object, ...]]
@@ -214,9 +221,9 @@ class _Repo(Generic[T]):
         params = {f"v_{k}": v for k, v in row.items()}
         params.update(b_id=item_id, b_vendor_id=row["vendor_id"], b_version=expected_version)
         try:
-            result = self._uow._execute(_statement(self._name, "update", tuple(row)), params)
+            result = self._uow._execute(_statement(self._table, "update", tuple(row)), params)
         except IntegrityError as exc:
-            raise _conflict_for(self._name, exc) from None
+            raise _conflict_for(self._name, self._table, exc) from None
         if result.rowcount != 1:
             raise ConcurrentModification(self._name.rstrip("s"), item_id)
         self._seen[item_id] = item
@@ -227,7 +234,7 @@ class _Repo(Generic[T]):
         item = self._seen.get(item_id)
         if item is None:
             row = (
-                self._uow._execute(_statement(self._name, "get"), {"b_id": item_id})
+                self._uow._execute(_statement(self._table, "get"), {"b_id": item_id})
                 .mappings()
                 .first()
             )
@@ -244,7 +251,7 @@ class _Repo(Generic[T]):
         if pending is not None:
             return pending if pending.vendor_id == vendor_id else None
         columns = tuple(_column(part, rule) for part in rule.parts)
-        query = _statement(self._name, "get_by", columns, tuple(rule.only.items()))
+        query = _statement(self._table, "get_by", columns, tuple(rule.only.items()))
         params = {f"b_{c}": v for c, v in zip(columns, wanted, strict=True)}
         row = self._uow._execute(query, params).mappings().first()
         if row is None:
@@ -266,7 +273,7 @@ class _Repo(Generic[T]):
         # None means IS NULL, which a bound "= :value" would never match.
         fields = tuple(f for f, v in conditions.items() if v is not None)
         nulls = tuple(f for f, v in conditions.items() if v is None)
-        query: Any = _statement(self._name, "list", fields, nulls)
+        query: Any = _statement(self._table, "list", fields, nulls)
         if limit is not None:
             query = query.limit(limit)
         if offset:
@@ -299,7 +306,7 @@ class _Vendors:
     def get_by_code(self, code: str) -> Vendor | None:
         self._uow._check_open()
         self._uow._flush()
-        table = Base.metadata.tables["vendors"]
+        table = self._uow._schema.tables["vendors"]
         row = (
             self._uow._execute(select(table).where(table.c.code_key == code_key(code)))
             .mappings()
@@ -310,14 +317,14 @@ class _Vendors:
     def list(self) -> list[Vendor]:
         self._uow._check_open()
         self._uow._flush()
-        table = Base.metadata.tables["vendors"]
+        table = self._uow._schema.tables["vendors"]
         rows = self._uow._execute(select(table).order_by(table.c.created_at, table.c.id))
         return [self._repo._remember(row) for row in rows.mappings()]
 
 
 @functools.cache
 def _statement(
-    table: str, kind: str, fields: tuple[str, ...] = (), extra: tuple[Any, ...] = ()
+    t: Table, kind: str, fields: tuple[str, ...] = (), extra: tuple[Any, ...] = ()
 ) -> Any:
     """A repository statement with bound parameters, built once per shape: building one
     (coercing every column and value) cost as much as running it on SQLite.
@@ -328,7 +335,6 @@ def _statement(
     ``fields`` to ``v_<field>`` where id, vendor and version are ``b_id``, ``b_vendor_id``
     and ``b_version``.
     """
-    t = Base.metadata.tables[table]
     if kind == "get":
         return select(t).where(t.c.id == bindparam("b_id"))
     if kind == "get_by":
@@ -358,9 +364,9 @@ def _statement(
 
 
 @functools.cache
-def _throttle_count_statement() -> Select[Any]:
-    """Asked before every login: built once."""
-    t = Base.metadata.tables["login_throttles"]
+def _throttle_count_statement(schema: Schema) -> Select[Any]:
+    """Asked before every login: built once per schema."""
+    t = schema.tables["login_throttles"]
     return select(func.max(t.c.failures)).where(
         t.c.key.in_(bindparam("keys", expanding=True)),
         t.c.window_start > bindparam("window_start"),
@@ -368,10 +374,10 @@ def _throttle_count_statement() -> Select[Any]:
 
 
 @functools.cache
-def _member_facts_statements() -> tuple[Select[Any], CompoundSelect[Any]]:
-    """The two statements of ``member_facts``, built once: building them (some forty labelled
-    columns, aliases, a recursive CTE) cost more than running them."""
-    t = Base.metadata.tables
+def _member_facts_statements(schema: Schema) -> tuple[Select[Any], CompoundSelect[Any]]:
+    """The two statements of ``member_facts``, built once per schema: building them (some
+    forty labelled columns, aliases, a recursive CTE) cost more than running them."""
+    t = schema.tables
     m, a, c, p = t["memberships"], t["accounts"], t["customers"], t["profiles"]
     main, main_account = m.alias("main"), a.alias("main_account")
     vendor_id: BindParameter[Any] = bindparam("vendor_id")
@@ -438,16 +444,28 @@ _SETTLED = (
 
 
 class SqlUnitOfWork:
-    """One database transaction on one connection."""
+    """One database transaction on one connection: its own, or a savepoint in the host's
+    transaction on the host's connection (``host``), which the host commits."""
 
-    def __init__(self, storage: SqlStorage, read_only: bool = False) -> None:
+    def __init__(
+        self, storage: SqlStorage, read_only: bool = False, host: Connection | None = None
+    ) -> None:
         self._read_only = read_only
+        self._schema = storage.schema
+        self._joined = host is not None
+        self._transaction: Transaction
         try:
-            self._conn = storage.engine.connect()
-            # Read by the SQLite "begin" hook: a read-only unit of work need not wait for, or
-            # hold, the write lock.
-            self._conn.info["portalkit_read_only"] = read_only
-            self._transaction = self._conn.begin()
+            if host is None:
+                self._conn = storage.engine.connect()
+                # Read by the SQLite "begin" hook: a read-only unit of work need not wait
+                # for, or hold, the write lock.
+                self._conn.info["portalkit_read_only"] = read_only
+                self._transaction = self._conn.begin()
+            else:
+                self._conn = host
+                # A savepoint: when the block fails, portalkit's part of it is undone and
+                # the host's transaction stays usable (a failed call changes nothing).
+                self._transaction = host.begin_nested()
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
         self._open = True
@@ -531,7 +549,10 @@ class SqlUnitOfWork:
 
     @property
     def connection(self) -> Connection:
-        """The unit of work's connection, for host code that must join the same transaction."""
+        """The transaction's connection, for host code that joins it: a Session bound to it
+        (``join_transaction_mode="create_savepoint"``) or Core statements on it commit when
+        the ``portal.transaction()`` block does, or roll back with it. What portalkit has
+        buffered is written first, so the host's statements see it."""
         self._check_open()
         self._flush()
         return self._conn
@@ -550,7 +571,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["jobs"]
+        t = self._schema.tables["jobs"]
         query = select(t).where(t.c.due_at <= now).order_by(t.c.due_at, t.c.id).limit(limit)
         if self._conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -576,7 +597,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["jobs"]
+        t = self._schema.tables["jobs"]
         self.jobs._seen.pop(job_id, None)
         deleted = self._execute(
             delete(t).where(
@@ -597,7 +618,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["outbox_messages"]
+        t = self._schema.tables["outbox_messages"]
         # Two queries, each walking the (status, next_attempt_at, id) index in order, rather
         # than one OR that makes the database read and sort every pending row per batch.
         waiting = (
@@ -649,7 +670,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["outbox_messages"]
+        t = self._schema.tables["outbox_messages"]
         to_row = TO_ROW["outbox_messages"]
         matched = 0
         for purge in (False, True):
@@ -694,7 +715,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["tokens"]
+        t = self._schema.tables["tokens"]
         used = self._execute(
             update(t)
             .where(
@@ -726,7 +747,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["tokens"]
+        t = self._schema.tables["tokens"]
         statement = (
             update(t)
             .where(t.c.vendor_id == vendor_id, t.c.used_at.is_(None), t.c.revoked_at.is_(None))
@@ -749,7 +770,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["login_throttles"]
+        t = self._schema.tables["login_throttles"]
         from sqlalchemy.dialects import postgresql, sqlite
 
         upsert: Any = (
@@ -776,7 +797,8 @@ class SqlUnitOfWork:
         self._check_open()
         self._flush()
         found = self._execute(
-            _throttle_count_statement(), {"keys": list(keys), "window_start": window_start}
+            _throttle_count_statement(self._schema),
+            {"keys": list(keys), "window_start": window_start},
         ).scalar()
         return int(found or 0)
 
@@ -785,7 +807,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["login_throttles"]
+        t = self._schema.tables["login_throttles"]
         self._execute(delete(t).where(t.c.key.in_(list(keys))))
 
     def lock_vendor(self, vendor_id: UUID) -> None:
@@ -795,7 +817,7 @@ class SqlUnitOfWork:
         self._check_open()
         self._flush()
         if self._conn.dialect.name == "postgresql":
-            vendors = Base.metadata.tables["vendors"]
+            vendors = self._schema.tables["vendors"]
             self._execute(select(vendors.c.id).where(vendors.c.id == vendor_id).with_for_update())
         # Rows read before the lock may be stale by now: read them again after it.
         for repo in self._repos:
@@ -806,7 +828,7 @@ class SqlUnitOfWork:
         hangs on, then the customers below it, their locations and the granted ones."""
         self._check_open()
         self._flush()
-        first, second = _member_facts_statements()
+        first, second = _member_facts_statements(self._schema)
         row = (
             self._execute(first, {"membership_id": membership_id, "vendor_id": vendor_id})
             .mappings()
@@ -872,11 +894,17 @@ class SqlUnitOfWork:
             repo._flush()
 
     def commit(self) -> None:
-        """Write what is buffered, then commit."""
+        """Write what is buffered, then commit (joined to a host's transaction: release the
+        savepoint; the host's commit makes the change durable)."""
         if not self._open:
             return
         try:
             self._flush()
+            if not self._transaction.is_active:
+                raise PortalError(
+                    "the host's transaction ended inside portal.transaction(session=…); "
+                    "commit or roll back the session after the block, not inside it"
+                )
             self._transaction.commit()
         except IntegrityError:
             raise Conflict("data", "the change clashes with data stored meanwhile") from None
@@ -892,13 +920,15 @@ class SqlUnitOfWork:
         if not self._open:
             return
         try:
-            self._transaction.rollback()
+            if self._transaction.is_active:
+                self._transaction.rollback()
         finally:
             self._close()
 
     def _close(self) -> None:
         self._open = False
-        self._conn.close()
+        if not self._joined:  # a host's connection is the host's to close
+            self._conn.close()
 
 
 class SqlStorage:
@@ -909,36 +939,156 @@ class SqlStorage:
     built yourself can be passed instead.
     """
 
-    def __init__(self, url: str | Engine, *, echo: bool = False) -> None:
+    def __init__(self, url: str | Engine, *, echo: bool = False, table_prefix: str = "") -> None:
+        #: portalkit's tables under ``table_prefix`` (``portalkit_`` puts them beside a host's
+        #: own ``customers`` and ``accounts``).
+        self.schema = schema_for(check_prefix(table_prefix))
         self.engine = url if isinstance(url, Engine) else _engine(url, echo)
 
     @classmethod
     def from_settings(cls, settings: PortalSettings) -> SqlStorage:
-        """The storage ``PORTALKIT_DATABASE_URL`` names."""
-        return cls(settings.database_url, echo=settings.sql_echo)
+        """The storage ``PORTALKIT_DATABASE_URL`` and ``PORTALKIT_TABLE_PREFIX`` name."""
+        return cls(
+            settings.database_url, echo=settings.sql_echo, table_prefix=settings.table_prefix
+        )
+
+    @property
+    def table_prefix(self) -> str:
+        """The prefix of every table, index and constraint name of portalkit's."""
+        return self.schema.prefix
 
     def begin(self, *, read_only: bool = False) -> SqlUnitOfWork:
         """Start a unit of work on a connection from the pool (``read_only``: one that only
         reads, so on SQLite it neither waits for nor holds the write lock)."""
         return SqlUnitOfWork(self, read_only)
 
-    def upgrade_schema(self) -> None:
-        """Run the Alembic migrations up to the newest one."""
-        from alembic import command
+    def join(
+        self, host: object, *, read_only: bool, when_host_ends: Callable[[bool], None]
+    ) -> SqlUnitOfWork:
+        """A unit of work inside the transaction of the host's SQLAlchemy ``Session``
+        ``host`` (begun here if it has none yet), in a savepoint of its own.
 
+        Committing the unit of work writes what is buffered and releases the savepoint;
+        rolling it back undoes portalkit's part only. The host commits or rolls back the
+        whole: then ``when_host_ends(committed)`` is called, once, after the database
+        transaction is over. The session must be on this storage's database (on SQLite, on
+        an engine portalkit built, such as :attr:`engine`, so that its transactions begin
+        IMMEDIATE and savepoints work).
+        """
+        from sqlalchemy.orm import Session
+
+        if not isinstance(host, Session):
+            raise ConfigurationError(
+                f"transaction(session=…) takes a SQLAlchemy Session, not {type(host).__name__}"
+            )
         try:
-            with self.engine.begin() as conn:
-                command.upgrade(alembic_config(conn), "head")
+            conn = host.connection()
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
+        self._check_host(conn)
+        root = host.get_transaction()
+        uow = SqlUnitOfWork(self, read_only, host=conn)
+        state = {"committed": False, "done": False}
+
+        def committed(_session: Session) -> None:
+            state["committed"] = True
+
+        def ended(_session: Session, transaction: Any) -> None:
+            # after_transaction_end also fires for the session's savepoints: only the root
+            # transaction's end is the host's commit or rollback.
+            if transaction is not root or state["done"]:
+                return
+            state["done"] = True
+            when_host_ends(state["committed"])
+
+        event.listen(host, "after_commit", committed)
+        event.listen(host, "after_transaction_end", ended)
+        return uow
+
+    def _check_host(self, conn: Connection) -> None:
+        """Refuse a host connection portalkit's tables are not on, or one whose transactions
+        would not hold: fail closed rather than write beside the host's transaction."""
+        if conn.dialect.name not in ("sqlite", "postgresql"):
+            raise ConfigurationError(
+                f"transaction(session=…): the session is on {conn.dialect.name}; portalkit "
+                "joins transactions on SQLite and PostgreSQL only"
+            )
+        if conn.engine is self.engine:
+            return
+        where = _database_of(conn.engine.url)
+        if where != _database_of(self.engine.url) or where[3] in ("", ":memory:"):
+            raise ConfigurationError(
+                "transaction(session=…): the session is on another database than the "
+                "portal's storage (PORTALKIT_DATABASE_URL)"
+            )
+        if conn.dialect.name == "sqlite" and conn.engine not in _TUNED:
+            raise ConfigurationError(
+                "transaction(session=…): on SQLite, bind the session to portal.storage.engine "
+                "(pysqlite's own transaction handling begins late and breaks savepoints)"
+            )
+
+    def upgrade_schema(self) -> None:
+        """Run the Alembic migrations up to the newest one (under the table prefix, recorded
+        in portalkit's own version table)."""
+        self._migrate("upgrade", "head")
+
+    def downgrade_schema(self, revision: str) -> None:
+        """Undo portalkit's migrations down to ``revision`` (``"base"``: drop every table of
+        portalkit's, and only those)."""
+        self._migrate("downgrade", revision)
+
+    def _migrate(self, direction: str, revision: str) -> None:
+        from alembic import command
+        from alembic.util import CommandError
+
+        try:
+            with self.engine.connect() as conn:
+                sqlite = conn.dialect.name == "sqlite"
+                if sqlite:
+                    # Batch mode alters a SQLite table by copying it and dropping the old
+                    # one, which stored rows referring to it forbid; the references are
+                    # checked once at the end instead (SQLite allows this switch outside a
+                    # transaction only).
+                    conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+                try:
+                    with conn.begin():
+                        getattr(command, direction)(
+                            alembic_config(conn, table_prefix=self.table_prefix), revision
+                        )
+                        if sqlite:
+                            self._check_references(conn)
+                finally:
+                    if sqlite:
+                        conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+        except CommandError as exc:
+            raise ConfigurationError(f"portalkit's migrations: {exc}") from None
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
+
+    def _check_references(self, conn: Connection) -> None:
+        stored = set(inspect(conn).get_table_names())
+        for table in self.schema.tables.values():
+            if (
+                table.name in stored
+                and conn.exec_driver_sql(f'PRAGMA foreign_key_check("{table.name}")').first()
+            ):
+                raise StorageError(
+                    f"the migrations left rows of {table.name} whose references do not hold; "
+                    "nothing was changed"
+                )
 
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
 
 
-def alembic_config(connection: Connection | None = None, url: str | None = None) -> Any:
-    """An Alembic configuration for portalkit's migrations, on a connection or a URL."""
+def alembic_config(
+    connection: Connection | None = None, url: str | None = None, *, table_prefix: str = ""
+) -> Any:
+    """An Alembic configuration for portalkit's migrations, on a connection or a URL, for
+    the tables under ``table_prefix``. The revision is kept in a version table of
+    portalkit's own (:func:`~portalkit.storage.sqlalchemy.rows.version_table_for`), so a
+    host's Alembic, Flask-Migrate or Django migrations run beside them on one database."""
     from alembic.config import Config
 
     config = Config()
@@ -946,6 +1096,7 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["connection"] = connection
+    config.attributes["portalkit_table_prefix"] = check_prefix(table_prefix)
     return config
 
 
@@ -979,7 +1130,21 @@ def _engine(url: str, echo: bool) -> Engine:
     return engine
 
 
+# SQLite engines portalkit built (and so tuned): a host session joins a transaction only on one.
+_TUNED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _database_of(url: URL) -> tuple[object, ...]:
+    """What names a database, whichever driver reaches it."""
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        database = os.path.realpath(database)
+    return (url.get_backend_name(), url.host, url.port, database)
+
+
 def _tune_sqlite(engine: Engine) -> None:
+    _TUNED.add(engine)
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
@@ -1000,6 +1165,7 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def metadata() -> Any:
-    """The schema as SQLAlchemy MetaData (for comparing with the migrations)."""
-    return Base.metadata
+def metadata(table_prefix: str = "") -> Any:
+    """The schema under ``table_prefix`` as SQLAlchemy MetaData (for comparing with the
+    migrations)."""
+    return schema_for(check_prefix(table_prefix)).metadata

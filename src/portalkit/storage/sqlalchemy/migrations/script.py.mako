@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
 import portalkit.storage.sqlalchemy.rows
+from portalkit.storage.sqlalchemy.rows import migration_names
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
@@ -20,9 +21,12 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 def upgrade() -> None:
     """Apply this migration."""
+    # Wrap every table, index and constraint name in p(): the tables may carry a prefix.
+    p = migration_names()
     ${upgrades if upgrades else "pass"}
 
 
 def downgrade() -> None:
     """Revert this migration."""
+    p = migration_names()
     ${downgrades if downgrades else "pass"}
