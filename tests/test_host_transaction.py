@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import String, create_engine, func, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    scoped_session,
+    sessionmaker,
+)
 
 from conftest import PREFIXED, make_storage
 from portalkit import ConfigurationError, Portal, PortalError
@@ -121,9 +128,11 @@ def test_portal_transaction_joins_the_hosts_session(
     world: World, storage: SqlStorage, mailer: MemoryMailer, ending: str
 ) -> None:
     """Portal joins host: the host commits or rolls back; mail waits for the host's commit."""
-    with Session(storage.engine) as session:
+    # A scoped_session (Flask-SQLAlchemy's db.session) is taken for the session it holds.
+    scoped = scoped_session(sessionmaker(storage.engine))
+    with scoped() as session:
         session.add(Order(note="before"))
-        with world.portal.transaction(session=session):
+        with world.portal.transaction(session=scoped):
             customer = _change_and_mail(world)
             with world.portal.transaction():  # nested blocks and services join as well
                 world.portal.locations.create(world.staff, customer=customer, name="Depot")

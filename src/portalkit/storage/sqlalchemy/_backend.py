@@ -966,7 +966,8 @@ class SqlStorage:
         self, host: object, *, read_only: bool, when_host_ends: Callable[[bool], None]
     ) -> SqlUnitOfWork:
         """A unit of work inside the transaction of the host's SQLAlchemy ``Session``
-        ``host`` (begun here if it has none yet), in a savepoint of its own.
+        ``host`` (or ``scoped_session``; begun here if it has none yet), in a savepoint of
+        its own.
 
         Committing the unit of work writes what is buffered and releases the savepoint;
         rolling it back undoes portalkit's part only. The host commits or rolls back the
@@ -975,8 +976,10 @@ class SqlStorage:
         an engine portalkit built, such as :attr:`engine`, so that its transactions begin
         IMMEDIATE and savepoints work).
         """
-        from sqlalchemy.orm import Session
+        from sqlalchemy.orm import Session, scoped_session
 
+        if isinstance(host, scoped_session):  # Flask-SQLAlchemy's db.session
+            host = host()
         if not isinstance(host, Session):
             raise ConfigurationError(
                 f"transaction(session=…) takes a SQLAlchemy Session, not {type(host).__name__}"
