@@ -252,3 +252,39 @@ def test_the_memory_storage_shares_no_transaction() -> None:
     ):
         pass
     engine.dispose()
+
+
+def test_one_host_session_serves_many_transactions(
+    world: World, storage: SqlStorage, mailer: MemoryMailer
+) -> None:
+    """A long-lived session joined again and again: each host transaction decides for the
+    blocks that joined it only."""
+    with Session(storage.engine) as session:
+        for code, ending in [("A1", "commit"), ("A2", "rollback"), ("A3", "commit")]:
+            for n in range(2):  # two blocks in one host transaction
+                with world.portal.transaction(session=session):
+                    world.portal.customers.create(world.staff, code=f"{code}-{n}", name=code)
+                    world.portal.mail.enqueue(
+                        world.staff, to="buyer@acme.example", subject=code, text="."
+                    )
+            session.commit() if ending == "commit" else session.rollback()
+    assert sorted(_customer_codes(world)) == ["A1-0", "A1-1", "A3-0", "A3-1"]
+    assert sorted(m["Subject"] for m in mailer.outbox) == ["A1", "A1", "A3", "A3"]
+
+
+def test_a_host_session_that_ends_the_transaction_inside_the_block_is_an_error(
+    world: World, storage: SqlStorage, mailer: MemoryMailer
+) -> None:
+    """A session bound to ``uow.connection`` without a savepoint of its own rolls back the
+    whole transaction: the block must not carry on as if portalkit's part were still there."""
+    with pytest.raises(PortalError, match="create_savepoint"):  # noqa: SIM117
+        with world.portal.transaction() as uow:
+            _change_and_mail(world)
+            with Session(bind=uow.connection) as session:
+                session.add(Order(note="dropped"))
+                session.flush()
+                session.rollback()
+    assert _orders(storage) == []
+    assert _customer_codes(world) == []
+    assert _queued(storage) == 0
+    assert mailer.outbox == []

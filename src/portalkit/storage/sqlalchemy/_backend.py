@@ -902,8 +902,9 @@ class SqlUnitOfWork:
             self._flush()
             if not self._transaction.is_active:
                 raise PortalError(
-                    "the host's transaction ended inside portal.transaction(session=…); "
-                    "commit or roll back the session after the block, not inside it"
+                    "the transaction ended inside its portal.transaction() block: commit or "
+                    "roll back a joined host session after the block, and bind a session to "
+                    "uow.connection with join_transaction_mode='create_savepoint'"
                 )
             self._transaction.commit()
         except IntegrityError:
@@ -929,6 +930,37 @@ class SqlUnitOfWork:
         self._open = False
         if not self._joined:  # a host's connection is the host's to close
             self._conn.close()
+
+
+_JOINS = "portalkit_joins"
+
+
+@attrs.define
+class _Join:
+    """A ``portal.transaction(session=…)`` block waiting for the host's transaction to end."""
+
+    root: Any  # the session's root SessionTransaction the block ran in
+    when_host_ends: Callable[[bool], None]
+    committed: bool = False
+
+
+def _host_committed(session: Any) -> None:
+    # Fired for the session's root transaction only, after the database's COMMIT; the blocks
+    # waiting are all of that transaction (those of earlier ones left when theirs ended).
+    for join in session.info.get(_JOINS, ()):
+        join.committed = True
+
+
+def _host_ended(session: Any, transaction: Any) -> None:
+    # Also fired for the session's savepoints: only the root's end is the host's commit or
+    # rollback, and only then is the database free for the work that waited for it.
+    joins: list[_Join] = session.info.get(_JOINS, [])
+    ending = [j for j in joins if j.root is transaction]
+    if not ending:
+        return
+    joins[:] = [j for j in joins if j.root is not transaction]
+    for join in ending:
+        join.when_host_ends(join.committed)
 
 
 class SqlStorage:
@@ -989,23 +1021,15 @@ class SqlStorage:
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
         self._check_host(conn)
-        root = host.get_transaction()
         uow = SqlUnitOfWork(self, read_only, host=conn)
-        state = {"committed": False, "done": False}
-
-        def committed(_session: Session) -> None:
-            state["committed"] = True
-
-        def ended(_session: Session, transaction: Any) -> None:
-            # after_transaction_end also fires for the session's savepoints: only the root
-            # transaction's end is the host's commit or rollback.
-            if transaction is not root or state["done"]:
-                return
-            state["done"] = True
-            when_host_ends(state["committed"])
-
-        event.listen(host, "after_commit", committed)
-        event.listen(host, "after_transaction_end", ended)
+        joins: list[_Join] | None = host.info.get(_JOINS)
+        if joins is None:
+            # Listeners once per session (they cannot be removed while they run), each
+            # handing the end of the host's transaction to the blocks that joined it.
+            joins = host.info[_JOINS] = []
+            event.listen(host, "after_commit", _host_committed)
+            event.listen(host, "after_transaction_end", _host_ended)
+        joins.append(_Join(host.get_transaction(), when_host_ends))
         return uow
 
     def _check_host(self, conn: Connection) -> None:
