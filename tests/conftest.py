@@ -33,6 +33,9 @@ PREFIXED = [
     pytest.param("sqlite-prefixed", id="sqlite-prefixed"),
     pytest.param("postgres-prefixed", id="postgres-prefixed", marks=pytest.mark.postgres),
 ]
+# PostgreSQL with portalkit's tables, unprefixed, in a schema of their own.
+SCHEMA = "portal_tables"  # not the user name: "$user" leads the search path
+IN_SCHEMA = [pytest.param("postgres-schema", id="postgres-schema", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +72,18 @@ def pg_url_prefixed(pg_url: str) -> str:
     return pg_url
 
 
+@pytest.fixture(scope="session")
+def pg_url_schema(pg_url: str) -> str:
+    """The same database, with portalkit's schema also in the PostgreSQL schema
+    :data:`SCHEMA`."""
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    storage = SqlStorage(pg_url, database_schema=SCHEMA)
+    storage.upgrade_schema()
+    storage.close()
+    return pg_url
+
+
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> Path:
     from portalkit.storage.sqlalchemy import SqlStorage
 
@@ -93,15 +108,16 @@ def sqlite_template_prefixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make_storage(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     """A fresh, empty, migrated storage of the given kind (``…-prefixed``: with its tables
-    under :data:`PREFIX`)."""
+    under :data:`PREFIX`; ``postgres-schema``: in the schema :data:`SCHEMA`)."""
     if kind == "memory":
         return MemoryStorage()
     from sqlalchemy import text
 
     from portalkit.storage.sqlalchemy import SqlStorage
 
-    kind, prefixed, _ = kind.partition("-prefixed")
-    prefix = PREFIX if prefixed else ""
+    kind, _, variant = kind.partition("-")
+    prefix = PREFIX if variant == "prefixed" else ""
+    database_schema = SCHEMA if variant == "schema" else None
     if kind == "sqlite":
         template: Path = request.getfixturevalue(
             "sqlite_template_prefixed" if prefix else "sqlite_template"
@@ -109,8 +125,8 @@ def make_storage(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> S
         path = tmp_path / "portal.db"
         shutil.copy(template, path)
         return SqlStorage(f"sqlite:///{path}", table_prefix=prefix)
-    url: str = request.getfixturevalue("pg_url_prefixed" if prefix else "pg_url")
-    storage = SqlStorage(url, table_prefix=prefix)
+    url: str = request.getfixturevalue(f"pg_url_{variant}" if variant else "pg_url")
+    storage = SqlStorage(url, table_prefix=prefix, database_schema=database_schema)
     with storage.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(storage.schema.metadata.tables)} CASCADE"))
     return storage

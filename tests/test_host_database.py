@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
@@ -202,3 +204,67 @@ def test_the_longest_prefix_keeps_every_name_within_postgres_limit() -> None:
     assert max(len(n) for n in names) <= 63
     assert all(n.startswith("a" * 19 + "_") for n in names)
     assert PortalSettings(table_prefix="a" * 19 + "_").table_prefix == "a" * 19 + "_"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("first", ["host", "portalkit"])
+def test_in_a_postgres_schema_of_its_own_portalkit_needs_no_prefix(
+    first: str, pg_server: Any, tmp_path: Path
+) -> None:
+    """``PORTALKIT_DATABASE_SCHEMA``: portalkit's ``customers`` in schema ``shop_portal``, the
+    host's in ``public``, with the same names; each application's migrations on their own."""
+    url = pg_server.create_database(f"schema_{first}")
+    project = _host_project(tmp_path / "host_migrations")
+    storage = SqlStorage.from_settings(
+        PortalSettings(database_url=url, database_schema="shop_portal")
+    )
+    steps = [lambda: _upgrade_host(project, url), storage.upgrade_schema]
+    for step in steps if first == "host" else steps[::-1]:
+        step()
+    storage.upgrade_schema()
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        public = set(inspect(conn).get_table_names())
+        ours = set(inspect(conn).get_table_names(schema="shop_portal"))
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "version_table": "portalkit_version",
+                "version_table_schema": "shop_portal",
+                "include_schemas": True,
+                "include_name": lambda name, type_, parents: (
+                    name == "shop_portal"
+                    if type_ == "schema"
+                    else type_ != "table"
+                    or parents["schema_qualified_table_name"] in storage.schema.metadata.tables
+                ),
+            },
+        )
+        assert compare_metadata(context, storage.schema.metadata) == []
+    engine.dispose()
+    assert public == {"customers", "orders", "alembic_version"}
+    assert ours == set(schema_for().metadata.tables) | {"portalkit_version"}
+
+    portal = Portal(storage, MemoryMailer())
+    vendor = portal.vendors.create(System(), code="acme", name="Acme")
+    portal.customers.create(System(vendor_id=vendor.id), code="C1", name="One")
+    assert _rows(url, "select code from shop_portal.customers") == [("C1",)]
+    assert _rows(url, "select count(*) from public.customers") == [(0,)]
+
+    storage.downgrade_schema("base")
+    storage.close()
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert set(inspect(conn).get_table_names(schema="shop_portal")) == {"portalkit_version"}
+        assert set(inspect(conn).get_table_names()) == public
+    engine.dispose()
+    assert _rows(url, "select version_num from alembic_version") == [("h001",)]
+
+
+def test_a_schema_needs_postgres(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="PORTALKIT_DATABASE_SCHEMA"):
+        SqlStorage(f"sqlite:///{tmp_path / 'x.db'}", database_schema="shop_portal")
+    for bad in ("Portal", "1p", "p-k", "p" * 64, "p;drop"):
+        with pytest.raises(ConfigurationError, match="PORTALKIT_DATABASE_SCHEMA"):
+            SqlStorage("sqlite://", database_schema=bad)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
-from conftest import PREFIXED, make_storage
+from conftest import IN_SCHEMA, PREFIXED, make_storage
 from portalkit import ConfigurationError, Portal, PortalError
 from portalkit.clock import FixedClock
 from portalkit.errors import PermissionDenied
@@ -49,9 +49,9 @@ class Boom(Exception):
     """The host's own failure, after everyone wrote."""
 
 
-@pytest.fixture(params=PREFIXED)
+@pytest.fixture(params=PREFIXED + IN_SCHEMA)
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStorage]:
-    """portalkit's tables under a prefix, and the host's ``orders`` beside them."""
+    """portalkit's tables under a prefix (or in a schema), the host's ``orders`` beside."""
     store = make_storage(request.param, request, tmp_path)
     assert isinstance(store, SqlStorage)
     HostBase.metadata.drop_all(store.engine)

@@ -45,6 +45,13 @@ class PortalSettings(BaseSettings):
         "with '_'.",
         pattern=r"^([a-z][a-z0-9_]{0,18}_)?$",
     )
+    database_schema: str = pydantic.Field(
+        default="",
+        description="PostgreSQL only: the schema portalkit's tables live in (created by "
+        "`portalkit db upgrade` if missing), apart from the host's in `public`. Default: "
+        "the connection's search path.",
+        pattern=r"^([a-z][a-z0-9_]{0,62})?$",
+    )
     storage: str = pydantic.Field(
         default="sqlalchemy",
         description="'sqlalchemy', 'memory', or a dotted path to a Storage class.",

@@ -63,7 +63,12 @@ from portalkit.errors import (
 from portalkit.outbox.model import OutboxStatus
 from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
-from portalkit.storage.sqlalchemy.rows import Schema, check_prefix, schema_for
+from portalkit.storage.sqlalchemy.rows import (
+    Schema,
+    check_database_schema,
+    check_prefix,
+    schema_for,
+)
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
@@ -971,17 +976,32 @@ class SqlStorage:
     built yourself can be passed instead.
     """
 
-    def __init__(self, url: str | Engine, *, echo: bool = False, table_prefix: str = "") -> None:
+    def __init__(
+        self,
+        url: str | Engine,
+        *,
+        echo: bool = False,
+        table_prefix: str = "",
+        database_schema: str | None = None,
+    ) -> None:
         #: portalkit's tables under ``table_prefix`` (``portalkit_`` puts them beside a host's
-        #: own ``customers`` and ``accounts``).
-        self.schema = schema_for(check_prefix(table_prefix))
+        #: own ``customers`` and ``accounts``), in the PostgreSQL schema ``database_schema``.
+        self.schema = schema_for(check_prefix(table_prefix), check_database_schema(database_schema))
         self.engine = url if isinstance(url, Engine) else _engine(url, echo)
+        if database_schema is not None and self.engine.dialect.name != "postgresql":
+            raise ConfigurationError(
+                "PORTALKIT_DATABASE_SCHEMA: a schema needs PostgreSQL; on SQLite use "
+                "PORTALKIT_TABLE_PREFIX"
+            )
 
     @classmethod
     def from_settings(cls, settings: PortalSettings) -> SqlStorage:
         """The storage ``PORTALKIT_DATABASE_URL`` and ``PORTALKIT_TABLE_PREFIX`` name."""
         return cls(
-            settings.database_url, echo=settings.sql_echo, table_prefix=settings.table_prefix
+            settings.database_url,
+            echo=settings.sql_echo,
+            table_prefix=settings.table_prefix,
+            database_schema=settings.database_schema or None,
         )
 
     @property
@@ -1080,7 +1100,12 @@ class SqlStorage:
                 try:
                     with conn.begin():
                         getattr(command, direction)(
-                            alembic_config(conn, table_prefix=self.table_prefix), revision
+                            alembic_config(
+                                conn,
+                                table_prefix=self.table_prefix,
+                                database_schema=self.schema.database_schema,
+                            ),
+                            revision,
                         )
                         if sqlite:
                             self._check_references(conn)
@@ -1110,10 +1135,15 @@ class SqlStorage:
 
 
 def alembic_config(
-    connection: Connection | None = None, url: str | None = None, *, table_prefix: str = ""
+    connection: Connection | None = None,
+    url: str | None = None,
+    *,
+    table_prefix: str = "",
+    database_schema: str | None = None,
 ) -> Any:
     """An Alembic configuration for portalkit's migrations, on a connection or a URL, for
-    the tables under ``table_prefix``. The revision is kept in a version table of
+    the tables under ``table_prefix`` (in the PostgreSQL schema ``database_schema``, created
+    if missing). The revision is kept in a version table of
     portalkit's own (:func:`~portalkit.storage.sqlalchemy.rows.version_table_for`), so a
     host's Alembic, Flask-Migrate or Django migrations run beside them on one database."""
     from alembic.config import Config
@@ -1124,6 +1154,7 @@ def alembic_config(
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["connection"] = connection
     config.attributes["portalkit_table_prefix"] = check_prefix(table_prefix)
+    config.attributes["portalkit_database_schema"] = check_database_schema(database_schema)
     return config
 
 
@@ -1192,7 +1223,7 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def metadata(table_prefix: str = "") -> Any:
-    """The schema under ``table_prefix`` as SQLAlchemy MetaData (for comparing with the
-    migrations)."""
-    return schema_for(check_prefix(table_prefix)).metadata
+def metadata(table_prefix: str = "", database_schema: str | None = None) -> Any:
+    """The schema under ``table_prefix`` (in ``database_schema``) as SQLAlchemy MetaData (for
+    comparing with the migrations)."""
+    return schema_for(check_prefix(table_prefix), check_database_schema(database_schema)).metadata

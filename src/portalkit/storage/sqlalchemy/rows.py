@@ -377,22 +377,41 @@ class Schema:
     metadata: MetaData
     tables: Mapping[str, Table]
     version_table: str
+    #: The PostgreSQL schema the tables are in (None: the connection's default).
+    database_schema: str | None = None
 
     def name(self, name: str) -> str:
         """The database's name for one of portalkit's table, index or constraint names."""
         return self.prefix + name
 
 
+_SCHEMA = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def check_database_schema(database_schema: str | None) -> str | None:
+    """Return ``database_schema`` if it is a valid PostgreSQL schema name (or None), else
+    raise ConfigurationError."""
+    if database_schema is not None and not _SCHEMA.fullmatch(database_schema):
+        raise ConfigurationError(
+            f"PORTALKIT_DATABASE_SCHEMA: {database_schema[:70]!r} is not a schema name; use up "
+            "to 63 lowercase letters, digits and underscores, starting with a letter"
+        )
+    return database_schema
+
+
 @functools.cache
-def schema_for(prefix: str = "") -> Schema:
-    """The schema under ``prefix`` (checked), built once per prefix."""
+def schema_for(prefix: str = "", database_schema: str | None = None) -> Schema:
+    """The schema under ``prefix``, in the PostgreSQL schema ``database_schema`` (both
+    checked), built once for each."""
     check_prefix(prefix)
-    if not prefix:
+    check_database_schema(database_schema)
+    if not prefix and database_schema is None:
         metadata = Base.metadata
     else:
         # No naming convention: every name is given, as the prefixed form of the name the
         # unprefixed schema has, so both follow one rule and the migrations can compute it.
-        metadata = MetaData()
+        # The metadata's schema is every table's and every foreign key's target's.
+        metadata = MetaData(schema=database_schema)
         for table in Base.metadata.sorted_tables:
             _copy(table, metadata, prefix)
     return Schema(
@@ -400,6 +419,7 @@ def schema_for(prefix: str = "") -> Schema:
         metadata=metadata,
         tables={t.name[len(prefix) :]: t for t in metadata.tables.values()},
         version_table=version_table_for(prefix),
+        database_schema=database_schema,
     )
 
 
@@ -419,7 +439,10 @@ def _copy(table: Table, metadata: MetaData, prefix: str) -> Table:
             constraints.append(
                 ForeignKeyConstraint(
                     constraint.column_keys,
-                    [prefix + fk.target_fullname for fk in constraint.elements],
+                    [
+                        ".".join(filter(None, (metadata.schema, prefix + fk.target_fullname)))
+                        for fk in constraint.elements
+                    ],
                     name=name,
                 )
             )
@@ -446,3 +469,13 @@ def migration_names() -> Callable[[str], str]:
 
     prefix = check_prefix(context.config.attributes.get("portalkit_table_prefix", ""))
     return lambda name: prefix + name
+
+
+def migration_schema() -> str | None:
+    """For a migration script: the PostgreSQL schema of the migration run in progress (None:
+    the default), for the ``batch_alter_table(…, schema=…)`` calls, whose ALTER statements
+    Alembic renders itself. What SQLAlchemy renders (CREATE TABLE, CREATE INDEX) is put there
+    by the run's ``schema_translate_map``."""
+    from alembic import context
+
+    return check_database_schema(context.config.attributes.get("portalkit_database_schema"))

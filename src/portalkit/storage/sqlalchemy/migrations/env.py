@@ -10,17 +10,25 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, MetaData, String, Table, create_engine, delete, inspect
 
-from portalkit.storage.sqlalchemy.rows import check_prefix, schema_for
+from portalkit.errors import ConfigurationError
+from portalkit.storage.sqlalchemy.rows import schema_for
 
 config = context.config
 connection = config.attributes.get("connection")
-schema = schema_for(check_prefix(config.attributes.get("portalkit_table_prefix", "")))
+schema = schema_for(
+    config.attributes.get("portalkit_table_prefix", ""),
+    config.attributes.get("portalkit_database_schema"),
+)
 
 
-def _ours(name: str | None, type_: str, _parents: Any) -> bool:
+def _ours(name: str | None, type_: str, parents: Any) -> bool:
     # Autogenerate compares portalkit's own tables only: the host's beside them are not
     # portalkit's to drop.
-    return type_ != "table" or name in schema.metadata.tables
+    if type_ == "schema":
+        return name == schema.database_schema
+    if type_ != "table":
+        return True
+    return parents.get("schema_qualified_table_name", name) in schema.metadata.tables
 
 
 def _adopt_old_version_row(conn: Connection) -> None:
@@ -31,7 +39,7 @@ def _adopt_old_version_row(conn: Connection) -> None:
     revisions, on a database holding portalkit's tables, is portalkit's: a host's own row
     stays where it is.
     """
-    if schema.prefix:
+    if schema.prefix or schema.database_schema is not None:
         return
     inspector = inspect(conn)
     names = set(inspector.get_table_names())
@@ -57,11 +65,30 @@ def _adopt_old_version_row(conn: Connection) -> None:
 
 
 def _run(conn: Connection) -> None:
-    _adopt_old_version_row(conn)
+    where = schema.database_schema
+    if where is None:
+        _adopt_old_version_row(conn)
+        _migrate(conn)
+        return
+    if conn.dialect.name != "postgresql":
+        raise ConfigurationError("PORTALKIT_DATABASE_SCHEMA: a schema needs PostgreSQL")
+    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{where}"')
+    # The scripts name no schema: every table they make or change is portalkit's schema's.
+    previous = conn.get_execution_options().get("schema_translate_map")
+    conn.execution_options(schema_translate_map={None: where})
+    try:
+        _migrate(conn)
+    finally:
+        conn.execution_options(schema_translate_map=previous)
+
+
+def _migrate(conn: Connection) -> None:
     context.configure(
         connection=conn,
         target_metadata=schema.metadata,
         version_table=schema.version_table,
+        version_table_schema=schema.database_schema,
+        include_schemas=schema.database_schema is not None,
         include_name=_ours,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
@@ -75,6 +102,7 @@ if context.is_offline_mode():
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=schema.metadata,
         version_table=schema.version_table,
+        version_table_schema=schema.database_schema,
         literal_binds=True,
     )
     with context.begin_transaction():

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from portalkit.storage.sqlalchemy.rows import migration_names
+from portalkit.storage.sqlalchemy.rows import migration_names, migration_schema
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -23,7 +23,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     """Apply this migration."""
     p = migration_names()
-    with op.batch_alter_table(p("outbox_messages"), schema=None) as batch_op:
+    s = migration_schema()
+    with op.batch_alter_table(p("outbox_messages"), schema=s) as batch_op:
         batch_op.drop_index(p("ix_outbox_messages_due"))
         batch_op.create_index(
             p("ix_outbox_messages_due"), ["status", "next_attempt_at", "id"], unique=False
@@ -33,7 +34,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert this migration."""
     p = migration_names()
-    with op.batch_alter_table(p("outbox_messages"), schema=None) as batch_op:
+    s = migration_schema()
+    with op.batch_alter_table(p("outbox_messages"), schema=s) as batch_op:
         batch_op.drop_index(p("ix_outbox_messages_due"))
         batch_op.create_index(
             p("ix_outbox_messages_due"), ["status", "next_attempt_at"], unique=False

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import portalkit.storage.sqlalchemy.rows
-from portalkit.storage.sqlalchemy.rows import migration_names
+from portalkit.storage.sqlalchemy.rows import migration_names, migration_schema
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -25,6 +25,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     """Apply this migration."""
     p = migration_names()
+    s = migration_schema()
     op.create_table(
         p("jobs"),
         sa.Column("kind", sa.String(length=60), nullable=False),
@@ -50,7 +51,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f(p("pk_jobs"))),
     )
-    with op.batch_alter_table(p("jobs"), schema=None) as batch_op:
+    with op.batch_alter_table(p("jobs"), schema=s) as batch_op:
         batch_op.create_index(p("ix_jobs_due"), ["due_at", "id"], unique=False)
         batch_op.create_index(batch_op.f(p("ix_jobs_vendor_id")), ["vendor_id"], unique=False)
 
@@ -58,7 +59,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert this migration."""
     p = migration_names()
-    with op.batch_alter_table(p("jobs"), schema=None) as batch_op:
+    s = migration_schema()
+    with op.batch_alter_table(p("jobs"), schema=s) as batch_op:
         batch_op.drop_index(batch_op.f(p("ix_jobs_vendor_id")))
         batch_op.drop_index(p("ix_jobs_due"))
     op.drop_table(p("jobs"))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from portalkit.storage.sqlalchemy.rows import migration_names
+from portalkit.storage.sqlalchemy.rows import migration_names, migration_schema
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -24,7 +24,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     """Apply this migration."""
     p = migration_names()
-    with op.batch_alter_table(p("tokens")) as batch:
+    s = migration_schema()
+    with op.batch_alter_table(p("tokens"), schema=s) as batch:
         batch.add_column(sa.Column("membership_id", sa.Uuid(), nullable=True))
         batch.create_foreign_key(
             op.f(p("fk_tokens_membership_id_memberships")),
@@ -37,6 +38,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Undo this migration."""
     p = migration_names()
-    with op.batch_alter_table(p("tokens")) as batch:
+    s = migration_schema()
+    with op.batch_alter_table(p("tokens"), schema=s) as batch:
         batch.drop_constraint(op.f(p("fk_tokens_membership_id_memberships")), type_="foreignkey")
         batch.drop_column("membership_id")
