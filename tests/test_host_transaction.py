@@ -288,3 +288,44 @@ def test_a_host_session_that_ends_the_transaction_inside_the_block_is_an_error(
     assert _customer_codes(world) == []
     assert _queued(storage) == 0
     assert mailer.outbox == []
+
+
+def test_a_read_only_block_in_the_hosts_transaction_refuses_writes(
+    world: World, storage: SqlStorage
+) -> None:
+    with Session(storage.engine) as session:
+        session.add(Order(note="the host's"))
+        with (
+            pytest.raises(PortalError, match="read-only"),
+            world.portal.transaction(session=session, read_only=True),
+        ):
+            assert world.portal.customers.list(world.staff) == []
+            world.portal.customers.create(world.staff, code="RO", name="Read only")
+        session.commit()
+    assert _customer_codes(world) == []
+    assert _orders(storage) == ["the host's"]
+
+
+@pytest.mark.postgres
+def test_on_postgres_a_session_of_the_hosts_own_engine_joins(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Any engine on portalkit's PostgreSQL database will do (SQLite needs
+    portal.storage.engine: see above)."""
+    storage = make_storage("postgres-prefixed", request, tmp_path)
+    assert isinstance(storage, SqlStorage)
+    HostBase.metadata.drop_all(storage.engine)
+    HostBase.metadata.create_all(storage.engine)
+    mailer = MemoryMailer()
+    world = World(Portal(storage, mailer, clock=FixedClock()))
+    host_engine = create_engine(storage.engine.url)
+    with Session(host_engine) as session:
+        session.add(Order(note="own engine"))
+        with world.portal.transaction(session=session):
+            _change_and_mail(world)
+        session.commit()
+    host_engine.dispose()
+    assert _orders(storage) == ["own engine"]
+    assert _customer_codes(world) == ["ACME"]
+    assert len(mailer.outbox) == 1
+    storage.close()
