@@ -27,6 +27,16 @@ BACKENDS = [
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
 
+# The SQL backends with their tables under a prefix, as beside a host application's own.
+PREFIX = "portalkit_"
+PREFIXED = [
+    pytest.param("sqlite-prefixed", id="sqlite-prefixed"),
+    pytest.param("postgres-prefixed", id="postgres-prefixed", marks=pytest.mark.postgres),
+]
+# PostgreSQL with portalkit's tables, unprefixed, in a schema of their own.
+SCHEMA = "portal_tables"  # not the user name: "$user" leads the search path
+IN_SCHEMA = [pytest.param("postgres-schema", id="postgres-schema", marks=pytest.mark.postgres)]
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
@@ -51,35 +61,74 @@ def pg_url(pg_server: PostgresServer) -> str:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file that each test copies, so migrations run once per session."""
+def pg_url_prefixed(pg_url: str) -> str:
+    """The same database, with portalkit's schema also under :data:`PREFIX` (the two sets of
+    tables live side by side, as portalkit's would beside a host's)."""
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    storage = SqlStorage(pg_url, table_prefix=PREFIX)
+    storage.upgrade_schema()
+    storage.close()
+    return pg_url
+
+
+@pytest.fixture(scope="session")
+def pg_url_schema(pg_url: str) -> str:
+    """The same database, with portalkit's schema also in the PostgreSQL schema
+    :data:`SCHEMA`."""
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    storage = SqlStorage(pg_url, database_schema=SCHEMA)
+    storage.upgrade_schema()
+    storage.close()
+    return pg_url
+
+
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> Path:
     from portalkit.storage.sqlalchemy import SqlStorage
 
     path = tmp_path_factory.mktemp("template") / "template.db"
-    storage = SqlStorage(f"sqlite:///{path}")
+    storage = SqlStorage(f"sqlite:///{path}", table_prefix=prefix)
     storage.upgrade_schema()
     storage.close()
     return path
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies, so migrations run once per session."""
+    return _sqlite_template(tmp_path_factory, "")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template_prefixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same, with the tables under :data:`PREFIX`."""
+    return _sqlite_template(tmp_path_factory, PREFIX)
+
+
 def make_storage(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
-    """A fresh, empty, migrated storage of the given kind."""
+    """A fresh, empty, migrated storage of the given kind (``…-prefixed``: with its tables
+    under :data:`PREFIX`; ``postgres-schema``: in the schema :data:`SCHEMA`)."""
     if kind == "memory":
         return MemoryStorage()
     from sqlalchemy import text
 
     from portalkit.storage.sqlalchemy import SqlStorage
-    from portalkit.storage.sqlalchemy.rows import Base
 
+    kind, _, variant = kind.partition("-")
+    prefix = PREFIX if variant == "prefixed" else ""
+    database_schema = SCHEMA if variant == "schema" else None
     if kind == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
+        template: Path = request.getfixturevalue(
+            "sqlite_template_prefixed" if prefix else "sqlite_template"
+        )
         path = tmp_path / "portal.db"
         shutil.copy(template, path)
-        return SqlStorage(f"sqlite:///{path}")
-    url: str = request.getfixturevalue("pg_url")
-    storage = SqlStorage(url)
+        return SqlStorage(f"sqlite:///{path}", table_prefix=prefix)
+    url: str = request.getfixturevalue(f"pg_url_{variant}" if variant else "pg_url")
+    storage = SqlStorage(url, table_prefix=prefix, database_schema=database_schema)
     with storage.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(Base.metadata.tables)} CASCADE"))
+        conn.execute(text(f"TRUNCATE {', '.join(storage.schema.metadata.tables)} CASCADE"))
     return storage
 
 

@@ -35,7 +35,7 @@ from portalkit.errors import (
 from portalkit.mail.base import Mailer
 from portalkit.passwords import PasswordHasher
 from portalkit.settings import PortalSettings
-from portalkit.storage.base import Storage, UnitOfWork
+from portalkit.storage.base import HostJoinable, Storage, UnitOfWork
 from portalkit.throttle import account_throttle_key, throttle_key
 
 if TYPE_CHECKING:
@@ -56,10 +56,12 @@ _watching: ContextVar[bool] = ContextVar("portalkit-watching", default=False)
 
 
 class _Transaction:
-    __slots__ = ("after_commit", "after_end", "bag", "failed", "uow")
+    __slots__ = ("after_commit", "after_end", "bag", "failed", "host", "uow")
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, host: object = None) -> None:
         self.uow = uow
+        # The host's session whose transaction this one joined (None: portalkit's own).
+        self.host = host
         self.failed: BaseException | None = None
         self.after_commit: list[Callable[[], None]] = []
         self.after_end: list[Callable[[], None]] = []
@@ -147,11 +149,18 @@ class Runtime:
 
     # -- transactions -----------------------------------------------------------------------
     @contextmanager
-    def transaction(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
-        """Run the block in one transaction (see :meth:`Portal.transaction
-        <portalkit.portal.Portal.transaction>`)."""
+    def transaction(
+        self, *, read_only: bool = False, session: object = None
+    ) -> Iterator[UnitOfWork]:
+        """Run the block in one transaction, portalkit's own or the host ``session``'s (see
+        :meth:`Portal.transaction <portalkit.portal.Portal.transaction>`)."""
         current = self.current.get()
         if current is not None:
+            if session is not None and session is not current.host:
+                raise PortalError(
+                    "transaction(session=…) inside another portal transaction: join the "
+                    "host's session in the outermost block"
+                )
             if current.failed is not None:
                 raise PortalError(
                     "an earlier error spoiled this transaction; it will be rolled back"
@@ -164,8 +173,11 @@ class Runtime:
                 current.failed = exc
                 raise
             return
-        uow = self.storage.begin(read_only=read_only)
-        tx = _Transaction(uow)
+        if session is None:
+            tx = _Transaction(self.storage.begin(read_only=read_only))
+        else:
+            tx = self._join(session, read_only)
+        uow = tx.uow
         token = self.current.set(tx)
         try:
             yield uow
@@ -176,13 +188,42 @@ class Runtime:
             uow.commit()
         except BaseException:
             uow.rollback()
+            # Nothing of the block stays, so nothing of it is delivered, whatever the host does.
+            tx.after_commit.clear()
             raise
         finally:
             self.current.reset(token)
+            if session is None:
+                for action in tx.after_end:
+                    action()
+        if session is None:
+            for action in tx.after_commit:
+                action()
+
+    def _join(self, session: object, read_only: bool) -> _Transaction:
+        """A transaction inside the host's: its after-commit work waits for the host's
+        commit, its after-end work (the audit of refusals) for the host's commit or
+        rollback, since on SQLite no other transaction can write until then."""
+        storage = self.storage
+        if not isinstance(storage, HostJoinable):
+            raise PortalError(
+                f"transaction(session=…): {type(storage).__name__} cannot join a host's "
+                "transaction; use the SQL storage (PORTALKIT_STORAGE=sqlalchemy)"
+            )
+        tx: _Transaction | None = None
+
+        def host_ended(committed: bool) -> None:
+            assert tx is not None
             for action in tx.after_end:
                 action()
-        for action in tx.after_commit:
-            action()
+            if committed:
+                for action in tx.after_commit:
+                    action()
+
+        tx = _Transaction(
+            storage.join(session, read_only=read_only, when_host_ends=host_ended), host=session
+        )
+        return tx
 
     def in_transaction(self) -> bool:
         """Whether the caller is inside a transaction of this portal."""

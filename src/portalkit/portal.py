@@ -195,7 +195,9 @@ class Portal:
             storage, _build_mailer(settings, settings.mail_backend), settings=settings, clock=clock
         )
 
-    def transaction(self, *, read_only: bool = False) -> AbstractContextManager[UnitOfWork]:
+    def transaction(
+        self, *, read_only: bool = False, session: Any = None
+    ) -> AbstractContextManager[UnitOfWork]:
         """Run the block in one transaction: commit at the end, roll back on any exception.
 
         Nested blocks (and the services called inside) join the outer transaction. A storage
@@ -204,8 +206,20 @@ class Portal:
 
         ``read_only=True`` (for the outermost block) refuses every write with PortalError;
         on SQLite such a transaction reads its snapshot without waiting for writers.
+
+        The host's writes join it through ``uow.connection`` (SQL storage): a SQLAlchemy
+        ``Session(bind=uow.connection, join_transaction_mode="create_savepoint")`` or Core
+        statements on it commit when the block does, and the mail the block queued is
+        delivered after that commit.
+
+        ``session=`` (a SQLAlchemy ``Session`` of the host's, on the same database) makes
+        the block join the host's transaction instead: at its end portalkit's changes are
+        written into it (an exception undoes portalkit's part only), and the host commits
+        or rolls back the whole. Mail is delivered after the host's commit, and never if it
+        rolls back; refusals are audited once the host's transaction is over. See
+        docs/host-integration.md.
         """
-        return self._runtime.transaction(read_only=read_only)
+        return self._runtime.transaction(read_only=read_only, session=session)
 
     def default_vendor(self, name: str | None = None) -> Vendor:
         """The vendor of a single-vendor host (code from ``PORTALKIT_DEFAULT_VENDOR``),

@@ -36,6 +36,22 @@ class PortalSettings(BaseSettings):
         min_length=1,
         repr=False,  # it may hold the database password
     )
+    table_prefix: str = pydantic.Field(
+        default="",
+        description="Prefix of every table, index and constraint name of portalkit's, so its "
+        "tables sit beside a host application's own in one database ('portalkit_' is "
+        "recommended there; the default, none, keeps existing databases as they are). Up to "
+        "20 lowercase letters, digits and underscores, starting with a letter and ending "
+        "with '_'.",
+        pattern=r"^([a-z][a-z0-9_]{0,18}_)?$",
+    )
+    database_schema: str = pydantic.Field(
+        default="",
+        description="PostgreSQL only: the schema portalkit's tables live in (created by "
+        "`portalkit db upgrade` if missing), apart from the host's in `public`. Default: "
+        "the connection's search path.",
+        pattern=r"^([a-z][a-z0-9_]{0,62})?$",
+    )
     storage: str = pydantic.Field(
         default="sqlalchemy",
         description="'sqlalchemy', 'memory', or a dotted path to a Storage class.",

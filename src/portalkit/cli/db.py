@@ -1,4 +1,4 @@
-"""``portalkit db``: create and upgrade the database schema."""
+"""``portalkit db``: create, upgrade and downgrade the database schema."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def upgrade(runtime: Runtime, url: str | None) -> None:
     settings = runtime.settings(database_url=url or None)
     from portalkit.storage.sqlalchemy import SqlStorage
 
-    storage = SqlStorage(settings.database_url)
+    storage = SqlStorage.from_settings(settings)
     try:
         storage.upgrade_schema()
     finally:
@@ -57,4 +57,47 @@ def upgrade(runtime: Runtime, url: str | None) -> None:
     runtime.out.result(
         {"database": database, "schema": "up to date"},
         line=f"portalkit: schema of {database} is up to date",
+    )
+
+
+@db.command(
+    epilog=examples(
+        "portalkit db downgrade 0007 --yes         # undo the newest migration",
+        "portalkit db downgrade base --yes         # drop every table of portalkit's",
+    )
+)
+@click.argument("revision")
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Database URL, instead of PORTALKIT_DATABASE_URL; "
+    "e.g. --url postgresql://portal@db.internal/portal.",
+)
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Confirm that what is undone loses its data; e.g. portalkit db downgrade base --yes.",
+)
+@json_option
+@pass_runtime
+def downgrade(runtime: Runtime, revision: str, url: str | None, yes: bool) -> None:
+    """Undo portalkit's migrations down to REVISION ('base': all of them).
+
+    Only portalkit's tables (under PORTALKIT_TABLE_PREFIX) and its own version table are
+    touched; a host application's tables and migrations beside them stay as they are.
+    """
+    if not yes:
+        raise click.UsageError("downgrading loses the data of what it undoes; add --yes")
+    settings = runtime.settings(database_url=url or None)
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    storage = SqlStorage.from_settings(settings)
+    try:
+        storage.downgrade_schema(revision)
+    finally:
+        storage.close()
+    database = storage.engine.url.render_as_string()
+    runtime.out.result(
+        {"database": database, "schema": revision},
+        line=f"portalkit: schema of {database} is at {revision}",
     )

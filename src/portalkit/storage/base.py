@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 from uuid import UUID
 
 import attrs
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TABLES",
     "UNIQUE_KEYS",
+    "HostJoinable",
     "MemberFacts",
     "Repository",
     "Storage",
@@ -256,6 +257,12 @@ class UnitOfWork(Protocol):
         """The facts about a membership of this vendor (None if there is none)."""
         ...
 
+    @property
+    def connection(self) -> Any:
+        """The transaction's database connection, for host code that joins it (a SQLAlchemy
+        ``Connection`` on the SQL backend); a backend without one raises PortalError."""
+        ...
+
     def commit(self) -> None:
         """Make every change durable and visible to others."""
         ...
@@ -279,6 +286,20 @@ class Storage(Protocol):
 
     def close(self) -> None:
         """Release connections and files."""
+        ...
+
+
+@runtime_checkable
+class HostJoinable(Protocol):
+    """A storage whose units of work can run inside a transaction the host application
+    opened (``portal.transaction(session=…)``)."""
+
+    def join(
+        self, host: object, *, read_only: bool, when_host_ends: Callable[[bool], None]
+    ) -> UnitOfWork:
+        """A unit of work inside the host's transaction ``host``: its commit hands the
+        changes to that transaction and its rollback undoes them, leaving the host's own.
+        ``when_host_ends(committed)`` is called once the host's transaction is over."""
         ...
 
 

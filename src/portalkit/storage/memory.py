@@ -450,6 +450,14 @@ class MemoryUnitOfWork:
             tables.children = (tables.customers_changed, children)
         return children
 
+    @property
+    def connection(self) -> Any:
+        """There is none: only the SQL backend's transactions can hold a host's writes."""
+        raise PortalError(
+            "the memory storage has no database connection to share; the host's writes can "
+            "join portal.transaction() on the SQL storage only (PORTALKIT_STORAGE=sqlalchemy)"
+        )
+
     def commit(self) -> None:
         """Keep every change and release the lock."""
         if self._open:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import enum
 import functools
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -27,6 +29,8 @@ from sqlalchemy import (
     Engine,
     Executable,
     Select,
+    Table,
+    Transaction,
     and_,
     bindparam,
     case,
@@ -35,13 +39,14 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     literal,
     or_,
     select,
     union_all,
     update,
 )
-from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -58,7 +63,12 @@ from portalkit.errors import (
 from portalkit.outbox.model import OutboxStatus
 from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
-from portalkit.storage.sqlalchemy.rows import Base
+from portalkit.storage.sqlalchemy.rows import (
+    Schema,
+    check_database_schema,
+    check_prefix,
+    schema_for,
+)
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
@@ -105,16 +115,18 @@ def _scope(item: Any) -> UUID:
     return item.vendor_id if hasattr(item, "vendor_id") else item.id  # type: ignore[no-any-return]
 
 
-def _conflict_for(table: str, error: IntegrityError) -> Conflict:
-    """Name the unique rule an IntegrityError broke, from the constraint name or columns."""
+def _conflict_for(table: str, stored: Table, error: IntegrityError) -> Conflict:
+    """Name the unique rule an IntegrityError broke, from the constraint name or columns
+    (both as the database names them: with the table prefix)."""
     orig = error.orig
     diag = getattr(orig, "diag", None)
     constraint = getattr(diag, "constraint_name", None)
     text = str(orig)
+    prefix = stored.name[: len(stored.name) - len(table)]
     for rule in UNIQUE_KEYS[table]:
-        if constraint == rule.name or rule.name in text:
+        if constraint == prefix + rule.name or prefix + rule.name in text:
             return rule.conflict()
-        columns = ", ".join(f"{table}.{_column(p, rule)}" for p in rule.parts)
+        columns = ", ".join(f"{stored.name}.{_column(p, rule)}" for p in rule.parts)
         if re.search(rf"UNIQUE constraint failed: {re.escape(columns)}$", text):
             return rule.conflict()
     return Conflict(table, "the change to {table} clashes with stored data", table=table)
@@ -126,7 +138,7 @@ class _Repo(Generic[T]):
     def __init__(self, uow: SqlUnitOfWork, table: str) -> None:
         self._uow = uow
         self._name = table
-        self._table = Base.metadata.tables[table]
+        self._table = uow._schema.tables[table]
         self._to_row = TO_ROW[table]
         self._from_row = FROM_ROW[table]
         self._rules = UNIQUE_KEYS[table]
@@ -168,7 +180,7 @@ class _Repo(Generic[T]):
             for start in range(0, len(rows), _CHUNK * 10):
                 self._uow._execute(insert(self._table), rows[start : start + _CHUNK * 10])
         except IntegrityError as exc:
-            raise _conflict_for(self._name, exc) from None
+            raise _conflict_for(self._name, self._table, exc) from None
 
     def _check_stored(
         self, conn: Connection, rule: UniqueKey, keys: list[tuple[object, ...]]
@@ -214,9 +226,9 @@ class _Repo(Generic[T]):
         params = {f"v_{k}": v for k, v in row.items()}
         params.update(b_id=item_id, b_vendor_id=row["vendor_id"], b_version=expected_version)
         try:
-            result = self._uow._execute(_statement(self._name, "update", tuple(row)), params)
+            result = self._uow._execute(_statement(self._table, "update", tuple(row)), params)
         except IntegrityError as exc:
-            raise _conflict_for(self._name, exc) from None
+            raise _conflict_for(self._name, self._table, exc) from None
         if result.rowcount != 1:
             raise ConcurrentModification(self._name.rstrip("s"), item_id)
         self._seen[item_id] = item
@@ -227,7 +239,7 @@ class _Repo(Generic[T]):
         item = self._seen.get(item_id)
         if item is None:
             row = (
-                self._uow._execute(_statement(self._name, "get"), {"b_id": item_id})
+                self._uow._execute(_statement(self._table, "get"), {"b_id": item_id})
                 .mappings()
                 .first()
             )
@@ -244,7 +256,7 @@ class _Repo(Generic[T]):
         if pending is not None:
             return pending if pending.vendor_id == vendor_id else None
         columns = tuple(_column(part, rule) for part in rule.parts)
-        query = _statement(self._name, "get_by", columns, tuple(rule.only.items()))
+        query = _statement(self._table, "get_by", columns, tuple(rule.only.items()))
         params = {f"b_{c}": v for c, v in zip(columns, wanted, strict=True)}
         row = self._uow._execute(query, params).mappings().first()
         if row is None:
@@ -266,7 +278,7 @@ class _Repo(Generic[T]):
         # None means IS NULL, which a bound "= :value" would never match.
         fields = tuple(f for f, v in conditions.items() if v is not None)
         nulls = tuple(f for f, v in conditions.items() if v is None)
-        query: Any = _statement(self._name, "list", fields, nulls)
+        query: Any = _statement(self._table, "list", fields, nulls)
         if limit is not None:
             query = query.limit(limit)
         if offset:
@@ -299,7 +311,7 @@ class _Vendors:
     def get_by_code(self, code: str) -> Vendor | None:
         self._uow._check_open()
         self._uow._flush()
-        table = Base.metadata.tables["vendors"]
+        table = self._uow._schema.tables["vendors"]
         row = (
             self._uow._execute(select(table).where(table.c.code_key == code_key(code)))
             .mappings()
@@ -310,7 +322,7 @@ class _Vendors:
     def list(self) -> list[Vendor]:
         self._uow._check_open()
         self._uow._flush()
-        table = Base.metadata.tables["vendors"]
+        table = self._uow._schema.tables["vendors"]
         rows = self._uow._execute(select(table).order_by(table.c.created_at, table.c.id))
         return [self._repo._remember(row) for row in rows.mappings()]
 
@@ -328,7 +340,7 @@ class _Vendors:
 
 @functools.cache
 def _statement(
-    table: str, kind: str, fields: tuple[str, ...] = (), extra: tuple[Any, ...] = ()
+    t: Table, kind: str, fields: tuple[str, ...] = (), extra: tuple[Any, ...] = ()
 ) -> Any:
     """A repository statement with bound parameters, built once per shape: building one
     (coercing every column and value) cost as much as running it on SQLite.
@@ -339,7 +351,6 @@ def _statement(
     ``fields`` to ``v_<field>`` where id, vendor and version are ``b_id``, ``b_vendor_id``
     and ``b_version``.
     """
-    t = Base.metadata.tables[table]
     if kind == "get":
         return select(t).where(t.c.id == bindparam("b_id"))
     if kind == "get_by":
@@ -369,9 +380,9 @@ def _statement(
 
 
 @functools.cache
-def _throttle_count_statement() -> Select[Any]:
-    """Asked before every login: built once."""
-    t = Base.metadata.tables["login_throttles"]
+def _throttle_count_statement(schema: Schema) -> Select[Any]:
+    """Asked before every login: built once per schema."""
+    t = schema.tables["login_throttles"]
     return select(func.max(t.c.failures)).where(
         t.c.key.in_(bindparam("keys", expanding=True)),
         t.c.window_start > bindparam("window_start"),
@@ -379,10 +390,10 @@ def _throttle_count_statement() -> Select[Any]:
 
 
 @functools.cache
-def _member_facts_statements() -> tuple[Select[Any], CompoundSelect[Any]]:
-    """The two statements of ``member_facts``, built once: building them (some forty labelled
-    columns, aliases, a recursive CTE) cost more than running them."""
-    t = Base.metadata.tables
+def _member_facts_statements(schema: Schema) -> tuple[Select[Any], CompoundSelect[Any]]:
+    """The two statements of ``member_facts``, built once per schema: building them (some
+    forty labelled columns, aliases, a recursive CTE) cost more than running them."""
+    t = schema.tables
     m, a, c, p = t["memberships"], t["accounts"], t["customers"], t["profiles"]
     main, main_account = m.alias("main"), a.alias("main_account")
     vendor_id: BindParameter[Any] = bindparam("vendor_id")
@@ -449,16 +460,28 @@ _SETTLED = (
 
 
 class SqlUnitOfWork:
-    """One database transaction on one connection."""
+    """One database transaction on one connection: its own, or a savepoint in the host's
+    transaction on the host's connection (``host``), which the host commits."""
 
-    def __init__(self, storage: SqlStorage, read_only: bool = False) -> None:
+    def __init__(
+        self, storage: SqlStorage, read_only: bool = False, host: Connection | None = None
+    ) -> None:
         self._read_only = read_only
+        self._schema = storage.schema
+        self._joined = host is not None
+        self._transaction: Transaction
         try:
-            self._conn = storage.engine.connect()
-            # Read by the SQLite "begin" hook: a read-only unit of work need not wait for, or
-            # hold, the write lock.
-            self._conn.info["portalkit_read_only"] = read_only
-            self._transaction = self._conn.begin()
+            if host is None:
+                self._conn = storage.engine.connect()
+                # Read by the SQLite "begin" hook: a read-only unit of work need not wait
+                # for, or hold, the write lock.
+                self._conn.info["portalkit_read_only"] = read_only
+                self._transaction = self._conn.begin()
+            else:
+                self._conn = host
+                # A savepoint: when the block fails, portalkit's part of it is undone and
+                # the host's transaction stays usable (a failed call changes nothing).
+                self._transaction = host.begin_nested()
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
         self._open = True
@@ -542,7 +565,10 @@ class SqlUnitOfWork:
 
     @property
     def connection(self) -> Connection:
-        """The unit of work's connection, for host code that must join the same transaction."""
+        """The transaction's connection, for host code that joins it: a Session bound to it
+        (``join_transaction_mode="create_savepoint"``) or Core statements on it commit when
+        the ``portal.transaction()`` block does, or roll back with it. What portalkit has
+        buffered is written first, so the host's statements see it."""
         self._check_open()
         self._flush()
         return self._conn
@@ -561,7 +587,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["jobs"]
+        t = self._schema.tables["jobs"]
         query = select(t).where(t.c.due_at <= now).order_by(t.c.due_at, t.c.id).limit(limit)
         if self._conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -587,7 +613,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["jobs"]
+        t = self._schema.tables["jobs"]
         self.jobs._seen.pop(job_id, None)
         deleted = self._execute(
             delete(t).where(
@@ -608,7 +634,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["outbox_messages"]
+        t = self._schema.tables["outbox_messages"]
         # Two queries, each walking the (status, next_attempt_at, id) index in order, rather
         # than one OR that makes the database read and sort every pending row per batch.
         waiting = (
@@ -660,7 +686,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["outbox_messages"]
+        t = self._schema.tables["outbox_messages"]
         to_row = TO_ROW["outbox_messages"]
         matched = 0
         for purge in (False, True):
@@ -705,7 +731,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["tokens"]
+        t = self._schema.tables["tokens"]
         used = self._execute(
             update(t)
             .where(
@@ -737,7 +763,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["tokens"]
+        t = self._schema.tables["tokens"]
         statement = (
             update(t)
             .where(t.c.vendor_id == vendor_id, t.c.used_at.is_(None), t.c.revoked_at.is_(None))
@@ -760,7 +786,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["login_throttles"]
+        t = self._schema.tables["login_throttles"]
         from sqlalchemy.dialects import postgresql, sqlite
 
         upsert: Any = (
@@ -787,7 +813,8 @@ class SqlUnitOfWork:
         self._check_open()
         self._flush()
         found = self._execute(
-            _throttle_count_statement(), {"keys": list(keys), "window_start": window_start}
+            _throttle_count_statement(self._schema),
+            {"keys": list(keys), "window_start": window_start},
         ).scalar()
         return int(found or 0)
 
@@ -796,7 +823,7 @@ class SqlUnitOfWork:
         self._writing()
         self._check_open()
         self._flush()
-        t = Base.metadata.tables["login_throttles"]
+        t = self._schema.tables["login_throttles"]
         self._execute(delete(t).where(t.c.key.in_(list(keys))))
 
     def lock_vendor(self, vendor_id: UUID) -> None:
@@ -806,7 +833,7 @@ class SqlUnitOfWork:
         self._check_open()
         self._flush()
         if self._conn.dialect.name == "postgresql":
-            vendors = Base.metadata.tables["vendors"]
+            vendors = self._schema.tables["vendors"]
             self._execute(select(vendors.c.id).where(vendors.c.id == vendor_id).with_for_update())
         # Rows read before the lock may be stale by now: read them again after it.
         for repo in self._repos:
@@ -817,7 +844,7 @@ class SqlUnitOfWork:
         hangs on, then the customers below it, their locations and the granted ones."""
         self._check_open()
         self._flush()
-        first, second = _member_facts_statements()
+        first, second = _member_facts_statements(self._schema)
         row = (
             self._execute(first, {"membership_id": membership_id, "vendor_id": vendor_id})
             .mappings()
@@ -883,11 +910,18 @@ class SqlUnitOfWork:
             repo._flush()
 
     def commit(self) -> None:
-        """Write what is buffered, then commit."""
+        """Write what is buffered, then commit (joined to a host's transaction: release the
+        savepoint; the host's commit makes the change durable)."""
         if not self._open:
             return
         try:
             self._flush()
+            if not self._transaction.is_active:
+                raise PortalError(
+                    "the transaction ended inside its portal.transaction() block: commit or "
+                    "roll back a joined host session after the block, and bind a session to "
+                    "uow.connection with join_transaction_mode='create_savepoint'"
+                )
             self._transaction.commit()
         except IntegrityError:
             raise Conflict("data", "the change clashes with data stored meanwhile") from None
@@ -903,13 +937,46 @@ class SqlUnitOfWork:
         if not self._open:
             return
         try:
-            self._transaction.rollback()
+            if self._transaction.is_active:
+                self._transaction.rollback()
         finally:
             self._close()
 
     def _close(self) -> None:
         self._open = False
-        self._conn.close()
+        if not self._joined:  # a host's connection is the host's to close
+            self._conn.close()
+
+
+_JOINS = "portalkit_joins"
+
+
+@attrs.define
+class _Join:
+    """A ``portal.transaction(session=…)`` block waiting for the host's transaction to end."""
+
+    root: Any  # the session's root SessionTransaction the block ran in
+    when_host_ends: Callable[[bool], None]
+    committed: bool = False
+
+
+def _host_committed(session: Any) -> None:
+    # Fired for the session's root transaction only, after the database's COMMIT; the blocks
+    # waiting are all of that transaction (those of earlier ones left when theirs ended).
+    for join in session.info.get(_JOINS, ()):
+        join.committed = True
+
+
+def _host_ended(session: Any, transaction: Any) -> None:
+    # Also fired for the session's savepoints: only the root's end is the host's commit or
+    # rollback, and only then is the database free for the work that waited for it.
+    joins: list[_Join] = session.info.get(_JOINS, [])
+    ending = [j for j in joins if j.root is transaction]
+    if not ending:
+        return
+    joins[:] = [j for j in joins if j.root is not transaction]
+    for join in ending:
+        join.when_host_ends(join.committed)
 
 
 class SqlStorage:
@@ -920,36 +987,176 @@ class SqlStorage:
     built yourself can be passed instead.
     """
 
-    def __init__(self, url: str | Engine, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str | Engine,
+        *,
+        echo: bool = False,
+        table_prefix: str = "",
+        database_schema: str | None = None,
+    ) -> None:
+        #: portalkit's tables under ``table_prefix`` (``portalkit_`` puts them beside a host's
+        #: own ``customers`` and ``accounts``), in the PostgreSQL schema ``database_schema``.
+        self.schema = schema_for(check_prefix(table_prefix), check_database_schema(database_schema))
         self.engine = url if isinstance(url, Engine) else _engine(url, echo)
+        if database_schema is not None and self.engine.dialect.name != "postgresql":
+            raise ConfigurationError(
+                "PORTALKIT_DATABASE_SCHEMA: a schema needs PostgreSQL; on SQLite use "
+                "PORTALKIT_TABLE_PREFIX"
+            )
 
     @classmethod
     def from_settings(cls, settings: PortalSettings) -> SqlStorage:
-        """The storage ``PORTALKIT_DATABASE_URL`` names."""
-        return cls(settings.database_url, echo=settings.sql_echo)
+        """The storage ``PORTALKIT_DATABASE_URL`` and ``PORTALKIT_TABLE_PREFIX`` name."""
+        return cls(
+            settings.database_url,
+            echo=settings.sql_echo,
+            table_prefix=settings.table_prefix,
+            database_schema=settings.database_schema or None,
+        )
+
+    @property
+    def table_prefix(self) -> str:
+        """The prefix of every table, index and constraint name of portalkit's."""
+        return self.schema.prefix
 
     def begin(self, *, read_only: bool = False) -> SqlUnitOfWork:
         """Start a unit of work on a connection from the pool (``read_only``: one that only
         reads, so on SQLite it neither waits for nor holds the write lock)."""
         return SqlUnitOfWork(self, read_only)
 
-    def upgrade_schema(self) -> None:
-        """Run the Alembic migrations up to the newest one."""
-        from alembic import command
+    def join(
+        self, host: object, *, read_only: bool, when_host_ends: Callable[[bool], None]
+    ) -> SqlUnitOfWork:
+        """A unit of work inside the transaction of the host's SQLAlchemy ``Session``
+        ``host`` (or ``scoped_session``; begun here if it has none yet), in a savepoint of
+        its own.
 
+        Committing the unit of work writes what is buffered and releases the savepoint;
+        rolling it back undoes portalkit's part only. The host commits or rolls back the
+        whole: then ``when_host_ends(committed)`` is called, once, after the database
+        transaction is over. The session must be on this storage's database (on SQLite, on
+        an engine portalkit built, such as :attr:`engine`, so that its transactions begin
+        IMMEDIATE and savepoints work).
+        """
+        from sqlalchemy.orm import Session, scoped_session
+
+        if isinstance(host, scoped_session):  # Flask-SQLAlchemy's db.session
+            host = host()
+        if not isinstance(host, Session):
+            raise ConfigurationError(
+                f"transaction(session=…) takes a SQLAlchemy Session, not {type(host).__name__}"
+            )
         try:
-            with self.engine.begin() as conn:
-                command.upgrade(alembic_config(conn), "head")
+            conn = host.connection()
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
+        self._check_host(conn)
+        uow = SqlUnitOfWork(self, read_only, host=conn)
+        joins: list[_Join] | None = host.info.get(_JOINS)
+        if joins is None:
+            # Listeners once per session (they cannot be removed while they run), each
+            # handing the end of the host's transaction to the blocks that joined it.
+            joins = host.info[_JOINS] = []
+            event.listen(host, "after_commit", _host_committed)
+            event.listen(host, "after_transaction_end", _host_ended)
+        joins.append(_Join(host.get_transaction(), when_host_ends))
+        return uow
+
+    def _check_host(self, conn: Connection) -> None:
+        """Refuse a host connection portalkit's tables are not on, or one whose transactions
+        would not hold: fail closed rather than write beside the host's transaction."""
+        if conn.dialect.name not in ("sqlite", "postgresql"):
+            raise ConfigurationError(
+                f"transaction(session=…): the session is on {conn.dialect.name}; portalkit "
+                "joins transactions on SQLite and PostgreSQL only"
+            )
+        if conn.engine is self.engine:
+            return
+        where = _database_of(conn.engine.url)
+        if where != _database_of(self.engine.url) or where[3] in ("", ":memory:"):
+            raise ConfigurationError(
+                "transaction(session=…): the session is on another database than the "
+                "portal's storage (PORTALKIT_DATABASE_URL)"
+            )
+        if conn.dialect.name == "sqlite" and conn.engine not in _TUNED:
+            raise ConfigurationError(
+                "transaction(session=…): on SQLite, bind the session to portal.storage.engine "
+                "(pysqlite's own transaction handling begins late and breaks savepoints)"
+            )
+
+    def upgrade_schema(self) -> None:
+        """Run the Alembic migrations up to the newest one (under the table prefix, recorded
+        in portalkit's own version table)."""
+        self._migrate("upgrade", "head")
+
+    def downgrade_schema(self, revision: str) -> None:
+        """Undo portalkit's migrations down to ``revision`` (``"base"``: drop every table of
+        portalkit's, and only those)."""
+        self._migrate("downgrade", revision)
+
+    def _migrate(self, direction: str, revision: str) -> None:
+        from alembic import command
+        from alembic.util import CommandError
+
+        try:
+            with self.engine.connect() as conn:
+                sqlite = conn.dialect.name == "sqlite"
+                if sqlite:
+                    # Batch mode alters a SQLite table by copying it and dropping the old
+                    # one, which stored rows referring to it forbid; the references are
+                    # checked once at the end instead (SQLite allows this switch outside a
+                    # transaction only).
+                    conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+                try:
+                    with conn.begin():
+                        getattr(command, direction)(
+                            alembic_config(
+                                conn,
+                                table_prefix=self.table_prefix,
+                                database_schema=self.schema.database_schema,
+                            ),
+                            revision,
+                        )
+                        if sqlite:
+                            self._check_references(conn)
+                finally:
+                    if sqlite:
+                        conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+        except CommandError as exc:
+            raise ConfigurationError(f"portalkit's migrations: {exc}") from None
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
+
+    def _check_references(self, conn: Connection) -> None:
+        stored = set(inspect(conn).get_table_names())
+        for table in self.schema.tables.values():
+            if (
+                table.name in stored
+                and conn.exec_driver_sql(f'PRAGMA foreign_key_check("{table.name}")').first()
+            ):
+                raise StorageError(
+                    f"the migrations left rows of {table.name} whose references do not hold; "
+                    "nothing was changed"
+                )
 
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
 
 
-def alembic_config(connection: Connection | None = None, url: str | None = None) -> Any:
-    """An Alembic configuration for portalkit's migrations, on a connection or a URL."""
+def alembic_config(
+    connection: Connection | None = None,
+    url: str | None = None,
+    *,
+    table_prefix: str = "",
+    database_schema: str | None = None,
+) -> Any:
+    """An Alembic configuration for portalkit's migrations, on a connection or a URL, for
+    the tables under ``table_prefix`` (in the PostgreSQL schema ``database_schema``, created
+    if missing). The revision is kept in a version table of
+    portalkit's own (:func:`~portalkit.storage.sqlalchemy.rows.version_table_for`), so a
+    host's Alembic, Flask-Migrate or Django migrations run beside them on one database."""
     from alembic.config import Config
 
     config = Config()
@@ -957,6 +1164,8 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["connection"] = connection
+    config.attributes["portalkit_table_prefix"] = check_prefix(table_prefix)
+    config.attributes["portalkit_database_schema"] = check_database_schema(database_schema)
     return config
 
 
@@ -990,7 +1199,21 @@ def _engine(url: str, echo: bool) -> Engine:
     return engine
 
 
+# SQLite engines portalkit built (and so tuned): a host session joins a transaction only on one.
+_TUNED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _database_of(url: URL) -> tuple[object, ...]:
+    """What names a database, whichever driver reaches it."""
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        database = os.path.realpath(database)
+    return (url.get_backend_name(), url.host, url.port, database)
+
+
 def _tune_sqlite(engine: Engine) -> None:
+    _TUNED.add(engine)
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
@@ -1011,6 +1234,7 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def metadata() -> Any:
-    """The schema as SQLAlchemy MetaData (for comparing with the migrations)."""
-    return Base.metadata
+def metadata(table_prefix: str = "", database_schema: str | None = None) -> Any:
+    """The schema under ``table_prefix`` (in ``database_schema``) as SQLAlchemy MetaData (for
+    comparing with the migrations)."""
+    return schema_for(check_prefix(table_prefix), check_database_schema(database_schema)).metadata

@@ -8,17 +8,24 @@ form a unique index compares (case-insensitive codes and usernames, normalised e
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import attrs
 from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     MetaData,
+    PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -27,6 +34,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import conv
+
+from portalkit.errors import ConfigurationError
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -330,3 +340,142 @@ class JobRow(_Scoped, Base):
     stage: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int]
     last_error: Mapped[str] = mapped_column(Text)
+
+
+# Short enough that every prefixed name stays within PostgreSQL's 63 characters (the longest
+# of portalkit's own names has 39); lowercase so no database folds or quotes it.
+_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,18}_")
+
+
+def check_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it is a valid table prefix, else raise ConfigurationError."""
+    if prefix and not _PREFIX.fullmatch(prefix):
+        raise ConfigurationError(
+            f"PORTALKIT_TABLE_PREFIX: {prefix[:40]!r} is not a table prefix; use up to 20 "
+            "lowercase letters, digits and underscores, starting with a letter and ending "
+            "with '_' (such as 'portalkit_')"
+        )
+    return prefix
+
+
+def version_table_for(prefix: str) -> str:
+    """The table holding the revision of portalkit's migrations, beside the host's own
+    ``alembic_version``: ``<prefix>alembic_version``, or ``portalkit_version`` without a
+    prefix. No two prefixes share one, and none is one of portalkit's tables, so an
+    unprefixed schema and a prefixed one can live in one database (as while moving over)."""
+    return f"{prefix}alembic_version" if prefix else "portalkit_version"
+
+
+@attrs.frozen(eq=False)
+class Schema:
+    """portalkit's tables under one table prefix: ``tables`` maps portalkit's own table
+    names (``customers``) to the tables as the database names them (``portalkit_customers``).
+    Every index and constraint name carries the prefix too, since PostgreSQL's index names
+    are unique per schema, not per table."""
+
+    prefix: str
+    metadata: MetaData
+    tables: Mapping[str, Table]
+    version_table: str
+    #: The PostgreSQL schema the tables are in (None: the connection's default).
+    database_schema: str | None = None
+
+    def name(self, name: str) -> str:
+        """The database's name for one of portalkit's table, index or constraint names."""
+        return self.prefix + name
+
+
+_SCHEMA = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def check_database_schema(database_schema: str | None) -> str | None:
+    """Return ``database_schema`` if it is a valid PostgreSQL schema name (or None), else
+    raise ConfigurationError."""
+    if database_schema is not None and not _SCHEMA.fullmatch(database_schema):
+        raise ConfigurationError(
+            f"PORTALKIT_DATABASE_SCHEMA: {database_schema[:70]!r} is not a schema name; use up "
+            "to 63 lowercase letters, digits and underscores, starting with a letter"
+        )
+    return database_schema
+
+
+@functools.cache
+def schema_for(prefix: str = "", database_schema: str | None = None) -> Schema:
+    """The schema under ``prefix``, in the PostgreSQL schema ``database_schema`` (both
+    checked), built once for each."""
+    check_prefix(prefix)
+    check_database_schema(database_schema)
+    if not prefix and database_schema is None:
+        metadata = Base.metadata
+    else:
+        # No naming convention: every name is given, as the prefixed form of the name the
+        # unprefixed schema has, so both follow one rule and the migrations can compute it.
+        # The metadata's schema is every table's and every foreign key's target's.
+        metadata = MetaData(schema=database_schema)
+        for table in Base.metadata.sorted_tables:
+            _copy(table, metadata, prefix)
+    return Schema(
+        prefix=prefix,
+        metadata=metadata,
+        tables={t.name[len(prefix) :]: t for t in metadata.tables.values()},
+        version_table=version_table_for(prefix),
+        database_schema=database_schema,
+    )
+
+
+def _copy(table: Table, metadata: MetaData, prefix: str) -> Table:
+    columns = []
+    for column in table.columns:
+        copied = column._copy()
+        copied.index = None  # the table's indexes are copied below, under their own names
+        copied.unique = None
+        columns.append(copied)
+    constraints: list[Any] = []
+    for constraint in table.constraints:
+        name = conv(prefix + str(constraint.name))
+        if isinstance(constraint, PrimaryKeyConstraint):
+            constraints.append(PrimaryKeyConstraint(*constraint.columns.keys(), name=name))
+        elif isinstance(constraint, ForeignKeyConstraint):
+            constraints.append(
+                ForeignKeyConstraint(
+                    constraint.column_keys,
+                    [
+                        ".".join(filter(None, (metadata.schema, prefix + fk.target_fullname)))
+                        for fk in constraint.elements
+                    ],
+                    name=name,
+                )
+            )
+        elif isinstance(constraint, UniqueConstraint):
+            constraints.append(UniqueConstraint(*constraint.columns.keys(), name=name))
+        else:  # pragma: no cover - a new kind of constraint must be copied on purpose
+            raise TypeError(f"{table.name}: cannot copy {constraint!r} under a prefix")
+    copy = Table(prefix + table.name, metadata, *columns, *constraints)
+    for index in table.indexes:
+        Index(
+            conv(prefix + str(index.name)),
+            *[copy.c[c.name] for c in index.columns],
+            unique=index.unique,
+            **dict(index.dialect_kwargs),
+        )
+    return copy
+
+
+def migration_names() -> Callable[[str], str]:
+    """For a migration script: the function that turns one of portalkit's table, index or
+    constraint names into the database's, under the prefix of the migration run in progress
+    (``alembic_config(table_prefix=…)``), so one script serves every prefix."""
+    from alembic import context
+
+    prefix = check_prefix(context.config.attributes.get("portalkit_table_prefix", ""))
+    return lambda name: prefix + name
+
+
+def migration_schema() -> str | None:
+    """For a migration script: the PostgreSQL schema of the migration run in progress (None:
+    the default), for the ``batch_alter_table(…, schema=…)`` calls, whose ALTER statements
+    Alembic renders itself. What SQLAlchemy renders (CREATE TABLE, CREATE INDEX) is put there
+    by the run's ``schema_translate_map``."""
+    from alembic import context
+
+    return check_database_schema(context.config.attributes.get("portalkit_database_schema"))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
 import portalkit.storage.sqlalchemy.rows
+from portalkit.storage.sqlalchemy.rows import migration_names, migration_schema
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
@@ -20,9 +21,15 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 def upgrade() -> None:
     """Apply this migration."""
+    # Wrap every table, index and constraint name in p(): the tables may carry a prefix;
+    # pass schema=s to batch_alter_table: they may live in a PostgreSQL schema.
+    p = migration_names()
+    s = migration_schema()
     ${upgrades if upgrades else "pass"}
 
 
 def downgrade() -> None:
     """Revert this migration."""
+    p = migration_names()
+    s = migration_schema()
     ${downgrades if downgrades else "pass"}

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from portalkit.storage.sqlalchemy.rows import migration_names, migration_schema
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -20,15 +22,21 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Apply this migration."""
-    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_messages_due")
+    p = migration_names()
+    s = migration_schema()
+    with op.batch_alter_table(p("outbox_messages"), schema=s) as batch_op:
+        batch_op.drop_index(p("ix_outbox_messages_due"))
         batch_op.create_index(
-            "ix_outbox_messages_due", ["status", "next_attempt_at", "id"], unique=False
+            p("ix_outbox_messages_due"), ["status", "next_attempt_at", "id"], unique=False
         )
 
 
 def downgrade() -> None:
     """Revert this migration."""
-    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_messages_due")
-        batch_op.create_index("ix_outbox_messages_due", ["status", "next_attempt_at"], unique=False)
+    p = migration_names()
+    s = migration_schema()
+    with op.batch_alter_table(p("outbox_messages"), schema=s) as batch_op:
+        batch_op.drop_index(p("ix_outbox_messages_due"))
+        batch_op.create_index(
+            p("ix_outbox_messages_due"), ["status", "next_attempt_at"], unique=False
+        )

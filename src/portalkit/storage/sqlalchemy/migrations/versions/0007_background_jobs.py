@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import portalkit.storage.sqlalchemy.rows
+from portalkit.storage.sqlalchemy.rows import migration_names, migration_schema
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -23,8 +24,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Apply this migration."""
+    p = migration_names()
+    s = migration_schema()
     op.create_table(
-        "jobs",
+        p("jobs"),
         sa.Column("kind", sa.String(length=60), nullable=False),
         sa.Column(
             "due_at",
@@ -44,18 +47,20 @@ def upgrade() -> None:
         ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["vendor_id"], ["vendors.id"], name=op.f("fk_jobs_vendor_id_vendors")
+            ["vendor_id"], [p("vendors.id")], name=op.f(p("fk_jobs_vendor_id_vendors"))
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
+        sa.PrimaryKeyConstraint("id", name=op.f(p("pk_jobs"))),
     )
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.create_index("ix_jobs_due", ["due_at", "id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_jobs_vendor_id"), ["vendor_id"], unique=False)
+    with op.batch_alter_table(p("jobs"), schema=s) as batch_op:
+        batch_op.create_index(p("ix_jobs_due"), ["due_at", "id"], unique=False)
+        batch_op.create_index(batch_op.f(p("ix_jobs_vendor_id")), ["vendor_id"], unique=False)
 
 
 def downgrade() -> None:
     """Revert this migration."""
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_jobs_vendor_id"))
-        batch_op.drop_index("ix_jobs_due")
-    op.drop_table("jobs")
+    p = migration_names()
+    s = migration_schema()
+    with op.batch_alter_table(p("jobs"), schema=s) as batch_op:
+        batch_op.drop_index(batch_op.f(p("ix_jobs_vendor_id")))
+        batch_op.drop_index(p("ix_jobs_due"))
+    op.drop_table(p("jobs"))

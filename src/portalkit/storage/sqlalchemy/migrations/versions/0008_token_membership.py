@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from portalkit.storage.sqlalchemy.rows import migration_names, migration_schema
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -21,15 +23,22 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Apply this migration."""
-    with op.batch_alter_table("tokens") as batch:
+    p = migration_names()
+    s = migration_schema()
+    with op.batch_alter_table(p("tokens"), schema=s) as batch:
         batch.add_column(sa.Column("membership_id", sa.Uuid(), nullable=True))
         batch.create_foreign_key(
-            op.f("fk_tokens_membership_id_memberships"), "memberships", ["membership_id"], ["id"]
+            op.f(p("fk_tokens_membership_id_memberships")),
+            p("memberships"),
+            ["membership_id"],
+            ["id"],
         )
 
 
 def downgrade() -> None:
     """Undo this migration."""
-    with op.batch_alter_table("tokens") as batch:
-        batch.drop_constraint(op.f("fk_tokens_membership_id_memberships"), type_="foreignkey")
+    p = migration_names()
+    s = migration_schema()
+    with op.batch_alter_table(p("tokens"), schema=s) as batch:
+        batch.drop_constraint(op.f(p("fk_tokens_membership_id_memberships")), type_="foreignkey")
         batch.drop_column("membership_id")
