@@ -163,7 +163,7 @@ def _spellings(rate: Decimal) -> list[str]:
     ]
 
 
-def _mail_to(demo: DemoServer, address: str, subject_has: str) -> EmailMessage:
+def _mail_to(demo: DemoServer, address: str) -> EmailMessage:
     """The newest message to ``address`` in the file backend's folder, waiting up to 15 s for
     it: reset mail is sent by a background job, not in the request."""
     deadline = time.monotonic() + 15
@@ -173,11 +173,11 @@ def _mail_to(demo: DemoServer, address: str, subject_has: str) -> EmailMessage:
             with path.open("rb") as handle:
                 message = BytesParser(policy=policy.default).parse(handle)
             assert isinstance(message, EmailMessage)
-            if str(message["To"]).lower() == address and subject_has in str(message["Subject"]):
+            if str(message["To"]).lower() == address:
                 found.append((path.stat().st_mtime, message))
         if found:
             return max(found, key=lambda pair: pair[0])[1]
-        assert time.monotonic() < deadline, f"no mail to {address} about {subject_has!r}"
+        assert time.monotonic() < deadline, f"no mail to {address} in {demo.mail_folder}"
         time.sleep(0.1)
 
 
@@ -240,7 +240,7 @@ def test_an_invited_login_follows_its_mail_and_logs_in(visit: Any, demo: DemoSer
     assert admin.page.locator("td", has_text="tom@vandijk.example").count() == 1
     admin.shot("admin-logins")
 
-    invitation = _link(demo, _mail_to(demo, "tom@vandijk.example", ""), "accept-invitation")
+    invitation = _link(demo, _mail_to(demo, "tom@vandijk.example"), "accept-invitation")
     tom = visit()
     assert tom.open(invitation).status == 200
     tom.page.fill("input[name=password]", "tom picks a long one")
@@ -269,7 +269,7 @@ def test_a_forgotten_password_is_reset_through_its_mail(visit: Any, demo: DemoSe
     assert person.submit().status == 200
     person.page.wait_for_selector("text=a link to choose a new password is on its way")
 
-    reset = _link(demo, _mail_to(demo, "readonly@vandijk.example", ""), "reset-password")
+    reset = _link(demo, _mail_to(demo, "readonly@vandijk.example"), "reset-password")
     assert person.open(reset).status == 200
     person.page.fill("input[name=password]", "a new one for ruud")
     person.page.fill("input[name=confirm]", "a new one for ruud")
