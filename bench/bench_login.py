@@ -6,7 +6,7 @@ with real OWASP parameters (Argon2id m=19 MiB, t=2, p=1, the settings' defaults)
 
 1. Login overhead: ``portal.auth.authenticate(vendor, email, right_password)`` beside a bare
    ``Argon2id.verify_phc_encoded(password_bytes, phc)`` of the same stored PHC string.
-   Aim: ours/bare <= 1.10.
+   Aim: ours/bare <= 1.25 (issue 11).
 2. Failed logins (A6), one sample per path per round: unknown login, wrong password for a known
    account (the reference), disabled membership, inactive customer, inactive main account (an
    extra account's login), an account without a password, and an account holding an imported
@@ -88,7 +88,10 @@ UNKNOWN = "nobody@customer.example"
 WINDOW = 3600  # login_window_seconds; the clock moves WINDOW + 1 s between rounds
 DJANGO_ITERATIONS = 1_000_000  # Django 5.2's default for pbkdf2_sha256
 
-AIM_OVERHEAD = 1.10  # authenticate / bare verification
+# authenticate / bare verification, on SQLite (issue 11: whatever a request adds, at most this;
+# two fsync'd transactions, the attempt counted before the check and the hash checked outside
+# any transaction, are the floor at full durability; issue 5 had hoped for 1.10).
+AIM_OVERHEAD = 1.25
 AIM_UNKNOWN = (0.9, 1.1)  # unknown / wrong password (issue 5)
 AIM_T = (0.8, 1.25)  # every path / reference (security.md, timing tests)
 
