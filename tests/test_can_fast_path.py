@@ -152,3 +152,14 @@ def test_an_unregistered_resource_is_never_prepared_and_still_refused() -> None:
         ctx.allows("invoices.view", {"customer_id": ctx.actor.customer_id}, "nvoices")
     # Not held: no, whatever the resource is called (and nothing kept for a made-up name).
     assert ctx.allows("orders.view", {}, "made-up") is False
+
+
+def test_a_record_whose_location_is_no_id_is_refused_not_an_error() -> None:
+    # Found by the property above: a list where the location id belongs made allows() raise
+    # TypeError for a write capability instead of answering no.
+    for ctx in CONTEXTS:
+        customer = ctx.actor.customer_id if hasattr(ctx.actor, "customer_id") else VALUES[0]
+        for site in ([1, 2], {"id": 1}, "not-a-uuid", str(VALUES[3])):
+            record = {"customer_id": customer, "site_id": site, "owner_id": None, "status": None}
+            assert ctx.allows("logbook.write", record, "invoices") is False
+            assert ctx.allows("logbook.write", location=site) is False  # type: ignore[arg-type]

@@ -446,6 +446,8 @@ class AccessContext:
         return bool(found and found.writes)
 
     def _at_location(self, capability: str, location: object) -> bool:
+        if not isinstance(location, UUID):
+            return False  # no location id at all (a list, a text, ...): no right there
         if self.staff:
             return self._vendor_place(location)
         if self.location_read is None:
