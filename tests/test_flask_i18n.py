@@ -95,7 +95,18 @@ def test_the_switch_changes_the_page(demo: Flask, language: str) -> None:
 
 @pytest.mark.parametrize(
     ("header", "language"),
-    [("nl-NL,nl;q=0.9,en;q=0.5", "nl"), ("de-CH", "de"), ("fr, de;q=0.3", "de"), ("fr", "en")],
+    [
+        ("nl-NL,nl;q=0.9,en;q=0.5", "nl"),
+        ("nl-BE,en;q=0.5", "nl"),
+        ("en-GB,de;q=0.8", "en"),
+        ("de-CH", "de"),
+        ("fr, de;q=0.3", "de"),
+        ("de;q=0, nl;q=0.2", "nl"),
+        ("fr", "en"),
+        ("de;q=0", "en"),
+        ("*", "en"),
+        ("*, de;q=0.5", "en"),
+    ],
 )
 def test_accept_language_picks_the_best_match(demo: Flask, header: str, language: str) -> None:
     browser = Browser(demo.test_client(), **{"Accept-Language": header})

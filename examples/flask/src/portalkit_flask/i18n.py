@@ -71,9 +71,23 @@ def request_language() -> str:
     if found is None:
         found = language_of(session.get(SESSION_LANGUAGE))
         if found is None:
-            found = request.accept_languages.best_match(LANGUAGES) or _default_language()
+            found = _accepted() or _default_language()
         g._portalkit_language = found
     return str(found)
+
+
+def _accepted() -> str | None:
+    # By the visitor's order of preference, a regional tag counting for its language:
+    # "nl-BE, en;q=0.5" is Dutch (Werkzeug's best_match would take the exact "en" first).
+    for value, quality in request.accept_languages:
+        if quality <= 0:
+            continue
+        if value == "*":
+            return None
+        found = language_of(value)
+        if found is not None:
+            return found
+    return None
 
 
 def choose_language(code: object) -> str | None:
@@ -107,15 +121,22 @@ def _catalog(language: str) -> _gettext.NullTranslations:
     compiled = io.BytesIO()
     write_mo(compiled, read)
     compiled.seek(0)
-    return _gettext.GNUTranslations(compiled)
+    read_back = _gettext.GNUTranslations(compiled)
+    # A text the catalog lacks must be told from one translated as itself ("Status").
+    read_back.add_fallback(_Unknown())
+    return read_back
+
+
+class _Unknown(_gettext.NullTranslations):
+    def gettext(self, message: str) -> str:
+        raise LookupError(message)
 
 
 def _known(language: str, text: str) -> str | None:
-    catalog = _catalog(language)
-    if isinstance(catalog, _gettext.GNUTranslations):
-        found = catalog._catalog.get(text)  # type: ignore[attr-defined]
-        return found if isinstance(found, str) and found else None
-    return None
+    try:
+        return _catalog(language).gettext(text)
+    except LookupError:
+        return None
 
 
 def gettext(text: str, **values: Any) -> str:
