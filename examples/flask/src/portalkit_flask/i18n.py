@@ -79,7 +79,9 @@ def request_language() -> str:
 def _accepted() -> str | None:
     # By the visitor's order of preference, a regional tag counting for its language:
     # "nl-BE, en;q=0.5" is Dutch (Werkzeug's best_match would take the exact "en" first).
-    for value, quality in request.accept_languages:
+    # Werkzeug puts "*" last whatever its quality; the visitor's qualities decide here.
+    preferred = sorted(request.accept_languages, key=lambda item: item[1], reverse=True)
+    for value, quality in preferred:
         if quality <= 0:
             continue
         if value == "*":
