@@ -35,7 +35,7 @@ from portalkit import (
     load_settings,
     safe_redirect,
 )
-from portalkit_flask.i18n import LANGUAGES, gettext, request_language
+from portalkit_flask.i18n import gettext, request_language
 
 __all__ = [
     "ADAPTER_KEYS",
@@ -539,5 +539,4 @@ def _template_helpers() -> dict[str, Any]:
         ),
         "viewing_as": viewing_as(),
         "request_language": request_language,
-        "languages": LANGUAGES,
     }
