@@ -41,10 +41,12 @@ from portalkit_flask.extension import (
     visible_fields,
     visible_or_404,
 )
+from portalkit_flask.i18n import choose_language, gettext, request_language
 
 __all__ = [
     "ADAPTER_KEYS",
     "Portalkit",
+    "choose_language",
     "client_key",
     "current_access",
     "current_member",
@@ -54,11 +56,13 @@ __all__ = [
     "get_access",
     "get_member",
     "get_staff",
+    "gettext",
     "load_session",
     "login_required",
     "login_user",
     "logout_user",
     "refresh_session",
+    "request_language",
     "requires",
     "safe_next",
     "settings_from_config",

@@ -35,6 +35,7 @@ from portalkit import (
     load_settings,
     safe_redirect,
 )
+from portalkit_flask.i18n import gettext, request_language
 
 __all__ = [
     "ADAPTER_KEYS",
@@ -77,7 +78,13 @@ ADAPTER_KEYS: dict[str, Any] = {
 """The adapter's own ``PORTALKIT_*`` keys and their defaults (every other ``PORTALKIT_*`` key
 is one of portalkit's settings)."""
 
-_EXEMPT = {"portalkit.change_password", "portalkit.logout", "static", "portalkit.static"}
+_EXEMPT = {
+    "portalkit.change_password",
+    "portalkit.logout",
+    "portalkit.language",
+    "static",
+    "portalkit.static",
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -173,7 +180,8 @@ class Portalkit:
         app.before_request(_load_member)
         app.teardown_request(_end_member_scope)
         app.context_processor(_template_helpers)
-        app.jinja_env.globals.setdefault("_", _untranslated)
+        # A host's own Flask-Babel keeps its _() (set before or after this one).
+        app.jinja_env.globals.setdefault("_", gettext)
         if options["PORTALKIT_ERROR_HANDLERS"]:
             app.register_error_handler(PermissionDenied, _forbidden)
             app.register_error_handler(NotFound, _not_found)
@@ -188,12 +196,6 @@ def _state() -> _State:
     if state is None:
         raise RuntimeError("portalkit is not set up on this application: call Portalkit(app)")
     return cast(_State, state)
-
-
-def _untranslated(text: str, **values: Any) -> str:
-    # Templates mark their words with _() so that Flask-Babel can take over; until then the
-    # English text is the text.
-    return text % values if values else text
 
 
 # -- the member of this request ---------------------------------------------------------------
@@ -536,4 +538,5 @@ def _template_helpers() -> dict[str, Any]:
             ctx.hidden_fields(resource) if (ctx := _access()) is not None else frozenset()
         ),
         "viewing_as": viewing_as(),
+        "request_language": request_language,
     }

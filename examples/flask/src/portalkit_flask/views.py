@@ -1,5 +1,5 @@
 """The optional log-in blueprint: log in and out, forgot and reset password, accept an
-invitation, change password, switch customer, end a view as customer.
+invitation, change password, switch customer, end a view as customer, switch language.
 
 Each view reads the form, calls portalkit and draws ``portalkit/<page>.html``; put a template
 of the same name in your application's ``templates/portalkit/`` to draw it your way (the
@@ -29,7 +29,6 @@ from portalkit import (
     AuthenticationFailed,
     InvalidToken,
     NotFound,
-    PasswordExpired,
     PasswordRejected,
     ValidationError,
 )
@@ -45,10 +44,19 @@ from portalkit_flask.extension import (
     safe_next,
     viewing_as,
 )
+from portalkit_flask.i18n import choose_language, request_language
+from portalkit_flask.i18n import gettext as _
 
 __all__ = ["blueprint"]
 
 blueprint = Blueprint("portalkit", __name__, template_folder="templates")
+
+
+@blueprint.context_processor
+def _own_texts() -> dict[str, Any]:
+    # The blueprint's pages use the adapter's catalogs even where a host's Flask-Babel owns the
+    # global _() (texts the adapter lacks still go to the host's; see i18n.gettext).
+    return {"_": _}
 
 
 def _page(template: str, status: int = 200, **values: Any) -> ResponseReturnValue:
@@ -65,7 +73,8 @@ def _field(name: str) -> str:
 
 
 def _messages(exc: ValidationError) -> list[str]:
-    return [problem.message for problem in exc.problems]
+    language = request_language()
+    return [problem.text(language) for problem in exc.problems]
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -79,10 +88,8 @@ def login() -> ResponseReturnValue:
             result = state.portal.auth.authenticate(
                 state.vendor_id, _field("login"), _field("password"), client_key=client_key()
             )
-        except PasswordExpired as exc:
-            error = str(exc)
-        except AuthenticationFailed as exc:
-            error = str(exc)
+        except AuthenticationFailed as exc:  # PasswordExpired too
+            error = exc.text(request_language())
         else:
             login_user(result)
             if result.must_change_password:
@@ -126,7 +133,7 @@ def reset_password() -> ResponseReturnValue:
     )
     if request.method == "POST" and works:
         if _field("password") != _field("confirm"):
-            errors = ["the two passwords are not the same"]
+            errors = [_("the two passwords are not the same")]
         else:
             try:
                 state.portal.credentials.reset_password(
@@ -137,7 +144,7 @@ def reset_password() -> ResponseReturnValue:
             except InvalidToken:
                 works = False
             else:
-                flash("Your password was changed. Log in with it now.")
+                flash(_("Your password was changed. Log in with it now."))
                 return redirect(url_for(".login"))
     return _page("reset_password", 200 if works else 404, token=token, works=works, errors=errors)
 
@@ -153,7 +160,7 @@ def accept_invitation() -> ResponseReturnValue:
     )
     if request.method == "POST" and works:
         if _field("password") != _field("confirm"):
-            errors = ["the two passwords are not the same"]
+            errors = [_("the two passwords are not the same")]
         else:
             try:
                 state.portal.credentials.accept_invitation(
@@ -166,11 +173,11 @@ def accept_invitation() -> ResponseReturnValue:
             except PasswordRejected as exc:
                 errors = _messages(exc)
             except AuthenticationFailed as exc:
-                errors = [str(exc)]
+                errors = [exc.text(request_language())]
             except InvalidToken:
                 works = False
             else:
-                flash("Your login works now. Log in with your password.")
+                flash(_("Your login works now. Log in with your password."))
                 return redirect(url_for(".login"))
     return _page(
         "accept_invitation", 200 if works else 404, token=token, works=works, errors=errors
@@ -190,7 +197,7 @@ def change_password() -> ResponseReturnValue:
     errors: list[str] = []
     if request.method == "POST":
         if _field("new") != _field("confirm"):
-            errors = ["the two new passwords are not the same"]
+            errors = [_("the two new passwords are not the same")]
         else:
             try:
                 state.portal.credentials.change_password(
@@ -200,7 +207,7 @@ def change_password() -> ResponseReturnValue:
                 errors = _messages(exc)
             else:
                 refresh_session(member)  # the change ended every session, this one too
-                flash("Your password was changed.")
+                flash(_("Your password was changed."))
                 return redirect(safe_next(target))
     return _page("change_password", 400 if errors else 200, next=target, errors=errors)
 
@@ -242,3 +249,12 @@ def end_view() -> ResponseReturnValue:
     """End this browser's view as customer."""
     end_view_as()
     return redirect(safe_next(request.values.get("next", "")))
+
+
+@blueprint.post("/language")
+def language() -> ResponseReturnValue:
+    """The language switch: keep the visitor's choice (``en``, ``nl`` or ``de``, nothing else)
+    in the session and go back to the safe ``next`` address."""
+    if choose_language(request.form.get("language")) is None:
+        abort(400)
+    return redirect(safe_next(request.form.get("next", "")))

@@ -58,6 +58,8 @@ from portalkit_flask import (
     visible_or_404,
 )
 from portalkit_flask.demo import data
+from portalkit_flask.i18n import gettext as _
+from portalkit_flask.i18n import request_language
 
 __all__ = ["create_app"]
 
@@ -244,8 +246,17 @@ def _routes(app: Flask) -> None:
         errors: list[str] = []
         form = {k: request.form.get(k, "").strip() for k in ("reference", "pickup", "delivery")}
         if request.method == "POST":
-            errors = [f"{k} is required" for k, v in form.items() if not v]
-            errors += [f"{k} is too long" for k, v in form.items() if len(v) > 100]
+            labels = {
+                "reference": _("Your reference"),
+                "pickup": _("Pick-up address"),
+                "delivery": _("Delivery address"),
+            }
+            errors = [_("%(field)s: required", field=labels[k]) for k, v in form.items() if not v]
+            errors += [
+                _("%(field)s: at most 100 characters", field=labels[k])
+                for k, v in form.items()
+                if len(v) > 100
+            ]
             if not errors:
                 with _engine().begin() as connection:
                     connection.execute(
@@ -261,7 +272,7 @@ def _routes(app: Flask) -> None:
                             rate=data.rate_for(form["pickup"], form["delivery"]),
                         )
                     )
-                flash(f"Order {form['reference']} placed.")
+                flash(_("Order %(reference)s placed.", reference=form["reference"]))
                 return redirect(url_for("orders"))
         return render_template("demo/new_order.html", form=form, errors=errors)
 
@@ -331,7 +342,7 @@ def _routes(app: Flask) -> None:
         if request.method == "POST":
             profile = choices.get(form["profile"])
             if profile is None:
-                errors = ["choose the rights of the new login"]
+                errors = [_("choose the rights of the new login")]
             else:
                 try:
                     current_portal.logins.add(
@@ -343,13 +354,16 @@ def _routes(app: Flask) -> None:
                         profile=profile,
                     )
                 except ValidationError as exc:
-                    errors = [f"{p.field}: {p.message}" for p in exc.problems]
+                    language = request_language()
+                    errors = [f"{p.field}: {p.text(language)}" for p in exc.problems]
                 except (PermissionDenied, Conflict, RateLimited) as exc:
-                    errors = [str(exc)]
+                    errors = [exc.text(request_language())]
                 else:
                     flash(
-                        f"{form['first_name']} {form['last_name']} is invited: the invitation "
-                        "is in the demo mailbox."
+                        _(
+                            "%(name)s is invited: the invitation is in the demo mailbox.",
+                            name=f"{form['first_name']} {form['last_name']}",
+                        )
                     )
                     return redirect(url_for("admin_logins"))
         people = []
@@ -404,7 +418,7 @@ def _routes(app: Flask) -> None:
                 session.clear()
                 session["demo_staff"] = data.STAFF_LOGIN
                 return redirect(url_for("vendor_customers"))
-            error = "the username or password is not correct"
+            error = _("the username or password is not correct")
         return render_template("demo/vendor_login.html", error=error), 401 if error else 200
 
     @app.post("/vendor/logout")
@@ -444,14 +458,14 @@ def _routes(app: Flask) -> None:
                 staff, membership_id, reason="demo: looking at the portal as the customer"
             )
         except PermissionDenied as exc:
-            flash(str(exc))
+            flash(exc.text(request_language()))
             return redirect(request.referrer or url_for("vendor_customers"))
         return redirect(url_for("home"))
 
     @app.errorhandler(403)
     def forbidden(exc: Any) -> Any:
-        return render_template("demo/error.html", code=403, text="You may not do this."), 403
+        return render_template("demo/error.html", code=403, text=_("You may not do this.")), 403
 
     @app.errorhandler(404)
     def not_found(exc: Any) -> Any:
-        return render_template("demo/error.html", code=404, text="There is nothing here."), 404
+        return render_template("demo/error.html", code=404, text=_("There is nothing here.")), 404
