@@ -1,0 +1,44 @@
+"""Red team, third pass: the host-integration features (session contexts, context reuse,
+host audit events, translated messages, visible columns, vendor names), attacked through the
+public API as a hostile customer admin, a hostile member, an anonymous visitor and a careless
+host developer would.
+
+Each test passes when the protection holds. Those under "holes" failed on the code as it was
+found and pass since their fix (each fails again when its fix is taken out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from portalkit import ValidationError
+from portalkit.testing import World
+
+
+def _member(world: World) -> Any:
+    membership = world.membership(profile=world.profile(capabilities={"orders.view"}))
+    return membership, world.member(membership)
+
+
+# =============================================================================================
+# Holes
+# =============================================================================================
+@pytest.mark.parametrize(
+    "name",
+    ["effective", "target", "reason", "outcome", "customer_id", "vendor_id", "real", "uow"],
+)
+def test_a_host_detail_cannot_take_the_place_of_an_event_field(world: World, name: str) -> None:
+    """A host event's details went to the audit log as keyword arguments beside the event's
+    own fields. ``details={"effective": "x"}`` silently set the event's *effective actor*
+    (to "unknown": an ordinary member's event then reads as someone acting for someone else)
+    and dropped the detail; ``target``, ``reason``, ``vendor_id``… raised a bare TypeError, an
+    undocumented exception (G1). Such a name is refused like any bad detail name."""
+    portal = world.portal
+    membership, member = _member(world)
+    before = len(portal.audit.list(world.staff, customer=membership.customer_id))
+    with pytest.raises(ValidationError) as caught:
+        portal.audit.record(member, "order.placed", details={name: "x"})
+    assert caught.value.problems[0].field == "details"
+    assert len(portal.audit.list(world.staff, customer=membership.customer_id)) == before
