@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from portalkit import ValidationError
+from portalkit import PermissionDenied, Staff, ValidationError
 from portalkit.testing import World
 
 
@@ -42,3 +42,24 @@ def test_a_host_detail_cannot_take_the_place_of_an_event_field(world: World, nam
         portal.audit.record(member, "order.placed", details={name: "x"})
     assert caught.value.problems[0].field == "details"
     assert len(portal.audit.list(world.staff, customer=membership.customer_id)) == before
+
+
+@pytest.mark.parametrize("by_keyword", [False, True])
+def test_a_refused_view_as_is_on_record_however_the_staff_is_passed(
+    world: World, by_keyword: bool
+) -> None:
+    """Every refusal is an ``authz_fail`` event (H1). The watcher looked for the refused
+    party in the first argument or ``actor=``; ``view_as`` names it ``staff``, so staff
+    without ``impersonate`` trying ``view_as(staff=..., ...)`` left no trace at all — a
+    way to probe which logins exist for viewing without being seen."""
+    portal = world.portal
+    membership, _member_actor = _member(world)
+    eve = Staff(vendor_id=world.staff.vendor_id, user_id="eve")
+    with pytest.raises(PermissionDenied):
+        if by_keyword:
+            portal.access.view_as(staff=eve, membership=membership.id, reason="curious")
+        else:
+            portal.access.view_as(eve, membership.id, reason="curious")
+    refused = portal.audit.list(world.staff, action="authz_fail")
+    assert [e.real_actor for e in refused] == ["staff:eve"]
+    assert refused[0].target == "AccessService.view_as"
