@@ -9,11 +9,14 @@ found and pass since their fix (each fails again when its fix is taken out).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import String, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, column_property, mapped_column
 
-from portalkit import PermissionDenied, Staff, ValidationError
+from portalkit import PermissionDenied, ResourceType, Staff, ValidationError
 from portalkit.testing import World
 
 
@@ -63,3 +66,49 @@ def test_a_refused_view_as_is_on_record_however_the_staff_is_passed(
     refused = portal.audit.list(world.staff, action="authz_fail")
     assert [e.real_actor for e in refused] == ["staff:eve"]
     assert refused[0].target == "AccessService.view_as"
+
+
+class _Host(DeclarativeBase):
+    pass
+
+
+class _Quote(_Host):
+    __tablename__ = "rt3_quotes"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID]
+    amount: Mapped[str] = mapped_column(String(20))
+    # A label the host derives for its pages; it reads the sensitive column.
+    shown_amount = column_property("EUR " + amount)
+
+
+def test_a_column_computed_from_a_hidden_one_never_leaves_the_database(world: World) -> None:
+    """``ctx.select()`` deferred the sensitive ``amount`` but kept a ``column_property`` built
+    from it: the SQL a member without ``prices.view`` sent read ``'EUR ' || amount`` and the
+    member's object carried the rate as ``shown_amount``. A derived column is refused like a
+    sensitive field that is no column, until it is named sensitive itself."""
+    portal = world.portal
+    portal.access.register_resource(
+        ResourceType(
+            "quotes", view="orders.view", sensitive={"amount": "prices.view"}, model=_Quote
+        )
+    )
+    _membership, member = _member(world)
+    ctx = portal.access.context(member)
+    engine = create_engine("sqlite://")
+    _Host.metadata.create_all(engine)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with Session(engine) as session:
+        session.add(_Quote(customer_id=_membership.customer_id, amount="123.45"))
+        session.commit()
+        statements.clear()
+        for call in (lambda: ctx.select("quotes"), lambda: ctx.columns("quotes")):
+            try:
+                query = call()
+            except ValidationError as refused:
+                assert refused.code == "derived"
+                continue
+            found = session.execute(select(*query) if isinstance(query, list) else query).all()
+            assert "123.45" not in repr(found), "the hidden amount left the database"
+        assert not any("amount" in s for s in statements)
+    engine.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import Mapper, aliased, defer
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import FromClause
 
 from portalkit.errors import Problem, ValidationError
@@ -112,9 +113,44 @@ def _checked_columns(resource: ResourceType) -> list[str]:
         for name in resource.sensitive
         if name not in columns
     ]
+    problems += [
+        Problem(
+            "sensitive",
+            "derived",
+            "{name} is computed from a sensitive column; name it in sensitive too",
+            {"name": repr(name)},
+        )
+        for name in _derived_from_sensitive(resource)
+    ]
     if problems:
         raise ValidationError(problems)
     return columns
+
+
+def _derived_from_sensitive(resource: ResourceType) -> list[str]:
+    """The mapped column attributes, not sensitive themselves, whose SQL reads a sensitive
+    column (``column_property("EUR " + amount)``): selected, they would carry the hidden value
+    out of the database under another name."""
+    mapper = inspect(resource.model, raiseerr=False) if isinstance(resource.model, type) else None
+    if not isinstance(mapper, Mapper):
+        return []
+    attributes = mapper.column_attrs
+    secret = {
+        id(column)
+        for name in resource.sensitive
+        if name in attributes
+        for column in attributes[name].columns
+    }
+    return [
+        attribute.key
+        for attribute in attributes
+        if attribute.key not in resource.sensitive
+        and any(
+            id(element) in secret
+            for expression in attribute.columns
+            for element in visitors.iterate(expression)
+        )
+    ]
 
 
 def visible_columns(resource: ResourceType, hidden: frozenset[str]) -> list[Any]:
