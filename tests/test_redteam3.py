@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import String, create_engine, event, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, column_property, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    column_property,
+    mapped_column,
+    synonym,
+)
 
 from portalkit import PermissionDenied, ResourceType, Staff, ValidationError
 from portalkit.testing import World
@@ -112,3 +119,32 @@ def test_a_column_computed_from_a_hidden_one_never_leaves_the_database(world: Wo
             assert "123.45" not in repr(found), "the hidden amount left the database"
         assert not any("amount" in s for s in statements)
     engine.dispose()
+
+
+class _Priced(_Host):
+    __tablename__ = "rt3_priced"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID]
+    amount: Mapped[str] = mapped_column(String(20))
+    price = synonym("amount")  # the name the host's templates use
+    shown_amount = column_property("EUR " + amount)
+
+
+def test_a_heading_never_offers_a_hidden_field_under_another_name(world: World) -> None:
+    """``visible_fields(resource, heading)`` took the hidden ``amount`` out of the heading but
+    kept ``price``, a synonym of it, and ``shown_amount``, computed from it: a page that shows
+    ``getattr(row, f)`` for each offered field showed the rate to a member without
+    ``prices.view``."""
+    portal = world.portal
+    portal.access.register_resource(
+        ResourceType(
+            "priced", view="orders.view", sensitive={"amount": "prices.view"}, model=_Priced
+        )
+    )
+    _membership, member = _member(world)
+    ctx = portal.access.context(member)
+    heading = ["id", "price", "amount", "shown_amount"]
+    assert ctx.visible_fields("priced", heading) == ["id"]
+    assert "shown_amount" not in ctx.visible_fields("priced")
+    staff = portal.access.context(world.staff)
+    assert staff.visible_fields("priced", heading) == heading
