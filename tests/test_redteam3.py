@@ -148,3 +148,27 @@ def test_a_heading_never_offers_a_hidden_field_under_another_name(world: World) 
     assert "shown_amount" not in ctx.visible_fields("priced")
     staff = portal.access.context(world.staff)
     assert staff.visible_fields("priced", heading) == heading
+
+
+def test_a_write_at_an_unreadable_location_is_denied_not_an_exception(world: World) -> None:
+    """C1: an error while deciding is a denial. The record check of a capability that writes
+    looked the record's location up in a set: a location field holding a list (a JSON value)
+    raised TypeError out of ``allows()`` — for members and staff alike —
+    where a record with a location nobody has answers False."""
+    portal = world.portal
+    portal.access.register_capability("visits.view")
+    portal.access.register_capability("visits.write", writes=True)
+    portal.access.register_resource(
+        ResourceType("visits", view="visits.view", location_field="site_id")
+    )
+    membership = world.membership(
+        profile=world.profile(capabilities={"visits.view", "visits.write"})
+    )
+    odd = {"customer_id": membership.customer_id, "site_id": [1, 2]}
+    for ctx in (
+        portal.access.context(world.member(membership)),
+        portal.access.context(world.staff),
+    ):
+        for _ in range(2):  # first time and from the prepared check
+            assert ctx.allows("visits.write", odd, "visits") is False
+        assert ctx.allows("visits.write", location=[1, 2]) is False  # type: ignore[arg-type]

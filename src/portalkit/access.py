@@ -446,12 +446,15 @@ class AccessContext:
         return bool(found and found.writes)
 
     def _at_location(self, capability: str, location: object) -> bool:
-        if self.staff:
-            return self._vendor_place(location)
-        if self.location_read is None:
-            return location in self._location_reach
-        allowed = self.location_write if self._is_write(capability) else self.location_read
-        return location in (allowed or ())
+        try:
+            if self.staff:
+                return self._vendor_place(location)
+            if self.location_read is None:
+                return location in self._location_reach
+            allowed = self.location_write if self._is_write(capability) else self.location_read
+            return location in (allowed or ())
+        except TypeError:  # an unhashable value (a list read from JSON) is no location: denied
+            return False
 
     def _vendor_place(self, location: object) -> bool:
         # Staff reach every location of their vendor; loading them all at context build would
