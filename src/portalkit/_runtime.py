@@ -409,7 +409,8 @@ class Runtime:
                 _check_arguments(signature, where, args, kwargs)
                 raise
             except (PermissionDenied, RateLimited) as exc:
-                self.note_denial(args[0] if args else kwargs.get("actor"), where, exc)
+                # The acting party by its own name: view_as(staff=...) is refused on record too.
+                self.note_denial(args[0] if args else kwargs.get(acting or "actor"), where, exc)
                 raise
             finally:
                 _watching.reset(token)

@@ -632,6 +632,10 @@ class AccessContext:
                     )
                     for n in bad
                 )
+        if kind.model is not None:
+            # A synonym of a hidden field, or a column computed from one, is that field again.
+            sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
+            hidden = hidden | sql.aliases(kind, hidden)
         return [name for name in dict.fromkeys(names) if name not in hidden]
 
     def columns(self, resource: str | ResourceType) -> list[Any]:

@@ -62,6 +62,12 @@ _SECRET_WORDS = frozenset(
     ]
 )
 _SECRET_PAIRS = (("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"))
+# Details travel as keyword arguments beside the event's own fields: a detail of one of these
+# names would overwrite a field (``effective`` set the effective actor) or break the call.
+_RESERVED = frozenset(
+    {"request_id", "uow", "vendor_id", "action", "real", "effective", "customer_id", "target"}
+    | {"reason", "outcome"}
+)
 
 
 class AuditService:
@@ -191,7 +197,7 @@ def _details(problems: list[Problem], details: object) -> dict[str, Any]:
         return {}
     checked: dict[str, Any] = {}
     for key, value in details.items():
-        if not isinstance(key, str) or not _DETAIL_KEY.fullmatch(key) or key == "request_id":
+        if not isinstance(key, str) or not _DETAIL_KEY.fullmatch(key) or key in _RESERVED:
             problems.append(
                 Problem(
                     "details", "invalid_name", "{name} is not a detail name", {"name": v.shown(key)}

@@ -21,6 +21,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import Mapper, aliased, defer
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import FromClause
 
 from portalkit.errors import Problem, ValidationError
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from portalkit.access import Predicate, ResourceType
 
 __all__ = [
+    "aliases",
     "apply",
     "clause",
     "column_names",
@@ -112,9 +114,54 @@ def _checked_columns(resource: ResourceType) -> list[str]:
         for name in resource.sensitive
         if name not in columns
     ]
+    problems += [
+        Problem(
+            "sensitive",
+            "derived",
+            "{name} is computed from a sensitive column; name it in sensitive too",
+            {"name": repr(name)},
+        )
+        for name in _derived_from_sensitive(resource)
+    ]
     if problems:
         raise ValidationError(problems)
     return columns
+
+
+def aliases(resource: ResourceType, hidden: frozenset[str]) -> frozenset[str]:
+    """The other names of the ``hidden`` fields on a mapped class: synonyms of them, and
+    column attributes whose SQL reads one (``column_property("EUR " + amount)``). A heading
+    offering one would show the hidden value under another name."""
+    mapper = inspect(resource.model, raiseerr=False) if isinstance(resource.model, type) else None
+    if not isinstance(mapper, Mapper) or not hidden:
+        return frozenset()
+    attributes = mapper.column_attrs
+    secret = {
+        id(column) for name in hidden if name in attributes for column in attributes[name].columns
+    }
+    found = {
+        attribute.key
+        for attribute in attributes
+        if attribute.key not in hidden
+        and any(
+            id(element) in secret
+            for expression in attribute.columns
+            for element in visitors.iterate(expression)
+        )
+    }
+    named = set(hidden) | found
+    synonyms = {s.key: s.name for s in mapper.synonyms}
+    while more := {key for key, target in synonyms.items() if target in named} - named:
+        named |= more  # a synonym of a synonym of a hidden field is hidden too
+    return frozenset(named) - hidden
+
+
+def _derived_from_sensitive(resource: ResourceType) -> list[str]:
+    """The mapped column attributes, not sensitive themselves, whose SQL reads a sensitive
+    column: selected, they would carry the hidden value out of the database under another
+    name (a synonym only reads the deferred column, so raises instead)."""
+    derived = aliases(resource, frozenset(resource.sensitive))
+    return [name for name in column_names(resource.model) or [] if name in derived]
 
 
 def visible_columns(resource: ResourceType, hidden: frozenset[str]) -> list[Any]:
