@@ -139,3 +139,25 @@ def test_an_event_vanishes_with_the_transaction_it_was_recorded_in(world: World)
         portal.audit.record(world.staff, "order.placed", target="order:2")
     kept = [e.target for e in portal.audit.list(world.staff) if e.action == "order.placed"]
     assert kept == ["order:2"]
+
+
+def test_a_login_that_no_longer_works_records_nothing(world: World) -> None:
+    portal = world.portal
+    membership, member = _member(world)
+    portal.memberships.deactivate(world.staff, membership.id)
+    with pytest.raises(PermissionDenied):
+        portal.audit.record(member, "order.placed")
+    with pytest.raises(PermissionDenied):
+        portal.audit.record(portal.access.context(member), "order.placed")
+    assert [e for e in portal.audit.list(world.staff) if e.action == "order.placed"] == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["sessionid", "accesstoken", "secretkey", "passcode", "pw", "jwt", "bearer", "user_pwd"]
+    + ["old_password_hash", "x_api_key", "authorization_header", "card", "iban", "otp_code"],
+)
+def test_joined_and_short_secret_names_are_refused(world: World, name: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        world.portal.audit.record(world.staff, "order.placed", details={name: "x"})
+    assert caught.value.code == "secret"

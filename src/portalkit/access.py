@@ -356,7 +356,9 @@ class AccessContext:
 
     It is the hot path of every page, so it is prepared when the context is built as a
     C-level callable (a dict's own look-up): as fast as a hand-written ``cap in caps``. It
-    takes the capability only; for one record or at one location use :meth:`allows`.
+    takes the capability only; for one record or at one location use :meth:`allows`. A
+    capability is a name in your code, never input: a value that cannot be a dictionary key
+    (a list) raises TypeError, as any dictionary look-up does.
     """
 
     def allows(

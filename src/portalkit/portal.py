@@ -76,8 +76,8 @@ class Portal:
         # The one place that knows every service: each gets the runtime and what it calls.
         outbox = Outbox(rt)
         links = LinkMail(rt, outbox=outbox)
-        self.audit = AuditService(rt)
         self.access = AccessService(rt, outbox=outbox)
+        self.audit = AuditService(rt, access=self.access)
         self.mail = MailService(rt, outbox=outbox, access=self.access)
         self.vendors = VendorService(rt)
         self.customers = CustomerService(rt, access=self.access)
