@@ -154,8 +154,11 @@ def test_a_login_that_no_longer_works_records_nothing(world: World) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["sessionid", "accesstoken", "secretkey", "passcode", "pw", "jwt", "bearer", "user_pwd"]
-    + ["old_password_hash", "x_api_key", "authorization_header", "card", "iban", "otp_code"],
+    [
+        *("sessionid", "accesstoken", "secretkey", "passcode", "pw", "jwt", "bearer"),
+        *("user_pwd", "old_password_hash", "x_api_key", "authorization_header", "card"),
+        *("iban", "otp_code"),
+    ],
 )
 def test_joined_and_short_secret_names_are_refused(world: World, name: str) -> None:
     with pytest.raises(ValidationError) as caught:
