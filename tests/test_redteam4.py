@@ -1,0 +1,75 @@
+"""Red-team pass 4 on sharing the host's database and transaction (issue 11 items 1-2):
+each test here failed on the code before its fix."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import String, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from conftest import IN_SCHEMA, PREFIXED, make_storage
+from portalkit import Portal, PortalError
+from portalkit.clock import FixedClock
+from portalkit.errors import PermissionDenied
+from portalkit.mail import MemoryMailer
+from portalkit.storage.sqlalchemy import SqlStorage
+from portalkit.testing import World
+
+
+class HostBase(DeclarativeBase):
+    pass
+
+
+class Shipment(HostBase):
+    __tablename__ = "shipments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID | None]
+    note: Mapped[str] = mapped_column(String(100))
+
+
+@pytest.fixture(params=PREFIXED + IN_SCHEMA)
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStorage]:
+    store = make_storage(request.param, request, tmp_path)
+    assert isinstance(store, SqlStorage)
+    HostBase.metadata.drop_all(store.engine)
+    HostBase.metadata.create_all(store.engine)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def mailer() -> MemoryMailer:
+    return MemoryMailer()
+
+
+@pytest.fixture
+def world(storage: SqlStorage, mailer: MemoryMailer) -> World:
+    return World(Portal(storage, mailer, clock=FixedClock()))
+
+
+def _failures(storage: SqlStorage) -> list[str]:
+    table = storage.schema.tables["audit_events"]
+    with storage.engine.connect() as conn:
+        rows = conn.execute(select(table.c.action).where(table.c.outcome == "failure"))
+        return [action for (action,) in rows]
+
+
+@pytest.mark.parametrize("ending", ["commit", "rollback"])
+def test_a_refusal_stays_audited_when_the_host_ends_its_transaction_inside_the_block(
+    world: World, storage: SqlStorage, ending: str
+) -> None:
+    """A careless host commits (or rolls back) its session inside the joined block, after a
+    member's call was refused there. The block is an error, but the refusal must still be
+    on record: its audit ran nested in the dead joined transaction and vanished with it."""
+    member = world.member(world.membership())
+    with Session(storage.engine) as session:
+        with pytest.raises(PortalError):  # noqa: SIM117
+            with world.portal.transaction(session=session):
+                with pytest.raises(PermissionDenied):
+                    world.portal.customers.create(member, code="NOPE", name="No")
+                session.commit() if ending == "commit" else session.rollback()
+    assert _failures(storage) == ["authz_fail"]
