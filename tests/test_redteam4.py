@@ -66,10 +66,12 @@ def test_a_refusal_stays_audited_when_the_host_ends_its_transaction_inside_the_b
     member's call was refused there. The block is an error, but the refusal must still be
     on record: its audit ran nested in the dead joined transaction and vanished with it."""
     member = world.member(world.membership())
-    with Session(storage.engine) as session:
-        with pytest.raises(PortalError):  # noqa: SIM117
-            with world.portal.transaction(session=session):
-                with pytest.raises(PermissionDenied):
-                    world.portal.customers.create(member, code="NOPE", name="No")
-                session.commit() if ending == "commit" else session.rollback()
+    with (
+        Session(storage.engine) as session,
+        pytest.raises(PortalError),
+        world.portal.transaction(session=session),
+    ):
+        with pytest.raises(PermissionDenied):
+            world.portal.customers.create(member, code="NOPE", name="No")
+        session.commit() if ending == "commit" else session.rollback()
     assert _failures(storage) == ["authz_fail"]
