@@ -12,7 +12,7 @@ from sqlalchemy import String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from conftest import IN_SCHEMA, PREFIXED, make_storage
-from portalkit import Portal, PortalError
+from portalkit import ConfigurationError, Portal, PortalError
 from portalkit.clock import FixedClock
 from portalkit.errors import PermissionDenied
 from portalkit.mail import MemoryMailer
@@ -75,3 +75,20 @@ def test_a_refusal_stays_audited_when_the_host_ends_its_transaction_inside_the_b
             world.portal.customers.create(member, code="NOPE", name="No")
         session.commit() if ending == "commit" else session.rollback()
     assert _failures(storage) == ["authz_fail"]
+
+
+def test_a_session_inside_a_transaction_of_the_hosts_own_connection_is_refused(
+    world: World, storage: SqlStorage, mailer: MemoryMailer
+) -> None:
+    """A session bound to a Connection the host began a transaction on (the usual test
+    fixture, or a request-wide transaction) "commits" a savepoint only: portalkit took that
+    for the host's commit, ran the mail delivery and the refusals' audit while the database
+    transaction was still open (on SQLite they waited 30 s for its lock and were lost; on
+    PostgreSQL the mail was never delivered after the real commit). Refused, fail closed."""
+    with storage.engine.connect() as conn, conn.begin():
+        session = Session(bind=conn, join_transaction_mode="create_savepoint")
+        with pytest.raises(ConfigurationError, match="Connection"):  # noqa: SIM117
+            with world.portal.transaction(session=session):
+                world.portal.mail.enqueue(world.staff, to="b@acme.example", subject="s", text=".")
+        session.close()
+    assert mailer.outbox == []
