@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import String, select
+from sqlalchemy import String, create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from conftest import IN_SCHEMA, PREFIXED, make_storage
@@ -92,3 +94,27 @@ def test_a_session_inside_a_transaction_of_the_hosts_own_connection_is_refused(
                 world.portal.mail.enqueue(world.staff, to="b@acme.example", subject="s", text=".")
         session.close()
     assert mailer.outbox == []
+
+
+@pytest.mark.postgres
+def test_a_schema_named_like_the_database_user_is_refused(pg_server: Any) -> None:
+    """PostgreSQL's default ``search_path`` is ``"$user", public``: portalkit's tables in a
+    schema named like the user come first for every unqualified query of the host's, so its
+    own ``customers`` silently became portalkit's. The docs said "choose another"; the
+    migration now refuses it before making the schema."""
+    url = pg_server.create_database("rt4_user_schema")
+    user = make_url(url).username
+    assert user
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("create table customers (id integer primary key, name text)"))
+        conn.execute(text("insert into customers values (1, 'the host''s')"))
+    storage = SqlStorage(url, database_schema=user)
+    with pytest.raises(ConfigurationError, match="search_path"):
+        storage.upgrade_schema()
+    storage.close()
+    with engine.connect() as conn:
+        assert conn.execute(text("select name from customers")).scalar_one() == "the host's"
+        schemas = set(inspect(conn).get_schema_names())
+    engine.dispose()
+    assert user not in schemas
