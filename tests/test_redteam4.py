@@ -118,3 +118,22 @@ def test_a_schema_named_like_the_database_user_is_refused(pg_server: Any) -> Non
         schemas = set(inspect(conn).get_schema_names())
     engine.dispose()
     assert user not in schemas
+
+
+def test_no_mail_leaves_from_inside_a_joined_transaction_the_host_rolls_back(
+    world: World, storage: SqlStorage, mailer: MemoryMailer
+) -> None:
+    """``portal.mail.flush()`` inside the block joined the host's transaction, claimed the
+    invitation it had just queued there and sent it; then the host rolled back: a link for
+    a change that never happened was in someone's mailbox. Refused inside a transaction."""
+    with Session(storage.engine) as session:
+        with world.portal.transaction(session=session):
+            world.portal.customers.create(world.staff, code="GONE", name="Never")
+            world.portal.mail.enqueue(
+                world.staff, to="buyer@gone.example", subject="Your invitation", text="link"
+            )
+            with pytest.raises(PortalError, match="own"):
+                world.portal.mail.flush()
+        session.rollback()
+    assert mailer.outbox == []
+    assert [c.code for c in world.portal.customers.list(world.staff)] == []
