@@ -137,3 +137,35 @@ def test_no_mail_leaves_from_inside_a_joined_transaction_the_host_rolls_back(
         session.rollback()
     assert mailer.outbox == []
     assert [c.code for c in world.portal.customers.list(world.staff)] == []
+
+
+class Later(Exception):
+    """The host's failure in a later portal transaction of its own."""
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["postgres-prefixed", "postgres-schema"])
+def test_the_hosts_commit_inside_another_portal_transaction_runs_its_work_on_its_own(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The host commits the joined session while inside another ``portal.transaction()`` of
+    the same portal (a later step of its request). The joined block's delivery and refusal
+    audit ran nested in that other transaction: when it rolled back, the audit vanished and
+    the mail's claim was undone after the mail had gone, so the worker sent it again."""
+    store = make_storage(kind, request, tmp_path)
+    assert isinstance(store, SqlStorage)
+    mailer = MemoryMailer()
+    world = World(Portal(store, mailer, clock=FixedClock()))
+    member = world.member(world.membership())
+    with Session(store.engine) as session:
+        with world.portal.transaction(session=session):
+            world.portal.mail.enqueue(world.staff, to="b@acme.example", subject="once", text=".")
+            with pytest.raises(PermissionDenied):
+                world.portal.customers.create(member, code="NOPE", name="No")
+        with pytest.raises(Later), world.portal.transaction():
+            session.commit()
+            raise Later
+    world.portal.mail.flush()
+    assert [m["Subject"] for m in mailer.outbox] == ["once"]
+    assert _failures(store) == ["authz_fail"]
+    store.close()
