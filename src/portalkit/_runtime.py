@@ -56,12 +56,14 @@ _watching: ContextVar[bool] = ContextVar("portalkit-watching", default=False)
 
 
 class _Transaction:
-    __slots__ = ("after_commit", "after_end", "bag", "failed", "host", "uow")
+    __slots__ = ("after_commit", "after_end", "bag", "ended", "failed", "host", "uow")
 
     def __init__(self, uow: UnitOfWork, host: object = None) -> None:
         self.uow = uow
         # The host's session whose transaction this one joined (None: portalkit's own).
         self.host = host
+        # Whether the host's transaction is over already (it may end inside the block).
+        self.ended = False
         self.failed: BaseException | None = None
         self.after_commit: list[Callable[[], None]] = []
         self.after_end: list[Callable[[], None]] = []
@@ -71,6 +73,12 @@ class _Transaction:
 Adopt = Callable[[object], "tuple[Any, Callable[[], None]] | None"]
 """What :meth:`Runtime.watch` calls on a call's actor argument: None to leave it, or the
 actor to pass instead and what to call once the call has returned."""
+
+
+def _run_once(actions: list[Callable[[], None]]) -> None:
+    """Run and forget ``actions``, so none of them runs twice."""
+    while actions:
+        actions.pop(0)()
 
 
 class Runtime:
@@ -193,12 +201,12 @@ class Runtime:
             raise
         finally:
             self.current.reset(token)
-            if session is None:
-                for action in tx.after_end:
-                    action()
+            if session is None or tx.ended:
+                # A refusal after the host ended its transaction inside the block has no
+                # host's end left to wait for.
+                _run_once(tx.after_end)
         if session is None:
-            for action in tx.after_commit:
-                action()
+            _run_once(tx.after_commit)
 
     def _join(self, session: object, read_only: bool) -> _Transaction:
         """A transaction inside the host's: its after-commit work waits for the host's
@@ -214,11 +222,17 @@ class Runtime:
 
         def host_ended(committed: bool) -> None:
             assert tx is not None
-            for action in tx.after_end:
-                action()
-            if committed:
-                for action in tx.after_commit:
-                    action()
+            tx.ended = True
+            # The host may end its transaction inside the block: what waited for that end
+            # runs in transactions of its own, never nested in the joined one, which is dead
+            # and would take the refusals' audit down with it.
+            token = self.current.set(None)
+            try:
+                _run_once(tx.after_end)
+                if committed:
+                    _run_once(tx.after_commit)
+            finally:
+                self.current.reset(token)
 
         tx = _Transaction(
             storage.join(session, read_only=read_only, when_host_ends=host_ended), host=session

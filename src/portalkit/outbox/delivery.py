@@ -172,6 +172,9 @@ class Outbox:
     def flush(self, *, limit: int | None = None, batch: int = 50) -> FlushReport:
         """:meth:`MailService.flush <portalkit.outbox.service.MailService.flush>`, which
         documents it."""
+        # Inside a caller's transaction it would claim and send mail that transaction
+        # queued, before it commits: a rollback then cannot take the mail back.
+        self._rt.standalone("mail.flush()")
         report = FlushReport(jobs=self._jobs.run())
         while limit is None or report.sent + report.retrying + report.dead < limit:
             size = (

@@ -1047,6 +1047,13 @@ class SqlStorage:
             raise ConfigurationError(
                 f"transaction(session=…) takes a SQLAlchemy Session, not {type(host).__name__}"
             )
+        if isinstance(host.get_bind(), Connection):
+            # Its commit may be no database commit (a transaction of the host's own around
+            # it): the mail and the audit that wait for the commit would run too early.
+            raise ConfigurationError(
+                "transaction(session=…): the session is bound to a Connection, whose "
+                "transaction it may not end; bind it to an Engine (portal.storage.engine)"
+            )
         try:
             conn = host.connection()
         except SQLAlchemyError as exc:

@@ -72,6 +72,13 @@ def _run(conn: Connection) -> None:
         return
     if conn.dialect.name != "postgresql":
         raise ConfigurationError("PORTALKIT_DATABASE_SCHEMA: a schema needs PostgreSQL")
+    if conn.exec_driver_sql("SELECT current_user").scalar() == where:
+        # '"$user", public' is PostgreSQL's default search_path: such a schema would come
+        # first for the host's unqualified queries and hide its tables of the same names.
+        raise ConfigurationError(
+            f"PORTALKIT_DATABASE_SCHEMA: {where!r} is the database user's name, which the "
+            "default search_path puts before public; choose another schema name"
+        )
     conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{where}"')
     # The scripts name no schema: every table they make or change is portalkit's schema's.
     previous = conn.get_execution_options().get("schema_translate_map")
