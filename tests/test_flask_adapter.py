@@ -24,8 +24,10 @@ from portalkit_flask import (
     login_required,
     requires,
     start_view_as,
+    visible_fields,
     visible_or_404,
 )
+from sqlalchemy import Column, MetaData, String, Table, Uuid
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portalkit import (
@@ -35,6 +37,7 @@ from portalkit import (
     Portal,
     ResourceType,
     Staff,
+    ValidationError,
     presets,
 )
 
@@ -399,6 +402,36 @@ def test_template_helpers_follow_the_context(world: World) -> None:
     reader = world.browser()
     reader.login("piet")
     assert reader.get("/helpers").get_data(as_text=True) == "member|True|False|id,customer_id"
+
+
+def test_the_heading_helper_is_the_cores_and_fails_closed(world: World) -> None:
+    priced = Table(
+        "priced_orders",
+        MetaData(),
+        Column("id", Uuid, primary_key=True),
+        Column("customer_id", Uuid),
+        Column("amount", String(20)),
+    )
+    with world.app.app_context():
+        current_portal.access.register_resource(
+            ResourceType(
+                "priced", view="orders.view", sensitive={"amount": "prices.view"}, model=priced
+            )
+        )
+    world.app.add_url_rule(
+        "/heading/<names>",
+        "heading",
+        lambda names: ",".join(visible_fields("priced", names.split(","))),
+    )
+    reader = world.browser()
+    reader.login("piet")  # read-only transport profile: no prices
+    assert reader.get("/heading/id,amount,customer_id").get_data(as_text=True) == "id,customer_id"
+    jane = world.browser()
+    jane.login("jane")
+    assert jane.get("/heading/id,amount").get_data(as_text=True) == "id,amount"
+    world.app.config["PROPAGATE_EXCEPTIONS"] = True
+    with pytest.raises(ValidationError):  # a name the model lacks is an error, not a column
+        jane.get("/heading/id,amout")
 
 
 # -- CSRF, redirects, cookies, client key ---------------------------------------------------

@@ -506,12 +506,13 @@ def visible_or_404(record: Any, resource: str | ResourceType, capability: str | 
 
 
 def visible_fields(resource: str | ResourceType, fields: Iterable[str]) -> list[str]:
-    """``fields`` without those the member may not see (for table headings and columns)."""
+    """``fields`` without those the member may not see (for table headings and columns):
+    :meth:`AccessContext.visible_fields <portalkit.AccessContext.visible_fields>`, which also
+    leaves out another name of a hidden field and refuses a name the resource's model lacks."""
     context = _access()
     if context is None:
         return []
-    hidden = context.hidden_fields(resource)
-    return [field for field in fields if field not in hidden]
+    return context.visible_fields(resource, list(fields))
 
 
 def _forbidden(exc: PermissionDenied) -> ResponseReturnValue:
