@@ -23,6 +23,8 @@ from typing import TypeAlias
 
 import attrs
 
+from portalkit._catalogs import SUPPORTED_LANGUAGES, catalog, language_of
+
 __all__ = [
     "MESSAGE_MAX",
     "PARAMS_MAX",
@@ -164,8 +166,6 @@ def _gettext(language: str | None) -> Callable[[str], str]:
     """The translating function of ``language`` (None or ``"en"``: the English source text)."""
     if language is None or language == "en":
         return str
-    from portalkit.i18n.catalogs import catalog
-
     return catalog(language).gettext
 
 
@@ -203,8 +203,6 @@ def _shown(
 
 def _language(language: object) -> str:
     """The language a host asked for, normalised (``"de-DE"`` → ``"de"``); else an error."""
-    from portalkit.i18n.catalogs import SUPPORTED_LANGUAGES, language_of
-
     found = language_of(language)
     if found is None:
         raise ValidationError.single(

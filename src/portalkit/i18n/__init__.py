@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import gettext
 
+from portalkit._catalogs import LOCALE, SUPPORTED_LANGUAGES, catalog, language_of
 from portalkit.errors import ValidationError
-from portalkit.i18n.catalogs import LOCALE, SUPPORTED_LANGUAGES, catalog, language_of
 
 __all__ = ["LOCALE", "SUPPORTED_LANGUAGES", "language_of", "translations"]
 

@@ -1,8 +1,9 @@
 """The gettext catalogs themselves: which languages there are, and reading one.
 
-:mod:`portalkit.i18n` wraps this with the errors a caller sees; :mod:`portalkit.errors` reads
-it directly to render its messages, which it could not do through :mod:`portalkit.i18n`
-without an import cycle (that module raises :class:`~portalkit.errors.ValidationError`).
+The lowest layer of portalkit's texts: it imports nothing of portalkit, so
+:mod:`portalkit.errors` renders its messages with it and :mod:`portalkit.i18n` wraps it with
+the errors a caller sees, each importing it at the top. The catalogs live in
+``portalkit/i18n/locale``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ __all__ = ["LOCALE", "SUPPORTED_LANGUAGES", "catalog", "language_of"]
 SUPPORTED_LANGUAGES = ("en", "nl", "de")
 """Languages portalkit's own texts come in."""
 
-LOCALE = Path(__file__).parent / "locale"
+LOCALE = Path(__file__).parent / "i18n" / "locale"
 """The catalogs: ``portalkit.pot`` and ``<language>/LC_MESSAGES/portalkit.po``."""
 
 # A language tag as hosts pass it: "nl", "nl_NL", "de-DE", "de-CH.UTF-8" (POSIX or BCP 47).
