@@ -396,12 +396,12 @@ class AccessContext:
         kind = self._access.resource(resource) if resource is not None else None
         if kind is None:
             raise ValidationError.single("resource", "required", "name the record's resource type")
-        check = self._record_check(capability, kind)
-        if location is None and type(resource) is str:
-            self._checks.setdefault(resource, {})[capability] = check
         if location is not None:
             # The location given stands for the record's own: only visibility is left.
             return self.predicate(kind, capability).matches(record, kind)
+        check = self._record_check(capability, kind)
+        if type(resource) is str:
+            self._checks.setdefault(resource, {})[capability] = check
         return check(record)
 
     def _record_check(self, capability: str, kind: ResourceType) -> Callable[[object], bool]:
