@@ -56,6 +56,7 @@ __all__ = [
     "BUILTIN_CAPABILITIES",
     "BUILTIN_RESOURCE_TYPES",
     "CONTEXT_REUSE",
+    "FACTS_KEPT",
     "MAX_DEPTH",
     "AccessContext",
     "AccessService",
@@ -953,6 +954,10 @@ none of them reads the member's rights again. One kept longer — by mistake, in
 not trusted for more than this: the call then reads the rights afresh.
 """
 
+FACTS_KEPT = 10_000
+"""How many memberships' access facts one portal keeps for :meth:`AccessService.member_facts`
+with ``reuse=True`` (a few kilobytes each); beyond it, the older half is read again."""
+
 
 class AccessService:
     """Capabilities, resource types and access contexts. Reached as ``portal.access``."""
@@ -972,6 +977,8 @@ class AccessService:
         #: Every registered resource type by name.
         self.resources: dict[str, ResourceType] = {}
         self._declared: frozenset[str] = frozenset(BUILTIN_RESOURCE_TYPES)
+        # Facts read before, by (vendor, membership): (storage, rights generation, facts).
+        self._facts: dict[tuple[UUID, UUID], tuple[object, int, MemberFacts | None]] = {}
 
     def register_capability(
         self, name: str, description: str = "", *, writes: bool = False
@@ -1174,11 +1181,37 @@ class AccessService:
         expires = getattr(context.actor, "expires_at", None)
         return expires is None or now < expires
 
-    def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
+    def member_facts(
+        self, vendor_id: UUID, membership_id: UUID, *, reuse: bool = False
+    ) -> MemberFacts | None:
         """What a decision about one membership needs, in one read-only transaction (two
-        queries on SQL storage); None for a membership the vendor does not have."""
+        queries on SQL storage); None for a membership the vendor does not have.
+
+        ``reuse=True`` (what every request's session check does) first reads the vendor's
+        rights generation, one small query, and hands back the facts this process read
+        before while it has not moved: a committed change of any customer, location,
+        account, membership or profile of the vendor moves it, in any process. Facts are
+        kept for at most :data:`FACTS_KEPT` memberships.
+        """
         with self._rt.transaction(read_only=True) as uow:
-            return uow.member_facts(vendor_id, membership_id)
+            if not reuse:
+                return uow.member_facts(vendor_id, membership_id)
+            storage = self._rt.storage
+            # Read before the facts: facts newer than their number are only read again.
+            generation = uow.rights_generation(vendor_id)
+            key = (vendor_id, membership_id)
+            kept = self._facts.get(key)
+            if kept is not None and generation is not None and kept[:2] == (storage, generation):
+                return kept[2]
+            facts = uow.member_facts(vendor_id, membership_id)
+            if generation is not None:
+                with self._lock:
+                    if len(self._facts) >= FACTS_KEPT:
+                        # The oldest half goes: a dict keeps insertion order.
+                        for old in list(self._facts)[: FACTS_KEPT // 2]:
+                            del self._facts[old]
+                    self._facts[key] = (storage, generation, facts)
+            return facts
 
     def context_from_facts(self, actor: Member, facts: MemberFacts | None) -> AccessContext:
         """The context of a member from facts read by :meth:`member_facts` (for a caller that

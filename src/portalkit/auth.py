@@ -353,7 +353,9 @@ class AuthService:
 
     def session_context(self, vendor: Any, session: str) -> AccessContext:
         """Check a session value as :meth:`validate_session` does and return the member's
-        access context, read in the same two queries (on SQL storage) that the check needs.
+        access context, read in the same two queries (on SQL storage) that the check needs —
+        or in one, while the vendor's rights have not changed since this process last read
+        this membership's (``AccessService.member_facts(..., reuse=True)``).
 
         Pass the context as the actor of every portalkit call of the request
         (``portal.customers.get(ctx, …)``): none of them reads the member's rights again. A
@@ -368,7 +370,7 @@ class AuthService:
             membership_id = UUID(parts[0])
         except ValueError:
             raise AuthenticationFailed() from None
-        facts = self._access.member_facts(vendor_id, membership_id)
+        facts = self._access.member_facts(vendor_id, membership_id, reuse=True)
         if facts is None:
             raise AuthenticationFailed()
         membership = facts.membership

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from portalkit.vendors.model import Vendor
 
 __all__ = [
+    "RIGHTS_TABLES",
     "TABLES",
     "UNIQUE_KEYS",
     "HostJoinable",
@@ -257,6 +258,14 @@ class UnitOfWork(Protocol):
         """The facts about a membership of this vendor (None if there is none)."""
         ...
 
+    def rights_generation(self, vendor_id: UUID) -> int | None:
+        """A number that moves on with every committed change, in this vendor, of a table of
+        :data:`RIGHTS_TABLES` (what :meth:`member_facts` reads), and never comes back to an
+        earlier value; None when this unit of work changed such a row itself (its facts are
+        then its own, not yet anyone's). Facts read after the number, in one unit of work,
+        may be reused while the number stays the same."""
+        ...
+
     @property
     def connection(self) -> Any:
         """The transaction's database connection, for host code that joins it (a SQLAlchemy
@@ -440,3 +449,7 @@ TABLES = (
     "jobs",
 )
 """Every table, in an order where each one's references come before it."""
+
+RIGHTS_TABLES = frozenset({"customers", "locations", "accounts", "memberships", "profiles"})
+"""The tables :meth:`UnitOfWork.member_facts` reads: a change to any of them moves the
+vendor's :meth:`~UnitOfWork.rights_generation` on."""

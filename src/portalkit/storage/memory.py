@@ -9,6 +9,7 @@ a record it was handed. Nothing survives the process; throttling and the like ar
 from __future__ import annotations
 
 import heapq
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -21,7 +22,7 @@ from portalkit._validation import code_key
 from portalkit.customers.model import MAX_TREE_DEPTH
 from portalkit.errors import ConcurrentModification, PortalError
 from portalkit.outbox.model import OutboxStatus
-from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, unique_key
+from portalkit.storage.base import RIGHTS_TABLES, TABLES, UNIQUE_KEYS, MemberFacts, unique_key
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
@@ -55,6 +56,10 @@ class _Tables:
         # Customers by parent, for umbrella trees; rebuilt when a customer changed since.
         self.customers_changed = 0
         self.children: tuple[int, dict[UUID | None, list[Any]]] = (-1, {})
+        # Rights generations by vendor, drawn from one counter so that none comes back
+        # after a rollback restored an earlier one.
+        self.generations: dict[UUID, int] = {}
+        self.generation_counter = itertools.count(1)
 
 
 class _Table(Generic[T]):
@@ -76,14 +81,22 @@ class _Table(Generic[T]):
                 raise key.conflict()
         self._rows[item_id] = item
         self._uow._undo.append(lambda: self._rows.pop(item_id))
-        self._changed()
+        self._changed(item)
         for key, value in new_keys:
             if value is not None:
                 self._index(key.name, value, item_id)
 
-    def _changed(self) -> None:
+    def _changed(self, item: Any) -> None:
+        tables = self._uow._tables
         if self._name == "customers":
-            self._uow._tables.customers_changed += 1
+            tables.customers_changed += 1
+        if self._name in RIGHTS_TABLES:
+            # The unit of work holds the store's lock, so nobody reads the new number before
+            # the change commits or is undone (and the undo restores the old number).
+            generations, vendor_id = tables.generations, item.vendor_id
+            before = generations.get(vendor_id, 0)
+            generations[vendor_id] = next(tables.generation_counter)
+            self._uow._undo.append(lambda: generations.__setitem__(vendor_id, before))
 
     def add_many(self, items: Sequence[T]) -> None:
         for item in items:
@@ -155,7 +168,7 @@ class _Table(Generic[T]):
                     self._index(key.name, new, item_id)
         self._rows[item_id] = item
         self._uow._undo.append(lambda: self._rows.__setitem__(item_id, stored))
-        self._changed()
+        self._changed(item)
 
 
 class _Vendors:
@@ -386,6 +399,12 @@ class MemoryUnitOfWork:
         """Nothing more to do: a memory unit of work holds the whole store's lock already."""
         self._writing()
         self._check_open()
+
+    def rights_generation(self, vendor_id: UUID) -> int | None:
+        """The vendor's rights generation: every change of a rights table draws a new one
+        (this unit of work's own changes too, as nobody else reads until it ends)."""
+        self._check_open()
+        return self._tables.generations.get(vendor_id, 0)
 
     def member_facts(self, vendor_id: UUID, membership_id: UUID) -> MemberFacts | None:
         """Collect the facts about one membership straight from the tables."""

@@ -61,7 +61,14 @@ from portalkit.errors import (
     StorageError,
 )
 from portalkit.outbox.model import OutboxStatus
-from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, UniqueKey, unique_key
+from portalkit.storage.base import (
+    RIGHTS_TABLES,
+    TABLES,
+    UNIQUE_KEYS,
+    MemberFacts,
+    UniqueKey,
+    unique_key,
+)
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
 from portalkit.storage.sqlalchemy.rows import (
     Schema,
@@ -148,6 +155,8 @@ class _Repo(Generic[T]):
             rule.name: {} for rule in self._rules
         }
         self._pending: list[Any] = []
+        # Changes here move the vendor's rights generation on at commit.
+        self._rights = table in RIGHTS_TABLES
 
     # -- writes ---------------------------------------------------------------------------
     def add(self, item: T) -> None:
@@ -162,6 +171,8 @@ class _Repo(Generic[T]):
                 self._pending_keys[rule.name][key] = item
         self._pending.append(item)
         self._seen[item.id] = item  # type: ignore[attr-defined]
+        if self._rights:
+            self._uow._rights_changed.add(item.vendor_id)  # type: ignore[attr-defined]
 
     def add_many(self, items: Sequence[T]) -> None:
         for item in items:
@@ -232,6 +243,8 @@ class _Repo(Generic[T]):
         if result.rowcount != 1:
             raise ConcurrentModification(self._name.rstrip("s"), item_id)
         self._seen[item_id] = item
+        if self._rights:
+            self._uow._rights_changed.add(row["vendor_id"])
 
     # -- reads ----------------------------------------------------------------------------
     def get(self, vendor_id: UUID, item_id: UUID) -> T | None:
@@ -390,6 +403,12 @@ def _throttle_count_statement(schema: Schema) -> Select[Any]:
 
 
 @functools.cache
+def _rights_generation_statement(schema: Schema) -> Select[Any]:
+    t = schema.tables["rights_generations"]
+    return select(t.c.generation).where(t.c.vendor_id == bindparam("vendor_id"))
+
+
+@functools.cache
 def _member_facts_statements(schema: Schema) -> tuple[Select[Any], CompoundSelect[Any]]:
     """The two statements of ``member_facts``, built once per schema: building them (some
     forty labelled columns, aliases, a recursive CTE) cost more than running them."""
@@ -489,6 +508,8 @@ class SqlUnitOfWork:
         # them, and a login makes two units of work.
         self._made: dict[str, _Repo[Any]] = {}
         self._vendors: _Vendors | None = None
+        # Vendors whose rights tables this unit of work changed (see rights_generation).
+        self._rights_changed: set[UUID] = set()
 
     def _repo(self, table: str) -> _Repo[Any]:
         found = self._made.get(table)
@@ -895,6 +916,38 @@ class SqlUnitOfWork:
             locations=locations,
         )
 
+    def rights_generation(self, vendor_id: UUID) -> int | None:
+        """The vendor's rights generation (0 before its first change), or None once this
+        unit of work changed one of its rights tables."""
+        self._check_open()
+        if vendor_id in self._rights_changed:
+            return None
+        found = self._execute(
+            _rights_generation_statement(self._schema), {"vendor_id": vendor_id}
+        ).scalar()
+        return int(found or 0)
+
+    def _move_rights_generations(self) -> None:
+        # Last thing before the commit, so the vendor's row is locked (PostgreSQL) for the
+        # commit only, never while this transaction goes on to lock other rows.
+        if not self._rights_changed:
+            return
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        t = self._schema.tables["rights_generations"]
+        upsert: Any = (
+            postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        )
+        for vendor_id in sorted(self._rights_changed):  # one order: no deadlock between two
+            self._execute(
+                upsert(t)
+                .values(vendor_id=vendor_id, generation=1)
+                .on_conflict_do_update(
+                    index_elements=[t.c.vendor_id], set_={"generation": t.c.generation + 1}
+                )
+            )
+        self._rights_changed.clear()
+
     def _execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         """Run a statement; database failures other than key clashes become StorageError."""
         try:
@@ -916,6 +969,7 @@ class SqlUnitOfWork:
             return
         try:
             self._flush()
+            self._move_rights_generations()
             if not self._transaction.is_active:
                 raise PortalError(
                     "the transaction ended inside its portal.transaction() block: commit or "

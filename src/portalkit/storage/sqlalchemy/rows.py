@@ -18,6 +18,7 @@ from uuid import UUID
 import attrs
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -325,6 +326,17 @@ class LoginThrottleRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int]
     window_start: Mapped[datetime]
+
+
+class RightsGenerationRow(Base):
+    """A vendor's rights generation: a number every committed change of what an access
+    decision reads (customers, locations, accounts, memberships, profiles) moves on, so a
+    process may reuse facts it read before while the number has not moved."""
+
+    __tablename__ = "rights_generations"
+
+    vendor_id: Mapped[UUID] = mapped_column(ForeignKey("vendors.id"), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
 
 
 class JobRow(_Scoped, Base):
