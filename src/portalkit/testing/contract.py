@@ -485,6 +485,47 @@ class StorageContract:
         p.memberships.deactivate(world.staff, main)
         assert p.access.context(world.member(extra)).denied is not None
 
+    def test_every_rights_change_moves_the_rights_generation_on(
+        self, world: World, other: World
+    ) -> None:
+        """Facts are reused while the number stays: every committed change of a rights table
+        draws a number never seen before, and only in its own vendor."""
+        p, staff = world.portal, world.staff
+
+        def number(of: World = world) -> int | None:
+            with p.transaction(read_only=True) as uow:
+                return uow.rights_generation(of.vendor.id)
+
+        seen = [number()]
+        assert seen[0] is not None
+        theirs = number(other)
+        customer = world.customer()
+        site = world.location(customer)
+        profile = world.profile(capabilities={"orders.view"})
+        membership = world.membership(customer=customer, profile=profile)
+        for change in (
+            lambda: p.locations.deactivate(staff, site.id),
+            lambda: p.profiles.update(staff, profile.id, capabilities={"invoices.view"}),
+            lambda: p.memberships.deactivate(staff, membership.id),
+            lambda: p.accounts.deactivate(staff, membership.account_id),
+            lambda: p.customers.deactivate(staff, customer.id),
+        ):
+            change()
+            now = number()
+            assert now is not None and now not in seen
+            seen.append(now)
+        assert number(other) == theirs  # another vendor's facts stay good
+        # A change rolled back leaves the number as it was, or at a new one.
+        with pytest.raises(RuntimeError), p.transaction():
+            p.customers.reactivate(staff, customer.id)
+            with p.transaction(read_only=True) as uow:
+                inside = uow.rights_generation(world.vendor.id)
+            # Facts this unit of work reads are its own: no number of before stands for them.
+            assert inside is None or inside not in seen
+            raise RuntimeError("undo")
+        after = number()
+        assert after == seen[-1] or after not in seen
+
     def test_audit_events_read_back_in_order(self, world: World) -> None:
         from portalkit.actors import Staff as StaffActor
 
