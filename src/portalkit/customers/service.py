@@ -518,6 +518,40 @@ class LocationService(_CustomerPartService[Location]):
     def _repo(uow: UnitOfWork) -> Repository[Location]:
         return uow.locations
 
+    def reachable(self, actor: Actor, resource: str) -> list[Location]:
+        """The active sites at which ``actor`` may read records of ``resource``: a member's
+        are those of the customers in its scope for ``resource`` (an umbrella's branches, a
+        granted customer), narrowed to its granted sites where sites limit it, and none
+        without a registered type's view capability; what a "choose a site" list offers. Ordered by customer, then oldest first; at most
+        1,000. Staff get their vendor's active sites.
+
+        Raises ValidationError for a resource type the portal does not know.
+        """
+        vendor_id = vendor_of(actor)
+        context = self._access.context(actor)
+        if not isinstance(resource, str) or resource not in self._access.resource_types:
+            raise ValidationError.single(
+                "resource",
+                "unknown",
+                "{name} is not a known resource type: register it, or declare its name with "
+                "portal.access.declare_resource_types()",
+                name=v.shown(resource),
+            )
+        kind = self._access.resources.get(resource)
+        if not context.staff and kind is not None and not context.can(kind.view):
+            return []  # a registered type's records show only with its view capability
+        with self._rt.transaction(read_only=True) as uow:
+            if context.staff:
+                return uow.locations.list(vendor_id, where={"active": True}, limit=1000)
+            found: list[Location] = []
+            for customer_id in sorted(context.reach(resource), key=str):
+                found += uow.locations.list(
+                    vendor_id, where={"customer_id": customer_id, "active": True}, limit=1000
+                )
+        limited = context.location_read
+        shown = [p for p in found if limited is None or p.id in limited]
+        return shown[:1000]
+
     def create(
         self,
         actor: Actor,

@@ -378,6 +378,102 @@ def _routes(app: Flask) -> None:
             errors=errors,
         )
 
+    # -- pest control: the logbook per site, and the main account's site rights ------------
+    def _sites(context: Any) -> dict[UUID, Any]:
+        """The sites whose logbook the member may read, by id."""
+        return {site.id: site for site in current_portal.locations.reachable(context, "logbook")}
+
+    @app.route("/logbook", methods=["GET", "POST"])
+    @requires("logbook.view")
+    def logbook() -> Any:
+        member = get_member()
+        context = get_access()
+        assert member is not None and context is not None
+        sites = _sites(context)
+        # Only sites the member may write at are offered, and the POST is checked again.
+        writable = {i: s for i, s in sites.items() if context.allows("logbook.write", location=i)}
+        errors: list[str] = []
+        form = {k: request.form.get(k, "").strip() for k in ("site", "kind", "text")}
+        if request.method == "POST":
+            try:
+                site_id = UUID(form["site"])
+            except ValueError:
+                abort(404)
+            if site_id not in writable:
+                abort(403)
+            if form["kind"] not in ("visit", "finding", "recommendation"):
+                errors.append(_("choose what kind of note this is"))
+            if not 1 <= len(form["text"]) <= 500:
+                errors.append(_("%(field)s: 1 to 500 characters", field=_("Note")))
+            if not errors:
+                with _engine().begin() as connection:
+                    connection.execute(
+                        data.logbook.insert().values(
+                            customer_id=writable[site_id].customer_id,
+                            location_id=site_id,
+                            created_by=member.account_id,
+                            date=dt.date.today(),
+                            kind=form["kind"],
+                            text=form["text"],
+                        )
+                    )
+                flash(_("Note added to the logbook of %(site)s.", site=writable[site_id].name))
+                return redirect(url_for("logbook"))
+        query = context.filter(sa.select(data.logbook), "logbook").order_by(
+            data.logbook.c.date.desc(), data.logbook.c.id.desc()
+        )
+        with _engine().connect() as connection:
+            entries = [dict(row._mapping) for row in connection.execute(query.limit(200))]
+        return render_template(
+            "demo/logbook.html",
+            entries=entries,
+            sites=sites,
+            writable=writable,
+            form=form,
+            errors=errors,
+        )
+
+    @app.route("/admin/sites", methods=["GET", "POST"])
+    @requires("members.manage", "logbook.view")
+    def admin_sites() -> Any:
+        member = get_member()
+        context = get_access()
+        assert member is not None and context is not None
+        sites = _sites(context)
+        extras = [
+            m
+            for m in current_portal.memberships.list(member, customer=member.customer_id)
+            if m.kind.value == "extra"
+        ]
+        if request.method == "POST":
+            try:
+                chosen = next(m for m in extras if str(m.id) == request.form.get("membership"))
+            except StopIteration:
+                abort(404)
+            works_for = {chosen.customer_id, *chosen.customer_grants}
+            grants = {}
+            for site_id in (i for i, site in sites.items() if site.customer_id in works_for):
+                right = request.form.get(f"site-{site_id}", "none")
+                if right in ("read", "write"):
+                    grants[site_id] = right
+            try:
+                current_portal.memberships.update(member, chosen.id, location_grants=grants)
+            except (ValidationError, PermissionDenied) as exc:
+                flash(exc.text(request_language()))
+            else:
+                person = current_portal.contacts.get(member, chosen.contact_id)
+                flash(_("The site rights of %(name)s are saved.", name=person.full_name))
+            return redirect(url_for("admin_sites"))
+        people = []
+        for membership in extras:
+            person = current_portal.contacts.get(member, membership.contact_id)
+            rights = {g.location_id: g.access.value for g in membership.location_grants}
+            # Sites of the customers the extra account works for (its own and granted ones).
+            works_for = {membership.customer_id, *membership.customer_grants}
+            mine = {i: site for i, site in sites.items() if site.customer_id in works_for}
+            people.append((person, membership, rights, mine))
+        return render_template("demo/admin_sites.html", people=people, sites=sites)
+
     # -- the demo mailbox (demo only: a real portal's mail goes to people, not to a page) ----
     @app.get("/mailbox")
     def mailbox() -> Any:
@@ -385,7 +481,7 @@ def _routes(app: Flask) -> None:
         files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)
         # The demo's own logins are everyone's (their password is printed): their mail, with
         # its reset links, is for the staff login only, or anyone could take them over.
-        demo_addresses = {f"{name}@vandijk.example" for name in data.LOGINS}
+        demo_addresses = data.demo_addresses()
         everything = _demo_staff() is not None
         messages = []
         for path in files[:100]:

@@ -20,7 +20,11 @@ __all__ = [
     "CUSTOMER_CODE",
     "DEMO_PASSWORD",
     "LOGINS",
+    "PEST_CODE",
+    "PEST_LOGINS",
     "STAFF_LOGIN",
+    "demo_addresses",
+    "logbook",
     "metadata",
     "orders",
     "register",
@@ -59,6 +63,38 @@ LOGINS: dict[str, tuple[str, str, presets.ProfileSpec, str]] = {
     "noaccess": ("Noor", "Mulder", presets.TRANSPORT_NO_ACCESS, "no access: the log-in is refused"),
 }
 
+# The pest-control customer (PestScan's seed): an umbrella over two branches, each with its own
+# sites; the main account sees all of them and sets the extra accounts' rights per site.
+PEST_CODE = "HGZ"
+PEST_BRANCHES = {
+    "HGZ-EHV": ("De Gouden Leeuw Eindhoven", ("Keuken Eindhoven", "Magazijn Eindhoven")),
+    "HGZ-TLB": ("De Gouden Leeuw Tilburg", ("Keuken Tilburg", "Kelder Tilburg")),
+}
+# username -> (first name, last name, preset, what the login shows, {site: "read"/"write"})
+PEST_LOGINS: dict[str, tuple[str, str, presets.ProfileSpec, str, dict[str, str]]] = {
+    "hoofd": (
+        "Hanna",
+        "Hoekstra",
+        presets.PEST_CONTROL_MAIN_ACCOUNT,
+        "main account of the umbrella: every site, sets the extra accounts' site rights",
+        {},
+    ),
+    "keuken": (
+        "Kees",
+        "Kok",
+        presets.PEST_CONTROL_EXTRA_ACCOUNT,
+        "extra account: writes at Keuken Eindhoven, reads Magazijn Eindhoven",
+        {"Keuken Eindhoven": "write", "Magazijn Eindhoven": "read"},
+    ),
+    "tilburg": (
+        "Tessa",
+        "de Wit",
+        presets.PEST_CONTROL_EXTRA_ACCOUNT,
+        "extra account: reads the two Tilburg sites",
+        {"Keuken Tilburg": "read", "Kelder Tilburg": "read"},
+    ),
+}
+
 metadata = sa.MetaData()
 orders = sa.Table(
     "demo_orders",
@@ -75,6 +111,26 @@ orders = sa.Table(
     sa.Column("rate", sa.Numeric(10, 2), nullable=False),
 )
 
+# The pest-control logbook: the host's own table of visits, findings and recommendations per
+# site. portalkit learns where its customer and site are (``location_field``).
+logbook = sa.Table(
+    "demo_logbook",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("customer_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("location_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("created_by", sa.Uuid, nullable=True),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("text", sa.String(500), nullable=False),
+)
+
+_ENTRIES = [
+    ("visit", "Routine inspection: 12 bait stations checked, no activity."),
+    ("finding", "Droppings found behind the dry store shelving."),
+    ("recommendation", "Seal the gap under the back door (about 1 cm)."),
+]
+
 _TRIPS = [
     ("Rotterdam, Waalhaven", "Utrecht, Lage Weide", "delivered", "Kroes Koeriers", "187.40"),
     ("Rotterdam, Waalhaven", "Eindhoven, Flight Forum", "delivered", "De Boer Vracht", "312.85"),
@@ -87,7 +143,7 @@ _TRIPS = [
 
 
 def register(portal: Portal) -> None:
-    """Tell portalkit about the demo's orders table (every start, before the first request)."""
+    """Tell portalkit about the demo's own tables (every start, before the first request)."""
     portal.access.register_resource(
         ResourceType(
             "orders",
@@ -97,6 +153,22 @@ def register(portal: Portal) -> None:
             model=orders,
         )
     )
+    portal.access.register_resource(
+        ResourceType(
+            "logbook",
+            view="logbook.view",
+            location_field="location_id",
+            owner_field="created_by",
+            model=logbook,
+        )
+    )
+
+
+def demo_addresses() -> set[str]:
+    """The e-mail addresses of the demo's own logins (their password is printed at start)."""
+    return {f"{name}@vandijk.example" for name in LOGINS} | {
+        f"{name}@goudenleeuw.example" for name in PEST_LOGINS
+    }
 
 
 def rate_for(pickup: str, delivery: str) -> Decimal:
@@ -105,13 +177,25 @@ def rate_for(pickup: str, delivery: str) -> Decimal:
 
 
 def seed(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
-    """Fill the demo world once; False when it is there already (a second start)."""
+    """Fill the demo world once; False when it is there already (a second start).
+
+    Each product's part is made once, so a database of an older demo gains the new parts."""
     metadata.create_all(engine)
+    made = [part(portal, engine, staff) for part in (_seed_transport, _seed_pest_control)]
+    return any(made)
+
+
+def _exists(portal: Portal, staff: Staff, code: str) -> bool:
     try:
-        portal.customers.get_by_code(staff, CUSTOMER_CODE)
-        return False
+        portal.customers.get_by_code(staff, code)
     except NotFound:
-        pass
+        return False
+    return True
+
+
+def _seed_transport(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
+    if _exists(portal, staff, CUSTOMER_CODE):
+        return False
     profiles = {
         spec.name: portal.profiles.create_from(staff, spec) for *_, spec, _ in LOGINS.values()
     }
@@ -190,4 +274,50 @@ def seed(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
                 rate=Decimal("143.20"),
             )
         )
+    return True
+
+
+def _seed_pest_control(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
+    if _exists(portal, staff, PEST_CODE):
+        return False
+    main = portal.profiles.create_from(staff, presets.PEST_CONTROL_MAIN_ACCOUNT)
+    extra = portal.profiles.create_from(staff, presets.PEST_CONTROL_EXTRA_ACCOUNT)
+    sites: dict[str, Any] = {}
+    with portal.transaction():
+        umbrella = portal.customers.create(staff, code=PEST_CODE, name="Horeca Groep Zuid")
+        for code, (name, places) in PEST_BRANCHES.items():
+            branch = portal.customers.create(staff, code=code, name=name, parent=umbrella)
+            for place in places:
+                sites[place] = portal.locations.create(staff, customer=branch, name=place)
+    for username, (first, last, spec, _, rights) in PEST_LOGINS.items():
+        seed_login(
+            portal,
+            staff,
+            customer=umbrella,
+            username=username,
+            email=f"{username}@goudenleeuw.example",
+            password=DEMO_PASSWORD,
+            profile=main if spec is presets.PEST_CONTROL_MAIN_ACCOUNT else extra,
+            kind="main" if username == "hoofd" else "extra",
+            first_name=first,
+            last_name=last,
+            # An extra account of the umbrella works for the branches it is given, and
+            # there at the sites it is given.
+            customer_grants=sorted({sites[place].customer_id for place in rights}, key=str),
+            location_grants={sites[place]: access for place, access in rights.items()},
+        )
+    today = dt.date.today()
+    with engine.begin() as connection:
+        for n, (name, site) in enumerate(sites.items()):
+            for m, (kind, text) in enumerate(_ENTRIES):
+                connection.execute(
+                    logbook.insert().values(
+                        customer_id=site.customer_id,
+                        location_id=site.id,
+                        created_by=None,
+                        date=today - dt.timedelta(days=7 * (len(_ENTRIES) - m) + n),
+                        kind=kind,
+                        text=f"{name}: {text}",
+                    )
+                )
     return True
