@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         f"  every demo login's password (demo only): {data.DEMO_PASSWORD}",
         "  customer logins (Van Dijk Logistics):",
         *(f"    {name:<10} {about}" for name, (*_, about) in data.LOGINS.items()),
+        "  pest-control logins (Horeca Groep Zuid, an umbrella over two branches):",
+        *(f"    {name:<10} {about}" for name, (*_, about, _r) in data.PEST_LOGINS.items()),
         f"  vendor staff: {data.STAFF_LOGIN:<10} at {url}/vendor/login (view as customer)",
         f"  mail sent by the portal: {url}/mailbox",
         "  Ctrl-C stops it.",
