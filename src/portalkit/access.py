@@ -41,6 +41,7 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin, who
+from portalkit._spreadsheet import safe_cell
 from portalkit._service import ident
 from portalkit.actors import Actor, Member, Staff, System
 from portalkit.errors import Message, NotFound, PermissionDenied, Problem, ValidationError
@@ -679,7 +680,7 @@ class AccessContext:
         writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _safe_cell(row.get(k)) for k in columns})
+            writer.writerow({k: safe_cell(row.get(k)) for k in columns})
         return len(rows)
 
     # -- explanation ------------------------------------------------------------------------
@@ -936,13 +937,6 @@ def _missing_columns(resource: ResourceType) -> list[Problem]:
         for field, name in named
         if name is not None and name not in columns
     ]
-
-
-def _safe_cell(value: object) -> object:
-    # OWASP CSV injection: a cell starting with = + - @ (or tab/CR) runs as a formula.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
 
 
 CONTEXT_REUSE = timedelta(seconds=10)

@@ -39,6 +39,7 @@ from portalkit.outbox.service import MailService
 from portalkit.passwords import PasswordHasher
 from portalkit.profiles.service import ProfileService
 from portalkit.registrations.service import RegistrationService
+from portalkit.review import AccessReviewService
 from portalkit.settings import PortalSettings, load_settings
 from portalkit.storage.base import Storage, UnitOfWork
 from portalkit.vendors.model import Vendor
@@ -98,6 +99,7 @@ class Portal:
             memberships=self.memberships,
             credentials=self.credentials,
         )
+        self.review = AccessReviewService(rt, access=self.access)
         self.logins = LoginService(
             rt,
             access=self.access,
