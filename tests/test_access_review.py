@@ -88,7 +88,9 @@ def test_only_staff_review_and_only_their_vendor(world: World) -> None:
 def test_csv_and_json_hold_the_same_rows_with_formulas_defused(world: World) -> None:
     made = _tree(world)
     world.portal.contacts.update(  # a name a spreadsheet would run
-        world.staff, made["outsider"].contact_id, first_name="=HYPERLINK(x)"  # type: ignore[attr-defined]
+        world.staff,
+        made["outsider"].contact_id,
+        first_name="=HYPERLINK(x)",  # type: ignore[attr-defined]
     )
     stream = io.StringIO()
     count = world.portal.review.write_csv(world.staff, stream)
@@ -97,7 +99,9 @@ def test_csv_and_json_hold_the_same_rows_with_formulas_defused(world: World) -> 
     names = [row[COLUMNS.index("contact_name")] for row in table[1:]]
     assert any(n.startswith("'=HYPERLINK") for n in names)
     as_json = json.loads(world.portal.review.to_json(world.staff))
-    assert [r["membership_id"] for r in as_json] == [row[COLUMNS.index("membership_id")] for row in table[1:]]
+    assert [r["membership_id"] for r in as_json] == [
+        row[COLUMNS.index("membership_id")] for row in table[1:]
+    ]
 
 
 def test_explain_says_what_decides_for_one_login(world: World) -> None:

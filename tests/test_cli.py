@@ -370,3 +370,42 @@ def test_the_console_script_is_portalkit_cli_main(capsys: pytest.CaptureFixture[
     assert main(["mail", "new-key", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)) == {"key"}
     assert main(["mail", "nope"]) == ExitCode.USAGE
+
+
+# -- access review ------------------------------------------------------------------------------
+
+
+def _review_world(db_url: str) -> None:
+    settings = PortalSettings(_env_file=None, database_url=db_url, mail_from=MAIL_FROM)
+    portal = Portal.from_settings(settings)
+    # The vendor the command works in by default.
+    world = World(portal, vendor_code=portal.settings.default_vendor)
+    acme = world.customer(code="ACME")
+    anna = world.membership(
+        customer=acme,
+        account=world.account(username="anna"),
+        profile=world.profile(capabilities={"invoices.view"}),
+    )
+    world.membership(customer=world.customer(code="OTHER"), profile=world.profile())
+    portal.memberships.deactivate(world.staff, anna)
+    portal.close()
+
+
+def test_access_review_lists_effective_rights_as_table_json_and_csv(run: Run, db_url: str) -> None:
+    _review_world(db_url)
+    table = run("access", "review", "--customer", "ACME")
+    assert table.exit_code == 0 and "anna" in table.stdout and "OTHER" not in table.stdout
+    rows = json.loads(run("access", "review", "--json").stdout)
+    assert sorted(r["customer_code"] for r in rows) == ["ACME", "OTHER"]
+    anna = next(r for r in rows if r["username"] == "anna")
+    assert anna["capabilities"] == [] and anna["denied"]  # switched off: nothing, and why
+    lines = run("access", "review", "--csv").stdout.splitlines()
+    assert lines[0].startswith("customer_code,") and len(lines) == 3
+    said = run("access", "explain", "--customer", "ACME", "--login", "anna", "invoices.view")
+    assert said.exit_code == 0 and said.stdout.strip()
+
+
+def test_access_review_of_an_unknown_customer_is_one_line(run: Run, db_url: str) -> None:
+    _review_world(db_url)
+    result = run("access", "review", "--customer", "NOPE")
+    assert result.exit_code != 0 and "NOPE" in _one_error_line(result)

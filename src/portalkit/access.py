@@ -41,8 +41,8 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin, who
-from portalkit._spreadsheet import safe_cell
 from portalkit._service import ident
+from portalkit._spreadsheet import safe_cell
 from portalkit.actors import Actor, Member, Staff, System
 from portalkit.errors import Message, NotFound, PermissionDenied, Problem, ValidationError
 from portalkit.memberships.model import MembershipKind, MembershipStatus

@@ -26,8 +26,8 @@ import attrs
 
 from portalkit._guard import require_admin
 from portalkit._service import ident, load
-from portalkit.actors import Actor, Member
 from portalkit._spreadsheet import safe_cell
+from portalkit.actors import Actor, Member
 from portalkit.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -193,11 +193,11 @@ class AccessReviewService:
             profile=profile.name if profile is not None else "",
             capabilities=tuple(sorted(context.capabilities)),
             denied=str(context.denied or ""),
-            scopes=tuple(sorted((r, s.value) for r, s in (profile.scopes if profile else {}).items())),
-            locations=tuple(sorted(locations)),
-            other_customers=tuple(
-                sorted(customers[i].code for i in reached if i in customers)
+            scopes=tuple(
+                sorted((r, s.value) for r, s in (profile.scopes if profile else {}).items())
             ),
+            locations=tuple(sorted(locations)),
+            other_customers=tuple(sorted(customers[i].code for i in reached if i in customers)),
             depends_on_main_account=membership.kind.value == "extra",
             last_login_at=account.last_login_at if account is not None else None,
         )
