@@ -1,0 +1,1 @@
+"""Documents the vendor shares with its customers (in progress)."""
