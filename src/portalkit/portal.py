@@ -31,6 +31,7 @@ from portalkit.auth import AuthService
 from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
+from portalkit.documents.service import DocumentService
 from portalkit.errors import ConfigurationError, PortalError
 from portalkit.linkmail import LinkMail
 from portalkit.logins import LoginService
@@ -51,7 +52,8 @@ __all__ = ["Portal"]
 
 class Portal:
     """The entry point: services for vendors, customers, locations, contacts, accounts,
-    memberships and permission profiles, on one storage backend and one mailer.
+    memberships, permission profiles and documents, on one storage backend, one mailer and
+    one asset store.
 
     ``Portal()`` with no arguments is an in-memory portal (files in memory too), as tests
     want it; :meth:`from_settings` builds the configured one. ``assets=`` is the
@@ -93,6 +95,7 @@ class Portal:
         self.accounts = AccountService(rt, access=self.access)
         self.memberships = MembershipService(rt, access=self.access)
         self.profiles = ProfileService(rt, access=self.access)
+        self.documents = DocumentService(rt, access=self.access, assets=self.assets)
         self.auth = AuthService(rt, access=self.access)
         self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
         self.registrations = RegistrationService(
