@@ -442,3 +442,30 @@ def test_shares_restrictions_changes_and_deletions_are_audited(world: World, acm
     assert {e.target for e in events} == {f"document:{doc.id}"}
     assert events[1].details["members"] == [str(acme.kim.membership_id)]
     assert events[0].real_actor == f"staff:{world.staff.user_id}"
+
+
+# -- property: no change of a good token opens anything ---------------------------------------
+def test_no_single_change_of_a_token_opens_the_document() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    world = World(Portal(settings=load_settings(secret_key=SECRET), clock=FixedClock()))
+    team = firm(world)
+    doc = share(world, team.customer)
+    token = world.portal.documents.link(team.kim, doc)
+    alphabet = "0123456789abcdefABCDEF._-=d" + "".join(sorted(set(token)))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.integers(0, len(token) - 1), st.sampled_from(alphabet), st.booleans())
+    def changed(position: int, character: str, insert: bool) -> None:
+        if insert:
+            bad = token[:position] + character + token[position:]
+        else:
+            bad = token[:position] + character + token[position + 1 :]
+        if bad == token:
+            return
+        with pytest.raises(InvalidToken):
+            world.portal.documents.open(team.kim, bad)
+
+    changed()
+    assert world.portal.documents.open(team.kim, token)[0] == doc
