@@ -15,7 +15,14 @@ from portalkit import Portal
 from portalkit.assets.base import PRIVATE, PUBLIC, check_key, new_key
 from portalkit.assets.filesystem import FilesystemAssetStore, default_asset_dir
 from portalkit.assets.memory import MemoryAssetStore
-from portalkit.errors import ConfigurationError, NotFound, Problem, StorageError, ValidationError
+from portalkit.errors import (
+    ConfigurationError,
+    Conflict,
+    NotFound,
+    Problem,
+    StorageError,
+    ValidationError,
+)
 from portalkit.settings import load_settings
 from portalkit.testing.assets import AssetStoreContract
 
@@ -70,7 +77,7 @@ def test_a_linked_file_inside_the_root_is_never_followed(tmp_path: Path) -> None
     with pytest.raises(StorageError):
         store.get("private/ab/abc.txt")
     assert not store.exists("private/ab/abc.txt")
-    with pytest.raises(Exception):  # noqa: B017 - taken (Conflict) or refused, never written through
+    with pytest.raises(Conflict):  # the link holds the key: never written through
         store.put("private/ab/abc.txt", b"overwritten?")
     store.delete("private/ab/abc.txt")  # removes the link, not its target
     assert outside.read_bytes() == b"outside the root"

@@ -469,3 +469,56 @@ def test_no_single_change_of_a_token_opens_the_document() -> None:
 
     changed()
     assert world.portal.documents.open(team.kim, token)[0] == doc
+
+
+# -- PostgreSQL: two servers, one document ----------------------------------------------------
+@pytest.mark.postgres
+def test_two_servers_deleting_one_document_on_postgres(pg_url: str) -> None:
+    import threading
+
+    from sqlalchemy import event, text
+
+    from portalkit.storage.base import TABLES
+    from portalkit.storage.sqlalchemy import SqlStorage
+
+    first, second = SqlStorage(pg_url), SqlStorage(pg_url)
+    with first.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    barrier = threading.Barrier(2, timeout=10)
+
+    def wait_before_delete(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM DOCUMENTS"):
+            barrier.wait()
+
+    for storage in (first, second):
+        event.listen(storage.engine, "before_cursor_execute", wait_before_delete)
+    files = MemoryAssetStore()  # one folder both servers see
+    settings = load_settings(secret_key=SECRET)
+    one = Portal(first, settings=settings, assets=files)
+    two = Portal(second, settings=settings, assets=files)
+    try:
+        world = World(one)
+        customer = world.customer()
+        for _ in range(5):
+            barrier.reset()
+            doc = share(world, customer)
+            outcomes: list[BaseException | None] = [None, None]
+
+            def run(i: int, portal: Portal, doc: Document = doc) -> None:
+                try:
+                    portal.documents.delete(world.staff, doc.id)
+                except BaseException as exc:  # the test inspects every outcome
+                    outcomes[i] = exc
+
+            threads = [threading.Thread(target=run, args=(i, p)) for i, p in enumerate((one, two))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            assert sum(o is None for o in outcomes) == 1, outcomes
+            assert isinstance(next(o for o in outcomes if o is not None), Conflict)
+            assert not files.exists(doc.asset_key)
+        assert one.documents.list(world.staff) == []
+    finally:
+        first.close()
+        second.close()
