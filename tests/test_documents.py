@@ -504,7 +504,12 @@ def test_two_servers_deleting_one_document_on_postgres(pg_url: str) -> None:
             doc = share(world, customer)
             outcomes: list[BaseException | None] = [None, None]
 
-            def run(i: int, portal: Portal, doc: Document = doc) -> None:
+            def run(
+                i: int,
+                portal: Portal,
+                doc: Document = doc,
+                outcomes: list[BaseException | None] = outcomes,
+            ) -> None:
                 try:
                     portal.documents.delete(world.staff, doc.id)
                 except BaseException as exc:  # the test inspects every outcome
