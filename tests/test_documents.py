@@ -527,3 +527,28 @@ def test_two_servers_deleting_one_document_on_postgres(pg_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_storage_failure_at_any_step_of_a_share_leaves_no_file() -> None:
+    from portalkit.errors import PortalError
+    from portalkit.storage.memory import MemoryStorage
+
+    storage, files = MemoryStorage(), MemoryAssetStore()
+    portal = Portal(storage, settings=load_settings(secret_key=SECRET), assets=files)
+    world = World(portal)
+    team = firm(world)
+    site = world.location(team.customer)
+    failed = 0
+    for step in range(1, 40):
+        storage.fail_after(step)
+        try:
+            doc = share(world, team.customer, location=site, members=[team.kim.membership_id])
+        except PortalError:
+            failed += 1
+            assert files.keys == frozenset(), step
+            assert portal.documents.list(world.staff) == []
+            continue
+        storage.fail_after(None)
+        assert files.keys == {doc.asset_key}
+        break
+    assert failed >= 3  # the customer, the location, the members and the write were each hit
