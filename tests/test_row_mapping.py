@@ -27,6 +27,7 @@ from sqlalchemy import text
 from portalkit.accounts import Account
 from portalkit.audit import AuditEvent
 from portalkit.customers import Branding, Contact, Customer, Location
+from portalkit.documents import Document
 from portalkit.jobs import Job
 from portalkit.memberships import Membership
 from portalkit.outbox import OutboxMessage
@@ -50,6 +51,7 @@ RECORDS: dict[str, type] = {
     "registrations": Registration,
     "tokens": Token,
     "jobs": Job,
+    "documents": Document,
 }
 REPOSITORY = {"audit_events": "audit", "outbox_messages": "outbox"}
 # Fields unique across the table (or the vendor): each example's value gets its own suffix.
@@ -114,6 +116,7 @@ class Parents:
     profile: PermissionProfile
     registration: Registration
     membership: Membership
+    location: Location
 
     @classmethod
     def store(cls, storage: SqlStorage) -> Parents:
@@ -136,6 +139,7 @@ class Parents:
             ),
             # On another account, so a drawn membership of `account` in `customer` is no clash.
             membership=Membership(uuid4(), vendor.id, other.id, customer.id, contact.id, now),
+            location=Location(uuid4(), vendor.id, customer.id, "Site", now),
         )
         uow = storage.begin()
         uow.vendors.add(vendor)
@@ -147,6 +151,7 @@ class Parents:
             ("profiles", parents.profile),
             ("registrations", parents.registration),
             ("memberships", parents.membership),
+            ("locations", parents.location),
         ):
             getattr(uow, table).add(record)
         uow.commit()

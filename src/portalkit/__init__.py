@@ -15,9 +15,11 @@ Example::
 from portalkit.access import AccessContext, Capability, Condition, ResourceType
 from portalkit.accounts import SUPPORTED_LANGUAGES, Account, AccountStatus
 from portalkit.actors import Actor, Member, Staff, System
+from portalkit.assets import AssetStore
 from portalkit.auth import Login
 from portalkit.clock import Clock, FixedClock, SystemClock
 from portalkit.customers import Address, Contact, Customer, CustomerSettings, Location
+from portalkit.documents import Document
 from portalkit.errors import (
     AuthenticationFailed,
     ConcurrentModification,
@@ -61,6 +63,7 @@ __all__ = [
     "AccountStatus",
     "Actor",
     "Address",
+    "AssetStore",
     "AuthenticationFailed",
     "Capability",
     "Clock",
@@ -71,6 +74,7 @@ __all__ = [
     "Contact",
     "Customer",
     "CustomerSettings",
+    "Document",
     "FixedClock",
     "ImproperlyInstalled",
     "InvalidToken",

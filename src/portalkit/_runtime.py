@@ -56,7 +56,16 @@ _watching: ContextVar[bool] = ContextVar("portalkit-watching", default=False)
 
 
 class _Transaction:
-    __slots__ = ("after_commit", "after_end", "bag", "ended", "failed", "host", "uow")
+    __slots__ = (
+        "after_commit",
+        "after_end",
+        "after_rollback",
+        "bag",
+        "ended",
+        "failed",
+        "host",
+        "uow",
+    )
 
     def __init__(self, uow: UnitOfWork, host: object = None) -> None:
         self.uow = uow
@@ -67,6 +76,8 @@ class _Transaction:
         self.failed: BaseException | None = None
         self.after_commit: list[Callable[[], None]] = []
         self.after_end: list[Callable[[], None]] = []
+        # Undo what lives outside the database (files written for the block) if it fails.
+        self.after_rollback: list[Callable[[], None]] = []
         self.bag: dict[str, Any] = {}
 
 
@@ -79,6 +90,17 @@ def _run_once(actions: list[Callable[[], None]]) -> None:
     """Run and forget ``actions``, so none of them runs twice."""
     while actions:
         actions.pop(0)()
+
+
+def _undo_all(actions: list[Callable[[], None]]) -> None:
+    """Run and forget the rollback ``actions``, newest first; one that fails is logged and
+    the others still run, so the error that caused the rollback is the one the caller sees."""
+    while actions:
+        action = actions.pop()
+        try:
+            action()
+        except Exception:
+            log.exception("could not undo a rolled-back transaction's work outside storage")
 
 
 class Runtime:
@@ -198,6 +220,7 @@ class Runtime:
             uow.rollback()
             # Nothing of the block stays, so nothing of it is delivered, whatever the host does.
             tx.after_commit.clear()
+            _undo_all(tx.after_rollback)
             raise
         finally:
             self.current.reset(token)
@@ -206,6 +229,7 @@ class Runtime:
                 # host's end left to wait for.
                 _run_once(tx.after_end)
         if session is None:
+            tx.after_rollback.clear()
             _run_once(tx.after_commit)
 
     def _join(self, session: object, read_only: bool) -> _Transaction:
@@ -230,7 +254,11 @@ class Runtime:
             try:
                 _run_once(tx.after_end)
                 if committed:
+                    tx.after_rollback.clear()
                     _run_once(tx.after_commit)
+                else:
+                    tx.after_commit.clear()
+                    _undo_all(tx.after_rollback)
             finally:
                 self.current.reset(token)
 
@@ -260,6 +288,19 @@ class Runtime:
         if current is None:
             raise PortalError("after_commit needs a transaction")
         current.after_commit.append(action)
+
+    def on_rollback(self, action: Callable[[], None]) -> None:
+        """Run ``action`` if the current transaction rolls back (never if it commits): to
+        take back what the block did outside storage, such as a file it wrote.
+
+        Actions run newest first, right after the rollback; in a transaction joined to the
+        host's (``transaction(session=…)``) also when the host rolls its own back. One that
+        raises is logged and the others still run.
+        """
+        current = self.current.get()
+        if current is None:
+            raise PortalError("on_rollback needs a transaction")
+        current.after_rollback.append(action)
 
     def standalone(self, what: str) -> None:
         """Refuse to run inside a caller's transaction: what ``what`` records (failed logins,

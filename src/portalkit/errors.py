@@ -68,9 +68,11 @@ def _(message: str) -> str:
 
 RECORD_KINDS: tuple[str, ...] = (
     _("account"),
+    _("asset"),
     _("audit_event"),
     _("contact"),
     _("customer"),
+    _("document"),
     _("job"),
     _("location"),
     _("membership"),

@@ -24,11 +24,14 @@ from portalkit._runtime import Runtime, _Transaction
 from portalkit.access import AccessService
 from portalkit.accounts.service import AccountService
 from portalkit.actors import System
+from portalkit.assets.base import AssetStore
+from portalkit.assets.service import AssetService
 from portalkit.audit.service import AuditService
 from portalkit.auth import AuthService
 from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
+from portalkit.documents.service import DocumentService
 from portalkit.errors import ConfigurationError, PortalError
 from portalkit.linkmail import LinkMail
 from portalkit.logins import LoginService
@@ -50,10 +53,12 @@ __all__ = ["Portal"]
 
 class Portal:
     """The entry point: services for vendors, customers, locations, contacts, accounts,
-    memberships and permission profiles, on one storage backend and one mailer.
+    memberships, permission profiles and documents, on one storage backend, one mailer and
+    one asset store.
 
-    ``Portal()`` with no arguments is an in-memory portal, as tests want it;
-    :meth:`from_settings` builds the configured one.
+    ``Portal()`` with no arguments is an in-memory portal (files in memory too), as tests
+    want it; :meth:`from_settings` builds the configured one. ``assets=`` is the
+    :class:`~portalkit.assets.base.AssetStore` uploaded files live in.
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class Portal:
         *,
         settings: PortalSettings | None = None,
         clock: Clock | None = None,
+        assets: AssetStore | None = None,
     ) -> None:
         settings = settings or PortalSettings.model_construct()
         # The in-memory backends are loaded by name, as configured ones are: the core
@@ -78,6 +84,9 @@ class Portal:
         outbox = Outbox(rt)
         links = LinkMail(rt, outbox=outbox)
         self.access = AccessService(rt, outbox=outbox)
+        self.assets = AssetService(
+            rt, assets if assets is not None else _build_assets(settings, "memory")
+        )
         self.audit = AuditService(rt, access=self.access)
         self.mail = MailService(rt, outbox=outbox, access=self.access)
         self.vendors = VendorService(rt)
@@ -87,6 +96,7 @@ class Portal:
         self.accounts = AccountService(rt, access=self.access)
         self.memberships = MembershipService(rt, access=self.access)
         self.profiles = ProfileService(rt, access=self.access)
+        self.documents = DocumentService(rt, access=self.access, assets=self.assets)
         self.auth = AuthService(rt, access=self.access)
         self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
         self.registrations = RegistrationService(
@@ -180,7 +190,8 @@ class Portal:
         """Build the portal the settings describe (``PORTALKIT_*`` variables, ``.env``).
 
         With the defaults: a SQLite file ``portalkit.db`` whose schema is created or upgraded
-        on the spot, and mail printed to the console.
+        on the spot, mail printed to the console, and uploaded files in ``assets/`` beside
+        the database file.
         """
         if settings is not None and overrides:
             settings = load_settings(**{**settings.model_dump(), **overrides})
@@ -194,7 +205,11 @@ class Portal:
         if migrate:
             storage.upgrade_schema()
         return cls(
-            storage, _build_mailer(settings, settings.mail_backend), settings=settings, clock=clock
+            storage,
+            _build_mailer(settings, settings.mail_backend),
+            settings=settings,
+            clock=clock,
+            assets=_build_assets(settings, settings.asset_store),
         )
 
     def transaction(
@@ -276,6 +291,17 @@ def _plugin(settings: PortalSettings, variable: str, name: str, known: dict[str,
             f"dotted path of a class with a from_settings() method ({exc})"
         ) from None
     return factory(settings)
+
+
+_ASSET_STORES = {
+    "filesystem": "portalkit.assets.filesystem.FilesystemAssetStore",
+    "memory": "portalkit.assets.memory.MemoryAssetStore",
+}
+
+
+def _build_assets(settings: PortalSettings, name: str) -> AssetStore:
+    store: AssetStore = _plugin(settings, "ASSET_STORE", name, _ASSET_STORES)
+    return store
 
 
 def _build_mailer(settings: PortalSettings, name: str) -> Mailer:

@@ -166,6 +166,32 @@ class PortalSettings(BaseSettings):
             )
         return self
 
+    asset_store: str = pydantic.Field(
+        default="filesystem",
+        description="Where uploaded files (documents, attachments, logos) are kept: "
+        "'filesystem', 'memory', or a dotted path to an AssetStore class with a "
+        "from_settings() method.",
+        min_length=1,
+    )
+    asset_dir: str = pydantic.Field(
+        default="",
+        description="The folder of the filesystem asset store. Default: 'assets' beside the "
+        "SQLite file, or 'portalkit-assets' in the working directory for other databases.",
+        max_length=1000,
+    )
+    asset_max_bytes: int = pydantic.Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        le=1024 * 1024 * 1024,
+        description="The largest file portalkit stores, in bytes (20 MiB by default).",
+    )
+    document_link_minutes: int = pydantic.Field(
+        default=60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="How long a document's download link works for the member it was made for.",
+    )
+
     mail_backend: str = pydantic.Field(
         default="console",
         description="'console', 'smtp', 'file', 'memory', or a dotted path to a Mailer class "

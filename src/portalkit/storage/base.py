@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from portalkit.accounts.model import Account
     from portalkit.audit.model import AuditEvent
     from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.documents.model import Document
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
     from portalkit.outbox.model import OutboxMessage
@@ -180,6 +181,16 @@ class UnitOfWork(Protocol):
     @property
     def jobs(self) -> Repository[Job]:
         """Stored background jobs (across vendors only through :meth:`claim_jobs`)."""
+        ...
+
+    @property
+    def documents(self) -> Repository[Document]:
+        """Documents shared with customers (their bytes live in the asset store)."""
+        ...
+
+    def delete_document(self, vendor_id: UUID, document_id: UUID, expected_version: int) -> bool:
+        """Delete the document if it is of this vendor and still at ``expected_version``;
+        returns whether it was (False: changed meanwhile, or gone)."""
         ...
 
     def claim_jobs(self, now: datetime, limit: int, lease_until: datetime) -> list[Job]:
@@ -421,6 +432,7 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     "outbox_messages": (),
     "registrations": (),
     "jobs": (),
+    "documents": (),
     "tokens": (UniqueKey("uq_tokens_digest", ("digest",), "token", "this token exists already"),),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
@@ -447,6 +459,7 @@ TABLES = (
     "registrations",
     "tokens",
     "jobs",
+    "documents",
 )
 """Every table, in an order where each one's references come before it."""
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from portalkit.accounts.model import Account
     from portalkit.audit.model import AuditEvent
     from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.documents.model import Document
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
     from portalkit.outbox.model import OutboxMessage
@@ -229,6 +230,7 @@ class MemoryUnitOfWork:
         self.registrations: _Table[Registration] = _Table(self, "registrations")
         self.tokens: _Table[Token] = _Table(self, "tokens")
         self.jobs: _Table[Job] = _Table(self, "jobs")
+        self.documents: _Table[Document] = _Table(self, "documents")
 
     def _check_open(self) -> None:
         if not self._open:
@@ -265,6 +267,18 @@ class MemoryUnitOfWork:
             return False
         del rows[job_id]
         self._undo.append(lambda: rows.__setitem__(job_id, stored))
+        return True
+
+    def delete_document(self, vendor_id: UUID, document_id: UUID, expected_version: int) -> bool:
+        """Remove the document if it is still at ``expected_version`` (undone on rollback)."""
+        self._writing()
+        self._check_open()
+        rows = self._tables.rows["documents"]
+        stored = rows.get(document_id)
+        if stored is None or stored.vendor_id != vendor_id or stored.version != expected_version:
+            return False
+        del rows[document_id]
+        self._undo.append(lambda: rows.__setitem__(document_id, stored))
         return True
 
     def claim_outbox(

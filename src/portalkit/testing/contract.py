@@ -666,6 +666,54 @@ class StorageContract:
             assert uow.jobs.get(world.vendor.id, first[0].id) is None
             assert uow.jobs.get(other.vendor.id, jobs[1].id) is None
 
+    def test_documents_read_back_stay_in_their_vendor_and_delete_conditionally(
+        self, world: World, other: World
+    ) -> None:
+        from uuid import uuid4
+
+        from portalkit.documents.model import Document
+
+        p = world.portal
+        customer = world.customer()
+        site = world.location(customer)
+        member = world.membership(customer)
+        now = p.clock.now()
+        document = Document(
+            id=uuid4(),
+            vendor_id=world.vendor.id,
+            customer_id=customer.id,
+            name="Keuringsrapport — Übersicht.pdf",
+            content_type="application/pdf",
+            size=1234,
+            sha256="ab" * 32,
+            asset_key="private/ab/" + "ab" * 16 + ".pdf",
+            uploaded_by="staff:planner",
+            created_at=now,
+            location_id=site.id,
+            restricted=True,
+            members=frozenset({member.id, uuid4()}),
+        )
+        with p.transaction() as uow:
+            uow.documents.add(document)
+        with p.transaction() as uow:
+            assert uow.documents.get(world.vendor.id, document.id) == document
+            assert uow.documents.get(other.vendor.id, document.id) is None
+            assert uow.documents.list(world.vendor.id, where={"customer_id": customer.id}) == [
+                document
+            ]
+            assert uow.documents.list(other.vendor.id) == []
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            assert uow.delete_document(world.vendor.id, document.id, 1)
+            raise RuntimeError("roll back")
+        with p.transaction() as uow:
+            assert not uow.delete_document(world.vendor.id, document.id, 2)  # stale version
+            assert not uow.delete_document(other.vendor.id, document.id, 1)  # another vendor's
+            assert uow.delete_document(world.vendor.id, document.id, 1)
+            assert uow.documents.get(world.vendor.id, document.id) is None
+            assert not uow.delete_document(world.vendor.id, document.id, 1)  # gone
+        with p.transaction() as uow:
+            assert uow.documents.get(world.vendor.id, document.id) is None
+
     def _token(self, world: World, purpose: Any, digest: str, **fields: Any) -> Any:
         from datetime import timedelta
         from uuid import uuid4

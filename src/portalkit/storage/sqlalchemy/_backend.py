@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     from portalkit.accounts.model import Account
     from portalkit.audit.model import AuditEvent
     from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.documents.model import Document
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
     from portalkit.outbox.model import OutboxMessage
@@ -583,6 +584,27 @@ class SqlUnitOfWork:
     def jobs(self) -> _Repo[Job]:
         """Stored background jobs."""
         return self._repo("jobs")
+
+    @property
+    def documents(self) -> _Repo[Document]:
+        """Documents shared with customers."""
+        return self._repo("documents")
+
+    def delete_document(self, vendor_id: UUID, document_id: UUID, expected_version: int) -> bool:
+        """One conditional ``DELETE``."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["documents"]
+        self.documents._seen.pop(document_id, None)
+        deleted = self._execute(
+            delete(t).where(
+                t.c.id == document_id,
+                t.c.vendor_id == vendor_id,
+                t.c.version == expected_version,
+            )
+        )
+        return int(deleted.rowcount) == 1
 
     @property
     def connection(self) -> Connection:

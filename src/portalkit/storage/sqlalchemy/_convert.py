@@ -32,6 +32,7 @@ from portalkit._validation import email_key
 from portalkit.accounts import Account
 from portalkit.audit import AuditEvent
 from portalkit.customers import Contact, Customer, Location
+from portalkit.documents.model import Document
 from portalkit.jobs import Job
 from portalkit.memberships import LocationGrant, Membership
 from portalkit.outbox import OutboxMessage
@@ -133,6 +134,7 @@ LAYOUTS: Mapping[str, _Layout] = {
     "outbox_messages": _Layout(OutboxMessage),
     "tokens": _Layout(Token),
     "jobs": _Layout(Job),
+    "documents": _Layout(Document),
 }
 """The record type and layout of every table."""
 

@@ -354,6 +354,27 @@ class JobRow(_Scoped, Base):
     last_error: Mapped[str] = mapped_column(Text)
 
 
+class DocumentRow(_Scoped, Base):
+    """A document shared with a customer; its bytes live in the asset store."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        Index("ix_documents_vendor_customer", "vendor_id", "customer_id", "created_at"),
+    )
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    location_id: Mapped[UUID | None] = mapped_column(ForeignKey("locations.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    asset_key: Mapped[str] = mapped_column(String(200))
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    visible: Mapped[bool]
+    restricted: Mapped[bool]
+    members: Mapped[list[Any]]
+
+
 # Short enough that every prefixed name stays within PostgreSQL's 63 characters (the longest
 # of portalkit's own names has 39); lowercase so no database folds or quotes it.
 _PREFIX = re.compile(r"[a-z][a-z0-9_]{0,18}_")

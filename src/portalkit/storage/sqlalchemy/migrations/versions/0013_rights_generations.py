@@ -1,7 +1,7 @@
 """rights generations: one number per vendor that every change of its access facts moves on
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-02 15:00:00
 
 A request checks the number (one small read) and reuses the access facts it read before while
@@ -16,7 +16,7 @@ from alembic import op
 from portalkit.storage.sqlalchemy.rows import migration_names
 
 revision: str = "0013"
-down_revision: str | None = "0008"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
