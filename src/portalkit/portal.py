@@ -30,6 +30,7 @@ from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
 from portalkit.errors import ConfigurationError, PortalError
+from portalkit.inbox.service import InboxService
 from portalkit.linkmail import LinkMail
 from portalkit.logins import LoginService
 from portalkit.mail.base import Mailer
@@ -40,16 +41,20 @@ from portalkit.passwords import PasswordHasher
 from portalkit.profiles.service import ProfileService
 from portalkit.registrations.service import RegistrationService
 from portalkit.settings import PortalSettings, load_settings
+from portalkit.staff.service import StaffService
 from portalkit.storage.base import Storage, UnitOfWork
+from portalkit.tickets.service import TicketService
 from portalkit.vendors.model import Vendor
 from portalkit.vendors.service import VendorService
+from portalkit.workrequests.service import WorkRequestService
 
 __all__ = ["Portal"]
 
 
 class Portal:
     """The entry point: services for vendors, customers, locations, contacts, accounts,
-    memberships and permission profiles, on one storage backend and one mailer.
+    memberships and permission profiles, the staff directory, the vendor inbox, work
+    requests and tickets, on one storage backend and one mailer.
 
     ``Portal()`` with no arguments is an in-memory portal, as tests want it;
     :meth:`from_settings` builds the configured one.
@@ -88,6 +93,10 @@ class Portal:
         self.profiles = ProfileService(rt, access=self.access)
         self.auth = AuthService(rt, access=self.access)
         self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
+        self.staff = StaffService(rt)
+        self.inbox = InboxService(rt, access=self.access, outbox=outbox, staff=self.staff)
+        self.work_requests = WorkRequestService(rt, access=self.access, inbox=self.inbox)
+        self.tickets = TicketService(rt, access=self.access, inbox=self.inbox)
         self.registrations = RegistrationService(
             rt,
             outbox=outbox,
@@ -97,6 +106,7 @@ class Portal:
             accounts=self.accounts,
             memberships=self.memberships,
             credentials=self.credentials,
+            inbox=self.inbox,
         )
         self.logins = LoginService(
             rt,

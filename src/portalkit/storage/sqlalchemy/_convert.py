@@ -32,15 +32,19 @@ from portalkit._validation import email_key
 from portalkit.accounts import Account
 from portalkit.audit import AuditEvent
 from portalkit.customers import Contact, Customer, Location
+from portalkit.inbox.model import InboxComment, InboxEvent, InboxItem
 from portalkit.jobs import Job
 from portalkit.memberships import LocationGrant, Membership
 from portalkit.outbox import OutboxMessage
 from portalkit.profiles import PermissionProfile
 from portalkit.registrations import Registration
+from portalkit.staff.model import InboxAddress, StaffMember
 from portalkit.storage.base import UNIQUE_KEYS
 from portalkit.storage.sqlalchemy.rows import Base
+from portalkit.tickets.model import Ticket
 from portalkit.tokens import Token
 from portalkit.vendors import Vendor
+from portalkit.workrequests.model import WorkRequest
 
 __all__ = ["FROM_ROW", "LAYOUTS", "TO_ROW", "converter"]
 
@@ -133,6 +137,13 @@ LAYOUTS: Mapping[str, _Layout] = {
     "outbox_messages": _Layout(OutboxMessage),
     "tokens": _Layout(Token),
     "jobs": _Layout(Job),
+    "staff_members": _Layout(StaffMember),
+    "inbox_addresses": _Layout(InboxAddress),
+    "inbox_items": _Layout(InboxItem),
+    "inbox_comments": _Layout(InboxComment),
+    "inbox_events": _Layout(InboxEvent),
+    "work_requests": _Layout(WorkRequest),
+    "tickets": _Layout(Ticket),
 }
 """The record type and layout of every table."""
 
