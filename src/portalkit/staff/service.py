@@ -111,16 +111,16 @@ class StaffService:
         address = v.email(problems, "email", email)
         v.raise_if(problems)
         with self._rt.transaction() as uow:
-            current = uow.inbox_addresses.get_by(vendor_id, "vendor", None)
+            current = uow.inbox_settings.get_by(vendor_id, "vendor", None)
             if current is None:
                 now = self._rt.clock.now()
                 current = InboxAddress(
                     id=ordered_id(now), vendor_id=vendor_id, email=address, created_at=now
                 )
-                uow.inbox_addresses.add(current)
+                uow.inbox_settings.add(current)
             else:
                 updated = attrs.evolve(current, email=address, version=current.version + 1)
-                uow.inbox_addresses.update(updated, current.version)
+                uow.inbox_settings.update(updated, current.version)
                 current = updated
             self._rt.record(
                 uow,
@@ -140,7 +140,7 @@ class StaffService:
     # -- for the other services, inside their transaction ----------------------------------
     def address(self, uow: UnitOfWork, vendor_id: UUID) -> str | None:
         """The inbox address in the caller's transaction."""
-        found = uow.inbox_addresses.get_by(vendor_id, "vendor", None)
+        found = uow.inbox_settings.get_by(vendor_id, "vendor", None)
         return found.email if found is not None else None
 
     def find(self, uow: UnitOfWork, vendor_id: UUID, user_id: str) -> StaffMember | None:

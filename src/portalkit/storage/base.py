@@ -192,7 +192,7 @@ class UnitOfWork(Protocol):
         ...
 
     @property
-    def inbox_addresses(self) -> Repository[InboxAddress]:
+    def inbox_settings(self) -> Repository[InboxAddress]:
         """The vendor's inbox address (at most one per vendor)."""
         ...
 
@@ -489,9 +489,9 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
             "this staff member is in the directory already",
         ),
     ),
-    "inbox_addresses": (
+    "inbox_settings": (
         UniqueKey(
-            "uq_inbox_addresses_vendor",
+            "uq_inbox_settings_vendor",
             ("vendor_id",),
             "vendor",
             "this vendor has an inbox address already",
@@ -543,7 +543,7 @@ TABLES = (
     "tokens",
     "jobs",
     "staff_members",
-    "inbox_addresses",
+    "inbox_settings",
     "inbox_items",
     "inbox_comments",
     "inbox_events",

@@ -221,7 +221,7 @@ class MemoryUnitOfWork:
         self.tokens: _Table[Token] = _Table(self, "tokens")
         self.jobs: _Table[Job] = _Table(self, "jobs")
         self.staff_members: _Table[StaffMember] = _Table(self, "staff_members")
-        self.inbox_addresses: _Table[InboxAddress] = _Table(self, "inbox_addresses")
+        self.inbox_settings: _Table[InboxAddress] = _Table(self, "inbox_settings")
         self.inbox_items: _Table[InboxItem] = _Table(self, "inbox_items")
         self.inbox_comments: _Table[InboxComment] = _Table(self, "inbox_comments")
         self.inbox_events: _Table[InboxEvent] = _Table(self, "inbox_events")

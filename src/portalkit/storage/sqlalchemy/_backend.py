@@ -596,9 +596,9 @@ class SqlUnitOfWork:
         return self._repo("staff_members")
 
     @property
-    def inbox_addresses(self) -> _Repo[InboxAddress]:
+    def inbox_settings(self) -> _Repo[InboxAddress]:
         """Inbox addresses."""
-        return self._repo("inbox_addresses")
+        return self._repo("inbox_settings")
 
     @property
     def inbox_items(self) -> _Repo[InboxItem]:

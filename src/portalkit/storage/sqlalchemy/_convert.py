@@ -138,7 +138,7 @@ LAYOUTS: Mapping[str, _Layout] = {
     "tokens": _Layout(Token),
     "jobs": _Layout(Job),
     "staff_members": _Layout(StaffMember),
-    "inbox_addresses": _Layout(InboxAddress),
+    "inbox_settings": _Layout(InboxAddress),
     "inbox_items": _Layout(InboxItem),
     "inbox_comments": _Layout(InboxComment),
     "inbox_events": _Layout(InboxEvent),

@@ -358,8 +358,8 @@ class StaffMemberRow(_Scoped, Base):
 class InboxAddressRow(_Scoped, Base):
     """The vendor's inbox address."""
 
-    __tablename__ = "inbox_addresses"
-    __table_args__ = (UniqueConstraint("vendor_id", name="uq_inbox_addresses_vendor"),)
+    __tablename__ = "inbox_settings"
+    __table_args__ = (UniqueConstraint("vendor_id", name="uq_inbox_settings_vendor"),)
 
     email: Mapped[str] = mapped_column(String(254))
 

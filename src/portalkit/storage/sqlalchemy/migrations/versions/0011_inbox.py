@@ -49,21 +49,21 @@ def upgrade() -> None:
             batch_op.f(p("ix_staff_members_vendor_id")), ["vendor_id"], unique=False
         )
     op.create_table(
-        p("inbox_addresses"),
+        p("inbox_settings"),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("vendor_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", UTC, nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["vendor_id"], [p("vendors.id")], name=op.f(p("fk_inbox_addresses_vendor_id_vendors"))
+            ["vendor_id"], [p("vendors.id")], name=op.f(p("fk_inbox_settings_vendor_id_vendors"))
         ),
-        sa.UniqueConstraint(*["vendor_id"], name=op.f(p("uq_inbox_addresses_vendor"))),
-        sa.PrimaryKeyConstraint("id", name=op.f(p("pk_inbox_addresses"))),
+        sa.UniqueConstraint(*["vendor_id"], name=op.f(p("uq_inbox_settings_vendor"))),
+        sa.PrimaryKeyConstraint("id", name=op.f(p("pk_inbox_settings"))),
     )
-    with op.batch_alter_table(p("inbox_addresses"), schema=s) as batch_op:
+    with op.batch_alter_table(p("inbox_settings"), schema=s) as batch_op:
         batch_op.create_index(
-            batch_op.f(p("ix_inbox_addresses_vendor_id")), ["vendor_id"], unique=False
+            batch_op.f(p("ix_inbox_settings_vendor_id")), ["vendor_id"], unique=False
         )
     op.create_table(
         p("inbox_items"),
@@ -268,8 +268,8 @@ def downgrade() -> None:
     s = migration_schema()
     with op.batch_alter_table(p("staff_members"), schema=s) as batch_op:
         batch_op.drop_index(batch_op.f(p("ix_staff_members_vendor_id")))
-    with op.batch_alter_table(p("inbox_addresses"), schema=s) as batch_op:
-        batch_op.drop_index(batch_op.f(p("ix_inbox_addresses_vendor_id")))
+    with op.batch_alter_table(p("inbox_settings"), schema=s) as batch_op:
+        batch_op.drop_index(batch_op.f(p("ix_inbox_settings_vendor_id")))
     with op.batch_alter_table(p("inbox_items"), schema=s) as batch_op:
         batch_op.drop_index(batch_op.f(p("ix_inbox_items_newest")))
         batch_op.drop_index(batch_op.f(p("ix_inbox_items_page")))
@@ -291,5 +291,5 @@ def downgrade() -> None:
     op.drop_table(p("inbox_events"))
     op.drop_table(p("inbox_comments"))
     op.drop_table(p("inbox_items"))
-    op.drop_table(p("inbox_addresses"))
+    op.drop_table(p("inbox_settings"))
     op.drop_table(p("staff_members"))
