@@ -391,12 +391,16 @@ def _statement(
 
 
 @functools.cache
-def _recent_statement(t: Table, fields: tuple[str, ...], sets: tuple[str, ...]) -> Select[Any]:
-    """A page newest first: ``b_vendor_id``, ``fields`` equal to ``b_<field>`` and ``sets``
-    in the expanding ``s_<field>``; built once per shape."""
+def _recent_statement(
+    t: Table, fields: tuple[str, ...], nulls: tuple[str, ...], sets: tuple[str, ...]
+) -> Select[Any]:
+    """A page newest first: ``b_vendor_id``, ``fields`` equal to ``b_<field>``, ``nulls``
+    NULL and ``sets`` in the expanding ``s_<field>``; built once per shape."""
     query = select(t).where(t.c.vendor_id == bindparam("b_vendor_id"))
     for field in fields:
         query = query.where(t.c[field] == bindparam(f"b_{field}"))
+    for field in nulls:
+        query = query.where(t.c[field].is_(None))
     for field in sets:
         query = query.where(t.c[field].in_(bindparam(f"s_{field}", expanding=True)))
     return (
@@ -644,8 +648,11 @@ class SqlUnitOfWork:
         equal = {field: _stored(value) for field, value in (where or {}).items()}
         sets = {f: [_stored(v) for v in values] for f, values in (among or {}).items()}
         repo = self._repo(table)
-        query = _recent_statement(repo._table, tuple(equal), tuple(sets))
-        params: dict[str, Any] = {f"b_{f}": value for f, value in equal.items()}
+        # None means IS NULL, which a bound "= :value" would never match.
+        fields = tuple(f for f, value in equal.items() if value is not None)
+        nulls = tuple(f for f, value in equal.items() if value is None)
+        query = _recent_statement(repo._table, fields, nulls, tuple(sets))
+        params: dict[str, Any] = {f"b_{f}": equal[f] for f in fields}
         params.update({f"s_{f}": values for f, values in sets.items()})
         params.update(b_vendor_id=vendor_id, b_limit=limit, b_offset=offset)
         return [repo._remember(row) for row in self._execute(query, params).mappings()]
