@@ -8,6 +8,7 @@ Usage::
     portalkit mail worker --interval 10  # the same every 10 seconds, until stopped
     portalkit mail list --status dead    # what could not be delivered, and why
     portalkit mail new-key               # a key for PORTALKIT_MAIL_ENCRYPTION_KEY
+    portalkit events deliver --consumer myapp.erp:take_event   # inbox events to the ERP
 
 Every command takes ``--help`` and ``--json``; docs/cli.md lists the exit codes.
 
@@ -23,12 +24,12 @@ from collections.abc import Sequence
 
 import click
 
-from portalkit.cli import db, mail
+from portalkit.cli import db, events, mail
 from portalkit.cli._app import ExitCode, Root, examples, exit_codes_help
 
 __all__ = ["GROUPS", "ExitCode", "main", "portalkit"]
 
-GROUPS: tuple[click.Group, ...] = (db.db, mail.mail)
+GROUPS: tuple[click.Group, ...] = (db.db, mail.mail, events.events)
 """The command groups of ``portalkit``, in the order ``--help`` lists them."""
 
 
