@@ -339,3 +339,51 @@ def test_an_event_is_stored_with_its_change_or_not_at_all(world: World) -> None:
         raise RuntimeError("the host's own step failed")
     assert len(portal.inbox.events(world.staff, item)) == 1
     assert portal.inbox.get(world.staff, item).status is InboxStatus.NEW
+
+
+def test_a_read_only_view_as_files_follows_and_closes_no_ticket(portal: Portal) -> None:
+    world, _main, anna, _ben = _desk_world(portal)
+    ticket = portal.tickets.create(anna, subject="Printer offline", text="Since 9:00")
+    watcher = Staff(
+        vendor_id=world.vendor.id, user_id="support", permissions=frozenset({"impersonate"})
+    )
+    viewing = portal.access.view_as(watcher, anna.membership_id, reason="support call")
+    assert [t.id for t in portal.tickets.list(viewing)] == [ticket.id]  # reading is fine
+    for write in (
+        lambda: portal.tickets.create(viewing, subject="Sneaky", text="x"),
+        lambda: portal.tickets.follow(viewing, ticket),
+        lambda: portal.tickets.comment(viewing, ticket, "Sneaky"),
+        lambda: portal.tickets.close(viewing, ticket),
+    ):
+        with pytest.raises(PermissionDenied):
+            write()
+    assert portal.tickets.get(anna, ticket).status == "new"
+    assert portal.tickets.comments(anna, ticket) == []
+
+
+def test_another_customers_or_vendors_ticket_answers_not_found(portal: Portal) -> None:
+    world, _main, anna, _ben = _desk_world(portal)
+    ticket = portal.tickets.create(anna, subject="Printer offline", text="Since 9:00")
+    stranger = _member(
+        world,
+        world.portal.profiles.create_from(
+            world.staff, presets.SERVICE_DESK_MAIN_USER, name="Stranger"
+        ),
+        world.customer(),
+        kind="main",
+    )
+    for call in (
+        lambda: portal.tickets.comment(stranger, ticket, "Hello"),
+        lambda: portal.tickets.follow(stranger, ticket),
+        lambda: portal.tickets.close(stranger, ticket),
+        lambda: portal.tickets.comments(stranger, ticket),
+        lambda: portal.inbox.get(stranger, ticket.item_id),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    other = World(portal, vendor_code="other-desk")
+    with pytest.raises(NotFound):
+        portal.tickets.get(other.staff, ticket)
+    with pytest.raises(NotFound):
+        portal.tickets.comment(other.staff, ticket, "Hello")
+    assert portal.tickets.comments(anna, ticket) == []
