@@ -28,15 +28,19 @@ from portalkit.accounts import Account
 from portalkit.audit import AuditEvent
 from portalkit.customers import Branding, Contact, Customer, Location
 from portalkit.documents import Document
+from portalkit.inbox import InboxComment, InboxEvent, InboxItem
 from portalkit.jobs import Job
 from portalkit.memberships import Membership
 from portalkit.outbox import OutboxMessage
 from portalkit.profiles import PermissionProfile
 from portalkit.registrations import Registration
+from portalkit.staff import InboxAddress, StaffMember
 from portalkit.storage.base import TABLES
 from portalkit.storage.sqlalchemy import SqlStorage
+from portalkit.tickets import Ticket
 from portalkit.tokens import Token
 from portalkit.vendors import Vendor
+from portalkit.workrequests import WorkRequest
 
 RECORDS: dict[str, type] = {
     "vendors": Vendor,
@@ -52,10 +56,17 @@ RECORDS: dict[str, type] = {
     "tokens": Token,
     "jobs": Job,
     "documents": Document,
+    "staff_members": StaffMember,
+    "inbox_settings": InboxAddress,
+    "inbox_items": InboxItem,
+    "inbox_comments": InboxComment,
+    "inbox_events": InboxEvent,
+    "work_requests": WorkRequest,
+    "tickets": Ticket,
 }
 REPOSITORY = {"audit_events": "audit", "outbox_messages": "outbox"}
 # Fields unique across the table (or the vendor): each example's value gets its own suffix.
-UNIQUE = ("code", "username", "email", "name", "digest", "message_id")
+UNIQUE = ("code", "username", "email", "name", "digest", "message_id", "user_id")
 
 TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
 WHEN = st.datetimes(
@@ -100,7 +111,7 @@ def strategy(t: Any) -> st.SearchStrategy[Any]:
         return st.lists(strategy(args[0]), max_size=3).map(tuple)
     if origin is frozenset:
         return st.frozensets(strategy(args[0]), max_size=3)
-    if origin is Mapping and args[0] is str:
+    if origin in (Mapping, dict) and args[0] is str:
         return st.dictionaries(TEXT, JSON if args[1] is Any else strategy(args[1]), max_size=3)
     raise TypeError(f"no strategy for {t!r}: add one")
 
@@ -117,6 +128,7 @@ class Parents:
     registration: Registration
     membership: Membership
     location: Location
+    item: InboxItem
 
     @classmethod
     def store(cls, storage: SqlStorage) -> Parents:
@@ -140,6 +152,7 @@ class Parents:
             # On another account, so a drawn membership of `account` in `customer` is no clash.
             membership=Membership(uuid4(), vendor.id, other.id, customer.id, contact.id, now),
             location=Location(uuid4(), vendor.id, customer.id, "Site", now),
+            item=InboxItem(uuid4(), vendor.id, "ticket", uuid4(), "Item", now, now),
         )
         uow = storage.begin()
         uow.vendors.add(vendor)
@@ -152,6 +165,7 @@ class Parents:
             ("registrations", parents.registration),
             ("memberships", parents.membership),
             ("locations", parents.location),
+            ("inbox_items", parents.item),
         ):
             getattr(uow, table).add(record)
         uow.commit()

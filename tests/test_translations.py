@@ -74,6 +74,8 @@ NOT_LITERAL = {
     ("access.py", "scope.value"),
     ("memberships/rights.py", "theirs.value"),
     ("registrations/service.py", "current.status.value"),
+    ("inbox/service.py", "current.status.value"),
+    ("inbox/service.py", "wanted.value"),
     # Kinds passed along from a literal elsewhere (checked through _what and the tables).
     ("customers/service.py", "self._what"),
     ("storage/memory.py", "self._name.rstrip('s')"),

@@ -84,6 +84,13 @@ RECORD_KINDS: tuple[str, ...] = (
     _("registration"),
     _("token"),
     _("vendor"),
+    _("staff_member"),
+    _("inbox_setting"),
+    _("inbox_item"),
+    _("inbox_comment"),
+    _("inbox_event"),
+    _("work_request"),
+    _("ticket"),
 )
 """The kinds of record a :class:`NotFound` or :class:`ConcurrentModification` names; each is
 translated along with the sentence. A kind not listed is shown in English."""
@@ -102,6 +109,9 @@ _WORDS = (
     _("location"),
     _("customer"),
     _("tree"),
+    _("new"),
+    _("in_progress"),
+    _("done"),
 )
 
 _FORMATTER = string.Formatter()

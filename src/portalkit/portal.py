@@ -33,6 +33,7 @@ from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
 from portalkit.documents.service import DocumentService
 from portalkit.errors import ConfigurationError, PortalError
+from portalkit.inbox.service import InboxService
 from portalkit.linkmail import LinkMail
 from portalkit.logins import LoginService
 from portalkit.mail.base import Mailer
@@ -44,17 +45,20 @@ from portalkit.profiles.service import ProfileService
 from portalkit.registrations.service import RegistrationService
 from portalkit.review import AccessReviewService
 from portalkit.settings import PortalSettings, load_settings
+from portalkit.staff.service import StaffService
 from portalkit.storage.base import Storage, UnitOfWork
+from portalkit.tickets.service import TicketService
 from portalkit.vendors.model import Vendor
 from portalkit.vendors.service import VendorService
+from portalkit.workrequests.service import WorkRequestService
 
 __all__ = ["Portal"]
 
 
 class Portal:
     """The entry point: services for vendors, customers, locations, contacts, accounts,
-    memberships, permission profiles and documents, on one storage backend, one mailer and
-    one asset store.
+    memberships and permission profiles, documents, the staff directory, the vendor inbox,
+    work requests and tickets, on one storage backend, one mailer and one asset store.
 
     ``Portal()`` with no arguments is an in-memory portal (files in memory too), as tests
     want it; :meth:`from_settings` builds the configured one. ``assets=`` is the
@@ -99,6 +103,10 @@ class Portal:
         self.documents = DocumentService(rt, access=self.access, assets=self.assets)
         self.auth = AuthService(rt, access=self.access)
         self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
+        self.staff = StaffService(rt)
+        self.inbox = InboxService(rt, access=self.access, outbox=outbox, staff=self.staff)
+        self.work_requests = WorkRequestService(rt, access=self.access, inbox=self.inbox)
+        self.tickets = TicketService(rt, access=self.access, inbox=self.inbox)
         self.registrations = RegistrationService(
             rt,
             outbox=outbox,
@@ -108,6 +116,7 @@ class Portal:
             accounts=self.accounts,
             memberships=self.memberships,
             credentials=self.credentials,
+            inbox=self.inbox,
         )
         self.review = AccessReviewService(rt, access=self.access)
         self.logins = LoginService(

@@ -9,6 +9,7 @@ Usage::
     portalkit mail list --status dead    # what could not be delivered, and why
     portalkit mail new-key               # a key for PORTALKIT_MAIL_ENCRYPTION_KEY
     portalkit access review --csv        # every login's effective rights, for sign-off
+    portalkit events deliver --consumer myapp.erp:take_event   # inbox events to the ERP
 
 Every command takes ``--help`` and ``--json``; docs/cli.md lists the exit codes.
 
@@ -24,12 +25,12 @@ from collections.abc import Sequence
 
 import click
 
-from portalkit.cli import access, db, mail
+from portalkit.cli import access, db, events, mail
 from portalkit.cli._app import ExitCode, Root, examples, exit_codes_help
 
 __all__ = ["GROUPS", "ExitCode", "main", "portalkit"]
 
-GROUPS: tuple[click.Group, ...] = (db.db, mail.mail, access.access)
+GROUPS: tuple[click.Group, ...] = (db.db, mail.mail, events.events, access.access)
 """The command groups of ``portalkit``, in the order ``--help`` lists them."""
 
 

@@ -17,6 +17,7 @@ from portalkit.actors import Actor, System
 from portalkit.audit.model import describe
 from portalkit.auth import login_key
 from portalkit.errors import InvalidToken, Message, Problem, ValidationError
+from portalkit.inbox.model import InboxStatus
 from portalkit.jobs.model import Job
 from portalkit.jobs.queue import Decision, RetryJob
 from portalkit.registrations.model import Registration, RegistrationStatus
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from portalkit.accounts.service import AccountService
     from portalkit.credentials import CredentialService
     from portalkit.customers.service import ContactService
+    from portalkit.inbox.service import InboxService
     from portalkit.linkmail import LinkMail
     from portalkit.memberships.model import Membership
     from portalkit.memberships.service import MembershipService
@@ -67,6 +69,7 @@ class RegistrationService:
         accounts: AccountService,
         memberships: MembershipService,
         credentials: CredentialService,
+        inbox: InboxService,
     ) -> None:
         self._rt = rt
         self._outbox = outbox
@@ -76,6 +79,7 @@ class RegistrationService:
         self._accounts = accounts
         self._memberships = memberships
         self._credentials = credentials
+        self._inbox = inbox
         outbox.on_job(REGISTRATION_JOB, self._job)
 
     def request(
@@ -248,6 +252,17 @@ class RegistrationService:
                 version=registration.version + 1,
             )
             uow.registrations.update(confirmed, registration.version)
+            # A confirmed request waits for staff: in the vendor inbox, beside orders.
+            self._inbox.file(
+                uow,
+                vendor_id,
+                kind="registration",
+                title=f"{registration.first_name} {registration.last_name}, {registration.company}"[
+                    :300
+                ],
+                reference=registration.id,
+                details={"email": registration.email, "company": registration.company},
+            )
             self._rt.record(
                 uow,
                 vendor_id=vendor_id,
@@ -382,6 +397,16 @@ class RegistrationService:
             version=current.version + 1,
         )
         uow.registrations.update(decided, current.version)
+        self._inbox.settle(
+            uow,
+            actor,
+            current.vendor_id,
+            kind="registration",
+            reference=current.id,
+            status=InboxStatus.DONE
+            if status is RegistrationStatus.APPROVED
+            else InboxStatus.REJECTED,
+        )
         self._rt.record(
             uow,
             vendor_id=current.vendor_id,

@@ -10,7 +10,7 @@ key (:data:`UNIQUE_KEYS`) is raised as :class:`~portalkit.errors.Conflict` at th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 from uuid import UUID
@@ -25,15 +25,20 @@ if TYPE_CHECKING:
     from portalkit.audit.model import AuditEvent
     from portalkit.customers.model import Contact, Customer, Location
     from portalkit.documents.model import Document
+    from portalkit.inbox.model import InboxComment, InboxEvent, InboxItem
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
     from portalkit.outbox.model import OutboxMessage
     from portalkit.profiles.model import PermissionProfile
     from portalkit.registrations.model import Registration
+    from portalkit.staff.model import InboxAddress, StaffMember
+    from portalkit.tickets.model import Ticket
     from portalkit.tokens import Token, TokenPurpose
     from portalkit.vendors.model import Vendor
+    from portalkit.workrequests.model import WorkRequest
 
 __all__ = [
+    "RECENT_TABLES",
     "RIGHTS_TABLES",
     "TABLES",
     "UNIQUE_KEYS",
@@ -191,6 +196,69 @@ class UnitOfWork(Protocol):
     def delete_document(self, vendor_id: UUID, document_id: UUID, expected_version: int) -> bool:
         """Delete the document if it is of this vendor and still at ``expected_version``;
         returns whether it was (False: changed meanwhile, or gone)."""
+        ...
+
+    @property
+    def staff_members(self) -> Repository[StaffMember]:
+        """The vendor's staff directory."""
+        ...
+
+    @property
+    def inbox_settings(self) -> Repository[InboxAddress]:
+        """The vendor's inbox address (at most one per vendor)."""
+        ...
+
+    @property
+    def inbox_items(self) -> Repository[InboxItem]:
+        """The vendor inbox (paged newest first through :meth:`recent`)."""
+        ...
+
+    @property
+    def inbox_comments(self) -> Repository[InboxComment]:
+        """Comments on inbox items."""
+        ...
+
+    @property
+    def inbox_events(self) -> Repository[InboxEvent]:
+        """Inbox events for the host (across vendors only through
+        :meth:`claim_inbox_events`)."""
+        ...
+
+    @property
+    def work_requests(self) -> Repository[WorkRequest]:
+        """Members' work requests."""
+        ...
+
+    @property
+    def tickets(self) -> Repository[Ticket]:
+        """Service-desk tickets."""
+        ...
+
+    def recent(
+        self,
+        table: str,
+        vendor_id: UUID,
+        *,
+        where: Mapping[str, object] | None = None,
+        among: Mapping[str, Collection[object]] | None = None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[Any]:
+        """A page of ``table`` (one of :data:`RECENT_TABLES`) newest first (``created_at``
+        descending, then id descending): records of the vendor whose fields equal
+        ``where``'s values and whose fields are among ``among``'s values (an empty
+        collection matches nothing)."""
+        ...
+
+    def claim_inbox_events(
+        self, now: datetime, limit: int, lease_until: datetime
+    ) -> list[InboxEvent]:
+        """Claim up to ``limit`` inbox events of any vendor that are due: undelivered, due
+        (``next_attempt_at <= now``), not leased (``claimed_until`` None or past), and the
+        first undelivered event of their item (so one item's events go out in order, one
+        at a time). Set ``claimed_until`` to ``lease_until`` (version + 1) and return them,
+        oldest due first. Concurrent claims never return the same event (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``)."""
         ...
 
     def claim_jobs(self, now: datetime, limit: int, lease_until: datetime) -> list[Job]:
@@ -434,6 +502,42 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     "jobs": (),
     "documents": (),
     "tokens": (UniqueKey("uq_tokens_digest", ("digest",), "token", "this token exists already"),),
+    "staff_members": (
+        UniqueKey(
+            "uq_staff_members_user",
+            ("vendor_id", "user_id"),
+            "user_id",
+            "this staff member is in the directory already",
+        ),
+    ),
+    "inbox_settings": (
+        UniqueKey(
+            "uq_inbox_settings_vendor",
+            ("vendor_id",),
+            "vendor",
+            "this vendor has an inbox address already",
+        ),
+    ),
+    # The reference first: the look-up probes that column, not every item of the vendor.
+    "inbox_items": (
+        UniqueKey(
+            "uq_inbox_items_reference",
+            ("reference", "kind", "vendor_id"),
+            "reference",
+            "this record is in the inbox already",
+        ),
+    ),
+    "inbox_comments": (),
+    "inbox_events": (
+        UniqueKey(
+            "uq_inbox_events_sequence",
+            ("item_id", "sequence"),
+            "sequence",
+            "this inbox event exists already",
+        ),
+    ),
+    "work_requests": (),
+    "tickets": (),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -460,9 +564,19 @@ TABLES = (
     "tokens",
     "jobs",
     "documents",
+    "staff_members",
+    "inbox_settings",
+    "inbox_items",
+    "inbox_comments",
+    "inbox_events",
+    "work_requests",
+    "tickets",
 )
 """Every table, in an order where each one's references come before it."""
 
 RIGHTS_TABLES = frozenset({"customers", "locations", "accounts", "memberships", "profiles"})
 """The tables :meth:`UnitOfWork.member_facts` reads: a change to any of them moves the
 vendor's :meth:`~UnitOfWork.rights_generation` on."""
+
+RECENT_TABLES = frozenset({"inbox_items", "inbox_comments", "work_requests", "tickets"})
+"""The tables :meth:`UnitOfWork.recent` pages (each has ``created_at``)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
@@ -22,21 +22,32 @@ from portalkit._validation import code_key
 from portalkit.customers.model import MAX_TREE_DEPTH
 from portalkit.errors import ConcurrentModification, PortalError
 from portalkit.outbox.model import OutboxStatus
-from portalkit.storage.base import RIGHTS_TABLES, TABLES, UNIQUE_KEYS, MemberFacts, unique_key
+from portalkit.storage.base import (
+    RECENT_TABLES,
+    RIGHTS_TABLES,
+    TABLES,
+    UNIQUE_KEYS,
+    MemberFacts,
+    unique_key,
+)
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
     from portalkit.audit.model import AuditEvent
     from portalkit.customers.model import Contact, Customer, Location
     from portalkit.documents.model import Document
+    from portalkit.inbox.model import InboxComment, InboxEvent, InboxItem
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
     from portalkit.outbox.model import OutboxMessage
     from portalkit.profiles.model import PermissionProfile
     from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
+    from portalkit.staff.model import InboxAddress, StaffMember
+    from portalkit.tickets.model import Ticket
     from portalkit.tokens import Token, TokenPurpose
     from portalkit.vendors.model import Vendor
+    from portalkit.workrequests.model import WorkRequest
 
 __all__ = ["MemoryStorage"]
 
@@ -231,6 +242,13 @@ class MemoryUnitOfWork:
         self.tokens: _Table[Token] = _Table(self, "tokens")
         self.jobs: _Table[Job] = _Table(self, "jobs")
         self.documents: _Table[Document] = _Table(self, "documents")
+        self.staff_members: _Table[StaffMember] = _Table(self, "staff_members")
+        self.inbox_settings: _Table[InboxAddress] = _Table(self, "inbox_settings")
+        self.inbox_items: _Table[InboxItem] = _Table(self, "inbox_items")
+        self.inbox_comments: _Table[InboxComment] = _Table(self, "inbox_comments")
+        self.inbox_events: _Table[InboxEvent] = _Table(self, "inbox_events")
+        self.work_requests: _Table[WorkRequest] = _Table(self, "work_requests")
+        self.tickets: _Table[Ticket] = _Table(self, "tickets")
 
     def _check_open(self) -> None:
         if not self._open:
@@ -240,6 +258,64 @@ class MemoryUnitOfWork:
     def _writing(self) -> None:
         if self._read_only:
             raise PortalError("this transaction is read-only (transaction(read_only=True))")
+
+    def recent(
+        self,
+        table: str,
+        vendor_id: UUID,
+        *,
+        where: Mapping[str, object] | None = None,
+        among: Mapping[str, Collection[object]] | None = None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[Any]:
+        """Newest first, by a partial sort of the matching records."""
+        self._check_open()
+        if table not in RECENT_TABLES:
+            raise PortalError(f"{table} is not paged newest first")
+        equal = dict(where or {})
+        sets = {field: set(values) for field, values in (among or {}).items()}
+        found = heapq.nlargest(
+            offset + limit,
+            (
+                r
+                for r in self._tables.rows[table].values()
+                if r.vendor_id == vendor_id
+                and all(getattr(r, k) == v for k, v in equal.items())
+                and all(getattr(r, k) in v for k, v in sets.items())
+            ),
+            key=lambda r: (r.created_at, r.id),
+        )
+        return found[offset:]
+
+    def claim_inbox_events(
+        self, now: datetime, limit: int, lease_until: datetime
+    ) -> list[InboxEvent]:
+        """Claim the first undelivered event of each item, if due and not leased."""
+        self._writing()
+        self._check_open()
+        heads: dict[UUID, InboxEvent] = {}
+        for event in self._tables.rows["inbox_events"].values():
+            if event.delivered_at is not None:
+                continue
+            head = heads.get(event.item_id)
+            if head is None or event.sequence < head.sequence:
+                heads[event.item_id] = event
+        due = heapq.nsmallest(
+            limit,
+            (
+                e
+                for e in heads.values()
+                if e.next_attempt_at <= now and (e.claimed_until is None or e.claimed_until < now)
+            ),
+            key=lambda e: (e.next_attempt_at, e.id),
+        )
+        claimed = []
+        for event in due:
+            taken = attrs.evolve(event, claimed_until=lease_until, version=event.version + 1)
+            self.inbox_events.update(taken, event.version)
+            claimed.append(taken)
+        return claimed
 
     def claim_jobs(self, now: datetime, limit: int, lease_until: datetime) -> list[Job]:
         """Claim due jobs under the store's lock (one unit of work at a time)."""

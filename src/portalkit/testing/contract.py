@@ -865,3 +865,117 @@ class StorageContract:
         assert child.id not in p.access.context(member).reach("orders")
         late = world.customer(parent=umbrella)
         assert late.id in p.access.context(member).reach("orders")
+
+    # -- the vendor inbox -------------------------------------------------------------------
+    def _items(self, world: World, count: int, **fields: Any) -> list[Any]:
+        from datetime import timedelta
+
+        from portalkit.inbox.model import InboxItem
+
+        clock = cast("FixedClock", world.portal.clock)
+        made = []
+        with world.portal.transaction() as uow:
+            for n in range(count):
+                now = clock.now() + timedelta(seconds=n)
+                item = InboxItem(
+                    id=uuid4(),
+                    vendor_id=world.vendor.id,
+                    kind=fields.get("kind", ("order", "ticket")[n % 2]),
+                    reference=uuid4(),
+                    title=f"Item {n}",
+                    created_at=now,
+                    updated_at=now,
+                    **{k: v for k, v in fields.items() if k != "kind"},
+                )
+                uow.inbox_items.add(item)
+                made.append(item)
+        return made
+
+    def test_recent_pages_newest_first_with_equal_and_among_filters(
+        self, world: World, other: World
+    ) -> None:
+        from portalkit.inbox.model import InboxStatus
+
+        items = self._items(world, 7)
+        self._items(other, 2)
+        newest = sorted(items, key=lambda i: (i.created_at, i.id), reverse=True)
+        with world.portal.transaction(read_only=True) as uow:
+            page = uow.recent("inbox_items", world.vendor.id, limit=3, offset=1)
+            assert page == newest[1:4]
+            tickets = uow.recent("inbox_items", world.vendor.id, where={"kind": "ticket"}, limit=50)
+            assert tickets == [i for i in newest if i.kind == "ticket"]
+            both = uow.recent(
+                "inbox_items",
+                world.vendor.id,
+                among={"kind": ["order", "ticket"], "status": [InboxStatus.NEW]},
+                limit=50,
+            )
+            assert both == newest
+            assert uow.recent("inbox_items", world.vendor.id, among={"kind": []}, limit=5) == []
+            nobody = uow.recent(
+                "inbox_items", world.vendor.id, where={"customer_id": None}, limit=2
+            )
+            assert nobody == newest[:2]
+            with pytest.raises(PortalError):
+                uow.recent("accounts", world.vendor.id, limit=5)
+
+    def test_an_inbox_reference_is_unique_per_kind_and_vendor(self, world: World) -> None:
+        (item,) = self._items(world, 1, kind="order")
+        twin = attrs.evolve(item, id=uuid4())
+        with pytest.raises(Conflict), world.portal.transaction() as uow:
+            uow.inbox_items.add(twin)
+        with world.portal.transaction() as uow:
+            uow.inbox_items.add(attrs.evolve(twin, kind="ticket"))
+            found = uow.inbox_items.get_by(world.vendor.id, "reference", (item.reference, "order"))
+            assert found == item
+
+    def test_inbox_events_are_claimed_first_of_their_item_once_and_in_order(
+        self, world: World
+    ) -> None:
+        from datetime import timedelta
+
+        from portalkit.inbox.model import EventType, InboxEvent
+
+        first, second = self._items(world, 2)
+        now = world.portal.clock.now()
+
+        def event(item: Any, sequence: int) -> InboxEvent:
+            return InboxEvent(
+                id=uuid4(),
+                vendor_id=world.vendor.id,
+                item_id=item.id,
+                sequence=sequence,
+                type=EventType.CHANGED,
+                payload={"n": sequence},
+                created_at=now,
+                next_attempt_at=now + timedelta(seconds=sequence),
+            )
+
+        events = [event(first, 1), event(first, 2), event(second, 1)]
+        with world.portal.transaction() as uow:
+            uow.inbox_events.add_many(events)
+        later = now + timedelta(minutes=1)
+        lease = later + timedelta(minutes=5)
+        with world.portal.transaction() as uow:
+            claimed = uow.claim_inbox_events(later, 10, lease)
+        # The heads of both items, not the second event of the first.
+        assert {(e.item_id, e.sequence) for e in claimed} == {(first.id, 1), (second.id, 1)}
+        assert all(e.claimed_until == lease and e.version == 2 for e in claimed)
+        with world.portal.transaction() as uow:
+            assert uow.claim_inbox_events(later, 10, lease) == []  # leased
+        head = next(e for e in claimed if e.item_id == first.id)
+        with world.portal.transaction() as uow:
+            uow.inbox_events.update(
+                attrs.evolve(head, delivered_at=later, claimed_until=None, version=3), 2
+            )
+        with world.portal.transaction() as uow:
+            (following,) = uow.claim_inbox_events(later, 10, lease)
+        assert (following.item_id, following.sequence) == (first.id, 2)
+        # A lease that ran out makes the event due again.
+        with world.portal.transaction() as uow:
+            again = uow.claim_inbox_events(
+                lease + timedelta(seconds=1), 10, lease + timedelta(minutes=9)
+            )
+        assert {(e.item_id, e.sequence) for e in again} == {(first.id, 2), (second.id, 1)}
+        with pytest.raises(Conflict), world.portal.transaction() as uow:
+            uow.inbox_events.add(attrs.evolve(events[0], id=uuid4()))

@@ -15,7 +15,7 @@ import functools
 import os
 import re
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -62,6 +62,7 @@ from portalkit.errors import (
 )
 from portalkit.outbox.model import OutboxStatus
 from portalkit.storage.base import (
+    RECENT_TABLES,
     RIGHTS_TABLES,
     TABLES,
     UNIQUE_KEYS,
@@ -82,14 +83,18 @@ if TYPE_CHECKING:
     from portalkit.audit.model import AuditEvent
     from portalkit.customers.model import Contact, Customer, Location
     from portalkit.documents.model import Document
+    from portalkit.inbox.model import InboxComment, InboxEvent, InboxItem
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
     from portalkit.outbox.model import OutboxMessage
     from portalkit.profiles.model import PermissionProfile
     from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
+    from portalkit.staff.model import InboxAddress, StaffMember
+    from portalkit.tickets.model import Ticket
     from portalkit.tokens import Token, TokenPurpose
     from portalkit.vendors.model import Vendor
+    from portalkit.workrequests.model import WorkRequest
 
 __all__ = ["SqlStorage", "SqlUnitOfWork"]
 
@@ -394,6 +399,26 @@ def _statement(
 
 
 @functools.cache
+def _recent_statement(
+    t: Table, fields: tuple[str, ...], nulls: tuple[str, ...], sets: tuple[str, ...]
+) -> Select[Any]:
+    """A page newest first: ``b_vendor_id``, ``fields`` equal to ``b_<field>``, ``nulls``
+    NULL and ``sets`` in the expanding ``s_<field>``; built once per shape."""
+    query = select(t).where(t.c.vendor_id == bindparam("b_vendor_id"))
+    for field in fields:
+        query = query.where(t.c[field] == bindparam(f"b_{field}"))
+    for field in nulls:
+        query = query.where(t.c[field].is_(None))
+    for field in sets:
+        query = query.where(t.c[field].in_(bindparam(f"s_{field}", expanding=True)))
+    return (
+        query.order_by(t.c.created_at.desc(), t.c.id.desc())
+        .limit(bindparam("b_limit"))
+        .offset(bindparam("b_offset"))
+    )
+
+
+@functools.cache
 def _throttle_count_statement(schema: Schema) -> Select[Any]:
     """Asked before every login: built once per schema."""
     t = schema.tables["login_throttles"]
@@ -605,6 +630,117 @@ class SqlUnitOfWork:
             )
         )
         return int(deleted.rowcount) == 1
+
+    @property
+    def staff_members(self) -> _Repo[StaffMember]:
+        """The staff directory."""
+        return self._repo("staff_members")
+
+    @property
+    def inbox_settings(self) -> _Repo[InboxAddress]:
+        """Inbox addresses."""
+        return self._repo("inbox_settings")
+
+    @property
+    def inbox_items(self) -> _Repo[InboxItem]:
+        """The vendor inbox."""
+        return self._repo("inbox_items")
+
+    @property
+    def inbox_comments(self) -> _Repo[InboxComment]:
+        """Comments on inbox items."""
+        return self._repo("inbox_comments")
+
+    @property
+    def inbox_events(self) -> _Repo[InboxEvent]:
+        """Inbox events for the host."""
+        return self._repo("inbox_events")
+
+    @property
+    def work_requests(self) -> _Repo[WorkRequest]:
+        """Work requests."""
+        return self._repo("work_requests")
+
+    @property
+    def tickets(self) -> _Repo[Ticket]:
+        """Tickets."""
+        return self._repo("tickets")
+
+    def recent(
+        self,
+        table: str,
+        vendor_id: UUID,
+        *,
+        where: Mapping[str, object] | None = None,
+        among: Mapping[str, Collection[object]] | None = None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[Any]:
+        """One statement walking an index newest first (``ix_inbox_items_page`` for the
+        inbox page)."""
+        self._check_open()
+        if table not in RECENT_TABLES:
+            raise PortalError(f"{table} is not paged newest first")
+        self._flush()
+        equal = {field: _stored(value) for field, value in (where or {}).items()}
+        sets = {f: [_stored(v) for v in values] for f, values in (among or {}).items()}
+        repo = self._repo(table)
+        # None means IS NULL, which a bound "= :value" would never match.
+        fields = tuple(f for f, value in equal.items() if value is not None)
+        nulls = tuple(f for f, value in equal.items() if value is None)
+        query = _recent_statement(repo._table, fields, nulls, tuple(sets))
+        params: dict[str, Any] = {f"b_{f}": equal[f] for f in fields}
+        params.update({f"s_{f}": values for f, values in sets.items()})
+        params.update(b_vendor_id=vendor_id, b_limit=limit, b_offset=offset)
+        return [repo._remember(row) for row in self._execute(query, params).mappings()]
+
+    def claim_inbox_events(
+        self, now: datetime, limit: int, lease_until: datetime
+    ) -> list[InboxEvent]:
+        """The first undelivered event of each item, if due and not leased: ``FOR UPDATE
+        SKIP LOCKED`` on PostgreSQL; SQLite's IMMEDIATE transactions run one at a time.
+
+        Of two workers, the second skips the events the first holds, and the later events
+        of those items wait, since an earlier one of theirs is still undelivered.
+        """
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["inbox_events"]
+        earlier = t.alias("earlier")
+        query = (
+            select(t)
+            .where(
+                t.c.delivered_at.is_(None),
+                t.c.next_attempt_at <= now,
+                or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
+                ~select(earlier.c.id)
+                .where(
+                    earlier.c.item_id == t.c.item_id,
+                    earlier.c.sequence < t.c.sequence,
+                    earlier.c.delivered_at.is_(None),
+                )
+                .exists(),
+            )
+            .order_by(t.c.next_attempt_at, t.c.id)
+            .limit(limit)
+        )
+        if self._conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=t)
+        rows = self._execute(query).mappings().all()
+        claimed = []
+        for row in rows:
+            found = FROM_ROW["inbox_events"](row)
+            taken = attrs.evolve(found, claimed_until=lease_until, version=found.version + 1)
+            self.inbox_events._seen[taken.id] = taken
+            claimed.append(taken)
+        if claimed:
+            self._execute(
+                update(t)
+                .where(t.c.id.in_([e.id for e in claimed]))
+                .values(claimed_until=lease_until, version=t.c.version + 1)
+            )
+        return claimed
 
     @property
     def connection(self) -> Connection:

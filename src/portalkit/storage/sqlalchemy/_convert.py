@@ -33,15 +33,19 @@ from portalkit.accounts import Account
 from portalkit.audit import AuditEvent
 from portalkit.customers import Contact, Customer, Location
 from portalkit.documents.model import Document
+from portalkit.inbox.model import InboxComment, InboxEvent, InboxItem
 from portalkit.jobs import Job
 from portalkit.memberships import LocationGrant, Membership
 from portalkit.outbox import OutboxMessage
 from portalkit.profiles import PermissionProfile
 from portalkit.registrations import Registration
+from portalkit.staff.model import InboxAddress, StaffMember
 from portalkit.storage.base import UNIQUE_KEYS
 from portalkit.storage.sqlalchemy.rows import Base
+from portalkit.tickets.model import Ticket
 from portalkit.tokens import Token
 from portalkit.vendors import Vendor
+from portalkit.workrequests.model import WorkRequest
 
 __all__ = ["FROM_ROW", "LAYOUTS", "TO_ROW", "converter"]
 
@@ -135,6 +139,13 @@ LAYOUTS: Mapping[str, _Layout] = {
     "tokens": _Layout(Token),
     "jobs": _Layout(Job),
     "documents": _Layout(Document),
+    "staff_members": _Layout(StaffMember),
+    "inbox_settings": _Layout(InboxAddress),
+    "inbox_items": _Layout(InboxItem),
+    "inbox_comments": _Layout(InboxComment),
+    "inbox_events": _Layout(InboxEvent),
+    "work_requests": _Layout(WorkRequest),
+    "tickets": _Layout(Ticket),
 }
 """The record type and layout of every table."""
 

@@ -375,6 +375,117 @@ class DocumentRow(_Scoped, Base):
     members: Mapped[list[Any]]
 
 
+class StaffMemberRow(_Scoped, Base):
+    """A member of the vendor's staff directory."""
+
+    __tablename__ = "staff_members"
+    __table_args__ = (UniqueConstraint("vendor_id", "user_id", name="uq_staff_members_user"),)
+
+    user_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(10))
+    active: Mapped[bool]
+
+
+class InboxAddressRow(_Scoped, Base):
+    """The vendor's inbox address."""
+
+    __tablename__ = "inbox_settings"
+    __table_args__ = (UniqueConstraint("vendor_id", name="uq_inbox_settings_vendor"),)
+
+    email: Mapped[str] = mapped_column(String(254))
+
+
+class InboxItemRow(_Scoped, Base):
+    """An item of the vendor inbox."""
+
+    __tablename__ = "inbox_items"
+    __table_args__ = (
+        UniqueConstraint("reference", "kind", "vendor_id", name="uq_inbox_items_reference"),
+        # The inbox page: newest first, filtered by kind and status (bench/bench_inbox.py).
+        Index("ix_inbox_items_page", "vendor_id", "kind", "status", "created_at", "id"),
+        Index("ix_inbox_items_newest", "vendor_id", "created_at", "id"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(60))
+    reference: Mapped[UUID]
+    title: Mapped[str] = mapped_column(String(300))
+    updated_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))
+    customer_id: Mapped[UUID | None] = mapped_column(ForeignKey("customers.id"))
+    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    membership_id: Mapped[UUID | None] = mapped_column(ForeignKey("memberships.id"))
+    assignee: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]]
+
+
+class InboxCommentRow(_Scoped, Base):
+    """A comment on an inbox item."""
+
+    __tablename__ = "inbox_comments"
+
+    item_id: Mapped[UUID] = mapped_column(ForeignKey("inbox_items.id"), index=True)
+    author: Mapped[str] = mapped_column(String(250))
+    text: Mapped[str] = mapped_column(Text)
+    internal: Mapped[bool]
+
+
+class InboxEventRow(_Scoped, Base):
+    """An inbox event waiting for, or delivered to, the host."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (
+        UniqueConstraint("item_id", "sequence", name="uq_inbox_events_sequence"),
+        Index("ix_inbox_events_due", "delivered_at", "next_attempt_at", "id"),
+    )
+
+    item_id: Mapped[UUID] = mapped_column(ForeignKey("inbox_items.id"))
+    sequence: Mapped[int]
+    type: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]]
+    next_attempt_at: Mapped[datetime]
+    attempts: Mapped[int]
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+
+
+class WorkRequestRow(_Scoped, Base):
+    """A member's work request."""
+
+    __tablename__ = "work_requests"
+    __table_args__ = (Index("ix_work_requests_customer", "vendor_id", "customer_id"),)
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    location_id: Mapped[UUID] = mapped_column(ForeignKey("locations.id"))
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id"))
+    subject: Mapped[str] = mapped_column(String(200))
+    item_id: Mapped[UUID] = mapped_column(ForeignKey("inbox_items.id"))
+    notes: Mapped[str] = mapped_column(Text)
+    wished_at: Mapped[datetime | None]
+    scheduled_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20))
+
+
+class TicketRow(_Scoped, Base):
+    """A service-desk ticket."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_customer", "vendor_id", "customer_id"),)
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id"))
+    subject: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    item_id: Mapped[UUID] = mapped_column(ForeignKey("inbox_items.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    followers: Mapped[list[Any]]
+    closed_at: Mapped[datetime | None]
+
+
 # Short enough that every prefixed name stays within PostgreSQL's 63 characters (the longest
 # of portalkit's own names has 39); lowercase so no database folds or quotes it.
 _PREFIX = re.compile(r"[a-z][a-z0-9_]{0,18}_")

@@ -1,7 +1,7 @@
 """documents the vendor shares with its customers
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-02 15:00:00
 
 A document's bytes live in the asset store; this table keeps what it is, whose it is and who
@@ -17,7 +17,7 @@ import portalkit.storage.sqlalchemy.rows
 from portalkit.storage.sqlalchemy.rows import migration_names, migration_schema
 
 revision: str = "0012"
-down_revision: str | None = "0008"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,214 @@
+"""The ticket service (``portal.tickets``); ``model.py`` holds the records."""
+
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import attrs
+
+from portalkit import _validation as v
+from portalkit._ids import ordered_id
+from portalkit._service import ident, page
+from portalkit.access import ResourceType
+from portalkit.actors import Actor, Member
+from portalkit.errors import NotFound, PermissionDenied, Problem
+from portalkit.inbox.model import InboxComment, InboxItem, InboxStatus
+from portalkit.tickets.model import TEXT_MAX, Ticket
+
+if TYPE_CHECKING:
+    from portalkit._runtime import Runtime
+    from portalkit.access import AccessContext, AccessService
+    from portalkit.inbox.service import InboxService
+    from portalkit.storage.base import UnitOfWork
+
+__all__ = ["TICKETS", "TicketService"]
+
+TICKETS = ResourceType("tickets", view="tickets.view", owner_field="account_id")
+"""How access rules see tickets: by customer and filer (scope ``customer``: every ticket of
+the company, as main users have it; ``own``: the member's own)."""
+
+
+class TicketService:
+    """The service desk: members file, comment on, follow and close tickets; the vendor
+    answers through the inbox. Reached as ``portal.tickets``.
+
+    Example::
+
+        ticket = portal.tickets.create(member, subject="Printer offline", text="Since 9:00")
+        portal.tickets.list(main_user)          # every ticket of the company
+        portal.tickets.follow(colleague, ticket)  # mail on every change
+        portal.tickets.comment(staff, ticket, "A technician is on the way.")
+        portal.tickets.close(member, ticket)
+    """
+
+    def __init__(self, rt: Runtime, *, access: AccessService, inbox: InboxService) -> None:
+        self._rt = rt
+        self._access = access
+        self._inbox = inbox
+        inbox.register_kind("ticket", on_status=self._follow_item)
+
+    def create(self, actor: Actor, *, subject: str, text: str) -> Ticket:
+        """File a ticket (``tickets.create``); it lands in the vendor inbox and its filer
+        follows it."""
+        ctx = self._access.context(actor)
+        ctx.require("tickets.create")
+        member = ctx.actor
+        if not isinstance(member, Member):
+            raise PermissionDenied("only a member of a customer files tickets")
+        problems: list[Problem] = []
+        title = v.text(problems, "subject", subject, max_length=200)
+        body = v.text(problems, "text", text, max_length=TEXT_MAX, multiline=True)
+        v.raise_if(problems)
+        with self._rt.transaction() as uow:
+            now = self._rt.clock.now()
+            ticket_id = ordered_id(now)
+            item = self._inbox.file(
+                uow, member.vendor_id, kind="ticket", title=title, reference=ticket_id, filer=member
+            )
+            ticket = Ticket(
+                id=ticket_id,
+                vendor_id=member.vendor_id,
+                customer_id=member.customer_id,
+                account_id=member.account_id,
+                membership_id=member.membership_id,
+                subject=title,
+                text=body,
+                created_at=now,
+                item_id=item.id,
+                followers=frozenset({member.account_id}),
+            )
+            uow.tickets.add(ticket)
+            return ticket
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        status: InboxStatus | str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Ticket]:
+        """The tickets the actor sees, newest first: staff all of the vendor, a member by
+        its scope for ``tickets`` (``customer``: the company's, ``own``: its own)."""
+        ctx = self._access.context(actor)
+        limit, offset = page(limit, offset)
+        where: dict[str, object] = {}
+        among: dict[str, Any] = {}
+        if status is not None:
+            problems: list[Problem] = []
+            where["status"] = v.choice(problems, "status", status, InboxStatus).value
+            v.raise_if(problems)
+        if not ctx.staff:
+            predicate = ctx.predicate(TICKETS)
+            if predicate.nothing:
+                return []
+            if predicate.customers is not None:
+                among["customer_id"] = predicate.customers
+            if predicate.owner is not None:
+                where["account_id"] = predicate.owner
+        with self._rt.transaction(read_only=True) as uow:
+            return uow.recent(
+                "tickets",
+                ctx.actor.vendor_id or UUID(int=0),
+                where=where,
+                among=among,
+                limit=limit,
+                offset=offset,
+            )
+
+    def get(self, actor: Actor, ticket: Any) -> Ticket:
+        """One ticket the actor sees (NotFound otherwise, as for a missing one)."""
+        ctx = self._access.context(actor)
+        with self._rt.transaction(read_only=True) as uow:
+            return self._visible(uow, ctx, ticket)
+
+    def comment(self, actor: Actor, ticket: Any, text: str) -> InboxComment:
+        """Comment on a ticket: staff, or a member who sees it and holds
+        ``tickets.create``. Its followers (but the author) are told by mail."""
+        ctx = self._access.context(actor)
+        if not ctx.staff:
+            ctx.require("tickets.create")
+        with self._rt.transaction() as uow:
+            current = self._visible(uow, ctx, ticket)
+            item = self._inbox.item(uow, current.vendor_id, current.item_id)
+            comment = self._inbox.add_comment(uow, ctx.actor, item, text)
+            author = ctx.actor.account_id if isinstance(ctx.actor, Member) else None
+            changed = self._inbox.item(uow, current.vendor_id, current.item_id)
+            self._inbox.tell(uow, changed, [a for a in sorted(current.followers) if a != author])
+            return comment
+
+    def comments(self, actor: Actor, ticket: Any) -> builtins.list[InboxComment]:
+        """The ticket's comments, oldest first (staff's internal notes are not among them)."""
+        ctx = self._access.context(actor)
+        with self._rt.transaction(read_only=True) as uow:
+            current = self._visible(uow, ctx, ticket)
+            found = uow.inbox_comments.list(current.vendor_id, where={"item_id": current.item_id})
+        return [c for c in found if not c.internal]
+
+    def follow(self, actor: Actor, ticket: Any, *, on: bool = True) -> Ticket:
+        """Follow a ticket the member sees (mail on every change), or stop (``on=False``).
+        Refused under a read-only view."""
+        ctx = self._access.context(actor)
+        ctx.require("tickets.view")
+        member = ctx.actor
+        if not isinstance(member, Member) or ctx.read_only:
+            raise PermissionDenied("only the member itself follows a ticket")
+        with self._rt.transaction() as uow:
+            current = self._visible(uow, ctx, ticket)
+            followers = (
+                current.followers | {member.account_id}
+                if on
+                else current.followers - {member.account_id}
+            )
+            if followers == current.followers:
+                return current
+            changed = attrs.evolve(current, followers=followers, version=current.version + 1)
+            uow.tickets.update(changed, current.version)
+            return changed
+
+    def close(self, actor: Actor, ticket: Any) -> Ticket:
+        """Close a ticket (its inbox item is done): staff, or a member who sees it and holds
+        ``tickets.create``."""
+        ctx = self._access.context(actor)
+        if not ctx.staff:
+            ctx.require("tickets.create")
+        with self._rt.transaction() as uow:
+            current = self._visible(uow, ctx, ticket)
+            self._inbox.settle(
+                uow,
+                ctx.actor,
+                current.vendor_id,
+                kind="ticket",
+                reference=current.id,
+                status=InboxStatus.DONE,
+            )
+            found = uow.tickets.get(current.vendor_id, current.id)
+            assert found is not None
+            return found
+
+    # -- inside -----------------------------------------------------------------------------
+    def _follow_item(self, uow: UnitOfWork, item: InboxItem) -> None:
+        current = uow.tickets.get(item.vendor_id, item.reference)
+        if current is None:
+            return
+        done = item.status is InboxStatus.DONE
+        changed = attrs.evolve(
+            current,
+            status=item.status.value,
+            closed_at=self._rt.clock.now() if done else None,
+            version=current.version + 1,
+        )
+        uow.tickets.update(changed, current.version)
+        # The filer hears from the inbox itself; the other followers from here.
+        self._inbox.tell(
+            uow, item, [a for a in sorted(current.followers) if a != current.account_id]
+        )
+
+    def _visible(self, uow: UnitOfWork, ctx: AccessContext, ticket: Any) -> Ticket:
+        ticket_id = ident("ticket", ticket)
+        found = uow.tickets.get(ctx.actor.vendor_id or UUID(int=0), ticket_id)
+        if found is None or not (ctx.staff or ctx.predicate(TICKETS).matches(found, TICKETS)):
+            raise NotFound("ticket", ticket_id)
+        return found
