@@ -398,3 +398,57 @@ def test_the_main_account_sets_an_extra_accounts_site_rights(demo: Flask) -> Non
     assert set(SITES.findall(page)) == {"Keuken Tilburg"} and "Add a note" in page
     # An extra account cannot open the page at all.
     assert _as(demo, "keuken").get("/admin/sites").status_code == 403
+
+
+# -- field service, service desk, the vendor's inbox -------------------------------------------
+DOC_LINK = re.compile(r'href="(/documents/open/[^"]+)"')
+
+
+def test_a_restricted_document_shows_and_opens_only_for_its_member(demo: Flask) -> None:
+    piet, eva = _as(demo, "piet"), _as(demo, "eva")
+    assert "Legionella risk report.pdf" in piet.text("/documents")
+    assert "Legionella risk report.pdf" not in eva.text("/documents")
+    links = DOC_LINK.findall(piet.text("/documents"))
+    assert len(links) == 2
+    for link in links:
+        answer = piet.get(link)
+        assert answer.status_code == 200 and answer.data.startswith(b"%PDF")
+        assert answer.headers["Cache-Control"] == "private, no-store"
+        assert answer.headers["Content-Disposition"].startswith("attachment")
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        # Piet's link is his alone: Eva, or anyone logged out, gets nothing.
+        assert eva.get(link).status_code == 404
+        assert demo.test_client().get(link).status_code in (302, 401, 404)
+    assert piet.get("/documents/open/made-up").status_code == 404
+
+
+def test_a_work_request_goes_to_the_vendors_inbox_at_an_own_site_only(demo: Flask) -> None:
+    piet = _as(demo, "piet")
+    page = piet.text("/work-requests")
+    sites = re.findall(r'<option value="([^"]+)"[^>]*>(Zeezicht [^<]+)</option>', page)
+    assert [name for _, name in sites] == ["Zeezicht Noord", "Zeezicht Zuid"]
+    sent = piet.post(
+        "/work-requests",
+        {"subject": "Leaking tap", "site": sites[1][0], "notes": "Kitchen", "wish": ""},
+    )
+    assert sent.status_code == 302 and "Leaking tap" in piet.text("/work-requests")
+    # A site of another customer is refused, and nothing is filed.
+    other = _site_ids(demo)["Keuken Eindhoven"]
+    refused = piet.post("/work-requests", {"subject": "Not mine", "site": other, "wish": ""})
+    assert refused.status_code in (403, 404) and "Not mine" not in piet.text("/work-requests")
+    staff = Browser(demo.test_client())
+    staff.post("/vendor/login", {"login": data.STAFF_LOGIN, "password": PASSWORD})
+    inbox = staff.text("/vendor/inbox?kind=work_request")
+    assert "Leaking tap" in inbox and "Not mine" not in inbox
+    # Eva may not file work requests at all.
+    assert _as(demo, "eva").get("/work-requests").status_code == 403
+
+
+def test_the_main_user_sees_every_ticket_a_user_only_its_own(demo: Flask) -> None:
+    haupt, benutzer = _as(demo, "haupt"), _as(demo, "benutzer")
+    assert "Printer on floor 2 jams" in haupt.text("/tickets")
+    assert "VPN drops every hour" in haupt.text("/tickets")
+    mine = benutzer.text("/tickets")
+    assert "VPN drops every hour" in mine and "Printer on floor 2 jams" not in mine
+    theirs = re.search(r'href="(/tickets/[0-9a-f-]{36})">Printer', haupt.text("/tickets"))
+    assert theirs and benutzer.get(theirs.group(1)).status_code == 404

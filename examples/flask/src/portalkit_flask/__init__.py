@@ -41,6 +41,7 @@ from portalkit_flask.extension import (
     visible_fields,
     visible_or_404,
 )
+from portalkit_flask.files import document_response
 from portalkit_flask.i18n import choose_language, gettext, request_language
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "current_member",
     "current_portal",
     "current_staff",
+    "document_response",
     "end_view_as",
     "get_access",
     "get_member",

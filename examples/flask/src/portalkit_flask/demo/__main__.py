@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> None:
         *(f"    {name:<10} {about}" for name, (*_, about) in data.LOGINS.items()),
         "  pest-control logins (Horeca Groep Zuid, an umbrella over two branches):",
         *(f"    {name:<10} {about}" for name, (*_, about, _r) in data.PEST_LOGINS.items()),
-        f"  vendor staff: {data.STAFF_LOGIN:<10} at {url}/vendor/login (view as customer)",
+        "  field-service logins (Hotel Zeezicht: work requests, documents):",
+        *(f"    {name:<10} {about}" for name, (*_, about) in data.FIELD_LOGINS.items()),
+        "  service-desk logins (Nordlicht IT GmbH: tickets):",
+        *(f"    {name:<10} {about}" for name, (*_, about) in data.DESK_LOGINS.items()),
+        f"  vendor staff: {data.STAFF_LOGIN:<10} at {url}/vendor/login (customers, inbox, view as)",
         f"  mail sent by the portal: {url}/mailbox",
         "  Ctrl-C stops it.",
     ]

@@ -37,7 +37,10 @@ from flask import (
 from markupsafe import Markup, escape
 
 from portalkit import (
+    ConcurrentModification,
     Conflict,
+    InvalidToken,
+    NotFound,
     PermissionDenied,
     RateLimited,
     Staff,
@@ -47,6 +50,7 @@ from portalkit import (
 from portalkit_flask import (
     Portalkit,
     current_portal,
+    document_response,
     end_view_as,
     get_access,
     get_member,
@@ -65,6 +69,7 @@ __all__ = ["create_app"]
 
 DATABASE = "portalkit-demo.db"
 MAIL_DIR = "portalkit-demo-mail"
+ASSETS = "portalkit-demo-assets"
 SECRETS = "portalkit-demo-secrets.json"
 
 # portalkit keeps a customer's logo as an https URL; the demo serves its own, by customer code.
@@ -124,6 +129,8 @@ def create_app(
         # Demo only: its logins get the known password printed at start (portalkit.testing's
         # seed_login refuses without this switch; a real portal invites its people).
         PORTALKIT_SEED_KNOWN_PASSWORDS=True,
+        # Documents' bytes: the filesystem asset store, beside the database.
+        PORTALKIT_ASSET_DIR=str(folder / ASSETS),
     )
     app.config.update(config)
     kit = Portalkit(app, staff_loader=_demo_staff)
@@ -133,6 +140,7 @@ def create_app(
     engine = sa.create_engine(f"sqlite:///{folder / DATABASE}")
     vendor = portal.default_vendor("Snelweg Transport")
     platform = Staff(vendor_id=vendor.id, user_id="demo-setup")
+    _staff_directory(portal, platform)
     app.extensions["demo"] = {
         "engine": engine,
         "mail": folder / MAIL_DIR,
@@ -142,6 +150,31 @@ def create_app(
     }
     _routes(app)
     return app
+
+
+def _staff_directory(portal: Any, platform: Staff) -> None:
+    """The vendor's staff directory and inbox address (inbox items are assigned to and
+    mailed from it), made on first start."""
+    try:
+        portal.staff.get(platform, data.STAFF_LOGIN)
+    except NotFound:
+        portal.staff.add(
+            platform, user_id=data.STAFF_LOGIN, name="Pat Planner", email="pat@snelweg.example"
+        )
+        portal.staff.set_inbox_address(platform, "inbox@snelweg.example")
+
+
+def _me() -> Any:
+    """This request's member: the adapter has entered ``portal.access.using()`` with its
+    context, so calls given the member reuse that context (typed code passes actors)."""
+    member = get_member()
+    assert member is not None
+    return member
+
+
+def _errors(exc: ValidationError) -> list[str]:
+    language = request_language()
+    return [f"{p.field}: {p.text(language)}" for p in exc.problems]
 
 
 def _engine() -> sa.Engine:
@@ -474,6 +507,125 @@ def _routes(app: Flask) -> None:
             people.append((person, membership, rights, mine))
         return render_template("demo/admin_sites.html", people=people, sites=sites)
 
+    # -- field service: documents and work requests --------------------------------------
+    @app.get("/documents")
+    @requires("documents.view")
+    def documents() -> Any:
+        context = get_access()
+        assert context is not None
+        shown = current_portal.documents.list(_me())
+        # A link signed for this member, valid for an hour: not a permanent share URL.
+        links = {d.id: current_portal.documents.link(_me(), d) for d in shown}
+        return render_template("demo/documents.html", documents=shown, links=links)
+
+    @app.get("/documents/open/<token>")
+    @login_required
+    def open_document(token: str) -> Any:
+        context = get_access()
+        assert context is not None
+        try:
+            document, content = current_portal.documents.open(_me(), token)
+        except InvalidToken:
+            abort(404)
+        return document_response(document, content)
+
+    @app.route("/work-requests", methods=["GET", "POST"])
+    @requires("work_requests.create")
+    def work_requests() -> Any:
+        context = get_access()
+        assert context is not None
+        sites = [
+            site
+            for site in current_portal.locations.reachable(_me(), "work_requests")
+            if context.allows("work_requests.create", location=site.id)
+        ]
+        errors: list[str] = []
+        form = {k: request.form.get(k, "").strip() for k in ("site", "subject", "notes", "wish")}
+        if request.method == "POST":
+            wished = None
+            if form["wish"]:
+                try:
+                    wished = dt.datetime.fromisoformat(form["wish"]).replace(tzinfo=dt.UTC)
+                except ValueError:
+                    errors.append(_("%(field)s: not a date and time", field=_("Wished for")))
+            if not errors:
+                try:
+                    current_portal.work_requests.create(_me(),
+                        subject=form["subject"],
+                        location=form["site"],
+                        notes=form["notes"],
+                        wished_at=wished,
+                    )
+                except ValidationError as exc:
+                    errors = _errors(exc)
+                except (PermissionDenied, NotFound):
+                    abort(403)
+                else:
+                    flash(_("Work request sent: the planner will schedule it."))
+                    return redirect(url_for("work_requests"))
+        names = {
+            site.id: site.name
+            for site in current_portal.locations.reachable(_me(), "work_requests")
+        }
+        return render_template(
+            "demo/work_requests.html",
+            requests=current_portal.work_requests.list(_me()),
+            sites=sites,
+            names=names,
+            form=form,
+            errors=errors,
+        )
+
+    # -- service desk: tickets ------------------------------------------------------------
+    @app.route("/tickets", methods=["GET", "POST"])
+    @requires("tickets.view")
+    def tickets() -> Any:
+        context = get_access()
+        assert context is not None
+        errors: list[str] = []
+        form = {k: request.form.get(k, "").strip() for k in ("subject", "text")}
+        if request.method == "POST":
+            if not context.can("tickets.create"):
+                abort(403)
+            try:
+                made = current_portal.tickets.create(_me(), subject=form["subject"], text=form["text"]
+                )
+            except ValidationError as exc:
+                errors = _errors(exc)
+            else:
+                flash(_("Ticket %(subject)s filed.", subject=made.subject))
+                return redirect(url_for("ticket", ticket_id=made.id))
+        return render_template(
+            "demo/tickets.html",
+            tickets=current_portal.tickets.list(_me()),
+            form=form,
+            errors=errors,
+        )
+
+    @app.route("/tickets/<uuid:ticket_id>", methods=["GET", "POST"])
+    @requires("tickets.view")
+    def ticket(ticket_id: UUID) -> Any:
+        context = get_access()
+        assert context is not None
+        found = current_portal.tickets.get(_me(), ticket_id)  # NotFound: 404
+        errors: list[str] = []
+        if request.method == "POST":
+            try:
+                if request.form.get("action") == "close":
+                    current_portal.tickets.close(_me(), found)
+                else:
+                    current_portal.tickets.comment(_me(), found, request.form.get("text", ""))
+            except ValidationError as exc:
+                errors = _errors(exc)
+            else:
+                return redirect(url_for("ticket", ticket_id=ticket_id))
+        return render_template(
+            "demo/ticket.html",
+            ticket=current_portal.tickets.get(_me(), ticket_id),
+            comments=current_portal.tickets.comments(_me(), ticket_id),
+            errors=errors,
+        )
+
     # -- the demo mailbox (demo only: a real portal's mail goes to people, not to a page) ----
     @app.get("/mailbox")
     def mailbox() -> Any:
@@ -545,6 +697,54 @@ def _routes(app: Flask) -> None:
             login = current_portal.accounts.get(staff, membership.account_id)
             people.append((person, login, membership, _profiles().get(membership.profile_id)))
         return render_template("demo/vendor_customer.html", shown=customer, people=people)
+
+    @app.get("/vendor/inbox")
+    def vendor_inbox() -> Any:
+        staff = _staff()
+        kind = request.args.get("kind") or None
+        status = request.args.get("status") or None
+        try:
+            items = current_portal.inbox.list(staff, kind=kind, status=status, limit=50)
+        except ValidationError:
+            abort(404)
+        return render_template(
+            "demo/vendor_inbox.html",
+            items=items,
+            kinds=sorted(current_portal.inbox.kinds),
+            kind=kind,
+            status=status,
+            customers={c.id: c for c in current_portal.customers.list(staff, limit=1000)},
+        )
+
+    @app.route("/vendor/inbox/<uuid:item_id>", methods=["GET", "POST"])
+    def vendor_inbox_item(item_id: UUID) -> Any:
+        staff = _staff()
+        item = current_portal.inbox.get(staff, item_id)  # NotFound: 404
+        if request.method == "POST":
+            action = request.form.get("action", "")
+            try:
+                if action == "claim":
+                    current_portal.inbox.claim(staff, item)
+                elif action == "comment":
+                    current_portal.inbox.comment(
+                        staff,
+                        item,
+                        request.form.get("text", ""),
+                        internal=request.form.get("internal") == "on",
+                    )
+                else:
+                    current_portal.inbox.set_status(staff, item, action)
+            except (ValidationError, ConcurrentModification) as exc:
+                flash(exc.text(request_language()))
+            return redirect(url_for("vendor_inbox_item", item_id=item_id))
+        return render_template(
+            "demo/vendor_inbox_item.html",
+            item=item,
+            comments=current_portal.inbox.comments(staff, item),
+            customer=current_portal.customers.get(staff, item.customer_id)
+            if item.customer_id
+            else None,
+        )
 
     @app.post("/vendor/view-as/<uuid:membership_id>")
     def vendor_view_as(membership_id: UUID) -> Any:

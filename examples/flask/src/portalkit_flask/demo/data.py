@@ -19,6 +19,10 @@ from portalkit.testing import seed_login
 __all__ = [
     "CUSTOMER_CODE",
     "DEMO_PASSWORD",
+    "DESK_CODE",
+    "DESK_LOGINS",
+    "FIELD_CODE",
+    "FIELD_LOGINS",
     "LOGINS",
     "PEST_CODE",
     "PEST_LOGINS",
@@ -95,6 +99,46 @@ PEST_LOGINS: dict[str, tuple[str, str, presets.ProfileSpec, str, dict[str, str]]
     ),
 }
 
+# The field-service client (Klipboard's seed): members who file work requests at the hotel's
+# sites and read the documents shared with them, one of them restricted to one member.
+FIELD_CODE = "ZEEZICHT"
+FIELD_SITES = ("Zeezicht Noord", "Zeezicht Zuid")
+# username -> (first name, last name, preset, what the login shows)
+FIELD_LOGINS: dict[str, tuple[str, str, presets.ProfileSpec, str]] = {
+    "piet": (
+        "Piet",
+        "Pieters",
+        presets.field_service(
+            work_requests=True, documents=True, job_status=True, name="Work requests and documents"
+        ),
+        "files work requests; sees every document, the restricted one too",
+    ),
+    "eva": (
+        "Eva",
+        "Evers",
+        presets.field_service(documents=True, name="Documents only"),
+        "reads the documents shared with everyone, not Piet's",
+    ),
+}
+
+# The IT service desk's customer (DoIT's seed): main users see every ticket of the company,
+# users only their own.
+DESK_CODE = "NORDLICHT"
+DESK_LOGINS: dict[str, tuple[str, str, presets.ProfileSpec, str]] = {
+    "haupt": (
+        "Hanna",
+        "Hauptmann",
+        presets.SERVICE_DESK_MAIN_USER,
+        "main user: every ticket of the company",
+    ),
+    "benutzer": (
+        "Ben",
+        "Becker",
+        presets.SERVICE_DESK_USER,
+        "user: only the tickets it filed",
+    ),
+}
+
 metadata = sa.MetaData()
 orders = sa.Table(
     "demo_orders",
@@ -166,9 +210,12 @@ def register(portal: Portal) -> None:
 
 def demo_addresses() -> set[str]:
     """The e-mail addresses of the demo's own logins (their password is printed at start)."""
-    return {f"{name}@vandijk.example" for name in LOGINS} | {
-        f"{name}@goudenleeuw.example" for name in PEST_LOGINS
-    }
+    return (
+        {f"{name}@vandijk.example" for name in LOGINS}
+        | {f"{name}@goudenleeuw.example" for name in PEST_LOGINS}
+        | {f"{name}@zeezicht.example" for name in FIELD_LOGINS}
+        | {f"{name}@nordlicht.example" for name in DESK_LOGINS}
+    )
 
 
 def rate_for(pickup: str, delivery: str) -> Decimal:
@@ -181,7 +228,8 @@ def seed(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
 
     Each product's part is made once, so a database of an older demo gains the new parts."""
     metadata.create_all(engine)
-    made = [part(portal, engine, staff) for part in (_seed_transport, _seed_pest_control)]
+    parts = (_seed_transport, _seed_pest_control, _seed_field_service, _seed_service_desk)
+    made = [part(portal, engine, staff) for part in parts]
     return any(made)
 
 
@@ -321,3 +369,92 @@ def _seed_pest_control(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
                     )
                 )
     return True
+
+
+# A tiny but real PDF, so the demo's documents open in a browser's viewer.
+_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 144]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def _seed_field_service(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
+    if _exists(portal, staff, FIELD_CODE):
+        return False
+    hotel = portal.customers.create(staff, code=FIELD_CODE, name="Hotel Zeezicht")
+    sites = [portal.locations.create(staff, customer=hotel, name=name) for name in FIELD_SITES]
+    made = {}
+    for username, (first, last, spec, _) in FIELD_LOGINS.items():
+        made[username] = seed_login(
+            portal,
+            staff,
+            customer=hotel,
+            username=username,
+            email=f"{username}@zeezicht.example",
+            password=DEMO_PASSWORD,
+            kind="main" if username == "piet" else "member",
+            profile=portal.profiles.create_from(staff, spec),
+            first_name=first,
+            last_name=last,
+        )
+    portal.documents.share(staff, customer=hotel, name="Maintenance contract 2027.pdf", data=_PDF)
+    portal.documents.share(
+        staff,
+        customer=hotel,
+        name="Legionella risk report.pdf",
+        data=_PDF,
+        members=[made["piet"].id],
+    )
+    piet = portal.auth.session_context(
+        portal.default_vendor().id, portal.auth.session(_member(made["piet"]))
+    )
+    portal.work_requests.create(
+        piet.actor,
+        subject="Heat pump makes noise at night",
+        location=sites[0],
+        notes="Room 214 and 216 complain; loudest after 23:00.",
+        wished_at=dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3),
+    )
+    return True
+
+
+def _seed_service_desk(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
+    if _exists(portal, staff, DESK_CODE):
+        return False
+    firm = portal.customers.create(staff, code=DESK_CODE, name="Nordlicht IT GmbH")
+    made = {}
+    for username, (first, last, spec, _) in DESK_LOGINS.items():
+        made[username] = seed_login(
+            portal,
+            staff,
+            customer=firm,
+            username=username,
+            email=f"{username}@nordlicht.example",
+            password=DEMO_PASSWORD,
+            kind="main" if username == "haupt" else "member",
+            profile=portal.profiles.create_from(staff, spec),
+            first_name=first,
+            last_name=last,
+        )
+    tickets = {
+        "haupt": ("Printer on floor 2 jams", "The HP in room 2.14 jams on every duplex job."),
+        "benutzer": ("VPN drops every hour", "Since Monday the VPN disconnects every hour."),
+    }
+    vendor_id = portal.default_vendor().id
+    for username, (subject, text) in tickets.items():
+        ctx = portal.auth.session_context(vendor_id, portal.auth.session(_member(made[username])))
+        portal.tickets.create(ctx.actor, subject=subject, text=text)
+    return True
+
+
+def _member(login: Any) -> Any:
+    from portalkit import Member
+
+    return Member(
+        vendor_id=login.vendor_id,
+        account_id=login.account_id,
+        membership_id=login.id,
+        customer_id=login.customer_id,
+    )
