@@ -343,3 +343,36 @@ def test_next_never_leads_off_the_portal(visit: Any) -> None:
     here = visit()
     here.login("full", path="/login?next=/orders")
     assert here.path() == "/orders"
+
+
+def test_the_other_products_pages_in_a_browser(visit: Any, demo: DemoServer) -> None:
+    """PestScan's logbook per site, Klipboard's documents and work requests, DoIT's tickets
+    and the vendor's inbox, each as its login sees it (and photographed for the docs)."""
+    keuken = visit()
+    assert keuken.login("keuken").status == 302
+    page = keuken.html("/logbook")
+    assert "Keuken Eindhoven" in page and "Tilburg" not in page
+    keuken.shot("logbook-extra-account")
+    hoofd = visit()
+    assert hoofd.login("hoofd").status == 302
+    assert "Kees Kok" in hoofd.html("/admin/sites")
+    hoofd.shot("site-rights")
+    piet = visit()
+    assert piet.login("piet").status == 302
+    assert "Legionella risk report.pdf" in piet.html("/documents")
+    piet.shot("documents")
+    assert "Zeezicht Noord" in piet.html("/work-requests")
+    piet.shot("work-requests")
+    eva = visit()
+    assert eva.login("eva").status == 302
+    assert "Legionella" not in eva.html("/documents")
+    benutzer = visit()
+    assert benutzer.login("benutzer").status == 302
+    mine = benutzer.html("/tickets")
+    assert "VPN drops every hour" in mine and "Printer on floor 2 jams" not in mine
+    benutzer.shot("tickets-user")
+    staff = visit()
+    assert staff.login(data.STAFF_LOGIN, path="/vendor/login").status == 302
+    inbox = staff.html("/vendor/inbox")
+    assert "Heat pump makes noise at night" in inbox and "Printer on floor 2 jams" in inbox
+    staff.shot("vendor-inbox")
