@@ -550,7 +550,8 @@ def _routes(app: Flask) -> None:
                     errors.append(_("%(field)s: not a date and time", field=_("Wished for")))
             if not errors:
                 try:
-                    current_portal.work_requests.create(_me(),
+                    current_portal.work_requests.create(
+                        _me(),
                         subject=form["subject"],
                         location=form["site"],
                         notes=form["notes"],
@@ -588,7 +589,8 @@ def _routes(app: Flask) -> None:
             if not context.can("tickets.create"):
                 abort(403)
             try:
-                made = current_portal.tickets.create(_me(), subject=form["subject"], text=form["text"]
+                made = current_portal.tickets.create(
+                    _me(), subject=form["subject"], text=form["text"]
                 )
             except ValidationError as exc:
                 errors = _errors(exc)
