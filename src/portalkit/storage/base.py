@@ -22,11 +22,16 @@ from portalkit.errors import Conflict
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
+    from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
+    from portalkit.catalogue.model import CatalogueItem, Category, ItemQuery
     from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.devices.model import Device, DeviceModel
+    from portalkit.groups.model import CustomerGroup
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
     from portalkit.registrations.model import Registration
     from portalkit.tokens import Token, TokenPurpose
@@ -179,6 +184,70 @@ class UnitOfWork(Protocol):
     @property
     def jobs(self) -> Repository[Job]:
         """Stored background jobs (across vendors only through :meth:`claim_jobs`)."""
+        ...
+
+    @property
+    def categories(self) -> Repository[Category]:
+        """The catalogue's category tree."""
+        ...
+
+    @property
+    def catalogue_items(self) -> Repository[CatalogueItem]:
+        """Catalogue items (searched through :meth:`search_items`)."""
+        ...
+
+    @property
+    def customer_groups(self) -> Repository[CustomerGroup]:
+        """Named groups of customers."""
+        ...
+
+    @property
+    def assortments(self) -> Repository[Assortment]:
+        """What each customer may order (at most one per customer)."""
+        ...
+
+    @property
+    def price_lists(self) -> Repository[PriceList]:
+        """Price lists."""
+        ...
+
+    @property
+    def price_rules(self) -> Repository[PriceRule]:
+        """The rules of the price lists (read in bulk through :meth:`price_rules_for`)."""
+        ...
+
+    @property
+    def device_models(self) -> Repository[DeviceModel]:
+        """Device models with their compatible accessories."""
+        ...
+
+    @property
+    def devices(self) -> Repository[Device]:
+        """The customers' installed devices."""
+        ...
+
+    def search_items(
+        self, vendor_id: UUID, query: ItemQuery, *, limit: int, offset: int = 0
+    ) -> list[CatalogueItem]:
+        """One page of the vendor's catalogue items that pass ``query``
+        (:meth:`ItemQuery.matches <portalkit.catalogue.model.ItemQuery.matches>` says which),
+        ordered by SKU ignoring case, then id: one query, whatever the catalogue's size."""
+        ...
+
+    def price_rules_for(
+        self,
+        vendor_id: UUID,
+        price_list_ids: Iterable[UUID],
+        *,
+        item_ids: Iterable[UUID],
+        category_ids: Iterable[UUID],
+    ) -> list[PriceRule]:
+        """The rules of these price lists that are for one of ``item_ids`` or for one of
+        ``category_ids`` (a page's prices in one query), in no particular order."""
+        ...
+
+    def delete_price_rule(self, vendor_id: UUID, rule_id: UUID) -> bool:
+        """Delete a rule of this vendor; returns whether there was one."""
         ...
 
     def claim_jobs(self, now: datetime, limit: int, lease_until: datetime) -> list[Job]:
@@ -406,6 +475,61 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
             {"name": code_key},
         ),
     ),
+    "catalogue_items": (
+        UniqueKey(
+            "uq_catalogue_items_sku",
+            ("vendor_id", "sku"),
+            "sku",
+            "an item with this SKU already exists",
+            {"sku": code_key},
+        ),
+    ),
+    "customer_groups": (
+        UniqueKey(
+            "uq_customer_groups_name",
+            ("vendor_id", "name"),
+            "name",
+            "a customer group with this name already exists",
+            {"name": code_key},
+        ),
+    ),
+    "assortments": (
+        UniqueKey(
+            "uq_assortments_customer",
+            ("customer_id",),
+            "customer",
+            "this customer already has an assortment",
+        ),
+    ),
+    "price_lists": (
+        UniqueKey(
+            "uq_price_lists_name",
+            ("vendor_id", "name"),
+            "name",
+            "a price list with this name already exists",
+            {"name": code_key},
+        ),
+    ),
+    "device_models": (
+        UniqueKey(
+            "uq_device_models_name",
+            ("vendor_id", "name"),
+            "name",
+            "a device model with this name already exists",
+            {"name": code_key},
+        ),
+    ),
+    "devices": (
+        UniqueKey(
+            "uq_devices_serial",
+            ("model_id", "serial"),
+            "serial",
+            "a device of this model with this serial number already exists",
+            {"serial": code_key},
+        ),
+    ),
+    "categories": (),
+    "price_rules": (),
     "locations": (),
     "contacts": (),
     "audit_events": (),
@@ -438,5 +562,13 @@ TABLES = (
     "registrations",
     "tokens",
     "jobs",
+    "categories",
+    "catalogue_items",
+    "customer_groups",
+    "assortments",
+    "price_lists",
+    "price_rules",
+    "device_models",
+    "devices",
 )
 """Every table, in an order where each one's references come before it."""

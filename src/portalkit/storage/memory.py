@@ -25,11 +25,16 @@ from portalkit.storage.base import TABLES, UNIQUE_KEYS, MemberFacts, unique_key
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
+    from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
+    from portalkit.catalogue.model import CatalogueItem, Category, ItemQuery
     from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.devices.model import Device, DeviceModel
+    from portalkit.groups.model import CustomerGroup
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
     from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
@@ -216,6 +221,14 @@ class MemoryUnitOfWork:
         self.registrations: _Table[Registration] = _Table(self, "registrations")
         self.tokens: _Table[Token] = _Table(self, "tokens")
         self.jobs: _Table[Job] = _Table(self, "jobs")
+        self.categories: _Table[Category] = _Table(self, "categories")
+        self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
+        self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")
+        self.assortments: _Table[Assortment] = _Table(self, "assortments")
+        self.price_lists: _Table[PriceList] = _Table(self, "price_lists")
+        self.price_rules: _Table[PriceRule] = _Table(self, "price_rules")
+        self.device_models: _Table[DeviceModel] = _Table(self, "device_models")
+        self.devices: _Table[Device] = _Table(self, "devices")
 
     def _check_open(self) -> None:
         if not self._open:
@@ -225,6 +238,53 @@ class MemoryUnitOfWork:
     def _writing(self) -> None:
         if self._read_only:
             raise PortalError("this transaction is read-only (transaction(read_only=True))")
+
+    def search_items(
+        self, vendor_id: UUID, query: ItemQuery, *, limit: int, offset: int = 0
+    ) -> list[CatalogueItem]:
+        """Filter the items with the query's own reference rule, then sort and cut a page."""
+        self._check_open()
+        found = [
+            item
+            for item in self._tables.rows["catalogue_items"].values()
+            if item.vendor_id == vendor_id and query.matches(item)
+        ]
+        found.sort(key=lambda item: (code_key(item.sku), str(item.id)))
+        return found[offset : offset + limit]
+
+    def price_rules_for(
+        self,
+        vendor_id: UUID,
+        price_list_ids: Iterable[UUID],
+        *,
+        item_ids: Iterable[UUID],
+        category_ids: Iterable[UUID],
+    ) -> list[PriceRule]:
+        """The rules of the lists for the items or categories asked about."""
+        self._check_open()
+        lists, items, categories = set(price_list_ids), set(item_ids), set(category_ids)
+        return [
+            rule
+            for rule in self._tables.rows["price_rules"].values()
+            if rule.vendor_id == vendor_id
+            and rule.price_list_id in lists
+            and (
+                (rule.item_id is not None and rule.item_id in items)
+                or (rule.item_id is None and rule.category_id in categories)
+            )
+        ]
+
+    def delete_price_rule(self, vendor_id: UUID, rule_id: UUID) -> bool:
+        """Remove the rule (undone on rollback)."""
+        self._writing()
+        self._check_open()
+        rows = self._tables.rows["price_rules"]
+        stored = rows.get(rule_id)
+        if stored is None or stored.vendor_id != vendor_id:
+            return False
+        del rows[rule_id]
+        self._undo.append(lambda: rows.__setitem__(rule_id, stored))
+        return True
 
     def claim_jobs(self, now: datetime, limit: int, lease_until: datetime) -> list[Job]:
         """Claim due jobs under the store's lock (one unit of work at a time)."""

@@ -72,11 +72,16 @@ from portalkit.storage.sqlalchemy.rows import (
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
+    from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
+    from portalkit.catalogue.model import CatalogueItem, Category, ItemQuery
     from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.devices.model import Device, DeviceModel
+    from portalkit.groups.model import CustomerGroup
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
     from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
@@ -562,6 +567,121 @@ class SqlUnitOfWork:
     def jobs(self) -> _Repo[Job]:
         """Stored background jobs."""
         return self._repo("jobs")
+
+    @property
+    def categories(self) -> _Repo[Category]:
+        """The category tree."""
+        return self._repo("categories")
+
+    @property
+    def catalogue_items(self) -> _Repo[CatalogueItem]:
+        """Catalogue items."""
+        return self._repo("catalogue_items")
+
+    @property
+    def customer_groups(self) -> _Repo[CustomerGroup]:
+        """Customer groups."""
+        return self._repo("customer_groups")
+
+    @property
+    def assortments(self) -> _Repo[Assortment]:
+        """Assortments."""
+        return self._repo("assortments")
+
+    @property
+    def price_lists(self) -> _Repo[PriceList]:
+        """Price lists."""
+        return self._repo("price_lists")
+
+    @property
+    def price_rules(self) -> _Repo[PriceRule]:
+        """Price rules."""
+        return self._repo("price_rules")
+
+    @property
+    def device_models(self) -> _Repo[DeviceModel]:
+        """Device models."""
+        return self._repo("device_models")
+
+    @property
+    def devices(self) -> _Repo[Device]:
+        """Installed devices."""
+        return self._repo("devices")
+
+    def search_items(
+        self, vendor_id: UUID, query: ItemQuery, *, limit: int, offset: int = 0
+    ) -> list[CatalogueItem]:
+        """One ``SELECT`` with the query's conditions, ordered by ``(sku_key, id)`` (the
+        unique index's order); the text is a ``LIKE`` on the folded columns."""
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["catalogue_items"]
+        statement = select(t).where(t.c.vendor_id == vendor_id)
+        if query.active_only:
+            statement = statement.where(t.c.active.is_(True))
+        if query.excluded:
+            statement = statement.where(t.c.id.not_in(list(query.excluded)))
+        if query.ids is not None:
+            statement = statement.where(t.c.id.in_(list(query.ids)))
+        if query.categories is not None:
+            statement = statement.where(t.c.category_id.in_(list(query.categories)))
+        if query.restricted:
+            allowed = []
+            if query.allowed_ids:
+                allowed.append(t.c.id.in_(list(query.allowed_ids)))
+            if query.allowed_categories:
+                allowed.append(t.c.category_id.in_(list(query.allowed_categories)))
+            statement = statement.where(or_(*allowed) if allowed else literal(False))
+        if query.sku is not None:
+            statement = statement.where(t.c.sku_key == query.sku)
+        if query.text:
+            statement = statement.where(
+                or_(
+                    t.c.sku_key.contains(query.text, autoescape=True),
+                    t.c.name_key.contains(query.text, autoescape=True),
+                    t.c.description_key.contains(query.text, autoescape=True),
+                )
+            )
+        statement = statement.order_by(t.c.sku_key, t.c.id).limit(limit).offset(offset)
+        repo = self.catalogue_items
+        return [repo._remember(row) for row in self._execute(statement).mappings()]
+
+    def price_rules_for(
+        self,
+        vendor_id: UUID,
+        price_list_ids: Iterable[UUID],
+        *,
+        item_ids: Iterable[UUID],
+        category_ids: Iterable[UUID],
+    ) -> list[PriceRule]:
+        """One ``SELECT`` on the ``(price_list_id, item_id)`` and ``(price_list_id,
+        category_id)`` indexes."""
+        self._check_open()
+        self._flush()
+        lists, items, categories = list(price_list_ids), list(item_ids), list(category_ids)
+        if not lists or not (items or categories):
+            return []
+        t = self._schema.tables["price_rules"]
+        wanted = []
+        if items:
+            wanted.append(t.c.item_id.in_(items))
+        if categories:
+            wanted.append(and_(t.c.item_id.is_(None), t.c.category_id.in_(categories)))
+        statement = select(t).where(
+            t.c.vendor_id == vendor_id, t.c.price_list_id.in_(lists), or_(*wanted)
+        )
+        repo = self.price_rules
+        return [repo._remember(row) for row in self._execute(statement).mappings()]
+
+    def delete_price_rule(self, vendor_id: UUID, rule_id: UUID) -> bool:
+        """One ``DELETE``."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["price_rules"]
+        self.price_rules._seen.pop(rule_id, None)
+        deleted = self._execute(delete(t).where(t.c.id == rule_id, t.c.vendor_id == vendor_id))
+        return int(deleted.rowcount) == 1
 
     @property
     def connection(self) -> Connection:

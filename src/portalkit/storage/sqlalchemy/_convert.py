@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Set
 from datetime import datetime
+from decimal import Decimal
 from types import GenericAlias
 from typing import Any, cast, get_args, get_origin
 from uuid import UUID
@@ -28,13 +29,18 @@ from cattrs.cols import homogenous_tuple_structure_factory, list_structure_facto
 from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn_from_attrs, make_dict_unstructure_fn, override
 
-from portalkit._validation import email_key
+from portalkit._validation import code_key, email_key
 from portalkit.accounts import Account
+from portalkit.assortments.model import Assortment
 from portalkit.audit import AuditEvent
+from portalkit.catalogue.model import CatalogueItem, Category
 from portalkit.customers import Contact, Customer, Location
+from portalkit.devices.model import Device, DeviceModel
+from portalkit.groups.model import CustomerGroup
 from portalkit.jobs import Job
 from portalkit.memberships import LocationGrant, Membership
 from portalkit.outbox import OutboxMessage
+from portalkit.pricing.model import PriceList, PriceRule
 from portalkit.profiles import PermissionProfile
 from portalkit.registrations import Registration
 from portalkit.storage.base import UNIQUE_KEYS
@@ -96,7 +102,7 @@ _as_pair(LocationGrant)
 
 # The types of fields that are columns of their own: the value is the column's value.
 _COLUMN_TYPES: frozenset[object] = frozenset(
-    {str, int, bool, UUID, datetime, str | None, UUID | None, datetime | None}
+    {str, int, bool, UUID, datetime, Decimal, str | None, UUID | None, datetime | None}
 )
 
 
@@ -133,6 +139,17 @@ LAYOUTS: Mapping[str, _Layout] = {
     "outbox_messages": _Layout(OutboxMessage),
     "tokens": _Layout(Token),
     "jobs": _Layout(Job),
+    "categories": _Layout(Category),
+    # The folded name and description are what a catalogue search compares.
+    "catalogue_items": _Layout(
+        CatalogueItem, keys={"name": code_key, "description": code_key}
+    ),
+    "customer_groups": _Layout(CustomerGroup),
+    "assortments": _Layout(Assortment),
+    "price_lists": _Layout(PriceList),
+    "price_rules": _Layout(PriceRule),
+    "device_models": _Layout(DeviceModel),
+    "devices": _Layout(Device),
 }
 """The record type and layout of every table."""
 

@@ -12,6 +12,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -59,6 +60,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class DecimalText(TypeDecorator[Decimal]):
+    """A ``Decimal`` stored as its exact text, the same on SQLite (which has no exact
+    numeric type) and PostgreSQL: money is never a float on the way in or out."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError("portalkit stores finite Decimal amounts only")
+        return str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -71,7 +90,12 @@ class Base(DeclarativeBase):
     """The declarative base of portalkit's rows; ``Base.metadata`` is the whole schema."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {
+        datetime: UTCDateTime,
+        Decimal: DecimalText,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class VendorRow(Base):
@@ -340,6 +364,123 @@ class JobRow(_Scoped, Base):
     stage: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int]
     last_error: Mapped[str] = mapped_column(Text)
+
+
+class CategoryRow(_Scoped, Base):
+    """A node of the category tree."""
+
+    __tablename__ = "categories"
+
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("categories.id"))
+
+
+class CatalogueItemRow(_Scoped, Base):
+    """A catalogue item; the ``*_key`` columns are the folded texts a search compares."""
+
+    __tablename__ = "catalogue_items"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "sku_key", name="uq_catalogue_items_sku"),
+        Index("ix_catalogue_items_vendor_category", "vendor_id", "category_id"),
+    )
+
+    sku: Mapped[str] = mapped_column(String(50))
+    sku_key: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    description_key: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str] = mapped_column(String(20))
+    list_price: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    category_id: Mapped[UUID | None] = mapped_column(ForeignKey("categories.id"))
+    active: Mapped[bool]
+    attributes: Mapped[dict[str, Any]]
+
+
+class CustomerGroupRow(_Scoped, Base):
+    """A named group of customers (their ids in a JSON list)."""
+
+    __tablename__ = "customer_groups"
+    __table_args__ = (UniqueConstraint("vendor_id", "name_key", name="uq_customer_groups_name"),)
+
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    customer_ids: Mapped[list[Any]]
+
+
+class AssortmentRow(_Scoped, Base):
+    """The assortment of one customer."""
+
+    __tablename__ = "assortments"
+    __table_args__ = (UniqueConstraint("customer_id", name="uq_assortments_customer"),)
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    mode: Mapped[str] = mapped_column(String(20))
+    category_ids: Mapped[list[Any]]
+    item_ids: Mapped[list[Any]]
+    excluded_ids: Mapped[list[Any]]
+
+
+class PriceListRow(_Scoped, Base):
+    """A price list and whom it is assigned to."""
+
+    __tablename__ = "price_lists"
+    __table_args__ = (UniqueConstraint("vendor_id", "name_key", name="uq_price_lists_name"),)
+
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    customer_ids: Mapped[list[Any]]
+    group_ids: Mapped[list[Any]]
+    active: Mapped[bool]
+
+
+class PriceRuleRow(_Scoped, Base):
+    """One rule of a price list, for an item or a category."""
+
+    __tablename__ = "price_rules"
+    __table_args__ = (
+        Index("ix_price_rules_list_item", "price_list_id", "item_id"),
+        Index("ix_price_rules_list_category", "price_list_id", "category_id"),
+    )
+
+    price_list_id: Mapped[UUID] = mapped_column(ForeignKey("price_lists.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[Decimal]
+    item_id: Mapped[UUID | None] = mapped_column(ForeignKey("catalogue_items.id"))
+    category_id: Mapped[UUID | None] = mapped_column(ForeignKey("categories.id"))
+    min_quantity: Mapped[int]
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+
+
+class DeviceModelRow(_Scoped, Base):
+    """A device model and its compatible accessories (item ids in a JSON list)."""
+
+    __tablename__ = "device_models"
+    __table_args__ = (UniqueConstraint("vendor_id", "name_key", name="uq_device_models_name"),)
+
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    accessory_ids: Mapped[list[Any]]
+
+
+class DeviceRow(_Scoped, Base):
+    """A device of a customer's installed base."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        UniqueConstraint("model_id", "serial_key", name="uq_devices_serial"),
+        Index("ix_devices_vendor_customer", "vendor_id", "customer_id"),
+    )
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    model_id: Mapped[UUID] = mapped_column(ForeignKey("device_models.id"))
+    serial: Mapped[str] = mapped_column(String(100))
+    serial_key: Mapped[str] = mapped_column(String(100))
+    location_id: Mapped[UUID | None] = mapped_column(ForeignKey("locations.id"))
+    active: Mapped[bool]
 
 
 # Short enough that every prefixed name stays within PostgreSQL's 63 characters (the longest
