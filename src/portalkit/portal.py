@@ -24,12 +24,16 @@ from portalkit._runtime import Runtime, _Transaction
 from portalkit.access import AccessService
 from portalkit.accounts.service import AccountService
 from portalkit.actors import System
+from portalkit.assortments.service import AssortmentService
 from portalkit.audit.service import AuditService
 from portalkit.auth import AuthService
+from portalkit.catalogue.service import CatalogueService
 from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
+from portalkit.devices.service import DeviceService
 from portalkit.errors import ConfigurationError, PortalError
+from portalkit.groups.service import GroupService
 from portalkit.linkmail import LinkMail
 from portalkit.logins import LoginService
 from portalkit.mail.base import Mailer
@@ -37,9 +41,11 @@ from portalkit.memberships.service import MembershipService
 from portalkit.outbox.delivery import Outbox
 from portalkit.outbox.service import MailService
 from portalkit.passwords import PasswordHasher
+from portalkit.pricing.service import PricingService
 from portalkit.profiles.service import ProfileService
 from portalkit.registrations.service import RegistrationService
 from portalkit.settings import PortalSettings, load_settings
+from portalkit.shop.service import ShopService
 from portalkit.storage.base import Storage, UnitOfWork
 from portalkit.vendors.model import Vendor
 from portalkit.vendors.service import VendorService
@@ -106,6 +112,13 @@ class Portal:
             memberships=self.memberships,
             credentials=self.credentials,
         )
+        # The shop: the vendor's catalogue and prices (staff), and the member's view of them.
+        self.catalogue = CatalogueService(rt, access=self.access)
+        self.groups = GroupService(rt, access=self.access)
+        self.assortments = AssortmentService(rt, access=self.access)
+        self.pricing = PricingService(rt, access=self.access)
+        self.devices = DeviceService(rt, access=self.access)
+        self.shop = ShopService(rt, access=self.access)
         # Every public attribute set above is a service: each refusal it raises is audited.
         # An access context passed as the actor stands for it: built once per request.
         for service in vars(self).values():

@@ -12,10 +12,12 @@ __all__ = ["Assortment", "AssortmentMode"]
 
 
 class AssortmentMode(enum.Enum):
-    """What an assortment starts from: every item, or only the chosen categories and items."""
+    """What an assortment starts from: every item, only the chosen categories and items, or
+    (``INHERIT``) nothing of its own — the umbrella's assortment applies."""
 
     ALL = "all"
     SELECTED = "selected"
+    INHERIT = "inherit"
 
 
 @attrs.frozen

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -13,7 +13,14 @@ import attrs
 
 from portalkit._validation import code_key
 
-__all__ = ["MAX_CATEGORY_DEPTH", "CatalogueItem", "Category", "ItemQuery"]
+__all__ = [
+    "MAX_CATEGORY_DEPTH",
+    "CatalogueItem",
+    "Category",
+    "ItemQuery",
+    "ancestry",
+    "descendants",
+]
 
 MAX_CATEGORY_DEPTH = 10
 """How many levels the category tree may have (a category without parent is level 1)."""
@@ -101,10 +108,7 @@ class ItemQuery:
             return False
         if self.restricted and not (
             (self.allowed_ids is not None and item.id in self.allowed_ids)
-            or (
-                self.allowed_categories is not None
-                and item.category_id in self.allowed_categories
-            )
+            or (self.allowed_categories is not None and item.category_id in self.allowed_categories)
         ):
             return False
         if self.sku is not None and code_key(item.sku) != self.sku:
@@ -114,3 +118,26 @@ class ItemQuery:
         )
 
 
+def descendants(categories: Iterable[Category], roots: Iterable[UUID]) -> frozenset[UUID]:
+    """``roots`` and every category below them (a cycle in stored data ends the walk)."""
+    children: dict[UUID | None, list[UUID]] = {}
+    for category in categories:
+        children.setdefault(category.parent_id, []).append(category.id)
+    found = set(roots)
+    todo = list(found)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return frozenset(found)
+
+
+def ancestry(parents: Mapping[UUID, UUID | None], category_id: UUID | None) -> tuple[UUID, ...]:
+    """The category and those above it, nearest first (``parents``: category id to parent
+    id); empty for an item without category."""
+    path: list[UUID] = []
+    while category_id is not None and category_id not in path and len(path) < MAX_CATEGORY_DEPTH:
+        path.append(category_id)
+        category_id = parents.get(category_id)
+    return tuple(path)

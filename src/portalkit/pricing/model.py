@@ -17,53 +17,23 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from uuid import UUID
 
 import attrs
 
 from portalkit.catalogue.model import CatalogueItem
 from portalkit.errors import Message
+from portalkit.money import rounded
 
 __all__ = [
-    "CURRENCIES",
+    "Level",
     "PriceDecision",
     "PriceList",
     "PriceRule",
     "RuleKind",
-    "minor_units",
     "resolve",
-    "rounded",
 ]
-
-# ISO 4217 active codes (2024). Those with other than two minor units are listed below.
-CURRENCIES: frozenset[str] = frozenset(
-    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
-    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
-    GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS
-    KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR
-    MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF
-    SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD
-    TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL""".split()
-)
-"""The ISO 4217 currency codes a price may be in."""
-
-_MINOR_UNITS = {
-    **dict.fromkeys(
-        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0
-    ),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
-}
-
-
-def minor_units(currency: str) -> int:
-    """The number of decimals an amount in ``currency`` has (ISO 4217)."""
-    return _MINOR_UNITS.get(currency, 2)
-
-
-def rounded(amount: Decimal, currency: str) -> Decimal:
-    """``amount`` rounded half up to the currency's minor unit."""
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
 
 
 class RuleKind(enum.Enum):
@@ -171,9 +141,7 @@ def resolve(
     nearness = {category: rank for rank, category in enumerate(category_path, start=1)}
     usable = [r for r in rules if r.min_quantity <= quantity and r.valid_at(at)]
     for level in levels:
-        lists = {
-            pl.id: pl for pl in level.lists if pl.active and pl.currency == item.currency
-        }
+        lists = {pl.id: pl for pl in level.lists if pl.active and pl.currency == item.currency}
         best: tuple[tuple[int, int, Decimal, str], PriceRule, Decimal] | None = None
         for rule in usable:
             if rule.price_list_id not in lists:

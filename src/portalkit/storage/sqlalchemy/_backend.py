@@ -662,7 +662,7 @@ class SqlUnitOfWork:
         if not lists or not (items or categories):
             return []
         t = self._schema.tables["price_rules"]
-        wanted = []
+        wanted: list[Any] = []
         if items:
             wanted.append(t.c.item_id.in_(items))
         if categories:

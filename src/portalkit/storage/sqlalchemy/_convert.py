@@ -141,9 +141,7 @@ LAYOUTS: Mapping[str, _Layout] = {
     "jobs": _Layout(Job),
     "categories": _Layout(Category),
     # The folded name and description are what a catalogue search compares.
-    "catalogue_items": _Layout(
-        CatalogueItem, keys={"name": code_key, "description": code_key}
-    ),
+    "catalogue_items": _Layout(CatalogueItem, keys={"name": code_key, "description": code_key}),
     "customer_groups": _Layout(CustomerGroup),
     "assortments": _Layout(Assortment),
     "price_lists": _Layout(PriceList),
