@@ -27,6 +27,7 @@ from portalkit.actors import System
 from portalkit.assortments.service import AssortmentService
 from portalkit.audit.service import AuditService
 from portalkit.auth import AuthService
+from portalkit.carts.service import CartService
 from portalkit.catalogue.service import CatalogueService
 from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
@@ -38,11 +39,13 @@ from portalkit.linkmail import LinkMail
 from portalkit.logins import LoginService
 from portalkit.mail.base import Mailer
 from portalkit.memberships.service import MembershipService
+from portalkit.orders.service import OrderService
 from portalkit.outbox.delivery import Outbox
 from portalkit.outbox.service import MailService
 from portalkit.passwords import PasswordHasher
 from portalkit.pricing.service import PricingService
 from portalkit.profiles.service import ProfileService
+from portalkit.quotes.service import QuoteService
 from portalkit.registrations.service import RegistrationService
 from portalkit.settings import PortalSettings, load_settings
 from portalkit.shop.service import ShopService
@@ -119,6 +122,12 @@ class Portal:
         self.pricing = PricingService(rt, access=self.access)
         self.devices = DeviceService(rt, access=self.access)
         self.shop = ShopService(rt, access=self.access)
+        # Orders and quotes: ``on_filed`` is where the vendor inbox takes in what they file.
+        self.orders = OrderService(rt, access=self.access, outbox=outbox)
+        self.quotes = QuoteService(rt, access=self.access, orders=self.orders)
+        self.cart = CartService(
+            rt, access=self.access, shop=self.shop, orders=self.orders, quotes=self.quotes
+        )
         # Every public attribute set above is a service: each refusal it raises is audited.
         # An access context passed as the actor stands for it: built once per request.
         for service in vars(self).values():

@@ -49,6 +49,8 @@ TEMPLATES = (
     "notify_invoice",
     "notify_job",
     "notify_inbox",
+    "order_approved",
+    "order_rejected",
     "view_as_notice",
 )
 """The templates portalkit ships and its own flows use."""

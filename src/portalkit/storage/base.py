@@ -24,15 +24,18 @@ if TYPE_CHECKING:
     from portalkit.accounts.model import Account
     from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
+    from portalkit.carts.model import Cart
     from portalkit.catalogue.model import CatalogueItem, Category, ItemQuery
     from portalkit.customers.model import Contact, Customer, Location
     from portalkit.devices.model import Device, DeviceModel
     from portalkit.groups.model import CustomerGroup
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
+    from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
     from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
+    from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.tokens import Token, TokenPurpose
     from portalkit.vendors.model import Vendor
@@ -224,6 +227,32 @@ class UnitOfWork(Protocol):
     @property
     def devices(self) -> Repository[Device]:
         """The customers' installed devices."""
+        ...
+
+    @property
+    def carts(self) -> Repository[Cart]:
+        """Members' carts (at most one per membership)."""
+        ...
+
+    @property
+    def orders(self) -> Repository[Order]:
+        """Orders (order number unique per vendor)."""
+        ...
+
+    @property
+    def quotes(self) -> Repository[Quote]:
+        """Quote requests and the quotes answering them."""
+        ...
+
+    @property
+    def quote_messages(self) -> Repository[QuoteMessage]:
+        """The messages of the quotes' threads."""
+        ...
+
+    def next_number(self, vendor_id: UUID, scope: str) -> int:
+        """The next number of the counter ``scope`` of this vendor (1 for a new counter), in
+        one atomic write: concurrent callers each get a number of their own (the counter's
+        row stays locked until this unit of work ends)."""
         ...
 
     def search_items(
@@ -528,6 +557,33 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
             {"serial": code_key},
         ),
     ),
+    "carts": (
+        UniqueKey(
+            "uq_carts_membership",
+            ("membership_id",),
+            "membership",
+            "this membership already has a cart",
+        ),
+    ),
+    "orders": (
+        UniqueKey(
+            "uq_orders_number",
+            ("vendor_id", "number"),
+            "number",
+            "an order with this number already exists",
+            {"number": code_key},
+        ),
+    ),
+    "quotes": (
+        UniqueKey(
+            "uq_quotes_number",
+            ("vendor_id", "number"),
+            "number",
+            "a quote with this number already exists",
+            {"number": code_key},
+        ),
+    ),
+    "quote_messages": (),
     "categories": (),
     "price_rules": (),
     "locations": (),
@@ -570,5 +626,9 @@ TABLES = (
     "price_rules",
     "device_models",
     "devices",
+    "carts",
+    "quotes",
+    "orders",
+    "quote_messages",
 )
 """Every table, in an order where each one's references come before it."""

@@ -27,15 +27,18 @@ if TYPE_CHECKING:
     from portalkit.accounts.model import Account
     from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
+    from portalkit.carts.model import Cart
     from portalkit.catalogue.model import CatalogueItem, Category, ItemQuery
     from portalkit.customers.model import Contact, Customer, Location
     from portalkit.devices.model import Device, DeviceModel
     from portalkit.groups.model import CustomerGroup
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
+    from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
     from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
+    from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
     from portalkit.tokens import Token, TokenPurpose
@@ -57,6 +60,8 @@ class _Tables:
         }
         # Failed logins per throttle key: (failures, window start). Per process, documented.
         self.throttles: dict[str, tuple[int, datetime]] = {}
+        # The order and quote number counters: (vendor id, scope) -> last number given.
+        self.counters: dict[tuple[UUID, str], int] = {}
         # Customers by parent, for umbrella trees; rebuilt when a customer changed since.
         self.customers_changed = 0
         self.children: tuple[int, dict[UUID | None, list[Any]]] = (-1, {})
@@ -229,6 +234,10 @@ class MemoryUnitOfWork:
         self.price_rules: _Table[PriceRule] = _Table(self, "price_rules")
         self.device_models: _Table[DeviceModel] = _Table(self, "device_models")
         self.devices: _Table[Device] = _Table(self, "devices")
+        self.carts: _Table[Cart] = _Table(self, "carts")
+        self.orders: _Table[Order] = _Table(self, "orders")
+        self.quotes: _Table[Quote] = _Table(self, "quotes")
+        self.quote_messages: _Table[QuoteMessage] = _Table(self, "quote_messages")
 
     def _check_open(self) -> None:
         if not self._open:
@@ -238,6 +247,24 @@ class MemoryUnitOfWork:
     def _writing(self) -> None:
         if self._read_only:
             raise PortalError("this transaction is read-only (transaction(read_only=True))")
+
+    def next_number(self, vendor_id: UUID, scope: str) -> int:
+        """Count on under the store's lock (undone with the unit of work)."""
+        self._writing()
+        self._check_open()
+        counters = self._tables.counters
+        key = (vendor_id, scope)
+        before = counters.get(key)
+        counters[key] = number = (before or 0) + 1
+
+        def undo() -> None:
+            if before is None:
+                counters.pop(key, None)
+            else:
+                counters[key] = before
+
+        self._undo.append(undo)
+        return number
 
     def search_items(
         self, vendor_id: UUID, query: ItemQuery, *, limit: int, offset: int = 0

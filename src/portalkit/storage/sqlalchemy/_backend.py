@@ -74,15 +74,18 @@ if TYPE_CHECKING:
     from portalkit.accounts.model import Account
     from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
+    from portalkit.carts.model import Cart
     from portalkit.catalogue.model import CatalogueItem, Category, ItemQuery
     from portalkit.customers.model import Contact, Customer, Location
     from portalkit.devices.model import Device, DeviceModel
     from portalkit.groups.model import CustomerGroup
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
+    from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
     from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
+    from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
     from portalkit.tokens import Token, TokenPurpose
@@ -607,6 +610,49 @@ class SqlUnitOfWork:
     def devices(self) -> _Repo[Device]:
         """Installed devices."""
         return self._repo("devices")
+
+    @property
+    def carts(self) -> _Repo[Cart]:
+        """Members' carts."""
+        return self._repo("carts")
+
+    @property
+    def orders(self) -> _Repo[Order]:
+        """Orders."""
+        return self._repo("orders")
+
+    @property
+    def quotes(self) -> _Repo[Quote]:
+        """Quote requests and quotes."""
+        return self._repo("quotes")
+
+    @property
+    def quote_messages(self) -> _Repo[QuoteMessage]:
+        """Messages on quotes."""
+        return self._repo("quote_messages")
+
+    def next_number(self, vendor_id: UUID, scope: str) -> int:
+        """One upsert that adds one and returns the new value (``INSERT … ON CONFLICT DO
+        UPDATE … RETURNING``): the row stays locked until commit, so concurrent checkouts
+        queue on it and each gets its own number."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["number_counters"]
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        upsert: Any = (
+            postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        )
+        statement = (
+            upsert(t)
+            .values(vendor_id=vendor_id, scope=scope, value=1)
+            .on_conflict_do_update(
+                index_elements=[t.c.vendor_id, t.c.scope], set_={"value": t.c.value + 1}
+            )
+            .returning(t.c.value)
+        )
+        return int(self._execute(statement).scalar_one())
 
     def search_items(
         self, vendor_id: UUID, query: ItemQuery, *, limit: int, offset: int = 0

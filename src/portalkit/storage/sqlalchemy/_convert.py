@@ -17,7 +17,7 @@ column no field reads, or a field no column stores, fails at once instead of los
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Set
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from types import GenericAlias
 from typing import Any, cast, get_args, get_origin
@@ -33,15 +33,18 @@ from portalkit._validation import code_key, email_key
 from portalkit.accounts import Account
 from portalkit.assortments.model import Assortment
 from portalkit.audit import AuditEvent
+from portalkit.carts.model import Cart
 from portalkit.catalogue.model import CatalogueItem, Category
 from portalkit.customers import Contact, Customer, Location
 from portalkit.devices.model import Device, DeviceModel
 from portalkit.groups.model import CustomerGroup
 from portalkit.jobs import Job
 from portalkit.memberships import LocationGrant, Membership
+from portalkit.orders.model import Order
 from portalkit.outbox import OutboxMessage
 from portalkit.pricing.model import PriceList, PriceRule
 from portalkit.profiles import PermissionProfile
+from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
 from portalkit.storage.base import UNIQUE_KEYS
 from portalkit.storage.sqlalchemy.rows import Base
@@ -91,6 +94,9 @@ def _as_pair(record: type) -> None:
 
 
 converter.register_unstructure_hook(UUID, str)
+# Money inside JSON (an order's lines) is its exact text, never a float.
+converter.register_unstructure_hook(Decimal, str)
+converter.register_structure_hook(Decimal, lambda value, _: Decimal(value))
 converter.register_structure_hook(UUID, lambda value, _: UUID(value))
 # cattrs' default tuple and set hooks look the element hook up again for every value.
 converter.register_structure_hook_factory(
@@ -102,7 +108,19 @@ _as_pair(LocationGrant)
 
 # The types of fields that are columns of their own: the value is the column's value.
 _COLUMN_TYPES: frozenset[object] = frozenset(
-    {str, int, bool, UUID, datetime, Decimal, str | None, UUID | None, datetime | None}
+    {
+        str,
+        int,
+        bool,
+        UUID,
+        datetime,
+        Decimal,
+        str | None,
+        UUID | None,
+        datetime | None,
+        Decimal | None,
+        date | None,
+    }
 )
 
 
@@ -148,6 +166,10 @@ LAYOUTS: Mapping[str, _Layout] = {
     "price_rules": _Layout(PriceRule),
     "device_models": _Layout(DeviceModel),
     "devices": _Layout(Device),
+    "carts": _Layout(Cart),
+    "orders": _Layout(Order),
+    "quotes": _Layout(Quote),
+    "quote_messages": _Layout(QuoteMessage),
 }
 """The record type and layout of every table."""
 
@@ -178,6 +200,13 @@ def _columns(table: str, layout: _Layout) -> set[str]:
 
 
 def _to_row_fn(table: str, layout: _Layout) -> ToRow:
+    for field in layout.flat:
+        # A flattened record's fields are columns too: their values go in as they are (an
+        # amount stays a Decimal for its column, not the text JSON would hold).
+        t = _flat_type(layout, field)
+        converter.register_unstructure_hook(
+            t, make_dict_unstructure_fn(t, converter, **_column_hooks(t))
+        )
     unstructure: ToRow = make_dict_unstructure_fn(
         layout.record, converter, **_column_hooks(layout.record)
     )

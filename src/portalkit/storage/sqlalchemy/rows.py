@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -147,6 +147,7 @@ class CustomerRow(_Scoped, Base):
     active: Mapped[bool]
     show_prices: Mapped[bool]
     shop_enabled: Mapped[bool]
+    approval_above: Mapped[Decimal | None]
     addresses: Mapped[list[Any]]
     branding: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'"))
     parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("customers.id"))
@@ -481,6 +482,94 @@ class DeviceRow(_Scoped, Base):
     serial_key: Mapped[str] = mapped_column(String(100))
     location_id: Mapped[UUID | None] = mapped_column(ForeignKey("locations.id"))
     active: Mapped[bool]
+
+
+class CartRow(_Scoped, Base):
+    """A membership's cart: item ids and quantities (a JSON list), never a price."""
+
+    __tablename__ = "carts"
+    __table_args__ = (UniqueConstraint("membership_id", name="uq_carts_membership"),)
+
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id"))
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    lines: Mapped[list[Any]]
+
+
+class OrderRow(_Scoped, Base):
+    """An order; its lines (with the prices ordered at) and delivery address are JSON."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "number_key", name="uq_orders_number"),
+        Index("ix_orders_vendor_customer_status", "vendor_id", "customer_id", "status"),
+    )
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id"))
+    number: Mapped[str] = mapped_column(String(100))
+    number_key: Mapped[str] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    lines: Mapped[list[Any]]
+    total: Mapped[Decimal]
+    delivery: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(String(100))
+    quote_id: Mapped[UUID | None] = mapped_column(ForeignKey("quotes.id"))
+    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("memberships.id"))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str] = mapped_column(Text)
+
+
+class QuoteRow(_Scoped, Base):
+    """A quote request and the vendor's answer to it."""
+
+    __tablename__ = "quotes"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "number_key", name="uq_quotes_number"),
+        Index("ix_quotes_vendor_customer_status", "vendor_id", "customer_id", "status"),
+    )
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id"))
+    number: Mapped[str] = mapped_column(String(100))
+    number_key: Mapped[str] = mapped_column(String(100))
+    lines: Mapped[list[Any]]
+    delivery: Mapped[dict[str, Any]]
+    note: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal | None]
+    valid_until: Mapped[date | None]
+    sent_at: Mapped[datetime | None]
+    sent_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("memberships.id"))
+    order_id: Mapped[UUID | None]
+
+
+class QuoteMessageRow(_Scoped, Base):
+    """A message in a quote's thread."""
+
+    __tablename__ = "quote_messages"
+    __table_args__ = (Index("ix_quote_messages_quote", "quote_id", "created_at"),)
+
+    quote_id: Mapped[UUID] = mapped_column(ForeignKey("quotes.id"))
+    author: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    membership_id: Mapped[UUID | None] = mapped_column(ForeignKey("memberships.id"))
+
+
+class NumberCounterRow(Base):
+    """The last number given out per vendor and scope (a customer, a year): order and quote
+    numbers come from one atomic upsert on it."""
+
+    __tablename__ = "number_counters"
+
+    vendor_id: Mapped[UUID] = mapped_column(ForeignKey("vendors.id"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[int]
 
 
 # Short enough that every prefixed name stays within PostgreSQL's 63 characters (the longest
