@@ -349,3 +349,40 @@ def test_orders_above_the_amount_wait_for_approval_by_another_member(world: Worl
     assert "over budget" in _body(notice) and own.number in notice["Subject"]
     actions = [e.action for e in shop.portal.audit.list(shop.staff, limit=200)]
     assert {"order_approved", "order_rejected"} <= set(actions)
+
+
+# -- concurrency -----------------------------------------------------------------------------
+@pytest.mark.postgres
+def test_fifty_simultaneous_checkouts_get_fifty_distinct_numbers(
+    request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    from conftest import make_storage
+
+    from portalkit.mail import MemoryMailer
+
+    storage = make_storage("postgres", request, tmp_path)
+    try:
+        portal = Portal(storage, MemoryMailer(), clock=FixedClock())
+        shop = make_shop(World(portal), code="RACE")
+        buyers = [shop.member(BUYER) for _ in range(50)]
+        barrier = threading.Barrier(50, timeout=60)
+        numbers: list[str] = []
+        errors: list[BaseException] = []
+
+        def checkout(buyer: Member) -> None:
+            try:
+                barrier.wait()
+                numbers.append(portal.cart.checkout(buyer, lines=[(shop.toner, 1)]).number)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=checkout, args=(b,)) for b in buyers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sorted(numbers) == [f"RACE-{n:06d}" for n in range(1, 51)]
+        assert len(portal.orders.list(shop.staff, limit=100)) == 50
+    finally:
+        storage.close()
