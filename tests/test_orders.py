@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -50,7 +50,9 @@ class Shop:
         )
 
 
-def make_shop(world: World, *, code: str = "ACME", show_prices: bool = True, **settings: Any) -> Shop:
+def make_shop(
+    world: World, *, code: str = "ACME", show_prices: bool = True, **settings: Any
+) -> Shop:
     portal, staff = world.portal, world.staff
     customer = portal.customers.create(
         staff,
@@ -112,7 +114,9 @@ def test_order_number_carries_the_customer_code(shop: Shop) -> None:
 
 
 def test_order_number_pattern_is_configurable_and_checked(world: World) -> None:
-    world.portal.settings = load_settings(order_number_pattern="WW/{year}/{customer_code}/{seq:04d}")
+    world.portal.settings = load_settings(
+        order_number_pattern="WW/{year}/{customer_code}/{seq:04d}"
+    )
     shop = make_shop(world, code="HOSP")
     buyer = shop.member(BUYER)
     order = shop.portal.cart.checkout(buyer, lines=[(shop.toner, 1)])
@@ -192,7 +196,10 @@ def test_another_customers_delivery_address_is_refused_and_nothing_stored(shop: 
         shop.staff, customer=rival, name="Depot", address=Address("Weg 1", "1000 AA", "Utrecht")
     )
     ours = shop.portal.locations.create(
-        shop.staff, customer=shop.customer, name="Site A", address=Address("Laan 2", "2000 BB", "Delft")
+        shop.staff,
+        customer=shop.customer,
+        name="Site A",
+        address=Address("Laan 2", "2000 BB", "Delft"),
     )
     buyer = shop.member(BUYER)
     shop.portal.cart.set(buyer, shop.toner, 2)
@@ -277,7 +284,11 @@ def test_an_expired_quote_cannot_be_accepted_but_can_be_declined(world: World) -
     request = _request(shop, buyer)
     today = clock.now().date()
     shop.portal.quotes.send(
-        shop.staff, request.id, prices={shop.toner.id: Decimal("10")}, currency="EUR", valid_until=today
+        shop.staff,
+        request.id,
+        prices={shop.toner.id: Decimal("10")},
+        currency="EUR",
+        valid_until=today,
     )
     clock.advance(days=2)
     with pytest.raises(ValidationError, match="expired"):
@@ -287,7 +298,10 @@ def test_an_expired_quote_cannot_be_accepted_but_can_be_declined(world: World) -
     assert shop.portal.orders.list(shop.staff) == []
     with pytest.raises(ValidationError):
         shop.portal.quotes.send(
-            shop.staff, request.id, prices={shop.toner.id: 1}, currency="EUR",
+            shop.staff,
+            request.id,
+            prices={shop.toner.id: 1},
+            currency="EUR",
             valid_until=today + timedelta(days=400),
         )
 
@@ -357,7 +371,6 @@ def test_fifty_simultaneous_checkouts_get_fifty_distinct_numbers(
     request: pytest.FixtureRequest, tmp_path: Any
 ) -> None:
     from conftest import make_storage
-
     from portalkit.mail import MemoryMailer
 
     storage = make_storage("postgres", request, tmp_path)

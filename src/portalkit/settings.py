@@ -10,7 +10,6 @@ Nothing else in portalkit reads the environment.
 from __future__ import annotations
 
 import string
-
 from typing import Any, Literal
 
 import pydantic

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import attrs
 
@@ -117,7 +117,11 @@ class CartService:
         with self._rt.transaction() as uow:
             _ctx, member, _customer = self._shopper(uow, actor)
             held = next(
-                (line.quantity for line in self._cart(uow, member).lines if line.item_id == item_id),
+                (
+                    line.quantity
+                    for line in self._cart(uow, member).lines
+                    if line.item_id == item_id
+                ),
                 0,
             )
             return self.set(actor, item_id, held + quantity)
@@ -135,7 +139,7 @@ class CartService:
             ctx, member, customer = member_context(self._access, uow, actor)
             if lines is None:
                 found = uow.carts.get_by(member.vendor_id, "membership", member.membership_id)
-                wanted: Lines = [(l.item_id, l.quantity) for l in found.lines] if found else []
+                wanted: Lines = [(c.item_id, c.quantity) for c in found.lines] if found else []
             else:
                 wanted = lines
             return self._view(ctx, customer, wanted)
@@ -167,7 +171,9 @@ class CartService:
     @staticmethod
     def _mode(ctx: AccessContext, customer: Customer) -> CheckoutMode:
         priced = customer.settings.show_prices and ctx.can("prices.view")
-        return CheckoutMode.ORDER if priced and ctx.can("shop.order") else CheckoutMode.QUOTE_REQUEST
+        return (
+            CheckoutMode.ORDER if priced and ctx.can("shop.order") else CheckoutMode.QUOTE_REQUEST
+        )
 
     # -- checkout ----------------------------------------------------------------------------
     def checkout(
@@ -202,7 +208,7 @@ class CartService:
             stored = None
             if lines is None:
                 stored = uow.carts.get_by(member.vendor_id, "membership", member.membership_id)
-                wanted: Lines = [(l.item_id, l.quantity) for l in stored.lines] if stored else []
+                wanted: Lines = [(c.item_id, c.quantity) for c in stored.lines] if stored else []
             else:
                 wanted = lines
             if not wanted:
@@ -285,7 +291,9 @@ class CartService:
     @staticmethod
     def _save(uow: UnitOfWork, cart: Cart, lines: tuple[CartLine, ...]) -> None:
         if cart.lines != lines:
-            uow.carts.update(attrs.evolve(cart, lines=lines, version=cart.version + 1), cart.version)
+            uow.carts.update(
+                attrs.evolve(cart, lines=lines, version=cart.version + 1), cart.version
+            )
 
 
 def _priced(line: ShopLine) -> CartViewLine:

@@ -8,10 +8,11 @@ transaction, so numbering, the approval rule, the audit and ``on_filed`` happen 
 
 from __future__ import annotations
 
+import builtins
 import string
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID, uuid4
 
 import attrs
@@ -53,6 +54,7 @@ __all__ = [
     "NOTE_MAX",
     "FiledHook",
     "OrderService",
+    "acting",
     "delivery_address",
     "is_member",
     "member_context",
@@ -70,6 +72,11 @@ FiledHook = Callable[["UnitOfWork", object], None]
 and sent quote (the vendor inbox takes them in there); an exception rolls the whole back."""
 
 OrderView = MemberOrder | PriceFreeOrder
+
+
+def acting(actor: Actor | AccessContext) -> Actor:
+    """The actor itself, or the actor an access context was built for."""
+    return cast("Actor", getattr(actor, "actor", actor))
 
 
 def is_member(actor: object) -> bool:
@@ -287,7 +294,7 @@ class OrderService:
         v.raise_if(problems)
         where: dict[str, object] = {} if wanted is None else {"status": wanted}
         if not is_member(actor):
-            vendor_id = require_admin(getattr(actor, "actor", actor))
+            vendor_id = require_admin(acting(actor))
             if customer is not None:
                 where["customer_id"] = ident("customer", customer)
             with self._rt.transaction(read_only=True) as uow:
@@ -304,7 +311,7 @@ class OrderService:
         (NotFound otherwise, as for another customer's)."""
         order_id = ident("order", order)
         if not is_member(actor):
-            vendor_id = require_admin(getattr(actor, "actor", actor))
+            vendor_id = require_admin(acting(actor))
             with self._rt.transaction(read_only=True) as uow:
                 found = uow.orders.get(vendor_id, order_id)
                 if found is None:
@@ -333,7 +340,7 @@ class OrderService:
         return True
 
     # -- approval ----------------------------------------------------------------------------
-    def approvals(self, actor: Actor | AccessContext) -> list[OrderView]:
+    def approvals(self, actor: Actor | AccessContext) -> builtins.list[OrderView]:
         """The customer's approval list: its orders waiting for approval, oldest first, for a
         member holding ``orders.approve``."""
         with self._rt.transaction(read_only=True) as uow:
@@ -470,8 +477,8 @@ class OrderService:
                     "status",
                     "not_allowed",
                     "an order that is {current} cannot become {wanted}",
-                    current=Message(current.status.value),
-                    wanted=Message(wanted.value),
+                    current=current.status.value,
+                    wanted=wanted.value,
                 )
             if seen is not None and seen != current.version:
                 raise ConcurrentModification("order", current.id)
@@ -487,4 +494,3 @@ class OrderService:
                 status=[current.status.value, wanted.value],
             )
             return moved
-

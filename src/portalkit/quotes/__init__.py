@@ -9,13 +9,13 @@ Staff see :class:`~portalkit.quotes.model.Quote` records; members see
 
 from portalkit.quotes.model import (
     Quote,
+    QuotedLine,
     QuoteLine,
     QuoteMessage,
     QuoteRequestLine,
     QuoteRequestView,
     QuoteStatus,
     QuoteView,
-    QuotedLine,
 )
 
 __all__ = [

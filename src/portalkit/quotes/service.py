@@ -4,6 +4,7 @@ messages on each; :mod:`portalkit.quotes` describes the records and views."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -21,7 +22,6 @@ from portalkit.audit.model import describe
 from portalkit.errors import (
     ConcurrentModification,
     NotFound,
-    PermissionDenied,
     Problem,
     ValidationError,
 )
@@ -29,6 +29,7 @@ from portalkit.orders.model import DeliveryAddress, OrderLine
 from portalkit.orders.service import (
     FiledHook,
     OrderService,
+    acting,
     check_note,
     is_member,
     member_context,
@@ -166,7 +167,7 @@ class QuoteService:
         v.raise_if(problems)
         where: dict[str, object] = {} if wanted is None else {"status": wanted}
         if not is_member(actor):
-            vendor_id = require_admin(getattr(actor, "actor", actor))
+            vendor_id = require_admin(acting(actor))
             if customer is not None:
                 where["customer_id"] = ident("customer", customer)
             with self._rt.transaction(read_only=True) as uow:
@@ -181,7 +182,7 @@ class QuoteService:
         """One quote: the record for staff, the member's view for a member who may see it."""
         quote_id = ident("quote", quote)
         if not is_member(actor):
-            vendor_id = require_admin(getattr(actor, "actor", actor))
+            vendor_id = require_admin(acting(actor))
             with self._rt.transaction(read_only=True) as uow:
                 found = uow.quotes.get(vendor_id, quote_id)
                 if found is None:
@@ -241,10 +242,14 @@ class QuoteService:
             if seen is not None and seen != current.version:
                 raise ConcurrentModification("quote", current.id)
             wanted = {line.item_id for line in current.lines}
-            missing = [Problem(f"prices.{i}", "required", "is required") for i in sorted(
-                wanted - unit.keys(), key=str)]
-            extra = [Problem(f"prices.{i}", "unknown_field", "is not a line of this quote")
-                     for i in sorted(unit.keys() - wanted, key=str)]
+            missing = [
+                Problem(f"prices.{i}", "required", "is required")
+                for i in sorted(wanted - unit.keys(), key=str)
+            ]
+            extra = [
+                Problem(f"prices.{i}", "unknown_field", "is not a line of this quote")
+                for i in sorted(unit.keys() - wanted, key=str)
+            ]
             v.raise_if(missing + extra)
             lines = tuple(
                 attrs.evolve(
@@ -290,12 +295,8 @@ class QuoteService:
             if current is None:
                 raise NotFound("quote", quote_id)
             if current.status not in (QuoteStatus.REQUESTED, QuoteStatus.SENT):
-                raise ValidationError.single(
-                    "quote", "decided", "this quote was decided already"
-                )
-            done = attrs.evolve(
-                current, status=QuoteStatus.WITHDRAWN, version=current.version + 1
-            )
+                raise ValidationError.single("quote", "decided", "this quote was decided already")
+            done = attrs.evolve(current, status=QuoteStatus.WITHDRAWN, version=current.version + 1)
             uow.quotes.update(done, current.version)
             self._rt.record(
                 uow,
@@ -441,7 +442,7 @@ class QuoteService:
         quote_id = ident("quote", quote)
         with self._rt.transaction() as uow:
             if not is_member(actor):
-                staff = getattr(actor, "actor", actor)
+                staff = acting(actor)
                 vendor_id = require_admin(staff)
                 current = uow.quotes.get(vendor_id, quote_id)
                 if current is None:
@@ -453,9 +454,7 @@ class QuoteService:
             current = _member_quote(uow, ctx, own, quote_id)
             return self._add_message(uow, current, member, body)
 
-    def _add_message(
-        self, uow: UnitOfWork, quote: Quote, author: Actor, text: str
-    ) -> QuoteMessage:
+    def _add_message(self, uow: UnitOfWork, quote: Quote, author: Actor, text: str) -> QuoteMessage:
         if len(uow.quote_messages.list(quote.vendor_id, where={"quote_id": quote.id})) >= (
             MAX_MESSAGES
         ):
@@ -474,12 +473,12 @@ class QuoteService:
         uow.quote_messages.add(message)
         return message
 
-    def messages(self, actor: Actor | AccessContext, quote: object) -> list[QuoteMessage]:
+    def messages(self, actor: Actor | AccessContext, quote: object) -> builtins.list[QuoteMessage]:
         """The quote's thread, oldest first (for staff, or a member who sees the quote)."""
         quote_id = ident("quote", quote)
         with self._rt.transaction(read_only=True) as uow:
             if not is_member(actor):
-                vendor_id = require_admin(getattr(actor, "actor", actor))
+                vendor_id = require_admin(acting(actor))
                 if uow.quotes.get(vendor_id, quote_id) is None:
                     raise NotFound("quote", quote_id)
             else:
@@ -502,5 +501,3 @@ def _member_quote(uow: UnitOfWork, ctx: AccessContext, own: Customer, quote_id: 
     if found is None or found.customer_id != own.id or not _sees(ctx, found):
         raise NotFound("quote", quote_id)
     return found
-
-
