@@ -24,7 +24,6 @@ from portalkit.actors import Member
 from portalkit.customers.model import Address
 from portalkit.errors import (
     ConcurrentModification,
-    Message,
     NotFound,
     PermissionDenied,
     Problem,
@@ -98,7 +97,7 @@ def member_context(
         raise NotFound("customer", member.customer_id)
     if not customer.settings.shop_enabled:
         raise PermissionDenied(
-            Message("the shop is not switched on for customer {code}", code=customer.code)
+            "the shop is not switched on for customer {code}", code=customer.code
         )
     return ctx, member, customer
 
