@@ -252,7 +252,7 @@ class ShopService:
         """The member's customer's active devices with the accessories it may order for each
         (active, in its assortment). Where locations limit the member, only the devices at
         the locations it may read (the access context's location grants); a device at no
-        location is then hidden too."""
+        location is then hidden too. Devices by serial number, accessories by SKU."""
         with self._rt.transaction(read_only=True) as uow:
             visit = self._visit(uow, actor)
             vendor_id = visit.customer.vendor_id
@@ -286,5 +286,5 @@ class ShopService:
                     )
                 ),
             )
-            for d in devices
+            for d in sorted(devices, key=lambda d: (d.serial.casefold(), str(d.id)))
         ]
