@@ -69,7 +69,7 @@ def _reference(
     return min(candidates)[1]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     specs=rules,
     quantity=st.integers(1, 15),
