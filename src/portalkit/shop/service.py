@@ -106,7 +106,7 @@ class ShopService:
         categories = uow.categories.list(member.vendor_id)
         reach = effective_assortment(uow, customer, categories)
         priced = customer.settings.show_prices and ctx.can("prices.view")
-        book = build_book(self._rt, uow, customer) if priced else None
+        book = build_book(self._rt, uow, customer, categories) if priced else None
         return _Visit(ctx, customer, categories, reach, book)
 
     def _views(
