@@ -214,7 +214,7 @@ def test_tiers_validity_and_precedence_decide_the_price(world: World, shop: dict
         Decimal("3800.00"),
     ]
     assert book.price(dr).unit_price == Decimal("4250.04")  # 10 % off, rounded to cents
-    assert "10% off" in book.explain(dr)
+    assert "10 percent off" in book.explain(dr)
     assert book.price(shop["mouse"]).unit_price == Decimal("3575.00")
     assert "group Resellers" in book.explain(shop["mouse"])
     assert book.price(a4).unit_price == Decimal("2377.77")  # the supplies rule; May not yet

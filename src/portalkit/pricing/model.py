@@ -133,10 +133,10 @@ def _what(rule: PriceRule) -> Message:
     if rule.item_id is not None:
         if rule.kind is RuleKind.FIXED:
             return Message("a fixed price for the item")
-        return Message("{percent}% off the list price of the item", percent=str(rule.value))
+        return Message("{percent} percent off the list price of the item", percent=str(rule.value))
     if rule.kind is RuleKind.FIXED:
         return Message("a fixed price for its category")
-    return Message("{percent}% off the list price in its category", percent=str(rule.value))
+    return Message("{percent} percent off the list price in its category", percent=str(rule.value))
 
 
 def resolve(

@@ -378,7 +378,7 @@ class PricingService:
                     raise PermissionDenied("a member sees the prices of its own customer only")
                 owner = uow.customers.get(real.vendor_id, real.customer_id)
                 if owner is None or not owner.settings.show_prices:
-                    raise PermissionDenied(Message("prices are not shown to this customer"))
+                    raise PermissionDenied("prices are not shown to this customer")
                 ctx.require("prices.view")
             else:
                 vendor_id = require_admin(real)

@@ -22,7 +22,7 @@ from portalkit._service import MAX_PAGE, ident, page
 from portalkit.actors import Member
 from portalkit.assortments.service import Reach, effective_assortment
 from portalkit.catalogue.model import CatalogueItem, ItemQuery, descendants
-from portalkit.errors import Message, NotFound, PermissionDenied, Problem, ValidationError
+from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
 from portalkit.money import rounded
 from portalkit.pricing.service import PriceBook, build_book, check_quantity
 from portalkit.shop.model import (
@@ -101,7 +101,7 @@ class ShopService:
             raise NotFound("customer", member.customer_id)
         if not customer.settings.shop_enabled:
             raise PermissionDenied(
-                Message("the shop is not switched on for customer {code}", code=customer.code)
+                "the shop is not switched on for customer {code}", code=customer.code
             )
         categories = uow.categories.list(member.vendor_id)
         reach = effective_assortment(uow, customer, categories)

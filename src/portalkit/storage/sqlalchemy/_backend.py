@@ -571,7 +571,7 @@ class SqlUnitOfWork:
     @property
     def categories(self) -> _Repo[Category]:
         """The category tree."""
-        return self._repo("categories")
+        return self._repo("category_tree")
 
     @property
     def catalogue_items(self) -> _Repo[CatalogueItem]:
