@@ -48,7 +48,7 @@ def _reference(
         start, end = WINDOWS[spec["window"]]
         if spec["list"] == 2 or spec["min_quantity"] > quantity:
             continue
-        if (start is not None and NOW < start) or (end is not None and NOW >= end):
+        if (start is not None and start > NOW) or (end is not None and end <= NOW):
             continue
         if spec["target"].startswith("item"):
             if spec["target"] != item.sku:
