@@ -111,12 +111,31 @@ def check_attributes(problems: list[Problem], value: object) -> dict[str, Any]:
     return checked
 
 
+_SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,49}")
+
+
+def _sku(problems: list[Problem], value: object) -> str:
+    """Check a SKU: 1–50 letters A–Z, digits, ``.``, ``_``, ``/`` or ``-``, starting with a
+    letter or digit (no space or wildcard, so search and URLs take it as it is)."""
+    if not isinstance(value, str) or not _SKU.fullmatch(value):
+        problems.append(
+            Problem(
+                "sku",
+                "invalid_sku",
+                "must be 1 to 50 letters A–Z, digits, '.', '_', '/' or '-', starting with a "
+                "letter or digit",
+            )
+        )
+        return ""
+    return value
+
+
 def _item_fields(problems: list[Problem], values: Mapping[str, Any]) -> dict[str, Any]:
     """Check the given fields of an item; returns them checked."""
     checked: dict[str, Any] = {}
     for name, value in values.items():
         if name == "sku":
-            checked[name] = v.code(problems, name, value)
+            checked[name] = _sku(problems, value)
         elif name == "name":
             checked[name] = v.text(problems, name, value)
         elif name == "description":

@@ -102,9 +102,23 @@ class PriceDecision:
     unit_price: Decimal
     currency: str
     list_price: Decimal
-    reason: Message
     rule: PriceRule | None = None
     price_list: PriceList | None = None
+    #: Where the deciding list comes from ("assigned to the customer"), or None.
+    source: Message | None = None
+
+    @property
+    def reason(self) -> Message:
+        """Which rule decided, in words (made when asked: a page of prices needs none)."""
+        if self.rule is None or self.price_list is None or self.source is None:
+            return Message("the list price: no rule of the customer's price lists applies")
+        return Message(
+            "{what} in price list {name} ({source}), from quantity {quantity}",
+            what=_what(self.rule),
+            name=self.price_list.name,
+            source=self.source,
+            quantity=self.rule.min_quantity,
+        )
 
 
 @attrs.frozen
@@ -119,10 +133,10 @@ def _what(rule: PriceRule) -> Message:
     if rule.item_id is not None:
         if rule.kind is RuleKind.FIXED:
             return Message("a fixed price for the item")
-        return Message("{percent}% off the list price of the item", percent=str(rule.value))
+        return Message("{percent} percent off the list price of the item", percent=str(rule.value))
     if rule.kind is RuleKind.FIXED:
         return Message("a fixed price for its category")
-    return Message("{percent}% off the list price in its category", percent=str(rule.value))
+    return Message("{percent} percent off the list price in its category", percent=str(rule.value))
 
 
 def resolve(
@@ -169,13 +183,7 @@ def resolve(
                 list_price=item.list_price,
                 rule=rule,
                 price_list=price_list,
-                reason=Message(
-                    "{what} in price list {name} ({source}), from quantity {quantity}",
-                    what=_what(rule),
-                    name=price_list.name,
-                    source=level.source,
-                    quantity=rule.min_quantity,
-                ),
+                source=level.source,
             )
     return PriceDecision(
         item_id=item.id,
@@ -183,5 +191,4 @@ def resolve(
         unit_price=rounded(item.list_price, item.currency),
         currency=item.currency,
         list_price=item.list_price,
-        reason=Message("the list price: no rule of the customer's price lists applies"),
     )

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from portalkit._runtime import Runtime
     from portalkit.access import AccessContext, AccessService
     from portalkit.actors import Actor
+    from portalkit.catalogue.model import Category
     from portalkit.customers.model import Customer
     from portalkit.storage.base import UnitOfWork
 
@@ -105,12 +106,14 @@ class PriceBook:
             item_ids=[item.id for item in wanted],
             category_ids={c for path in paths.values() for c in path},
         )
-        for item in wanted:
-            path = set(paths[item.id])
-            self._rules[item.id] = [
+        by_target: dict[UUID | None, list[PriceRule]] = {}
+        for r in rules:
+            by_target.setdefault(r.item_id if r.item_id is not None else r.category_id, []).append(
                 r
-                for r in rules
-                if r.item_id == item.id or (r.item_id is None and r.category_id in path)
+            )
+        for item in wanted:
+            self._rules[item.id] = [
+                r for target in (item.id, *paths[item.id]) for r in by_target.get(target, ())
             ]
 
     def prices(
@@ -148,10 +151,18 @@ class PriceBook:
         )
 
 
-def build_book(rt: Runtime, uow: UnitOfWork, customer: Customer) -> PriceBook:
-    """The price book of ``customer``, read in ``uow`` with three queries."""
+def build_book(
+    rt: Runtime,
+    uow: UnitOfWork,
+    customer: Customer,
+    categories: Sequence[Category] | None = None,
+) -> PriceBook:
+    """The price book of ``customer``, read in ``uow`` with three queries (two when the
+    vendor's ``categories`` are given, already read)."""
     vendor_id = customer.vendor_id
-    parents = {c.id: c.parent_id for c in uow.categories.list(vendor_id)}
+    if categories is None:
+        categories = uow.categories.list(vendor_id)
+    parents = {c.id: c.parent_id for c in categories}
     lists = [pl for pl in uow.price_lists.list(vendor_id) if pl.active]
     groups = [g for g in uow.customer_groups.list(vendor_id) if customer.id in g.customer_ids]
     own = tuple(pl for pl in lists if customer.id in pl.customer_ids)
@@ -367,7 +378,7 @@ class PricingService:
                     raise PermissionDenied("a member sees the prices of its own customer only")
                 owner = uow.customers.get(real.vendor_id, real.customer_id)
                 if owner is None or not owner.settings.show_prices:
-                    raise PermissionDenied(Message("prices are not shown to this customer"))
+                    raise PermissionDenied("prices are not shown to this customer")
                 ctx.require("prices.view")
             else:
                 vendor_id = require_admin(real)

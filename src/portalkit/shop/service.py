@@ -22,7 +22,7 @@ from portalkit._service import MAX_PAGE, ident, page
 from portalkit.actors import Member
 from portalkit.assortments.service import Reach, effective_assortment
 from portalkit.catalogue.model import CatalogueItem, ItemQuery, descendants
-from portalkit.errors import Message, NotFound, PermissionDenied, Problem, ValidationError
+from portalkit.errors import NotFound, PermissionDenied, Problem, ValidationError
 from portalkit.money import rounded
 from portalkit.pricing.service import PriceBook, build_book, check_quantity
 from portalkit.shop.model import (
@@ -101,12 +101,12 @@ class ShopService:
             raise NotFound("customer", member.customer_id)
         if not customer.settings.shop_enabled:
             raise PermissionDenied(
-                Message("the shop is not switched on for customer {code}", code=customer.code)
+                "the shop is not switched on for customer {code}", code=customer.code
             )
         categories = uow.categories.list(member.vendor_id)
         reach = effective_assortment(uow, customer, categories)
         priced = customer.settings.show_prices and ctx.can("prices.view")
-        book = build_book(self._rt, uow, customer) if priced else None
+        book = build_book(self._rt, uow, customer, categories) if priced else None
         return _Visit(ctx, customer, categories, reach, book)
 
     def _views(
@@ -252,7 +252,7 @@ class ShopService:
         """The member's customer's active devices with the accessories it may order for each
         (active, in its assortment). Where locations limit the member, only the devices at
         the locations it may read (the access context's location grants); a device at no
-        location is then hidden too."""
+        location is then hidden too. Devices by serial number, accessories by SKU."""
         with self._rt.transaction(read_only=True) as uow:
             visit = self._visit(uow, actor)
             vendor_id = visit.customer.vendor_id
@@ -286,5 +286,5 @@ class ShopService:
                     )
                 ),
             )
-            for d in devices
+            for d in sorted(devices, key=lambda d: (d.serial.casefold(), str(d.id)))
         ]

@@ -226,7 +226,7 @@ class MemoryUnitOfWork:
         self.registrations: _Table[Registration] = _Table(self, "registrations")
         self.tokens: _Table[Token] = _Table(self, "tokens")
         self.jobs: _Table[Job] = _Table(self, "jobs")
-        self.categories: _Table[Category] = _Table(self, "categories")
+        self.categories: _Table[Category] = _Table(self, "category_tree")
         self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
         self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")
         self.assortments: _Table[Assortment] = _Table(self, "assortments")

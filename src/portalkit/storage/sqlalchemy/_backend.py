@@ -574,7 +574,7 @@ class SqlUnitOfWork:
     @property
     def categories(self) -> _Repo[Category]:
         """The category tree."""
-        return self._repo("categories")
+        return self._repo("category_tree")
 
     @property
     def catalogue_items(self) -> _Repo[CatalogueItem]:
@@ -708,16 +708,28 @@ class SqlUnitOfWork:
         if not lists or not (items or categories):
             return []
         t = self._schema.tables["price_rules"]
-        wanted: list[Any] = []
+        # Two branches in one UNION ALL, each on its own index: an OR of both makes SQLite
+        # scan every rule of the lists, which grows with the catalogue. The vendor is checked
+        # on the rows read, not in the WHERE: there SQLite would pick the vendor's index and
+        # read every rule of the vendor.
+        branches: list[Any] = []
         if items:
-            wanted.append(t.c.item_id.in_(items))
+            branches.append(select(t).where(t.c.price_list_id.in_(lists), t.c.item_id.in_(items)))
         if categories:
-            wanted.append(and_(t.c.item_id.is_(None), t.c.category_id.in_(categories)))
-        statement = select(t).where(
-            t.c.vendor_id == vendor_id, t.c.price_list_id.in_(lists), or_(*wanted)
-        )
+            branches.append(
+                select(t).where(
+                    t.c.price_list_id.in_(lists),
+                    t.c.category_id.in_(categories),
+                    t.c.item_id.is_(None),
+                )
+            )
+        statement = branches[0] if len(branches) == 1 else union_all(*branches)
         repo = self.price_rules
-        return [repo._remember(row) for row in self._execute(statement).mappings()]
+        return [
+            repo._remember(row)
+            for row in self._execute(statement).mappings()
+            if row["vendor_id"] == vendor_id
+        ]
 
     def delete_price_rule(self, vendor_id: UUID, rule_id: UUID) -> bool:
         """One ``DELETE``."""

@@ -157,7 +157,7 @@ LAYOUTS: Mapping[str, _Layout] = {
     "outbox_messages": _Layout(OutboxMessage),
     "tokens": _Layout(Token),
     "jobs": _Layout(Job),
-    "categories": _Layout(Category),
+    "category_tree": _Layout(Category),
     # The folded name and description are what a catalogue search compares.
     "catalogue_items": _Layout(CatalogueItem, keys={"name": code_key, "description": code_key}),
     "customer_groups": _Layout(CustomerGroup),

@@ -370,10 +370,10 @@ class JobRow(_Scoped, Base):
 class CategoryRow(_Scoped, Base):
     """A node of the category tree."""
 
-    __tablename__ = "categories"
+    __tablename__ = "category_tree"
 
     name: Mapped[str] = mapped_column(String(200))
-    parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("categories.id"))
+    parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("category_tree.id"))
 
 
 class CatalogueItemRow(_Scoped, Base):
@@ -394,7 +394,10 @@ class CatalogueItemRow(_Scoped, Base):
     unit: Mapped[str] = mapped_column(String(20))
     list_price: Mapped[Decimal]
     currency: Mapped[str] = mapped_column(String(3))
-    category_id: Mapped[UUID | None] = mapped_column(ForeignKey("categories.id"))
+    # Named by hand: the conventional name, prefixed, would pass PostgreSQL's 63 characters.
+    category_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("category_tree.id", name="fk_catalogue_items_category")
+    )
     active: Mapped[bool]
     attributes: Mapped[dict[str, Any]]
 
@@ -450,7 +453,7 @@ class PriceRuleRow(_Scoped, Base):
     kind: Mapped[str] = mapped_column(String(20))
     value: Mapped[Decimal]
     item_id: Mapped[UUID | None] = mapped_column(ForeignKey("catalogue_items.id"))
-    category_id: Mapped[UUID | None] = mapped_column(ForeignKey("categories.id"))
+    category_id: Mapped[UUID | None] = mapped_column(ForeignKey("category_tree.id"))
     min_quantity: Mapped[int]
     valid_from: Mapped[datetime | None]
     valid_until: Mapped[datetime | None]

@@ -27,7 +27,7 @@ def upgrade() -> None:
     p = migration_names()
     s = migration_schema()
     op.create_table(
-        p("categories"),
+        p("category_tree"),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("parent_id", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -39,15 +39,19 @@ def upgrade() -> None:
         ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["parent_id"], [p("categories.id")], name=op.f(p("fk_categories_parent_id_categories"))
+            ["parent_id"],
+            [p("category_tree.id")],
+            name=op.f(p("fk_category_tree_parent_id_category_tree")),
         ),
         sa.ForeignKeyConstraint(
-            ["vendor_id"], [p("vendors.id")], name=op.f(p("fk_categories_vendor_id_vendors"))
+            ["vendor_id"], [p("vendors.id")], name=op.f(p("fk_category_tree_vendor_id_vendors"))
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f(p("pk_categories"))),
+        sa.PrimaryKeyConstraint("id", name=op.f(p("pk_category_tree"))),
     )
-    with op.batch_alter_table(p("categories"), schema=s) as batch_op:
-        batch_op.create_index(batch_op.f(p("ix_categories_vendor_id")), ["vendor_id"], unique=False)
+    with op.batch_alter_table(p("category_tree"), schema=s) as batch_op:
+        batch_op.create_index(
+            batch_op.f(p("ix_category_tree_vendor_id")), ["vendor_id"], unique=False
+        )
 
     op.create_table(
         p("customer_groups"),
@@ -179,8 +183,8 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["category_id"],
-            [p("categories.id")],
-            name=op.f(p("fk_catalogue_items_category_id_categories")),
+            [p("category_tree.id")],
+            name=op.f(p("fk_catalogue_items_category")),
         ),
         sa.ForeignKeyConstraint(
             ["vendor_id"], [p("vendors.id")], name=op.f(p("fk_catalogue_items_vendor_id_vendors"))
@@ -261,8 +265,8 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["category_id"],
-            [p("categories.id")],
-            name=op.f(p("fk_price_rules_category_id_categories")),
+            [p("category_tree.id")],
+            name=op.f(p("fk_price_rules_category_id_category_tree")),
         ),
         sa.ForeignKeyConstraint(
             ["item_id"],
@@ -320,6 +324,6 @@ def downgrade() -> None:
     with op.batch_alter_table(p("customer_groups"), schema=s) as batch_op:
         batch_op.drop_index(batch_op.f(p("ix_customer_groups_vendor_id")))
     op.drop_table(p("customer_groups"))
-    with op.batch_alter_table(p("categories"), schema=s) as batch_op:
-        batch_op.drop_index(batch_op.f(p("ix_categories_vendor_id")))
-    op.drop_table(p("categories"))
+    with op.batch_alter_table(p("category_tree"), schema=s) as batch_op:
+        batch_op.drop_index(batch_op.f(p("ix_category_tree_vendor_id")))
+    op.drop_table(p("category_tree"))
