@@ -722,6 +722,19 @@ class StorageContract:
             assert uow.consume_token(world.vendor.id, TokenPurpose.INVITE, "t1", now) is not None
             assert uow.consume_token(world.vendor.id, TokenPurpose.INVITE, "a1", now) is not None
 
+    def test_number_counters_count_per_vendor_and_scope_and_roll_back(self, world: World) -> None:
+        p = world.portal
+        other = World(p, vendor_code="counter-other")
+        with p.transaction() as uow:
+            assert [uow.next_number(world.vendor.id, "order/a") for _ in range(3)] == [1, 2, 3]
+            assert uow.next_number(world.vendor.id, "order/b") == 1
+            assert uow.next_number(other.vendor.id, "order/a") == 1
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            assert uow.next_number(world.vendor.id, "order/a") == 4
+            raise RuntimeError("roll back")
+        with p.transaction() as uow:
+            assert uow.next_number(world.vendor.id, "order/a") == 4  # the rollback took it back
+
     def test_throttle_counts_per_key_restart_after_the_window_and_roll_back(
         self, world: World
     ) -> None:
