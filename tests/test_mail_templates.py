@@ -28,6 +28,7 @@ CONTEXT = {
     "logo_url": "https://cdn.example/logo.png",
     "minutes": 30,
     "reason": "ticket <4711>",
+    "number": "ACME-000001",
 }
 
 

@@ -12,7 +12,8 @@ import enum
 import shutil
 import types
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 from uuid import UUID, uuid4
@@ -82,6 +83,11 @@ def strategy(t: Any) -> st.SearchStrategy[Any]:
         bool: st.booleans(),
         UUID: st.uuids(),
         datetime: WHEN,
+        # Amounts as the services accept them: finite, at most four decimals.
+        Decimal: st.decimals(
+            min_value=-(10**11), max_value=10**11, places=4, allow_nan=False, allow_infinity=False
+        ),
+        date: st.dates(),
     }
     if t in simple:
         return simple[t]
