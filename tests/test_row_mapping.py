@@ -26,11 +26,16 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from portalkit.accounts import Account
+from portalkit.assortments import Assortment
 from portalkit.audit import AuditEvent
+from portalkit.catalogue import CatalogueItem, Category
 from portalkit.customers import Branding, Contact, Customer, Location
+from portalkit.devices import Device, DeviceModel
+from portalkit.groups import CustomerGroup
 from portalkit.jobs import Job
 from portalkit.memberships import Membership
 from portalkit.outbox import OutboxMessage
+from portalkit.pricing import PriceList, PriceRule
 from portalkit.profiles import PermissionProfile
 from portalkit.registrations import Registration
 from portalkit.storage.base import TABLES
@@ -51,10 +56,18 @@ RECORDS: dict[str, type] = {
     "registrations": Registration,
     "tokens": Token,
     "jobs": Job,
+    "category_tree": Category,
+    "catalogue_items": CatalogueItem,
+    "customer_groups": CustomerGroup,
+    "assortments": Assortment,
+    "price_lists": PriceList,
+    "price_rules": PriceRule,
+    "device_models": DeviceModel,
+    "devices": Device,
 }
-REPOSITORY = {"audit_events": "audit", "outbox_messages": "outbox"}
+REPOSITORY = {"audit_events": "audit", "outbox_messages": "outbox", "category_tree": "categories"}
 # Fields unique across the table (or the vendor): each example's value gets its own suffix.
-UNIQUE = ("code", "username", "email", "name", "digest", "message_id")
+UNIQUE = ("code", "username", "email", "name", "digest", "message_id", "sku", "serial")
 
 TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
 WHEN = st.datetimes(
@@ -83,9 +96,8 @@ def strategy(t: Any) -> st.SearchStrategy[Any]:
         bool: st.booleans(),
         UUID: st.uuids(),
         datetime: WHEN,
-        # Amounts as the services accept them: finite, at most four decimals.
         Decimal: st.decimals(
-            min_value=-(10**11), max_value=10**11, places=4, allow_nan=False, allow_infinity=False
+            min_value=-(10**12), max_value=10**12, places=4, allow_nan=False, allow_infinity=False
         ),
         date: st.dates(),
     }
@@ -120,6 +132,11 @@ class Parents:
     profile: PermissionProfile
     registration: Registration
     membership: Membership
+    location: Location
+    category: Category
+    item: CatalogueItem
+    price_list: PriceList
+    model: DeviceModel
 
     @classmethod
     def store(cls, storage: SqlStorage) -> Parents:
@@ -142,6 +159,20 @@ class Parents:
             ),
             # On another account, so a drawn membership of `account` in `customer` is no clash.
             membership=Membership(uuid4(), vendor.id, other.id, customer.id, contact.id, now),
+            location=Location(uuid4(), vendor.id, customer.id, "Site", now),
+            category=(category := Category(uuid4(), vendor.id, "Category", now)),
+            item=CatalogueItem(
+                uuid4(),
+                vendor.id,
+                f"i{tag}",
+                "Item",
+                Decimal("1.5"),
+                "EUR",
+                now,
+                category_id=category.id,
+            ),
+            price_list=PriceList(uuid4(), vendor.id, f"l{tag}", "EUR", now),
+            model=DeviceModel(uuid4(), vendor.id, f"m{tag}", now),
         )
         uow = storage.begin()
         uow.vendors.add(vendor)
@@ -153,14 +184,22 @@ class Parents:
             ("profiles", parents.profile),
             ("registrations", parents.registration),
             ("memberships", parents.membership),
+            ("locations", parents.location),
+            ("categories", parents.category),
+            ("catalogue_items", parents.item),
+            ("price_lists", parents.price_list),
+            ("device_models", parents.model),
         ):
             getattr(uow, table).add(record)
         uow.commit()
         return parents
 
-    def reference(self, name: str, optional: bool) -> st.SearchStrategy[Any] | None:
+    def reference(
+        self, name: str, optional: bool, table: str = ""
+    ) -> st.SearchStrategy[Any] | None:
         """The strategy of a field that names a parent, or None if ``name`` is no reference."""
-        parent = {"parent_id": "customer"}.get(name, name.removesuffix("_id"))
+        up = "category" if table == "category_tree" else "customer"  # whose tree parent_id is
+        parent = {"parent_id": up}.get(name, name.removesuffix("_id"))
         if not name.endswith("_id") or not hasattr(self, parent):
             return None
         found = st.just(getattr(self, parent).id)
@@ -173,7 +212,7 @@ def records(table: str, parents: Parents) -> st.SearchStrategy[Any]:
     attrs.resolve_types(record)
     fields = {}
     for name, a in attrs.fields_dict(record).items():
-        reference = parents.reference(name, optional=type(None) in get_args(a.type))
+        reference = parents.reference(name, optional=type(None) in get_args(a.type), table=table)
         fields[name] = reference if reference is not None else strategy(a.type)
     return st.builds(record, **fields)
 
