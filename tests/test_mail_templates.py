@@ -29,6 +29,7 @@ CONTEXT = {
     "minutes": 30,
     "reason": "ticket <4711>",
     "status": "in_progress",
+    "number": "ACME-000001",
 }
 
 

@@ -12,7 +12,8 @@ import enum
 import shutil
 import types
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 from uuid import UUID, uuid4
@@ -25,14 +26,22 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from portalkit.accounts import Account
+from portalkit.assortments import Assortment
 from portalkit.audit import AuditEvent
+from portalkit.carts.model import Cart
+from portalkit.catalogue import CatalogueItem, Category
 from portalkit.customers import Branding, Contact, Customer, Location
+from portalkit.devices import Device, DeviceModel
 from portalkit.documents import Document
+from portalkit.groups import CustomerGroup
 from portalkit.inbox import InboxComment, InboxEvent, InboxItem
 from portalkit.jobs import Job
 from portalkit.memberships import Membership
+from portalkit.orders.model import DeliveryAddress, Order
 from portalkit.outbox import OutboxMessage
+from portalkit.pricing import PriceList, PriceRule
 from portalkit.profiles import PermissionProfile
+from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
 from portalkit.staff import InboxAddress, StaffMember
 from portalkit.storage.base import TABLES
@@ -63,10 +72,27 @@ RECORDS: dict[str, type] = {
     "inbox_events": InboxEvent,
     "work_requests": WorkRequest,
     "tickets": Ticket,
+    "category_tree": Category,
+    "catalogue_items": CatalogueItem,
+    "customer_groups": CustomerGroup,
+    "assortments": Assortment,
+    "price_lists": PriceList,
+    "price_rules": PriceRule,
+    "device_models": DeviceModel,
+    "devices": Device,
+    "carts": Cart,
+    "orders": Order,
+    "quotes": Quote,
+    "quote_messages": QuoteMessage,
 }
-REPOSITORY = {"audit_events": "audit", "outbox_messages": "outbox"}
+# Tables whose ``item_id`` is an inbox item (the catalogue's tables name catalogue items).
+INBOX_CHILDREN = frozenset({"inbox_comments", "inbox_events", "work_requests", "tickets"})
+REPOSITORY = {"audit_events": "audit", "outbox_messages": "outbox", "category_tree": "categories"}
 # Fields unique across the table (or the vendor): each example's value gets its own suffix.
-UNIQUE = ("code", "username", "email", "name", "digest", "message_id", "user_id")
+UNIQUE = (
+    "code", "username", "email", "name", "digest", "message_id", "user_id", "sku", "serial",
+    "number",
+)  # fmt: skip
 
 TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
 WHEN = st.datetimes(
@@ -95,6 +121,10 @@ def strategy(t: Any) -> st.SearchStrategy[Any]:
         bool: st.booleans(),
         UUID: st.uuids(),
         datetime: WHEN,
+        Decimal: st.decimals(
+            min_value=-(10**12), max_value=10**12, places=4, allow_nan=False, allow_infinity=False
+        ),
+        date: st.dates(),
     }
     if t in simple:
         return simple[t]
@@ -128,7 +158,12 @@ class Parents:
     registration: Registration
     membership: Membership
     location: Location
-    item: InboxItem
+    inbox_item: InboxItem
+    category: Category
+    item: CatalogueItem
+    price_list: PriceList
+    model: DeviceModel
+    quote: Quote
 
     @classmethod
     def store(cls, storage: SqlStorage) -> Parents:
@@ -150,9 +185,34 @@ class Parents:
                 uuid4(), vendor.id, f"r{tag}@example.com", "Ann", "Smith", "Co", now
             ),
             # On another account, so a drawn membership of `account` in `customer` is no clash.
-            membership=Membership(uuid4(), vendor.id, other.id, customer.id, contact.id, now),
+            membership=(
+                membership := Membership(uuid4(), vendor.id, other.id, customer.id, contact.id, now)
+            ),
             location=Location(uuid4(), vendor.id, customer.id, "Site", now),
-            item=InboxItem(uuid4(), vendor.id, "ticket", uuid4(), "Item", now, now),
+            inbox_item=InboxItem(uuid4(), vendor.id, "ticket", uuid4(), "Item", now, now),
+            category=(category := Category(uuid4(), vendor.id, "Category", now)),
+            item=CatalogueItem(
+                uuid4(),
+                vendor.id,
+                f"i{tag}",
+                "Item",
+                Decimal("1.5"),
+                "EUR",
+                now,
+                category_id=category.id,
+            ),
+            price_list=PriceList(uuid4(), vendor.id, f"l{tag}", "EUR", now),
+            model=DeviceModel(uuid4(), vendor.id, f"m{tag}", now),
+            quote=Quote(
+                uuid4(),
+                vendor.id,
+                customer.id,
+                membership.id,
+                f"q{tag}",
+                now,
+                (),
+                DeliveryAddress("Kade 1", "1000 AA", "Amsterdam"),
+            ),
         )
         uow = storage.begin()
         uow.vendors.add(vendor)
@@ -165,16 +225,28 @@ class Parents:
             ("registrations", parents.registration),
             ("memberships", parents.membership),
             ("locations", parents.location),
-            ("inbox_items", parents.item),
+            ("inbox_items", parents.inbox_item),
+            ("categories", parents.category),
+            ("catalogue_items", parents.item),
+            ("price_lists", parents.price_list),
+            ("device_models", parents.model),
+            ("quotes", parents.quote),
         ):
             getattr(uow, table).add(record)
         uow.commit()
         return parents
 
-    def reference(self, name: str, optional: bool) -> st.SearchStrategy[Any] | None:
+    def reference(
+        self, name: str, optional: bool, table: str = ""
+    ) -> st.SearchStrategy[Any] | None:
         """The strategy of a field that names a parent, or None if ``name`` is no reference."""
-        parent = {"parent_id": "customer"}.get(name, name.removesuffix("_id"))
-        if not name.endswith("_id") or not hasattr(self, parent):
+        up = "category" if table == "category_tree" else "customer"  # whose tree parent_id is
+        # decided_by names the membership that decided an order or a quote.
+        decider = "membership" if table in ("orders", "quotes") else "decided_by"
+        parent = {"parent_id": up, "decided_by": decider}.get(name, name.removesuffix("_id"))
+        if name == "item_id" and table in INBOX_CHILDREN:
+            parent = "inbox_item"  # theirs is the inbox's item, not the catalogue's
+        if not (name.endswith("_id") or name == "decided_by") or not hasattr(self, parent):
             return None
         found = st.just(getattr(self, parent).id)
         return st.none() | found if optional else found
@@ -186,7 +258,7 @@ def records(table: str, parents: Parents) -> st.SearchStrategy[Any]:
     attrs.resolve_types(record)
     fields = {}
     for name, a in attrs.fields_dict(record).items():
-        reference = parents.reference(name, optional=type(None) in get_args(a.type))
+        reference = parents.reference(name, optional=type(None) in get_args(a.type), table=table)
         fields[name] = reference if reference is not None else strategy(a.type)
     return st.builds(record, **fields)
 

@@ -98,6 +98,9 @@ BUILTIN_CAPABILITIES: tuple[Capability, ...] = (
     Capability("tickets.create", "file tickets", writes=True),
     Capability("shop.order", "order from the shop", writes=True),
     Capability("quotes.request", "ask for a quote", writes=True),
+    Capability(
+        "orders.approve", "approve or reject the customer's orders that need approval", writes=True
+    ),
     Capability("logbook.view", "read the pest-control logbook"),
     Capability("logbook.write", "change recommendations and send messages", writes=True),
     Capability("members.manage", "create logins and set their rights", writes=True),

@@ -16,6 +16,7 @@ Every service call runs in a transaction. Group calls into one with
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import Any
@@ -23,28 +24,40 @@ from typing import Any
 from portalkit._runtime import Runtime, _Transaction
 from portalkit.access import AccessService
 from portalkit.accounts.service import AccountService
-from portalkit.actors import System
+from portalkit.actors import Member, System
 from portalkit.assets.base import AssetStore
 from portalkit.assets.service import AssetService
+from portalkit.assortments.service import AssortmentService
 from portalkit.audit.service import AuditService
 from portalkit.auth import AuthService
+from portalkit.carts.service import CartService
+from portalkit.catalogue.service import CatalogueService
 from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
+from portalkit.devices.service import DeviceService
 from portalkit.documents.service import DocumentService
 from portalkit.errors import ConfigurationError, PortalError
+from portalkit.groups.service import GroupService
+from portalkit.inbox.model import InboxStatus
 from portalkit.inbox.service import InboxService
 from portalkit.linkmail import LinkMail
 from portalkit.logins import LoginService
 from portalkit.mail.base import Mailer
 from portalkit.memberships.service import MembershipService
+from portalkit.orders.model import Order, OrderStatus
+from portalkit.orders.service import OrderService
 from portalkit.outbox.delivery import Outbox
 from portalkit.outbox.service import MailService
 from portalkit.passwords import PasswordHasher
+from portalkit.pricing.service import PricingService
 from portalkit.profiles.service import ProfileService
+from portalkit.quotes.model import Quote, QuoteStatus
+from portalkit.quotes.service import QuoteService
 from portalkit.registrations.service import RegistrationService
 from portalkit.review import AccessReviewService
 from portalkit.settings import PortalSettings, load_settings
+from portalkit.shop.service import ShopService
 from portalkit.staff.service import StaffService
 from portalkit.storage.base import Storage, UnitOfWork
 from portalkit.tickets.service import TicketService
@@ -127,6 +140,21 @@ class Portal:
             memberships=self.memberships,
             credentials=self.credentials,
         )
+        # The shop: the vendor's catalogue and prices (staff), and the member's view of them.
+        self.catalogue = CatalogueService(rt, access=self.access)
+        self.groups = GroupService(rt, access=self.access)
+        self.assortments = AssortmentService(rt, access=self.access)
+        self.pricing = PricingService(rt, access=self.access)
+        self.devices = DeviceService(rt, access=self.access)
+        self.shop = ShopService(rt, access=self.access)
+        # Orders and quotes: ``on_filed`` is where the vendor inbox takes in what they file.
+        self.orders = OrderService(rt, access=self.access, outbox=outbox)
+        self.quotes = QuoteService(rt, access=self.access, orders=self.orders)
+        self.cart = CartService(
+            rt, access=self.access, shop=self.shop, orders=self.orders, quotes=self.quotes
+        )
+        # What the shop files lands in the vendor's inbox, in the same transaction.
+        self.orders.on_filed = self.quotes.on_filed = _inbox_filing(self.inbox)
         # Every public attribute set above is a service: each refusal it raises is audited.
         # An access context passed as the actor stands for it: built once per request.
         for service in vars(self).values():
@@ -268,6 +296,53 @@ class Portal:
     def close(self) -> None:
         """Release the storage's connections."""
         self.storage.close()
+
+
+def _inbox_filing(inbox: InboxService) -> Callable[[UnitOfWork, object], None]:
+    """The shop's ``on_filed`` hook: a placed order and a quote request become inbox items
+    (no amount in them: members see their own items); a sent quote moves its request's item
+    on to "in progress", since the customer is now to answer."""
+
+    def filed(uow: UnitOfWork, record: object) -> None:
+        if isinstance(record, Order) and record.status is OrderStatus.PLACED:
+            kind, title = "order", f"Order {record.number}"
+        elif isinstance(record, Quote) and record.status is QuoteStatus.REQUESTED:
+            kind, title = "quote_request", f"Quote request {record.number}"
+        elif isinstance(record, Quote) and record.status is QuoteStatus.SENT:
+            inbox.settle(
+                uow,
+                System(vendor_id=record.vendor_id),
+                record.vendor_id,
+                kind="quote_request",
+                reference=record.id,
+                status=InboxStatus.IN_PROGRESS,
+            )
+            return
+        else:
+            return
+        membership = uow.memberships.get(record.vendor_id, record.membership_id)
+        filer = (
+            Member(
+                vendor_id=record.vendor_id,
+                account_id=membership.account_id,
+                membership_id=membership.id,
+                customer_id=membership.customer_id,
+            )
+            if membership is not None
+            else None
+        )
+        inbox.file(
+            uow,
+            record.vendor_id,
+            kind=kind,
+            title=title,
+            reference=record.id,
+            customer_id=record.customer_id,
+            filer=filer,
+            details={"number": record.number, "lines": len(record.lines)},
+        )
+
+    return filed
 
 
 _MAILERS = {

@@ -9,6 +9,7 @@ Nothing else in portalkit reads the environment.
 
 from __future__ import annotations
 
+import string
 from typing import Any, Literal
 
 import pydantic
@@ -154,6 +155,28 @@ class PortalSettings(BaseSettings):
         "unless staff choose another (least privilege: make it a small one).",
     )
 
+    order_number_pattern: str = pydantic.Field(
+        default="{customer_code}-{seq:06d}",
+        min_length=1,
+        max_length=80,
+        description="How order numbers are made: {customer_code}, {seq} (the counter, with "
+        "an optional format such as {seq:06d}) and {year}; {seq} is required. The counter "
+        "runs per customer when the pattern holds {customer_code}, per year when it holds "
+        "{year}, else once for the whole vendor.",
+    )
+    quote_number_pattern: str = pydantic.Field(
+        default="{customer_code}-Q{seq:05d}",
+        min_length=1,
+        max_length=80,
+        description="How quote numbers are made; the same placeholders as order numbers.",
+    )
+
+    @pydantic.field_validator("order_number_pattern", "quote_number_pattern")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        check_number_pattern(value)
+        return value
+
     @pydantic.model_validator(mode="after")
     def _at_most_100_guesses_an_hour(self) -> PortalSettings:
         # ASVS 2.2.1 / security.md A7: whatever the window, never more than 100 an hour.
@@ -236,6 +259,35 @@ class PortalSettings(BaseSettings):
     smtp_username: str = ""
     smtp_password: pydantic.SecretStr = pydantic.SecretStr("")
     smtp_timeout: float = pydantic.Field(default=30.0, gt=0)
+
+
+NUMBER_PLACEHOLDERS = frozenset({"customer_code", "seq", "year"})
+"""The placeholders an order or quote number pattern may use."""
+
+
+def check_number_pattern(pattern: str) -> None:
+    """Refuse a number pattern with an unknown placeholder, a conversion, a bad format, or
+    without ``{seq}`` (ValueError saying which)."""
+    try:
+        parts = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise ValueError(f"not a valid pattern ({exc})") from None
+    names = set()
+    for _text, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in NUMBER_PLACEHOLDERS:
+            known = ", ".join(sorted(NUMBER_PLACEHOLDERS))
+            raise ValueError(f"unknown placeholder {{{name}}} (known: {known})")
+        if conversion or (spec and "{" in spec):
+            raise ValueError(f"placeholder {{{name}}} may have a format, nothing else")
+        names.add(name)
+    if "seq" not in names:
+        raise ValueError("the pattern must hold {seq}, or numbers would repeat")
+    try:
+        pattern.format(customer_code="C", seq=1, year=2026)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a valid pattern ({exc})") from None
 
 
 def load_settings(**overrides: Any) -> PortalSettings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 import attrs
@@ -13,10 +14,16 @@ MAX_TREE_DEPTH = 8
 
 @attrs.frozen
 class CustomerSettings:
-    """What a customer's portal offers: prices shown at all, and the online shop switched on."""
+    """What a customer's portal offers: prices shown at all, and the online shop switched on.
+
+    ``approval_above``: orders whose total is above this amount (in the order's currency)
+    wait in the customer's approval list until a member holding ``orders.approve`` approves
+    them; None (the default) means no order needs approval.
+    """
 
     show_prices: bool = True
     shop_enabled: bool = False
+    approval_above: Decimal | None = None
 
 
 @attrs.frozen

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
 import attrs
 
 from portalkit import _validation as v
+from portalkit import money
 from portalkit._guard import may_read_customer, require_admin, vendor_of
 from portalkit._service import ident, load, page, save, seen_version, set_fields
 from portalkit._stamps import new_session_stamp
@@ -43,8 +45,21 @@ def _settings(problems: list[Problem], value: object) -> CustomerSettings:
     unknown = sorted(str(k) for k in value if k not in known)
     for key in unknown:
         problems.append(Problem(f"settings.{key}", "unknown_field", "is not a customer setting"))
-    flags = {k: v.boolean(problems, f"settings.{k}", value[k]) for k in known if k in value}
+    flags: dict[str, Any] = {
+        k: v.boolean(problems, f"settings.{k}", value[k])
+        for k in known - {"approval_above"}
+        if k in value
+    }
+    if value.get("approval_above") is not None:
+        flags["approval_above"] = money.amount(
+            problems, "settings.approval_above", value["approval_above"]
+        )
     return CustomerSettings(**flags)
+
+
+def _plain(value: object) -> object:
+    # An approval amount goes into the audit's JSON details as its exact text.
+    return str(value) if isinstance(value, Decimal) else value
 
 
 def _branding(problems: list[Problem], value: object) -> Branding:
@@ -301,7 +316,10 @@ class CustomerService:
                 if "settings" in changed:
                     # Prices shown or hidden, shop on or off: who switched it, from what to what.
                     details["settings"] = {
-                        name: [getattr(current.settings, name), getattr(saved.settings, name)]
+                        name: [
+                            _plain(getattr(current.settings, name)),
+                            _plain(getattr(saved.settings, name)),
+                        ]
                         for name in attrs.fields_dict(CustomerSettings)
                         if getattr(current.settings, name) != getattr(saved.settings, name)
                     }

@@ -51,6 +51,8 @@ TEMPLATES = (
     "notify_inbox",
     "inbox_assigned",
     "inbox_status",
+    "order_approved",
+    "order_rejected",
     "view_as_notice",
 )
 """The templates portalkit ships and its own flows use."""

@@ -22,14 +22,22 @@ from portalkit.errors import Conflict
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
+    from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
+    from portalkit.carts.model import Cart
+    from portalkit.catalogue.model import CatalogueItem, Category, ItemQuery
     from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.devices.model import Device, DeviceModel
     from portalkit.documents.model import Document
+    from portalkit.groups.model import CustomerGroup
     from portalkit.inbox.model import InboxComment, InboxEvent, InboxItem
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
+    from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
+    from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket
@@ -259,6 +267,96 @@ class UnitOfWork(Protocol):
         at a time). Set ``claimed_until`` to ``lease_until`` (version + 1) and return them,
         oldest due first. Concurrent claims never return the same event (PostgreSQL:
         ``FOR UPDATE SKIP LOCKED``)."""
+        ...
+
+    @property
+    def categories(self) -> Repository[Category]:
+        """The catalogue's category tree."""
+        ...
+
+    @property
+    def catalogue_items(self) -> Repository[CatalogueItem]:
+        """Catalogue items (searched through :meth:`search_items`)."""
+        ...
+
+    @property
+    def customer_groups(self) -> Repository[CustomerGroup]:
+        """Named groups of customers."""
+        ...
+
+    @property
+    def assortments(self) -> Repository[Assortment]:
+        """What each customer may order (at most one per customer)."""
+        ...
+
+    @property
+    def price_lists(self) -> Repository[PriceList]:
+        """Price lists."""
+        ...
+
+    @property
+    def price_rules(self) -> Repository[PriceRule]:
+        """The rules of the price lists (read in bulk through :meth:`price_rules_for`)."""
+        ...
+
+    @property
+    def device_models(self) -> Repository[DeviceModel]:
+        """Device models with their compatible accessories."""
+        ...
+
+    @property
+    def devices(self) -> Repository[Device]:
+        """The customers' installed devices."""
+        ...
+
+    @property
+    def carts(self) -> Repository[Cart]:
+        """Members' carts (at most one per membership)."""
+        ...
+
+    @property
+    def orders(self) -> Repository[Order]:
+        """Orders (order number unique per vendor)."""
+        ...
+
+    @property
+    def quotes(self) -> Repository[Quote]:
+        """Quote requests and the quotes answering them."""
+        ...
+
+    @property
+    def quote_messages(self) -> Repository[QuoteMessage]:
+        """The messages of the quotes' threads."""
+        ...
+
+    def next_number(self, vendor_id: UUID, scope: str) -> int:
+        """The next number of the counter ``scope`` of this vendor (1 for a new counter), in
+        one atomic write: concurrent callers each get a number of their own (the counter's
+        row stays locked until this unit of work ends)."""
+        ...
+
+    def search_items(
+        self, vendor_id: UUID, query: ItemQuery, *, limit: int, offset: int = 0
+    ) -> list[CatalogueItem]:
+        """One page of the vendor's catalogue items that pass ``query``
+        (:meth:`ItemQuery.matches <portalkit.catalogue.model.ItemQuery.matches>` says which),
+        ordered by SKU ignoring case, then id: one query, whatever the catalogue's size."""
+        ...
+
+    def price_rules_for(
+        self,
+        vendor_id: UUID,
+        price_list_ids: Iterable[UUID],
+        *,
+        item_ids: Iterable[UUID],
+        category_ids: Iterable[UUID],
+    ) -> list[PriceRule]:
+        """The rules of these price lists that are for one of ``item_ids`` or for one of
+        ``category_ids`` (a page's prices in one query), in no particular order."""
+        ...
+
+    def delete_price_rule(self, vendor_id: UUID, rule_id: UUID) -> bool:
+        """Delete a rule of this vendor; returns whether there was one."""
         ...
 
     def claim_jobs(self, now: datetime, limit: int, lease_until: datetime) -> list[Job]:
@@ -494,6 +592,88 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
             {"name": code_key},
         ),
     ),
+    "catalogue_items": (
+        UniqueKey(
+            "uq_catalogue_items_sku",
+            ("vendor_id", "sku"),
+            "sku",
+            "an item with this SKU already exists",
+            {"sku": code_key},
+        ),
+    ),
+    "customer_groups": (
+        UniqueKey(
+            "uq_customer_groups_name",
+            ("vendor_id", "name"),
+            "name",
+            "a customer group with this name already exists",
+            {"name": code_key},
+        ),
+    ),
+    "assortments": (
+        UniqueKey(
+            "uq_assortments_customer",
+            ("customer_id",),
+            "customer",
+            "this customer already has an assortment",
+        ),
+    ),
+    "price_lists": (
+        UniqueKey(
+            "uq_price_lists_name",
+            ("vendor_id", "name"),
+            "name",
+            "a price list with this name already exists",
+            {"name": code_key},
+        ),
+    ),
+    "device_models": (
+        UniqueKey(
+            "uq_device_models_name",
+            ("vendor_id", "name"),
+            "name",
+            "a device model with this name already exists",
+            {"name": code_key},
+        ),
+    ),
+    "devices": (
+        UniqueKey(
+            "uq_devices_serial",
+            ("model_id", "serial"),
+            "serial",
+            "a device of this model with this serial number already exists",
+            {"serial": code_key},
+        ),
+    ),
+    "carts": (
+        UniqueKey(
+            "uq_carts_membership",
+            ("membership_id",),
+            "membership",
+            "this membership already has a cart",
+        ),
+    ),
+    "orders": (
+        UniqueKey(
+            "uq_orders_number",
+            ("vendor_id", "number"),
+            "number",
+            "an order with this number already exists",
+            {"number": code_key},
+        ),
+    ),
+    "quotes": (
+        UniqueKey(
+            "uq_quotes_number",
+            ("vendor_id", "number"),
+            "number",
+            "a quote with this number already exists",
+            {"number": code_key},
+        ),
+    ),
+    "quote_messages": (),
+    "category_tree": (),
+    "price_rules": (),
     "locations": (),
     "contacts": (),
     "audit_events": (),
@@ -571,6 +751,18 @@ TABLES = (
     "inbox_events",
     "work_requests",
     "tickets",
+    "category_tree",
+    "catalogue_items",
+    "customer_groups",
+    "assortments",
+    "price_lists",
+    "price_rules",
+    "device_models",
+    "devices",
+    "carts",
+    "quotes",
+    "orders",
+    "quote_messages",
 )
 """Every table, in an order where each one's references come before it."""
 

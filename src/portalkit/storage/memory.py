@@ -33,14 +33,22 @@ from portalkit.storage.base import (
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
+    from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
+    from portalkit.carts.model import Cart
+    from portalkit.catalogue.model import CatalogueItem, Category, ItemQuery
     from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.devices.model import Device, DeviceModel
     from portalkit.documents.model import Document
+    from portalkit.groups.model import CustomerGroup
     from portalkit.inbox.model import InboxComment, InboxEvent, InboxItem
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
+    from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
+    from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
     from portalkit.staff.model import InboxAddress, StaffMember
@@ -65,6 +73,8 @@ class _Tables:
         }
         # Failed logins per throttle key: (failures, window start). Per process, documented.
         self.throttles: dict[str, tuple[int, datetime]] = {}
+        # The order and quote number counters: (vendor id, scope) -> last number given.
+        self.counters: dict[tuple[UUID, str], int] = {}
         # Customers by parent, for umbrella trees; rebuilt when a customer changed since.
         self.customers_changed = 0
         self.children: tuple[int, dict[UUID | None, list[Any]]] = (-1, {})
@@ -249,6 +259,18 @@ class MemoryUnitOfWork:
         self.inbox_events: _Table[InboxEvent] = _Table(self, "inbox_events")
         self.work_requests: _Table[WorkRequest] = _Table(self, "work_requests")
         self.tickets: _Table[Ticket] = _Table(self, "tickets")
+        self.categories: _Table[Category] = _Table(self, "category_tree")
+        self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
+        self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")
+        self.assortments: _Table[Assortment] = _Table(self, "assortments")
+        self.price_lists: _Table[PriceList] = _Table(self, "price_lists")
+        self.price_rules: _Table[PriceRule] = _Table(self, "price_rules")
+        self.device_models: _Table[DeviceModel] = _Table(self, "device_models")
+        self.devices: _Table[Device] = _Table(self, "devices")
+        self.carts: _Table[Cart] = _Table(self, "carts")
+        self.orders: _Table[Order] = _Table(self, "orders")
+        self.quotes: _Table[Quote] = _Table(self, "quotes")
+        self.quote_messages: _Table[QuoteMessage] = _Table(self, "quote_messages")
 
     def _check_open(self) -> None:
         if not self._open:
@@ -316,6 +338,71 @@ class MemoryUnitOfWork:
             self.inbox_events.update(taken, event.version)
             claimed.append(taken)
         return claimed
+
+    def next_number(self, vendor_id: UUID, scope: str) -> int:
+        """Count on under the store's lock (undone with the unit of work)."""
+        self._writing()
+        self._check_open()
+        counters = self._tables.counters
+        key = (vendor_id, scope)
+        before = counters.get(key)
+        counters[key] = number = (before or 0) + 1
+
+        def undo() -> None:
+            if before is None:
+                counters.pop(key, None)
+            else:
+                counters[key] = before
+
+        self._undo.append(undo)
+        return number
+
+    def search_items(
+        self, vendor_id: UUID, query: ItemQuery, *, limit: int, offset: int = 0
+    ) -> list[CatalogueItem]:
+        """Filter the items with the query's own reference rule, then sort and cut a page."""
+        self._check_open()
+        found = [
+            item
+            for item in self._tables.rows["catalogue_items"].values()
+            if item.vendor_id == vendor_id and query.matches(item)
+        ]
+        found.sort(key=lambda item: (code_key(item.sku), str(item.id)))
+        return found[offset : offset + limit]
+
+    def price_rules_for(
+        self,
+        vendor_id: UUID,
+        price_list_ids: Iterable[UUID],
+        *,
+        item_ids: Iterable[UUID],
+        category_ids: Iterable[UUID],
+    ) -> list[PriceRule]:
+        """The rules of the lists for the items or categories asked about."""
+        self._check_open()
+        lists, items, categories = set(price_list_ids), set(item_ids), set(category_ids)
+        return [
+            rule
+            for rule in self._tables.rows["price_rules"].values()
+            if rule.vendor_id == vendor_id
+            and rule.price_list_id in lists
+            and (
+                (rule.item_id is not None and rule.item_id in items)
+                or (rule.item_id is None and rule.category_id in categories)
+            )
+        ]
+
+    def delete_price_rule(self, vendor_id: UUID, rule_id: UUID) -> bool:
+        """Remove the rule (undone on rollback)."""
+        self._writing()
+        self._check_open()
+        rows = self._tables.rows["price_rules"]
+        stored = rows.get(rule_id)
+        if stored is None or stored.vendor_id != vendor_id:
+            return False
+        del rows[rule_id]
+        self._undo.append(lambda: rows.__setitem__(rule_id, stored))
+        return True
 
     def claim_jobs(self, now: datetime, limit: int, lease_until: datetime) -> list[Job]:
         """Claim due jobs under the store's lock (one unit of work at a time)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC
+from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID, uuid4
 
@@ -810,6 +811,19 @@ class StorageContract:
             assert uow.consume_token(world.vendor.id, TokenPurpose.INVITE, "t1", now) is not None
             assert uow.consume_token(world.vendor.id, TokenPurpose.INVITE, "a1", now) is not None
 
+    def test_number_counters_count_per_vendor_and_scope_and_roll_back(self, world: World) -> None:
+        p = world.portal
+        other = World(p, vendor_code="counter-other")
+        with p.transaction() as uow:
+            assert [uow.next_number(world.vendor.id, "order/a") for _ in range(3)] == [1, 2, 3]
+            assert uow.next_number(world.vendor.id, "order/b") == 1
+            assert uow.next_number(other.vendor.id, "order/a") == 1
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            assert uow.next_number(world.vendor.id, "order/a") == 4
+            raise RuntimeError("roll back")
+        with p.transaction() as uow:
+            assert uow.next_number(world.vendor.id, "order/a") == 4  # the rollback took it back
+
     def test_throttle_counts_per_key_restart_after_the_window_and_roll_back(
         self, world: World
     ) -> None:
@@ -979,3 +993,184 @@ class StorageContract:
         assert {(e.item_id, e.sequence) for e in again} == {(first.id, 2), (second.id, 1)}
         with pytest.raises(Conflict), world.portal.transaction() as uow:
             uow.inbox_events.add(attrs.evolve(events[0], id=uuid4()))
+
+    # -- the shop's catalogue and prices ---------------------------------------------------
+    def _catalogue(self, world: World) -> dict[str, Any]:
+        p, staff = world.portal, world.staff
+        toner = p.catalogue.create_category(staff, name="Toner")
+        black = p.catalogue.create_category(staff, name="Black", parent=toner)
+        paper = p.catalogue.create_category(staff, name="Paper")
+        made = {
+            "toner": toner,
+            "black": black,
+            "paper": paper,
+            "tn": p.catalogue.create_item(
+                staff,
+                sku="TN-2420",
+                name="Toner Schwarz",
+                description="Größe XL, 3000 Seiten",
+                list_price=Decimal("49.9000"),
+                currency="EUR",
+                category=black,
+                attributes={"page_yield": 3000, "colour": "black", "original": True},
+            ),
+            "dr": p.catalogue.create_item(
+                staff,
+                sku="dr-2400",
+                name="Drum kit",
+                list_price=Decimal("120"),
+                currency="EUR",
+                category=toner,
+            ),
+            "a4": p.catalogue.create_item(
+                staff,
+                sku="A4_100",
+                name="Paper A4 (100% recycled)",
+                list_price=Decimal("0.0450"),
+                currency="EUR",
+                category=paper,
+            ),
+            "old": p.catalogue.create_item(
+                staff,
+                sku="TN-1000",
+                name="Old toner",
+                list_price=Decimal("10"),
+                currency="JPY",
+                category=black,
+                active=False,
+            ),
+        }
+        return made
+
+    def _skus(self, world: World, **query: Any) -> list[str]:
+        from portalkit.catalogue.model import ItemQuery
+
+        limit = query.pop("limit", 100)
+        offset = query.pop("offset", 0)
+        with world.portal.transaction(read_only=True) as uow:
+            found = uow.search_items(
+                world.vendor.id, ItemQuery(**query), limit=limit, offset=offset
+            )
+        return [item.sku for item in found]
+
+    def test_catalogue_items_read_back_exactly(self, world: World) -> None:
+        made = self._catalogue(world)
+        with world.portal.transaction(read_only=True) as uow:
+            tn = uow.catalogue_items.get(world.vendor.id, made["tn"].id)
+            a4 = uow.catalogue_items.get_by(world.vendor.id, "sku", "a4_100")
+        assert tn == made["tn"]
+        assert tn is not None and str(tn.list_price) == "49.9000"
+        assert dict(tn.attributes) == {"page_yield": 3000, "colour": "black", "original": True}
+        assert a4 is not None and a4.list_price == Decimal("0.0450")
+
+    def test_skus_are_unique_per_vendor_ignoring_case(self, world: World, other: World) -> None:
+        self._catalogue(world)
+        with pytest.raises(Conflict) as caught:
+            world.portal.catalogue.create_item(
+                world.staff, sku="tn-2420", name="Copy", list_price=1, currency="EUR"
+            )
+        assert caught.value.field == "sku"
+        other.portal.catalogue.create_item(
+            other.staff, sku="TN-2420", name="Theirs", list_price=1, currency="EUR"
+        )
+
+    def test_catalogue_search_by_text_sku_and_category_sorted_and_paged(
+        self, world: World, other: World
+    ) -> None:
+        made = self._catalogue(world)
+        other.portal.catalogue.create_item(
+            other.staff, sku="TN-9", name="Toner of another vendor", list_price=1, currency="EUR"
+        )
+        assert self._skus(world) == ["A4_100", "dr-2400", "TN-1000", "TN-2420"]
+        assert self._skus(world, text="TONER") == ["TN-1000", "TN-2420"]
+        assert self._skus(world, text="grösse") == ["TN-2420"]  # in the description, folded
+        # LIKE's wildcards in the text are only themselves.
+        assert self._skus(world, text="0%") == ["A4_100"]
+        assert self._skus(world, text="r_a") == []
+        assert self._skus(world, text="_") == ["A4_100"]
+        assert self._skus(world, sku="tn-2420") == ["TN-2420"]
+        assert self._skus(world, sku="tn-24") == []
+        assert self._skus(world, active_only=True) == ["A4_100", "dr-2400", "TN-2420"]
+        black = made["black"].id
+        assert self._skus(world, categories=frozenset({black})) == ["TN-1000", "TN-2420"]
+        assert self._skus(world, ids=frozenset({made["dr"].id, made["a4"].id})) == [
+            "A4_100",
+            "dr-2400",
+        ]
+        assert self._skus(world, limit=2, offset=1) == ["dr-2400", "TN-1000"]
+        assert self._skus(world, offset=10) == []
+
+    def test_catalogue_search_applies_an_assortment(self, world: World) -> None:
+        made = self._catalogue(world)
+        paper, dr, tn = made["paper"].id, made["dr"].id, made["tn"].id
+        assert self._skus(
+            world, allowed_categories=frozenset({paper}), allowed_ids=frozenset({dr})
+        ) == ["A4_100", "dr-2400"]
+        assert self._skus(world, allowed_categories=frozenset(), allowed_ids=frozenset()) == []
+        assert self._skus(world, allowed_ids=frozenset({tn})) == ["TN-2420"]
+        assert self._skus(
+            world, allowed_categories=frozenset({made["black"].id}), excluded=frozenset({tn})
+        ) == ["TN-1000"]
+        assert self._skus(world, excluded=frozenset({tn, dr}), text="e") == ["A4_100", "TN-1000"]
+
+    def test_price_rules_are_read_for_a_page_and_deleted_in_their_transaction(
+        self, world: World, other: World
+    ) -> None:
+        p, staff = world.portal, world.staff
+        made = self._catalogue(world)
+        mine = p.pricing.create_list(staff, name="Mine", currency="EUR")
+        second = p.pricing.create_list(staff, name="Second", currency="EUR")
+        by_item = p.pricing.add_rule(staff, mine, item=made["tn"], kind="fixed", value="39.9")
+        by_cat = p.pricing.add_rule(
+            staff, mine, category=made["toner"], kind="percent", value="-2.5", min_quantity=3
+        )
+        p.pricing.add_rule(staff, mine, item=made["dr"], kind="fixed", value="100")
+        p.pricing.add_rule(staff, second, item=made["tn"], kind="fixed", value="1")
+        theirs = other.portal.pricing.create_list(other.staff, name="Theirs", currency="EUR")
+        with p.transaction(read_only=True) as uow:
+            found = uow.price_rules_for(
+                world.vendor.id,
+                [mine.id, theirs.id],
+                item_ids=[made["tn"].id],
+                category_ids=[made["toner"].id, made["black"].id],
+            )
+            none = uow.price_rules_for(
+                world.vendor.id, [], item_ids=[made["tn"].id], category_ids=[]
+            )
+        assert {r.id for r in found} == {by_item.id, by_cat.id}
+        assert none == []
+        assert {r.id: r for r in found}[by_cat.id] == by_cat
+        assert by_cat.value == Decimal("-2.5")
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            assert uow.delete_price_rule(world.vendor.id, by_item.id)
+            raise RuntimeError("roll back")
+        with p.transaction() as uow:
+            assert not uow.delete_price_rule(other.vendor.id, by_item.id)
+            assert uow.delete_price_rule(world.vendor.id, by_item.id)
+            assert not uow.delete_price_rule(world.vendor.id, by_item.id)
+        assert [r.id for r in p.pricing.rules(staff, mine)] == [
+            r.id for r in p.pricing.rules(staff, mine) if r.id != by_item.id
+        ]
+        assert by_item.id not in {r.id for r in p.pricing.rules(staff, mine)}
+
+    def test_shop_records_read_back_and_keep_their_unique_keys(self, world: World) -> None:
+        p, staff = world.portal, world.staff
+        made = self._catalogue(world)
+        acme = world.customer()
+        site = world.location(acme)
+        group = p.groups.create(staff, name="Resellers", customers=[acme])
+        with pytest.raises(Conflict):
+            p.groups.create(staff, name="RESELLERS")
+        assortment = p.assortments.set(
+            staff, acme, mode="selected", categories=[made["toner"]], excluded=[made["dr"]]
+        )
+        model = p.devices.create_model(staff, name="HL-L2350DW", accessories=[made["tn"]])
+        device = p.devices.add(staff, customer=acme, model=model, serial="E78", location=site)
+        with pytest.raises(Conflict):
+            p.devices.add(staff, customer=acme, model=model, serial="e78")
+        with p.transaction(read_only=True) as uow:
+            vid = world.vendor.id
+            assert uow.customer_groups.get(vid, group.id) == group
+            assert uow.assortments.get_by(vid, "customer", acme.id) == assortment
+            assert uow.device_models.get(vid, model.id) == model
+            assert uow.devices.get(vid, device.id) == device

@@ -80,14 +80,22 @@ from portalkit.storage.sqlalchemy.rows import (
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
+    from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
+    from portalkit.carts.model import Cart
+    from portalkit.catalogue.model import CatalogueItem, Category, ItemQuery
     from portalkit.customers.model import Contact, Customer, Location
+    from portalkit.devices.model import Device, DeviceModel
     from portalkit.documents.model import Document
+    from portalkit.groups.model import CustomerGroup
     from portalkit.inbox.model import InboxComment, InboxEvent, InboxItem
     from portalkit.jobs.model import Job
     from portalkit.memberships.model import Membership
+    from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
+    from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
     from portalkit.staff.model import InboxAddress, StaffMember
@@ -741,6 +749,178 @@ class SqlUnitOfWork:
                 .values(claimed_until=lease_until, version=t.c.version + 1)
             )
         return claimed
+
+    @property
+    def categories(self) -> _Repo[Category]:
+        """The category tree."""
+        return self._repo("category_tree")
+
+    @property
+    def catalogue_items(self) -> _Repo[CatalogueItem]:
+        """Catalogue items."""
+        return self._repo("catalogue_items")
+
+    @property
+    def customer_groups(self) -> _Repo[CustomerGroup]:
+        """Customer groups."""
+        return self._repo("customer_groups")
+
+    @property
+    def assortments(self) -> _Repo[Assortment]:
+        """Assortments."""
+        return self._repo("assortments")
+
+    @property
+    def price_lists(self) -> _Repo[PriceList]:
+        """Price lists."""
+        return self._repo("price_lists")
+
+    @property
+    def price_rules(self) -> _Repo[PriceRule]:
+        """Price rules."""
+        return self._repo("price_rules")
+
+    @property
+    def device_models(self) -> _Repo[DeviceModel]:
+        """Device models."""
+        return self._repo("device_models")
+
+    @property
+    def devices(self) -> _Repo[Device]:
+        """Installed devices."""
+        return self._repo("devices")
+
+    @property
+    def carts(self) -> _Repo[Cart]:
+        """Members' carts."""
+        return self._repo("carts")
+
+    @property
+    def orders(self) -> _Repo[Order]:
+        """Orders."""
+        return self._repo("orders")
+
+    @property
+    def quotes(self) -> _Repo[Quote]:
+        """Quote requests and quotes."""
+        return self._repo("quotes")
+
+    @property
+    def quote_messages(self) -> _Repo[QuoteMessage]:
+        """Messages on quotes."""
+        return self._repo("quote_messages")
+
+    def next_number(self, vendor_id: UUID, scope: str) -> int:
+        """One upsert that adds one and returns the new value (``INSERT … ON CONFLICT DO
+        UPDATE … RETURNING``): the row stays locked until commit, so concurrent checkouts
+        queue on it and each gets its own number."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["number_counters"]
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        upsert: Any = (
+            postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        )
+        statement = (
+            upsert(t)
+            .values(vendor_id=vendor_id, scope=scope, value=1)
+            .on_conflict_do_update(
+                index_elements=[t.c.vendor_id, t.c.scope], set_={"value": t.c.value + 1}
+            )
+            .returning(t.c.value)
+        )
+        return int(self._execute(statement).scalar_one())
+
+    def search_items(
+        self, vendor_id: UUID, query: ItemQuery, *, limit: int, offset: int = 0
+    ) -> list[CatalogueItem]:
+        """One ``SELECT`` with the query's conditions, ordered by ``(sku_key, id)`` (the
+        unique index's order); the text is a ``LIKE`` on the folded columns."""
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["catalogue_items"]
+        statement = select(t).where(t.c.vendor_id == vendor_id)
+        if query.active_only:
+            statement = statement.where(t.c.active.is_(True))
+        if query.excluded:
+            statement = statement.where(t.c.id.not_in(list(query.excluded)))
+        if query.ids is not None:
+            statement = statement.where(t.c.id.in_(list(query.ids)))
+        if query.categories is not None:
+            statement = statement.where(t.c.category_id.in_(list(query.categories)))
+        if query.restricted:
+            allowed = []
+            if query.allowed_ids:
+                allowed.append(t.c.id.in_(list(query.allowed_ids)))
+            if query.allowed_categories:
+                allowed.append(t.c.category_id.in_(list(query.allowed_categories)))
+            statement = statement.where(or_(*allowed) if allowed else literal(False))
+        if query.sku is not None:
+            statement = statement.where(t.c.sku_key == query.sku)
+        if query.text:
+            statement = statement.where(
+                or_(
+                    t.c.sku_key.contains(query.text, autoescape=True),
+                    t.c.name_key.contains(query.text, autoescape=True),
+                    t.c.description_key.contains(query.text, autoescape=True),
+                )
+            )
+        statement = statement.order_by(t.c.sku_key, t.c.id).limit(limit).offset(offset)
+        repo = self.catalogue_items
+        return [repo._remember(row) for row in self._execute(statement).mappings()]
+
+    def price_rules_for(
+        self,
+        vendor_id: UUID,
+        price_list_ids: Iterable[UUID],
+        *,
+        item_ids: Iterable[UUID],
+        category_ids: Iterable[UUID],
+    ) -> list[PriceRule]:
+        """One ``SELECT`` on the ``(price_list_id, item_id)`` and ``(price_list_id,
+        category_id)`` indexes."""
+        self._check_open()
+        self._flush()
+        lists, items, categories = list(price_list_ids), list(item_ids), list(category_ids)
+        if not lists or not (items or categories):
+            return []
+        t = self._schema.tables["price_rules"]
+        # Two branches in one UNION ALL, each on its own index: an OR of both makes SQLite
+        # scan every rule of the lists, which grows with the catalogue. The vendor is checked
+        # on the rows read, not in the WHERE: there SQLite would pick the vendor's index and
+        # read every rule of the vendor.
+        branches: list[Any] = []
+        if items:
+            branches.append(select(t).where(t.c.price_list_id.in_(lists), t.c.item_id.in_(items)))
+        if categories:
+            branches.append(
+                select(t).where(
+                    t.c.price_list_id.in_(lists),
+                    t.c.category_id.in_(categories),
+                    t.c.item_id.is_(None),
+                )
+            )
+        statement: Executable = branches[0]
+        if len(branches) > 1:
+            statement = union_all(*branches)
+        repo = self.price_rules
+        return [
+            repo._remember(row)
+            for row in self._execute(statement).mappings()
+            if row["vendor_id"] == vendor_id
+        ]
+
+    def delete_price_rule(self, vendor_id: UUID, rule_id: UUID) -> bool:
+        """One ``DELETE``."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["price_rules"]
+        self.price_rules._seen.pop(rule_id, None)
+        deleted = self._execute(delete(t).where(t.c.id == rule_id, t.c.vendor_id == vendor_id))
+        return int(deleted.rowcount) == 1
 
     @property
     def connection(self) -> Connection:

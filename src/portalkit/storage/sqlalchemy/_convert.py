@@ -17,7 +17,8 @@ column no field reads, or a field no column stores, fails at once instead of los
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Set
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from types import GenericAlias
 from typing import Any, cast, get_args, get_origin
 from uuid import UUID
@@ -28,16 +29,24 @@ from cattrs.cols import homogenous_tuple_structure_factory, list_structure_facto
 from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn_from_attrs, make_dict_unstructure_fn, override
 
-from portalkit._validation import email_key
+from portalkit._validation import code_key, email_key
 from portalkit.accounts import Account
+from portalkit.assortments.model import Assortment
 from portalkit.audit import AuditEvent
+from portalkit.carts.model import Cart
+from portalkit.catalogue.model import CatalogueItem, Category
 from portalkit.customers import Contact, Customer, Location
+from portalkit.devices.model import Device, DeviceModel
 from portalkit.documents.model import Document
+from portalkit.groups.model import CustomerGroup
 from portalkit.inbox.model import InboxComment, InboxEvent, InboxItem
 from portalkit.jobs import Job
 from portalkit.memberships import LocationGrant, Membership
+from portalkit.orders.model import Order
 from portalkit.outbox import OutboxMessage
+from portalkit.pricing.model import PriceList, PriceRule
 from portalkit.profiles import PermissionProfile
+from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
 from portalkit.staff.model import InboxAddress, StaffMember
 from portalkit.storage.base import UNIQUE_KEYS
@@ -90,6 +99,9 @@ def _as_pair(record: type) -> None:
 
 
 converter.register_unstructure_hook(UUID, str)
+# Money inside JSON (an order's lines) is its exact text, never a float.
+converter.register_unstructure_hook(Decimal, str)
+converter.register_structure_hook(Decimal, lambda value, _: Decimal(value))
 converter.register_structure_hook(UUID, lambda value, _: UUID(value))
 # cattrs' default tuple and set hooks look the element hook up again for every value.
 converter.register_structure_hook_factory(
@@ -101,7 +113,19 @@ _as_pair(LocationGrant)
 
 # The types of fields that are columns of their own: the value is the column's value.
 _COLUMN_TYPES: frozenset[object] = frozenset(
-    {str, int, bool, UUID, datetime, str | None, UUID | None, datetime | None}
+    {
+        str,
+        int,
+        bool,
+        UUID,
+        datetime,
+        Decimal,
+        str | None,
+        UUID | None,
+        datetime | None,
+        Decimal | None,
+        date | None,
+    }
 )
 
 
@@ -146,6 +170,19 @@ LAYOUTS: Mapping[str, _Layout] = {
     "inbox_events": _Layout(InboxEvent),
     "work_requests": _Layout(WorkRequest),
     "tickets": _Layout(Ticket),
+    "category_tree": _Layout(Category),
+    # The folded name and description are what a catalogue search compares.
+    "catalogue_items": _Layout(CatalogueItem, keys={"name": code_key, "description": code_key}),
+    "customer_groups": _Layout(CustomerGroup),
+    "assortments": _Layout(Assortment),
+    "price_lists": _Layout(PriceList),
+    "price_rules": _Layout(PriceRule),
+    "device_models": _Layout(DeviceModel),
+    "devices": _Layout(Device),
+    "carts": _Layout(Cart),
+    "orders": _Layout(Order),
+    "quotes": _Layout(Quote),
+    "quote_messages": _Layout(QuoteMessage),
 }
 """The record type and layout of every table."""
 
@@ -176,6 +213,13 @@ def _columns(table: str, layout: _Layout) -> set[str]:
 
 
 def _to_row_fn(table: str, layout: _Layout) -> ToRow:
+    for field in layout.flat:
+        # A flattened record's fields are columns too: their values go in as they are (an
+        # amount stays a Decimal for its column, not the text JSON would hold).
+        t = _flat_type(layout, field)
+        converter.register_unstructure_hook(
+            t, make_dict_unstructure_fn(t, converter, **_column_hooks(t))
+        )
     unstructure: ToRow = make_dict_unstructure_fn(
         layout.record, converter, **_column_hooks(layout.record)
     )

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -60,6 +61,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class DecimalText(TypeDecorator[Decimal]):
+    """A ``Decimal`` stored as its exact text, the same on SQLite (which has no exact
+    numeric type) and PostgreSQL: money is never a float on the way in or out."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError("portalkit stores finite Decimal amounts only")
+        return str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -72,7 +91,12 @@ class Base(DeclarativeBase):
     """The declarative base of portalkit's rows; ``Base.metadata`` is the whole schema."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {
+        datetime: UTCDateTime,
+        Decimal: DecimalText,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class VendorRow(Base):
@@ -124,6 +148,7 @@ class CustomerRow(_Scoped, Base):
     active: Mapped[bool]
     show_prices: Mapped[bool]
     shop_enabled: Mapped[bool]
+    approval_above: Mapped[Decimal | None]
     addresses: Mapped[list[Any]]
     branding: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'"))
     parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("customers.id"))
@@ -484,6 +509,214 @@ class TicketRow(_Scoped, Base):
     status: Mapped[str] = mapped_column(String(20))
     followers: Mapped[list[Any]]
     closed_at: Mapped[datetime | None]
+
+
+class CategoryRow(_Scoped, Base):
+    """A node of the category tree."""
+
+    __tablename__ = "category_tree"
+
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("category_tree.id"))
+
+
+class CatalogueItemRow(_Scoped, Base):
+    """A catalogue item; the ``*_key`` columns are the folded texts a search compares."""
+
+    __tablename__ = "catalogue_items"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "sku_key", name="uq_catalogue_items_sku"),
+        Index("ix_catalogue_items_vendor_category", "vendor_id", "category_id"),
+    )
+
+    sku: Mapped[str] = mapped_column(String(50))
+    sku_key: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    description_key: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str] = mapped_column(String(20))
+    list_price: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    # Named by hand: the conventional name, prefixed, would pass PostgreSQL's 63 characters.
+    category_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("category_tree.id", name="fk_catalogue_items_category")
+    )
+    active: Mapped[bool]
+    attributes: Mapped[dict[str, Any]]
+
+
+class CustomerGroupRow(_Scoped, Base):
+    """A named group of customers (their ids in a JSON list)."""
+
+    __tablename__ = "customer_groups"
+    __table_args__ = (UniqueConstraint("vendor_id", "name_key", name="uq_customer_groups_name"),)
+
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    customer_ids: Mapped[list[Any]]
+
+
+class AssortmentRow(_Scoped, Base):
+    """The assortment of one customer."""
+
+    __tablename__ = "assortments"
+    __table_args__ = (UniqueConstraint("customer_id", name="uq_assortments_customer"),)
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    mode: Mapped[str] = mapped_column(String(20))
+    category_ids: Mapped[list[Any]]
+    item_ids: Mapped[list[Any]]
+    excluded_ids: Mapped[list[Any]]
+
+
+class PriceListRow(_Scoped, Base):
+    """A price list and whom it is assigned to."""
+
+    __tablename__ = "price_lists"
+    __table_args__ = (UniqueConstraint("vendor_id", "name_key", name="uq_price_lists_name"),)
+
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    customer_ids: Mapped[list[Any]]
+    group_ids: Mapped[list[Any]]
+    active: Mapped[bool]
+
+
+class PriceRuleRow(_Scoped, Base):
+    """One rule of a price list, for an item or a category."""
+
+    __tablename__ = "price_rules"
+    __table_args__ = (
+        Index("ix_price_rules_list_item", "price_list_id", "item_id"),
+        Index("ix_price_rules_list_category", "price_list_id", "category_id"),
+    )
+
+    price_list_id: Mapped[UUID] = mapped_column(ForeignKey("price_lists.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[Decimal]
+    item_id: Mapped[UUID | None] = mapped_column(ForeignKey("catalogue_items.id"))
+    category_id: Mapped[UUID | None] = mapped_column(ForeignKey("category_tree.id"))
+    min_quantity: Mapped[int]
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+
+
+class DeviceModelRow(_Scoped, Base):
+    """A device model and its compatible accessories (item ids in a JSON list)."""
+
+    __tablename__ = "device_models"
+    __table_args__ = (UniqueConstraint("vendor_id", "name_key", name="uq_device_models_name"),)
+
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    accessory_ids: Mapped[list[Any]]
+
+
+class DeviceRow(_Scoped, Base):
+    """A device of a customer's installed base."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        UniqueConstraint("model_id", "serial_key", name="uq_devices_serial"),
+        Index("ix_devices_vendor_customer", "vendor_id", "customer_id"),
+    )
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    model_id: Mapped[UUID] = mapped_column(ForeignKey("device_models.id"))
+    serial: Mapped[str] = mapped_column(String(100))
+    serial_key: Mapped[str] = mapped_column(String(100))
+    location_id: Mapped[UUID | None] = mapped_column(ForeignKey("locations.id"))
+    active: Mapped[bool]
+
+
+class CartRow(_Scoped, Base):
+    """A membership's cart: item ids and quantities (a JSON list), never a price."""
+
+    __tablename__ = "carts"
+    __table_args__ = (UniqueConstraint("membership_id", name="uq_carts_membership"),)
+
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id"))
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    lines: Mapped[list[Any]]
+
+
+class OrderRow(_Scoped, Base):
+    """An order; its lines (with the prices ordered at) and delivery address are JSON."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "number_key", name="uq_orders_number"),
+        Index("ix_orders_vendor_customer_status", "vendor_id", "customer_id", "status"),
+    )
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id"))
+    number: Mapped[str] = mapped_column(String(100))
+    number_key: Mapped[str] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    lines: Mapped[list[Any]]
+    total: Mapped[Decimal]
+    delivery: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(String(100))
+    quote_id: Mapped[UUID | None] = mapped_column(ForeignKey("quotes.id"))
+    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("memberships.id"))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str] = mapped_column(Text)
+
+
+class QuoteRow(_Scoped, Base):
+    """A quote request and the vendor's answer to it."""
+
+    __tablename__ = "quotes"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "number_key", name="uq_quotes_number"),
+        Index("ix_quotes_vendor_customer_status", "vendor_id", "customer_id", "status"),
+    )
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id"))
+    number: Mapped[str] = mapped_column(String(100))
+    number_key: Mapped[str] = mapped_column(String(100))
+    lines: Mapped[list[Any]]
+    delivery: Mapped[dict[str, Any]]
+    note: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal | None]
+    valid_until: Mapped[date | None]
+    sent_at: Mapped[datetime | None]
+    sent_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("memberships.id"))
+    order_id: Mapped[UUID | None]
+
+
+class QuoteMessageRow(_Scoped, Base):
+    """A message in a quote's thread."""
+
+    __tablename__ = "quote_messages"
+    __table_args__ = (Index("ix_quote_messages_quote", "quote_id", "created_at"),)
+
+    quote_id: Mapped[UUID] = mapped_column(ForeignKey("quotes.id"))
+    author: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    membership_id: Mapped[UUID | None] = mapped_column(ForeignKey("memberships.id"))
+
+
+class NumberCounterRow(Base):
+    """The last number given out per vendor and scope (a customer, a year): order and quote
+    numbers come from one atomic upsert on it."""
+
+    __tablename__ = "number_counters"
+
+    vendor_id: Mapped[UUID] = mapped_column(ForeignKey("vendors.id"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[int]
 
 
 # Short enough that every prefixed name stays within PostgreSQL's 63 characters (the longest

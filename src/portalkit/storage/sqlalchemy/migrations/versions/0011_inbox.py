@@ -1,7 +1,7 @@
 """the vendor inbox: staff directory, inbox items, comments, events, work requests, tickets
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-02 15:00:00
 
 One vendor queue of orders, quote requests, registrations, work requests and tickets, with the
@@ -16,7 +16,7 @@ from alembic import op
 from portalkit.storage.sqlalchemy.rows import UTCDateTime, migration_names, migration_schema
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
