@@ -371,6 +371,11 @@ def test_the_other_products_pages_in_a_browser(visit: Any, demo: DemoServer) -> 
     mine = benutzer.html("/tickets")
     assert "VPN drops every hour" in mine and "Printer on floor 2 jams" not in mine
     benutzer.shot("tickets-user")
+    haupt = visit()
+    assert haupt.login("haupt").status == 302
+    printers = haupt.html("/shop/printers")
+    assert "TN-2420" in printers and "TN-421BK" not in printers and "89.90" not in printers
+    haupt.shot("printer-shop")
     staff = visit()
     assert staff.login(data.STAFF_LOGIN, path="/vendor/login").status == 302
     inbox = staff.html("/vendor/inbox")

@@ -452,3 +452,61 @@ def test_the_main_user_sees_every_ticket_a_user_only_its_own(demo: Flask) -> Non
     assert "VPN drops every hour" in mine and "Printer on floor 2 jams" not in mine
     theirs = re.search(r'href="(/tickets/[0-9a-f-]{36})">Printer', haupt.text("/tickets"))
     assert theirs and benutzer.get(theirs.group(1)).status_code == 404
+
+
+# -- DoIT's shop: prices hidden, so checkout asks for a quote ----------------------------------
+def _list_prices() -> list[str]:
+    return [s for *_, price, _ in data.SHOP_ITEMS for s in _spellings(Decimal(price))]
+
+
+def test_the_hidden_price_shop_shows_no_price_and_checks_out_a_quote(demo: Flask) -> None:
+    haupt = _as(demo, "haupt")
+    pages = {path: haupt.text(path) for path in ("/shop", "/shop/printers", "/cart", "/quotes")}
+    for path, page in pages.items():
+        for price in _list_prices():
+            assert f">{price}" not in page and f"€ {price}" not in page, (path, price)
+    # The printer shop offers what fits the customer's own printer, nothing else.
+    printers = pages["/shop/printers"]
+    assert "TN-2420" in printers and "DR-2400" in printers and "TN-421BK" not in printers
+    item = re.search(r'name="item" value="([^"]+)"', printers)
+    assert item
+    token = CSRF.search(pages["/cart"])
+    assert token
+    added = haupt.client.post(
+        "/cart",
+        data={
+            "csrf_token": token.group(1),
+            "item": item.group(1),
+            "quantity": "3",
+            "action": "add",
+        },
+    )
+    assert added.status_code == 302
+    cart = haupt.text("/cart")
+    assert "Ask for a quote" in cart and "Place the order" not in cart
+    sent = haupt.post("/cart", {"action": "checkout", "reference": "PO-77"})
+    assert sent.status_code == 302 and sent.headers["Location"].endswith("/quotes")
+    # The vendor answers from its inbox; the quote's prices reach the member who may see
+    # quotes, and accepting places the order at them.
+    staff = Browser(demo.test_client())
+    staff.post("/vendor/login", {"login": data.STAFF_LOGIN, "password": PASSWORD})
+    link = re.search(
+        r'href="(/vendor/inbox/[^"]+)"', staff.text("/vendor/inbox?kind=quote_request")
+    )
+    assert link
+    form = staff.text(link.group(1))
+    fields = re.findall(r'name="(price-[^"]+)"', form)
+    assert len(fields) == 1
+    assert (
+        staff.post(link.group(1), {"action": "send_quote", fields[0]: "61.37"}).status_code == 302
+    )
+    quotes = haupt.text("/quotes")
+    assert "61.37" in quotes
+    quote = re.search(r'name="quote" value="([^"]+)"', quotes)
+    assert quote
+    accepted = haupt.post("/quotes", {"quote": quote.group(1), "action": "accept"})
+    assert accepted.status_code == 302
+    assert "is placed" in haupt.text("/quotes")
+    assert "order" in staff.text("/vendor/inbox?kind=order").lower()
+    # A user of the same company has no shop at all.
+    assert _as(demo, "benutzer").get("/shop").status_code == 403

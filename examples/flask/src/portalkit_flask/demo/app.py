@@ -628,6 +628,90 @@ def _routes(app: Flask) -> None:
             errors=errors,
         )
 
+    # -- the shop and the printer shop (DoIT) ----------------------------------------------
+    def _may_shop() -> Any:
+        context = get_access()
+        if context is None or not (context.can("shop.order") or context.can("quotes.request")):
+            abort(403)
+        return context
+
+    @app.get("/shop")
+    @login_required
+    def shop() -> Any:
+        context = _may_shop()
+        text = request.args.get("q", "").strip()[:100] or None
+        try:
+            found = current_portal.shop.catalogue(context, text=text, limit=50)
+        except PermissionDenied:
+            abort(403)
+        return render_template("demo/shop.html", page=found, q=text or "")
+
+    @app.get("/shop/printers")
+    @login_required
+    def printer_shop() -> Any:
+        context = _may_shop()
+        return render_template(
+            "demo/printer_shop.html",
+            devices=current_portal.shop.printer_shop(context),
+            prices=current_portal.shop.prices_shown(context),
+        )
+
+    @app.route("/cart", methods=["GET", "POST"])
+    @login_required
+    def cart() -> Any:
+        context = _may_shop()
+        if request.method == "POST":
+            action = request.form.get("action", "")
+            try:
+                if action == "add":
+                    quantity = int(request.form.get("quantity", "1") or "1")
+                    current_portal.cart.add(context, request.form.get("item", ""), quantity)
+                    flash(_("Added to your cart."))
+                elif action == "clear":
+                    current_portal.cart.clear(context)
+                elif action == "checkout":
+                    made = current_portal.cart.checkout(
+                        context, reference=request.form.get("reference", "")
+                    )
+                    flash(_("Sent as %(number)s.", number=made.number))
+                    return redirect(url_for("quotes"))
+            except ValueError:
+                flash(_("the quantity must be a whole number"))
+            except ValidationError as exc:
+                for line in _errors(exc):
+                    flash(line)
+            except (NotFound, PermissionDenied):
+                abort(404)
+            return redirect(
+                (request.form.get("back") == "shop" and url_for("shop")) or url_for("cart")
+            )
+        return render_template(
+            "demo/cart.html",
+            view=current_portal.cart.view(context),
+            prices=current_portal.shop.prices_shown(context),
+        )
+
+    @app.route("/quotes", methods=["GET", "POST"])
+    @login_required
+    def quotes() -> Any:
+        context = _may_shop()
+        if request.method == "POST":
+            quote_id = request.form.get("quote", "")
+            try:
+                if request.form.get("action") == "accept":
+                    order = current_portal.quotes.accept(context, quote_id)
+                    flash(_("Quote accepted: order %(number)s is placed.", number=order.number))
+                else:
+                    current_portal.quotes.decline(context, quote_id)
+                    flash(_("Quote declined."))
+            except ValidationError as exc:
+                for line in _errors(exc):
+                    flash(line)
+            except (NotFound, PermissionDenied):
+                abort(404)
+            return redirect(url_for("quotes"))
+        return render_template("demo/quotes.html", quotes=current_portal.quotes.list(context))
+
     # -- the demo mailbox (demo only: a real portal's mail goes to people, not to a page) ----
     @app.get("/mailbox")
     def mailbox() -> Any:
@@ -727,6 +811,19 @@ def _routes(app: Flask) -> None:
             try:
                 if action == "claim":
                     current_portal.inbox.claim(staff, item)
+                elif action == "send_quote":
+                    quote = current_portal.quotes.get(staff, item.reference)
+                    current_portal.quotes.send(
+                        staff,
+                        quote,
+                        prices={
+                            line.item_id: request.form.get(f"price-{line.item_id}", "")
+                            for line in quote.lines
+                        },
+                        currency="EUR",
+                        valid_until=dt.date.today() + dt.timedelta(days=30),
+                    )
+                    flash(_("Quote %(number)s sent to the customer.", number=quote.number))
                 elif action == "comment":
                     current_portal.inbox.comment(
                         staff,
@@ -739,8 +836,12 @@ def _routes(app: Flask) -> None:
             except (ValidationError, ConcurrentModification) as exc:
                 flash(exc.text(request_language()))
             return redirect(url_for("vendor_inbox_item", item_id=item_id))
+        quote = None
+        if item.kind == "quote_request":
+            quote = current_portal.quotes.get(staff, item.reference)
         return render_template(
             "demo/vendor_inbox_item.html",
+            quote=quote,
             item=item,
             comments=current_portal.inbox.comments(staff, item),
             customer=current_portal.customers.get(staff, item.customer_id)

@@ -228,7 +228,13 @@ def seed(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
 
     Each product's part is made once, so a database of an older demo gains the new parts."""
     metadata.create_all(engine)
-    parts = (_seed_transport, _seed_pest_control, _seed_field_service, _seed_service_desk)
+    parts = (
+        _seed_transport,
+        _seed_pest_control,
+        _seed_field_service,
+        _seed_service_desk,
+        _seed_it_shop,
+    )
     made = [part(portal, engine, staff) for part in parts]
     return any(made)
 
@@ -420,10 +426,39 @@ def _seed_field_service(portal: Portal, engine: sa.Engine, staff: Staff) -> bool
     return True
 
 
+def _desk_profile(portal: Portal, staff: Staff, spec: presets.ProfileSpec) -> Any:
+    """DoIT's profiles; the main user also sees the quotes the vendor sends, so it can
+    accept one (prices are hidden everywhere else for this customer)."""
+    if spec is not presets.SERVICE_DESK_MAIN_USER:
+        return portal.profiles.create_from(staff, spec)
+    return portal.profiles.create(
+        staff,
+        name=f"{spec.name} (quotes)",
+        capabilities=set(spec.capabilities) | {"quotes.view"},
+        scopes=dict(spec.scopes),
+        description=spec.description,
+    )
+
+
 def _seed_service_desk(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
     if _exists(portal, staff, DESK_CODE):
         return False
-    firm = portal.customers.create(staff, code=DESK_CODE, name="Nordlicht IT GmbH")
+    firm = portal.customers.create(
+        staff,
+        code=DESK_CODE,
+        name="Nordlicht IT GmbH",
+        # DoIT's shop with prices hidden: checking out asks for a quote instead of ordering.
+        settings={"show_prices": False, "shop_enabled": True},
+        addresses=[
+            {
+                "street": "Speicherstraße 12",
+                "postal_code": "20457",
+                "city": "Hamburg",
+                "country": "DE",
+                "default_delivery": True,
+            }
+        ],
+    )
     made = {}
     for username, (first, last, spec, _) in DESK_LOGINS.items():
         made[username] = seed_login(
@@ -434,7 +469,7 @@ def _seed_service_desk(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
             email=f"{username}@nordlicht.example",
             password=DEMO_PASSWORD,
             kind="main" if username == "haupt" else "member",
-            profile=portal.profiles.create_from(staff, spec),
+            profile=_desk_profile(portal, staff, spec),
             first_name=first,
             last_name=last,
         )
@@ -458,3 +493,44 @@ def _member(login: Any) -> Any:
         membership_id=login.id,
         customer_id=login.customer_id,
     )
+
+
+# DoIT's online shop and printer shop: catalogue items, and the customer's own printers with
+# the toner and drums that fit them.
+SHOP_ITEMS = (
+    ("TN-2420", "Toner black TN-2420", "piece", "89.90", "Printer supplies"),
+    ("DR-2400", "Drum unit DR-2400", "piece", "129.00", "Printer supplies"),
+    ("TN-421BK", "Toner black TN-421", "piece", "74.50", "Printer supplies"),
+    ("PAPER-A4", "Copy paper A4, 500 sheets", "ream", "5.49", "Paper"),
+    ("DOCK-USBC", "USB-C docking station", "piece", "189.00", "Accessories"),
+)
+
+
+def _seed_it_shop(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
+    try:
+        portal.catalogue.get_by_sku(staff, SHOP_ITEMS[0][0])
+        return False
+    except NotFound:
+        pass
+    firm = portal.customers.get_by_code(staff, DESK_CODE)
+    categories: dict[str, Any] = {}
+    items: dict[str, Any] = {}
+    for sku, name, unit, price, category in SHOP_ITEMS:
+        if category not in categories:
+            categories[category] = portal.catalogue.create_category(staff, name=category)
+        items[sku] = portal.catalogue.create_item(
+            staff,
+            sku=sku,
+            name=name,
+            unit=unit,
+            list_price=Decimal(price),
+            currency="EUR",
+            category=categories[category],
+        )
+    portal.assortments.set(staff, firm, mode="all")
+    mfc = portal.devices.create_model(
+        staff, name="Brother MFC-L2750DW", accessories=[items["TN-2420"], items["DR-2400"]]
+    )
+    portal.devices.create_model(staff, name="Brother HL-L8360", accessories=[items["TN-421BK"]])
+    portal.devices.add(staff, customer=firm, model=mfc, serial="E78123K9N")
+    return True
