@@ -509,9 +509,16 @@ class SqlUnitOfWork:
     transaction on the host's connection (``host``), which the host commits."""
 
     def __init__(
-        self, storage: SqlStorage, read_only: bool = False, host: Connection | None = None
+        self,
+        storage: SqlStorage,
+        read_only: bool = False,
+        host: Connection | None = None,
+        host_moved: set[UUID] | None = None,
     ) -> None:
         self._read_only = read_only
+        # Vendors whose generation an earlier block of the host's transaction moved on: that
+        # number is the host's until it commits, and comes round again if the host rolls back.
+        self._host_moved: set[UUID] = set() if host_moved is None else host_moved
         self._schema = storage.schema
         self._joined = host is not None
         self._transaction: Transaction
@@ -1078,7 +1085,7 @@ class SqlUnitOfWork:
         """The vendor's rights generation (0 before its first change), or None once this
         unit of work changed one of its rights tables."""
         self._check_open()
-        if vendor_id in self._rights_changed:
+        if vendor_id in self._rights_changed or vendor_id in self._host_moved:
             return None
         found = self._execute(
             _rights_generation_statement(self._schema), {"vendor_id": vendor_id}
@@ -1104,6 +1111,7 @@ class SqlUnitOfWork:
                     index_elements=[t.c.vendor_id], set_={"generation": t.c.generation + 1}
                 )
             )
+        self._host_moved.update(self._rights_changed)
         self._rights_changed.clear()
 
     def _execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -1161,6 +1169,8 @@ class SqlUnitOfWork:
 
 
 _JOINS = "portalkit_joins"
+# The host's root transaction and the vendors whose rights generation its blocks moved on.
+_MOVED = "portalkit_rights_moved"
 
 
 @attrs.define
@@ -1271,7 +1281,11 @@ class SqlStorage:
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
         self._check_host(conn)
-        uow = SqlUnitOfWork(self, read_only, host=conn)
+        root = host.get_transaction()
+        moved: tuple[Any, set[UUID]] | None = host.info.get(_MOVED)
+        if moved is None or moved[0] is not root:
+            moved = host.info[_MOVED] = (root, set())
+        uow = SqlUnitOfWork(self, read_only, host=conn, host_moved=moved[1])
         joins: list[_Join] | None = host.info.get(_JOINS)
         if joins is None:
             # Listeners once per session (they cannot be removed while they run), each
@@ -1279,7 +1293,7 @@ class SqlStorage:
             joins = host.info[_JOINS] = []
             event.listen(host, "after_commit", _host_committed)
             event.listen(host, "after_transaction_end", _host_ended)
-        joins.append(_Join(host.get_transaction(), when_host_ends))
+        joins.append(_Join(root, when_host_ends))
         return uow
 
     def _check_host(self, conn: Connection) -> None:
