@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
 from conftest import BACKENDS, make_storage
-from portalkit import Portal
+from portalkit import NotFound, Portal, presets
+from portalkit.actors import Member
 from portalkit.clock import FixedClock
 from portalkit.mail import MemoryMailer
 from portalkit.storage.sqlalchemy import SqlStorage
 from portalkit.testing import World
+from portals import mail_world
 
 
 class Undo(Exception):
@@ -61,3 +64,50 @@ def test_rights_read_in_a_rolled_back_host_transaction_are_never_reused(
     ctx = portal.auth.session_context(world.vendor, session_value)
     assert ctx.reach("documents") == {umbrella.id}
     assert portal.customers.get(world.staff, rival).parent_id is None
+
+
+def _desk(portal: Portal) -> tuple[World, Member, Member]:
+    """A service desk: the company's main user (sees every ticket) and a user (its own)."""
+    world = mail_world(portal)
+    main = world.portal.profiles.create_from(world.staff, presets.SERVICE_DESK_MAIN_USER)
+    user = world.portal.profiles.create_from(world.staff, presets.SERVICE_DESK_USER)
+    company = world.customer()
+    boss = world.membership(customer=company, profile=main, kind="main")
+    anna = world.membership(customer=company, profile=user)
+    return world, world.member(boss), world.member(anna)
+
+
+def _mail_to(world: World, account_id: Any) -> list[Any]:
+    mailer: Any = world.portal.mailer
+    address = world.portal.accounts.get(world.staff, account_id).email
+    return [m for m in mailer.outbox if str(m["To"]) == address]
+
+
+@pytest.mark.parametrize("gone", ["membership", "account", "demoted"])
+def test_a_follower_who_no_longer_sees_the_ticket_gets_no_more_mail(
+    portal: Portal, gone: str
+) -> None:
+    """The main user follows a colleague's ticket, then leaves the company (login switched
+    off), has the account disabled, or is moved to a profile that sees only its own
+    tickets. Comments and status changes of the company's ticket reach it no more."""
+    world, boss, anna = _desk(portal)
+    ticket = portal.tickets.create(anna, subject="Payroll server down", text="Since 9:00")
+    portal.tickets.follow(boss, ticket)
+    portal.tickets.comment(world.staff, ticket, "Looking into it.")
+    assert len(_mail_to(world, boss.account_id)) == 1  # while it sees the ticket
+    if gone == "membership":
+        portal.memberships.deactivate(world.staff, boss.membership_id)
+    elif gone == "account":
+        portal.accounts.deactivate(world.staff, boss.account_id)
+    else:
+        own = portal.profiles.create_from(
+            world.staff, presets.SERVICE_DESK_USER, name="Users of their own"
+        )
+        portal.memberships.update(world.staff, boss.membership_id, profile=own)
+        with pytest.raises(NotFound):
+            portal.tickets.get(boss, ticket)
+    portal.tickets.comment(world.staff, ticket, "The salaries of March are late.")
+    portal.inbox.set_status(world.staff, ticket.item_id, "in_progress")
+    portal.tickets.close(world.staff, ticket)
+    assert len(_mail_to(world, boss.account_id)) == 1
+    assert len(_mail_to(world, anna.account_id)) >= 3  # the filer still hears of each

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -136,7 +137,12 @@ class TicketService:
             comment = self._inbox.add_comment(uow, ctx.actor, item, text)
             author = ctx.actor.account_id if isinstance(ctx.actor, Member) else None
             changed = self._inbox.item(uow, current.vendor_id, current.item_id)
-            self._inbox.tell(uow, changed, [a for a in sorted(current.followers) if a != author])
+            self._inbox.tell(
+                uow,
+                changed,
+                [a for a in sorted(current.followers) if a != author],
+                sees=_sees(current),
+            )
             return comment
 
     def comments(self, actor: Actor, ticket: Any) -> builtins.list[InboxComment]:
@@ -203,7 +209,10 @@ class TicketService:
         uow.tickets.update(changed, current.version)
         # The filer hears from the inbox itself; the other followers from here.
         self._inbox.tell(
-            uow, item, [a for a in sorted(current.followers) if a != current.account_id]
+            uow,
+            item,
+            [a for a in sorted(current.followers) if a != current.account_id],
+            sees=_sees(current),
         )
 
     def _visible(self, uow: UnitOfWork, ctx: AccessContext, ticket: Any) -> Ticket:
@@ -212,3 +221,9 @@ class TicketService:
         if found is None or not (ctx.staff or ctx.predicate(TICKETS).matches(found, TICKETS)):
             raise NotFound("ticket", ticket_id)
         return found
+
+
+def _sees(ticket: Ticket) -> Callable[[AccessContext], bool]:
+    """Whether a follower's access context still shows it the ticket (its scope may have
+    narrowed to its own tickets since it followed)."""
+    return lambda context: context.predicate(TICKETS).matches(ticket, TICKETS)
