@@ -111,3 +111,29 @@ def test_a_follower_who_no_longer_sees_the_ticket_gets_no_more_mail(
     portal.tickets.close(world.staff, ticket)
     assert len(_mail_to(world, boss.account_id)) == 1
     assert len(_mail_to(world, anna.account_id)) >= 3  # the filer still hears of each
+
+
+def test_a_work_request_at_a_branch_needs_work_requests_to_reach_the_branch(
+    world: World,
+) -> None:
+    """A member of an umbrella whose profile reaches the branches for documents only (its
+    work requests stay within its own company) files no work request at a branch's site:
+    NotFound, as for a stranger's site, and nothing lands in the inbox. With the tree scope
+    for work requests it may."""
+    portal = world.portal
+    umbrella = world.customer()
+    branch = world.customer(parent=umbrella.id)
+    site = world.location(branch)
+    narrow = world.profile(
+        capabilities={"work_requests.create", "documents.view"}, scopes={"documents": "tree"}
+    )
+    member = world.member(world.membership(customer=umbrella, profile=narrow))
+    assert branch.id in portal.access.context(member).reach("documents")
+    with pytest.raises(NotFound):
+        portal.work_requests.create(member, subject="Boiler leaks", location=site)
+    assert portal.inbox.list(world.staff) == []
+    wide = world.profile(capabilities={"work_requests.create"}, scopes={"work_requests": "tree"})
+    manager = world.member(world.membership(customer=umbrella, profile=wide))
+    filed = portal.work_requests.create(manager, subject="Boiler leaks", location=site)
+    assert filed.customer_id == branch.id
+    assert [r.id for r in portal.work_requests.list(manager)] == [filed.id]

@@ -97,6 +97,11 @@ class WorkRequestService:
         v.raise_if(problems)
         with self._rt.transaction() as uow:
             site = uow.locations.get(member.vendor_id, location_id)
+            # A site's own check answers for the member's widest scope (documents may reach
+            # an umbrella's branches); the request is a record of its site's customer, which
+            # the scope for work requests must reach.
+            if site is not None and site.customer_id not in ctx.reach(WORK_REQUESTS.name):
+                raise NotFound("location", location_id)
             if site is None or not ctx.allows("work_requests.create", location=site.id):
                 if site is None or site.id not in (ctx.location_read or ()):
                     raise NotFound("location", location_id)
