@@ -137,3 +137,35 @@ def test_a_work_request_at_a_branch_needs_work_requests_to_reach_the_branch(
     filed = portal.work_requests.create(manager, subject="Boiler leaks", location=site)
     assert filed.customer_id == branch.id
     assert [r.id for r in portal.work_requests.list(manager)] == [filed.id]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "\ufeff<html><script>alert(1)</script></html>".encode(),  # a byte order mark first
+        "\ufeff <svg onload=alert(1)>".encode(),
+        b"<body onload=alert(document.cookie)>",  # HTML needs no <html> to run
+        b"<img src=x onerror=alert(1)>",
+        b"  <iframe src=javascript:alert(1)>",
+        b"<!-- a comment --><script>alert(1)</script>",
+        b"<SCRIPT>alert(1)</SCRIPT>",
+    ],
+)
+def test_markup_is_no_text_file_however_it_starts(data: bytes) -> None:
+    """A browser that sniffs a text file opened from the portal's origin runs markup in it:
+    neither taken from the bytes nor declared as text or CSV does markup pass."""
+    portal = Portal()
+    for declared in (None, "text/plain", "text/csv"):
+        problems: list[Any] = []
+        assert portal.assets.check(problems, "data", data, declared) is None, declared
+        assert [p.code for p in problems] == [
+            "unknown_type" if declared is None else "content_mismatch"
+        ]
+
+
+def test_text_that_only_mentions_markup_stays_text() -> None:
+    portal = Portal()
+    for data in (b"a < b, and 3 <4", "\ufeffnaam;prijs\n<geen>;1".encode(), b"<3 thanks"):
+        problems: list[Any] = []
+        checked = portal.assets.check(problems, "data", data, "text/csv")
+        assert checked is not None and problems == [], data

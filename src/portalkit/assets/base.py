@@ -69,6 +69,9 @@ refused, since a browser might run it when the file is opened from the portal's 
 
 _BY_EXTENSION = {ext: kind for kind, ext in CONTENT_TYPES.items()}
 
+# How markup begins: a tag, an end tag, a comment or doctype, a processing instruction.
+_TAG_START = re.compile(r"<[a-z!?/]")
+
 
 def check_key(key: object) -> str:
     """``key`` if it is a well-formed asset key, else ValidationError (code ``invalid_key``).
@@ -139,9 +142,10 @@ def _is_text(data: bytes) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    # An HTML or SVG file named text would be read as markup by a careless browser.
-    head = text.lstrip()[:100].lower()
-    return not head.startswith(("<!doctype", "<html", "<svg", "<?xml", "<script"))
+    # An HTML or SVG file named text would be read as markup by a careless browser, which
+    # skips a byte order mark and needs no <html> to run a tag: text starts with no tag.
+    head = text.lstrip().lstrip("\ufeff").lstrip()[:2].lower()
+    return not _TAG_START.match(head)
 
 
 @runtime_checkable
