@@ -19,6 +19,8 @@ from portalkit.storage.sqlalchemy import SqlStorage
 from portalkit.testing import World
 from portals import mail_world
 
+PDF = b"%PDF-1.4 a service report"
+
 
 class Undo(Exception):
     """The host's own failure, after portalkit's blocks have run."""
@@ -169,3 +171,48 @@ def test_text_that_only_mentions_markup_stays_text() -> None:
         problems: list[Any] = []
         checked = portal.assets.check(problems, "data", data, "text/csv")
         assert checked is not None and problems == [], data
+
+
+@pytest.mark.parametrize("ending", ["savepoint", "block"])
+def test_a_delete_the_host_takes_back_in_its_savepoint_keeps_the_file(
+    sql_world: World, ending: str
+) -> None:
+    """The host deletes a document inside a savepoint of its own, takes the savepoint back
+    (the document row is there again) and commits the rest. The file must stay: removing it
+    at the host's commit would leave a document whose bytes are gone for good; a file shared
+    in the savepoint goes with it."""
+    world = sql_world
+    portal = world.portal
+    storage = portal.storage
+    assert isinstance(storage, SqlStorage)
+    customer = world.customer()
+    doc = portal.documents.share(world.staff, customer=customer, name="a.pdf", data=PDF)
+    fresh = portal.documents.share(world.staff, customer=customer, name="b.pdf", data=PDF)
+    with Session(storage.engine) as host:
+        host.connection()
+        if ending == "savepoint":
+            saved = host.begin_nested()
+            with portal.transaction(session=host):
+                portal.documents.delete(world.staff, doc)
+                gone = portal.documents.share(
+                    world.staff, customer=customer, name="c.pdf", data=PDF
+                )
+            saved.rollback()  # the host takes its part back
+        else:
+            with pytest.raises(Undo), host.begin_nested():
+                with portal.transaction(session=host):
+                    portal.documents.delete(world.staff, doc)
+                    gone = portal.documents.share(
+                        world.staff, customer=customer, name="c.pdf", data=PDF
+                    )
+                raise Undo
+        with portal.transaction(session=host):
+            portal.documents.delete(world.staff, fresh)  # after the savepoint: goes
+        host.commit()
+    found, data = portal.documents.download(world.staff, doc.id)
+    assert found.id == doc.id and data == PDF
+    with pytest.raises(NotFound):
+        portal.documents.get(world.staff, fresh.id)
+    assert not portal.assets.store.exists(fresh.asset_key)
+    # A file shared inside the savepoint taken back is taken back too (no litter).
+    assert not portal.assets.store.exists(gone.asset_key)

@@ -1180,6 +1180,10 @@ class _Join:
     root: Any  # the session's root SessionTransaction the block ran in
     when_host_ends: Callable[[bool], None]
     committed: bool = False
+    #: The host's own savepoints (SessionTransactions) the block ran inside.
+    within: tuple[Any, ...] = ()
+    #: One of them was rolled back: the block's work is gone whatever the root does.
+    undone: bool = False
 
 
 def _host_committed(session: Any) -> None:
@@ -1187,6 +1191,15 @@ def _host_committed(session: Any) -> None:
     # waiting are all of that transaction (those of earlier ones left when theirs ended).
     for join in session.info.get(_JOINS, ()):
         join.committed = True
+
+
+def _host_rolled_back(session: Any, transaction: Any) -> None:
+    # Fired for savepoints too: a host's savepoint rolled back takes the blocks inside it
+    # with it, so their after-commit work (a file's removal) must never run, and what they
+    # wrote outside the database is taken back when the root ends.
+    for join in session.info.get(_JOINS, ()):
+        if any(t is transaction for t in join.within):
+            join.undone = True
 
 
 def _host_ended(session: Any, transaction: Any) -> None:
@@ -1198,7 +1211,7 @@ def _host_ended(session: Any, transaction: Any) -> None:
         return
     joins[:] = [j for j in joins if j.root is not transaction]
     for join in ending:
-        join.when_host_ends(join.committed)
+        join.when_host_ends(join.committed and not join.undone)
 
 
 class SqlStorage:
@@ -1292,8 +1305,14 @@ class SqlStorage:
             # handing the end of the host's transaction to the blocks that joined it.
             joins = host.info[_JOINS] = []
             event.listen(host, "after_commit", _host_committed)
+            event.listen(host, "after_soft_rollback", _host_rolled_back)
             event.listen(host, "after_transaction_end", _host_ended)
-        joins.append(_Join(root, when_host_ends))
+        within: list[Any] = []
+        nested = host.get_nested_transaction()
+        while nested is not None and nested is not root:
+            within.append(nested)
+            nested = nested.parent
+        joins.append(_Join(root, when_host_ends, within=tuple(within)))
         return uow
 
     def _check_host(self, conn: Connection) -> None:
