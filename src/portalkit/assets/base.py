@@ -63,7 +63,7 @@ CONTENT_TYPES: dict[str, str] = {
 
 A file is accepted only when its bytes look like the type (see :func:`sniff`): a PDF starts
 with ``%PDF-``, a PNG, JPEG or GIF with its signature, an Office file is a ZIP archive, and
-text is UTF-8 without NUL bytes. Anything else — HTML, SVG, scripts, executables — is
+text is UTF-8 without NUL bytes that starts with no tag (after blanks and a byte order mark). Anything else — HTML, SVG, scripts, executables — is
 refused, since a browser might run it when the file is opened from the portal's own origin.
 """
 
