@@ -216,3 +216,18 @@ def test_a_delete_the_host_takes_back_in_its_savepoint_keeps_the_file(
     assert not portal.assets.store.exists(fresh.asset_key)
     # A file shared inside the savepoint taken back is taken back too (no litter).
     assert not portal.assets.store.exists(gone.asset_key)
+
+
+def test_a_member_closing_a_rejected_ticket_leaves_the_vendors_decision(portal: Portal) -> None:
+    """Staff rejected the ticket; the filer's "close" must not turn the rejection into a
+    ticket the vendor did (rejected → done is no move staff may make either)."""
+    world, _boss, anna = _desk(portal)
+    ticket = portal.tickets.create(anna, subject="Free printer please", text="A new one")
+    portal.inbox.set_status(world.staff, ticket.item_id, "rejected")
+    closed = portal.tickets.close(anna, ticket)
+    assert closed.status == "rejected"
+    assert portal.inbox.get(world.staff, ticket.item_id).status.value == "rejected"
+    assert [e.payload["status"] for e in portal.inbox.events(world.staff, ticket.item_id)] == [
+        "new",
+        "rejected",
+    ]

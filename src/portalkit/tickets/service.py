@@ -176,12 +176,15 @@ class TicketService:
 
     def close(self, actor: Actor, ticket: Any) -> Ticket:
         """Close a ticket (its inbox item is done): staff, or a member who sees it and holds
-        ``tickets.create``."""
+        ``tickets.create``. A rejected ticket stays rejected."""
         ctx = self._access.context(actor)
         if not ctx.staff:
             ctx.require("tickets.create")
         with self._rt.transaction() as uow:
             current = self._visible(uow, ctx, ticket)
+            if current.status == InboxStatus.REJECTED.value:
+                # Ended by the vendor's decision already: "done" would rewrite that decision.
+                return current
             self._inbox.settle(
                 uow,
                 ctx.actor,
