@@ -231,3 +231,39 @@ def test_a_member_closing_a_rejected_ticket_leaves_the_vendors_decision(portal: 
         "new",
         "rejected",
     ]
+
+
+def test_a_location_scope_without_sites_files_and_offers_no_site(world: World) -> None:
+    """Scope ``location`` for work requests with no site granted sees no work request at
+    all; it files none either (anywhere in its company), and the "choose a site" list
+    offers none. With a site granted for writing, that site only."""
+    portal = world.portal
+    company = world.customer()
+    site, other = world.location(company), world.location(company)
+    by_site = world.profile(
+        capabilities={"work_requests.create"}, scopes={"work_requests": "location"}
+    )
+    member = world.member(world.membership(customer=company, profile=by_site))
+    assert portal.work_requests.list(member) == []
+    with pytest.raises(NotFound):
+        portal.work_requests.create(member, subject="Boiler leaks", location=site)
+    assert portal.inbox.list(world.staff) == []
+    assert portal.locations.reachable(member, "work_requests") == []
+    granted = world.member(
+        world.membership(
+            customer=company,
+            profile=by_site,
+            location_grants={site.id: "write"},
+        )
+    )
+    assert [p.id for p in portal.locations.reachable(granted, "work_requests")] == [site.id]
+    # Nor does a member who may not file work requests at all get sites to pick for them.
+    viewer = world.member(
+        world.membership(customer=company, profile=world.profile(capabilities={"tickets.view"}))
+    )
+    assert portal.locations.reachable(viewer, "work_requests") == []
+    assert portal.work_requests.list(viewer) == []
+    filed = portal.work_requests.create(granted, subject="Boiler leaks", location=site)
+    assert [r.id for r in portal.work_requests.list(granted)] == [filed.id]
+    with pytest.raises(NotFound):
+        portal.work_requests.create(granted, subject="Boiler leaks", location=other)

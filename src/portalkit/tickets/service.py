@@ -48,6 +48,9 @@ class TicketService:
         self._rt = rt
         self._access = access
         self._inbox = inbox
+        # Registered, not only a known name: the "choose a site" list and string checks
+        # then go by its view capability and fields as this service does.
+        access.register_resource(TICKETS)
         inbox.register_kind("ticket", on_status=self._follow_item)
 
     def create(self, actor: Actor, *, subject: str, text: str) -> Ticket:
