@@ -63,11 +63,14 @@ CONTENT_TYPES: dict[str, str] = {
 
 A file is accepted only when its bytes look like the type (see :func:`sniff`): a PDF starts
 with ``%PDF-``, a PNG, JPEG or GIF with its signature, an Office file is a ZIP archive, and
-text is UTF-8 without NUL bytes. Anything else — HTML, SVG, scripts, executables — is
+text is UTF-8 without NUL bytes that starts with no tag (after blanks and a byte order mark). Anything else — HTML, SVG, scripts, executables — is
 refused, since a browser might run it when the file is opened from the portal's own origin.
 """
 
 _BY_EXTENSION = {ext: kind for kind, ext in CONTENT_TYPES.items()}
+
+# How markup begins: a tag, an end tag, a comment or doctype, a processing instruction.
+_TAG_START = re.compile(r"<[a-z!?/]")
 
 
 def check_key(key: object) -> str:
@@ -139,9 +142,10 @@ def _is_text(data: bytes) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    # An HTML or SVG file named text would be read as markup by a careless browser.
-    head = text.lstrip()[:100].lower()
-    return not head.startswith(("<!doctype", "<html", "<svg", "<?xml", "<script"))
+    # An HTML or SVG file named text would be read as markup by a careless browser, which
+    # skips a byte order mark and needs no <html> to run a tag: text starts with no tag.
+    head = text.lstrip().lstrip("\ufeff").lstrip()[:2].lower()
+    return not _TAG_START.match(head)
 
 
 @runtime_checkable

@@ -558,6 +558,8 @@ class LocationService(_CustomerPartService[Location]):
         kind = self._access.resources.get(resource)
         if not context.staff and kind is not None and not context.can(kind.view):
             return []  # a registered type's records show only with its view capability
+        if not context.staff and kind is not None and context.predicate(kind).nothing:
+            return []  # a location scope with no site granted shows no record anywhere
         with self._rt.transaction(read_only=True) as uow:
             if context.staff:
                 return uow.locations.list(vendor_id, where={"active": True}, limit=1000)

@@ -36,7 +36,7 @@ from portalkit.inbox.model import (
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
-    from portalkit.access import AccessService
+    from portalkit.access import AccessContext, AccessService
     from portalkit.outbox.delivery import Outbox
     from portalkit.staff.service import StaffService
     from portalkit.storage.base import UnitOfWork
@@ -495,12 +495,24 @@ class InboxService:
             return
         self.tell(uow, item, [account.id])
 
-    def tell(self, uow: UnitOfWork, item: InboxItem, accounts: builtins.list[UUID]) -> None:
+    def tell(
+        self,
+        uow: UnitOfWork,
+        item: InboxItem,
+        accounts: builtins.list[UUID],
+        *,
+        sees: Callable[[AccessContext], bool] | None = None,
+    ) -> None:
         """Mail these accounts (of the item's vendor) the item's status, each in its
-        language, in the caller's transaction."""
+        language, in the caller's transaction — only those whose login at the item's
+        customer still works and, with ``sees``, whose access context ``sees`` accepts (a
+        colleague who left, or may no longer see the record, hears nothing of it)."""
         for account_id in dict.fromkeys(accounts):
             account = uow.accounts.get(item.vendor_id, account_id)
             if account is None:
+                continue
+            reader = self._reader(uow, item, account_id)
+            if reader is None or (sees is not None and not sees(reader)):
                 continue
             self._outbox.queue(
                 uow,
@@ -515,6 +527,26 @@ class InboxService:
                     link=self._link(item),
                 ),
             )
+
+    def _reader(self, uow: UnitOfWork, item: InboxItem, account_id: UUID) -> AccessContext | None:
+        """The access context of the account's login at the item's customer; None when it
+        has none there, or one that is refused."""
+        if item.customer_id is None:
+            return None
+        membership = uow.memberships.get_by(
+            item.vendor_id, "account", (account_id, item.customer_id)
+        )
+        if membership is None:
+            return None
+        context = self._access.context(
+            Member(
+                vendor_id=membership.vendor_id,
+                account_id=membership.account_id,
+                membership_id=membership.id,
+                customer_id=membership.customer_id,
+            )
+        )
+        return None if context.denied else context
 
     def _event(
         self,

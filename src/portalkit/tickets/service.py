@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -47,6 +48,9 @@ class TicketService:
         self._rt = rt
         self._access = access
         self._inbox = inbox
+        # Registered, not only a known name: the "choose a site" list and string checks
+        # then go by its view capability and fields as this service does.
+        access.register_resource(TICKETS)
         inbox.register_kind("ticket", on_status=self._follow_item)
 
     def create(self, actor: Actor, *, subject: str, text: str) -> Ticket:
@@ -136,7 +140,12 @@ class TicketService:
             comment = self._inbox.add_comment(uow, ctx.actor, item, text)
             author = ctx.actor.account_id if isinstance(ctx.actor, Member) else None
             changed = self._inbox.item(uow, current.vendor_id, current.item_id)
-            self._inbox.tell(uow, changed, [a for a in sorted(current.followers) if a != author])
+            self._inbox.tell(
+                uow,
+                changed,
+                [a for a in sorted(current.followers) if a != author],
+                sees=_sees(current),
+            )
             return comment
 
     def comments(self, actor: Actor, ticket: Any) -> builtins.list[InboxComment]:
@@ -170,12 +179,15 @@ class TicketService:
 
     def close(self, actor: Actor, ticket: Any) -> Ticket:
         """Close a ticket (its inbox item is done): staff, or a member who sees it and holds
-        ``tickets.create``."""
+        ``tickets.create``. A rejected ticket stays rejected."""
         ctx = self._access.context(actor)
         if not ctx.staff:
             ctx.require("tickets.create")
         with self._rt.transaction() as uow:
             current = self._visible(uow, ctx, ticket)
+            if current.status == InboxStatus.REJECTED.value:
+                # Ended by the vendor's decision already: "done" would rewrite that decision.
+                return current
             self._inbox.settle(
                 uow,
                 ctx.actor,
@@ -203,7 +215,10 @@ class TicketService:
         uow.tickets.update(changed, current.version)
         # The filer hears from the inbox itself; the other followers from here.
         self._inbox.tell(
-            uow, item, [a for a in sorted(current.followers) if a != current.account_id]
+            uow,
+            item,
+            [a for a in sorted(current.followers) if a != current.account_id],
+            sees=_sees(current),
         )
 
     def _visible(self, uow: UnitOfWork, ctx: AccessContext, ticket: Any) -> Ticket:
@@ -212,3 +227,9 @@ class TicketService:
         if found is None or not (ctx.staff or ctx.predicate(TICKETS).matches(found, TICKETS)):
             raise NotFound("ticket", ticket_id)
         return found
+
+
+def _sees(ticket: Ticket) -> Callable[[AccessContext], bool]:
+    """Whether a follower's access context still shows it the ticket (its scope may have
+    narrowed to its own tickets since it followed)."""
+    return lambda context: context.predicate(TICKETS).matches(ticket, TICKETS)

@@ -67,6 +67,9 @@ class WorkRequestService:
         self._rt = rt
         self._access = access
         self._inbox = inbox
+        # Registered, not only a known name: the "choose a site" list and string checks
+        # then go by its view capability and fields as this service does.
+        access.register_resource(WORK_REQUESTS)
         inbox.register_kind("work_request", on_status=self._follow)
 
     def create(
@@ -97,6 +100,18 @@ class WorkRequestService:
         v.raise_if(problems)
         with self._rt.transaction() as uow:
             site = uow.locations.get(member.vendor_id, location_id)
+            # A site's own check answers for the member's widest scope (documents may reach
+            # an umbrella's branches, a location scope without sites no site at all): the
+            # member files only a request its own scope for work requests shows it.
+            if site is not None and not ctx.predicate(WORK_REQUESTS).matches(
+                {
+                    "customer_id": site.customer_id,
+                    "location_id": site.id,
+                    "account_id": member.account_id,
+                },
+                WORK_REQUESTS,
+            ):
+                raise NotFound("location", location_id)
             if site is None or not ctx.allows("work_requests.create", location=site.id):
                 if site is None or site.id not in (ctx.location_read or ()):
                     raise NotFound("location", location_id)

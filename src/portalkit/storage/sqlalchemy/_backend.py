@@ -517,9 +517,16 @@ class SqlUnitOfWork:
     transaction on the host's connection (``host``), which the host commits."""
 
     def __init__(
-        self, storage: SqlStorage, read_only: bool = False, host: Connection | None = None
+        self,
+        storage: SqlStorage,
+        read_only: bool = False,
+        host: Connection | None = None,
+        host_moved: set[UUID] | None = None,
     ) -> None:
         self._read_only = read_only
+        # Vendors whose generation an earlier block of the host's transaction moved on: that
+        # number is the host's until it commits, and comes round again if the host rolls back.
+        self._host_moved: set[UUID] = set() if host_moved is None else host_moved
         self._schema = storage.schema
         self._joined = host is not None
         self._transaction: Transaction
@@ -1258,7 +1265,7 @@ class SqlUnitOfWork:
         """The vendor's rights generation (0 before its first change), or None once this
         unit of work changed one of its rights tables."""
         self._check_open()
-        if vendor_id in self._rights_changed:
+        if vendor_id in self._rights_changed or vendor_id in self._host_moved:
             return None
         found = self._execute(
             _rights_generation_statement(self._schema), {"vendor_id": vendor_id}
@@ -1284,6 +1291,7 @@ class SqlUnitOfWork:
                     index_elements=[t.c.vendor_id], set_={"generation": t.c.generation + 1}
                 )
             )
+        self._host_moved.update(self._rights_changed)
         self._rights_changed.clear()
 
     def _execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -1341,6 +1349,8 @@ class SqlUnitOfWork:
 
 
 _JOINS = "portalkit_joins"
+# The host's root transaction and the vendors whose rights generation its blocks moved on.
+_MOVED = "portalkit_rights_moved"
 
 
 @attrs.define
@@ -1350,6 +1360,10 @@ class _Join:
     root: Any  # the session's root SessionTransaction the block ran in
     when_host_ends: Callable[[bool], None]
     committed: bool = False
+    #: The host's own savepoints (SessionTransactions) the block ran inside.
+    within: tuple[Any, ...] = ()
+    #: One of them was rolled back: the block's work is gone whatever the root does.
+    undone: bool = False
 
 
 def _host_committed(session: Any) -> None:
@@ -1357,6 +1371,15 @@ def _host_committed(session: Any) -> None:
     # waiting are all of that transaction (those of earlier ones left when theirs ended).
     for join in session.info.get(_JOINS, ()):
         join.committed = True
+
+
+def _host_rolled_back(session: Any, transaction: Any) -> None:
+    # Fired for savepoints too: a host's savepoint rolled back takes the blocks inside it
+    # with it, so their after-commit work (a file's removal) must never run, and what they
+    # wrote outside the database is taken back when the root ends.
+    for join in session.info.get(_JOINS, ()):
+        if any(t is transaction for t in join.within):
+            join.undone = True
 
 
 def _host_ended(session: Any, transaction: Any) -> None:
@@ -1368,7 +1391,7 @@ def _host_ended(session: Any, transaction: Any) -> None:
         return
     joins[:] = [j for j in joins if j.root is not transaction]
     for join in ending:
-        join.when_host_ends(join.committed)
+        join.when_host_ends(join.committed and not join.undone)
 
 
 class SqlStorage:
@@ -1451,15 +1474,25 @@ class SqlStorage:
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
         self._check_host(conn)
-        uow = SqlUnitOfWork(self, read_only, host=conn)
+        root = host.get_transaction()
+        moved: tuple[Any, set[UUID]] | None = host.info.get(_MOVED)
+        if moved is None or moved[0] is not root:
+            moved = host.info[_MOVED] = (root, set())
+        uow = SqlUnitOfWork(self, read_only, host=conn, host_moved=moved[1])
         joins: list[_Join] | None = host.info.get(_JOINS)
         if joins is None:
             # Listeners once per session (they cannot be removed while they run), each
             # handing the end of the host's transaction to the blocks that joined it.
             joins = host.info[_JOINS] = []
             event.listen(host, "after_commit", _host_committed)
+            event.listen(host, "after_soft_rollback", _host_rolled_back)
             event.listen(host, "after_transaction_end", _host_ended)
-        joins.append(_Join(host.get_transaction(), when_host_ends))
+        within: list[Any] = []
+        nested = host.get_nested_transaction()
+        while nested is not None and nested is not root:
+            within.append(nested)
+            nested = nested.parent
+        joins.append(_Join(root, when_host_ends, within=tuple(within)))
         return uow
 
     def _check_host(self, conn: Connection) -> None:
