@@ -39,7 +39,9 @@ class HostBase(DeclarativeBase):
 
 
 class Order(HostBase):
-    __tablename__ = "orders"
+    __tablename__ = (
+        "host_orders"  # not "orders": portalkit's shop has one, unprefixed, in this database
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[uuid.UUID | None]
     note: Mapped[str] = mapped_column(String(100))
