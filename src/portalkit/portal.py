@@ -24,12 +24,12 @@ from typing import Any
 from portalkit._runtime import Runtime, _Transaction
 from portalkit.access import AccessService
 from portalkit.accounts.service import AccountService
-from portalkit.actors import Member, System
+from portalkit.actors import System
 from portalkit.assets.base import AssetStore
 from portalkit.assets.service import AssetService
 from portalkit.assortments.service import AssortmentService
 from portalkit.audit.service import AuditService
-from portalkit.auth import AuthService
+from portalkit.auth import AuthService, member_of
 from portalkit.carts.service import CartService
 from portalkit.catalogue.service import CatalogueService
 from portalkit.clock import Clock, SystemClock
@@ -321,16 +321,7 @@ def _inbox_filing(inbox: InboxService) -> Callable[[UnitOfWork, object], None]:
         else:
             return
         membership = uow.memberships.get(record.vendor_id, record.membership_id)
-        filer = (
-            Member(
-                vendor_id=record.vendor_id,
-                account_id=membership.account_id,
-                membership_id=membership.id,
-                customer_id=membership.customer_id,
-            )
-            if membership is not None
-            else None
-        )
+        filer = member_of(membership) if membership is not None else None
         inbox.file(
             uow,
             record.vendor_id,

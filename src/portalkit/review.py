@@ -27,7 +27,8 @@ import attrs
 from portalkit._guard import require_admin
 from portalkit._service import ident, load
 from portalkit._spreadsheet import safe_cell
-from portalkit.actors import Actor, Member
+from portalkit.actors import Actor
+from portalkit.auth import member_of
 from portalkit.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ class AccessReviewService:
         with self._rt.transaction(read_only=True) as uow:
             found = load(uow.memberships, vendor_id, "membership", membership_id, "membership")
             facts = uow.member_facts(vendor_id, found.id)
-        context = self._access.context_from_facts(_member(found), facts)
+        context = self._access.context_from_facts(member_of(found), facts)
         return context.explain(capability)
 
     def _row(
@@ -161,7 +162,7 @@ class AccessReviewService:
         customers: dict[UUID, Customer],
     ) -> ReviewRow:
         facts = uow.member_facts(vendor_id, membership.id)
-        context = self._access.context_from_facts(_member(membership), facts)
+        context = self._access.context_from_facts(member_of(membership), facts)
         account = uow.accounts.get(vendor_id, membership.account_id)
         contact = uow.contacts.get(vendor_id, membership.contact_id)
         profile = facts.profile if facts is not None else None
@@ -201,15 +202,6 @@ class AccessReviewService:
             depends_on_main_account=membership.kind.value == "extra",
             last_login_at=account.last_login_at if account is not None else None,
         )
-
-
-def _member(membership: Membership) -> Member:
-    return Member(
-        vendor_id=membership.vendor_id,
-        account_id=membership.account_id,
-        membership_id=membership.id,
-        customer_id=membership.customer_id,
-    )
 
 
 def _all(uow: UnitOfWork, table: str, vendor_id: UUID, **where: object) -> Iterator[Any]:

@@ -46,6 +46,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -825,13 +826,8 @@ class SqlUnitOfWork:
         self._check_open()
         self._flush()
         t = self._schema.tables["number_counters"]
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        upsert: Any = (
-            postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
-        )
         statement = (
-            upsert(t)
+            self._upsert(t)
             .values(vendor_id=vendor_id, scope=scope, value=1)
             .on_conflict_do_update(
                 index_elements=[t.c.vendor_id, t.c.scope], set_={"value": t.c.value + 1}
@@ -1153,15 +1149,10 @@ class SqlUnitOfWork:
         self._check_open()
         self._flush()
         t = self._schema.tables["login_throttles"]
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        upsert: Any = (
-            postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
-        )
         when = literal(now, t.c.window_start.type)
         stale = t.c.window_start <= literal(window_start, t.c.window_start.type)
         statement = (
-            upsert(t)
+            self._upsert(t)
             .values(key=key, failures=1, window_start=now)
             .on_conflict_do_update(
                 index_elements=[t.c.key],
@@ -1277,15 +1268,10 @@ class SqlUnitOfWork:
         # commit only, never while this transaction goes on to lock other rows.
         if not self._rights_changed:
             return
-        from sqlalchemy.dialects import postgresql, sqlite
-
         t = self._schema.tables["rights_generations"]
-        upsert: Any = (
-            postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
-        )
         for vendor_id in sorted(self._rights_changed):  # one order: no deadlock between two
             self._execute(
-                upsert(t)
+                self._upsert(t)
                 .values(vendor_id=vendor_id, generation=1)
                 .on_conflict_do_update(
                     index_elements=[t.c.vendor_id], set_={"generation": t.c.generation + 1}
@@ -1293,6 +1279,12 @@ class SqlUnitOfWork:
             )
         self._host_moved.update(self._rights_changed)
         self._rights_changed.clear()
+
+    def _upsert(self, table: Table) -> Any:
+        """An ``INSERT`` of this database's dialect, which has ``on_conflict_do_update``
+        (PostgreSQL and SQLite spell it alike)."""
+        insert_of = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        return insert_of(table)
 
     def _execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         """Run a statement; database failures other than key clashes become StorageError."""
