@@ -5,6 +5,7 @@ README's command serving it over HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import http.cookiejar
+import io
 import os
 import re
 import subprocess
@@ -452,6 +453,37 @@ def test_the_main_user_sees_every_ticket_a_user_only_its_own(demo: Flask) -> Non
     assert "VPN drops every hour" in mine and "Printer on floor 2 jams" not in mine
     theirs = re.search(r'href="(/tickets/[0-9a-f-]{36})">Printer', haupt.text("/tickets"))
     assert theirs and benutzer.get(theirs.group(1)).status_code == 404
+
+
+def test_a_file_on_a_ticket_reaches_the_main_user_and_never_a_colleague(demo: Flask) -> None:
+    haupt, benutzer = _as(demo, "haupt"), _as(demo, "benutzer")
+    own = re.search(r'href="(/tickets/[0-9a-f-]{36})">VPN', benutzer.text("/tickets"))
+    assert own
+    page = benutzer.text(own.group(1))
+    token = CSRF.search(page)
+    assert token
+    log = b"%PDF-1.7\n1 0 obj<</Type/Catalog>>endobj\ntrailer<<>>\n%%EOF\n"
+    sent = benutzer.client.post(
+        own.group(1),
+        data={
+            "csrf_token": token.group(1),
+            "action": "attach",
+            "file": (io.BytesIO(log), "vpn-log.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 302
+    link = re.search(r'href="(/tickets/[^"]+/files/[^"]+)">vpn-log.pdf', haupt.text(own.group(1)))
+    assert link
+    got = haupt.get(link.group(1))
+    assert got.status_code == 200 and got.data == log
+    assert got.headers["Content-Disposition"].startswith("attachment")
+    # Benutzer's colleague's ticket, and a made-up file of its own ticket: 404 both.
+    theirs = re.search(r'href="(/tickets/[0-9a-f-]{36})">Printer', haupt.text("/tickets"))
+    assert theirs
+    assert benutzer.get(link.group(1).replace(own.group(1), theirs.group(1))).status_code == 404
+    made_up = link.group(1).rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    assert benutzer.get(made_up).status_code == 404
 
 
 # -- DoIT's shop: prices hidden, so checkout asks for a quote ----------------------------------

@@ -46,7 +46,7 @@ from portalkit.registrations import Registration
 from portalkit.staff import InboxAddress, StaffMember
 from portalkit.storage.base import TABLES
 from portalkit.storage.sqlalchemy import SqlStorage
-from portalkit.tickets import Ticket
+from portalkit.tickets import Ticket, TicketAttachment
 from portalkit.tokens import Token
 from portalkit.vendors import Vendor
 from portalkit.workrequests import WorkRequest
@@ -72,6 +72,7 @@ RECORDS: dict[str, type] = {
     "inbox_events": InboxEvent,
     "work_requests": WorkRequest,
     "tickets": Ticket,
+    "ticket_attachments": TicketAttachment,
     "category_tree": Category,
     "catalogue_items": CatalogueItem,
     "customer_groups": CustomerGroup,
@@ -164,6 +165,7 @@ class Parents:
     price_list: PriceList
     model: DeviceModel
     quote: Quote
+    ticket: Ticket
 
     @classmethod
     def store(cls, storage: SqlStorage) -> Parents:
@@ -189,7 +191,9 @@ class Parents:
                 membership := Membership(uuid4(), vendor.id, other.id, customer.id, contact.id, now)
             ),
             location=Location(uuid4(), vendor.id, customer.id, "Site", now),
-            inbox_item=InboxItem(uuid4(), vendor.id, "ticket", uuid4(), "Item", now, now),
+            inbox_item=(
+                inbox_item := InboxItem(uuid4(), vendor.id, "ticket", uuid4(), "Item", now, now)
+            ),
             category=(category := Category(uuid4(), vendor.id, "Category", now)),
             item=CatalogueItem(
                 uuid4(),
@@ -213,6 +217,17 @@ class Parents:
                 (),
                 DeliveryAddress("Kade 1", "1000 AA", "Amsterdam"),
             ),
+            ticket=Ticket(
+                uuid4(),
+                vendor.id,
+                customer.id,
+                other.id,
+                membership.id,
+                "Printer offline",
+                "Since 9:00",
+                now,
+                inbox_item.id,
+            ),
         )
         uow = storage.begin()
         uow.vendors.add(vendor)
@@ -231,6 +246,7 @@ class Parents:
             ("price_lists", parents.price_list),
             ("device_models", parents.model),
             ("quotes", parents.quote),
+            ("tickets", parents.ticket),
         ):
             getattr(uow, table).add(record)
         uow.commit()

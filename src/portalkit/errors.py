@@ -109,6 +109,7 @@ RECORD_KINDS: tuple[str, ...] = (
     _("inbox_event"),
     _("work_request"),
     _("ticket"),
+    _("ticket_attachment"),
 )
 """The kinds of record a :class:`NotFound` or :class:`ConcurrentModification` names; each is
 translated along with the sentence. A kind not listed is shown in English."""

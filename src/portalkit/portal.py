@@ -119,7 +119,7 @@ class Portal:
         self.staff = StaffService(rt)
         self.inbox = InboxService(rt, access=self.access, outbox=outbox, staff=self.staff)
         self.work_requests = WorkRequestService(rt, access=self.access, inbox=self.inbox)
-        self.tickets = TicketService(rt, access=self.access, inbox=self.inbox)
+        self.tickets = TicketService(rt, access=self.access, inbox=self.inbox, assets=self.assets)
         self.registrations = RegistrationService(
             rt,
             outbox=outbox,

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.staff.model import InboxAddress, StaffMember
-    from portalkit.tickets.model import Ticket
+    from portalkit.tickets.model import Ticket, TicketAttachment
     from portalkit.tokens import Token, TokenPurpose
     from portalkit.vendors.model import Vendor
     from portalkit.workrequests.model import WorkRequest
@@ -240,6 +240,11 @@ class UnitOfWork(Protocol):
     @property
     def tickets(self) -> Repository[Ticket]:
         """Service-desk tickets."""
+        ...
+
+    @property
+    def ticket_attachments(self) -> Repository[TicketAttachment]:
+        """Files added to tickets."""
         ...
 
     def recent(
@@ -718,6 +723,7 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     ),
     "work_requests": (),
     "tickets": (),
+    "ticket_attachments": (),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -751,6 +757,7 @@ TABLES = (
     "inbox_events",
     "work_requests",
     "tickets",
+    "ticket_attachments",
     "category_tree",
     "catalogue_items",
     "customer_groups",

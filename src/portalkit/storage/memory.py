@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
     from portalkit.staff.model import InboxAddress, StaffMember
-    from portalkit.tickets.model import Ticket
+    from portalkit.tickets.model import Ticket, TicketAttachment
     from portalkit.tokens import Token, TokenPurpose
     from portalkit.vendors.model import Vendor
     from portalkit.workrequests.model import WorkRequest
@@ -259,6 +259,7 @@ class MemoryUnitOfWork:
         self.inbox_events: _Table[InboxEvent] = _Table(self, "inbox_events")
         self.work_requests: _Table[WorkRequest] = _Table(self, "work_requests")
         self.tickets: _Table[Ticket] = _Table(self, "tickets")
+        self.ticket_attachments: _Table[TicketAttachment] = _Table(self, "ticket_attachments")
         self.categories: _Table[Category] = _Table(self, "category_tree")
         self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
         self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")

@@ -33,3 +33,31 @@ class Ticket:
     followers: frozenset[UUID] = frozenset()
     closed_at: datetime | None = None
     version: int = 1
+
+
+ATTACHMENTS_MAX = 20
+"""The most files one ticket takes (each at most ``PORTALKIT_ASSET_MAX_BYTES``)."""
+
+
+@attrs.frozen
+class TicketAttachment:
+    """A file added to a ticket: a screenshot, a log, a delivery note.
+
+    Whoever sees the ticket sees its attachments; the bytes live in the asset store under a
+    private ``asset_key`` and are checked against ``sha256`` when read. ``added_by`` names the
+    adder as the audit log does (a member's account id or the staff user id). Attachments are
+    part of the ticket's history: none is changed or removed afterwards.
+    """
+
+    id: UUID
+    vendor_id: UUID
+    ticket_id: UUID
+    customer_id: UUID
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    asset_key: str = attrs.field(repr=False)
+    added_by: str
+    created_at: datetime
+    version: int = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -14,13 +15,15 @@ from portalkit._ids import ordered_id
 from portalkit._service import ident, page
 from portalkit.access import ResourceType
 from portalkit.actors import Actor, Member
-from portalkit.errors import NotFound, PermissionDenied, Problem
+from portalkit.audit.model import describe
+from portalkit.errors import NotFound, PermissionDenied, Problem, StorageError, ValidationError
 from portalkit.inbox.model import InboxComment, InboxItem, InboxStatus
-from portalkit.tickets.model import TEXT_MAX, Ticket
+from portalkit.tickets.model import ATTACHMENTS_MAX, TEXT_MAX, Ticket, TicketAttachment
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
     from portalkit.access import AccessContext, AccessService
+    from portalkit.assets.service import AssetService
     from portalkit.inbox.service import InboxService
     from portalkit.storage.base import UnitOfWork
 
@@ -41,13 +44,17 @@ class TicketService:
         portal.tickets.list(main_user)          # every ticket of the company
         portal.tickets.follow(colleague, ticket)  # mail on every change
         portal.tickets.comment(staff, ticket, "A technician is on the way.")
+        portal.tickets.attach(member, ticket, name="error.png", data=png_bytes)
         portal.tickets.close(member, ticket)
     """
 
-    def __init__(self, rt: Runtime, *, access: AccessService, inbox: InboxService) -> None:
+    def __init__(
+        self, rt: Runtime, *, access: AccessService, inbox: InboxService, assets: AssetService
+    ) -> None:
         self._rt = rt
         self._access = access
         self._inbox = inbox
+        self._assets = assets
         # Registered, not only a known name: the "choose a site" list and string checks
         # then go by its view capability and fields as this service does.
         access.register_resource(TICKETS)
@@ -199,6 +206,99 @@ class TicketService:
             found = uow.tickets.get(current.vendor_id, current.id)
             assert found is not None
             return found
+
+    def attach(
+        self,
+        actor: Actor,
+        ticket: Any,
+        *,
+        name: str,
+        data: bytes,
+        content_type: str | None = None,
+    ) -> TicketAttachment:
+        """Add a file to a ticket: staff, or a member who sees the ticket and holds
+        ``tickets.create`` (refused under a read-only view).
+
+        The bytes are checked like a document's (``PORTALKIT_ASSET_MAX_BYTES``, an allowed
+        type their content matches; ``content_type`` is taken from them when not given) and
+        go to the asset store under a private key, written before the commit and removed
+        again on rollback. A ticket takes at most :data:`ATTACHMENTS_MAX` files.
+        """
+        ctx = self._access.context(actor)
+        if not ctx.staff:
+            ctx.require("tickets.create")
+        problems: list[Problem] = []
+        title = v.text(problems, "name", name, max_length=200)
+        checked = self._assets.check(problems, "data", data, content_type)
+        v.raise_if(problems)
+        assert checked is not None
+        with self._rt.transaction() as uow:
+            current = self._visible(uow, ctx, ticket)
+            present = uow.ticket_attachments.list(
+                current.vendor_id, where={"ticket_id": current.id}
+            )
+            if len(present) >= ATTACHMENTS_MAX:
+                raise ValidationError.single(
+                    "data",
+                    "too_many",
+                    "a ticket takes at most {limit} files",
+                    limit=ATTACHMENTS_MAX,
+                )
+            stored = self._assets.put(checked)
+            now = self._rt.clock.now()
+            attachment = TicketAttachment(
+                id=ordered_id(now),
+                vendor_id=current.vendor_id,
+                ticket_id=current.id,
+                customer_id=current.customer_id,
+                name=title,
+                content_type=stored.content_type,
+                size=stored.size,
+                sha256=stored.sha256,
+                asset_key=stored.key,
+                added_by=describe(ctx.actor),
+                created_at=now,
+            )
+            uow.ticket_attachments.add(attachment)
+            self._rt.record(
+                uow,
+                vendor_id=current.vendor_id,
+                action="ticket_attachment_added",
+                real=ctx.actor,
+                customer_id=current.customer_id,
+                target=f"ticket:{current.id}",
+                name=title[:100],
+                size=attachment.size,
+                content_type=attachment.content_type,
+            )
+            return attachment
+
+    def attachments(self, actor: Actor, ticket: Any) -> builtins.list[TicketAttachment]:
+        """The files of a ticket the actor sees, oldest first (NotFound for a ticket it does
+        not see)."""
+        ctx = self._access.context(actor)
+        with self._rt.transaction(read_only=True) as uow:
+            current = self._visible(uow, ctx, ticket)
+            found = uow.ticket_attachments.list(current.vendor_id, where={"ticket_id": current.id})
+        return sorted(found, key=lambda a: (a.created_at, str(a.id)))
+
+    def attachment(
+        self, actor: Actor, ticket: Any, attachment: Any
+    ) -> tuple[TicketAttachment, bytes]:
+        """One file of a ticket the actor sees, with its bytes (NotFound otherwise, also for
+        another ticket's file). The bytes are checked against the stored SHA-256."""
+        ctx = self._access.context(actor)
+        attachment_id = ident("attachment", attachment)
+        with self._rt.transaction(read_only=True) as uow:
+            current = self._visible(uow, ctx, ticket)
+            found = uow.ticket_attachments.get(current.vendor_id, attachment_id)
+            if found is None or found.ticket_id != current.id:
+                raise NotFound("ticket_attachment", attachment_id)
+        data = self._assets.read_private(found.asset_key)
+        if hashlib.sha256(data).hexdigest() != found.sha256:
+            # Served bytes are the ones added, or none: a changed file is an incident.
+            raise StorageError("the stored file of ticket attachment {id} has changed", id=found.id)
+        return found, data
 
     # -- inside -----------------------------------------------------------------------------
     def _follow_item(self, uow: UnitOfWork, item: InboxItem) -> None:

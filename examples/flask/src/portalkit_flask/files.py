@@ -16,7 +16,8 @@ __all__ = ["document_response"]
 
 
 def document_response(document: Any, content: bytes) -> Response:
-    """The response for a document ``portal.documents.open()`` or ``download()`` handed out:
+    """The response for a document ``portal.documents.open()`` or ``download()`` handed out,
+    or a ticket's file from ``portal.tickets.attachment()``:
     always a download (``Content-Disposition: attachment`` with the document's name, safely
     encoded), never stored by a browser or shared cache (``Cache-Control: private,
     no-store``), never content-sniffed, and sandboxed should a browser render it anyway."""

@@ -100,7 +100,7 @@ if TYPE_CHECKING:
     from portalkit.registrations.model import Registration
     from portalkit.settings import PortalSettings
     from portalkit.staff.model import InboxAddress, StaffMember
-    from portalkit.tickets.model import Ticket
+    from portalkit.tickets.model import Ticket, TicketAttachment
     from portalkit.tokens import Token, TokenPurpose
     from portalkit.vendors.model import Vendor
     from portalkit.workrequests.model import WorkRequest
@@ -681,6 +681,11 @@ class SqlUnitOfWork:
     def tickets(self) -> _Repo[Ticket]:
         """Tickets."""
         return self._repo("tickets")
+
+    @property
+    def ticket_attachments(self) -> _Repo[TicketAttachment]:
+        """Files added to tickets."""
+        return self._repo("ticket_attachments")
 
     def recent(
         self,

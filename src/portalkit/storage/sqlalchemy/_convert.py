@@ -51,7 +51,7 @@ from portalkit.registrations import Registration
 from portalkit.staff.model import InboxAddress, StaffMember
 from portalkit.storage.base import UNIQUE_KEYS
 from portalkit.storage.sqlalchemy.rows import Base
-from portalkit.tickets.model import Ticket
+from portalkit.tickets.model import Ticket, TicketAttachment
 from portalkit.tokens import Token
 from portalkit.vendors import Vendor
 from portalkit.workrequests.model import WorkRequest
@@ -170,6 +170,7 @@ LAYOUTS: Mapping[str, _Layout] = {
     "inbox_events": _Layout(InboxEvent),
     "work_requests": _Layout(WorkRequest),
     "tickets": _Layout(Ticket),
+    "ticket_attachments": _Layout(TicketAttachment),
     "category_tree": _Layout(Category),
     # The folded name and description are what a catalogue search compares.
     "catalogue_items": _Layout(CatalogueItem, keys={"name": code_key, "description": code_key}),

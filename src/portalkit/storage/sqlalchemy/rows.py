@@ -511,6 +511,22 @@ class TicketRow(_Scoped, Base):
     closed_at: Mapped[datetime | None]
 
 
+class TicketAttachmentRow(_Scoped, Base):
+    """A file added to a ticket; its bytes live in the asset store."""
+
+    __tablename__ = "ticket_attachments"
+    __table_args__ = (Index("ix_ticket_attachments_ticket", "vendor_id", "ticket_id"),)
+
+    ticket_id: Mapped[UUID] = mapped_column(ForeignKey("tickets.id"))
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    asset_key: Mapped[str] = mapped_column(String(200))
+    added_by: Mapped[str] = mapped_column(String(200))
+
+
 class CategoryRow(_Scoped, Base):
     """A node of the category tree."""
 

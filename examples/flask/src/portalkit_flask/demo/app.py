@@ -613,8 +613,17 @@ def _routes(app: Flask) -> None:
         errors: list[str] = []
         if request.method == "POST":
             try:
-                if request.form.get("action") == "close":
+                action = request.form.get("action")
+                if action == "close":
                     current_portal.tickets.close(_me(), found)
+                elif action == "attach":
+                    upload = request.files.get("file")
+                    current_portal.tickets.attach(
+                        _me(),
+                        found,
+                        name=(upload.filename or "") if upload else "",
+                        data=upload.read() if upload else b"",
+                    )
                 else:
                     current_portal.tickets.comment(_me(), found, request.form.get("text", ""))
             except ValidationError as exc:
@@ -625,8 +634,15 @@ def _routes(app: Flask) -> None:
             "demo/ticket.html",
             ticket=current_portal.tickets.get(_me(), ticket_id),
             comments=current_portal.tickets.comments(_me(), ticket_id),
+            attachments=current_portal.tickets.attachments(_me(), ticket_id),
             errors=errors,
         )
+
+    @app.get("/tickets/<uuid:ticket_id>/files/<uuid:file_id>")
+    @requires("tickets.view")
+    def ticket_file(ticket_id: UUID, file_id: UUID) -> Any:
+        attachment, content = current_portal.tickets.attachment(_me(), ticket_id, file_id)
+        return document_response(attachment, content)
 
     # -- the shop and the printer shop (DoIT) ----------------------------------------------
     def _may_shop() -> Any:
