@@ -381,3 +381,6 @@ def test_the_other_products_pages_in_a_browser(visit: Any, demo: DemoServer) -> 
     inbox = staff.html("/vendor/inbox")
     assert "Heat pump makes noise at night" in inbox and "Printer on floor 2 jams" in inbox
     staff.shot("vendor-inbox")
+    review = staff.html(f"/vendor/customers/{data.PEST_CODE}/review")
+    assert "<td>keuken</td>" in review and "Keuken Tilburg" in review
+    staff.shot("access-review")

@@ -231,6 +231,33 @@ def test_vendor_staff_view_as_customer_with_a_banner(demo: Flask) -> None:
     assert "viewing the portal" not in staff.text("/vendor/customers")
 
 
+def test_vendor_staff_review_an_umbrellas_access_and_read_the_audit_log(demo: Flask) -> None:
+    staff = Browser(demo.test_client())
+    staff.post("/vendor/login", {"login": "planner", "password": PASSWORD})
+    review = staff.text(f"/vendor/customers/{data.PEST_CODE}/review")
+    # The umbrella's main account and the branches' extra accounts, with their sites.
+    for username in ("hoofd", "keuken", "tilburg"):
+        assert f"<td>{username}</td>" in review
+    assert "Keuken Tilburg" in review
+    csv_file = staff.get(f"/vendor/customers/{data.PEST_CODE}/review?format=csv")
+    assert csv_file.status_code == 200 and csv_file.mimetype == "text/csv"
+    lines = csv_file.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("customer_code,") and len(lines) >= 4
+    assert "Van Dijk" not in csv_file.get_data(as_text=True)  # another customer's logins
+    # Viewing as a customer is in the audit log, newest first.
+    page = staff.text(f"/vendor/customers/{data.CUSTOMER_CODE}")
+    row = re.search(r"<td>limited</td>.*?/vendor/view-as/([0-9a-f-]+)", page, flags=re.S)
+    assert row
+    staff.post(f"/vendor/view-as/{row.group(1)}", {}, form_at="/vendor/customers")
+    staff.post("/view-as/end", {}, form_at="/")
+    audit = staff.text("/vendor/audit")
+    assert audit.index("impersonation_end") < audit.index("impersonation_start")
+    # Members and strangers never reach the vendor pages.
+    assert _as(demo, "full").get("/vendor/audit").status_code == 302
+    assert demo.test_client().get(f"/vendor/customers/{data.PEST_CODE}/review").status_code == 302
+    assert staff.get("/vendor/customers/NOPE/review").status_code == 404
+
+
 def test_a_second_start_reuses_the_database(demo: Flask, tmp_path: Path) -> None:
     folder = tmp_path / "again"
     first = create_app(folder)

@@ -800,6 +800,40 @@ def _routes(app: Flask) -> None:
             people.append((person, login, membership, _profiles().get(membership.profile_id)))
         return render_template("demo/vendor_customer.html", shown=customer, people=people)
 
+    @app.get("/vendor/customers/<code>/review")
+    def vendor_review(code: str) -> Any:
+        """The access review of a customer and the customers below it: who can do what."""
+        staff = _staff()
+        customer = current_portal.customers.get_by_code(staff, code)  # NotFound: 404
+        if request.args.get("format") == "csv":
+            out = io.StringIO()
+            current_portal.review.write_csv(staff, out, customer=customer, tree=True)
+            return Response(
+                out.getvalue(),
+                mimetype="text/csv",
+                headers={
+                    "Content-Disposition": f"attachment; filename=access-review-{code}.csv",
+                    "Cache-Control": "private, no-store",
+                },
+            )
+        rows = current_portal.review.rows(staff, customer=customer, tree=True)
+        return render_template("demo/vendor_review.html", shown=customer, rows=rows)
+
+    @app.get("/vendor/audit")
+    def vendor_audit() -> Any:
+        """The vendor's audit log, newest first (the demo's is small enough to read whole)."""
+        staff = _staff()
+        events: list[Any] = []
+        while True:  # oldest first, a page at a time
+            found = current_portal.audit.list(staff, limit=1000, offset=len(events))
+            events += found
+            if len(found) < 1000:
+                break
+        customers = {c.id: c for c in current_portal.customers.list(staff, limit=1000)}
+        return render_template(
+            "demo/vendor_audit.html", events=events[::-1][:200], customers=customers
+        )
+
     @app.get("/vendor/inbox")
     def vendor_inbox() -> Any:
         staff = _staff()
