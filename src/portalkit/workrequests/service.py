@@ -21,6 +21,7 @@ from portalkit.errors import (
     Problem,
 )
 from portalkit.inbox.model import InboxItem, InboxStatus
+from portalkit.staffrights import INBOX_WORK
 from portalkit.workrequests.model import NOTES_MAX, WorkRequest
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class WorkRequestService:
     ) -> WorkRequest:
         """The vendor's answer: the work is planned ``at`` (no longer tentative) and its
         inbox item in progress; the member is told by mail (staff only)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         problems: list[Problem] = []
         when = _when(problems, "at", at)
         if when is None and not problems:
