@@ -52,6 +52,7 @@ from portalkit.outbox.service import MailService
 from portalkit.passwords import PasswordHasher
 from portalkit.pricing.service import PricingService
 from portalkit.profiles.service import ProfileService
+from portalkit.provisioning.service import ProvisioningService
 from portalkit.quotes.model import Quote, QuoteStatus
 from portalkit.quotes.service import QuoteService
 from portalkit.registrations.service import RegistrationService
@@ -132,6 +133,17 @@ class Portal:
             inbox=self.inbox,
         )
         self.review = AccessReviewService(rt, access=self.access)
+        # Copying settings and branding are given to it once their services exist.
+        self.provisioning = ProvisioningService(
+            rt,
+            customers=self.customers,
+            locations=self.locations,
+            contacts=self.contacts,
+            accounts=self.accounts,
+            memberships=self.memberships,
+            profiles=self.profiles,
+            credentials=self.credentials,
+        )
         self.logins = LoginService(
             rt,
             access=self.access,
