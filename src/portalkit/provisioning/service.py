@@ -105,7 +105,8 @@ class _Run:
     made: dict[str, Any] = attrs.field(factory=dict)
 
     def set(self, name: StepName, status: StepStatus, detail: str = "", error: str = "") -> None:
-        self.current = name
+        if status is not StepStatus.WAITING:
+            self.current = name
         step = Step(name, status, detail, error)
         self.steps[name] = step
         if self.progress is not None:
@@ -252,6 +253,8 @@ class ProvisioningService:
                 raise unavailable("copy settings from another customer")
             if not dry_run:
                 self.copying.copy(actor, source=source, target=customer, parts=request.copy_parts)
+                # What the copy changed is in storage; the steps after it start from that.
+                customer = self._customers.get(actor, customer.id)
             run.done(StepName.COPY_SETTINGS, f"from {source.code}")
 
         stored: tuple[str, ...] = tuple(
