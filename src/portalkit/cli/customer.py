@@ -99,7 +99,9 @@ def _parent_codes(runtime: Runtime, customers: list[Customer]) -> dict[Any, str]
 @click.argument("code")
 @click.option("--name", required=True, help="The company's name; e.g. --name 'Acme B.V.'.")
 @click.option("--erp-reference", metavar="REF", help="Its number in your ERP; e.g. D-1001.")
-@click.option("--parent", metavar="CODE", help="The umbrella customer above it, by code.")
+@click.option(
+    "--parent", metavar="CODE", help="The umbrella customer above it, by code; e.g. --parent ACME."
+)
 @operator_options()
 @json_option
 @pass_runtime
@@ -124,10 +126,20 @@ def create(
     epilog=examples("portalkit customer list", "portalkit customer list --inactive --json"),
 )
 @click.option(
-    "--active/--inactive", default=None, help="Only customers switched on, or only those off."
+    "--active/--inactive",
+    default=None,
+    help="Only customers switched on, or only those off; e.g. --inactive.",
 )
-@click.option("--parent", metavar="CODE", help="Only the customers right below this one.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option(
+    "--parent", metavar="CODE", help="Only the customers right below this one; e.g. --parent ACME."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="At most this many; e.g. --limit 500.",
+)
 @operator_options(required=False)
 @json_option
 @pass_runtime
@@ -351,26 +363,77 @@ def _summary_lines(summary: ProvisionSummary) -> str:
     "--file",
     "path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="A JSON (.json) or TOML file with the request: addresses, locations, admin, …",
+    help="A JSON (.json) or TOML file with the request (addresses, locations, admin, …); "
+    "e.g. --file acme.toml.",
 )
 @click.option("--code", help="The new customer's code; e.g. --code ACME.")
-@click.option("--name", help="Its company name.")
-@click.option("--erp-reference", metavar="REF", help="Its number in your ERP.")
-@click.option("--parent", metavar="CODE", help="The umbrella customer above it.")
-@click.option("--copy-from", metavar="CODE", help="Copy the settings of this customer.")
+@click.option("--name", help="Its company name; e.g. --name 'Acme B.V.'.")
 @click.option(
-    "--copy-part", "copy_parts", multiple=True, metavar="PART", help="What to copy (repeatable)."
+    "--erp-reference", metavar="REF", help="Its number in your ERP; e.g. --erp-reference D-1001."
 )
-@click.option("--logo", type=click.Path(path_type=Path, dir_okay=False), help="PNG or JPEG.")
-@click.option("--email-logo", type=click.Path(path_type=Path, dir_okay=False), help="For mail.")
-@click.option("--size-instructions", type=click.Path(path_type=Path, dir_okay=False), help="A PDF.")
-@click.option("--admin-username", metavar="NAME", help="The customer admin's username (free).")
-@click.option("--admin-email", metavar="ADDRESS", help="The customer admin's e-mail address.")
-@click.option("--admin-first-name", metavar="NAME", help="Default: the username.")
-@click.option("--admin-last-name", metavar="NAME", help="Default: the customer's name.")
-@click.option("--admin-language", type=click.Choice(["en", "nl", "de"]), help="Of its mail.")
-@click.option("--admin-profile", metavar="NAME", help="Default: 'Customer admin'.")
-@click.option("--dry-run", is_flag=True, help="Check every step and write nothing.")
+@click.option(
+    "--parent", metavar="CODE", help="The umbrella customer above it; e.g. --parent GROUP."
+)
+@click.option(
+    "--copy-from",
+    metavar="CODE",
+    help="Copy the settings of this customer; e.g. --copy-from MODEL.",
+)
+@click.option(
+    "--copy-part",
+    "copy_parts",
+    multiple=True,
+    metavar="PART",
+    help="What to copy (repeatable); e.g. --copy-part branding.",
+)
+@click.option(
+    "--logo",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The portal logo, PNG or JPEG; e.g. --logo logo.png.",
+)
+@click.option(
+    "--email-logo",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The logo in mail; e.g. --email-logo mail.png.",
+)
+@click.option(
+    "--size-instructions",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The size instructions, a PDF; e.g. --size-instructions sizes.pdf.",
+)
+@click.option(
+    "--admin-username",
+    metavar="NAME",
+    help="The customer admin's username, free; e.g. --admin-username acme-admin.",
+)
+@click.option(
+    "--admin-email",
+    metavar="ADDRESS",
+    help="Its e-mail address; e.g. --admin-email it@acme.example.",
+)
+@click.option(
+    "--admin-first-name",
+    metavar="NAME",
+    help="Default: the username; e.g. --admin-first-name Jane.",
+)
+@click.option(
+    "--admin-last-name",
+    metavar="NAME",
+    help="Default: the customer's name; e.g. --admin-last-name Visser.",
+)
+@click.option(
+    "--admin-language",
+    type=click.Choice(["en", "nl", "de"]),
+    help="The language of its mail; e.g. --admin-language nl.",
+)
+@click.option(
+    "--admin-profile",
+    metavar="NAME",
+    help="Its profile, by name (default: Customer admin); e.g. --admin-profile Buyer.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Check every step and write nothing; e.g. --dry-run --json."
+)
 @operator_options()
 @json_option
 @pass_runtime

@@ -86,16 +86,29 @@ def _login(runtime: Runtime, customer: str, username: str) -> Membership:
     )
 )
 @_customer_option
-@click.option("--email", required=True, help="Where the invitation goes.")
-@click.option("--first-name", required=True)
-@click.option("--last-name", required=True)
-@click.option("--username", help="Default: the address's local part (a free variant if taken).")
-@click.option("--profile", metavar="NAME", help="The permission profile, by name.")
-@click.option("--language", type=click.Choice(["en", "nl", "de"]), help="Of its mail.")
+@click.option(
+    "--email", required=True, help="Where the invitation goes; e.g. --email tom@acme.example."
+)
+@click.option(
+    "--first-name", required=True, help="The contact's first name; e.g. --first-name Tom."
+)
+@click.option("--last-name", required=True, help="The contact's last name; e.g. --last-name Boer.")
+@click.option(
+    "--username",
+    help="Default: the address's local part (a free variant if taken); e.g. --username tom.",
+)
+@click.option(
+    "--profile", metavar="NAME", help="The permission profile, by name; e.g. --profile Reader."
+)
+@click.option(
+    "--language",
+    type=click.Choice(["en", "nl", "de"]),
+    help="The language of its mail; e.g. --language nl.",
+)
 @click.option(
     "--kind",
     type=click.Choice(["main", "member", "extra"]),
-    help="main (the customer's main account), member (default) or extra.",
+    help="main (the customer's main account), member (default) or extra; e.g. --kind main.",
 )
 @operator_options()
 @json_option
@@ -139,9 +152,17 @@ def invite(
 )
 @_customer_option
 @click.option(
-    "--status", type=click.Choice([s.value for s in MembershipStatus]), help="Only this status."
+    "--status",
+    type=click.Choice([s.value for s in MembershipStatus]),
+    help="Only this status; e.g. --status invited.",
 )
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="At most this many; e.g. --limit 500.",
+)
 @operator_options(required=False)
 @json_option
 @pass_runtime
@@ -196,7 +217,7 @@ def enable(runtime: Runtime, username: str, customer: str) -> None:
 @click.option(
     "--show",
     is_flag=True,
-    help="Print the generated password once instead of mailing it.",
+    help="Print the generated password once instead of mailing it; e.g. --show.",
 )
 @operator_options()
 @json_option
