@@ -238,9 +238,7 @@ def test_another_vendors_customer_is_never_touched(portal: Portal) -> None:
 
     made = _load(ours, "customers", "code,name\nACME,Our Acme\n")
     sites = _load(ours, "locations", "customer,code,name\nHGZ,N,North\n")
-    people = _load(
-        ours, "contacts", "customer,email,first_name,last_name\nHGZ,a@b.example,A,B\n"
-    )
+    people = _load(ours, "contacts", "customer,email,first_name,last_name\nHGZ,a@b.example,A,B\n")
 
     assert made.created == 1  # a customer of its own with the same code
     assert _problems(sites) == [(2, "customer", "not_found")]

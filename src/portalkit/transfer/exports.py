@@ -104,7 +104,9 @@ def _checked(kind: object) -> str:
         raise ValidationError(
             [
                 Problem(
-                    "kind", "invalid_choice", "must be one of {choices}",
+                    "kind",
+                    "invalid_choice",
+                    "must be one of {choices}",
                     {"choices": ", ".join(EXPORT_KINDS)},
                 )
             ]
@@ -112,7 +114,9 @@ def _checked(kind: object) -> str:
     return kind
 
 
-def _code_of(uow: UnitOfWork, vendor_id: UUID, customer_id: UUID | None, seen: dict[UUID, str]) -> str:
+def _code_of(
+    uow: UnitOfWork, vendor_id: UUID, customer_id: UUID | None, seen: dict[UUID, str]
+) -> str:
     if customer_id is None:
         return ""
     if customer_id not in seen:

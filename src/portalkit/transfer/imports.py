@@ -21,7 +21,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, cast
 from uuid import UUID
 
 import attrs
@@ -42,7 +42,6 @@ from portalkit.errors import (
     ValidationError,
 )
 from portalkit.logins import _free_username
-from portalkit.storage.base import unique_key
 from portalkit.transfer.columns import KINDS, Kind
 from portalkit.transfer.report import ImportMode, ImportReport, RowProblem
 
@@ -50,7 +49,9 @@ if TYPE_CHECKING:
     from portalkit._runtime import Runtime
     from portalkit.accounts.service import AccountService
     from portalkit.credentials import CredentialService
+    from portalkit.customers.model import Location
     from portalkit.customers.service import ContactService, CustomerService, LocationService
+    from portalkit.memberships.model import Access
     from portalkit.memberships.service import MembershipService
     from portalkit.storage.base import UnitOfWork
 
@@ -102,10 +103,9 @@ class _Run:
     invite: bool
     report: ImportReport
 
-    def problem(self, line: int, column: str, code: str, template: str, **params: Any) -> RowProblem:
-        """A problem of this run's file, in the operator's language."""
-        text = Problem(column, code, template, params).text(self.language)
-        return RowProblem(line, column, code, text)
+    def at(self, line: int, problem: Problem) -> RowProblem:
+        """A problem of this run's file on ``line``, in the operator's language."""
+        return RowProblem(line, problem.field, problem.code, problem.text(self.language))
 
     def refusal(self, line: int, column: str, error: PortalError) -> list[RowProblem]:
         """What a service's refusal of a row says, per column."""
@@ -187,14 +187,14 @@ class _Reader:
                 )
             )
         for name in sorted({c for c in header if header.count(c) > 1}):
-            problems.append(
-                Problem(name, "duplicate_column", "appears twice in the header")
-            )
+            problems.append(Problem(name, "duplicate_column", "appears twice in the header"))
         for name in kind.required:
             if name not in header:
                 problems.append(
                     Problem(
-                        name, "missing_column", "is a required column of a {kind} file",
+                        name,
+                        "missing_column",
+                        "is a required column of a {kind} file",
                         {"kind": kind.name},
                     )
                 )
@@ -213,30 +213,35 @@ class _Reader:
                 if not cells:
                     continue
                 if len(cells) != len(self.header):
-                    yield self._run.problem(
+                    yield self._run.at(
                         line,
-                        "",
-                        "cell_count",
-                        "has {count} cells where the header has {expected}",
-                        count=len(cells),
-                        expected=len(self.header),
+                        Problem(
+                            "",
+                            "cell_count",
+                            "has {count} cells where the header has {expected}",
+                            {"count": len(cells), "expected": len(self.header)},
+                        ),
                     )
                     continue
                 yield _Row(line, dict(zip(self.header, cells, strict=True)))
         except UnicodeDecodeError:
-            yield self._run.problem(
+            yield self._run.at(
                 done + 2,
-                "",
-                "not_utf8",
-                "is not UTF-8 text from here on; nothing after this line was read",
+                Problem(
+                    "",
+                    "not_utf8",
+                    "is not UTF-8 text from here on; nothing after this line was read",
+                ),
             )
         except csv.Error as exc:
-            yield self._run.problem(
+            yield self._run.at(
                 done + 2,
-                "",
-                "bad_csv",
-                "is not valid CSV ({detail}); nothing after this line was read",
-                detail=str(exc),
+                Problem(
+                    "",
+                    "bad_csv",
+                    "is not valid CSV ({detail}); nothing after this line was read",
+                    {"detail": str(exc)},
+                ),
             )
 
     def close(self) -> None:
@@ -302,7 +307,9 @@ class ImportService:
         if spec is None:
             problems.append(
                 Problem(
-                    "kind", "invalid_choice", "must be one of {choices}",
+                    "kind",
+                    "invalid_choice",
+                    "must be one of {choices}",
                     {"choices": ", ".join(KINDS)},
                 )
             )
@@ -317,7 +324,9 @@ class ImportService:
         ):
             problems.append(
                 Problem(
-                    "batch_size", "out_of_range", "must be a whole number from 1 to {limit}",
+                    "batch_size",
+                    "out_of_range",
+                    "must be a whole number from 1 to {limit}",
                     {"limit": BATCH_MAX},
                 )
             )
@@ -353,14 +362,15 @@ class ImportService:
             key = hash(tuple(_key_part(column, row.cell(column) or "") for column in kind.key))
             if key in seen:
                 run.report.problems.append(
-                    run.problem(
+                    run.at(
                         row.line,
-                        kind.key[-1],
-                        "duplicate",
-                        "appears on an earlier line of this file too: each row of a {kind} "
-                        "file must have its own {key}",
-                        kind=kind.name,
-                        key=" + ".join(kind.key),
+                        Problem(
+                            kind.key[-1],
+                            "duplicate",
+                            "appears on an earlier line of this file too: each row of a {kind} "
+                            "file must have its own {key}",
+                            {"kind": kind.name, "key": " + ".join(kind.key)},
+                        ),
                     )
                 )
                 continue
@@ -388,12 +398,14 @@ class ImportService:
                         run.report.problems.extend(bad.problems)
                         if self._spoiled():
                             run.report.problems.append(
-                                run.problem(
+                                run.at(
                                     row.line,
-                                    "",
-                                    "stopped",
-                                    "the rows after this one were not checked: fix it and "
-                                    "check the file again",
+                                    Problem(
+                                        "",
+                                        "stopped",
+                                        "the rows after this one were not checked: fix it and "
+                                        "check the file again",
+                                    ),
                                 )
                             )
                             break
@@ -484,7 +496,7 @@ class ImportService:
             raise _Bad(
                 run.refusal(row.line, "customer", error)
                 if error is not None
-                else [run.problem(row.line, "customer", "required", "is required")]
+                else [run.at(row.line, Problem("customer", "required", "is required"))]
             )
         return found
 
@@ -526,7 +538,7 @@ class ImportService:
         owner = self._owner(run, uow, row)
         code = row.given("code")
         if code is None:
-            raise _Bad([run.problem(row.line, "code", "required", "is required")])
+            raise _Bad([run.at(row.line, Problem("code", "required", "is required"))])
         address = _address(row)
         found = uow.locations.list(run.vendor_id, where={"customer_id": owner.id, "code": code})
         if not found:
@@ -608,9 +620,9 @@ class ImportService:
         if account is None:
             wanted = row.given("username")
             if wanted is not None and uow.accounts.get_by(run.vendor_id, "username", wanted):
-                # Said before storage would: its conflict would spoil the whole transaction.
-                key = unique_key("accounts", "username")
-                raise Conflict(key.field, key.message)
+                # Said before storage would (in the words of its unique key): a conflict
+                # found by storage spoils the whole transaction.
+                raise Conflict("username", "this username is already taken")
             account = self._accounts.create(
                 run.actor,
                 username=wanted
@@ -624,7 +636,7 @@ class ImportService:
             customer=owner.id,
             contact=contact.id,
             profile=profile_id,
-            location_grants=grants or {},
+            location_grants=cast("dict[Location | UUID, Access | str]", grants or {}),
         )
         if run.invite:
             self._credentials.invite(run.actor, membership)
@@ -667,7 +679,11 @@ class ImportService:
 def _not_found_column(error: PortalError) -> str:
     if not isinstance(error, NotFound):
         return ""
-    return {"permission profile": "profile", "location": "locations", "parent customer": "parent"}.get(error.kind, error.kind)
+    return {
+        "permission profile": "profile",
+        "location": "locations",
+        "parent customer": "parent",
+    }.get(error.kind, error.kind)
 
 
 def _key_part(column: str, value: str) -> str:
@@ -693,9 +709,11 @@ def _same_address(wanted: dict[str, Any], stored: Address | None) -> bool:
     if stored is None:
         return False
     return all(
-        (str(wanted.get(f) or "").strip().upper() if f == "country" else str(
-            wanted.get(f) or ""
-        ).strip())
+        (
+            str(wanted.get(f) or "").strip().upper()
+            if f == "country"
+            else str(wanted.get(f) or "").strip()
+        )
         == getattr(stored, f)
         for f in ("street", "postal_code", "city", "country")
     )
@@ -716,4 +734,3 @@ def _batches(rows: Iterator[_Row], size: int) -> Iterator[list[_Row]]:
             batch = []
     if batch:
         yield batch
-
