@@ -21,7 +21,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any, Literal, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar, cast
 from uuid import UUID
 
 import attrs
@@ -30,7 +30,7 @@ from portalkit import _validation as v
 from portalkit._guard import require_admin
 from portalkit.accounts.model import check_language
 from portalkit.actors import Actor
-from portalkit.customers.model import Address, Customer
+from portalkit.customers.model import Address, Contact, Customer, Location
 from portalkit.errors import (
     ConcurrentModification,
     Conflict,
@@ -42,6 +42,7 @@ from portalkit.errors import (
     ValidationError,
 )
 from portalkit.logins import _free_username
+from portalkit.memberships.model import Access, Membership
 from portalkit.transfer.columns import KINDS, Kind
 from portalkit.transfer.report import ImportMode, ImportReport, RowProblem
 
@@ -61,6 +62,7 @@ BATCH_MAX = 10_000
 """The largest ``batch_size`` an import takes."""
 
 _Outcome = Literal["created", "updated", "unchanged"]
+T = TypeVar("T")
 
 # Errors a row can cause that are the row's fault; anything else (the database is down, a
 # bug) ends the import.
@@ -95,6 +97,17 @@ class _Row:
 
 
 @attrs.define
+class _Found:
+    """What a row's look-ups found before its chunk writes anything."""
+
+    owner: Customer | None = None
+    location: Location | None = None
+    contact: Contact | None = None
+    membership: Membership | None = None
+    grants: dict[UUID, str] | None = None
+
+
+@attrs.define
 class _Run:
     actor: Actor
     vendor_id: UUID
@@ -102,6 +115,8 @@ class _Run:
     language: str
     invite: bool
     report: ImportReport
+    #: The customers the current chunk's rows named, by code key (cleared each chunk).
+    owners: dict[str, Customer] = attrs.field(factory=dict)
 
     def at(self, line: int, problem: Problem) -> RowProblem:
         """A problem of this run's file on ``line``, in the operator's language."""
@@ -391,25 +406,25 @@ class ImportService:
         tally: dict[str, int] = {"created": 0, "updated": 0, "unchanged": 0, "invited": 0}
         try:
             with self._rt.transaction() as uow:
-                for n, row in enumerate(rows, 1):
-                    try:
-                        self._count(tally, self._apply(run, uow, row))
-                    except _Bad as bad:
-                        run.report.problems.extend(bad.problems)
-                        if self._spoiled():
-                            run.report.problems.append(
-                                run.at(
-                                    row.line,
-                                    Problem(
-                                        "",
-                                        "stopped",
-                                        "the rows after this one were not checked: fix it and "
-                                        "check the file again",
-                                    ),
-                                )
+                for chunk in _batches(rows, batch_size):
+                    failed: dict[int, list[RowProblem]] = {}
+                    stopped = self._chunk(run, uow, chunk, tally, failed)
+                    for found in failed.values():
+                        run.report.problems.extend(found)
+                    if stopped is not None:
+                        run.report.problems.append(
+                            run.at(
+                                stopped,
+                                Problem(
+                                    "",
+                                    "stopped",
+                                    "the rows after this one were not checked: fix it and "
+                                    "check the file again",
+                                ),
                             )
-                            break
-                    if progress is not None and n % batch_size == 0:
+                        )
+                        break
+                    if progress is not None:
                         progress(run.report.read)
                 if not commit or run.report.problems:
                     raise _Rollback
@@ -437,13 +452,9 @@ class ImportService:
                 failed: dict[int, list[RowProblem]] = {}
                 try:
                     with self._rt.transaction() as uow:
-                        for row in pending:
-                            try:
-                                self._count(tally, self._apply(run, uow, row))
-                            except _Bad as bad:
-                                failed[row.line] = bad.problems
-                                if self._spoiled():
-                                    break  # the rows after it run again, in a clean batch
+                        # A conflict found by storage stops the batch at its row; the rows
+                        # after it run again, in a clean batch.
+                        self._chunk(run, uow, pending, tally, failed)
                         if failed:
                             raise _Rollback
                 except _Rollback:
@@ -456,6 +467,41 @@ class ImportService:
                 break
             if progress is not None:
                 progress(run.report.read)
+
+    def _chunk(
+        self,
+        run: _Run,
+        uow: UnitOfWork,
+        rows: list[_Row],
+        tally: dict[str, int],
+        failed: dict[int, list[RowProblem]],
+    ) -> int | None:
+        """Apply ``rows``: first every look-up of stored records they need, then the writes.
+
+        In that order the writes of the whole chunk wait in the unit of work and go to the
+        database together, one insert a table, instead of each look-up flushing the rows
+        before it. Returns the line of a row whose conflict spoiled the transaction, if any.
+        """
+        handler = getattr(self, f"_row_{run.kind.name}")
+        run.owners.clear()
+        looked: dict[int, _Found] = {}
+        for row in rows:
+            try:
+                looked[row.line] = self._guarded(run, row, self._look, run, uow, row)
+            except _Bad as bad:
+                failed[row.line] = bad.problems
+        for row in rows:
+            if row.line in failed:
+                continue
+            try:
+                self._count(
+                    tally, self._guarded(run, row, handler, run, uow, row, looked[row.line])
+                )
+            except _Bad as bad:
+                failed[row.line] = bad.problems
+                if self._spoiled():
+                    return row.line
+        return None
 
     def _spoiled(self) -> bool:
         # A conflict found by storage spoils the transaction it happened in.
@@ -477,19 +523,25 @@ class ImportService:
             report.written += tally["created"] + tally["updated"]
             report.invited += tally["invited"]
 
-    def _apply(self, run: _Run, uow: UnitOfWork, row: _Row) -> tuple[_Outcome, bool]:
-        handler = getattr(self, f"_row_{run.kind.name}")
+    @staticmethod
+    def _guarded(run: _Run, row: _Row, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args)``, a refusal of the row turned into its problems."""
         try:
-            result: tuple[_Outcome, bool] = handler(run, uow, row)
+            return call(*args)
         except _ROW_ERRORS as exc:
             column = exc.field if isinstance(exc, Conflict) else _not_found_column(exc)
             raise _Bad(run.refusal(row.line, _column(column), exc)) from None
-        return result
 
     # -- one row of each kind -----------------------------------------------------------------
     def _owner(self, run: _Run, uow: UnitOfWork, row: _Row) -> Customer:
         code = row.given("customer") or ""
-        found = uow.customers.get_by(run.vendor_id, "code", code) if code else None
+        key = v.code_key(code)
+        # A chunk's rows name few customers, over and over: each is read once a chunk.
+        found = run.owners.get(key)
+        if found is None and code:
+            found = uow.customers.get_by(run.vendor_id, "code", code)
+            if found is not None:
+                run.owners[key] = found
         if found is None:
             # Another vendor's customer is not found either: the file cannot reach it.
             error = NotFound("customer", code) if code else None
@@ -500,7 +552,54 @@ class ImportService:
             )
         return found
 
-    def _row_customers(self, run: _Run, uow: UnitOfWork, row: _Row) -> tuple[_Outcome, bool]:
+    def _look(self, run: _Run, uow: UnitOfWork, row: _Row) -> _Found:
+        """What a row needs to know of stored records that its chunk's writes cannot change
+        (the look-ups by unique key, which see unwritten records, are left to the writes)."""
+        kind = run.kind.name
+        if kind == "customers":
+            return _Found()
+        owner = self._owner(run, uow, row)
+        if kind == "locations":
+            code = row.given("code")
+            if code is None:
+                raise _Bad([run.at(row.line, Problem("code", "required", "is required"))])
+            where = {"customer_id": owner.id, "code": code}
+            return _Found(owner, location=_first(uow.locations.list(run.vendor_id, where=where)))
+        address = _email(row)
+        account = (
+            uow.accounts.get_by(run.vendor_id, "email", address)
+            if address and kind == "logins"
+            else None
+        )
+        membership = (
+            _first(
+                uow.memberships.list(
+                    run.vendor_id, where={"account_id": account.id, "customer_id": owner.id}
+                )
+            )
+            if account is not None
+            else None
+        )
+        # A login that exists needs no contact: its row changes only its rights.
+        contact = (
+            _first(
+                uow.contacts.list(run.vendor_id, where={"customer_id": owner.id, "email": address})
+            )
+            if address and membership is None
+            else None
+        )
+        if kind == "contacts":
+            return _Found(owner, contact=contact)
+        return _Found(
+            owner,
+            contact=contact,
+            membership=membership,
+            grants=self._grants(run, uow, row, owner),
+        )
+
+    def _row_customers(
+        self, run: _Run, uow: UnitOfWork, row: _Row, _found: _Found
+    ) -> tuple[_Outcome, bool]:
         code = row.cell("code") or ""
         parent_id: UUID | None = None
         parent_code = row.given("parent")
@@ -534,23 +633,21 @@ class ImportService:
         self._customers.update(run.actor, existing, **changes)
         return "updated", False
 
-    def _row_locations(self, run: _Run, uow: UnitOfWork, row: _Row) -> tuple[_Outcome, bool]:
-        owner = self._owner(run, uow, row)
-        code = row.given("code")
-        if code is None:
-            raise _Bad([run.at(row.line, Problem("code", "required", "is required"))])
+    def _row_locations(
+        self, run: _Run, uow: UnitOfWork, row: _Row, found: _Found
+    ) -> tuple[_Outcome, bool]:
+        assert found.owner is not None
         address = _address(row)
-        found = uow.locations.list(run.vendor_id, where={"customer_id": owner.id, "code": code})
-        if not found:
+        existing = found.location
+        if existing is None:
             self._locations.create(
                 run.actor,
-                customer=owner.id,
+                customer=found.owner.id,
                 name=row.cell("name") or "",
                 code=row.cell("code"),
                 address=address,
             )
             return "created", False
-        existing = found[0]
         changes: dict[str, Any] = {}
         _differs(changes, row, "name", existing.name)
         if address is not None and not _same_address(address, existing.address):
@@ -560,27 +657,21 @@ class ImportService:
         self._locations.update(run.actor, existing, **changes)
         return "updated", False
 
-    def _contact_of(
-        self, run: _Run, uow: UnitOfWork, row: _Row, owner: Customer, address: str
-    ) -> tuple[Any, _Outcome]:
-        """The customer's contact with this address, created or brought up to date."""
-        found = (
-            uow.contacts.list(run.vendor_id, where={"customer_id": owner.id, "email": address})
-            if address
-            else []
-        )
-        optional = {c: row.cell(c) for c in ("job_title", "department", "phone")}
-        if not found:
+    def _contact_of(self, run: _Run, row: _Row, found: _Found) -> tuple[Contact, _Outcome]:
+        """The customer's contact with the row's address, created or brought up to date."""
+        assert found.owner is not None
+        existing = found.contact
+        if existing is None:
+            optional = {c: row.cell(c) for c in ("job_title", "department", "phone")}
             contact = self._contacts.create(
                 run.actor,
-                customer=owner.id,
+                customer=found.owner.id,
                 first_name=row.cell("first_name") or "",
                 last_name=row.cell("last_name") or "",
                 email=row.cell("email"),
                 **{k: x for k, x in optional.items() if x is not None},
             )
             return contact, "created"
-        existing = found[0]
         changes: dict[str, Any] = {}
         for column in ("first_name", "last_name", "job_title", "department", "phone"):
             _differs(changes, row, column, getattr(existing, column))
@@ -588,35 +679,36 @@ class ImportService:
             return existing, "unchanged"
         return self._contacts.update(run.actor, existing, **changes), "updated"
 
-    def _row_contacts(self, run: _Run, uow: UnitOfWork, row: _Row) -> tuple[_Outcome, bool]:
-        owner = self._owner(run, uow, row)
-        _contact, outcome = self._contact_of(run, uow, row, owner, _email(row))
+    def _row_contacts(
+        self, run: _Run, uow: UnitOfWork, row: _Row, found: _Found
+    ) -> tuple[_Outcome, bool]:
+        _contact, outcome = self._contact_of(run, row, found)
         return outcome, False
 
-    def _row_logins(self, run: _Run, uow: UnitOfWork, row: _Row) -> tuple[_Outcome, bool]:
-        owner = self._owner(run, uow, row)
+    def _row_logins(
+        self, run: _Run, uow: UnitOfWork, row: _Row, found: _Found
+    ) -> tuple[_Outcome, bool]:
+        assert found.owner is not None
+        owner, grants = found.owner, found.grants
         address = _email(row)
-        account = uow.accounts.get_by(run.vendor_id, "email", address) if address else None
         profile_id = self._profile(run, uow, row)
-        grants = self._grants(run, uow, row, owner)
-        if account is not None:
-            found = uow.memberships.list(
-                run.vendor_id, where={"account_id": account.id, "customer_id": owner.id}
-            )
-            if found:
-                membership = found[0]
-                changes: dict[str, Any] = {}
-                if row.cell("profile") is not None and profile_id != membership.profile_id:
-                    changes["profile"] = profile_id
-                if grants is not None and grants != {
-                    g.location_id: g.access.value for g in membership.location_grants
-                }:
-                    changes["location_grants"] = grants
-                if not changes:
-                    return "unchanged", False
-                self._memberships.update(run.actor, membership, **changes)
-                return "updated", False
-        contact, _ = self._contact_of(run, uow, row, owner, address)
+        membership = found.membership
+        if membership is not None:
+            changes: dict[str, Any] = {}
+            if row.cell("profile") is not None and profile_id != membership.profile_id:
+                changes["profile"] = profile_id
+            if grants is not None and grants != {
+                g.location_id: g.access.value for g in membership.location_grants
+            }:
+                changes["location_grants"] = grants
+            if not changes:
+                return "unchanged", False
+            self._memberships.update(run.actor, membership, **changes)
+            return "updated", False
+        contact, _ = self._contact_of(run, row, found)
+        # Looked up here, not with the chunk's look-ups: an earlier row of this chunk may
+        # have made the account (the same person at another customer).
+        account = uow.accounts.get_by(run.vendor_id, "email", address) if address else None
         if account is None:
             wanted = row.given("username")
             if wanted is not None and uow.accounts.get_by(run.vendor_id, "username", wanted):
@@ -674,6 +766,10 @@ class ImportService:
         if problems:
             raise _Bad(problems)
         return grants
+
+
+def _first(found: list[T]) -> T | None:
+    return found[0] if found else None
 
 
 def _not_found_column(error: PortalError) -> str:
