@@ -127,8 +127,7 @@ def run_raw(engine: Engine, vendor_id: UUID, files: tuple[Path, Path], batch: in
                 conn.execute(insert(table["customers"]), rows)
     with people.open(newline="", encoding="utf-8") as f:
         chunk: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES[1:]}
-        count = 0
-        for r in csv.DictReader(f):
+        for count, r in enumerate(csv.DictReader(f), 1):
             now = datetime.now(UTC)
             contact_id, account_id, customer_id = uuid4(), uuid4(), customer_ids[r["customer"]]
             chunk["contacts"].append(
@@ -153,7 +152,6 @@ def run_raw(engine: Engine, vendor_id: UUID, files: tuple[Path, Path], batch: in
                  "customer_grants": [], "subscriptions": [],
                  "session_stamp": secrets.token_urlsafe(16), "created_at": now, "version": 1}
             )  # fmt: skip
-            count += 1
             if count % batch == 0:
                 with engine.begin() as conn:
                     for t in TABLES[1:]:
