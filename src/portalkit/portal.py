@@ -62,6 +62,8 @@ from portalkit.shop.service import ShopService
 from portalkit.staff.service import StaffService
 from portalkit.storage.base import Storage, UnitOfWork
 from portalkit.tickets.service import TicketService
+from portalkit.transfer.exports import ExportService
+from portalkit.transfer.imports import ImportService
 from portalkit.vendors.model import Vendor
 from portalkit.vendors.service import VendorService
 from portalkit.workrequests.service import WorkRequestService
@@ -152,6 +154,17 @@ class Portal:
             memberships=self.memberships,
             credentials=self.credentials,
         )
+        # CSV import and export: each imported row goes through the services above.
+        self.imports = ImportService(
+            rt,
+            customers=self.customers,
+            locations=self.locations,
+            contacts=self.contacts,
+            accounts=self.accounts,
+            memberships=self.memberships,
+            credentials=self.credentials,
+        )
+        self.exports = ExportService(rt)
         # The shop: the vendor's catalogue and prices (staff), and the member's view of them.
         self.catalogue = CatalogueService(rt, access=self.access)
         self.groups = GroupService(rt, access=self.access)

@@ -12,6 +12,8 @@ Usage::
     portalkit events deliver --consumer myapp.erp:take_event   # inbox events to the ERP
     portalkit customer provision --file acme.toml --operator jdoe   # a new customer
     portalkit member list --customer ACME   # its logins
+    portalkit import customers klanten.csv --dry-run   # check a CSV file, write nothing
+    portalkit export logins --output logins.csv        # logins and their rights as CSV
 
 Every command takes ``--help`` and ``--json``; docs/cli.md lists the exit codes.
 
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 
 import click
 
-from portalkit.cli import access, customer, db, events, mail, member
+from portalkit.cli import access, customer, db, events, mail, member, transfer
 from portalkit.cli._app import ExitCode, Root, examples, exit_codes_help
 
 __all__ = ["GROUPS", "ExitCode", "main", "portalkit"]
@@ -39,6 +41,8 @@ GROUPS: tuple[click.Group, ...] = (
     access.access,
     customer.customer,
     member.member,
+    transfer.import_,
+    transfer.export,
 )
 """The command groups of ``portalkit``, in the order ``--help`` lists them."""
 
