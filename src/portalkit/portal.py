@@ -53,6 +53,7 @@ from portalkit.outbox.service import MailService
 from portalkit.passwords import PasswordHasher
 from portalkit.pricing.service import PricingService
 from portalkit.profiles.service import ProfileService
+from portalkit.provisioning.service import ProvisioningService
 from portalkit.quotes.model import Quote, QuoteStatus
 from portalkit.quotes.service import QuoteService
 from portalkit.registrations.service import RegistrationService
@@ -62,6 +63,8 @@ from portalkit.shop.service import ShopService
 from portalkit.staff.service import StaffService
 from portalkit.storage.base import Storage, UnitOfWork
 from portalkit.tickets.service import TicketService
+from portalkit.transfer.exports import ExportService
+from portalkit.transfer.imports import ImportService
 from portalkit.vendors.model import Vendor
 from portalkit.vendors.service import VendorService
 from portalkit.workrequests.service import WorkRequestService
@@ -133,6 +136,17 @@ class Portal:
             inbox=self.inbox,
         )
         self.review = AccessReviewService(rt, access=self.access)
+        # Copying settings and branding are given to it once their services exist.
+        self.provisioning = ProvisioningService(
+            rt,
+            customers=self.customers,
+            locations=self.locations,
+            contacts=self.contacts,
+            accounts=self.accounts,
+            memberships=self.memberships,
+            profiles=self.profiles,
+            credentials=self.credentials,
+        )
         self.logins = LoginService(
             rt,
             access=self.access,
@@ -141,6 +155,17 @@ class Portal:
             memberships=self.memberships,
             credentials=self.credentials,
         )
+        # CSV import and export: each imported row goes through the services above.
+        self.imports = ImportService(
+            rt,
+            customers=self.customers,
+            locations=self.locations,
+            contacts=self.contacts,
+            accounts=self.accounts,
+            memberships=self.memberships,
+            credentials=self.credentials,
+        )
+        self.exports = ExportService(rt)
         # The shop: the vendor's catalogue and prices (staff), and the member's view of them.
         self.catalogue = CatalogueService(rt, access=self.access)
         self.groups = GroupService(rt, access=self.access)
