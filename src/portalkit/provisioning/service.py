@@ -30,7 +30,7 @@ from portalkit.provisioning.model import (
     StepStatus,
     unavailable,
 )
-from portalkit.staffrights import CUSTOMERS_PROVISION, LOGINS_MANAGE
+from portalkit.staffrights import CUSTOMERS_PROVISION, LOGINS_MANAGE, PROFILES_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -319,9 +319,10 @@ class ProvisioningService:
             raise ValidationError.single("request", "not_request", "must be a ProvisionRequest")
         vendor_id = require_admin(actor, CUSTOMERS_PROVISION)
         if request.admin is not None:
-            # The admin step adds a login: said before anything runs, dry run included, rather
-            # than when the login service refuses it half-way.
+            # The admin step adds a login, and the customer-admin profile when the vendor has
+            # none yet: refused before anything runs, dry run included, rather than half-way.
             require_admin(actor, LOGINS_MANAGE)
+            require_admin(actor, PROFILES_MANAGE)
         problems: list[Problem] = []
         code = v.code(problems, "code", request.code)
         v.text(problems, "name", request.name)
