@@ -150,3 +150,34 @@ def test_without_the_opt_in_an_employee_without_permissions_is_refused() -> None
         portal.customers.create(
             Staff(vendor_id=world.vendor.id, user_id="old-style"), code="OLD", name="Old B.V."
         )
+
+
+def test_tickets_and_inbox_items_need_inbox_work_on_every_staff_path() -> None:
+    settings = PortalSettings(mail_encryption_key=Fernet.generate_key().decode())
+    world = World(Portal(settings=settings))
+    portal = world.portal
+    user = portal.profiles.create_from(world.staff, presets.SERVICE_DESK_USER)
+    anna = world.member(world.membership(world.customer(), profile=user))
+    ticket = portal.tickets.create(anna, subject="Printer offline", text="See the log")
+    (item,) = portal.inbox.list(world.staff)
+    portal.inbox.comment(world.staff, item, "credit hold: do not ship", internal=True)
+    others = world.staff_holding(*(STAFF_PERMISSIONS - {INBOX_WORK}))
+    refused: dict[str, Callable[[], Any]] = {
+        "tickets.list": lambda: portal.tickets.list(others),
+        "tickets.get": lambda: portal.tickets.get(others, ticket),
+        "tickets.comments": lambda: portal.tickets.comments(others, ticket),
+        "tickets.comment": lambda: portal.tickets.comment(others, ticket, "hello"),
+        "tickets.close": lambda: portal.tickets.close(others, ticket),
+        "tickets.attachments": lambda: portal.tickets.attachments(others, ticket),
+        "inbox.get": lambda: portal.inbox.get(others, item),
+        "inbox.comments": lambda: portal.inbox.comments(others, item),
+        "work_requests.list": lambda: portal.work_requests.list(others),
+    }
+    for name, call in refused.items():
+        with pytest.raises(PermissionDenied, match=r"inbox\.work"):
+            call()
+        assert name
+    desk = world.staff_holding(INBOX_WORK)
+    assert portal.tickets.get(desk, ticket).id == ticket.id
+    assert len(portal.inbox.comments(desk, item)) == 1
+    assert portal.tickets.close(desk, ticket).status == "done"

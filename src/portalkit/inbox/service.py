@@ -445,6 +445,9 @@ class InboxService:
 
     def _visible(self, uow: UnitOfWork, actor: Actor, item: Any) -> InboxItem:
         ctx = self._access.context(actor)
+        if ctx.staff:
+            # Reads of one item and its comments (internal ones too) need what the list needs.
+            require_admin(ctx.actor, INBOX_WORK)
         current = self._load(uow, ctx.actor.vendor_id or UUID(int=0), item)
         if ctx.staff:
             return current

@@ -223,6 +223,7 @@ class WorkRequestService:
 
     def _bounds(self, ctx: AccessContext) -> tuple[dict[str, object], dict[str, Any]]:
         if ctx.staff:
+            require_admin(ctx.actor, INBOX_WORK)
             return {}, {}
         predicate = ctx.predicate(WORK_REQUESTS)
         if predicate.nothing:
@@ -245,6 +246,8 @@ class WorkRequestService:
         return found
 
     def _visible(self, uow: UnitOfWork, ctx: AccessContext, request: Any) -> WorkRequest:
+        if ctx.staff:
+            require_admin(ctx.actor, INBOX_WORK)
         found = self._load(uow, ctx.actor.vendor_id or UUID(int=0), request)
         if ctx.staff or ctx.predicate(WORK_REQUESTS).matches(found, WORK_REQUESTS):
             return found
