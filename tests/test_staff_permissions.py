@@ -92,7 +92,15 @@ def test_viewing_as_a_customer_needs_impersonate(world: World) -> None:
 
 @pytest.mark.parametrize(
     "permissions",
-    [{"customers.provison"}, {"CUSTOMERS.PROVISION"}, {"*"}, "customers.provision", {1}, None],
+    [
+        {"customers.provison"},
+        {"CUSTOMERS.PROVISION"},
+        {"*"},
+        "customers.provision",
+        {1},
+        None,
+        {type("Name", (str,), {})("impersonate")},
+    ],
 )
 def test_an_unknown_permission_or_shape_fails_closed(world: World, permissions: Any) -> None:
     with pytest.raises(ValidationError):

@@ -29,6 +29,11 @@ def _permissions(value: object) -> frozenset[str]:
         raise ValidationError.single(
             "permissions", "not_set", "must be a set of staff permission names"
         )
+    # Exact strings only: a str subclass could hash and compare as a name it does not spell.
+    if any(type(name) is not str for name in value):
+        raise ValidationError.single(
+            "permissions", "not_set", "must be a set of staff permission names"
+        )
     return frozenset(value)
 
 
