@@ -49,7 +49,7 @@ import sqlalchemy
 from sqlalchemy import Engine, func, insert, select
 
 import portalkit
-from portalkit import Portal, Staff, System
+from portalkit import STAFF_PERMISSIONS, Portal, Staff, System
 from portalkit.storage.sqlalchemy import SqlStorage
 from portalkit.storage.sqlalchemy.rows import Base
 
@@ -197,7 +197,7 @@ def worker(variant: str, db: Path, files: tuple[Path, ...], batch: int) -> dict[
         vendor = portal.vendors.list(System())[0]
     else:
         vendor = portal.vendors.create(System(), code="bench", name="Bench")
-    staff = Staff(vendor_id=vendor.id, user_id="bench")
+    staff = Staff(vendor_id=vendor.id, user_id="bench", permissions=STAFF_PERMISSIONS)
     started, cpu = time.perf_counter(), time.process_time()
     reports = []
     if variant == "raw-core-sqlite":

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from portalkit import Portal, PortalSettings, Staff
+from portalkit import STAFF_PERMISSIONS, Portal, PortalSettings, Staff
 from portalkit.provisioning import AdminRequest, ProvisionRequest, Step, StepStatus
 from portalkit.storage.sqlalchemy import SqlStorage
 
@@ -50,7 +50,9 @@ def build(path: Path) -> tuple[Portal, Staff]:
             mail_send_after_commit=False,
         ),
     )
-    staff = Staff(vendor_id=portal.default_vendor().id, user_id="bench")
+    staff = Staff(
+        vendor_id=portal.default_vendor().id, user_id="bench", permissions=STAFF_PERMISSIONS
+    )
     # The admin profile exists, as it does after a vendor's first customer.
     portal.provisioning.provision(staff, request("WARMUP", "warmup"))
     return portal, staff

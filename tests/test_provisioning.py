@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
-from portalkit import Portal, PortalSettings, Staff, System
+from portalkit import STAFF_PERMISSIONS, Portal, PortalSettings, Staff, System
 from portalkit.actors import Actor, Member
 from portalkit.clock import FixedClock
 from portalkit.customers.model import Customer
@@ -106,7 +106,11 @@ def portal(storage: Storage) -> Portal:
 
 @pytest.fixture
 def staff(portal: Portal) -> Staff:
-    return Staff(vendor_id=portal.vendors.create(System(), code="v", name="V").id, user_id="op")
+    return Staff(
+        vendor_id=portal.vendors.create(System(), code="v", name="V").id,
+        user_id="op",
+        permissions=STAFF_PERMISSIONS,
+    )
 
 
 def _request(**changes: Any) -> ProvisionRequest:
@@ -368,7 +372,11 @@ def test_a_broken_mail_template_fails_the_invitation_and_leaves_nothing(
     templates.mkdir()
     (templates / "invitation.subject.txt").write_text("Welcome {{ no_such_value }}")
     portal = _portal(storage, templates)
-    staff = Staff(vendor_id=portal.vendors.create(System(), code="v", name="V").id, user_id="op")
+    staff = Staff(
+        vendor_id=portal.vendors.create(System(), code="v", name="V").id,
+        user_id="op",
+        permissions=STAFF_PERMISSIONS,
+    )
     before = dump(portal)
     steps: list[Step] = []
     with pytest.raises(ProvisioningFailed) as failed:
@@ -428,7 +436,11 @@ def _fault_portal(storage: Storage) -> tuple[Portal, Staff]:
     portal = _portal(storage)
     portal.provisioning.copying = Copier(portal)
     portal.provisioning.branding = Brander(portal)
-    staff = Staff(vendor_id=portal.vendors.create(System(), code="v", name="V").id, user_id="op")
+    staff = Staff(
+        vendor_id=portal.vendors.create(System(), code="v", name="V").id,
+        user_id="op",
+        permissions=STAFF_PERMISSIONS,
+    )
     portal.customers.create(staff, code="GROUP", name="Group")
     portal.customers.create(staff, code="MODEL", name="Model")
     return portal, staff

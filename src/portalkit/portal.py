@@ -3,10 +3,11 @@
 Example::
 
     from portalkit import Portal, Staff, System
+    from portalkit.staffrights import CUSTOMERS_PROVISION
 
     portal = Portal.from_settings()          # SQLite file portalkit.db, console mail
     vendor = portal.default_vendor()
-    staff = Staff(vendor_id=vendor.id, user_id="planner-1")
+    staff = Staff(vendor_id=vendor.id, user_id="planner-1", permissions={CUSTOMERS_PROVISION})
     acme = portal.customers.create(staff, code="ACME", name="Acme B.V.")
 
 Every service call runs in a transaction. Group calls into one with

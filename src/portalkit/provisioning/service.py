@@ -30,6 +30,7 @@ from portalkit.provisioning.model import (
     StepStatus,
     unavailable,
 )
+from portalkit.staffrights import CUSTOMERS_PROVISION, LOGINS_MANAGE, PROFILES_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -181,7 +182,7 @@ class ProvisioningService:
                 admin=AdminRequest(username="acme-admin", email="it@acme.example")))
             summary.invitation.email    # 'it@acme.example'
         """
-        require_admin(actor)
+        require_admin(actor, CUSTOMERS_PROVISION)
         run = _Run(progress)
         for step in run.steps.values():
             run.set(step.name, StepStatus.WAITING)
@@ -316,7 +317,12 @@ class ProvisioningService:
         problems at once; each service checks its own fields again when its step runs."""
         if not isinstance(request, ProvisionRequest):
             raise ValidationError.single("request", "not_request", "must be a ProvisionRequest")
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, CUSTOMERS_PROVISION)
+        if request.admin is not None:
+            # The admin step adds a login, and the customer-admin profile when the vendor has
+            # none yet: refused before anything runs, dry run included, rather than half-way.
+            require_admin(actor, LOGINS_MANAGE)
+            require_admin(actor, PROFILES_MANAGE)
         problems: list[Problem] = []
         code = v.code(problems, "code", request.code)
         v.text(problems, "name", request.name)

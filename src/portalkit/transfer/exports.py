@@ -24,6 +24,7 @@ from portalkit._guard import require_admin
 from portalkit._spreadsheet import safe_cell
 from portalkit.actors import Actor
 from portalkit.errors import Problem, ValidationError
+from portalkit.staffrights import DATA_EXPORT
 from portalkit.transfer.columns import KINDS
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class ExportService:
         Staff only; the export is recorded in the audit log when it is asked for. Raises
         ValidationError for a kind other than ``customers`` or ``logins``.
         """
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, DATA_EXPORT)
         name = _checked(kind)
         with self._rt.transaction() as uow:
             self._rt.record(uow, vendor_id=vendor_id, action="data_exported", real=actor, kind=name)

@@ -43,6 +43,7 @@ from portalkit.errors import (
 )
 from portalkit.logins import _free_username
 from portalkit.memberships.model import Access, Membership
+from portalkit.staffrights import DATA_IMPORT
 from portalkit.transfer.columns import KINDS, Kind
 from portalkit.transfer.report import ImportMode, ImportReport, RowProblem
 
@@ -316,7 +317,7 @@ class ImportService:
         unknown column, a file that is not UTF-8): nothing is read then. Bad rows are not
         raised but listed in the returned report.
         """
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, DATA_IMPORT)
         problems: list[Problem] = []
         spec = KINDS.get(kind) if isinstance(kind, str) else None
         if spec is None:
