@@ -426,9 +426,36 @@ class InboxService:
         self._change(uow, actor, current, comment=comment)
         return comment
 
-    def update(self, uow: UnitOfWork, actor: Actor, current: InboxItem, **fields: Any) -> InboxItem:
-        """Change fields of ``current`` (status, details …) in the caller's transaction,
-        with its event, audit and mail, as staff's own changes have them."""
+    def update(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        current: InboxItem,
+        *,
+        status: InboxStatus | str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> InboxItem:
+        """Change the status or the details of ``current`` in the caller's transaction,
+        with its event, audit and mail, as staff's own changes have them.
+
+        Only these two: the item's vendor, customer, filer, kind and reference are what
+        access to it is decided by, so no caller may move them. ``current`` must be the
+        stored item as ``uow`` reads it: a stale or altered copy is a ConcurrentModification,
+        a made-up one NotFound."""
+        problems: list[Problem] = []
+        fields: dict[str, Any] = {}
+        if status is not None:
+            fields["status"] = v.choice(problems, "status", status, InboxStatus)
+        if details is not None:
+            if not isinstance(details, Mapping):
+                problems.append(Problem("details", "not_mapping", "must be a mapping"))
+            elif len(repr(dict(details))) > 10_000:
+                problems.append(Problem("details", "too_long", "must be small (10,000 characters)"))
+            else:
+                fields["details"] = dict(details)
+        v.raise_if(problems)
+        if self._load(uow, current.vendor_id, current.id) != current:
+            raise ConcurrentModification("inbox item", current.id)
         return self._change(uow, actor, current, **fields)
 
     def item(self, uow: UnitOfWork, vendor_id: UUID, item_id: UUID) -> InboxItem:

@@ -103,6 +103,19 @@ def member_context(
     return ctx, member, customer
 
 
+def filer_of(member: object, customer: Customer) -> Member:
+    """``member`` when it may file a record for ``customer``: a member of that very
+    customer, not viewing read-only. The filing entry points check it again themselves,
+    because what they write is billed to the customer they are given."""
+    if not isinstance(member, Member):
+        raise PermissionDenied("only a member of a customer can do this in the shop")
+    if member.vendor_id != customer.vendor_id or member.customer_id != customer.id:
+        raise PermissionDenied("a member can order only for its own customer")
+    if member.read_only:
+        raise PermissionDenied("this view is read-only")
+    return member
+
+
 def next_number(uow: UnitOfWork, pattern: str, kind: str, customer: Customer, year: int) -> str:
     """The next order or quote number (``kind``) of ``customer`` after ``pattern``: the
     counter runs per customer when the pattern holds ``{customer_code}``, per year when it
@@ -218,7 +231,9 @@ class OrderService:
     ) -> Order:
         """Store a new order in ``uow`` (checked lines and prices, from checkout or a quote):
         numbered, waiting for approval when the customer's rule says so, audited, and handed
-        to ``on_filed``. The caller has authorised the member and validated the input."""
+        to ``on_filed``. The caller has authorised the member and validated the input;
+        a member of another customer, or a read-only view, is refused all the same."""
+        member = filer_of(member, customer)
         now = self._rt.clock.now()
         total = sum((line.total for line in lines), Decimal(0))
         limit = customer.settings.approval_above

@@ -31,6 +31,7 @@ from portalkit.orders.service import (
     OrderService,
     acting,
     check_note,
+    filer_of,
     is_member,
     member_context,
     next_number,
@@ -110,7 +111,9 @@ class QuoteService:
         reference: str = "",
     ) -> Quote:
         """Store a new quote request in ``uow`` (lines without prices), audited and handed to
-        ``on_filed``; the caller has authorised the member and checked the input."""
+        ``on_filed``; the caller has authorised the member and checked the input (a member
+        of another customer, or a read-only view, is refused all the same)."""
+        member = filer_of(member, customer)
         now = self._rt.clock.now()
         quote = Quote(
             id=uuid4(),
