@@ -39,20 +39,24 @@ def test_an_order_is_filed_only_for_the_members_own_customer(world: World) -> No
     other = make_shop(world, code="OTHER")
     intruder = other.member(BUYER)
     before = _counts(acme)
-    with pytest.raises(PermissionDenied, match="its own customer"):
-        with acme.portal.transaction() as uow:
-            acme.portal.orders.file(
-                uow, intruder, acme.customer, lines=[_line(acme)], currency="EUR", delivery=WHERE
-            )
-    with pytest.raises(PermissionDenied, match="its own customer"):
-        with acme.portal.transaction() as uow:
-            acme.portal.quotes.file_request(
-                uow,
-                intruder,
-                acme.customer,
-                lines=[QuoteLine(acme.toner.id, acme.toner.sku, "Toner black", "piece", 1)],
-                delivery=WHERE,
-            )
+    with (
+        pytest.raises(PermissionDenied, match="its own customer"),
+        acme.portal.transaction() as uow,
+    ):
+        acme.portal.orders.file(
+            uow, intruder, acme.customer, lines=[_line(acme)], currency="EUR", delivery=WHERE
+        )
+    with (
+        pytest.raises(PermissionDenied, match="its own customer"),
+        acme.portal.transaction() as uow,
+    ):
+        acme.portal.quotes.file_request(
+            uow,
+            intruder,
+            acme.customer,
+            lines=[QuoteLine(acme.toner.id, acme.toner.sku, "Toner black", "piece", 1)],
+            delivery=WHERE,
+        )
     assert _counts(acme) == before
 
 
@@ -60,16 +64,14 @@ def test_a_read_only_view_files_nothing_and_staff_is_no_filer(world: World) -> N
     acme = make_shop(world)
     viewer = attrs.evolve(acme.member(BUYER), read_only=True)
     before = _counts(acme)
-    with pytest.raises(PermissionDenied, match="read-only"):
-        with acme.portal.transaction() as uow:
-            acme.portal.orders.file(
-                uow, viewer, acme.customer, lines=[_line(acme)], currency="EUR", delivery=WHERE
-            )
-    with pytest.raises(PermissionDenied):
-        with acme.portal.transaction() as uow:
-            acme.portal.orders.file(
-                uow, acme.staff, acme.customer, lines=[_line(acme)], currency="EUR", delivery=WHERE
-            )  # type: ignore[arg-type]
+    with pytest.raises(PermissionDenied, match="read-only"), acme.portal.transaction() as uow:
+        acme.portal.orders.file(
+            uow, viewer, acme.customer, lines=[_line(acme)], currency="EUR", delivery=WHERE
+        )
+    with pytest.raises(PermissionDenied), acme.portal.transaction() as uow:
+        acme.portal.orders.file(
+            uow, acme.staff, acme.customer, lines=[_line(acme)], currency="EUR", delivery=WHERE
+        )  # type: ignore[arg-type]
     assert _counts(acme) == before
 
 
@@ -90,20 +92,19 @@ def test_inbox_update_cannot_move_what_access_is_decided_by(world: World) -> Non
     (item,) = acme.portal.inbox.list(acme.staff, kind="order")
     inbox = acme.portal.inbox
     # Only status and details are fields of the call; anything else is refused outright.
-    with pytest.raises(ValidationError, match="no argument 'customer_id'"):
-        with acme.portal.transaction() as uow:
-            inbox.update(uow, acme.staff, item, customer_id=other.customer.id)  # type: ignore[call-arg]
+    with (
+        pytest.raises(ValidationError, match="no argument 'customer_id'"),
+        acme.portal.transaction() as uow,
+    ):
+        inbox.update(uow, acme.staff, item, customer_id=other.customer.id)  # type: ignore[call-arg]
     # A copy altered to point elsewhere is not the stored item.
     moved = attrs.evolve(item, customer_id=other.customer.id, account_id=None)
-    with pytest.raises(ConcurrentModification):
-        with acme.portal.transaction() as uow:
-            inbox.update(uow, acme.staff, moved, details={"note": "mine now"})
-    with pytest.raises(ValidationError):
-        with acme.portal.transaction() as uow:
-            inbox.update(uow, acme.staff, item, status="stolen")
-    with pytest.raises(ValidationError):
-        with acme.portal.transaction() as uow:
-            inbox.update(uow, acme.staff, item, details=["not", "a", "mapping"])  # type: ignore[arg-type]
+    with pytest.raises(ConcurrentModification), acme.portal.transaction() as uow:
+        inbox.update(uow, acme.staff, moved, details={"note": "mine now"})
+    with pytest.raises(ValidationError), acme.portal.transaction() as uow:
+        inbox.update(uow, acme.staff, item, status="stolen")
+    with pytest.raises(ValidationError), acme.portal.transaction() as uow:
+        inbox.update(uow, acme.staff, item, details=["not", "a", "mapping"])  # type: ignore[arg-type]
     stored = inbox.get(acme.staff, item.id)
     assert stored == item
     assert [i.id for i in other.portal.inbox.list(other.staff, customer=other.customer)] == []
