@@ -64,7 +64,7 @@ def login_with_password(world: World, password: str | None = GOOD, **fields: Any
     )
     membership = world.membership(account=account, profile=profile, **fields)
     if password is not None:
-        world.portal.credentials.set_password(world.staff, membership, password, must_change=False)
+        world.portal.credentials.set_password(world.system, membership, password, must_change=False)
     return membership
 
 

@@ -46,7 +46,7 @@ def test_a_reset_request_whose_process_dies_is_mailed_by_the_next_one(tmp_path: 
         account=account, profile=world.profile(capabilities={"orders.view"})
     )
     setup.credentials.set_password(
-        world.staff, membership, "a long enough passphrase", must_change=False
+        world.system, membership, "a long enough passphrase", must_change=False
     )
     setup.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTALKIT_")}
@@ -121,7 +121,7 @@ def test_a_job_reads_the_same_for_a_known_and_an_unknown_address(tmp_path: Path)
             account=account, profile=world.profile(capabilities={"orders.view"})
         )
         portal.credentials.set_password(
-            world.staff, membership, "a long enough passphrase", must_change=False
+            world.system, membership, "a long enough passphrase", must_change=False
         )
         vendor = world.vendor
 

@@ -33,7 +33,7 @@ def _settings(**extra: Any) -> PortalSettings:
 def _reset_token(world: World, mailer: MemoryMailer) -> str:
     profile = world.profile(capabilities={"orders.view"})
     membership = world.membership(profile=profile)
-    world.portal.credentials.set_password(world.staff, membership, GOOD, must_change=False)
+    world.portal.credentials.set_password(world.system, membership, GOOD, must_change=False)
     account = world.portal.accounts.get(world.staff, membership.account_id)
     world.portal.credentials.request_reset(world.vendor, account.email)
     world.portal.mail.wait()
@@ -188,7 +188,7 @@ def test_two_servers_logging_one_account_in_at_once_on_postgres(pg_url: str) -> 
     two = Portal(second, MemoryMailer(), settings=one.settings)
     world = World(one)
     membership = world.membership(profile=world.profile(capabilities={"orders.view"}))
-    one.credentials.set_password(world.staff, membership, GOOD, must_change=False)
+    one.credentials.set_password(world.system, membership, GOOD, must_change=False)
     username = one.accounts.get(world.staff, membership.account_id).username
     for storage in (first, second):
         event.listen(storage.engine, "before_cursor_execute", wait_before_bookkeeping)
@@ -222,7 +222,7 @@ def test_attempts_in_parallel_cannot_all_slip_under_the_limit(
     )
     world = World(portal)
     membership = world.membership(profile=world.profile(capabilities={"orders.view"}))
-    portal.credentials.set_password(world.staff, membership, GOOD, must_change=False)
+    portal.credentials.set_password(world.system, membership, GOOD, must_change=False)
     username = portal.accounts.get(world.staff, membership.account_id).username
     start = threading.Barrier(24, timeout=30)
 

@@ -117,7 +117,7 @@ def test_every_way_of_setting_a_password_applies_the_same_policy(portal: Portal)
     before = _account(world, victim).password_hash
 
     with pytest.raises(PasswordRejected) as caught:
-        portal.credentials.set_password(world.staff, victim, weak)
+        portal.credentials.set_password(world.system, victim, weak)
     codes.append(caught.value.codes)
     with pytest.raises(PasswordRejected) as caught:
         portal.credentials.change_password(
@@ -150,7 +150,7 @@ def test_a_rejected_password_speaks_the_members_language(portal: Portal) -> None
     membership = _login(world, password=None)
     portal.accounts.update(world.staff, membership.account_id, language="de")
     with pytest.raises(PasswordRejected) as caught:
-        portal.credentials.set_password(world.staff, membership, "kurz")
+        portal.credentials.set_password(world.system, membership, "kurz")
     assert caught.value.codes[0] == "too_short"
     assert "8" in caught.value.problems[0].message
     assert "Zeichen" in caught.value.problems[0].message
@@ -161,7 +161,7 @@ def test_a_generated_password_must_be_changed_and_expires_unused(portal: Portal)
     """A4/A5: generated passwords pass the policy, force a change and expire if unused."""
     world = _world(portal, password_policy="strict", generated_password_hours=24)
     membership = _login(world, password=None)
-    generated = portal.credentials.set_password(world.staff, membership)
+    generated = portal.credentials.set_password(world.system, membership)
     assert generated is not None and len(generated) >= 16
     portal.credentials.policy.check(generated)
     username = _account(world, membership).username
@@ -195,7 +195,7 @@ def test_credentials_can_be_mailed_and_the_mail_forgets_them(portal: Portal) -> 
     world = _world(portal)
     mailer: Any = portal.mailer
     membership = _login(world, password=None, status="invited")
-    generated = portal.credentials.set_password(world.staff, membership, send=True)
+    generated = portal.credentials.set_password(world.system, membership, send=True)
     assert generated is not None
     body = mailer.outbox[-1].get_body(("plain",)).get_content()
     assert generated in body and _account(world, membership).username in body
@@ -479,7 +479,7 @@ def test_a_completed_reset_has_every_side_effect(portal: Portal) -> None:
     membership = _login(world)
     account = _account(world, membership)
     session = portal.auth.authenticate(world.vendor, account.username, GOOD).session
-    portal.credentials.set_password(world.staff, membership, "an admin set passphrase")
+    portal.credentials.set_password(world.system, membership, "an admin set passphrase")
     for _ in range(4):
         with pytest.raises(AuthenticationFailed):
             portal.auth.authenticate(world.vendor, account.username, "wrong one, sorry")
@@ -555,7 +555,7 @@ def test_every_change_to_a_login_is_audited_once_without_secrets(portal: Portal)
     assert new_actions() == ["membership_deactivated", "membership_activated"]
     portal.accounts.update(world.staff, account.id, email="eva.new@customer.example")
     assert new_actions() == ["account_updated"]
-    portal.credentials.set_password(world.staff, membership.id, OTHER)
+    portal.credentials.set_password(world.system, membership.id, OTHER)
     assert new_actions() == ["password_set"]
     portal.accounts.deactivate(world.staff, account.id)
     assert new_actions() == ["account_deactivated"]
@@ -604,7 +604,7 @@ def test_no_password_is_kept_anywhere_in_clear(password: str) -> None:
         world = _world(portal)
         membership = _login(world, password=None)
         try:
-            portal.credentials.set_password(world.staff, membership, password, must_change=False)
+            portal.credentials.set_password(world.system, membership, password, must_change=False)
         except PasswordRejected as exc:
             assert password not in str(exc) and password not in repr(exc)
             return
@@ -820,7 +820,7 @@ def test_a_megabyte_password_is_refused_before_any_expensive_work(portal: Portal
     huge = "ﷺ" * 1_000_000  # NFKC makes 18 characters of each: it must not get that far
     spy.verifications = 0
     with pytest.raises(PasswordRejected) as caught:
-        portal.credentials.set_password(world.staff, membership.id, huge)
+        portal.credentials.set_password(world.system, membership.id, huge)
     assert caught.value.codes == ["too_long"]
     with pytest.raises(AuthenticationFailed):
         portal.auth.authenticate(world.vendor, _account(world, membership).username, huge)
@@ -979,7 +979,7 @@ def test_passwords_are_hashed_with_no_transaction_open(portal: Portal) -> None:
     portal.credentials.change_password(login.actor, current=GOOD, new=OTHER)
     portal.credentials.request_reset(world.vendor, username)
     portal.credentials.reset_password(world.vendor, _link_token(portal, "/reset-password"), GOOD)
-    portal.credentials.set_password(world.staff, membership.id, "an admin chose this one")
+    portal.credentials.set_password(world.system, membership.id, "an admin chose this one")
     assert len(open_while) >= 6 and not any(open_while)
 
 

@@ -161,7 +161,7 @@ def test_an_orders_admin_cannot_take_over_the_finance_login(world: World) -> Non
         kind="extra",
         profile=world.profile(capabilities={"orders.view", "invoices.view"}),
     )
-    p.credentials.set_password(world.staff, finance, GOOD, must_change=False)
+    p.credentials.set_password(world.system, finance, GOOD, must_change=False)
     account_before = p.accounts.get(world.staff, finance.account_id)
     for attempt in (
         lambda: p.credentials.set_password(admin, finance),
@@ -211,7 +211,7 @@ def test_adding_a_known_or_unknown_address_answers_the_same(world: World) -> Non
         account=world.account(username="karin", email="karin@elsewhere.example"),
         profile=reader,
     )
-    p.credentials.set_password(world.staff, known, GOOD, must_change=False)
+    p.credentials.set_password(world.system, known, GOOD, must_change=False)
     admin = _admin(world, here, {"orders.view"})
     fresh = _add(world, admin, here, "new@here.example", profile=reader, username="karin")
     joined = _add(world, admin, here, "karin@elsewhere.example", profile=reader, username="k")
@@ -246,7 +246,7 @@ def test_a_known_person_joins_with_the_password_it_has(world: World) -> None:
         account=world.account(username="karin", email="karin@elsewhere.example"),
         profile=reader,
     )
-    p.credentials.set_password(world.staff, known, GOOD, must_change=False)
+    p.credentials.set_password(world.system, known, GOOD, must_change=False)
     hash_before = p.accounts.get(world.staff, known.account_id).password_hash
     admin = _admin(world, here, {"orders.view"})
     joined = _add(world, admin, here, "Karin@Elsewhere.example", profile=reader)
@@ -298,7 +298,7 @@ def test_switching_the_main_account_off_and_on_revives_no_session_or_link(
     main = world.membership(customer=customer, kind="main")
     reader = world.profile(capabilities={"orders.view"})
     extra = world.membership(customer=customer, kind="extra", profile=reader)
-    p.credentials.set_password(world.staff, extra, GOOD, must_change=False)
+    p.credentials.set_password(world.system, extra, GOOD, must_change=False)
     invited = world.membership(customer=customer, kind="extra", profile=reader, status="invited")
     p.credentials.invite(world.staff, invited)
     link = _last_token(p)
@@ -330,7 +330,7 @@ def test_accepting_one_invitation_to_join_switches_on_that_customer_only(world: 
         account=world.account(username="karin", email="karin@home.example"),
         profile=reader,
     )
-    p.credentials.set_password(world.staff, known, GOOD, must_change=False)
+    p.credentials.set_password(world.system, known, GOOD, must_change=False)
     asked_first = _add(
         world, _admin(world, first, {"orders.view"}), first, "karin@home.example", profile=reader
     )

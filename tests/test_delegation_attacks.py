@@ -50,7 +50,7 @@ def _scene(world: World) -> tuple[Any, Any, Any, Any]:
         account=world.account(username="karin", email="karin@elsewhere.example"),
         profile=reader,
     )
-    world.portal.credentials.set_password(world.staff, karin, GOOD, must_change=False)
+    world.portal.credentials.set_password(world.system, karin, GOOD, must_change=False)
     admin_profile = world.profile(capabilities={"members.manage", "orders.view"})
     admin = world.member(world.membership(customer=here, kind="extra", profile=admin_profile))
     return here, reader, admin, karin

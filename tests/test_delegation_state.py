@@ -281,7 +281,9 @@ def _machine(make_storage: Callable[[], Storage]) -> type[RuleBasedStateMachine]
                         )
                     )
                 if draw(st.booleans(), label="has a password"):
-                    self.p.credentials.set_password(self.staff, made.id, GOOD, must_change=False)
+                    self.p.credentials.set_password(
+                        self.world.system, made.id, GOOD, must_change=False
+                    )
 
         # -- helpers --------------------------------------------------------------------
         def remember(self, membership: Membership) -> Membership:

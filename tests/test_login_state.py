@@ -37,7 +37,7 @@ def _machine(make_storage: Any) -> type[RuleBasedStateMachine]:
             # The live rule and the login agree, once per run (a login costs an Argon2 check).
             portal = self.world.portal
             portal.credentials.set_password(
-                self.world.staff, self.extra.id, PASSWORD, must_change=False
+                self.world.system, self.extra.id, PASSWORD, must_change=False
             )
             account = portal.accounts.get(self.world.staff, self.extra.account_id)
             try:

@@ -30,7 +30,7 @@ def _login(world: World, password: str | None = GOOD, **fields: Any) -> Membersh
     account = fields.pop("account", None) or world.account()
     membership = world.membership(account=account, profile=profile, **fields)
     if password is not None:
-        world.portal.credentials.set_password(world.staff, membership, password, must_change=False)
+        world.portal.credentials.set_password(world.system, membership, password, must_change=False)
     return membership
 
 
@@ -117,7 +117,7 @@ def test_a_generated_password_expires_exactly_at_its_time(portal: Portal) -> Non
     """Kills ``now < expires`` → ``now <= expires``: valid while ``now < expires_at``."""
     world = _world(portal, generated_password_hours=24)
     membership = _login(world, password=None)
-    generated = portal.credentials.set_password(world.staff, membership)
+    generated = portal.credentials.set_password(world.system, membership)
     assert generated is not None
     clock = portal.clock
     assert isinstance(clock, FixedClock)
@@ -248,10 +248,10 @@ def test_an_unknown_login_is_not_found_under_the_membership_field() -> None:
     world = World()
     missing = uuid4()
     with pytest.raises(NotFound) as caught:
-        world.portal.credentials.set_password(world.staff, missing, "a new passphrase for kim")
+        world.portal.credentials.set_password(world.system, missing, "a new passphrase for kim")
     assert str(caught.value) == f"membership {missing} not found"
     with pytest.raises(ValidationError) as bad:
-        world.portal.credentials.set_password(world.staff, "not an id", "a passphrase")
+        world.portal.credentials.set_password(world.system, "not an id", "a passphrase")
     assert [p.field for p in bad.value.problems] == ["membership"]
 
 

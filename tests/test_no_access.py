@@ -23,7 +23,7 @@ def _login(world: World, profile: Any, **fields: Any) -> tuple[Any, str]:
     n = world._next()
     account = world.account(username=f"user{n}", email=f"user{n}@customer.example")
     membership = world.membership(account=account, profile=profile, **fields)
-    world.portal.credentials.set_password(world.staff, membership, GOOD, must_change=False)
+    world.portal.credentials.set_password(world.system, membership, GOOD, must_change=False)
     return membership, account.username
 
 

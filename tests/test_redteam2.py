@@ -162,7 +162,7 @@ def test_admin_cannot_kill_the_reset_link_a_person_asked_for_elsewhere(world: Wo
     p, s = world.portal, _scene(world)
     admin, here = s["admin"], s["here"]
     theirs = s["theirs"]
-    p.credentials.set_password(world.staff, theirs, GOOD, must_change=False)
+    p.credentials.set_password(world.system, theirs, GOOD, must_change=False)
     # The same person is an extra login of ``here`` too (staff set that up).
     shared = world.membership(
         customer=here,
@@ -433,7 +433,7 @@ def test_demo_mailbox_does_not_hand_anyone_a_reset_link(demo: Flask) -> None:
 def test_holds_a_tampered_or_misused_link_is_the_same_invalid_token(world: World) -> None:
     p, s = world.portal, _scene(world)
     theirs = s["theirs"]
-    p.credentials.set_password(world.staff, theirs, GOOD, must_change=False)
+    p.credentials.set_password(world.system, theirs, GOOD, must_change=False)
     account = p.accounts.get(world.staff, theirs.account_id)
     p.credentials.request_reset(world.vendor, account.email)
     p.mail.wait()

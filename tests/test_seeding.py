@@ -19,7 +19,7 @@ def test_off_by_default_and_nothing_is_created(world: World) -> None:
     with pytest.raises(ConfigurationError) as caught:
         seed_login(
             world.portal,
-            world.staff,
+            world.system,
             customer=customer,
             username="anna",
             email="anna@acme.example",
@@ -42,7 +42,7 @@ def test_a_seeded_login_logs_in_at_once(storage: Storage) -> None:
     buyer = world.profile(capabilities={"orders.view"})
     anna = seed_login(
         portal,
-        world.staff,
+        world.system,
         customer=acme,
         username="anna",
         email="anna@acme.example",
@@ -56,7 +56,7 @@ def test_a_seeded_login_logs_in_at_once(storage: Storage) -> None:
     # The same person at a second customer: one account, two logins.
     second = seed_login(
         portal,
-        world.staff,
+        world.system,
         customer=other,
         username="anna",
         email="anna@acme.example",
@@ -68,7 +68,7 @@ def test_a_seeded_login_logs_in_at_once(storage: Storage) -> None:
     with pytest.raises(PasswordRejected):
         seed_login(
             portal,
-            world.staff,
+            world.system,
             customer=acme,
             username="weak",
             email="weak@acme.example",

@@ -90,6 +90,32 @@ def test_viewing_as_a_customer_needs_impersonate(world: World) -> None:
     assert isinstance(seen, Member)
 
 
+def test_setting_a_members_password_needs_impersonate_too() -> None:
+    """Whoever knows a member's password can log in as it, past view-as's limits: an
+    employee managing logins without ``impersonate`` sends a link instead."""
+    world = World(
+        Portal(settings=PortalSettings(mail_encryption_key=Fernet.generate_key().decode()))
+    )
+    membership = world.membership(world.customer())
+    clerk = world.staff_holding(*LEGACY)  # logins.manage among them
+    with pytest.raises(PermissionDenied, match="impersonate"):
+        world.portal.credentials.set_password(clerk, membership, "a long enough passphrase 1")
+    with pytest.raises(PermissionDenied, match="impersonate"):
+        world.portal.credentials.set_password(clerk, membership, send=True)
+    account = world.portal.accounts.get(world.system, membership.account_id)
+    assert account.password_hash is None and world.portal.mail.list(world.system) == []
+    world.portal.credentials.invite(clerk, membership)  # the member chooses its own
+    assert len(world.portal.mail.list(world.system)) == 1
+    with pytest.raises(PermissionDenied, match=r"logins\.manage"):
+        world.portal.credentials.set_password(
+            world.staff_holding(IMPERSONATE), membership, "a long enough passphrase 1"
+        )
+    trusted = world.staff_holding(LOGINS_MANAGE, IMPERSONATE)
+    world.portal.credentials.set_password(trusted, membership, "a long enough passphrase 1")
+    account = world.portal.accounts.get(world.system, membership.account_id)
+    assert account.password_hash is not None
+
+
 @pytest.mark.parametrize(
     "permissions",
     [

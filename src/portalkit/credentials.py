@@ -26,7 +26,7 @@ from uuid import UUID, uuid4
 import attrs
 
 from portalkit import _validation as v
-from portalkit._guard import vendor_of
+from portalkit._guard import require_admin, vendor_of
 from portalkit._service import ident, load
 from portalkit._stamps import new_session_stamp
 from portalkit.accounts.model import Account
@@ -46,7 +46,7 @@ from portalkit.linkmail import TOKEN_MAX
 from portalkit.memberships.model import Membership, MembershipKind, MembershipStatus
 from portalkit.memberships.rights import may_touch, may_touch_account
 from portalkit.passwords import PasswordPolicy, generate_password
-from portalkit.staffrights import LOGINS_MANAGE
+from portalkit.staffrights import IMPERSONATE, LOGINS_MANAGE
 from portalkit.tokens import Token, TokenPurpose, token_digest
 
 if TYPE_CHECKING:
@@ -197,11 +197,16 @@ class CredentialService:
     def _admin(
         self, uow: UnitOfWork, actor: Actor, membership: Any, *, password: bool
     ) -> Membership:
-        """The membership an administrator acts on: staff any of their vendor; a member
-        holding ``members.manage`` only the logins it may manage — and, to set a
-        ``password``, only accounts that are wholly in its hands."""
+        """The membership an administrator acts on: staff holding ``logins.manage`` any of
+        their vendor (to set a ``password``, holding ``impersonate`` too); a member holding
+        ``members.manage`` only the logins it may manage — and, to set a ``password``, only
+        accounts that are wholly in its hands."""
         vendor_id = vendor_of(actor)
         delegate = self._access.delegated_admin(actor, LOGINS_MANAGE)
+        if password and delegate is None:
+            # An employee who knows a member's password can log in as it, without the time
+            # limit, the read-only rule and the audit trail of viewing as a customer.
+            require_admin(actor, IMPERSONATE)
         target = load(uow.memberships, vendor_id, "membership", membership, "membership")
         if delegate is not None:
             may_touch(uow, self._access, delegate, target)
@@ -560,6 +565,10 @@ class CredentialService:
         send: bool = False,
     ) -> str | None:
         """Set a login's password as its administrator, or generate one (``password=None``).
+
+        Staff need ``logins.manage`` and ``impersonate``: whoever knows the password can log
+        in as the member. With ``logins.manage`` alone, :meth:`invite` mails the member a
+        link to choose one itself.
 
         Returns the generated password (to show once, or copy) or None for a given one. By
         default the member must change it at its next login and it stops working after

@@ -73,7 +73,8 @@ LOGINS_MANAGE: Final = "logins.manage"
 """Accounts, memberships, invitations, password resets, credentials, log-out everywhere and
 self-registrations: who may log in, and as what."""
 IMPERSONATE: Final = "impersonate"
-"""View the portal as one of a customer's members ("view as customer")."""
+"""View the portal as one of a customer's members ("view as customer"); with
+:data:`LOGINS_MANAGE`, set a member's password (whoever knows it can log in as the member)."""
 AUDIT_READ: Final = "audit.read"
 """Read the audit log."""
 ACCESS_REVIEW: Final = "access.review"

@@ -50,7 +50,8 @@ def seed_login(
     """An active login of ``customer`` whose password is ``password``, usable at once (no
     must-change), with its contact, account and membership; one transaction.
 
-    ``actor`` is a staff actor of the vendor. ``account`` reuses an existing account (one
+    ``actor`` is the vendor's system actor or an employee holding ``logins.manage`` and
+    ``impersonate``. ``account`` reuses an existing account (one
     person with logins at two customers); ``membership_fields`` go to
     ``portal.memberships.create`` (``customer_grants``, ``location_grants``, …). The password
     must pass the portal's password policy like any other. Refused with ConfigurationError

@@ -47,7 +47,7 @@ from portalkit import (
     ValidationError,
     presets,
 )
-from portalkit.staffrights import LEGACY, STAFF_PERMISSIONS
+from portalkit.staffrights import STAFF_PERMISSIONS
 from portalkit_flask import (
     Portalkit,
     current_portal,
@@ -142,7 +142,7 @@ def create_app(
     data.register(portal)
     engine = sa.create_engine(f"sqlite:///{folder / DATABASE}")
     vendor = portal.default_vendor("Snelweg Transport")
-    platform = Staff(vendor_id=vendor.id, user_id="demo-setup", permissions=LEGACY)
+    platform = Staff(vendor_id=vendor.id, user_id="demo-setup", permissions=STAFF_PERMISSIONS)
     _staff_directory(portal, platform)
     app.extensions["demo"] = {
         "engine": engine,
