@@ -37,6 +37,7 @@ from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
 from portalkit.devices.service import DeviceService
+from portalkit.branding import BrandingService
 from portalkit.documents.service import DocumentService
 from portalkit.errors import ConfigurationError, PortalError
 from portalkit.groups.service import GroupService
@@ -136,6 +137,7 @@ class Portal:
             inbox=self.inbox,
         )
         self.review = AccessReviewService(rt, access=self.access)
+        self.branding = BrandingService(rt, assets=self.assets)
         # Copying settings and branding are given to it once their services exist.
         self.provisioning = ProvisioningService(
             rt,

@@ -90,7 +90,15 @@ def _branding(problems: list[Problem], value: object) -> Branding:
     template = v.text(
         problems, "branding.template", value.get("template"), required=False, max_length=v.SHORT_MAX
     )
-    return Branding(template=template, **urls)
+    assets = {}
+    for key in ("logo_asset_id", "email_logo_asset_id", "size_instructions_asset_id"):
+        found = value.get(key) or ""
+        # Only keys of the public space: the public route serves what branding names.
+        if found and (not isinstance(found, str) or not found.startswith("public/")):
+            problems.append(Problem(f"branding.{key}", "invalid_key", "is not an asset key"))
+            found = ""
+        assets[key] = found
+    return Branding(template=template, **urls, **assets)
 
 
 def _address(problems: list[Problem], field: str, value: object) -> Address | None:
