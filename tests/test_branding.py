@@ -14,6 +14,7 @@ from pypdf import PdfWriter
 from portalkit import Portal, Staff, System
 from portalkit.actors import Member
 from portalkit.errors import NotFound, PermissionDenied, ValidationError
+from portalkit.staffrights import CUSTOMERS_PROVISION
 
 
 def _png(width: int, height: int) -> bytes:
@@ -38,7 +39,7 @@ def _pdf() -> bytes:
 
 def _setup(portal: Portal) -> tuple[Staff, Any]:
     vendor = portal.vendors.create(System(), code="v", name="V")
-    staff = Staff(vendor_id=vendor.id, user_id="op")
+    staff = Staff(vendor_id=vendor.id, user_id="op", permissions=frozenset({CUSTOMERS_PROVISION}))
     return staff, portal.customers.create(staff, code="ACME", name="Acme")
 
 
@@ -104,3 +105,11 @@ def test_member_may_not_store(portal: Portal) -> None:
     )
     with pytest.raises(PermissionDenied):
         portal.branding.store(member, acme, logo=_png(10, 10))
+
+
+def test_staff_without_provision_permission_may_not_store(portal: Portal) -> None:
+    staff, acme = _setup(portal)
+    clerk = Staff(vendor_id=staff.vendor_id, user_id="clerk", permissions=frozenset({"inbox.work"}))
+    with pytest.raises(PermissionDenied):
+        portal.branding.store(clerk, acme, logo=_png(10, 10))
+    assert portal.customers.get(staff, acme.id).branding.logo_asset_id == ""

@@ -24,6 +24,7 @@ from portalkit.actors import Actor
 from portalkit.assets.service import CheckedFile
 from portalkit.customers.model import Customer
 from portalkit.errors import NotFound, Problem, ValidationError
+from portalkit.staffrights import CUSTOMERS_PROVISION
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -106,8 +107,7 @@ class BrandingService:
     ) -> Customer:
         """Store the given files as new assets and point the customer's branding at them;
         returns the customer. Files are written before the commit and removed on rollback."""
-        # Staff permission: "customers.provision".
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, CUSTOMERS_PROVISION)
         files = self.check(logo=logo, email_logo=email_logo, size_instructions=size_instructions)
         with self._rt.transaction() as uow:
             current = load(uow.customers, vendor_id, "customer", customer, "customer")

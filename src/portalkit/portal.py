@@ -31,13 +31,13 @@ from portalkit.assets.service import AssetService
 from portalkit.assortments.service import AssortmentService
 from portalkit.audit.service import AuditService
 from portalkit.auth import AuthService, member_of
+from portalkit.branding import BrandingService
 from portalkit.carts.service import CartService
 from portalkit.catalogue.service import CatalogueService
 from portalkit.clock import Clock, SystemClock
 from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
 from portalkit.devices.service import DeviceService
-from portalkit.branding import BrandingService
 from portalkit.documents.service import DocumentService
 from portalkit.errors import ConfigurationError, PortalError
 from portalkit.groups.service import GroupService
