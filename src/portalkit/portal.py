@@ -138,7 +138,7 @@ class Portal:
         )
         self.review = AccessReviewService(rt, access=self.access)
         self.branding = BrandingService(rt, assets=self.assets)
-        # Copying settings and branding are given to it once their services exist.
+        # Copying settings is given to it once its service exists.
         self.provisioning = ProvisioningService(
             rt,
             customers=self.customers,
@@ -148,6 +148,7 @@ class Portal:
             memberships=self.memberships,
             profiles=self.profiles,
             credentials=self.credentials,
+            branding=self.branding,
         )
         self.logins = LoginService(
             rt,
