@@ -4,17 +4,27 @@ instructions parsed as PDF, stored as public assets, served only when a branding
 from __future__ import annotations
 
 import io
+import re
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 from uuid import uuid4
 
 import pytest
+from cryptography.fernet import Fernet
 from PIL import Image
 from pypdf import PdfWriter
 
-from portalkit import Portal, Staff, System
+from portalkit import STAFF_PERMISSIONS, FixedClock, Portal, PortalSettings, Staff, System
 from portalkit.actors import Member
 from portalkit.errors import NotFound, PermissionDenied, ValidationError
+from portalkit.mail import SmtpMailer
+from portalkit.mail.inline import logo_src
+from portalkit.outbox import OutboxStatus
+from portalkit.provisioning import AdminRequest, ProvisionRequest
 from portalkit.staffrights import CUSTOMERS_PROVISION
+from portalkit.storage.base import Storage
+from smtpsink import SmtpServer
 
 
 def _png(width: int, height: int) -> bytes:
@@ -113,3 +123,125 @@ def test_staff_without_provision_permission_may_not_store(portal: Portal) -> Non
     with pytest.raises(PermissionDenied):
         portal.branding.store(clerk, acme, logo=_png(10, 10))
     assert portal.customers.get(staff, acme.id).branding.logo_asset_id == ""
+
+
+# -- the e-mail logo travels inside the mail (a cid: part), over a real SMTP server ------------
+
+
+def _smtp_portal(storage: Storage, port: int) -> tuple[Portal, Staff]:
+    settings = PortalSettings(
+        mail_from="portal@vendor.example",
+        mail_encryption_key=Fernet.generate_key().decode(),
+    )
+    mailer = SmtpMailer("127.0.0.1", port, security="none", timeout=5)
+    portal = Portal(storage, mailer, settings=settings, clock=FixedClock())
+    vendor = portal.vendors.create(System(), code="v", name="V")
+    return portal, Staff(vendor_id=vendor.id, user_id="op", permissions=STAFF_PERMISSIONS)
+
+
+def _parsed(raw: bytes) -> EmailMessage:
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def _inline_images(parsed: EmailMessage) -> dict[str, EmailMessage]:
+    return {
+        str(part["Content-ID"]).strip().strip("<>"): part
+        for part in parsed.walk()
+        if isinstance(part, EmailMessage) and part.get_content_maintype() == "image"
+    }
+
+
+def test_invitation_carries_the_email_logo_inline(storage: Storage) -> None:
+    with SmtpServer() as server:
+        portal, staff = _smtp_portal(storage, server.port)
+        summary = portal.provisioning.provision(
+            staff,
+            ProvisionRequest(
+                code="ACME",
+                name="Acme",
+                email_logo=_png(900, 300),
+                admin=AdminRequest(username="acme-admin", email="it@acme.example"),
+            ),
+        )
+        stored, _ = portal.branding.public_asset(
+            staff.vendor_id, summary.customer.branding.email_logo_asset_id
+        )
+        assert [m.status for m in portal.mail.list(staff)] == [OutboxStatus.SENT]
+        [(recipients, raw)] = server.sink.raw
+    assert recipients == ["it@acme.example"]
+    parsed = _parsed(raw)
+    html = parsed.get_body(("html",))
+    assert html is not None
+    found = re.search(r'<img src="cid:([^"]+)"', html.get_content())
+    assert found is not None
+    images = _inline_images(parsed)
+    assert list(images) == [found[1]]
+    part = images[found[1]]
+    assert part.get_content_type() == "image/png"
+    assert part.get_content_disposition() == "inline"
+    assert part.get_content() == stored
+    assert Image.open(io.BytesIO(stored)).size == (180, 60)  # sized for mail
+    # The HTML and its image are one multipart/related inside the alternative.
+    assert [p.get_content_type() for p in parsed.iter_parts()] == [
+        "text/plain",
+        "multipart/related",
+    ]
+    plain = parsed.get_body(("plain",))
+    assert plain is not None and "cid:" not in plain.get_content()
+
+
+def test_mail_without_an_email_logo_has_no_image_part(storage: Storage) -> None:
+    with SmtpServer() as server:
+        portal, staff = _smtp_portal(storage, server.port)
+        portal.provisioning.provision(
+            staff,
+            ProvisionRequest(
+                code="ACME",
+                name="Acme",
+                logo=_png(100, 100),
+                admin=AdminRequest(username="acme-admin", email="it@acme.example"),
+            ),
+        )
+        [(_, raw)] = server.sink.raw
+    parsed = _parsed(raw)
+    assert _inline_images(parsed) == {}
+    html = parsed.get_body(("html",))
+    assert html is not None and "cid:" not in html.get_content()
+
+
+def test_a_message_carries_no_other_vendors_logo(storage: Storage) -> None:
+    with SmtpServer() as server:
+        portal, staff = _smtp_portal(storage, server.port)
+        other = Staff(
+            vendor_id=portal.vendors.create(System(), code="w", name="W").id,
+            user_id="x",
+            permissions=STAFF_PERMISSIONS,
+        )
+        theirs = portal.branding.store(
+            other, portal.customers.create(other, code="B", name="B"), email_logo=_png(50, 20)
+        )
+        ours = portal.branding.store(
+            staff, portal.customers.create(staff, code="A", name="A"), email_logo=_png(50, 20)
+        )
+        # Staff that can send mail names both logos by Content-ID in its own HTML.
+        html = "".join(f'<img src="{logo_src(c.branding)}">' for c in (theirs, ours))
+        portal.mail.enqueue(staff, to="a@b.example", subject="Hi", text="Hi", html=html)
+        [(_, raw)] = server.sink.raw
+    images = _inline_images(_parsed(raw))
+    assert list(images) == [logo_src(ours.branding).removeprefix("cid:")]
+
+
+def test_a_missing_logo_does_not_stop_the_mail(storage: Storage) -> None:
+    with SmtpServer() as server:
+        portal, staff = _smtp_portal(storage, server.port)
+        acme = portal.branding.store(
+            staff, portal.customers.create(staff, code="A", name="A"), email_logo=_png(50, 20)
+        )
+        portal.assets.store.delete(acme.branding.email_logo_asset_id)
+        html = f'<img src="{logo_src(acme.branding)}">'
+        portal.mail.enqueue(staff, to="a@b.example", subject="Hi", text="Hi", html=html)
+        assert [m.status for m in portal.mail.list(staff)] == [OutboxStatus.SENT]
+        [(_, raw)] = server.sink.raw
+    assert _inline_images(_parsed(raw)) == {}

@@ -18,9 +18,11 @@ from PIL import Image
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
+from portalkit import _validation as v
 from portalkit._guard import require_admin
 from portalkit._service import load, save
 from portalkit.actors import Actor
+from portalkit.assets.base import PUBLIC, check_key, vendor_folder
 from portalkit.assets.service import CheckedFile
 from portalkit.customers.model import Customer
 from portalkit.errors import NotFound, Problem, ValidationError
@@ -111,8 +113,10 @@ class BrandingService:
         files = self.check(logo=logo, email_logo=email_logo, size_instructions=size_instructions)
         with self._rt.transaction() as uow:
             current = load(uow.customers, vendor_id, "customer", customer, "customer")
+            folder = vendor_folder(vendor_id)
             keys = {
-                _FIELDS[name]: self._assets.put(f, public=True).key for name, f in files.items()
+                _FIELDS[name]: self._assets.put(f, public=True, folder=folder).key
+                for name, f in files.items()
             }
             if not keys:
                 return current
@@ -134,23 +138,25 @@ class BrandingService:
             )
             return saved
 
-    def public_asset(self, vendor_id: UUID, asset_id: str) -> tuple[bytes, str]:
-        """The bytes and content type of an asset that some customer's branding of this
-        vendor names; NotFound for any other key (a document's, another vendor's)."""
-        if not isinstance(asset_id, str) or not asset_id:
-            raise NotFound("asset", "")
-        with self._rt.transaction() as uow:
-            named = any(
-                asset_id
-                in (
-                    c.branding.logo_asset_id,
-                    c.branding.email_logo_asset_id,
-                    c.branding.size_instructions_asset_id,
-                )
-                for c in uow.customers.list(vendor_id)
-            )
-        if not named:
-            raise NotFound("asset", str(asset_id)[:100])
+    def public_asset(self, vendor_id: UUID, asset_id: object) -> tuple[bytes, str]:
+        """The bytes and content type of a branding asset of this vendor, for the host's
+        public route (a logo on the login page, the size instructions); NotFound for any
+        other key — a member-only file's, another vendor's, one branding did not store.
+
+        Reads no records: the key's folder says whose it is (see
+        :func:`~portalkit.assets.base.vendor_folder`), so the route costs one read of the
+        asset store however many customers the vendor has. A replaced logo stays readable
+        by its (unguessable) key, since a copied branding may still name it.
+        """
+        if not isinstance(vendor_id, UUID):
+            raise NotFound("asset", v.shown(asset_id))
+        folder = f"{PUBLIC}/{vendor_folder(vendor_id)}/"
+        if not isinstance(asset_id, str) or not asset_id.startswith(folder):
+            raise NotFound("asset", v.shown(asset_id))
+        try:
+            check_key(asset_id)
+        except ValidationError:
+            raise NotFound("asset", v.shown(asset_id)) from None
         return self._assets.read_public(asset_id)
 
 

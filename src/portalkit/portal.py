@@ -103,12 +103,12 @@ class Portal:
         )
         self._runtime = rt
         # The one place that knows every service: each gets the runtime and what it calls.
-        outbox = Outbox(rt)
+        store = assets if assets is not None else _build_assets(settings, "memory")
+        # The outbox reads the customers' e-mail logos it sends inline from the asset store.
+        outbox = Outbox(rt, assets=store)
         links = LinkMail(rt, outbox=outbox)
         self.access = AccessService(rt, outbox=outbox)
-        self.assets = AssetService(
-            rt, assets if assets is not None else _build_assets(settings, "memory")
-        )
+        self.assets = AssetService(rt, store)
         self.audit = AuditService(rt, access=self.access)
         self.mail = MailService(rt, outbox=outbox, access=self.access)
         self.vendors = VendorService(rt)
