@@ -245,3 +245,29 @@ def test_a_missing_logo_does_not_stop_the_mail(storage: Storage) -> None:
         assert [m.status for m in portal.mail.list(staff)] == [OutboxStatus.SENT]
         [(_, raw)] = server.sink.raw
     assert _inline_images(_parsed(raw)) == {}
+
+
+def test_branding_names_only_its_own_vendors_branding_assets(portal: Portal) -> None:
+    staff, acme = _setup(portal)
+    other = Staff(
+        vendor_id=portal.vendors.create(System(), code="w", name="W").id,
+        user_id="x",
+        permissions=STAFF_PERMISSIONS,
+    )
+    theirs = portal.branding.store(
+        other, portal.customers.create(other, code="B", name="B"), logo=_png(10, 10)
+    )
+    ours = portal.branding.store(staff, acme, logo=_png(10, 10))
+    checked = portal.assets.check([], "f", _pdf())
+    assert checked is not None
+    for key in (
+        theirs.branding.logo_asset_id,
+        portal.assets.put(checked).key,  # a member-only file
+        "public/" + ours.branding.logo_asset_id.partition("/")[2].replace("/", "/../", 1),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            portal.customers.update(staff, ours, branding={"logo_asset_id": key})
+        assert caught.value.problems[0].code == "invalid_key"
+    # Its own key is fine: a copy of another of its customers' branding names it.
+    beta = portal.customers.create(staff, code="BETA", name="Beta", branding=ours.branding)
+    assert beta.branding.logo_asset_id == ours.branding.logo_asset_id
