@@ -271,3 +271,22 @@ def test_branding_names_only_its_own_vendors_branding_assets(portal: Portal) -> 
     # Its own key is fine: a copy of another of its customers' branding names it.
     beta = portal.customers.create(staff, code="BETA", name="Beta", branding=ours.branding)
     assert beta.branding.logo_asset_id == ours.branding.logo_asset_id
+
+
+def test_the_logo_goes_inline_to_an_international_address_too(storage: Storage) -> None:
+    with SmtpServer() as server:
+        portal, staff = _smtp_portal(storage, server.port)
+        acme = portal.branding.store(
+            staff, portal.customers.create(staff, code="A", name="A"), email_logo=_jpeg(80, 40)
+        )
+        html = f'<p><img src="{logo_src(acme.branding)}" alt="A"></p>'
+        portal.mail.enqueue(
+            staff, to="jürgen@müller.example", subject="Grüße", text="Hallo", html=html
+        )
+        [(recipients, raw)] = server.sink.raw
+    assert recipients == ["jürgen@müller.example"]
+    parsed = _parsed(raw)
+    [(cid, part)] = _inline_images(parsed).items()
+    assert f'src="cid:{cid}"' in html
+    assert part.get_content_type() == "image/jpeg"
+    assert Image.open(io.BytesIO(part.get_content())).size == (80, 40)

@@ -54,7 +54,7 @@ class BrandingService:
     Example::
 
         acme = portal.branding.store(staff, acme, logo=png_bytes)
-        acme.branding.logo_asset_id        # 'public/3f/3fa9….png', 90 px high at most
+        acme.branding.logo_asset_id        # 'public/v<vendor>/3f/3fa9….png', ≤ 90 px high
         data, kind = portal.branding.public_asset(vendor_id, acme.branding.logo_asset_id)
     """
 
