@@ -290,3 +290,34 @@ def test_the_logo_goes_inline_to_an_international_address_too(storage: Storage) 
     assert f'src="cid:{cid}"' in html
     assert part.get_content_type() == "image/jpeg"
     assert Image.open(io.BytesIO(part.get_content())).size == (80, 40)
+
+
+def test_a_notification_carries_the_email_logo_inline() -> None:
+    from portalkit import presets
+    from portalkit.mail import MemoryMailer
+    from portalkit.testing import World
+
+    mailer = MemoryMailer()
+    world = World(Portal(mailer=mailer, clock=FixedClock()))
+    portal = world.portal
+    staff = Staff(vendor_id=world.vendor.id, user_id="op", permissions=STAFF_PERMISSIONS)
+    customer = portal.branding.store(
+        staff,
+        world.customer(name="Bakker", branding={"email_logo_url": "https://cdn.example/b.png"}),
+        email_logo=_png(120, 30),
+    )
+    full = portal.profiles.create_from(staff, presets.TRANSPORT_FULL)
+    world.membership(customer=customer, profile=full, subscriptions=["invoices"])
+    portal.mail.notify(staff, customer, "invoices", title="F-1", link="https://p.example/1")
+    (mail,) = mailer.outbox
+    html = mail.get_body(("html",))
+    assert html is not None
+    content = html.get_content()
+    # The stored logo wins over the hosted one: no remote image to block.
+    assert "https://cdn.example/b.png" not in content
+    [(cid, part)] = _inline_images(mail).items()
+    assert f'<img src="cid:{cid}"' in content
+    assert (
+        part.get_content()
+        == portal.branding.public_asset(staff.vendor_id, customer.branding.email_logo_asset_id)[0]
+    )
