@@ -5,23 +5,31 @@ template, a storage error at every statement in turn — leaves storage exactly 
 dump of every table, or of the memory backend's whole state, before and after), and the
 progress callback saw the steps in order, the failing one marked failed and none run after it.
 
-Copying settings and branding belong to services that land later; the stand-ins below have
-their protocols' methods and write through the public services, so that what they write is
-part of the run's one transaction.
+Branding is the real ``portal.branding`` (logos made by Pillow; a renamed text file and an
+image bomb fail the run at "validate", an asset store that refuses to write fails it at
+"branding"), and the dumps compared include every file in the asset store. Copying settings
+belongs to a service that lands later; the stand-in below has its protocol's methods and
+writes through the public services, so that what it writes is part of the run's one
+transaction.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from PIL import Image
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
 from portalkit import STAFF_PERMISSIONS, Portal, PortalSettings, Staff, System
 from portalkit.actors import Actor, Member
+from portalkit.assets.base import AssetStore
+from portalkit.assets.filesystem import FilesystemAssetStore
+from portalkit.assets.memory import MemoryAssetStore
 from portalkit.clock import FixedClock
 from portalkit.customers.model import Customer
 from portalkit.errors import (
@@ -48,7 +56,14 @@ from portalkit.provisioning import (
 from portalkit.storage.base import Storage
 from portalkit.storage.memory import MemoryStorage
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "navy").save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = _png(600, 300)
 
 
 class Copier:
@@ -70,33 +85,23 @@ class Copier:
             raise Conflict("copy", "the copy clashed")
 
 
-class Brander:
-    """Stands in for ``portal.branding``: refuses what is not a PNG, stores a template name."""
+class FullAssetStore(MemoryAssetStore):
+    """An asset store that refuses every write, as a full disk or a failing bucket would."""
 
-    def __init__(self, portal: Portal, *, fail: bool = False) -> None:
-        self.portal = portal
-        self.fail = fail
-
-    def check(self, *, logo: Any, email_logo: Any, size_instructions: Any) -> None:
-        for name, data in (("logo", logo), ("email_logo", email_logo)):
-            if data is not None and not data.startswith(b"\x89PNG"):
-                raise ValidationError.single(name, "not_image", "is not a PNG or JPEG image")
-
-    def store(self, actor: Actor, customer: Customer, **files: Any) -> Customer:
-        saved = self.portal.customers.update(actor, customer, branding={"template": "branded"})
-        if self.fail:
-            raise StorageError("the asset store is full")
-        return saved
+    def put(self, key: str, data: bytes) -> None:
+        raise StorageError("the asset store is full")
 
 
-def _portal(storage: Storage, templates: Path | None = None) -> Portal:
+def _portal(
+    storage: Storage, templates: Path | None = None, assets: AssetStore | None = None
+) -> Portal:
     settings = PortalSettings(
         mail_encryption_key=Fernet.generate_key().decode(),
         # Delivery after the commit is a transaction of its own; only the run counts here.
         mail_send_after_commit=False,
         mail_templates=str(templates or ""),
     )
-    return Portal(storage, MemoryMailer(), settings=settings, clock=FixedClock())
+    return Portal(storage, MemoryMailer(), settings=settings, clock=FixedClock(), assets=assets)
 
 
 @pytest.fixture
@@ -133,8 +138,22 @@ def _request(**changes: Any) -> ProvisionRequest:
     return ProvisionRequest(**fields)
 
 
+def files(portal: Portal) -> frozenset[str]:
+    """Everything in the portal's asset store: keys (memory) or every file below the root."""
+    store = portal.assets.store
+    if isinstance(store, FilesystemAssetStore):
+        if not store.root.exists():
+            return frozenset()
+        # Folders may stay behind (empty, shared by later files); no file may.
+        found = store.root.rglob("*")
+        return frozenset(str(p.relative_to(store.root)) for p in found if not p.is_dir())
+    assert isinstance(store, MemoryAssetStore)
+    return store.keys
+
+
 def dump(portal: Portal) -> Any:
-    """Every stored row (SQL) or the memory backend's whole state, comparable with ==."""
+    """Every stored row (SQL) or the memory backend's whole state, and every stored file,
+    comparable with ==."""
     storage = portal.storage
     if isinstance(storage, MemoryStorage):
         tables = storage._tables
@@ -143,14 +162,16 @@ def dump(portal: Portal) -> Any:
             {name: dict(keys) for name, keys in tables.keys.items()},
             dict(tables.throttles),
             dict(tables.counters),
+            files(portal),
         )
     engine = storage.engine  # type: ignore[attr-defined]
     metadata = storage.schema.metadata  # type: ignore[attr-defined]
     with engine.connect() as conn:
-        return {
+        rows = {
             table.name: sorted(repr(tuple(row)) for row in conn.execute(select(table)))
             for table in metadata.sorted_tables
         }
+    return rows, files(portal)
 
 
 def _seen(steps: list[Step]) -> list[tuple[str, str]]:
@@ -252,20 +273,27 @@ def test_copying_and_branding_run_in_the_same_transaction(portal: Portal, staff:
     portal.customers.create(staff, code="MODEL", name="Model", settings={"show_prices": False})
     copier = Copier(portal)
     portal.provisioning.copying = copier
-    portal.provisioning.branding = Brander(portal)
     summary = portal.provisioning.provision(
-        staff, _request(copy_from="MODEL", copy_parts=["settings"], logo=PNG)
+        staff,
+        _request(copy_from="MODEL", copy_parts=["settings"], logo=PNG, email_logo=_png(900, 300)),
     )
     assert copier.checked == [("MODEL", ["settings"])]
-    assert summary.customer.branding.template == "branded"
-    assert summary.branding == ("logo",)
+    assert summary.branding == ("logo", "email_logo")
     stored = portal.customers.get_by_code(staff, "ACME")
-    assert stored.settings.show_prices is False and stored.branding.template == "branded"
+    assert stored.settings.show_prices is False
+    assert stored.branding == summary.customer.branding
+    # The 600x300 logo is stored 180x90 (the workwear seed), the e-mail logo sized for mail.
+    logo, kind = portal.branding.public_asset(staff.vendor_id, stored.branding.logo_asset_id)
+    assert kind == "image/png" and Image.open(io.BytesIO(logo)).size == (180, 90)
+    mail_logo, _ = portal.branding.public_asset(
+        staff.vendor_id, stored.branding.email_logo_asset_id
+    )
+    assert Image.open(io.BytesIO(mail_logo)).size == (180, 60)
+    assert files(portal) == {stored.branding.logo_asset_id, stored.branding.email_logo_asset_id}
 
 
 def test_dry_run_checks_every_step_and_writes_nothing(portal: Portal, staff: Staff) -> None:
     portal.provisioning.copying = Copier(portal)
-    portal.provisioning.branding = Brander(portal)
     portal.customers.create(staff, code="MODEL", name="Model")
     before = dump(portal)
     steps: list[Step] = []
@@ -276,7 +304,11 @@ def test_dry_run_checks_every_step_and_writes_nothing(portal: Portal, staff: Sta
     assert summary.dry_run and summary.customer.code == "ACME"
     assert summary.admin is not None and summary.invitation is not None
     assert all(s.status is StepStatus.DONE for s in summary.steps)
-    assert portal.mail.list(staff) == []
+    assert portal.mail.list(staff) == [] and files(portal) == frozenset()
+    # The dry run checks the logo as the real run would.
+    with pytest.raises(ProvisioningFailed) as failed:
+        portal.provisioning.provision(staff, _request(logo=b"text, named .png"), dry_run=True)
+    assert failed.value.step is StepName.VALIDATE
     # The dry run finds what the real run would fail on, such as a taken code.
     with pytest.raises(ProvisioningFailed) as failed:
         portal.provisioning.provision(staff, _request(code="MODEL"), dry_run=True)
@@ -300,6 +332,17 @@ FAILURES: dict[str, tuple[dict[str, Any], StepName, type[PortalError]]] = {
     ),
     "unknown parent": ({"parent": "NOPE"}, StepName.VALIDATE, NotFound),
     "bad logo": ({"logo": b"just text, named .png"}, StepName.VALIDATE, ValidationError),
+    "image bomb": ({"logo": PNG, "fail": "bomb"}, StepName.VALIDATE, ValidationError),
+    "bad e-mail logo": (
+        {"logo": PNG, "email_logo": b"GIF89a not a logo"},
+        StepName.VALIDATE,
+        ValidationError,
+    ),
+    "bad size instructions": (
+        {"logo": PNG, "size_instructions": b"%PDF-1.4 but no PDF"},
+        StepName.VALIDATE,
+        ValidationError,
+    ),
     "bad address": (
         {"addresses": [{"street": "Kade 1", "postal_code": "1011"}]},
         StepName.CUSTOMER,
@@ -316,7 +359,7 @@ FAILURES: dict[str, tuple[dict[str, Any], StepName, type[PortalError]]] = {
         StepName.COPY_SETTINGS,
         ConfigurationError,
     ),
-    "branding store fails": ({"logo": PNG, "fail": "branding"}, StepName.BRANDING, StorageError),
+    "asset store fails": ({"logo": PNG, "fail": "assets"}, StepName.BRANDING, StorageError),
     "no branding service": (
         {"logo": PNG, "missing": "branding"},
         StepName.BRANDING,
@@ -331,15 +374,26 @@ FAILURES: dict[str, tuple[dict[str, Any], StepName, type[PortalError]]] = {
 
 
 @pytest.mark.parametrize("case", list(FAILURES), ids=list(FAILURES))
-def test_a_failing_step_leaves_storage_as_it_was(portal: Portal, staff: Staff, case: str) -> None:
+def test_a_failing_step_leaves_storage_as_it_was(
+    storage: Storage, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     changes, step, cause = FAILURES[case]
     changes = dict(changes)
     fail = changes.pop("fail", None)
     missing = changes.pop("missing", None)
+    portal = _portal(storage, assets=FullAssetStore() if fail == "assets" else None)
+    staff = Staff(
+        vendor_id=portal.vendors.create(System(), code="v", name="V").id,
+        user_id="op",
+        permissions=STAFF_PERMISSIONS,
+    )
     if missing != "copying":
         portal.provisioning.copying = Copier(portal, fail=fail == "copy")
-    if missing != "branding":
-        portal.provisioning.branding = Brander(portal, fail=fail == "branding")
+    if missing == "branding":
+        portal.provisioning.branding = None
+    if fail == "bomb":
+        # Pillow's guard, tightened so a 600x300 image counts as a bomb (no 2 GB fixture).
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     portal.customers.create(staff, code="MODEL", name="Model")
     before = dump(portal)
     steps: list[Step] = []
@@ -427,15 +481,14 @@ def test_a_request_that_is_no_request_is_refused(portal: Portal, staff: Staff) -
 def _full_run(portal: Portal, staff: Staff, steps: list[Step] | None = None) -> None:
     portal.provisioning.provision(
         staff,
-        _request(parent="GROUP", copy_from="MODEL", logo=PNG),
+        _request(parent="GROUP", copy_from="MODEL", logo=PNG, email_logo=PNG),
         progress=None if steps is None else steps.append,
     )
 
 
-def _fault_portal(storage: Storage) -> tuple[Portal, Staff]:
-    portal = _portal(storage)
+def _fault_portal(storage: Storage, assets: AssetStore | None = None) -> tuple[Portal, Staff]:
+    portal = _portal(storage, assets=assets)
     portal.provisioning.copying = Copier(portal)
-    portal.provisioning.branding = Brander(portal)
     staff = Staff(
         vendor_id=portal.vendors.create(System(), code="v", name="V").id,
         user_id="op",
@@ -455,7 +508,10 @@ def test_a_failure_at_any_sql_statement_leaves_nothing(
     from conftest import make_storage
 
     (tmp_path / "dry").mkdir()
-    dry, dry_staff = _fault_portal(make_storage(backend, request, tmp_path / "dry"))
+    dry, dry_staff = _fault_portal(
+        make_storage(backend, request, tmp_path / "dry"),
+        FilesystemAssetStore(tmp_path / "dry" / "assets"),
+    )
     engine = dry.storage.engine  # type: ignore[attr-defined]
     seen: list[int] = []
 
@@ -470,7 +526,10 @@ def test_a_failure_at_any_sql_statement_leaves_nothing(
     assert statements >= 15
 
     (tmp_path / "run").mkdir()
-    portal, staff = _fault_portal(make_storage(backend, request, tmp_path / "run"))
+    portal, staff = _fault_portal(
+        make_storage(backend, request, tmp_path / "run"),
+        FilesystemAssetStore(tmp_path / "run" / "assets"),
+    )
     engine = portal.storage.engine  # type: ignore[attr-defined]
     before = dump(portal)
     stopped_at: set[StepName] = set()
@@ -504,6 +563,7 @@ def test_a_failure_at_any_sql_statement_leaves_nothing(
     }
     _full_run(portal, staff)
     assert [m.kind for m in portal.mail.list(staff)] == ["invitation"]
+    assert len(files(portal)) == 2  # the logo and the e-mail logo
     portal.close()
 
 
@@ -536,3 +596,4 @@ def test_a_failure_at_any_memory_operation_leaves_nothing() -> None:
         StepName.INVITATION,
     }
     assert [m.kind for m in portal.mail.list(staff)] == ["invitation"]
+    assert len(files(portal)) == 2  # the logo and the e-mail logo

@@ -45,6 +45,7 @@ from portalkit._service import ident
 from portalkit._spreadsheet import safe_cell
 from portalkit.actors import Actor, Member, Staff, System
 from portalkit.errors import Message, NotFound, PermissionDenied, Problem, ValidationError
+from portalkit.mail.inline import logo_src
 from portalkit.memberships.model import MembershipKind, MembershipStatus
 from portalkit.profiles.model import Scope
 from portalkit.staffrights import IMPERSONATE, StaffPermission
@@ -1404,7 +1405,7 @@ class AccessService:
                     reason=why,
                     minutes=minutes,
                     customer_name=facts.customer.name,
-                    logo_url=facts.customer.branding.email_logo_url,
+                    logo_url=logo_src(facts.customer.branding),
                 )
         return actor
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from portalkit.errors import InvalidToken
+from portalkit.mail.inline import logo_src
 from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
 
 if TYPE_CHECKING:
@@ -160,5 +161,5 @@ def _mail_fields(customer: Customer, contact: Contact) -> dict[str, Any]:
     return {
         "name": contact.full_name,
         "customer_name": customer.name,
-        "logo_url": customer.branding.email_logo_url,
+        "logo_url": logo_src(customer.branding),
     }

@@ -31,6 +31,7 @@ from portalkit.assets.service import AssetService
 from portalkit.assortments.service import AssortmentService
 from portalkit.audit.service import AuditService
 from portalkit.auth import AuthService, member_of
+from portalkit.branding import BrandingService
 from portalkit.carts.service import CartService
 from portalkit.catalogue.service import CatalogueService
 from portalkit.clock import Clock, SystemClock
@@ -102,12 +103,12 @@ class Portal:
         )
         self._runtime = rt
         # The one place that knows every service: each gets the runtime and what it calls.
-        outbox = Outbox(rt)
+        store = assets if assets is not None else _build_assets(settings, "memory")
+        # The outbox reads the customers' e-mail logos it sends inline from the asset store.
+        outbox = Outbox(rt, assets=store)
         links = LinkMail(rt, outbox=outbox)
         self.access = AccessService(rt, outbox=outbox)
-        self.assets = AssetService(
-            rt, assets if assets is not None else _build_assets(settings, "memory")
-        )
+        self.assets = AssetService(rt, store)
         self.audit = AuditService(rt, access=self.access)
         self.mail = MailService(rt, outbox=outbox, access=self.access)
         self.vendors = VendorService(rt)
@@ -136,7 +137,8 @@ class Portal:
             inbox=self.inbox,
         )
         self.review = AccessReviewService(rt, access=self.access)
-        # Copying settings and branding are given to it once their services exist.
+        self.branding = BrandingService(rt, assets=self.assets)
+        # Copying settings is given to it once its service exists.
         self.provisioning = ProvisioningService(
             rt,
             customers=self.customers,
@@ -146,6 +148,7 @@ class Portal:
             memberships=self.memberships,
             profiles=self.profiles,
             credentials=self.credentials,
+            branding=self.branding,
         )
         self.logins = LoginService(
             rt,

@@ -216,6 +216,12 @@ class PortalSettings(BaseSettings):
         le=1024 * 1024 * 1024,
         description="The largest file portalkit stores, in bytes (20 MiB by default).",
     )
+    branding_max_bytes: int = pydantic.Field(
+        default=5 * 1024 * 1024,
+        ge=1,
+        le=1024 * 1024 * 1024,
+        description="The largest logo or size-instruction file portal.branding takes (5 MiB).",
+    )
     document_link_minutes: int = pydantic.Field(
         default=60,
         ge=1,

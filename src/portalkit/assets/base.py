@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import secrets
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from uuid import UUID
 
 from portalkit.errors import ValidationError
 
@@ -37,6 +38,7 @@ __all__ = [
     "content_type_of_key",
     "new_key",
     "sniff",
+    "vendor_folder",
 ]
 
 PUBLIC = "public"
@@ -88,14 +90,25 @@ def check_key(key: object) -> str:
     return key
 
 
-def new_key(space: str, content_type: str) -> str:
+def new_key(space: str, content_type: str, folder: str = "") -> str:
     """A fresh random key in ``space`` (:data:`PUBLIC` or :data:`PRIVATE`) for a file of
     ``content_type``: ``private/3f/3fa9…e1.pdf`` (128 random bits; the two-digit folder keeps
-    directories small)."""
+    directories small), below ``folder`` when one is given (``public/v<vendor>/3f/…``, see
+    :func:`vendor_folder`)."""
     if space not in (PUBLIC, PRIVATE):
         raise ValueError(f"unknown asset space {space!r}")
+    if folder and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,99}", folder):
+        raise ValueError(f"not an asset folder: {folder!r}")
     token = secrets.token_hex(16)
-    return f"{space}/{token[:2]}/{token}.{CONTENT_TYPES[content_type]}"
+    below = f"{folder}/" if folder else ""
+    return f"{space}/{below}{token[:2]}/{token}.{CONTENT_TYPES[content_type]}"
+
+
+def vendor_folder(vendor_id: UUID) -> str:
+    """The folder of one vendor's branding assets in the public space: ``v`` and the
+    vendor's id in hex. A key says whose it is, so the public route and the mail builder tell
+    a vendor's own logo from another's without reading storage."""
+    return f"v{vendor_id.hex}"
 
 
 def content_type_of_key(key: str) -> str:

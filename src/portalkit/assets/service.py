@@ -137,11 +137,12 @@ class AssetService:
             return None
         return CheckedFile(payload, declared)
 
-    def put(self, file: CheckedFile, *, public: bool = False) -> StoredAsset:
+    def put(self, file: CheckedFile, *, public: bool = False, folder: str = "") -> StoredAsset:
         """Write a checked file under a fresh random key, in the caller's transaction (or
         one of its own): removed again if that transaction rolls back. ``public`` puts it
-        in the public space (branding), else the private one."""
-        key = new_key(PUBLIC if public else PRIVATE, file.content_type)
+        in the public space (branding), else the private one; ``folder`` (such as
+        :func:`~portalkit.assets.base.vendor_folder`) goes between the space and the key."""
+        key = new_key(PUBLIC if public else PRIVATE, file.content_type, folder)
         with self._rt.transaction():
             self.store.put(key, file.data)
             self._rt.on_rollback(lambda: self.store.delete(key))

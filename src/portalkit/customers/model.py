@@ -28,11 +28,19 @@ class CustomerSettings:
 
 @attrs.frozen
 class Branding:
-    """How a customer's portal and mail look: its logo, the logo in mail, a template name."""
+    """How a customer's portal and mail look: its logo, the logo in mail, a template name.
+
+    The ``*_asset_id`` fields are asset keys (public space) stored by ``portal.branding``;
+    assets are immutable, so two customers may share one (a copy) and a new logo is a new
+    asset. ``logo_url``/``email_logo_url`` remain for logos hosted elsewhere.
+    """
 
     logo_url: str = ""
     email_logo_url: str = ""
     template: str = ""
+    logo_asset_id: str = ""
+    email_logo_asset_id: str = ""
+    size_instructions_asset_id: str = ""
 
 
 @attrs.frozen

@@ -16,6 +16,7 @@ from portalkit._guard import may_read_customer, require_admin, vendor_of
 from portalkit._service import ident, load, page, save, seen_version, set_fields
 from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor, Member
+from portalkit.assets.base import PUBLIC, check_key, vendor_folder
 from portalkit.customers.model import (
     MAX_TREE_DEPTH,
     Address,
@@ -63,7 +64,7 @@ def _plain(value: object) -> object:
     return str(value) if isinstance(value, Decimal) else value
 
 
-def _branding(problems: list[Problem], value: object) -> Branding:
+def _branding(problems: list[Problem], value: object, vendor_id: UUID) -> Branding:
     if value is None:
         return Branding()
     if isinstance(value, Branding):
@@ -90,7 +91,27 @@ def _branding(problems: list[Problem], value: object) -> Branding:
     template = v.text(
         problems, "branding.template", value.get("template"), required=False, max_length=v.SHORT_MAX
     )
-    return Branding(template=template, **urls)
+    assets = {}
+    # Only keys of this vendor's branding folder: the public route and the mail's inline
+    # logo serve those and nothing else, so a branding naming any other key would only break.
+    folder = f"{PUBLIC}/{vendor_folder(vendor_id)}/"
+    for key in ("logo_asset_id", "email_logo_asset_id", "size_instructions_asset_id"):
+        found = value.get(key) or ""
+        if found and not _branding_key(found, folder):
+            problems.append(Problem(f"branding.{key}", "invalid_key", "is not an asset key"))
+            found = ""
+        assets[key] = found
+    return Branding(template=template, **urls, **assets)
+
+
+def _branding_key(key: object, folder: str) -> bool:
+    if not isinstance(key, str) or not key.startswith(folder):
+        return False
+    try:
+        check_key(key)
+    except ValidationError:
+        return False
+    return True
 
 
 def _address(problems: list[Problem], field: str, value: object) -> Address | None:
@@ -180,7 +201,7 @@ class CustomerService:
             problems, "erp_reference", erp_reference, required=False, max_length=v.SHORT_MAX
         )
         checked_settings = _settings(problems, settings)
-        checked_branding = _branding(problems, branding)
+        checked_branding = _branding(problems, branding, vendor_id)
         checked_addresses = _addresses(problems, addresses)
         parent_id = ident("parent", parent) if parent is not None else None
         v.raise_if(problems)
@@ -290,7 +311,7 @@ class CustomerService:
         if "addresses" in changes:
             fields["addresses"] = _addresses(problems, changes["addresses"])
         if "branding" in changes:
-            fields["branding"] = _branding(problems, changes["branding"])
+            fields["branding"] = _branding(problems, changes["branding"], vendor_id)
         if "parent" in changes and changes["parent"] is not None:
             fields["parent_id"] = ident("parent", changes["parent"])
         elif "parent" in changes:

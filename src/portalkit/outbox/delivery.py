@@ -11,6 +11,7 @@ from email import policy
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import EmailMessage, Message
+from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime
@@ -28,12 +29,14 @@ from portalkit.errors import (
 )
 from portalkit.jobs.queue import JobQueue
 from portalkit.mail.base import MailError, PermanentMailError, TemporaryMailError
+from portalkit.mail.inline import inline_keys
 from portalkit.mail.templates import MailTemplates
 from portalkit.outbox.model import FlushReport, OutboxMessage, OutboxStatus
 from portalkit.staffrights import MAIL_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
+    from portalkit.assets.base import AssetStore
     from portalkit.storage.base import UnitOfWork
 
 
@@ -62,8 +65,10 @@ class Outbox:
     transaction, deliver it, and run the background jobs that queue mail. The public face
     is :class:`~portalkit.outbox.MailService` (``portal.mail``)."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, assets: AssetStore | None = None) -> None:
         self._rt = rt
+        # Where the images a message shows inline (the customer's e-mail logo) are read.
+        self._assets = assets
         self._templates: MailTemplates | None = None
         self._jobs = JobQueue(rt, send=self.attempt)
 
@@ -298,7 +303,19 @@ class Outbox:
         if html:
             email = MIMEMultipart("alternative")
             email.attach(_text_part(text, "plain"))
-            email.attach(_text_part(html, "html"))
+            images = self._inline(message, html)
+            if images:
+                # The HTML and the images it shows by Content-ID travel together (RFC 2387).
+                related = MIMEMultipart("related")
+                related.attach(_text_part(html, "html"))
+                for cid, data, subtype in images:
+                    part = MIMEImage(data, subtype)
+                    part["Content-ID"] = f"<{cid}>"
+                    part.add_header("Content-Disposition", "inline", filename=f"logo.{subtype}")
+                    related.attach(part)
+                email.attach(related)
+            else:
+                email.attach(_text_part(html, "html"))
         else:
             email = _text_part(text, "plain")
         email["From"] = sender
@@ -325,7 +342,37 @@ class Outbox:
         email.set_content(text)
         if html:
             email.add_alternative(html, subtype="html")
+            images = self._inline(message, html)
+            if images:
+                body = email.get_body(("html",))
+                assert isinstance(body, EmailMessage)
+                for cid, data, subtype in images:
+                    body.add_related(
+                        data,
+                        "image",
+                        subtype,
+                        cid=f"<{cid}>",
+                        disposition="inline",
+                        filename=f"logo.{subtype}",
+                    )
         return email
+
+    def _inline(self, message: OutboxMessage, html: str) -> list[tuple[str, bytes, str]]:
+        """The images ``html`` shows by Content-ID (:mod:`portalkit.mail.inline`): Content-ID,
+        bytes and image subtype of each that this message's vendor stored."""
+        if self._assets is None or "cid:" not in html:
+            return []
+        images: list[tuple[str, bytes, str]] = []
+        for cid, key in inline_keys(html, message.vendor_id).items():
+            try:
+                data = self._assets.get(key)
+            except Exception:
+                # The logo is decoration: the mail (an invitation, a reset link) still goes,
+                # showing the logo's alt text, rather than failing for good over it.
+                log.warning("mail %s goes without its inline image %s", message.message_id, key)
+                continue
+            images.append((cid, data, "png" if key.endswith(".png") else "jpeg"))
+        return images
 
     def send_template(
         self,

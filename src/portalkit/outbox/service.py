@@ -15,6 +15,7 @@ from portalkit._guard import require_admin
 from portalkit._service import ident, load, page
 from portalkit.actors import Actor, Member
 from portalkit.errors import Problem, ValidationError
+from portalkit.mail.inline import logo_src
 from portalkit.mail.templates import MailTemplates
 from portalkit.memberships.model import SUBSCRIPTION_RE, MembershipStatus
 from portalkit.outbox.model import FlushReport, OutboxMessage, OutboxStatus
@@ -191,7 +192,7 @@ class MailService:
                         language=account.language,
                         name=person.full_name,
                         customer_name=owner.name,
-                        logo_url=owner.branding.email_logo_url,
+                        logo_url=logo_src(owner.branding),
                         title=title,
                         link=link,
                     )

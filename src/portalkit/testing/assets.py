@@ -18,10 +18,11 @@ the store takes a file back when its transaction rolls back. It needs pytest.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from uuid import uuid4
 
 import pytest
 
-from portalkit.assets.base import PRIVATE, PUBLIC, AssetStore, new_key
+from portalkit.assets.base import PRIVATE, PUBLIC, AssetStore, new_key, vendor_folder
 from portalkit.clock import FixedClock
 from portalkit.errors import Conflict, NotFound, ValidationError
 from portalkit.mail.memory import MemoryMailer
@@ -96,6 +97,16 @@ class AssetStoreContract:
         store.put(key, buffer)  # type: ignore[arg-type]
         buffer[:] = b"changed"
         assert store.get(key) == b"%PDF-1.7 original"
+
+    def test_a_key_below_a_vendor_folder_reads_back(self, store: AssetStore) -> None:
+        # Branding keys have one folder more (public/v<vendor>/3f/…): a store keeps any depth
+        # that check_key allows.
+        key = new_key(PUBLIC, "image/png", vendor_folder(uuid4()))
+        store.put(key, b"\x89PNG logo")
+        assert store.exists(key)
+        assert store.get(key) == b"\x89PNG logo"
+        store.delete(key)
+        assert not store.exists(key)
 
     def test_a_missing_key_is_not_found(self, store: AssetStore) -> None:
         key = new_key(PUBLIC, "image/png")

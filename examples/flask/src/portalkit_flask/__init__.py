@@ -41,12 +41,13 @@ from portalkit_flask.extension import (
     visible_fields,
     visible_or_404,
 )
-from portalkit_flask.files import document_response
+from portalkit_flask.files import branding_response, document_response
 from portalkit_flask.i18n import choose_language, gettext, request_language
 
 __all__ = [
     "ADAPTER_KEYS",
     "Portalkit",
+    "branding_response",
     "choose_language",
     "client_key",
     "current_access",

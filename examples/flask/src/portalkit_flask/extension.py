@@ -204,8 +204,8 @@ def _load_member() -> ResponseReturnValue | None:
     state = _state()
     g._portalkit_member = None
     g._portalkit_access = None
-    if request.endpoint == "static":
-        return None  # a stylesheet needs no member: no queries for it
+    if request.endpoint in ("static", "portalkit.branding_asset"):
+        return None  # a stylesheet or a logo needs no member: no queries for it
     view = session.get(_VIEW_AS)
     if view is not None:
         actor = _rebuild_view_as(state, view)

@@ -1,5 +1,6 @@
 """The optional log-in blueprint: log in and out, forgot and reset password, accept an
-invitation, change password, switch customer, end a view as customer, switch language.
+invitation, change password, switch customer, end a view as customer, switch language; and
+the public route of the vendor's branding assets (``portalkit.branding_asset``).
 
 Each view reads the form, calls portalkit and draws ``portalkit/<page>.html``; put a template
 of the same name in your application's ``templates/portalkit/`` to draw it your way (the
@@ -44,6 +45,7 @@ from portalkit_flask.extension import (
     safe_next,
     viewing_as,
 )
+from portalkit_flask.files import branding_response
 from portalkit_flask.i18n import choose_language, request_language
 from portalkit_flask.i18n import gettext as _
 
@@ -258,3 +260,17 @@ def language() -> ResponseReturnValue:
     if choose_language(request.form.get("language")) is None:
         abort(400)
     return redirect(safe_next(request.form.get("next", "")))
+
+
+@blueprint.get("/branding/<path:asset_id>")
+def branding_asset(asset_id: str) -> ResponseReturnValue:
+    """A logo or size-instruction file of this application's vendor, to anyone (a login
+    page shows the logo before anyone logs in); 404 for every key that is not one of its
+    branding assets. ``url_for("portalkit.branding_asset", asset_id=customer.branding.
+    logo_asset_id)`` makes the address."""
+    try:
+        content, content_type = _state().portal.branding.public_asset(_state().vendor_id, asset_id)
+    except NotFound:
+        abort(404)
+    response = branding_response(asset_id, content, content_type)
+    return response.make_conditional(request)
