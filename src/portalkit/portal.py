@@ -34,6 +34,7 @@ from portalkit.auth import AuthService, member_of
 from portalkit.carts.service import CartService
 from portalkit.catalogue.service import CatalogueService
 from portalkit.clock import Clock, SystemClock
+from portalkit.copying import CopyingService
 from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
 from portalkit.devices.service import DeviceService
@@ -136,17 +137,6 @@ class Portal:
             inbox=self.inbox,
         )
         self.review = AccessReviewService(rt, access=self.access)
-        # Copying settings and branding are given to it once their services exist.
-        self.provisioning = ProvisioningService(
-            rt,
-            customers=self.customers,
-            locations=self.locations,
-            contacts=self.contacts,
-            accounts=self.accounts,
-            memberships=self.memberships,
-            profiles=self.profiles,
-            credentials=self.credentials,
-        )
         self.logins = LoginService(
             rt,
             access=self.access,
@@ -171,6 +161,26 @@ class Portal:
         self.groups = GroupService(rt, access=self.access)
         self.assortments = AssortmentService(rt, access=self.access)
         self.pricing = PricingService(rt, access=self.access)
+        # Copying settings between customers reaches their branding and shop settings.
+        self.copying = CopyingService(
+            rt,
+            customers=self.customers,
+            assortments=self.assortments,
+            pricing=self.pricing,
+            groups=self.groups,
+        )
+        # Branding is given to it once its service exists.
+        self.provisioning = ProvisioningService(
+            rt,
+            customers=self.customers,
+            locations=self.locations,
+            contacts=self.contacts,
+            accounts=self.accounts,
+            memberships=self.memberships,
+            profiles=self.profiles,
+            credentials=self.credentials,
+            copying=self.copying,
+        )
         self.devices = DeviceService(rt, access=self.access)
         self.shop = ShopService(rt, access=self.access)
         # Orders and quotes: ``on_filed`` is where the vendor inbox takes in what they file.
