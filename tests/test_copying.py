@@ -385,3 +385,11 @@ def test_a_copy_that_fails_half_way_leaves_the_target_as_it_was() -> None:
         break
     assert k > 10  # the copy is many operations, each one tried
     assert world.portal.customers.get(world.staff, shop.target.id).branding.template == "workwear"
+
+
+def test_the_refusal_says_why_in_the_operators_language(world: World) -> None:
+    source = world.customer()
+    with pytest.raises(ValidationError) as refused:
+        world.portal.copying.check(world.staff, source=source, parts=[NOTIFICATIONS, "colours"])
+    assert refused.value.text("nl").startswith("parts: mag notifications niet noemen")
+    assert "ist kein Teil, der kopiert werden kann" in refused.value.text("de")

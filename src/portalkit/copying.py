@@ -105,22 +105,11 @@ _SIZE_FIELDS: Final[tuple[str, ...]] = tuple(
 )
 
 
-def _(message: str) -> str:
-    # Marks a msgid for the catalogs; a Problem translates its template when shown.
-    return message
-
-
-# Why a part cannot be copied (yet): said instead of copying nothing in silence.
-_UNAVAILABLE: Final[dict[str, str]] = {
-    NOTIFICATIONS: _(
-        "cannot hold notifications: portalkit keeps no notification defaults per customer "
-        "(each login's subscriptions are its own)"
-    ),
-}
-if not _SIZE_FIELDS:
-    _UNAVAILABLE[SIZE_INSTRUCTIONS] = _(
-        "cannot hold size_instructions: this portal's branding has no size-instruction document"
-    )
+# The parts that cannot be copied (yet): refused with their reason rather than copying
+# nothing in silence.
+_UNAVAILABLE: Final[frozenset[str]] = frozenset(
+    {NOTIFICATIONS} | (set() if _SIZE_FIELDS else {SIZE_INSTRUCTIONS})
+)
 
 DEFAULT_PARTS: Final[tuple[str, ...]] = tuple(p for p in PARTS if p not in _UNAVAILABLE)
 """What ``parts=None`` copies: every part this portal can copy."""
@@ -341,8 +330,24 @@ def _parts(value: object) -> tuple[str, ...]:
                     {"name": repr(name)[:100], "choices": ", ".join(PARTS)},
                 )
             )
+        elif name == NOTIFICATIONS:
+            problems.append(
+                Problem(
+                    "parts",
+                    "unavailable",
+                    "may not name notifications: portalkit keeps no notification defaults per "
+                    "customer (each login's subscriptions are its own)",
+                )
+            )
         elif name in _UNAVAILABLE:
-            problems.append(Problem("parts", "unavailable", _UNAVAILABLE[name]))
+            problems.append(
+                Problem(
+                    "parts",
+                    "unavailable",
+                    "may not name size_instructions: this portal's branding has no "
+                    "size-instruction document",
+                )
+            )
     if problems:
         raise ValidationError(problems)
     return tuple(p for p in PARTS if p in value)
