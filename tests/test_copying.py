@@ -232,12 +232,12 @@ def test_size_instructions_follow_the_branding_field(world: World) -> None:
         return
     assert SIZE_INSTRUCTIONS in DEFAULT_PARTS
     branded = attrs.evolve(
-        source.branding, template="workwear", **{f: "size-chart-asset" for f in SIZE_FIELDS}
+        source.branding, template="workwear", **{f: "public/size-chart.pdf" for f in SIZE_FIELDS}
     )
     portal.customers.update(staff, source.id, branding=branded)
     portal.copying.copy_settings(staff, source=source, target=target, parts=[SIZE_INSTRUCTIONS])
     copied = portal.customers.get(staff, target.id).branding
-    assert all(getattr(copied, f) == "size-chart-asset" for f in SIZE_FIELDS)
+    assert all(getattr(copied, f) == "public/size-chart.pdf" for f in SIZE_FIELDS)
     assert copied.template == ""  # the rest of the branding is its own part
     other = world.customer()
     portal.copying.copy_settings(staff, source=source, target=other, parts=[BRANDING])
