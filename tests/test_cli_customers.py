@@ -159,7 +159,7 @@ def test_a_failed_provision_is_one_line_with_its_step_and_leaves_nothing(
     assert line.startswith("portalkit: provisioning stopped at the step check the input")
     assert "admin.username: is taken by another login" in line
     assert [c["code"] for c in _json(cli("customer", "list", "--json"))] == ["ACME"]
-    # A step whose service this portal lacks: a deployment to complete (status 3).
+    # A part that cannot be copied: refused at "check the input", nothing written.
     copy = cli(
         "customer",
         "provision",
@@ -169,11 +169,13 @@ def test_a_failed_provision_is_one_line_with_its_step_and_leaves_nothing(
         "C",
         "--copy-from",
         "ACME",
+        "--copy-part",
+        "colours",
         "--operator",
         "a",
     )
-    assert copy.returncode == ExitCode.SETTINGS
-    assert "copy settings from another customer" in _one_error_line(copy)
+    assert copy.returncode == ExitCode.REFUSED
+    assert "'colours' is not a part that can be copied" in _one_error_line(copy)
     # A file key that is no field, a file that is not there.
     (tmp_path / "bad.json").write_text(json.dumps({"code": "X", "name": "X", "colour": "red"}))
     bad = cli("customer", "provision", "--file", "bad.json", "--operator", "a")

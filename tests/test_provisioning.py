@@ -7,10 +7,9 @@ progress callback saw the steps in order, the failing one marked failed and none
 
 Branding is the real ``portal.branding`` (logos made by Pillow; a renamed text file and an
 image bomb fail the run at "validate", an asset store that refuses to write fails it at
-"branding"), and the dumps compared include every file in the asset store. Copying settings
-belongs to a service that lands later; the stand-in below has its protocol's methods and
-writes through the public services, so that what it writes is part of the run's one
-transaction.
+"branding"), and the dumps compared include every file in the asset store. Copying settings is
+the real ``portal.copying`` too (its own tests are in test_copying.py); the stand-in
+``Copier`` below only forces a clash at the copy step.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ PNG = _png(600, 300)
 
 
 class Copier:
-    """Stands in for ``portal.copying``: copies the source's settings onto the target."""
+    """Stands in for ``portal.copying`` where a test needs the copy step to clash."""
 
     def __init__(self, portal: Portal, *, fail: bool = False) -> None:
         self.portal = portal
@@ -269,6 +268,66 @@ def test_a_customer_without_admin_skips_the_admin_and_its_invitation(
     assert portal.mail.list(staff) == [] and portal.accounts.list(staff) == []
 
 
+def _model(portal: Portal, staff: Staff) -> Customer:
+    """A model customer with branding, an assortment, a price list and a group to copy."""
+    model = portal.customers.create(
+        staff, code="MODEL", name="Model", branding={"template": "workwear"}
+    )
+    portal.assortments.set(staff, model, mode="all")
+    portal.pricing.create_list(staff, name="Retail", currency="EUR", customers=[model])
+    portal.groups.create(staff, name="Resellers", customers=[model])
+    return model
+
+
+def test_provisioning_copies_settings_from_the_customer_it_names(
+    portal: Portal, staff: Staff
+) -> None:
+    model = _model(portal, staff)
+    steps: list[Step] = []
+    summary = portal.provisioning.provision(
+        staff, _request(copy_from="MODEL"), progress=steps.append
+    )
+    acme = portal.customers.get_by_code(staff, "ACME")
+    assert summary.customer == acme and summary.copied_from == model
+    assert acme.branding.template == "workwear"
+    own = portal.assortments.get(staff, acme)
+    assert own is not None and own.mode.value == "all"
+    assert [pl.customer_ids for pl in portal.pricing.lists(staff)] == [{model.id, acme.id}]
+    assert [g.customer_ids for g in portal.groups.list(staff)] == [{model.id, acme.id}]
+    assert ("copy_settings", "done") in _seen(steps)
+    copied = [e for e in portal.audit.list(staff) if e.action == "settings_copied"]
+    assert [e.customer_id for e in copied] == [acme.id]
+    # Only the parts asked for.
+    portal.provisioning.provision(
+        staff, _request(code="BETA", admin=None, copy_from=model.id, copy_parts=["branding"])
+    )
+    beta = portal.customers.get_by_code(staff, "BETA")
+    assert beta.branding.template == "workwear"
+    assert portal.assortments.get(staff, beta) is None
+
+
+def test_a_clerk_without_the_shop_right_cannot_provision_a_copy_of_its_shop(
+    portal: Portal, staff: Staff
+) -> None:
+    _model(portal, staff)
+    clerk = Staff(
+        vendor_id=staff.vendor_id,
+        user_id="clerk",
+        permissions=frozenset({"customers.provision", "logins.manage", "profiles.manage"}),
+    )
+    customers = portal.customers.list(staff)
+    with pytest.raises(ProvisioningFailed) as failed:
+        portal.provisioning.provision(clerk, _request(copy_from="MODEL"))
+    assert failed.value.step is StepName.VALIDATE
+    assert isinstance(failed.value.cause, PermissionDenied)
+    # Refused before any step wrote: no customer, login or mail (the refusal is audited).
+    assert portal.customers.list(staff) == customers
+    assert portal.accounts.list(staff) == [] and portal.mail.list(staff) == []
+    # Branding alone it may copy.
+    portal.provisioning.provision(clerk, _request(copy_from="MODEL", copy_parts=["branding"]))
+    assert portal.customers.get_by_code(clerk, "ACME").branding.template == "workwear"
+
+
 def test_copying_and_branding_run_in_the_same_transaction(portal: Portal, staff: Staff) -> None:
     portal.customers.create(staff, code="MODEL", name="Model", settings={"show_prices": False})
     copier = Copier(portal)
@@ -293,8 +352,7 @@ def test_copying_and_branding_run_in_the_same_transaction(portal: Portal, staff:
 
 
 def test_dry_run_checks_every_step_and_writes_nothing(portal: Portal, staff: Staff) -> None:
-    portal.provisioning.copying = Copier(portal)
-    portal.customers.create(staff, code="MODEL", name="Model")
+    _model(portal, staff)
     before = dump(portal)
     steps: list[Step] = []
     summary = portal.provisioning.provision(
@@ -354,6 +412,21 @@ FAILURES: dict[str, tuple[dict[str, Any], StepName, type[PortalError]]] = {
         ValidationError,
     ),
     "copy clashes": ({"copy_from": "MODEL", "fail": "copy"}, StepName.COPY_SETTINGS, Conflict),
+    "copy of an unknown part": (
+        {"copy_from": "MODEL", "copy_parts": ["colours"]},
+        StepName.VALIDATE,
+        ValidationError,
+    ),
+    "copy onto itself": (
+        {"copy_from": "MODEL", "code": "MODEL"},
+        StepName.VALIDATE,
+        ValidationError,
+    ),
+    "copy from another vendor's customer": (
+        {"copy_from": "THEIRS"},
+        StepName.VALIDATE,
+        NotFound,
+    ),
     "no copying service": (
         {"copy_from": "MODEL", "missing": "copying"},
         StepName.COPY_SETTINGS,
@@ -387,14 +460,18 @@ def test_a_failing_step_leaves_storage_as_it_was(
         user_id="op",
         permissions=STAFF_PERMISSIONS,
     )
-    if missing != "copying":
-        portal.provisioning.copying = Copier(portal, fail=fail == "copy")
+    if missing == "copying":
+        portal.provisioning.copying = None  # a host may take copying away
+    elif fail == "copy":
+        portal.provisioning.copying = Copier(portal, fail=True)
     if missing == "branding":
         portal.provisioning.branding = None
     if fail == "bomb":
         # Pillow's guard, tightened so a 600x300 image counts as a bomb (no 2 GB fixture).
         monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     portal.customers.create(staff, code="MODEL", name="Model")
+    other = portal.vendors.create(System(), code="other", name="Other")
+    portal.customers.create(System(vendor_id=other.id), code="THEIRS", name="Theirs")
     before = dump(portal)
     steps: list[Step] = []
     with pytest.raises(ProvisioningFailed) as failed:
@@ -488,14 +565,13 @@ def _full_run(portal: Portal, staff: Staff, steps: list[Step] | None = None) -> 
 
 def _fault_portal(storage: Storage, assets: AssetStore | None = None) -> tuple[Portal, Staff]:
     portal = _portal(storage, assets=assets)
-    portal.provisioning.copying = Copier(portal)
     staff = Staff(
         vendor_id=portal.vendors.create(System(), code="v", name="V").id,
         user_id="op",
         permissions=STAFF_PERMISSIONS,
     )
     portal.customers.create(staff, code="GROUP", name="Group")
-    portal.customers.create(staff, code="MODEL", name="Model")
+    _model(portal, staff)
     return portal, staff
 
 

@@ -35,6 +35,7 @@ from portalkit.branding import BrandingService
 from portalkit.carts.service import CartService
 from portalkit.catalogue.service import CatalogueService
 from portalkit.clock import Clock, SystemClock
+from portalkit.copying import CopyingService
 from portalkit.credentials import CredentialService
 from portalkit.customers.service import ContactService, CustomerService, LocationService
 from portalkit.devices.service import DeviceService
@@ -138,18 +139,6 @@ class Portal:
         )
         self.review = AccessReviewService(rt, access=self.access)
         self.branding = BrandingService(rt, assets=self.assets)
-        # Copying settings is given to it once its service exists.
-        self.provisioning = ProvisioningService(
-            rt,
-            customers=self.customers,
-            locations=self.locations,
-            contacts=self.contacts,
-            accounts=self.accounts,
-            memberships=self.memberships,
-            profiles=self.profiles,
-            credentials=self.credentials,
-            branding=self.branding,
-        )
         self.logins = LoginService(
             rt,
             access=self.access,
@@ -174,6 +163,26 @@ class Portal:
         self.groups = GroupService(rt, access=self.access)
         self.assortments = AssortmentService(rt, access=self.access)
         self.pricing = PricingService(rt, access=self.access)
+        # Copying settings between customers reaches their branding and shop settings.
+        self.copying = CopyingService(
+            rt,
+            customers=self.customers,
+            assortments=self.assortments,
+            pricing=self.pricing,
+            groups=self.groups,
+        )
+        self.provisioning = ProvisioningService(
+            rt,
+            customers=self.customers,
+            locations=self.locations,
+            contacts=self.contacts,
+            accounts=self.accounts,
+            memberships=self.memberships,
+            profiles=self.profiles,
+            credentials=self.credentials,
+            copying=self.copying,
+            branding=self.branding,
+        )
         self.devices = DeviceService(rt, access=self.access)
         self.shop = ShopService(rt, access=self.access)
         # Orders and quotes: ``on_filed`` is where the vendor inbox takes in what they file.
