@@ -10,6 +10,7 @@ Usage::
     portalkit mail new-key               # a key for PORTALKIT_MAIL_ENCRYPTION_KEY
     portalkit access review --csv        # every login's effective rights, for sign-off
     portalkit events deliver --consumer myapp.erp:take_event   # inbox events to the ERP
+    portalkit inbox list --status new    # what waits for the vendor's staff
     portalkit customer provision --file acme.toml --operator jdoe   # a new customer
     portalkit member list --customer ACME   # its logins
     portalkit import customers klanten.csv --dry-run   # check a CSV file, write nothing
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 
 import click
 
-from portalkit.cli import access, customer, db, events, mail, member, transfer
+from portalkit.cli import access, customer, db, events, inbox, mail, member, transfer
 from portalkit.cli._app import ExitCode, Root, examples, exit_codes_help
 
 __all__ = ["GROUPS", "ExitCode", "main", "portalkit"]
@@ -38,6 +39,7 @@ GROUPS: tuple[click.Group, ...] = (
     db.db,
     mail.mail,
     events.events,
+    inbox.inbox,
     access.access,
     customer.customer,
     member.member,
