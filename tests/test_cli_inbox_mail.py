@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from cryptography.fernet import Fernet
 
 import portalkit as portalkit_package
 from portalkit import Portal, PortalSettings
 from portalkit.cli import portalkit
 from portalkit.cli._app import ExitCode
+from portalkit.mail.base import PermanentMailError
+from portalkit.mail.memory import MemoryMailer
 from portalkit.testing import World
 
 MAIL_FROM = "portal@vendor.example"
@@ -223,9 +226,13 @@ def test_inbox_list_bad_input_is_one_line_and_an_exit_code(
 # -- a real subprocess --------------------------------------------------------------------------
 
 
-def _portalkit(tmp_path: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _portalkit(
+    tmp_path: Path, db_url: str, *args: str, key: str = ""
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTALKIT_")}
     env.update(PORTALKIT_DATABASE_URL=db_url, PORTALKIT_MAIL_FROM=MAIL_FROM)
+    if key:
+        env["PORTALKIT_MAIL_ENCRYPTION_KEY"] = key
     # The portalkit under test, not an installed one: a relative PYTHONPATH breaks in tmp_path.
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
     return subprocess.run(
@@ -246,3 +253,152 @@ def test_the_installed_command_lists_the_inbox(tmp_path: Path, db_url: str) -> N
     bad = _portalkit(tmp_path, db_url, "inbox", "list", "--status", "lost")
     assert (bad.returncode, bad.stdout) == (ExitCode.USAGE, "")
     assert len(bad.stderr.splitlines()) == 1
+
+
+# -- mail status --------------------------------------------------------------------------------
+
+KEY = Fernet.generate_key().decode()
+SECRET = "https://portal.example/invite/TOKEN-s3cr3t-4711"
+
+
+def _mail_world(db_url: str) -> dict[str, Any]:
+    """The default vendor: two sent, one dead (its server refused it), two pending (one a
+    secret invitation); another vendor: one pending."""
+    portal = _portal(db_url, mail_encryption_key=KEY)
+    mailer = MemoryMailer()
+    portal.mailer = mailer
+    world = World(portal, vendor_code=portal.settings.default_vendor)
+
+    def queue(to: str, subject: str, **options: Any) -> Any:
+        return portal.mail.enqueue(
+            world.staff, to=to, subject=subject, text=options.pop("text", "Body"), **options
+        )
+
+    queue("a@customer.example", "Sent one")
+    queue("b@customer.example", "Sent two")
+    assert portal.mail.flush().sent == 2
+    dead = queue("gone@customer.example", "[urgent] Invoice 7", text=f"Pay via {SECRET}")
+    mailer.fail_with = PermanentMailError("550 5.1.1 <gone@customer.example>:\n mailbox unknown")
+    assert portal.mail.flush().dead == 1
+    mailer.fail_with = None
+    first = queue("c@customer.example", "Welcome", text=f"Log in: {SECRET}", secret=True)
+    queue("d@customer.example", "Reminder")
+    elsewhere = World(portal, vendor_code="elsewhere")
+    portal.mail.enqueue(elsewhere.staff, to="x@other.example", subject="Other", text="Body")
+    portal.close()
+    return {"dead": str(dead.id), "oldest_pending_at": first.created_at}
+
+
+def test_mail_status_counts_the_queue_of_every_vendor(run: Run, db_url: str) -> None:
+    facts = _mail_world(db_url)
+    result = run("mail", "status", "--json", mail_encryption_key=KEY)
+    assert result.exit_code == 0, result.output  # 0 although a message is dead: see the docs
+    status = json.loads(result.stdout)
+    by_vendor = {v["vendor"]: v for v in status["vendors"]}
+    mine = by_vendor["default"]
+    assert {k: mine[k] for k in ("pending", "sending", "sent", "dead")} == {
+        "pending": 2,
+        "sending": 0,
+        "sent": 2,
+        "dead": 1,
+    }
+    assert datetime.fromisoformat(mine["oldest_pending_at"]) == facts["oldest_pending_at"]
+    assert 0 <= mine["oldest_pending_seconds"] < 600
+    assert by_vendor["elsewhere"]["pending"] == 1 and by_vendor["elsewhere"]["dead"] == 0
+    assert {k: status["total"][k] for k in ("pending", "sending", "sent", "dead")} == {
+        "pending": 3,
+        "sending": 0,
+        "sent": 2,
+        "dead": 1,
+    }
+    assert status["total"]["oldest_pending_at"] == mine["oldest_pending_at"]
+    (dead,) = status["dead_messages"]
+    assert dead == {
+        "vendor": "default",
+        "id": facts["dead"],
+        "to": "gone@customer.example",
+        "subject": "[urgent] Invoice 7",
+        "kind": "custom",
+        "attempts": 1,
+        "created_at": dead["created_at"],
+        "last_error": "550 5.1.1 <gone@customer.example>: mailbox unknown",
+    }
+    assert "TOKEN" not in result.stdout and "Body" not in result.stdout
+
+
+def test_mail_status_as_a_table_names_each_dead_message_and_its_error(
+    run: Run, db_url: str
+) -> None:
+    _mail_world(db_url)
+    result = run("mail", "status", mail_encryption_key=KEY)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("Mail queue")
+    assert "(all)" in out  # a total below the vendors
+    assert "Dead mail" in out and "[urgent] Invoice 7" in out
+    assert "550 5.1.1 <gone@customer.example>: mailbox" in out  # the table may fold the rest
+    assert "TOKEN" not in out and "Body" not in out and "Pay via" not in out
+    one = run("mail", "status", "--vendor", "elsewhere", mail_encryption_key=KEY)
+    assert one.exit_code == 0 and "elsewhere" in one.stdout
+    assert "(all)" not in one.stdout and "Dead mail" not in one.stdout
+
+
+def test_mail_status_counts_past_one_page_and_limits_the_dead_it_shows(
+    run: Run, db_url: str
+) -> None:
+    portal = _portal(db_url)
+    mailer = MemoryMailer()
+    portal.mailer = mailer
+    world = World(portal, vendor_code=portal.settings.default_vendor)
+    with portal.transaction():
+        for i in range(1003):
+            portal.mail.enqueue(world.staff, to=f"m{i}@c.example", subject=f"S{i}", text="Body")
+    mailer.fail_with = PermanentMailError("refused")
+    assert portal.mail.flush(batch=500).dead == 1003
+    portal.close()
+    status = json.loads(run("mail", "status", "--limit", "3", "--json").stdout)
+    assert status["total"]["dead"] == 1003 and status["total"]["pending"] == 0
+    assert status["total"]["oldest_pending_at"] is None
+    assert [m["subject"] for m in status["dead_messages"]] == ["S1002", "S1001", "S1000"]
+
+
+def test_an_empty_queue_has_no_oldest_message(run: Run, db_url: str) -> None:
+    portal = _portal(db_url)
+    World(portal, vendor_code=portal.settings.default_vendor)
+    portal.close()
+    status = json.loads(run("mail", "status", "--json").stdout)
+    assert status["total"] == {
+        "pending": 0,
+        "sending": 0,
+        "sent": 0,
+        "dead": 0,
+        "oldest_pending_at": None,
+        "oldest_pending_seconds": None,
+    }
+    assert status["dead_messages"] == []
+    assert "Mail queue" in run("mail", "status").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["--limit", "0"], ExitCode.USAGE, "'--limit'"),
+        (["--limit", "1001"], ExitCode.USAGE, "'--limit'"),
+        (["--vendor", "nobody"], ExitCode.REFUSED, "nobody"),
+        (["--colour"], ExitCode.USAGE, "No such option"),
+    ],
+)
+def test_mail_status_bad_input_is_one_line_and_an_exit_code(
+    run: Run, db_url: str, args: list[str], code: ExitCode, says: str
+) -> None:
+    _portal(db_url).close()
+    result = run("mail", "status", *args)
+    assert result.exit_code == code and says in _one_error_line(result)
+
+
+def test_the_installed_command_reports_the_mail_queue(tmp_path: Path, db_url: str) -> None:
+    _mail_world(db_url)
+    done = _portalkit(tmp_path, db_url, "mail", "status", "--json", key=KEY)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total"]["dead"] == 1
+    assert "TOKEN" not in done.stdout

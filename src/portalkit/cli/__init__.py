@@ -7,6 +7,7 @@ Usage::
     portalkit mail flush                 # handle stored requests, deliver what is due, stop
     portalkit mail worker --interval 10  # the same every 10 seconds, until stopped
     portalkit mail list --status dead    # what could not be delivered, and why
+    portalkit mail status                # counts of the queue, the oldest waiting, the dead
     portalkit mail new-key               # a key for PORTALKIT_MAIL_ENCRYPTION_KEY
     portalkit access review --csv        # every login's effective rights, for sign-off
     portalkit events deliver --consumer myapp.erp:take_event   # inbox events to the ERP
