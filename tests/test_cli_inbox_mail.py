@@ -402,3 +402,21 @@ def test_the_installed_command_reports_the_mail_queue(tmp_path: Path, db_url: st
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["total"]["dead"] == 1
     assert "TOKEN" not in done.stdout
+
+
+def test_a_mail_servers_answer_cannot_drive_the_operators_terminal(run: Run, db_url: str) -> None:
+    portal = _portal(db_url)
+    mailer = MemoryMailer()
+    portal.mailer = mailer
+    world = World(portal, vendor_code=portal.settings.default_vendor)
+    portal.mail.enqueue(world.staff, to="a@c.example", subject="Hello", text="Body")
+    mailer.fail_with = PermanentMailError("550 \x1b]0;pwned\x07\x1b[2J refused\r\nfor good")
+    assert portal.mail.flush().dead == 1
+    portal.close()
+    for args in (["mail", "status"], ["mail", "list", "--status", "dead"]):
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout, args
+        assert "refused" in result.stdout
+    (dead,) = json.loads(run("mail", "status", "--json").stdout)["dead_messages"]
+    assert dead["last_error"] == "550  ]0;pwned  [2J refused for good"

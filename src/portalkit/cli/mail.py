@@ -214,7 +214,13 @@ def list_(runtime: Runtime, status: str | None, vendor: str | None, limit: int) 
     for found in runtime.vendors(vendor):
         actor = runtime.acting_for(found)
         for message in runtime.portal.mail.list(actor, status=status, limit=limit):
-            rows.append({"vendor": found.code, **attrs.asdict(message)})
+            rows.append(
+                {
+                    "vendor": found.code,
+                    **attrs.asdict(message),
+                    "last_error": _one_line(message.last_error),
+                }
+            )
     runtime.out.table(rows, _LISTED, title="Queued mail")
 
 
@@ -239,8 +245,14 @@ def _dead_row(vendor: str, message: OutboxMessage) -> dict[str, Any]:
         "kind": message.kind,
         "attempts": message.attempts,
         "created_at": message.created_at,
-        "last_error": " ".join(message.last_error.split()),
+        "last_error": _one_line(message.last_error),
     }
+
+
+def _one_line(error: str) -> str:
+    # A mail server's answer is foreign text: on one line, and without the escape sequences
+    # that would let it retitle or recolour the operator's terminal.
+    return "".join(c if c.isprintable() else " " for c in " ".join(error.split()))
 
 
 def _waiting(seconds: int | None) -> str:
