@@ -7,9 +7,11 @@ Usage::
     portalkit mail flush                 # handle stored requests, deliver what is due, stop
     portalkit mail worker --interval 10  # the same every 10 seconds, until stopped
     portalkit mail list --status dead    # what could not be delivered, and why
+    portalkit mail status                # counts of the queue, the oldest waiting, the dead
     portalkit mail new-key               # a key for PORTALKIT_MAIL_ENCRYPTION_KEY
     portalkit access review --csv        # every login's effective rights, for sign-off
     portalkit events deliver --consumer myapp.erp:take_event   # inbox events to the ERP
+    portalkit inbox list --status new    # what waits for the vendor's staff
     portalkit customer provision --file acme.toml --operator jdoe   # a new customer
     portalkit member list --customer ACME   # its logins
     portalkit import customers klanten.csv --dry-run   # check a CSV file, write nothing
@@ -29,7 +31,7 @@ from collections.abc import Sequence
 
 import click
 
-from portalkit.cli import access, customer, db, events, mail, member, transfer
+from portalkit.cli import access, customer, db, events, inbox, mail, member, transfer
 from portalkit.cli._app import ExitCode, Root, examples, exit_codes_help
 
 __all__ = ["GROUPS", "ExitCode", "main", "portalkit"]
@@ -38,6 +40,7 @@ GROUPS: tuple[click.Group, ...] = (
     db.db,
     mail.mail,
     events.events,
+    inbox.inbox,
     access.access,
     customer.customer,
     member.member,

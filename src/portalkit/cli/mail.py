@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import attrs
 import click
 
+from portalkit.actors import System
 from portalkit.cli._app import Runtime, examples, json_option, pass_runtime
 from portalkit.cli._output import Column
-from portalkit.outbox import FlushReport, OutboxStatus
+from portalkit.outbox import FlushReport, OutboxMessage, OutboxStatus
 
 __all__ = ["mail"]
 
@@ -35,11 +39,37 @@ _LISTED: tuple[Column, ...] = (
 )
 
 
+_COUNTED: tuple[Column, ...] = (
+    ("vendor", "Vendor"),
+    ("pending", "Pending"),
+    ("sending", "Sending"),
+    ("sent", "Sent"),
+    ("dead", "Dead"),
+    ("oldest_pending_at", "Oldest pending (UTC)"),
+    ("waiting", "Waiting for"),
+)
+
+_DEAD: tuple[Column, ...] = (
+    ("vendor", "Vendor"),
+    ("id", "Id"),
+    ("to", "To"),
+    ("subject", "Subject"),
+    ("kind", "Kind"),
+    ("attempts", "Attempts"),
+    ("created_at", "Queued (UTC)"),
+    ("last_error", "Last error"),
+)
+
+# Pages of the largest size portal.mail.list() takes: counting reads every message once.
+_PAGE = 1000
+
+
 @click.group(
     epilog=examples(
         "portalkit mail flush",
         "portalkit mail worker --interval 30",
         "portalkit mail list --status dead",
+        "portalkit mail status",
         "portalkit mail new-key",
     )
 )
@@ -184,8 +214,148 @@ def list_(runtime: Runtime, status: str | None, vendor: str | None, limit: int) 
     for found in runtime.vendors(vendor):
         actor = runtime.acting_for(found)
         for message in runtime.portal.mail.list(actor, status=status, limit=limit):
-            rows.append({"vendor": found.code, **attrs.asdict(message)})
+            rows.append(
+                {
+                    "vendor": found.code,
+                    **attrs.asdict(message),
+                    "last_error": _one_line(message.last_error),
+                }
+            )
     runtime.out.table(rows, _LISTED, title="Queued mail")
+
+
+def _all(runtime: Runtime, actor: System, status: OutboxStatus) -> Iterator[OutboxMessage]:
+    """Every message of the actor's vendor in ``status``, oldest first, a page at a time."""
+    offset = 0
+    while True:
+        found = runtime.portal.mail.list(actor, status=status, limit=_PAGE, offset=offset)
+        yield from found
+        if len(found) < _PAGE:
+            return
+        offset += _PAGE
+
+
+def _dead_row(vendor: str, message: OutboxMessage) -> dict[str, Any]:
+    # What went wrong and where, never the body: a dead invitation may still hold its link.
+    return {
+        "vendor": vendor,
+        "id": message.id,
+        "to": message.to,
+        "subject": message.subject,
+        "kind": message.kind,
+        "attempts": message.attempts,
+        "created_at": message.created_at,
+        "last_error": _one_line(message.last_error),
+    }
+
+
+def _one_line(error: str) -> str:
+    # A mail server's answer is foreign text: on one line, and without the escape sequences
+    # that would let it retitle or recolour the operator's terminal.
+    return "".join(c if c.isprintable() else " " for c in " ".join(error.split()))
+
+
+def _waiting(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def _counts(
+    vendor: str, counts: dict[str, int], oldest: datetime | None, now: datetime
+) -> dict[str, Any]:
+    age = None if oldest is None else max(0, int((now - oldest).total_seconds()))
+    return {
+        "vendor": vendor,
+        **counts,
+        "oldest_pending_at": oldest,
+        "oldest_pending_seconds": age,
+        "waiting": _waiting(age),
+    }
+
+
+@mail.command(
+    epilog=examples(
+        "portalkit mail status",
+        "portalkit mail status --vendor acme --limit 5",
+        "portalkit mail status --json | jq -e '.total.dead == 0'   # for monitoring: 1 if dead",
+    ),
+)
+@click.option(
+    "--vendor",
+    metavar="CODE",
+    help="Only the queue of the vendor with this code (default: every vendor); e.g. --vendor acme.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    metavar="N",
+    help="At most so many dead messages of each vendor shown with their last error, the newest "
+    "first (the count is of all); e.g. --limit 5.",
+)
+@json_option
+@pass_runtime
+def status(runtime: Runtime, vendor: str | None, limit: int) -> None:
+    """Show how the mail queue is doing: how many messages wait, are being sent, were sent
+    and were given up (dead), how long the oldest waits, and why each dead one failed.
+
+    Bodies are never shown (they may hold links and passwords). It only reads; the exit
+    status is 0 whatever the queue holds: a monitor reads the counts (see the example).
+
+    With --json: {"vendors": [...], "total": {...}, "dead_messages": [...]}, each vendor and
+    the total with the keys pending, sending, sent, dead, oldest_pending_at and
+    oldest_pending_seconds; each dead message with vendor, id, to, subject, kind, attempts,
+    created_at and last_error.
+    """
+    now = runtime.portal.clock.now()
+    rows: list[dict[str, Any]] = []
+    dead_rows: list[dict[str, Any]] = []
+    total = dict.fromkeys((s.value for s in OutboxStatus), 0)
+    oldest_of_all: datetime | None = None
+    for found in runtime.vendors(vendor):
+        actor = runtime.acting_for(found)
+        counts = dict.fromkeys((s.value for s in OutboxStatus), 0)
+        oldest: datetime | None = None
+        dead: list[OutboxMessage] = []
+        for state in OutboxStatus:
+            for message in _all(runtime, actor, state):
+                counts[state.value] += 1
+                if state is OutboxStatus.PENDING and (
+                    oldest is None or message.created_at < oldest
+                ):
+                    oldest = message.created_at
+                elif state is OutboxStatus.DEAD:
+                    dead.append(message)
+        dead.sort(key=lambda m: (m.created_at, m.id), reverse=True)
+        dead_rows += [_dead_row(found.code, m) for m in dead[:limit]]
+        rows.append(_counts(found.code, counts, oldest, now))
+        total = {k: total[k] + counts[k] for k in total}
+        if oldest is not None and (oldest_of_all is None or oldest < oldest_of_all):
+            oldest_of_all = oldest
+    summed = _counts("(all)", total, oldest_of_all, now)
+    if runtime.out.json:
+        strip = ("vendor", "waiting")
+        runtime.out.result(
+            {
+                "vendors": [{k: v for k, v in r.items() if k != "waiting"} for r in rows],
+                "total": {k: v for k, v in summed.items() if k not in strip},
+                "dead_messages": dead_rows,
+            },
+            line="",
+        )
+        return
+    runtime.out.table(rows + ([summed] if len(rows) > 1 else []), _COUNTED, title="Mail queue")
+    if dead_rows:
+        runtime.out.table(dead_rows, _DEAD, title="Dead mail")
 
 
 @mail.command(
