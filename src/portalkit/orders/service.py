@@ -29,6 +29,7 @@ from portalkit.errors import (
     Problem,
     ValidationError,
 )
+from portalkit.mail.inline import logo_src
 from portalkit.orders.model import (
     STAFF_MOVES,
     DeliveryAddress,
@@ -462,7 +463,7 @@ class OrderService:
             number=order.number,
             reason=order.decision_reason,
             customer_name=customer.name,
-            logo_url=customer.branding.email_logo_url,
+            logo_url=logo_src(customer.branding),
             link=f"{settings.base_url.rstrip('/')}/",
         )
         self._outbox.queue(uow, message)
