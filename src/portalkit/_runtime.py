@@ -35,7 +35,7 @@ from portalkit.errors import (
 from portalkit.mail.base import Mailer
 from portalkit.passwords import PasswordHasher
 from portalkit.settings import PortalSettings
-from portalkit.storage.base import HostJoinable, Storage, UnitOfWork
+from portalkit.storage.base import HostJoinable, HostTransactions, Storage, UnitOfWork
 from portalkit.throttle import account_throttle_key, throttle_key
 
 if TYPE_CHECKING:
@@ -203,6 +203,10 @@ class Runtime:
                 current.failed = exc
                 raise
             return
+        if session is None and isinstance(self.storage, HostTransactions):
+            # A storage on the host's own connection (the Django adapter's) joins the
+            # host's transaction under way, as if it had been passed.
+            session = self.storage.ambient()
         if session is None:
             tx = _Transaction(self.storage.begin(read_only=read_only))
         else:

@@ -1,0 +1,47 @@
+"""System checks (``manage.py check``): settings that make a portal unsafe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+
+from portalkit_django.apps import get_portal
+
+__all__ = ["unsafe_settings"]
+
+
+def unsafe_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """portalkit_django.E001 no secret key, W002 console mail outside DEBUG, W003 an
+    ``http://`` base URL outside DEBUG."""
+    portal_settings = get_portal().settings
+    found: list[CheckMessage] = []
+    if not portal_settings.secret_key.get_secret_value():
+        found.append(
+            Error(
+                "PORTALKIT['SECRET_KEY'] is empty: throttle counters would be keyed by a "
+                "known value",
+                hint="set a long random secret, the same on every server",
+                id="portalkit_django.E001",
+            )
+        )
+    if not settings.DEBUG and portal_settings.mail_backend == "console":
+        found.append(
+            Warning(
+                "PORTALKIT['MAIL_BACKEND'] is 'console' outside DEBUG: invitations and reset "
+                "links would be printed to the log, not sent",
+                hint="use 'smtp' (or another backend) in production",
+                id="portalkit_django.W002",
+            )
+        )
+    if not settings.DEBUG and portal_settings.base_url.startswith("http://"):
+        found.append(
+            Warning(
+                "PORTALKIT['BASE_URL'] starts with http:// outside DEBUG: the links in mail "
+                "would carry tokens unencrypted",
+                hint="use the portal's https:// address",
+                id="portalkit_django.W003",
+            )
+        )
+    return found
