@@ -33,7 +33,7 @@ import attrs
 from cryptography.fernet import Fernet
 from sqlalchemy import event
 
-from portalkit import Member, Portal, PortalSettings, Staff
+from portalkit import STAFF_PERMISSIONS, Member, Portal, PortalSettings, Staff
 from portalkit.storage.sqlalchemy import SqlStorage
 
 
@@ -50,7 +50,7 @@ def build(path: Path, rounds: int) -> tuple[Portal, Member, Any, list[str], Any]
     )
     # Cheap hashing: the known accounts' passwords are set once, outside the measurement.
     vendor = portal.default_vendor()
-    staff = Staff(vendor_id=vendor.id, user_id="bench")
+    staff = Staff(vendor_id=vendor.id, user_id="bench", permissions=STAFF_PERMISSIONS)
     here = portal.customers.create(staff, code="HERE", name="Here B.V.")
     there = portal.customers.create(staff, code="THERE", name="There B.V.")
     admin_profile = portal.profiles.create(
@@ -113,7 +113,10 @@ def main() -> int:
         counts: dict[str, list[int]] = {"new": [], "known": []}
         accounts_before = {
             a.id
-            for a in portal.accounts.list(Staff(vendor_id=admin.vendor_id, user_id="b"), limit=1000)
+            for a in portal.accounts.list(
+                Staff(vendor_id=admin.vendor_id, user_id="b", permissions=STAFF_PERMISSIONS),
+                limit=1000,
+            )
         }
         for n in range(args.rounds):
             order = ("new", "known") if n % 2 == 0 else ("known", "new")

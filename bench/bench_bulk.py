@@ -50,7 +50,7 @@ import sqlalchemy
 from sqlalchemy import Engine, func, insert, select
 
 import portalkit
-from portalkit import Portal, Staff, System
+from portalkit import STAFF_PERMISSIONS, Portal, Staff, System
 from portalkit.storage.memory import MemoryStorage
 from portalkit.storage.sqlalchemy import SqlStorage
 from portalkit.storage.sqlalchemy.rows import Base
@@ -198,7 +198,7 @@ def one_run(variant: str, customers: int, per_tx: int, tmp: Path) -> tuple[float
         storage.upgrade_schema()
     portal = Portal(storage)
     vendor = portal.vendors.create(System(), code="bench", name="Bench")
-    staff = Staff(vendor_id=vendor.id, user_id="bench")
+    staff = Staff(vendor_id=vendor.id, user_id="bench", permissions=STAFF_PERMISSIONS)
     gc.collect()  # garbage of the previous run must not be collected on this one's clock
     started, cpu_started = time.perf_counter(), time.process_time()
     if variant == "raw-core-sqlite":

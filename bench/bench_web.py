@@ -55,7 +55,7 @@ def build(folder: Path) -> str:
     import sqlalchemy as sa
     from bench_webapp import PASSWORD, Base, Order, User
 
-    from portalkit import Portal, PortalSettings, Staff, presets
+    from portalkit import STAFF_PERMISSIONS, Portal, PortalSettings, Staff, presets
     from portalkit.storage.sqlalchemy import SqlStorage
     from portalkit.testing import seed_login
 
@@ -63,7 +63,11 @@ def build(folder: Path) -> str:
     storage = SqlStorage(url, table_prefix="portalkit_")
     storage.upgrade_schema()
     portal = Portal(storage, settings=PortalSettings(seed_known_passwords=True))
-    staff = Staff(vendor_id=portal.default_vendor("Bench Transport").id, user_id="bench")
+    staff = Staff(
+        vendor_id=portal.default_vendor("Bench Transport").id,
+        user_id="bench",
+        permissions=STAFF_PERMISSIONS,
+    )
     limited = portal.profiles.create_from(staff, presets.TRANSPORT_LIMITED)
     with portal.transaction():
         customers = [

@@ -7,7 +7,7 @@ customer it made before instead of failing.
 
 from __future__ import annotations
 
-from portalkit import AuthenticationFailed, NotFound, Portal, Staff, presets
+from portalkit import STAFF_PERMISSIONS, AuthenticationFailed, NotFound, Portal, Staff, presets
 
 
 def main() -> None:
@@ -15,7 +15,9 @@ def main() -> None:
     in with a generated password and change it, as the transport seed's planner would."""
     portal = Portal.from_settings()  # SQLite file portalkit.db, schema created on the spot
     vendor = portal.default_vendor()
-    staff = Staff(vendor_id=vendor.id, user_id="planner-1", name="Planner")
+    staff = Staff(
+        vendor_id=vendor.id, user_id="planner-1", name="Planner", permissions=STAFF_PERMISSIONS
+    )
 
     try:
         acme = portal.customers.get_by_code(staff, "ACME")

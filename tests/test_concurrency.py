@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event, text
 
 from portalkit import ConcurrentModification, Conflict, Portal, Staff, System
+from portalkit.staffrights import STAFF_PERMISSIONS
 from portalkit.storage.base import TABLES
 from portalkit.storage.memory import MemoryStorage
 from portalkit.testing import World
@@ -66,7 +67,7 @@ def test_two_servers_creating_one_username_on_postgres(
 ) -> None:
     one, two, barrier = pg_portals
     vendor = one.vendors.create(System(), code="race", name="Race")
-    staff = Staff(vendor_id=vendor.id, user_id="s")
+    staff = Staff(vendor_id=vendor.id, user_id="s", permissions=STAFF_PERMISSIONS)
     for n in range(ROUNDS):
         barrier.reset()
         outcomes = _race(
@@ -91,7 +92,7 @@ def test_two_servers_creating_one_customer_code_on_postgres(
 ) -> None:
     one, two, barrier = pg_portals
     vendor = one.vendors.create(System(), code="race", name="Race")
-    staff = Staff(vendor_id=vendor.id, user_id="s")
+    staff = Staff(vendor_id=vendor.id, user_id="s", permissions=STAFF_PERMISSIONS)
     for n in range(ROUNDS):
         barrier.reset()
         outcomes = _race(
@@ -133,7 +134,7 @@ def test_two_threads_creating_one_username_on_a_sqlite_file(tmp_path: Path) -> N
     second = SqlStorage(url)
     one, two = Portal(first), Portal(second)
     vendor = one.vendors.create(System(), code="race", name="Race")
-    staff = Staff(vendor_id=vendor.id, user_id="s")
+    staff = Staff(vendor_id=vendor.id, user_id="s", permissions=STAFF_PERMISSIONS)
     start = threading.Barrier(2, timeout=10)
     for n in range(ROUNDS):
         outcomes = _race(

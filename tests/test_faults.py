@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from portalkit import Portal, PortalError, Staff, System
+from portalkit.staffrights import STAFF_PERMISSIONS
 from portalkit.storage.memory import MemoryStorage
 
 
@@ -92,14 +93,22 @@ def test_a_failure_at_any_sql_statement_stores_nothing(
 
     (tmp_path / "dry").mkdir()
     dry = _portal(make_storage(backend, request, tmp_path / "dry"))
-    dry_staff = Staff(vendor_id=dry.vendors.create(System(), code="v", name="V").id, user_id="s")
+    dry_staff = Staff(
+        vendor_id=dry.vendors.create(System(), code="v", name="V").id,
+        user_id="s",
+        permissions=STAFF_PERMISSIONS,
+    )
     statements = _sql_statements(dry, dry_staff)
     dry.close()
     assert statements >= 6
     for k in range(1, statements + 1):
         (tmp_path / str(k)).mkdir()
         portal = _portal(make_storage(backend, request, tmp_path / str(k)))
-        staff = Staff(vendor_id=portal.vendors.create(System(), code="v", name="V").id, user_id="s")
+        staff = Staff(
+            vendor_id=portal.vendors.create(System(), code="v", name="V").id,
+            user_id="s",
+            permissions=STAFF_PERMISSIONS,
+        )
         calls = {"n": 0}
 
         def fail_at_k(*_args: Any, k: int = k, calls: dict[str, int] = calls) -> None:
@@ -119,7 +128,11 @@ def test_a_failure_at_any_sql_statement_stores_nothing(
 def test_a_failure_at_any_memory_operation_stores_nothing() -> None:
     storage = MemoryStorage()
     portal = _portal(storage)
-    staff = Staff(vendor_id=portal.vendors.create(System(), code="v", name="V").id, user_id="s")
+    staff = Staff(
+        vendor_id=portal.vendors.create(System(), code="v", name="V").id,
+        user_id="s",
+        permissions=STAFF_PERMISSIONS,
+    )
     k = 1
     while True:
         storage.fail_after(k)

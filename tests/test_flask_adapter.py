@@ -40,6 +40,7 @@ from portalkit import (
     ValidationError,
     presets,
 )
+from portalkit.staffrights import STAFF_PERMISSIONS
 
 PASSWORD = "cargo bicycle tulip harbour"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -55,7 +56,7 @@ class World:
         portal = self.portal
         self.vendor = portal.default_vendor()
         self.staff = Staff(
-            vendor_id=self.vendor.id, user_id="planner", permissions=frozenset({"impersonate"})
+            vendor_id=self.vendor.id, user_id="planner", permissions=STAFF_PERMISSIONS
         )
         staff = self.staff
         self.full = portal.profiles.create_from(staff, presets.TRANSPORT_FULL)

@@ -356,9 +356,13 @@ def _site_ids(demo: Flask) -> dict[str, str]:
 
 
 def _platform_staff(demo: Flask) -> Any:
-    from portalkit import Staff
+    from portalkit import STAFF_PERMISSIONS, Staff
 
-    return Staff(vendor_id=demo.extensions["demo"]["vendor_id"], user_id="test")
+    return Staff(
+        vendor_id=demo.extensions["demo"]["vendor_id"],
+        user_id="test",
+        permissions=STAFF_PERMISSIONS,
+    )
 
 
 def _logbook_rows(demo: Flask) -> int:

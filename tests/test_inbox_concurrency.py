@@ -18,6 +18,7 @@ from sqlalchemy import event, text
 from portalkit import ConcurrentModification, Portal, Staff
 from portalkit.clock import FixedClock
 from portalkit.inbox import InboxEvent
+from portalkit.staffrights import INBOX_WORK
 from portalkit.storage.base import TABLES
 from portalkit.testing import World
 
@@ -57,8 +58,8 @@ def two_portals(pg_url: str) -> Iterator[tuple[Portal, Portal]]:
 def test_two_staff_taking_one_item_exactly_one_wins(two_portals: tuple[Portal, Portal]) -> None:
     one, two = two_portals
     world = World(one)
-    pia = Staff(vendor_id=world.vendor.id, user_id="pia")
-    tom = Staff(vendor_id=world.vendor.id, user_id="tom")
+    pia = Staff(vendor_id=world.vendor.id, user_id="pia", permissions={INBOX_WORK})
+    tom = Staff(vendor_id=world.vendor.id, user_id="tom", permissions={INBOX_WORK})
     for person in (pia, tom):
         one.staff.add(
             world.staff,

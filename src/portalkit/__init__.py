@@ -5,10 +5,11 @@ The public API is what this module exports; everything else may change between r
 Example::
 
     from portalkit import Portal, Staff
+    from portalkit.staffrights import CUSTOMERS_PROVISION
 
     portal = Portal()                       # in memory; Portal.from_settings() for SQLite/PG
     vendor = portal.default_vendor()
-    staff = Staff(vendor_id=vendor.id, user_id="planner-1")
+    staff = Staff(vendor_id=vendor.id, user_id="planner-1", permissions={CUSTOMERS_PROVISION})
     acme = portal.customers.create(staff, code="ACME", name="Acme B.V.")
 """
 
@@ -50,12 +51,14 @@ from portalkit.portal import Portal
 from portalkit.profiles import PermissionProfile, Scope
 from portalkit.registrations import Registration, RegistrationStatus
 from portalkit.settings import PortalSettings, load_settings
+from portalkit.staffrights import STAFF_PERMISSIONS, StaffPermission
 from portalkit.tokens import Token, TokenPurpose
 from portalkit.vendors import Vendor
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "STAFF_PERMISSIONS",
     "SUPPORTED_LANGUAGES",
     "Access",
     "AccessContext",
@@ -102,6 +105,7 @@ __all__ = [
     "ResourceType",
     "Scope",
     "Staff",
+    "StaffPermission",
     "StorageError",
     "System",
     "SystemClock",

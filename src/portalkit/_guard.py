@@ -1,16 +1,20 @@
 """Who may call what, until the access-control layer takes over: deny by default.
 
-The foundation knows only three rules: staff and vendor-bound system actors administer their own
-vendor; the platform actor only creates vendors; a member reads its own customer and changes
-nothing. Each rule lives here once, so access control replaces them in one place.
+The foundation knows only three rules: staff holding the permission a call names and
+vendor-bound system actors administer their own vendor; the platform actor only creates
+vendors; a member reads its own customer and changes nothing. Each rule lives here once, so
+access control replaces them in one place.
 """
 
 from __future__ import annotations
 
 from uuid import UUID
 
+import attrs
+
 from portalkit.actors import Actor, Member, Staff, System
 from portalkit.errors import PermissionDenied, ValidationError
+from portalkit.staffrights import LEGACY, STAFF_PERMISSIONS, StaffPermission
 
 
 def who(actor: object) -> Actor:
@@ -36,12 +40,42 @@ def require_platform(actor: Actor) -> None:
         raise PermissionDenied("only the platform actor System() may manage vendors")
 
 
-def require_admin(actor: Actor) -> UUID:
-    """Staff and vendor system actors administer their vendor; members may not (yet)."""
+def require_admin(
+    actor: Actor, permission: StaffPermission, /, *alternatives: StaffPermission
+) -> UUID:
+    """The actor's vendor, if the actor may do a staff-only thing that needs ``permission``
+    (or any one of ``alternatives``): a vendor system actor always may, a Staff actor when it
+    holds one of them, a member never.
+
+    Every staff-only call names what it needs, so the permission argument is required; a name
+    portalkit does not know is a ValidationError (a typo must not decide access).
+    """
+    needed = (permission, *alternatives)
+    for name in needed:
+        if name not in STAFF_PERMISSIONS:
+            raise ValidationError.single(
+                "permission",
+                "unknown_permission",
+                "{name!r} is not a staff permission",
+                name=str(name)[:100],
+            )
     vendor_id = vendor_of(actor)
     if isinstance(actor, Member):
         raise PermissionDenied("only the vendor's staff may do this")
+    if isinstance(actor, Staff) and actor.permissions.isdisjoint(needed):
+        raise PermissionDenied(
+            "this needs the staff permission {permission}", permission=" or ".join(needed)
+        )
     return vendor_id
+
+
+def legacy_rights(actor: object) -> object:
+    """``actor`` as ``PORTALKIT_STAFF_PERMISSIONS=legacy`` sees it: a Staff holding no
+    permissions holds :data:`~portalkit.staffrights.LEGACY` (all but ``impersonate``); any
+    other actor, and a Staff holding some, stays as it is."""
+    if isinstance(actor, Staff) and not actor.permissions:
+        return attrs.evolve(actor, permissions=LEGACY)
+    return actor
 
 
 def may_read_customer(actor: Actor, customer_id: UUID) -> bool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from portalkit import _validation as v
+from portalkit._guard import legacy_rights
 from portalkit._ids import ordered_id
 from portalkit.actors import Actor, Member, Staff, System
 from portalkit.audit.model import AuditEvent, describe
@@ -450,6 +451,12 @@ class Runtime:
                     adopted = adopt(kwargs[acting])
                     if adopted is not None:
                         kwargs = {**kwargs, acting: adopted[0]}
+            if acting is not None and self.settings.staff_permissions == "legacy":
+                # The host opted in: a Staff with no permissions keeps its old rights.
+                if args:
+                    args = (legacy_rights(args[0]), *args[1:])
+                elif acting in kwargs:
+                    kwargs = {**kwargs, acting: legacy_rights(kwargs[acting])}
             if adopted is None:
                 return guarded(*args, **kwargs)
             try:

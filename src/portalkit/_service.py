@@ -11,6 +11,7 @@ import attrs
 
 from portalkit._guard import require_admin
 from portalkit.errors import ConcurrentModification, NotFound, ValidationError
+from portalkit.staffrights import StaffPermission
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -100,17 +101,19 @@ def save(
 def set_fields(
     rt: Runtime,
     actor: Actor,
+    permission: StaffPermission,
     pick: Callable[[UnitOfWork], Repository[R]],
     what: str,
     record: object,
     /,
     **fields: Any,
 ) -> R:
-    """Set a few fields of a record as an administrator (activate, deactivate, …).
+    """Set a few fields of a record as an administrator holding the staff ``permission``
+    (activate, deactivate, …).
 
     Nothing is written, and the version stays, when the record already has those values.
     """
-    vendor_id = require_admin(actor)
+    vendor_id = require_admin(actor, permission)
     with rt.transaction() as uow:
         repo = pick(uow)
         current = load(repo, vendor_id, what, record, what)

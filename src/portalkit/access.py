@@ -47,6 +47,7 @@ from portalkit.actors import Actor, Member, Staff, System
 from portalkit.errors import Message, NotFound, PermissionDenied, Problem, ValidationError
 from portalkit.memberships.model import MembershipKind, MembershipStatus
 from portalkit.profiles.model import Scope
+from portalkit.staffrights import IMPERSONATE, StaffPermission
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -1306,13 +1307,16 @@ class AccessService:
             read_only=actor.read_only,
         )
 
-    def delegated_admin(self, actor: Actor) -> AccessContext | None:
-        """Check that ``actor`` may administer logins: None for staff and vendor system actors
-        (their vendor is theirs), the member's context for a member holding
-        ``members.manage``; PermissionDenied for anyone else (and for read-only views)."""
+    def delegated_admin(
+        self, actor: Actor, permission: StaffPermission, /, *alternatives: StaffPermission
+    ) -> AccessContext | None:
+        """Check that ``actor`` may administer logins: None for vendor system actors and for
+        staff holding the staff ``permission`` (or one of ``alternatives``), the member's
+        context for a member holding ``members.manage``; PermissionDenied for anyone else (and
+        for read-only views)."""
         actor = who(actor)
         if not isinstance(actor, Member):
-            require_admin(actor)
+            require_admin(actor, permission, *alternatives)
             return None
         if actor.impersonator is not None:
             raise PermissionDenied(
@@ -1343,7 +1347,7 @@ class AccessService:
         told by mail (in its language, with the reason).
         """
 
-        if not isinstance(who(staff), Staff) or "impersonate" not in staff.permissions:
+        if not isinstance(who(staff), Staff) or IMPERSONATE not in staff.permissions:
             raise PermissionDenied("viewing as a customer needs the staff permission 'impersonate'")
         problems: list[Problem] = []
         why = v.text(problems, "reason", reason, max_length=500)

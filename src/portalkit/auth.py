@@ -40,6 +40,7 @@ from portalkit.errors import (
     PermissionDenied,
 )
 from portalkit.memberships.model import Membership, MembershipStatus
+from portalkit.staffrights import LOGINS_MANAGE
 from portalkit.throttle import account_throttle_key as account_throttle_key
 from portalkit.throttle import login_key as login_key
 from portalkit.throttle import throttle_key as throttle_key
@@ -392,7 +393,7 @@ class AuthService:
         account_id = ident("account", account)
         own = isinstance(actor, Member) and actor.account_id == account_id
         if not own or (isinstance(actor, Member) and actor.impersonator is not None):
-            require_admin(actor)  # a view-as-customer actor is not the member itself
+            require_admin(actor, LOGINS_MANAGE)  # a view-as-customer actor is not the member itself
         with self._rt.transaction() as uow:
             current = load(uow.accounts, vendor_id, "account", account_id, "account")
             updated = attrs.evolve(

@@ -46,6 +46,7 @@ from portalkit.linkmail import TOKEN_MAX
 from portalkit.memberships.model import Membership, MembershipKind, MembershipStatus
 from portalkit.memberships.rights import may_touch, may_touch_account
 from portalkit.passwords import PasswordPolicy, generate_password
+from portalkit.staffrights import LOGINS_MANAGE
 from portalkit.tokens import Token, TokenPurpose, token_digest
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ class CredentialService:
         holding ``members.manage`` only the logins it may manage — and, to set a
         ``password``, only accounts that are wholly in its hands."""
         vendor_id = vendor_of(actor)
-        delegate = self._access.delegated_admin(actor)
+        delegate = self._access.delegated_admin(actor, LOGINS_MANAGE)
         target = load(uow.memberships, vendor_id, "membership", membership, "membership")
         if delegate is not None:
             may_touch(uow, self._access, delegate, target)

@@ -36,6 +36,7 @@ from portalkit.accounts.model import Account, check_language
 from portalkit.accounts.service import AccountService
 from portalkit.actors import Actor
 from portalkit.errors import Problem
+from portalkit.staffrights import LOGINS_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -107,7 +108,7 @@ class LoginService:
         """
         vendor_id = vendor_of(actor)
         self._access.live(actor)  # a member's login must still work
-        self._access.delegated_admin(actor)
+        self._access.delegated_admin(actor, LOGINS_MANAGE)
         problems: list[Problem] = []
         address = v.email(problems, "email", email)
         wanted = v.username(problems, "username", username) if username is not None else ""

@@ -3,10 +3,11 @@
 Example::
 
     from portalkit import Portal, Staff, System
+    from portalkit.staffrights import CUSTOMERS_PROVISION
 
     portal = Portal.from_settings()          # SQLite file portalkit.db, console mail
     vendor = portal.default_vendor()
-    staff = Staff(vendor_id=vendor.id, user_id="planner-1")
+    staff = Staff(vendor_id=vendor.id, user_id="planner-1", permissions={CUSTOMERS_PROVISION})
     acme = portal.customers.create(staff, code="ACME", name="Acme B.V.")
 
 Every service call runs in a transaction. Group calls into one with
@@ -52,6 +53,7 @@ from portalkit.outbox.service import MailService
 from portalkit.passwords import PasswordHasher
 from portalkit.pricing.service import PricingService
 from portalkit.profiles.service import ProfileService
+from portalkit.provisioning.service import ProvisioningService
 from portalkit.quotes.model import Quote, QuoteStatus
 from portalkit.quotes.service import QuoteService
 from portalkit.registrations.service import RegistrationService
@@ -61,6 +63,8 @@ from portalkit.shop.service import ShopService
 from portalkit.staff.service import StaffService
 from portalkit.storage.base import Storage, UnitOfWork
 from portalkit.tickets.service import TicketService
+from portalkit.transfer.exports import ExportService
+from portalkit.transfer.imports import ImportService
 from portalkit.vendors.model import Vendor
 from portalkit.vendors.service import VendorService
 from portalkit.workrequests.service import WorkRequestService
@@ -132,6 +136,17 @@ class Portal:
             inbox=self.inbox,
         )
         self.review = AccessReviewService(rt, access=self.access)
+        # Copying settings and branding are given to it once their services exist.
+        self.provisioning = ProvisioningService(
+            rt,
+            customers=self.customers,
+            locations=self.locations,
+            contacts=self.contacts,
+            accounts=self.accounts,
+            memberships=self.memberships,
+            profiles=self.profiles,
+            credentials=self.credentials,
+        )
         self.logins = LoginService(
             rt,
             access=self.access,
@@ -140,6 +155,17 @@ class Portal:
             memberships=self.memberships,
             credentials=self.credentials,
         )
+        # CSV import and export: each imported row goes through the services above.
+        self.imports = ImportService(
+            rt,
+            customers=self.customers,
+            locations=self.locations,
+            contacts=self.contacts,
+            accounts=self.accounts,
+            memberships=self.memberships,
+            credentials=self.credentials,
+        )
+        self.exports = ExportService(rt)
         # The shop: the vendor's catalogue and prices (staff), and the member's view of them.
         self.catalogue = CatalogueService(rt, access=self.access)
         self.groups = GroupService(rt, access=self.access)

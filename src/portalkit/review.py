@@ -30,6 +30,7 @@ from portalkit._spreadsheet import safe_cell
 from portalkit.actors import Actor
 from portalkit.auth import member_of
 from portalkit.errors import ValidationError
+from portalkit.staffrights import ACCESS_REVIEW
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -96,7 +97,7 @@ class AccessReviewService:
         membership, two queries per login on SQL storage). Raises NotFound for a customer
         of another vendor, PermissionDenied for a member.
         """
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, ACCESS_REVIEW)
         if not isinstance(tree, bool):
             raise ValidationError.single("tree", "not_bool", "must be true or false")
         with self._rt.transaction(read_only=True) as uow:
@@ -146,7 +147,7 @@ class AccessReviewService:
     def explain(self, actor: Actor, membership: Membership | UUID, capability: str) -> str:
         """Which profile, grant or rule decides whether this login may use ``capability``
         now, in words (the access context's :meth:`~portalkit.AccessContext.explain`)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, ACCESS_REVIEW)
         membership_id = ident("membership", membership)
         with self._rt.transaction(read_only=True) as uow:
             found = load(uow.memberships, vendor_id, "membership", membership_id, "membership")

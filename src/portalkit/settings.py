@@ -100,6 +100,14 @@ class PortalSettings(BaseSettings):
     )
     login_path: str = pydantic.Field(default="/login", pattern=r"^/[^\s]*$")
 
+    staff_permissions: Literal["enforce", "legacy"] = pydantic.Field(
+        default="enforce",
+        description="'enforce': a Staff actor may do only what its permissions name "
+        "(portalkit.staffrights). 'legacy': a Staff with no permissions may do everything "
+        "but view as a customer, as before permissions were checked; one with some holds "
+        "just those.",
+    )
+
     password_policy: Literal["nist", "strict"] = pydantic.Field(
         default="nist",
         description="'nist' (length, common passwords, no composition rules) or 'strict' "

@@ -19,6 +19,7 @@ from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, PermissionDenied, Problem
 from portalkit.memberships.model import MembershipKind
 from portalkit.memberships.service import end_logins_of_customer
+from portalkit.staffrights import LOGINS_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -48,11 +49,13 @@ class AccountService:
         """
         vendor_id = vendor_of(actor)
         if isinstance(actor, Member):
-            self._access.delegated_admin(actor)  # a view, or no members.manage: say so
+            self._access.delegated_admin(
+                actor, LOGINS_MANAGE
+            )  # a view, or no members.manage: say so
             raise PermissionDenied(
                 "customer admins add people with portal.logins.add(), not accounts.create()"
             )
-        require_admin(actor)
+        require_admin(actor, LOGINS_MANAGE)
         problems: list[Problem] = []
         name = v.username(problems, "username", username)
         address = v.email(problems, "email", email)
@@ -83,7 +86,7 @@ class AccountService:
 
     def get_by_username(self, actor: Actor, username: str) -> Account:
         """Return the account with this username (case-insensitive); staff only."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, LOGINS_MANAGE)
         problems: list[Problem] = []
         name = v.username(problems, "username", username)
         v.raise_if(problems)
@@ -95,7 +98,7 @@ class AccountService:
 
     def get_by_email(self, actor: Actor, email: str) -> Account:
         """Return the account with this login e-mail (normalised comparison); staff only."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, LOGINS_MANAGE)
         problems: list[Problem] = []
         address = v.email(problems, "email", email)
         v.raise_if(problems)
@@ -114,7 +117,7 @@ class AccountService:
         offset: int = 0,
     ) -> list[Account]:
         """The vendor's accounts, oldest first; staff only."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, LOGINS_MANAGE)
         limit, offset = page(limit, offset)
         where: dict[str, object] = {}
         if status is not None:
@@ -134,7 +137,7 @@ class AccountService:
 
         A new e-mail address also renews the session stamp: sessions made before it end.
         """
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, LOGINS_MANAGE)
         problems: list[Problem] = []
         v.only_fields(problems, changes, self._CHANGEABLE, "account")
         fields: dict[str, Any] = {}
@@ -169,7 +172,7 @@ class AccountService:
         return self._set_status(actor, account, AccountStatus.ACTIVE)
 
     def _set_status(self, actor: Actor, account: Account | UUID, status: AccountStatus) -> Account:
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, LOGINS_MANAGE)
         with self._rt.transaction() as uow:
             current = load(uow.accounts, vendor_id, "account", account, "account")
             if current.status is status:

@@ -17,6 +17,7 @@ from portalkit.catalogue.model import Category, descendants
 from portalkit.catalogue.service import ids_of
 from portalkit.customers.model import MAX_TREE_DEPTH, Customer
 from portalkit.errors import NotFound, Problem
+from portalkit.staffrights import SHOP_MANAGE
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -102,7 +103,7 @@ class AssortmentService:
         """Set the customer's assortment: ``"all"`` items (minus ``excluded``),
         ``"selected"`` (the ``categories`` with their subcategories and the ``items``, minus
         ``excluded``), or ``"inherit"`` (its umbrella's)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         chosen = v.choice(problems, "mode", mode, AssortmentMode)
         v.raise_if(problems)
@@ -151,14 +152,14 @@ class AssortmentService:
 
     def get(self, actor: Actor, customer: object) -> Assortment | None:
         """The customer's own assortment, or None when it has none."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         with self._rt.transaction(read_only=True) as uow:
             owner = load(uow.customers, vendor_id, "customer", customer, "customer")
             return uow.assortments.get_by(vendor_id, "customer", owner.id)
 
     def effective(self, actor: Actor, customer: object) -> Reach:
         """The assortment that applies to the customer (its own or its umbrella's)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         with self._rt.transaction(read_only=True) as uow:
             owner = load(uow.customers, vendor_id, "customer", customer, "customer")
             return effective_assortment(uow, owner, uow.categories.list(vendor_id))

@@ -16,6 +16,7 @@ from portalkit._service import ident, load, page
 from portalkit.actors import Actor, Member
 from portalkit.audit.model import AuditEvent
 from portalkit.errors import Problem
+from portalkit.staffrights import AUDIT_READ
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -173,7 +174,7 @@ class AuditService:
         offset: int = 0,
     ) -> list[AuditEvent]:
         """Events of the actor's vendor, oldest first, optionally of one customer or action."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, AUDIT_READ)
         limit, offset = page(limit, offset)
         where: dict[str, object] = {}
         if customer is not None:

@@ -23,6 +23,7 @@ from portalkit.catalogue.model import (
     descendants,
 )
 from portalkit.errors import NotFound, Problem, ValidationError
+from portalkit.staffrights import INBOX_WORK, SHOP_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -174,7 +175,7 @@ class CatalogueService:
     # -- categories -----------------------------------------------------------------------
     def create_category(self, actor: Actor, *, name: str, parent: object = None) -> Category:
         """Add a category (under ``parent``, a category or its id, if given)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         checked = v.text(problems, "name", name)
         v.raise_if(problems)
@@ -198,7 +199,7 @@ class CatalogueService:
     ) -> Category:
         """Rename a category or move it (``parent=None``: to the top); a move under itself or
         one of its own subcategories, or deeper than the tree may go, is refused."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         fields: dict[str, Any] = {}
         if name is not None:
@@ -245,7 +246,7 @@ class CatalogueService:
 
     def categories(self, actor: Actor) -> list[Category]:
         """Every category of the vendor, oldest first."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE, INBOX_WORK)
         with self._rt.transaction(read_only=True) as uow:
             return uow.categories.list(vendor_id)
 
@@ -265,7 +266,7 @@ class CatalogueService:
         attributes: Mapping[str, Any] | None = None,
     ) -> CatalogueItem:
         """Add an item; its SKU must be new in the vendor, ignoring case (Conflict if not)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         fields = _item_fields(
             problems,
@@ -300,7 +301,7 @@ class CatalogueService:
     def update_item(self, actor: Actor, item: object, **changes: Any) -> CatalogueItem:
         """Change an item's ``sku``, ``name``, ``description``, ``unit``, ``list_price``,
         ``currency``, ``category``, ``active`` or ``attributes``; any other name is refused."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         v.only_fields(problems, changes, _ITEM_FIELDS, "catalogue item")
         v.raise_if(problems)
@@ -324,13 +325,13 @@ class CatalogueService:
 
     def get_item(self, actor: Actor, item: object) -> CatalogueItem:
         """One item (NotFound for another vendor's)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE, INBOX_WORK)
         with self._rt.transaction(read_only=True) as uow:
             return load(uow.catalogue_items, vendor_id, "catalogue item", item, "item")
 
     def get_by_sku(self, actor: Actor, sku: str) -> CatalogueItem:
         """The item with this SKU, ignoring case (NotFound if none)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE, INBOX_WORK)
         if not v.encodable(sku) or len(sku) > v.CODE_MAX:
             raise NotFound("catalogue item", v.shown(sku))
         with self._rt.transaction(read_only=True) as uow:
@@ -352,7 +353,7 @@ class CatalogueService:
     ) -> list[CatalogueItem]:
         """A page of items, by SKU: ``text`` in the SKU, name or description (ignoring case),
         exactly one ``sku``, in ``category`` or below it, only active ones (``active_only``)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE, INBOX_WORK)
         limit, offset = page(limit, offset)
         problems: list[Problem] = []
         wanted = v.text(problems, "text", text, required=False)

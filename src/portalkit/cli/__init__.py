@@ -10,6 +10,10 @@ Usage::
     portalkit mail new-key               # a key for PORTALKIT_MAIL_ENCRYPTION_KEY
     portalkit access review --csv        # every login's effective rights, for sign-off
     portalkit events deliver --consumer myapp.erp:take_event   # inbox events to the ERP
+    portalkit customer provision --file acme.toml --operator jdoe   # a new customer
+    portalkit member list --customer ACME   # its logins
+    portalkit import customers klanten.csv --dry-run   # check a CSV file, write nothing
+    portalkit export logins --output logins.csv        # logins and their rights as CSV
 
 Every command takes ``--help`` and ``--json``; docs/cli.md lists the exit codes.
 
@@ -25,12 +29,21 @@ from collections.abc import Sequence
 
 import click
 
-from portalkit.cli import access, db, events, mail
+from portalkit.cli import access, customer, db, events, mail, member, transfer
 from portalkit.cli._app import ExitCode, Root, examples, exit_codes_help
 
 __all__ = ["GROUPS", "ExitCode", "main", "portalkit"]
 
-GROUPS: tuple[click.Group, ...] = (db.db, mail.mail, events.events, access.access)
+GROUPS: tuple[click.Group, ...] = (
+    db.db,
+    mail.mail,
+    events.events,
+    access.access,
+    customer.customer,
+    member.member,
+    transfer.import_,
+    transfer.export,
+)
 """The command groups of ``portalkit``, in the order ``--help`` lists them."""
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "exit_code_of",
     "exit_codes_help",
     "json_option",
+    "operator_options",
     "pass_runtime",
 ]
 
@@ -85,7 +86,11 @@ _CODES: tuple[tuple[type[PortalError], ExitCode], ...] = (
 
 
 def exit_code_of(error: PortalError) -> ExitCode:
-    """The exit status for a PortalError that ends a command."""
+    """The exit status for a PortalError that ends a command; an error that wraps another
+    (a failed provisioning step's ``cause``) gets the status of what it wraps."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, PortalError):
+        return exit_code_of(cause)
     return next(code for kind, code in _CODES if isinstance(error, kind))
 
 
@@ -97,6 +102,9 @@ class Runtime:
         #: Where the command prints its result.
         self.out = Output()
         self._portal: Portal | None = None
+        #: ``--operator NAME`` and ``--vendor CODE`` of the command (see :func:`operator_options`).
+        self.operator_name: str | None = None
+        self.vendor_code: str | None = None
 
     def settings(self, **overrides: Any) -> PortalSettings:
         """The settings (``PORTALKIT_*`` variables, ``.env``), with command-line overrides."""
@@ -124,6 +132,21 @@ class Runtime:
         """The actor of an operator's command in one vendor (named so in the audit log)."""
         return System(vendor_id=vendor.id, reason="portalkit command line")
 
+    def vendor(self) -> Vendor:
+        """The vendor of ``--vendor CODE``, else the default vendor (PORTALKIT_DEFAULT_VENDOR,
+        created on first use as the application does); NotFound for an unknown code."""
+        if self.vendor_code is None:
+            return self.portal.default_vendor()
+        return self.vendors(self.vendor_code)[0]
+
+    def operator(self) -> System:
+        """The actor of an operator's command in :meth:`vendor`: the audit log records it as
+        ``system:operator NAME (portalkit command line)`` with ``--operator NAME``."""
+        reason = "portalkit command line"
+        if self.operator_name is not None:
+            reason = f"operator {self.operator_name} ({reason})"
+        return System(vendor_id=self.vendor().id, reason=reason)
+
     def close(self) -> None:
         """Release the portal's connections, if it was built."""
         if self._portal is not None:
@@ -150,6 +173,61 @@ def json_option(command: Callable[P, R]) -> Callable[P, R]:
         help="Print the result as JSON on stdout, and nothing else there; "
         "e.g. portalkit mail flush --json | jq .sent.",
     )(command)
+
+
+_OPERATOR_MAX = 100
+
+
+def _set_operator(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    name = value.strip()
+    if not name or len(name) > _OPERATOR_MAX or not name.isprintable():
+        raise click.BadParameter(
+            f"give your name or login, 1 to {_OPERATOR_MAX} printable characters", ctx, param
+        )
+    ctx.ensure_object(Runtime).operator_name = name
+
+
+def _set_vendor(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Runtime).vendor_code = value
+
+
+def operator_options(*, required: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Add ``--operator NAME`` and ``--vendor CODE`` to a command; it then acts as
+    ``runtime.operator()`` in ``runtime.vendor()``.
+
+    The operator's name is recorded in the audit log with everything the command changes,
+    so a command that changes something requires it (``required=False`` for one that only
+    reads). Example::
+
+        @group.command()
+        @operator_options()
+        @json_option
+        @pass_runtime
+        def prune(runtime: Runtime) -> None:
+            runtime.portal.something(runtime.operator())
+    """
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        command = click.option(
+            "--vendor",
+            metavar="CODE",
+            expose_value=False,
+            callback=_set_vendor,
+            help="The vendor to act in (default: PORTALKIT_DEFAULT_VENDOR); e.g. --vendor acme.",
+        )(command)
+        return click.option(
+            "--operator",
+            metavar="NAME",
+            required=required,
+            expose_value=False,
+            callback=_set_operator,
+            help="Who runs the command, as the audit log records it; e.g. --operator jdoe.",
+        )(command)
+
+    return decorate
 
 
 def examples(*lines: str) -> str:

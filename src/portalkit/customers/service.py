@@ -26,6 +26,7 @@ from portalkit.customers.model import (
     Location,
 )
 from portalkit.errors import NotFound, Problem, ValidationError
+from portalkit.staffrights import CUSTOMERS_PROVISION, LOGINS_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -171,7 +172,7 @@ class CustomerService:
         Raises ValidationError (all problems at once), NotFound for an unknown parent, and
         Conflict when the code is taken (case-insensitively).
         """
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, CUSTOMERS_PROVISION)
         problems: list[Problem] = []
         code = v.code(problems, "code", code)
         name = v.text(problems, "name", name)
@@ -261,7 +262,7 @@ class CustomerService:
         Pass the Customer you read to be told (ConcurrentModification) if someone else
         changed it since.
         """
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, CUSTOMERS_PROVISION)
         problems: list[Problem] = []
         if "code" in changes:
             problems.append(
@@ -332,9 +333,15 @@ class CustomerService:
         working — for good, also when the customer is switched on again."""
         with self._rt.transaction() as uow:
             was_active = load(
-                uow.customers, require_admin(actor), "customer", customer, "customer"
+                uow.customers,
+                require_admin(actor, CUSTOMERS_PROVISION),
+                "customer",
+                customer,
+                "customer",
             ).active
-            changed = set_fields(self._rt, actor, _customers, "customer", customer, active=False)
+            changed = set_fields(
+                self._rt, actor, CUSTOMERS_PROVISION, _customers, "customer", customer, active=False
+            )
             if was_active:
                 _audit(self._rt, uow, actor, "customer_deactivated", changed)
             now = self._rt.clock.now()
@@ -357,9 +364,15 @@ class CustomerService:
         """Switch a customer on again."""
         with self._rt.transaction() as uow:
             was_active = load(
-                uow.customers, require_admin(actor), "customer", customer, "customer"
+                uow.customers,
+                require_admin(actor, CUSTOMERS_PROVISION),
+                "customer",
+                customer,
+                "customer",
             ).active
-            changed = set_fields(self._rt, actor, _customers, "customer", customer, active=True)
+            changed = set_fields(
+                self._rt, actor, CUSTOMERS_PROVISION, _customers, "customer", customer, active=True
+            )
             if not was_active:
                 _audit(self._rt, uow, actor, "customer_reactivated", changed)
             return changed
@@ -519,11 +532,15 @@ class _CustomerPartService(Generic[P]):
 
     def deactivate(self, actor: Actor, record: P | UUID) -> P:
         """Mark the record inactive (kept for history; grants to it stop counting)."""
-        return set_fields(self._rt, actor, self._repo, self._what, record, active=False)
+        return set_fields(
+            self._rt, actor, CUSTOMERS_PROVISION, self._repo, self._what, record, active=False
+        )
 
     def reactivate(self, actor: Actor, record: P | UUID) -> P:
         """Mark the record active again."""
-        return set_fields(self._rt, actor, self._repo, self._what, record, active=True)
+        return set_fields(
+            self._rt, actor, CUSTOMERS_PROVISION, self._repo, self._what, record, active=True
+        )
 
 
 class LocationService(_CustomerPartService[Location]):
@@ -582,7 +599,7 @@ class LocationService(_CustomerPartService[Location]):
         address: Address | Mapping[str, Any] | None = None,
     ) -> Location:
         """Add a site to a customer."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, CUSTOMERS_PROVISION)
         problems: list[Problem] = []
         name = v.text(problems, "name", name)
         loc_code = v.code(problems, "code", code) if code not in (None, "") else ""
@@ -612,7 +629,7 @@ class LocationService(_CustomerPartService[Location]):
         **changes: Any,
     ) -> Location:
         """Change a location's name, code or address."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, CUSTOMERS_PROVISION)
         problems: list[Problem] = []
         v.only_fields(problems, changes, self._CHANGEABLE, "location")
         fields: dict[str, Any] = {}
@@ -687,7 +704,7 @@ class ContactService(_CustomerPartService[Contact]):
         for a customer in its reach)."""
         vendor_id = vendor_of(actor)
         self._access.live(actor)  # a member's login must still work
-        delegate = self._access.delegated_admin(actor)
+        delegate = self._access.delegated_admin(actor, CUSTOMERS_PROVISION, LOGINS_MANAGE)
         problems: list[Problem] = []
         fields = self._fields(
             problems,
@@ -728,7 +745,7 @@ class ContactService(_CustomerPartService[Contact]):
         **changes: Any,
     ) -> Contact:
         """Change a contact's names, e-mail, job title, department or phone."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, CUSTOMERS_PROVISION)
         problems: list[Problem] = []
         v.only_fields(problems, changes, self._CHANGEABLE, "contact")
         fields = self._fields(problems, changes)

@@ -13,6 +13,7 @@ from portalkit._service import load, page, save, seen_version
 from portalkit.catalogue.service import ids_of
 from portalkit.devices.model import Device, DeviceModel
 from portalkit.errors import NotFound, Problem, ValidationError
+from portalkit.staffrights import SHOP_MANAGE
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -45,7 +46,7 @@ class DeviceService:
         self, actor: Actor, *, name: str, accessories: Iterable[Any] = ()
     ) -> DeviceModel:
         """Add a device model with its compatible accessories (catalogue items)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         checked = v.text(problems, "name", name)
         v.raise_if(problems)
@@ -71,7 +72,7 @@ class DeviceService:
         accessories: Iterable[Any] | None = None,
     ) -> DeviceModel:
         """Rename a model or set its accessories (the whole set)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         fields: dict[str, Any] = {}
         if name is not None:
@@ -88,7 +89,7 @@ class DeviceService:
 
     def models(self, actor: Actor) -> list[DeviceModel]:
         """Every device model of the vendor, oldest first."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         with self._rt.transaction(read_only=True) as uow:
             return uow.device_models.list(vendor_id)
 
@@ -102,7 +103,7 @@ class DeviceService:
         location: object = None,
     ) -> Device:
         """Record a device of ``customer``; ``location`` must be one of that customer's."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         checked = v.text(problems, "serial", serial, max_length=v.SHORT_MAX)
         v.raise_if(problems)
@@ -132,7 +133,7 @@ class DeviceService:
     ) -> Device:
         """Move a device to another location of its customer (``None``: none) or switch it
         off (a device taken out of service shows no accessories)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         fields: dict[str, Any] = {}
         if active is not None:
@@ -150,7 +151,7 @@ class DeviceService:
         self, actor: Actor, *, customer: object, limit: int = 100, offset: int = 0
     ) -> list[Device]:
         """A page of a customer's devices, oldest first."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         limit, offset = page(limit, offset)
         with self._rt.transaction(read_only=True) as uow:
             owner = load(uow.customers, vendor_id, "customer", customer, "customer")

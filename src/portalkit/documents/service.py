@@ -28,6 +28,7 @@ from portalkit.errors import (
     StorageError,
     ValidationError,
 )
+from portalkit.staffrights import DOCUMENTS_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -96,7 +97,7 @@ class DocumentService:
         from every member. Another vendor's customer, or a location or membership of
         another customer, is NotFound.
         """
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, DOCUMENTS_MANAGE)
         problems: list[Problem] = []
         title = v.text(problems, "name", name)
         checked = self._assets.check(problems, "data", data, content_type)
@@ -156,7 +157,7 @@ class DocumentService:
     ) -> Document:
         """Rename a document or show it to members or not (the field-service seed's
         "zichtbaar in de klantportal"); staff only. Unchanged values write nothing."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, DOCUMENTS_MANAGE)
         problems: list[Problem] = []
         changes: dict[str, Any] = {}
         if name is not None:
@@ -187,7 +188,7 @@ class DocumentService:
         """Show a document only to these memberships of its customer (``[]``: to none), or,
         with None, to every member who may see documents again; staff only. Links made
         before stop working for every member the new setting hides it from."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, DOCUMENTS_MANAGE)
         problems: list[Problem] = []
         wanted = _member_ids(problems, members)
         seen = seen_version(document, expected_version)
@@ -218,7 +219,7 @@ class DocumentService:
     def delete(self, actor: Actor, document: Any, *, expected_version: int | None = None) -> None:
         """Delete a document; staff only. Its bytes are removed from the asset store once the
         deletion has committed (a rolled-back delete keeps them)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, DOCUMENTS_MANAGE)
         seen = seen_version(document, expected_version)
         with self._rt.transaction() as uow:
             current = load(uow.documents, vendor_id, "document", document, "document")

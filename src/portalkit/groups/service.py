@@ -12,6 +12,7 @@ from portalkit._service import load, save, seen_version
 from portalkit.catalogue.service import ids_of
 from portalkit.errors import NotFound, Problem
 from portalkit.groups.model import CustomerGroup
+from portalkit.staffrights import SHOP_MANAGE
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -41,7 +42,7 @@ class GroupService:
 
     def create(self, actor: Actor, *, name: str, customers: Iterable[Any] = ()) -> CustomerGroup:
         """Add a group of ``customers`` (records or ids); the name is unique, ignoring case."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         checked = v.text(problems, "name", name, max_length=v.SHORT_MAX)
         v.raise_if(problems)
@@ -75,7 +76,7 @@ class GroupService:
         customers: Iterable[Any] | None = None,
     ) -> CustomerGroup:
         """Rename a group or set its customers (the whole set)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         fields: dict[str, Any] = {}
         if name is not None:
@@ -104,12 +105,12 @@ class GroupService:
 
     def get(self, actor: Actor, group: object) -> CustomerGroup:
         """One group (NotFound for another vendor's)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         with self._rt.transaction(read_only=True) as uow:
             return load(uow.customer_groups, vendor_id, "customer group", group, "group")
 
     def list(self, actor: Actor) -> list[CustomerGroup]:
         """Every group of the vendor, oldest first."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         with self._rt.transaction(read_only=True) as uow:
             return uow.customer_groups.list(vendor_id)

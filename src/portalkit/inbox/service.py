@@ -33,6 +33,7 @@ from portalkit.inbox.model import (
     InboxItem,
     InboxStatus,
 )
+from portalkit.staffrights import INBOX_WORK
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -211,7 +212,7 @@ class InboxService:
     ) -> list[InboxItem]:
         """A page of the vendor's inbox, newest first (staff only): of one or several
         kinds and statuses, assigned to ``assignee`` ("" for nobody), of ``customer``."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         limit, offset = page(limit, offset)
         problems: list[Problem] = []
         where: dict[str, object] = {}
@@ -272,7 +273,7 @@ class InboxService:
         nobody (None). With ``expected_version`` (or an item record passed) a change made
         meanwhile raises ConcurrentModification, so two staff taking one item cannot both
         win. The assignee is told by mail."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         seen = seen_version(item, expected_version)
         with self._rt.transaction() as uow:
             current = self._load(uow, vendor_id, item)
@@ -308,7 +309,7 @@ class InboxService:
     def claim(self, actor: Staff, item: Any, *, expected_version: int | None = None) -> InboxItem:
         """Take the item: assign it to the acting staff member, only if nobody else has it
         (Conflict: ConcurrentModification when someone took it meanwhile)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         if not isinstance(actor, Staff):
             raise PermissionDenied("only a member of staff takes an inbox item")
         seen = seen_version(item, expected_version)
@@ -331,7 +332,7 @@ class InboxService:
     ) -> InboxItem:
         """Move the item along (:data:`~portalkit.inbox.model.TRANSITIONS`; another move is
         a ValidationError). The member who filed it is told by mail."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         problems: list[Problem] = []
         wanted: InboxStatus = v.choice(problems, "status", status, InboxStatus)
         v.raise_if(problems)
@@ -357,7 +358,7 @@ class InboxService:
     ) -> InboxComment:
         """Add a comment (staff; ``internal`` ones only staff see). The item's version
         moves on and an event ``changed`` is stored."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         with self._rt.transaction() as uow:
             current = self._load(uow, vendor_id, item)
             return self.add_comment(uow, actor, current, text, internal=internal)
@@ -390,7 +391,7 @@ class InboxService:
 
     def events(self, actor: Actor, item: Any) -> builtins.list[InboxEvent]:
         """The item's events, in order, delivered or not (staff only)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         with self._rt.transaction(read_only=True) as uow:
             current = self._load(uow, vendor_id, item)
             found = uow.inbox_events.list(vendor_id, where={"item_id": current.id})
@@ -444,6 +445,9 @@ class InboxService:
 
     def _visible(self, uow: UnitOfWork, actor: Actor, item: Any) -> InboxItem:
         ctx = self._access.context(actor)
+        if ctx.staff:
+            # Reads of one item and its comments (internal ones too) need what the list needs.
+            require_admin(ctx.actor, INBOX_WORK)
         current = self._load(uow, ctx.actor.vendor_id or UUID(int=0), item)
         if ctx.staff:
             return current

@@ -26,6 +26,7 @@ from portalkit.memberships.model import (
     MembershipStatus,
 )
 from portalkit.memberships.rights import may_switch_on, may_touch, may_touch_account, within_rights
+from portalkit.staffrights import LOGINS_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -169,7 +170,7 @@ class MembershipService:
         """
         vendor_id = vendor_of(actor)
         self._access.live(actor)  # a member's login must still work
-        delegate = self._access.delegated_admin(actor)
+        delegate = self._access.delegated_admin(actor, LOGINS_MANAGE)
         problems: list[Problem] = []
         if kind is None:
             kind = MembershipKind.MEMBER if delegate is None else MembershipKind.EXTRA
@@ -311,7 +312,7 @@ class MembershipService:
         """
         vendor_id = vendor_of(actor)
         self._access.live(actor)  # a member's login must still work
-        delegate = self._access.delegated_admin(actor)
+        delegate = self._access.delegated_admin(actor, LOGINS_MANAGE)
         problems: list[Problem] = []
         v.only_fields(problems, changes, self._CHANGEABLE, "membership")
         fields: dict[str, Any] = {}
@@ -387,7 +388,7 @@ class MembershipService:
     def _set_status(
         self, actor: Actor, membership: Membership | UUID, status: MembershipStatus
     ) -> Membership:
-        delegate = self._access.delegated_admin(actor)
+        delegate = self._access.delegated_admin(actor, LOGINS_MANAGE)
         # A disabled membership's sessions end; activating keeps the stamp it has.
         stamp = {} if status is MembershipStatus.ACTIVE else {"session_stamp": new_session_stamp()}
         vendor_id = vendor_of(actor)

@@ -40,6 +40,7 @@ from portalkit.orders.model import (
     member_view,
 )
 from portalkit.profiles.model import Scope
+from portalkit.staffrights import INBOX_WORK
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -293,7 +294,7 @@ class OrderService:
         v.raise_if(problems)
         where: dict[str, object] = {} if wanted is None else {"status": wanted}
         if not is_member(actor):
-            vendor_id = require_admin(acting(actor))
+            vendor_id = require_admin(acting(actor), INBOX_WORK)
             if customer is not None:
                 where["customer_id"] = ident("customer", customer)
             with self._rt.transaction(read_only=True) as uow:
@@ -310,7 +311,7 @@ class OrderService:
         (NotFound otherwise, as for another customer's)."""
         order_id = ident("order", order)
         if not is_member(actor):
-            vendor_id = require_admin(acting(actor))
+            vendor_id = require_admin(acting(actor), INBOX_WORK)
             with self._rt.transaction(read_only=True) as uow:
                 found = uow.orders.get(vendor_id, order_id)
                 if found is None:
@@ -463,7 +464,7 @@ class OrderService:
         """Move an order on as the vendor: placed → confirmed → shipped → delivered, or
         cancelled before it ships (:data:`~portalkit.orders.model.STAFF_MOVES`). Approval is
         the customer's: staff cannot approve an order waiting for it (only cancel it)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         problems: list[Problem] = []
         wanted: OrderStatus = v.choice(problems, "status", status, OrderStatus)
         v.raise_if(problems)

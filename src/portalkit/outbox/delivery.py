@@ -30,6 +30,7 @@ from portalkit.jobs.queue import JobQueue
 from portalkit.mail.base import MailError, PermanentMailError, TemporaryMailError
 from portalkit.mail.templates import MailTemplates
 from portalkit.outbox.model import FlushReport, OutboxMessage, OutboxStatus
+from portalkit.staffrights import MAIL_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -79,7 +80,7 @@ class Outbox:
     ) -> OutboxMessage:
         """:meth:`MailService.enqueue <portalkit.outbox.service.MailService.enqueue>`, which
         documents it."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, MAIL_MANAGE)
         message = self.compose(
             vendor_id, to=to, subject=subject, text=text, html=html, kind=kind, secret=secret
         )

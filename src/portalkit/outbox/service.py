@@ -18,6 +18,7 @@ from portalkit.errors import Problem, ValidationError
 from portalkit.mail.templates import MailTemplates
 from portalkit.memberships.model import SUBSCRIPTION_RE, MembershipStatus
 from portalkit.outbox.model import FlushReport, OutboxMessage, OutboxStatus
+from portalkit.staffrights import MAIL_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -148,7 +149,7 @@ class MailService:
         given): a member without ``invoices.view`` never gets an invoice mail, whatever it
         subscribed to. Each mail is in the member's language with the customer's mail logo.
         """
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, MAIL_MANAGE)
         if kind not in self.notifications:
             raise ValidationError.single(
                 "kind", "unknown", "{kind!r} is not a notification", kind=kind
@@ -206,7 +207,7 @@ class MailService:
         offset: int = 0,
     ) -> list[OutboxMessage]:
         """Queued messages of the actor's vendor (staff only), e.g. ``status="dead"``."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, MAIL_MANAGE)
         limit, offset = page(limit, offset)
         where: dict[str, object] = {}
         if status is not None:
@@ -223,7 +224,7 @@ class MailService:
 
     def retry(self, actor: Actor, message: OutboxMessage | UUID) -> OutboxMessage:
         """Put a dead message back in the queue with a fresh count of attempts."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, MAIL_MANAGE)
         with self._rt.transaction() as uow:
             current = load(uow.outbox, vendor_id, "message", ident("message", message), "message")
             if current.status is not OutboxStatus.DEAD:

@@ -23,6 +23,7 @@ from portalkit.catalogue.service import ids_of
 from portalkit.errors import Message, PermissionDenied, Problem, ValidationError
 from portalkit.groups.service import check_customers
 from portalkit.pricing.model import Level, PriceDecision, PriceList, PriceRule, RuleKind, resolve
+from portalkit.staffrights import INBOX_WORK, SHOP_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -208,7 +209,7 @@ class PricingService:
         active: bool = True,
     ) -> PriceList:
         """Add a price list in ``currency``, assigned to ``customers`` and ``groups``."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         checked = v.text(problems, "name", name, max_length=v.SHORT_MAX)
         code = money.currency(problems, "currency", currency)
@@ -242,7 +243,7 @@ class PricingService:
         active: bool | None = None,
     ) -> PriceList:
         """Rename a list, switch it on or off, or set whom it is assigned to (whole sets)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         fields: dict[str, Any] = {}
         if name is not None:
@@ -274,7 +275,7 @@ class PricingService:
 
     def lists(self, actor: Actor) -> list[PriceList]:
         """Every price list of the vendor, oldest first."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         with self._rt.transaction(read_only=True) as uow:
             return uow.price_lists.list(vendor_id)
 
@@ -297,7 +298,7 @@ class PricingService:
         percent off the list price (negative: a surcharge; at most 100). It applies from
         ``min_quantity`` on, from ``valid_from`` (inclusive) until ``valid_until``
         (exclusive), both timezone-aware."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         problems: list[Problem] = []
         chosen = v.choice(problems, "kind", kind, RuleKind)
         number = money.amount(problems, "value", value, negative=chosen is RuleKind.PERCENT)
@@ -344,7 +345,7 @@ class PricingService:
 
     def remove_rule(self, actor: Actor, rule: object) -> None:
         """Delete a rule (NotFound for another vendor's)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         with self._rt.transaction() as uow:
             found = load(uow.price_rules, vendor_id, "price rule", rule, "rule")
             owner = load(uow.price_lists, vendor_id, "price list", found.price_list_id, "rule")
@@ -355,7 +356,7 @@ class PricingService:
         self, actor: Actor, price_list: object, *, limit: int = 100, offset: int = 0
     ) -> list[PriceRule]:
         """A page of a list's rules, oldest first."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, SHOP_MANAGE)
         limit, offset = page(limit, offset)
         with self._rt.transaction(read_only=True) as uow:
             owner = load(uow.price_lists, vendor_id, "price list", price_list, "price_list")
@@ -381,7 +382,7 @@ class PricingService:
                     raise PermissionDenied("prices are not shown to this customer")
                 ctx.require("prices.view")
             else:
-                vendor_id = require_admin(real)
+                vendor_id = require_admin(real, SHOP_MANAGE, INBOX_WORK)
                 if customer is None:
                     raise ValidationError.single("customer", "required", "name the customer")
                 owner = load(uow.customers, vendor_id, "customer", customer, "customer")

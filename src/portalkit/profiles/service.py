@@ -17,6 +17,7 @@ from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor
 from portalkit.errors import NotFound, Problem
 from portalkit.profiles.model import PermissionProfile, Scope
+from portalkit.staffrights import LOGINS_MANAGE, PROFILES_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -146,7 +147,7 @@ class ProfileService:
         :meth:`~portalkit.access.AccessService.declare_resource_types`), or ValidationError
         with the code ``"unknown"``.
         """
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, PROFILES_MANAGE)
         problems: list[Problem] = []
         profile = PermissionProfile(
             id=uuid4(),
@@ -189,13 +190,13 @@ class ProfileService:
 
     def get(self, actor: Actor, profile: PermissionProfile | UUID) -> PermissionProfile:
         """Return a profile of the actor's vendor (staff only), or raise NotFound."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, PROFILES_MANAGE, LOGINS_MANAGE)
         with self._rt.transaction() as uow:
             return load(uow.profiles, vendor_id, "permission profile", profile, "profile")
 
     def get_by_name(self, actor: Actor, name: str) -> PermissionProfile:
         """Return the profile with this name (case-insensitive; staff only), or raise NotFound."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, PROFILES_MANAGE, LOGINS_MANAGE)
         problems: list[Problem] = []
         name = v.text(problems, "name", name, max_length=v.SHORT_MAX)
         v.raise_if(problems)
@@ -207,7 +208,7 @@ class ProfileService:
 
     def list(self, actor: Actor, *, limit: int = 100, offset: int = 0) -> list[PermissionProfile]:
         """The vendor's profiles, oldest first (staff only)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, PROFILES_MANAGE, LOGINS_MANAGE)
         limit, offset = page(limit, offset)
         with self._rt.transaction() as uow:
             return uow.profiles.list(vendor_id, limit=limit, offset=offset)
@@ -221,7 +222,7 @@ class ProfileService:
         **changes: Any,
     ) -> PermissionProfile:
         """Change name, capabilities, scopes or description; effective for every member at once."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, PROFILES_MANAGE)
         problems: list[Problem] = []
         v.only_fields(problems, changes, self._CHANGEABLE, "permission profile")
         fields: dict[str, Any] = {}

@@ -44,6 +44,7 @@ from portalkit.quotes.model import (
     QuoteView,
     member_view,
 )
+from portalkit.staffrights import INBOX_WORK
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -167,7 +168,7 @@ class QuoteService:
         v.raise_if(problems)
         where: dict[str, object] = {} if wanted is None else {"status": wanted}
         if not is_member(actor):
-            vendor_id = require_admin(acting(actor))
+            vendor_id = require_admin(acting(actor), INBOX_WORK)
             if customer is not None:
                 where["customer_id"] = ident("customer", customer)
             with self._rt.transaction(read_only=True) as uow:
@@ -182,7 +183,7 @@ class QuoteService:
         """One quote: the record for staff, the member's view for a member who may see it."""
         quote_id = ident("quote", quote)
         if not is_member(actor):
-            vendor_id = require_admin(acting(actor))
+            vendor_id = require_admin(acting(actor), INBOX_WORK)
             with self._rt.transaction(read_only=True) as uow:
                 found = uow.quotes.get(vendor_id, quote_id)
                 if found is None:
@@ -207,7 +208,7 @@ class QuoteService:
         its unit price (Decimal, never float); the quote holds until ``valid_until`` (its
         last day, at most :data:`MAX_VALIDITY_DAYS` ahead). A sent quote may be sent again
         with new prices (a revision) until the member decides."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         problems: list[Problem] = []
         code = money.currency(problems, "currency", currency)
         today = self._today()
@@ -288,7 +289,7 @@ class QuoteService:
 
     def withdraw(self, actor: Actor, quote: object) -> Quote:
         """Withdraw a quote (request) the member has not decided on."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         quote_id = ident("quote", quote)
         with self._rt.transaction() as uow:
             current = uow.quotes.get(vendor_id, quote_id)
@@ -443,7 +444,7 @@ class QuoteService:
         with self._rt.transaction() as uow:
             if not is_member(actor):
                 staff = acting(actor)
-                vendor_id = require_admin(staff)
+                vendor_id = require_admin(staff, INBOX_WORK)
                 current = uow.quotes.get(vendor_id, quote_id)
                 if current is None:
                     raise NotFound("quote", quote_id)
@@ -478,7 +479,7 @@ class QuoteService:
         quote_id = ident("quote", quote)
         with self._rt.transaction(read_only=True) as uow:
             if not is_member(actor):
-                vendor_id = require_admin(acting(actor))
+                vendor_id = require_admin(acting(actor), INBOX_WORK)
                 if uow.quotes.get(vendor_id, quote_id) is None:
                     raise NotFound("quote", quote_id)
             else:

@@ -21,6 +21,7 @@ from portalkit.inbox.model import InboxStatus
 from portalkit.jobs.model import Job
 from portalkit.jobs.queue import Decision, RetryJob
 from portalkit.registrations.model import Registration, RegistrationStatus
+from portalkit.staffrights import LOGINS_MANAGE
 from portalkit.tokens import TokenPurpose
 
 if TYPE_CHECKING:
@@ -283,7 +284,7 @@ class RegistrationService:
     ) -> list[Registration]:
         """The vendor's registrations, oldest first (pending ones by default); staff only.
         The vendor inbox lists these beside orders and quote requests."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, LOGINS_MANAGE)
         limit, offset = page(limit, offset)
         where: dict[str, object] = {}
         if status is not None:
@@ -307,7 +308,7 @@ class RegistrationService:
         — by default the profile named by ``PORTALKIT_REGISTRATION_PROFILE``, a small one —
         and mail the invitation. All in one transaction: a clash (say, the address has an
         account by now) raises Conflict and creates nothing."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, LOGINS_MANAGE)
         if profile is None:
             default = self._rt.settings.registration_profile
             if not default:
@@ -358,7 +359,7 @@ class RegistrationService:
     ) -> Registration:
         """Refuse a pending request: nothing is created; the audit log keeps the decision and
         ``reason``."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, LOGINS_MANAGE)
         problems: list[Problem] = []
         why = v.text(problems, "reason", reason, required=False, max_length=500)
         v.raise_if(problems)

@@ -14,6 +14,7 @@ from portalkit.accounts.model import check_language
 from portalkit.actors import Actor
 from portalkit.errors import NotFound, Problem
 from portalkit.staff.model import InboxAddress, StaffMember
+from portalkit.staffrights import INBOX_WORK, STAFF_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -47,7 +48,7 @@ class StaffService:
         language: str | None = None,
     ) -> StaffMember:
         """Put a member of staff in the directory (Conflict if the user id is in it)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, STAFF_MANAGE)
         problems: list[Problem] = []
         uid = v.text(problems, "user_id", user_id, max_length=200)
         full = v.text(problems, "name", name, max_length=200)
@@ -76,7 +77,7 @@ class StaffService:
 
     def deactivate(self, actor: Actor, user_id: str) -> StaffMember:
         """Take a member of staff out of assignment and mail (the entry stays)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, STAFF_MANAGE)
         with self._rt.transaction() as uow:
             current = self._find(uow, vendor_id, user_id)
             if not current.active:
@@ -94,19 +95,19 @@ class StaffService:
 
     def get(self, actor: Actor, user_id: str) -> StaffMember:
         """The directory entry of ``user_id``; NotFound if there is none."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, STAFF_MANAGE, INBOX_WORK)
         with self._rt.transaction() as uow:
             return self._find(uow, vendor_id, user_id)
 
     def list(self, actor: Actor) -> list[StaffMember]:
         """The vendor's directory, oldest entry first."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, STAFF_MANAGE, INBOX_WORK)
         with self._rt.transaction() as uow:
             return uow.staff_members.list(vendor_id)
 
     def set_inbox_address(self, actor: Actor, email: str) -> InboxAddress:
         """Set the address told about every new inbox item."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, STAFF_MANAGE)
         problems: list[Problem] = []
         address = v.email(problems, "email", email)
         v.raise_if(problems)
@@ -133,7 +134,7 @@ class StaffService:
 
     def inbox_address(self, actor: Actor) -> str | None:
         """The vendor's inbox address, or None while none is set."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, STAFF_MANAGE, INBOX_WORK)
         with self._rt.transaction() as uow:
             return self.address(uow, vendor_id)
 

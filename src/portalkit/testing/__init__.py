@@ -31,6 +31,7 @@ from portalkit.mail.memory import MemoryMailer
 from portalkit.memberships.model import Membership
 from portalkit.portal import Portal
 from portalkit.profiles.model import PermissionProfile
+from portalkit.staffrights import LEGACY, StaffPermission
 from portalkit.storage.memory import MemoryStorage
 from portalkit.testing.seeding import seed_login
 from portalkit.vendors.model import Vendor
@@ -67,8 +68,20 @@ class World:
         self.portal = portal
         code = vendor_code or f"vendor-{self._next()}"
         self.vendor: Vendor = portal.vendors.create(System(), code=code, name=f"Vendor {code}")
-        self.staff = Staff(vendor_id=self.vendor.id, user_id=f"staff-{code}", name="Staff")
+        # The world's employee holds every staff permission but "impersonate", which a test of
+        # view-as grants on purpose (staff_holding), as a host would.
+        self.staff = self.staff_holding(*LEGACY, user_id=f"staff-{code}")
         self.system = System(vendor_id=self.vendor.id)
+
+    def staff_holding(self, *permissions: StaffPermission | str, user_id: str = "") -> Staff:
+        """An employee of the world's vendor holding just ``permissions`` (names from
+        :mod:`portalkit.staffrights`): ``world.staff_holding("inbox.work")``."""
+        return Staff(
+            vendor_id=self.vendor.id,
+            user_id=user_id or f"staff-{self._next()}",
+            name="Staff",
+            permissions=frozenset(permissions),
+        )
 
     def _next(self) -> int:
         return next(self._serial)

@@ -45,6 +45,7 @@ from sqlalchemy.sql.expression import FromClause
 
 from portalkit.access import AccessContext, ResourceType
 from portalkit.actors import Member, Staff, System
+from portalkit.staffrights import STAFF_PERMISSIONS
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -297,7 +298,12 @@ def build(portal: Portal, spec: dict[str, Any]) -> BuiltWorld:
     for vendor_spec in spec["vendors"]:
         code = f"conformance-{next(_serial)}"
         vendor = portal.vendors.create(System(), code=code, name=f"Vendor {code}")
-        staff = Staff(vendor_id=vendor.id, user_id=f"staff-{code}", name="Staff")
+        staff = Staff(
+            vendor_id=vendor.id,
+            user_id=f"staff-{code}",
+            name="Staff",
+            permissions=STAFF_PERMISSIONS,
+        )
         customers: list[Customer] = []
         for i, c in enumerate(vendor_spec["customers"]):
             parent = customers[c["parent"]] if c["parent"] is not None else None

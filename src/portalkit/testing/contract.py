@@ -44,6 +44,7 @@ from portalkit.mail.memory import MemoryMailer
 from portalkit.memberships.model import Access, MembershipKind, MembershipStatus
 from portalkit.portal import Portal
 from portalkit.profiles.model import Scope
+from portalkit.staffrights import STAFF_PERMISSIONS
 from portalkit.storage.base import Storage
 from portalkit.testing import World
 
@@ -453,7 +454,11 @@ class StorageContract:
         assert world.portal.customers.update(world.staff, moved, parent=None).parent_id is None
 
     def test_staff_of_a_vendor_work_only_in_it(self, world: World) -> None:
-        ghost = Staff(vendor_id=world.vendor.id.__class__(int=0), user_id="ghost")
+        ghost = Staff(
+            vendor_id=world.vendor.id.__class__(int=0),
+            user_id="ghost",
+            permissions=STAFF_PERMISSIONS,
+        )
         assert world.portal.customers.list(ghost) == []
 
     # -- access facts and the audit log -------------------------------------------------

@@ -11,6 +11,7 @@ from uuid import UUID
 import attrs
 
 from portalkit import _validation as v
+from portalkit._guard import require_admin
 from portalkit._ids import ordered_id
 from portalkit._service import ident, page
 from portalkit.access import ResourceType
@@ -18,6 +19,7 @@ from portalkit.actors import Actor, Member
 from portalkit.audit.model import describe
 from portalkit.errors import NotFound, PermissionDenied, Problem, StorageError, ValidationError
 from portalkit.inbox.model import InboxComment, InboxItem, InboxStatus
+from portalkit.staffrights import INBOX_WORK
 from portalkit.tickets.model import ATTACHMENTS_MAX, TEXT_MAX, Ticket, TicketAttachment
 
 if TYPE_CHECKING:
@@ -111,7 +113,9 @@ class TicketService:
             problems: list[Problem] = []
             where["status"] = v.choice(problems, "status", status, InboxStatus).value
             v.raise_if(problems)
-        if not ctx.staff:
+        if ctx.staff:
+            require_admin(ctx.actor, INBOX_WORK)
+        else:
             predicate = ctx.predicate(TICKETS)
             if predicate.nothing:
                 return []
@@ -323,6 +327,9 @@ class TicketService:
 
     def _visible(self, uow: UnitOfWork, ctx: AccessContext, ticket: Any) -> Ticket:
         ticket_id = ident("ticket", ticket)
+        if ctx.staff:
+            # Every staff path to a ticket (read, comment, attach, close) passes here.
+            require_admin(ctx.actor, INBOX_WORK)
         found = uow.tickets.get(ctx.actor.vendor_id or UUID(int=0), ticket_id)
         if found is None or not (ctx.staff or ctx.predicate(TICKETS).matches(found, TICKETS)):
             raise NotFound("ticket", ticket_id)

@@ -10,6 +10,7 @@ from portalkit._guard import require_admin, require_platform, vendor_of, who
 from portalkit._service import ident
 from portalkit.actors import Actor
 from portalkit.errors import NotFound, Problem
+from portalkit.staffrights import VENDOR_MANAGE
 from portalkit.vendors.model import Vendor
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class VendorService:
         if own is None:
             require_platform(actor)
         else:
-            require_admin(actor)
+            require_admin(actor, VENDOR_MANAGE)
         problems: list[Problem] = []
         name = v.text(problems, "name", name)
         v.raise_if(problems)

@@ -21,6 +21,7 @@ from portalkit.errors import (
     Problem,
 )
 from portalkit.inbox.model import InboxItem, InboxStatus
+from portalkit.staffrights import INBOX_WORK
 from portalkit.workrequests.model import NOTES_MAX, WorkRequest
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class WorkRequestService:
     ) -> WorkRequest:
         """The vendor's answer: the work is planned ``at`` (no longer tentative) and its
         inbox item in progress; the member is told by mail (staff only)."""
-        vendor_id = require_admin(actor)
+        vendor_id = require_admin(actor, INBOX_WORK)
         problems: list[Problem] = []
         when = _when(problems, "at", at)
         if when is None and not problems:
@@ -222,6 +223,7 @@ class WorkRequestService:
 
     def _bounds(self, ctx: AccessContext) -> tuple[dict[str, object], dict[str, Any]]:
         if ctx.staff:
+            require_admin(ctx.actor, INBOX_WORK)
             return {}, {}
         predicate = ctx.predicate(WORK_REQUESTS)
         if predicate.nothing:
@@ -244,6 +246,8 @@ class WorkRequestService:
         return found
 
     def _visible(self, uow: UnitOfWork, ctx: AccessContext, request: Any) -> WorkRequest:
+        if ctx.staff:
+            require_admin(ctx.actor, INBOX_WORK)
         found = self._load(uow, ctx.actor.vendor_id or UUID(int=0), request)
         if ctx.staff or ctx.predicate(WORK_REQUESTS).matches(found, WORK_REQUESTS):
             return found

@@ -47,6 +47,7 @@ from portalkit import (
     ValidationError,
     presets,
 )
+from portalkit.staffrights import LEGACY, STAFF_PERMISSIONS
 from portalkit_flask import (
     Portalkit,
     current_portal,
@@ -100,7 +101,9 @@ def _demo_staff() -> Staff | None:
         vendor_id=current_app.extensions["demo"]["vendor_id"],
         user_id=data.STAFF_LOGIN,
         name="Pat Planner",
-        permissions=frozenset({"impersonate"}),
+        # The demo's one planner may do everything, viewing as a customer included; a real
+        # host gives each employee the permissions it holds (portalkit.staffrights).
+        permissions=STAFF_PERMISSIONS,
     )
 
 
@@ -139,7 +142,7 @@ def create_app(
     data.register(portal)
     engine = sa.create_engine(f"sqlite:///{folder / DATABASE}")
     vendor = portal.default_vendor("Snelweg Transport")
-    platform = Staff(vendor_id=vendor.id, user_id="demo-setup")
+    platform = Staff(vendor_id=vendor.id, user_id="demo-setup", permissions=LEGACY)
     _staff_directory(portal, platform)
     app.extensions["demo"] = {
         "engine": engine,
