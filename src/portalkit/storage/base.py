@@ -505,6 +505,13 @@ class HostTransactions(HostJoinable, Protocol):
         when there is none (portalkit then runs a transaction of its own)."""
         ...
 
+    def when_ended(self, host: object, action: Callable[[bool], None]) -> None:
+        """Call ``action(committed)`` once the host's transaction ``host`` (what
+        :meth:`ambient` returned) is over: on that connection no transaction of portalkit's
+        own can begin before, and what must outlive a rollback (the audit of a refusal)
+        waits for it."""
+        ...
+
 
 @attrs.frozen
 class UniqueKey:

@@ -7,15 +7,22 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
-from portalkit_django.apps import get_portal
+from portalkit import ConfigurationError
+from portalkit_django.conf import portal_settings as read_settings
 
 __all__ = ["unsafe_settings"]
 
 
 def unsafe_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """portalkit_django.E001 no secret key, W002 console mail outside DEBUG, W003 an
-    ``http://`` base URL outside DEBUG."""
-    portal_settings = get_portal().settings
+    ``http://`` base URL outside DEBUG, E004 a ``settings.PORTALKIT`` portalkit refuses.
+
+    The settings are read again for every run, not taken from the portal built at start:
+    ``manage.py check`` judges the settings as they are now."""
+    try:
+        portal_settings = read_settings()
+    except ConfigurationError as exc:
+        return [Error(str(exc), id="portalkit_django.E004")]
     found: list[CheckMessage] = []
     if not portal_settings.secret_key.get_secret_value():
         found.append(

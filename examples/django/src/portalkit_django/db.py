@@ -220,12 +220,19 @@ class DjangoStorage(SqlStorage):
         joins it."""
         if not isinstance(host, _HostTransaction):
             return super().join(host, read_only=read_only, when_host_ends=when_host_ends)
-        joined = _Join(when_host_ends)
-        host.joins.append(joined)
-        # Registered at the savepoint the block runs in: Django drops it if that savepoint
-        # (or the whole transaction) rolls back, and the join then ends as rolled back.
-        transaction.on_commit(lambda: joined.end(True), using=self.alias)
+        self.when_ended(host, when_host_ends)
         return SqlUnitOfWork(self, read_only, host=host.conn, host_moved=host.moved)
+
+    def when_ended(self, host: object, action: Callable[[bool], None]) -> None:
+        """Call ``action(committed)`` once Django's transaction ``host`` is over: at its
+        commit (``transaction.on_commit``), or, rolled back, at :func:`finish`."""
+        if not isinstance(host, _HostTransaction):
+            raise ConfigurationError("when_ended: not a Django transaction of this storage")
+        joined = _Join(action)
+        host.joins.append(joined)
+        # Registered at the savepoint under way: Django drops it if that savepoint (or the
+        # whole transaction) rolls back, and the action then runs as rolled back.
+        transaction.on_commit(lambda: joined.end(True), using=self.alias)
 
 
 def finish(alias: str = "default") -> None:

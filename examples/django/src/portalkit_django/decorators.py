@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
-
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -97,4 +96,3 @@ def visible_fields(request: Any, resource: str | ResourceType, fields: Iterable[
     if context is None:
         return []
     return list(context.visible_fields(resource, list(fields)))
-

@@ -50,9 +50,7 @@ class PortalkitMiddleware:
             if isinstance(storage, DjangoStorage):
                 finish(storage.alias)
 
-    def process_view(
-        self, request: Any, view: Any, args: Any, kwargs: Any
-    ) -> HttpResponse | None:
+    def process_view(self, request: Any, view: Any, args: Any, kwargs: Any) -> HttpResponse | None:
         """Send a member whose password was set for it to the change-password page first."""
         if request.portal_member is None or not request.session.get(MUST_CHANGE_KEY):
             return None
@@ -70,7 +68,7 @@ class PortalkitMiddleware:
     def process_exception(self, request: Any, exception: Exception) -> HttpResponse | None:
         """portalkit's refusals as Django's: 403 for an action, 404 for a record."""
         if isinstance(exception, PermissionDenied):
-            return response_for_exception(request, DjangoPermissionDenied())  # type: ignore[no-any-return]
+            return response_for_exception(request, DjangoPermissionDenied())
         if isinstance(exception, NotFound):
-            return response_for_exception(request, Http404())  # type: ignore[no-any-return]
+            return response_for_exception(request, Http404())
         return None

@@ -8,7 +8,7 @@ Everything here turns a request into portalkit calls; the decisions are portalki
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.middleware.csrf import rotate_token
@@ -65,7 +65,7 @@ def load_member(request: Any) -> None:
         session.pop(SESSION_KEY, None)
         session.pop(MUST_CHANGE_KEY, None)
         return
-    _set(request, context.actor, context)
+    _set(request, cast(Member, context.actor), context)
 
 
 def client_key(request: Any) -> str | None:

@@ -10,6 +10,7 @@ these views runs inside ``ATOMIC_REQUESTS``, since a failed log-in must stay cou
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -104,9 +105,8 @@ def login(request: Any) -> HttpResponse:
         else:
             login_user(request, result)
             if result.must_change_password:
-                return redirect(
-                    reverse("portalkit:change_password") + "?next=" + safe_next(target)
-                )
+                wanted = urlencode({"next": safe_next(target)}, safe="/")
+                return redirect(f"{reverse('portalkit:change_password')}?{wanted}")
             return redirect(safe_next(target))
     return _page(request, "login", 401 if error else 200, next=target, error=error)
 
@@ -271,5 +271,3 @@ def end_view(request: Any) -> HttpResponse:
     """End this browser's view as customer."""
     end_view_as(request)
     return redirect(safe_next(request.POST.get("next", "")))
-
-
