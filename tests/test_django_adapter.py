@@ -82,9 +82,14 @@ def _views() -> list[Any]:
             "{% load portalkit %}"
             '{% can "orders.view" %}view{% else %}no-view{% endcan %}|'
             '{% can "orders.create" %}create{% else %}no-create{% endcan %}|'
-            '{% visible_fields "records" "id customer_id" as cols %}{{ cols|join:"," }}'
+            '{% visible_fields "records" "id customer_id" as cols %}{{ cols|join:"," }}|'
+            '{% can "orders.view" mine "records" %}mine{% else %}not-mine{% endcan %}|'
+            '{% can "orders.view" theirs "records" %}theirs{% else %}not-theirs{% endcan %}'
         )
-        return HttpResponse(page.render({}, request))
+        member = getattr(request, "portal_member", None)
+        mine = {"id": 1, "customer_id": member.customer_id if member else None}
+        theirs = {"id": 2, "customer_id": _PROJECT.get("other_customer")}
+        return HttpResponse(page.render({"mine": mine, "theirs": theirs}, request))
 
     class Orders(PortalMemberRequiredMixin, View):
         required_capabilities = ("orders.view",)
@@ -581,10 +586,14 @@ def test_a_record_of_another_customer_is_404(world: World) -> None:
 
 
 def test_template_tags_follow_the_context(world: World) -> None:
-    assert world.browser().get("/helpers").content.decode() == "no-view|no-create|"
+    _PROJECT["other_customer"] = world.other.id
+    anonymous = world.browser().get("/helpers").content.decode()
+    assert anonymous == "no-view|no-create||not-mine|not-theirs"
     browser = world.browser()
     browser.login("piet")
-    assert browser.get("/helpers").content.decode() == "view|no-create|id,customer_id"
+    assert browser.get("/helpers").content.decode() == (
+        "view|no-create|id,customer_id|mine|not-theirs"
+    )
 
 
 # -- CSRF, redirects, throttles -------------------------------------------------------------

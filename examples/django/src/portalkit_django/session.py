@@ -14,6 +14,7 @@ from uuid import UUID
 from django.middleware.csrf import rotate_token
 
 from portalkit import AuthenticationFailed, Login, Member, Staff, safe_redirect
+from portalkit.staffrights import IMPERSONATE
 from portalkit_django.apps import _config
 
 __all__ = [
@@ -70,8 +71,8 @@ def load_member(request: Any) -> None:
 
 def client_key(request: Any) -> str | None:
     """Who is knocking, for portalkit's throttles: ``REMOTE_ADDR``. Behind a proxy, have the
-    server (gunicorn's ``--forwarded-allow-ips``, a middleware of your own that trusts only
-    your proxy) put the client's address there; never read X-Forwarded-For yourself."""
+    server (gunicorn's PROXY protocol) or a middleware of your own that trusts only your
+    proxy put the client's address there; never read X-Forwarded-For yourself."""
     found = request.META.get("REMOTE_ADDR")
     return found if isinstance(found, str) and found else None
 
@@ -171,7 +172,7 @@ def _rebuild_view_as(request: Any, data: object) -> bool:
     staff = staff_of(request)
     if staff is None or not isinstance(data, dict) or data.get("by") != staff.user_id:
         return False
-    if "impersonate" not in staff.permissions:
+    if IMPERSONATE not in staff.permissions:
         return False  # the permission was withdrawn: the view ends on the next request
     config = _config()
     try:

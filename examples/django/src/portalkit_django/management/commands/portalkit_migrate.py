@@ -24,7 +24,9 @@ class Command(BaseCommand):
         storage: Any = get_portal().storage
         if options["downgrade"]:
             storage.downgrade_schema(options["downgrade"])
-            self.stdout.write(f"portalkit's tables downgraded to {options['downgrade']}")
+            said = f"portalkit's tables downgraded to {options['downgrade']}"
         else:
             storage.upgrade_schema()
-            self.stdout.write("portalkit's tables are up to date")
+            said = "portalkit's tables are up to date"
+        if options["verbosity"]:
+            self.stdout.write(said)
