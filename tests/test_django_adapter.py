@@ -20,7 +20,15 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from portalkit import ConfigurationError, NotFound, PermissionDenied, ResourceType, Staff, presets
+from portalkit import (
+    AuthenticationFailed,
+    ConfigurationError,
+    NotFound,
+    PermissionDenied,
+    ResourceType,
+    Staff,
+    presets,
+)
 from portalkit.staffrights import STAFF_PERMISSIONS
 
 PASSWORD = "cargo bicycle tulip harbour"
@@ -428,6 +436,134 @@ def test_a_second_writer_waits_for_the_first_and_neither_deadlocks(world: World)
     assert "error" not in done, done.get("error")
     assert done["ok"] >= committed
     assert {"EARLY", "LATE"} <= set(_customers(world))
+
+
+# -- the same on PostgreSQL ------------------------------------------------------------------
+class PgWorld:
+    """A second database alias, ``pg``, on the test server, with a portal on its connection."""
+
+    def __init__(self, url: str) -> None:
+        from django.db import connections
+        from portalkit_django.apps import get_portal
+        from portalkit_django.db import DjangoStorage
+        from sqlalchemy.engine import make_url
+
+        from portalkit import Portal
+
+        found = make_url(url)
+        self.conninfo = (
+            f"host={found.host} port={found.port} dbname={found.database} user={found.username}"
+        )
+        connections.settings["pg"] = connections.configure_settings(
+            {
+                "default": connections.settings["default"],
+                "pg": {
+                    "ENGINE": "django.db.backends.postgresql",
+                    "NAME": found.database,
+                    "USER": found.username,
+                    "PASSWORD": found.password or "",
+                    "HOST": found.host,
+                    "PORT": found.port,
+                },
+            }
+        )["pg"]
+        self.portal = Portal(DjangoStorage("pg"), settings=get_portal().settings)
+        self.portal.storage.upgrade_schema()  # type: ignore[attr-defined]
+        self.staff = Staff(
+            vendor_id=self.portal.default_vendor().id,
+            user_id="planner",
+            permissions=STAFF_PERMISSIONS,
+        )
+        with connections["pg"].cursor() as cursor:
+            cursor.execute("CREATE TABLE shipment (reference text)")
+
+    def shipments(self) -> int:
+        from django.db import connections
+
+        with connections["pg"].cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM shipment")
+            return int(cursor.fetchone()[0])
+
+    def codes(self) -> list[str]:
+        return [c.code for c in self.portal.customers.list(self.staff)]
+
+    def seen_from_outside(self, code: str) -> bool:
+        """Whether another connection sees the customer (committed)."""
+        import psycopg
+
+        with psycopg.connect(self.conninfo) as other:
+            row = other.execute(
+                "SELECT count(*) FROM portalkit_customers WHERE code = %s", (code,)
+            ).fetchone()
+            return bool(row and row[0])
+
+
+@pytest.fixture
+def pg_world(pg_server: Any) -> Iterator[PgWorld]:
+    _project()
+    from uuid import uuid4
+
+    from django.db import connections
+
+    made = PgWorld(pg_server.create_database(f"django_{uuid4().hex[:12]}"))
+    yield made
+    connections["pg"].close()
+    del connections["pg"]  # this thread's connection object, with the old database's name
+    del connections.settings["pg"]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_atomic_commits_both_and_portalkit_never_commits_alone(
+    pg_world: PgWorld,
+) -> None:
+    from django.db import connections, transaction
+
+    with transaction.atomic(using="pg"):
+        with connections["pg"].cursor() as cursor:
+            cursor.execute("INSERT INTO shipment VALUES ('S-1')")
+        pg_world.portal.customers.create(pg_world.staff, code="GAMMA", name="Gamma")
+        assert not pg_world.seen_from_outside("GAMMA")  # inside Django's transaction only
+    assert pg_world.seen_from_outside("GAMMA")
+    assert pg_world.shipments() == 1
+
+
+@pytest.mark.postgres
+def test_on_postgresql_atomic_rolls_back_both_and_the_mail(pg_world: PgWorld) -> None:
+    from django.db import connections, transaction
+
+    portal = pg_world.portal
+    with pytest.raises(RuntimeError), transaction.atomic(using="pg"):
+        with connections["pg"].cursor() as cursor:
+            cursor.execute("INSERT INTO shipment VALUES ('S-2')")
+        portal.customers.create(pg_world.staff, code="BETA", name="Beta GmbH")
+        portal.mail.enqueue(pg_world.staff, to="b@beta.example", subject="Hi", text="Hallo")
+        raise RuntimeError("the host changes its mind")
+    assert pg_world.shipments() == 0
+    assert "BETA" not in pg_world.codes()
+    portal.mail.wait()
+    assert portal.mailer.outbox == []
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_login_round_trip_on_djangos_connection(pg_world: PgWorld) -> None:
+    portal, staff = pg_world.portal, pg_world.staff
+    acme = portal.customers.create(staff, code="ACME", name="Acme Transport")
+    membership = portal.memberships.create(
+        staff,
+        account=portal.accounts.create(staff, username="jane", email="jane@example.com"),
+        customer=acme,
+        contact=portal.contacts.create(staff, customer=acme, first_name="Jane", last_name="T"),
+        kind="main",
+        profile=portal.profiles.create_from(staff, presets.TRANSPORT_FULL),
+    )
+    portal.credentials.set_password(staff, membership, PASSWORD, must_change=False)
+    vendor = portal.default_vendor().id
+    login = portal.auth.authenticate(vendor, "jane", PASSWORD, client_key="192.0.2.1")
+    context = portal.auth.session_context(vendor, login.session)
+    assert context.actor.membership_id == membership.id and context.can("orders.view")
+    portal.auth.end_sessions(staff, membership.account_id)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.session_context(vendor, login.session)
 
 
 # -- sessions -------------------------------------------------------------------------------

@@ -141,10 +141,17 @@ def django_engine(alias: str = "default") -> Engine:
         django_connection.ensure_connection()
         return _SharedConnection(django_connection)
 
-    engine = create_engine(
-        _DIALECTS[vendor], creator=creator, poolclass=NullPool, pool_reset_on_return=None
-    )
     sqlite = vendor == "sqlite"
+    # psycopg's type look-ups want its own connection class, not the wrapper Django's is
+    # handed over in; portalkit's tables use no hstore.
+    options: dict[str, Any] = {} if sqlite else {"use_native_hstore": False}
+    engine = create_engine(
+        _DIALECTS[vendor],
+        creator=creator,
+        poolclass=NullPool,
+        pool_reset_on_return=None,
+        **options,
+    )
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
