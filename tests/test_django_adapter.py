@@ -144,8 +144,11 @@ def _project() -> dict[str, Any]:
         ROOT_URLCONF=__name__,
         USE_TZ=True,
         INSTALLED_APPS=["django.contrib.messages", "portalkit_django"],
+        LANGUAGE_CODE="en",
+        LANGUAGES=[("en", "English"), ("nl", "Nederlands"), ("de", "Deutsch")],
         MIDDLEWARE=[
             "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.locale.LocaleMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
             "portalkit_django.middleware.PortalkitMiddleware",
@@ -787,6 +790,60 @@ def test_a_forwarded_for_header_does_not_change_the_client(world: World) -> None
     guesser = world.browser("203.0.113.9")
     guesser.client.defaults["HTTP_X_FORWARDED_FOR"] = "198.51.100.99"
     assert guesser.login("jane").status_code == 401
+
+
+# -- languages ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("language", "title"), [("en", "Log in"), ("nl", "Inloggen"), ("de", "Anmelden")]
+)
+def test_the_pages_speak_the_language_of_the_request(
+    world: World, language: str, title: str
+) -> None:
+    browser = world.browser()
+    browser.client.defaults["HTTP_ACCEPT_LANGUAGE"] = language
+    assert f"<h1>{title}</h1>" in browser.get("/portal/login/").content.decode()
+
+
+def test_portalkits_own_messages_follow_the_language_too(world: World) -> None:
+    from portalkit import AuthenticationFailed
+
+    texts = {}
+    for language in ("en", "nl", "de"):
+        browser = world.browser(f"192.0.2.{len(texts) + 20}")
+        browser.client.defaults["HTTP_ACCEPT_LANGUAGE"] = language
+        page = browser.login(f"nobody-{language}", "wrong password here").content.decode()
+        texts[language] = AuthenticationFailed().text(language)
+        assert texts[language] in page
+    assert len(set(texts.values())) == 3
+
+
+def _catalog_entries(language: str) -> dict[str, str]:
+    from babel.messages.pofile import read_po
+
+    with (_LOCALE / language / "LC_MESSAGES" / "django.po").open("rb") as po:
+        return {m.id: m.string for m in read_po(po, locale=language) if m.id}
+
+
+_LOCALE = Path(__file__).parent.parent / "examples/django/src/portalkit_django/locale"
+
+
+@pytest.mark.parametrize("language", ["nl", "de"])
+def test_every_message_is_translated_and_compiled(language: str) -> None:
+    import gettext
+
+    entries = _catalog_entries(language)
+    sources = _LOCALE.parent
+    said: set[str] = set()
+    for template in (sources / "templates").rglob("*.html"):
+        said |= set(re.findall(r'{% translate "([^"]+)" %}', template.read_text()))
+    for module in sources.glob("*.py"):
+        said |= set(re.findall(r'\b_\("([^"]+)"\)', module.read_text()))
+    assert said and said <= set(entries), sorted(said - set(entries))
+    assert all(entries.values()), [k for k, v in entries.items() if not v]
+    with (_LOCALE / language / "LC_MESSAGES" / "django.mo").open("rb") as mo:
+        compiled = gettext.GNUTranslations(mo)
+    # The .mo Django reads is the .po's: `django-admin compilemessages` after every change.
+    assert {k: compiled.gettext(k) for k in entries} == entries
 
 
 # -- the other pages ------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from portalkit_django.session import MUST_CHANGE_KEY, load_member
 
 __all__ = ["PortalkitMiddleware"]
 
-# The pages a member who must change its password may still reach.
-_EXEMPT = {"portalkit:change_password", "portalkit:logout", "portalkit:language"}
+# The pages a member who must change its password may still reach (``set_language`` is
+# Django's own, from ``django.conf.urls.i18n``).
+_EXEMPT = {"portalkit:change_password", "portalkit:logout", "set_language"}
 
 
 class PortalkitMiddleware:
