@@ -107,6 +107,7 @@ def _views() -> list[Any]:
 
     return [
         path("portal/", include("portalkit_django.urls")),
+        path("i18n/", include("django.conf.urls.i18n")),
         path("whoami", whoami),
         path("orders/new", new_order),
         path("orders", Orders.as_view()),
@@ -668,6 +669,20 @@ def test_must_change_password_sends_the_member_to_change_it_first(world: World) 
     )
     assert changed["Location"] == "/whoami"
     assert browser.get("/whoami").status_code == 200
+
+
+def test_a_member_who_must_change_its_password_may_still_switch_language(world: World) -> None:
+    world.add("kees", world.acme, "member", world.full, must_change=True)
+    browser = world.browser()
+    browser.login("kees")
+    switched = browser.post(
+        "/i18n/setlang/",
+        {"language": "nl", "next": "/portal/change-password/"},
+        form_at="/portal/change-password/",
+    )
+    assert switched.status_code == 302
+    assert switched["Location"] == "/portal/change-password/"
+    assert "Wachtwoord wijzigen" in browser.get("/portal/change-password/").content.decode()
 
 
 # -- who may see what ---------------------------------------------------------------------
