@@ -22,6 +22,7 @@ from cryptography.fernet import Fernet
 
 from portalkit import (
     AuthenticationFailed,
+    Condition,
     ConfigurationError,
     NotFound,
     PermissionDenied,
@@ -183,15 +184,38 @@ def _project() -> dict[str, Any]:
         class Meta:
             app_label = "portalkit"
 
+    class Job(models.Model):
+        """Host records portalkit filters: a customer's, some with an owner and a status."""
+
+        customer_id = models.UUIDField()
+        owner_id = models.UUIDField(null=True)
+        status = models.CharField(max_length=20, null=True)
+        reference = models.CharField(max_length=20)
+        rate = models.DecimalField(max_digits=9, decimal_places=2)
+
+        class Meta:
+            app_label = "portalkit"
+
     call_command("portalkit_migrate", verbosity=0)
     with connection.schema_editor() as editor:
         editor.create_model(Shipment)
+        editor.create_model(Job)
     from portalkit_django.apps import get_portal, get_vendor_id
 
     get_vendor_id()
-    get_portal().access.register_resource(ResourceType("records", view="orders.view"))
+    access = get_portal().access
+    access.register_resource(ResourceType("records", view="orders.view"))
+    access.register_resource(
+        ResourceType(
+            "jobs",
+            view="orders.view",
+            owner_field="owner_id",
+            sensitive={"rate": "prices.view"},
+            conditions={"orders.create": Condition("status", {"open", None})},
+        )
+    )
     connections.close_all()
-    _PROJECT.update(template=where / "t.db", Shipment=Shipment, where=where)
+    _PROJECT.update(template=where / "t.db", Shipment=Shipment, Job=Job, where=where)
     return _PROJECT
 
 
@@ -440,6 +464,73 @@ def test_a_second_writer_waits_for_the_first_and_neither_deadlocks(world: World)
     assert "error" not in done, done.get("error")
     assert done["ok"] >= committed
     assert {"EARLY", "LATE"} <= set(_customers(world))
+
+
+# -- querysets filtered in SQL --------------------------------------------------------------
+def _jobs(world: World) -> Any:
+    Job = _PROJECT["Job"]
+    jane = world.memberships["jane"]
+    n = 0
+    for customer in (world.acme, world.other):
+        for owner in (jane.account_id, None):
+            for status in ("open", "closed", None):
+                n += 1
+                Job.objects.create(
+                    customer_id=customer.id,
+                    owner_id=owner,
+                    status=status,
+                    reference=f"J-{n}",
+                    rate="12.50",
+                )
+    return Job
+
+
+def test_a_queryset_is_filtered_in_sql_as_portalkit_filters_records(world: World) -> None:
+    from types import SimpleNamespace
+
+    from portalkit_django.queries import visible, visible_rows
+
+    from portalkit.auth import member_of
+
+    Job = _jobs(world)
+    limited = world.portal.profiles.create_from(world.staff, presets.TRANSPORT_LIMITED)
+    world.add("lars", world.acme, "member", limited)
+    everything = list(Job.objects.values())
+    seen_rates = set()
+    for name in ("jane", "piet", "olga", "lars"):
+        context = world.portal.access.context(member_of(world.memberships[name]))
+        request = SimpleNamespace(portal_access=context)
+        for capability in (None, "orders.create"):
+            if capability and not context.can(capability):
+                continue
+            query = visible(request, Job.objects.all(), "jobs", capability=capability)
+            assert "WHERE" in str(query.query)  # the database filters, not Python
+            expected = context.filter(everything, "jobs", capability=capability)
+            assert sorted(j.reference for j in query) == sorted(r["reference"] for r in expected)
+        rows = list(visible_rows(request, Job.objects.all(), "jobs"))
+        assert rows and all(("rate" in row) == context.can("prices.view") for row in rows)
+        seen_rates.add(context.can("prices.view"))
+    assert seen_rates == {True, False}  # both kinds of member were looked at
+    assert not visible(SimpleNamespace(portal_access=None), Job.objects.all(), "jobs").exists()
+
+
+def test_the_condition_of_a_capability_keeps_records_without_a_status(world: World) -> None:
+    from types import SimpleNamespace
+
+    from portalkit_django.queries import visible
+
+    from portalkit.auth import member_of
+
+    Job = _jobs(world)
+    context = world.portal.access.context(member_of(world.memberships["jane"]))
+    found = visible(
+        SimpleNamespace(portal_access=context),
+        Job.objects.all(),
+        "jobs",
+        capability="orders.create",
+    )
+    assert {j.status for j in found} == {"open", None}
+    assert {j.customer_id for j in found} == {world.acme.id}
 
 
 # -- the same on PostgreSQL ------------------------------------------------------------------
