@@ -47,7 +47,10 @@ for who in ("full", "limited", "readonly"):
         assert not shown, (who, shown)  # no price anywhere in the page
 _, refused = browser("noaccess")
 assert refused.status_code == 401
-client, _ = browser("limited", "nl")
+for language, words in {"nl": ("Referentie", "Uitloggen"), "de": ("Referenz", "Abmelden")}.items():
+    client, _ = browser("limited", language)
+    html = client.get("/orders/").content.decode()
+    assert all(word in html for word in words), (language, html)
 assert "Inloggen" in Client(HTTP_ACCEPT_LANGUAGE="nl").get("/portal/login/").content.decode()
 assert "Anmelden" in Client(HTTP_ACCEPT_LANGUAGE="de").get("/portal/login/").content.decode()
 print("demo ok")
