@@ -53,6 +53,21 @@ for language, words in {"nl": ("Referentie", "Uitloggen"), "de": ("Referenz", "A
     assert all(word in html for word in words), (language, html)
 assert "Inloggen" in Client(HTTP_ACCEPT_LANGUAGE="nl").get("/portal/login/").content.decode()
 assert "Anmelden" in Client(HTTP_ACCEPT_LANGUAGE="de").get("/portal/login/").content.decode()
+# The customer admin invites a login with limited rights; a full login may not.
+client, _ = browser("admin")
+page = client.get("/admin/logins/").content.decode()
+token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+added = client.post("/admin/logins/", {
+    "csrfmiddlewaretoken": token, "first_name": "Piet", "last_name": "Pieters",
+    "email": "piet@vandijk.example", "profile": "Limited access",
+})
+assert added.status_code == 302, added.content.decode()[-2000:]
+listed = client.get("/admin/logins/").content.decode()
+assert "Piet Pieters" in listed and "invited" in listed, listed
+dutch, _ = browser("admin", "nl")
+assert "Een login toevoegen" in dutch.get("/admin/logins/").content.decode()
+full, _ = browser("full")
+assert full.get("/admin/logins/").status_code == 403
 print("demo ok")
 """
 

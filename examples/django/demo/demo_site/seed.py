@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from portalkit import STAFF_PERMISSIONS, Portal, Staff, presets
 
@@ -16,6 +17,7 @@ OTHER_CODE = "MOLEN"
 
 # username -> (first name, last name, preset, what the login shows)
 LOGINS: dict[str, tuple[str, str, presets.ProfileSpec, str]] = {
+    "admin": ("Anna", "de Vries", presets.CUSTOMER_ADMIN, "customer admin: adds logins"),
     "full": ("Femke", "Jansen", presets.TRANSPORT_FULL, "full access: rates, invoices, export"),
     "limited": ("Lars", "Bakker", presets.TRANSPORT_LIMITED, "limited: no rates, no invoices"),
     "carrier": (
@@ -29,13 +31,33 @@ LOGINS: dict[str, tuple[str, str, presets.ProfileSpec, str]] = {
 }
 
 
+# The rights a customer admin may give a new login.
+GRANTABLE = (
+    presets.TRANSPORT_FULL,
+    presets.TRANSPORT_LIMITED,
+    presets.TRANSPORT_FULL_WITH_CARRIER,
+    presets.TRANSPORT_READ_ONLY,
+)
+
+
+def demo_staff(portal: Portal) -> Staff:
+    """The vendor's side of the demo: it set the demo up and reads its profiles."""
+    return Staff(
+        vendor_id=portal.default_vendor().id, user_id="demo-seed", permissions=STAFF_PERMISSIONS
+    )
+
+
+def grantable_profiles(portal: Portal) -> dict[str, Any]:
+    """The profiles of :data:`GRANTABLE` by name (profiles are the vendor's to read)."""
+    names = {spec.name for spec in GRANTABLE}
+    return {p.name: p for p in portal.profiles.list(demo_staff(portal)) if p.name in names}
+
+
 def seed(portal: Portal) -> bool:
     """Fill an empty demo database; False (and nothing done) if it is filled already."""
     from demo_site.models import Order
 
-    staff = Staff(
-        vendor_id=portal.default_vendor().id, user_id="demo-seed", permissions=STAFF_PERMISSIONS
-    )
+    staff = demo_staff(portal)
     if any(c.code == CUSTOMER_CODE for c in portal.customers.list(staff)):
         return False
     profiles = {
@@ -53,7 +75,7 @@ def seed(portal: Portal) -> bool:
             contact=portal.contacts.create(
                 staff, customer=customer, first_name=first, last_name=last
             ),
-            kind="member",
+            kind="main" if username == "admin" else "member",
             profile=profiles[spec.name],
             status="active",
         )
