@@ -68,6 +68,28 @@ dutch, _ = browser("admin", "nl")
 assert "Een login toevoegen" in dutch.get("/admin/logins/").content.decode()
 full, _ = browser("full")
 assert full.get("/admin/logins/").status_code == 403
+# The reset round trip: the link in the mail, a new password, a log-in with it.
+from portalkit_django.apps import get_portal
+
+portal = get_portal()
+stranger = Client(enforce_csrf_checks=True)
+page = stranger.get("/portal/forgot-password/").content.decode()
+token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+stranger.post("/portal/forgot-password/", {"csrfmiddlewaretoken": token, "login": "limited"})
+portal.mail.wait()
+body = portal.mailer.outbox[-1].get_body(("plain",)).get_content()
+link = re.search(r"http://127\.0\.0\.1:8000(/portal/reset-password/\?token=[\w-]+)", body).group(1)
+page = stranger.get(link).content.decode()
+token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+new = "windmill lantern pepper canal"
+done = stranger.post(link, {
+    "csrfmiddlewaretoken": token, "token": link.split("=", 1)[1], "password": new, "confirm": new,
+})
+assert done.status_code == 302, done.content.decode()[-1500:]
+page = stranger.get("/portal/login/").content.decode()
+token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+again = stranger.post("/portal/login/", {"csrfmiddlewaretoken": token, "login": "limited", "password": new})
+assert again.status_code == 302
 print("demo ok")
 """
 
@@ -78,6 +100,7 @@ def test_the_demo_is_made_filled_and_shows_no_price_to_a_limited_login(tmp_path:
     paths = [str(DEMO), str(root / "src"), str(root / "examples" / "django" / "src")]
     env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
     env["DEMO_DB"] = str(tmp_path / "demo.db")
+    env["DEMO_MAIL"] = "memory"
     result = subprocess.run(
         [sys.executable, "-c", BROWSE],
         cwd=tmp_path,

@@ -54,7 +54,7 @@ LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("de", "Deutsch")]
 PORTALKIT = {
     "SECRET_KEY": "demo only: the throttle secret",
     "BASE_URL": "http://127.0.0.1:8000",
-    "MAIL_BACKEND": "console",
+    "MAIL_BACKEND": os.environ.get("DEMO_MAIL", "console"),  # "memory" for its test
     "MAIL_ENCRYPTION_KEY": "qp_TOrtrX5vBv8R_LSid9Fn9o7WXektC6RhLlcY1Ylw=",
     "PORTAL_NAME": "Django demo portal",
     "LOGIN_PATH": "/portal/login/",
