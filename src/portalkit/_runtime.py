@@ -36,7 +36,7 @@ from portalkit.errors import (
 from portalkit.mail.base import Mailer
 from portalkit.passwords import PasswordHasher
 from portalkit.settings import PortalSettings
-from portalkit.storage.base import HostJoinable, Storage, UnitOfWork
+from portalkit.storage.base import HostJoinable, HostTransactions, Storage, UnitOfWork
 from portalkit.throttle import account_throttle_key, throttle_key
 
 if TYPE_CHECKING:
@@ -205,6 +205,10 @@ class Runtime:
                 raise
             return
         if session is None:
+            # A storage on the host's own connection (the Django adapter's) joins the
+            # host's transaction under way, as if it had been passed.
+            session = self._ambient()
+        if session is None:
             tx = _Transaction(self.storage.begin(read_only=read_only))
         else:
             tx = self._join(session, read_only)
@@ -306,8 +310,15 @@ class Runtime:
     def standalone(self, what: str) -> None:
         """Refuse to run inside a caller's transaction: what ``what`` records (failed logins,
         throttle counts) must stay even when the caller's change rolls back."""
-        if self.current.get() is not None:
+        if self.current.get() is not None or self._ambient() is not None:
+            # The host's transaction under way (the Django adapter's ``atomic()``) would
+            # take the records with it just the same.
             raise PortalError(f"{what} runs in a transaction of its own; call it outside one")
+
+    def _ambient(self) -> object | None:
+        """The host's transaction a storage on the host's connection would join, or None."""
+        storage = self.storage
+        return storage.ambient() if isinstance(storage, HostTransactions) else None
 
     # -- the audit trail --------------------------------------------------------------------
     def record(
@@ -382,10 +393,17 @@ class Runtime:
                 log.exception("could not record a refused call in the audit log")
 
         current = self.current.get()
-        if current is None:
+        if current is not None:
+            current.after_end.append(write)
+            return
+        host = self._ambient()
+        if host is None:
             write()
         else:
-            current.after_end.append(write)
+            # Refused before its transaction began, inside the host's (the Django adapter's
+            # ``atomic()``): written once the host's ends, so its rollback cannot take it.
+            assert isinstance(self.storage, HostTransactions)
+            self.storage.when_ended(host, lambda committed: write())
 
     def note_denial(self, actor: object, where: str, exc: PortalError) -> None:
         """Record a refused call (``authz_fail``, or ``rate_limited`` for RateLimited) in the

@@ -51,6 +51,7 @@ __all__ = [
     "TABLES",
     "UNIQUE_KEYS",
     "HostJoinable",
+    "HostTransactions",
     "MemberFacts",
     "Repository",
     "Storage",
@@ -491,6 +492,24 @@ class HostJoinable(Protocol):
         """A unit of work inside the host's transaction ``host``: its commit hands the
         changes to that transaction and its rollback undoes them, leaving the host's own.
         ``when_host_ends(committed)`` is called once the host's transaction is over."""
+        ...
+
+
+@runtime_checkable
+class HostTransactions(HostJoinable, Protocol):
+    """A storage on the host's own database connection (a framework adapter's), whose
+    transactions join the host's whenever one is under way, without a ``session=``."""
+
+    def ambient(self) -> object | None:
+        """The host's transaction under way in this thread, to pass to :meth:`join`, or None
+        when there is none (portalkit then runs a transaction of its own)."""
+        ...
+
+    def when_ended(self, host: object, action: Callable[[bool], None]) -> None:
+        """Call ``action(committed)`` once the host's transaction ``host`` (what
+        :meth:`ambient` returned) is over: on that connection no transaction of portalkit's
+        own can begin before, and what must outlive a rollback (the audit of a refusal)
+        waits for it."""
         ...
 
 

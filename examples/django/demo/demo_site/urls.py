@@ -1,0 +1,13 @@
+"""The demo's URLs: the adapter's pages under ``portal/``, Django's language switch, orders."""
+
+from django.urls import include, path
+
+from demo_site import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("orders/", views.orders, name="orders"),
+    path("admin/logins/", views.admin_logins, name="admin_logins"),
+    path("portal/", include("portalkit_django.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
