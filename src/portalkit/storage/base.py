@@ -864,7 +864,7 @@ def _pseudonymise_value(value: Any, patterns: Sequence[tuple[re.Pattern[str], st
 
 
 def check_pseudonyms(replacements: Mapping[str, str]) -> None:
-    """Refuse (PortalError) replacements whose values are not all :data:`PSEUDONYM`\ s, or
+    """Refuse (PortalError) replacements whose values are not all pseudonyms (:data:`PSEUDONYM`), or
     whose keys are blank."""
     for needle, pseudonym in replacements.items():
         if not isinstance(pseudonym, str) or not PSEUDONYM.fullmatch(pseudonym):
