@@ -1,0 +1,285 @@
+"""Retention and erasure (issue 14, item 7): ``portal.retention.prune`` removes what has
+outlived its period, ``portal.retention.erase_person`` erases a person (GDPR article 17) and
+the append-only audit log keeps its shape without the person's data."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portalkit import (
+    AuthenticationFailed,
+    ConfigurationError,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    Portal,
+    PortalSettings,
+    Staff,
+    ValidationError,
+)
+from portalkit.clock import FixedClock
+from portalkit.mail.memory import MemoryMailer
+from portalkit.outbox.model import OutboxStatus
+from portalkit.settings import load_settings
+from portalkit.staffrights import DATA_ERASE, DATA_PRUNE, LEGACY, WHAT_EACH_ALLOWS
+from portalkit.storage.sqlalchemy import SqlStorage
+from portalkit.testing import World
+from portals import mail_world
+from secretscan import stored_everything
+
+FIRST, LAST, EMAIL, USERNAME = "Zorabel", "Quistenhof", "zorabel.q@acme.example", "zquist"
+
+
+def _prune_staff(world: World) -> Staff:
+    return world.staff_holding(DATA_PRUNE)
+
+
+def _erase_staff(world: World) -> Staff:
+    return world.staff_holding(DATA_ERASE)
+
+
+def _person(world: World) -> Any:
+    """An invited login of a customer, made as an operator makes one: contact, account,
+    membership, invitation link and mail; then registered once more through the form."""
+    portal = world.portal
+    acme = world.customer(code="ACME")
+    membership = portal.logins.add(
+        world.staff,
+        customer=acme,
+        email=EMAIL,
+        first_name=FIRST,
+        last_name=LAST,
+        username=USERNAME,
+    )
+    portal.mail.wait()
+    return membership
+
+
+def _tokens(portal: Portal, world: World) -> list[Any]:
+    with portal.transaction(read_only=True) as uow:
+        return uow.tokens.list(world.vendor.id)
+
+
+# -- prune ----------------------------------------------------------------------------------
+
+
+def test_prune_takes_dead_links_and_keeps_live_ones(portal: Portal) -> None:
+    world = mail_world(portal)
+    clock: FixedClock = portal.clock  # type: ignore[assignment]
+    acme = world.customer()
+    early = portal.logins.add(
+        world.staff, customer=acme, email="early@acme.example", first_name="E", last_name="A"
+    )
+    portal.credentials.invite(world.staff, early)  # the first invitation is revoked
+    portal.mail.wait()
+    clock.advance(days=40)  # the second invitation has expired by now, too
+    late = portal.logins.add(
+        world.staff, customer=acme, email="late@acme.example", first_name="L", last_name="A"
+    )
+    portal.mail.wait()
+    before = _tokens(portal, world)
+    assert len(before) == 3
+    assert portal.retention.prune(_prune_staff(world), dry_run=True).tokens == 2
+    assert _tokens(portal, world) == before  # a dry run changes nothing
+
+    report = portal.retention.prune(_prune_staff(world))
+
+    assert report.tokens == 2
+    (kept,) = _tokens(portal, world)
+    assert kept.membership_id == late.id and kept.used_at is None and kept.revoked_at is None
+    # The delivered invitations are over 30 days old: their bodies went, the rest stayed.
+    with portal.transaction(read_only=True) as uow:
+        mail = {m.to: m for m in uow.outbox.list(world.vendor.id)}
+    assert mail["early@acme.example"].status is OutboxStatus.SENT
+    assert (mail["early@acme.example"].text, mail["early@acme.example"].html) == ("", "")
+    assert mail["late@acme.example"].subject == mail["early@acme.example"].subject
+    (event,) = [e for e in portal.audit.list(world.staff) if e.action == "data_pruned"]
+    assert event.details["tokens"] == 2 and event.real_actor.startswith("staff:")
+    assert portal.retention.prune(_prune_staff(world)).tokens == 0
+
+
+def test_prune_forgets_old_failed_logins_only(portal: Portal) -> None:
+    world = mail_world(portal)
+    clock: FixedClock = portal.clock  # type: ignore[assignment]
+    for name in ("nobody-1", "nobody-2"):
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.authenticate(world.vendor, name, "wrong password", client_key="10.0.0.1")
+    clock.advance(days=2)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, "nobody-3", "wrong password", client_key="10.0.0.2")
+    report = portal.retention.prune(world.system)
+    # Two typed names and one client key from two days ago; the fresh ones stay.
+    assert report.throttles == 3
+    assert portal.retention.prune(world.system).throttles == 0
+
+
+def test_retention_periods_are_positive_whole_days() -> None:
+    settings = PortalSettings(_env_file=None)
+    assert (
+        settings.retention_token_days,
+        settings.retention_throttle_days,
+        settings.retention_outbox_days,
+    ) == (30, 1, 30)
+    for name in ("retention_token_days", "retention_throttle_days", "retention_outbox_days"):
+        for bad in (0, -1, "soon", 1.5):
+            with pytest.raises(ConfigurationError, match=f"PORTALKIT_{name.upper()}"):
+                load_settings(_env_file=None, **{name: bad})
+
+
+def test_prune_and_erase_need_their_staff_permissions(world: World) -> None:
+    portal = world.portal
+    profile = world.profile(capabilities={"members.manage", "orders.view"})
+    admin = world.member(world.membership(profile=profile))
+    others = world.staff_holding(*(set(LEGACY) - {DATA_PRUNE}))
+    target = world.membership()
+    for actor in (admin, others, world.staff_holding()):
+        with pytest.raises(PermissionDenied):
+            portal.retention.prune(actor)
+    for actor in (admin, world.staff, world.staff_holding(*LEGACY)):
+        with pytest.raises(PermissionDenied):
+            portal.retention.erase_person(actor, account=target.account_id)
+    assert portal.accounts.get(world.staff, target.account_id).id == target.account_id
+    assert DATA_PRUNE in WHAT_EACH_ALLOWS and DATA_ERASE in WHAT_EACH_ALLOWS
+    # Legacy staff keep pruning (housekeeping) but never erase without the grant.
+    legacy = Portal(settings=PortalSettings(_env_file=None, staff_permissions="legacy"))
+    old = World(legacy)
+    unset = Staff(vendor_id=old.vendor.id, user_id="old-style")
+    legacy.retention.prune(unset)
+    with pytest.raises(PermissionDenied):
+        legacy.retention.erase_person(unset, account=old.membership().account_id)
+    refusals = [e for e in portal.audit.list(world.system) if e.action == "authz_fail"]
+    assert len(refusals) == 6
+
+
+# -- erasure ----------------------------------------------------------------------------------
+
+
+def test_erasure_leaves_no_trace_of_the_person_and_keeps_the_logs_shape(portal: Portal) -> None:
+    world = mail_world(portal)
+    membership = _person(world)
+    bystander = world.membership(customer=portal.customers.get_by_code(world.staff, "ACME"))
+    account_id = membership.account_id
+    log = portal.audit.list(world.system)
+    assert any(account_id.hex[:8] in e.target for e in log)
+    assert EMAIL in stored_everything(portal) and LAST in stored_everything(portal)
+
+    dry = portal.retention.erase_person(_erase_staff(world), account=account_id, dry_run=True)
+    assert dry.dry_run and (dry.accounts, dry.contacts, dry.memberships) == (1, 1, 1)
+    assert portal.audit.list(world.system) == log  # the dry run changed nothing
+
+    report = portal.retention.erase_person(_erase_staff(world), account=account_id)
+
+    assert (report.accounts, report.contacts, report.memberships, report.tokens) == (1, 1, 1, 1)
+    assert report.outbox_messages == 1 and report.audit_events >= 2
+    assert re.fullmatch(r"erased-[0-9a-f]{16}", report.pseudonym)
+    everything = stored_everything(portal).lower()
+    for word in (EMAIL, FIRST, LAST, USERNAME, str(account_id), str(membership.id)):
+        assert word.lower() not in everything, word
+    after = portal.audit.list(world.system)
+    # Every event is still there, in order, with its id, time, action and outcome.
+    assert [(e.id, e.at, e.action, e.outcome) for e in after[: len(log)]] == [
+        (e.id, e.at, e.action, e.outcome) for e in log
+    ]
+    assert [e.action for e in after[len(log) :]] == ["person_erased"]
+    assert after[-1].target == f"person:{report.pseudonym}"
+    assert any(report.pseudonym in e.target for e in after[: len(log)])
+    with pytest.raises(NotFound):
+        portal.accounts.get(world.staff, account_id)
+    assert portal.memberships.get(world.staff, bystander.id) == bystander
+    # Same person, same pseudonym: a second erasure of its (gone) account is NotFound.
+    with pytest.raises(NotFound):
+        portal.retention.erase_person(_erase_staff(world), account=account_id)
+
+
+def test_erasure_on_sqlite_leaves_the_address_in_no_table(tmp_path: Path) -> None:
+    path = tmp_path / "erase.db"
+    storage = SqlStorage(f"sqlite:///{path}")
+    storage.upgrade_schema()
+    portal = Portal(storage, MemoryMailer(), clock=FixedClock())
+    world = mail_world(portal)
+    acme = world.customer(code="ACME")
+    # The person asked for a login through the form (an inbox item), and staff approved it.
+    portal.registrations.request(
+        world.vendor, email=EMAIL, first_name=FIRST, last_name=LAST, company="Acme"
+    )
+    portal.mail.wait()
+    mailer: Any = portal.mailer
+    body = mailer.outbox[-1].get_body(("plain",)).get_content()
+    token = re.search(r"token=([A-Za-z0-9_-]+)", body)
+    assert token
+    portal.registrations.confirm(world.vendor, token.group(1))
+    (pending,) = portal.registrations.list(world.staff)
+    membership = portal.registrations.approve(
+        world.staff, pending, customer=acme, profile=world.profile(), username=USERNAME
+    )
+    portal.mail.wait()
+    assert _raw_hits(path, EMAIL)
+
+    report = portal.retention.erase_person(_erase_staff(world), contact=membership.contact_id)
+
+    assert (report.registrations, report.inbox_items) == (1, 1)
+    portal.close()
+    for word in (EMAIL, FIRST, LAST, USERNAME):
+        assert _raw_hits(path, word) == [], word
+
+
+def _raw_hits(path: Path, word: str) -> list[str]:
+    """The tables of the SQLite file where ``word`` appears in any column, ignoring case."""
+    hits = []
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for row in db.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - names from the file
+                if word.lower() in repr(row).lower():
+                    hits.append(table)
+                    break
+    return hits
+
+
+def test_a_person_named_in_business_records_is_refused(world: World) -> None:
+    portal = world.portal
+    filer = world.membership(profile=world.profile(capabilities={"tickets.create"}))
+    portal.tickets.create(world.member(filer), subject="Printer", text="It jams.")
+    before = portal.audit.list(world.system)
+    with pytest.raises(Conflict, match="business records"):
+        portal.retention.erase_person(_erase_staff(world), account=filer.account_id)
+    assert portal.memberships.get(world.staff, filer.id) == filer
+    assert portal.audit.list(world.system) == before
+
+
+def test_a_main_account_with_extras_is_refused(world: World) -> None:
+    portal = world.portal
+    acme = world.customer()
+    main = world.membership(customer=acme, kind="main")
+    world.membership(customer=acme, kind="extra")
+    with pytest.raises(Conflict, match="main account"):
+        portal.retention.erase_person(_erase_staff(world), account=main.account_id)
+
+
+def test_another_vendors_person_is_not_found(world: World) -> None:
+    other = World(world.portal, vendor_code="other-vendor")
+    theirs = other.membership()
+    with pytest.raises(NotFound):
+        world.portal.retention.erase_person(_erase_staff(world), account=theirs.account_id)
+    with pytest.raises(NotFound):
+        world.portal.retention.erase_person(_erase_staff(world), contact=theirs.contact_id)
+    assert other.portal.accounts.get(other.staff, theirs.account_id).id == theirs.account_id
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{}, {"account": "x", "contact": "y"}, {"account": "not an id"}, {"account": 1}],
+)
+def test_erasure_needs_one_person(world: World, arguments: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        world.portal.retention.erase_person(_erase_staff(world), **arguments)
+
+
+def test_a_dry_run_flag_must_be_a_flag(world: World) -> None:
+    with pytest.raises(ValidationError):
+        world.portal.retention.prune(world.system, dry_run="yes")  # type: ignore[arg-type]
