@@ -4,13 +4,19 @@ the append-only audit log keeps its shape without the person's data."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
+import portalkit
 from portalkit import (
     AuthenticationFailed,
     ConfigurationError,
@@ -22,6 +28,7 @@ from portalkit import (
     Staff,
     ValidationError,
 )
+from portalkit.cli._app import ExitCode
 from portalkit.clock import FixedClock
 from portalkit.mail.memory import MemoryMailer
 from portalkit.outbox.model import OutboxStatus
@@ -32,6 +39,7 @@ from portalkit.testing import World
 from portals import mail_world
 from secretscan import stored_everything
 
+MAIL_KEY = Fernet.generate_key().decode()
 FIRST, LAST, EMAIL, USERNAME = "Zorabel", "Quistenhof", "zorabel.q@acme.example", "zquist"
 
 
@@ -283,3 +291,82 @@ def test_erasure_needs_one_person(world: World, arguments: dict[str, Any]) -> No
 def test_a_dry_run_flag_must_be_a_flag(world: World) -> None:
     with pytest.raises(ValidationError):
         world.portal.retention.prune(world.system, dry_run="yes")  # type: ignore[arg-type]
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``portalkit`` command in a subprocess, on the SQLite file of ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTALKIT_")}
+    # This portalkit, wherever the test runs from (a relative PYTHONPATH would not reach).
+    env["PYTHONPATH"] = str(Path(portalkit.__file__).parent.parent)
+    env |= {
+        "PORTALKIT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "PORTALKIT_MAIL_FROM": "portal@vendor.example",
+        "PORTALKIT_MAIL_BACKEND": "memory",
+        "PORTALKIT_MAIL_ENCRYPTION_KEY": MAIL_KEY,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "portalkit", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _cli_portal(tmp_path: Path) -> tuple[Portal, World]:
+    settings = PortalSettings(
+        _env_file=None,
+        database_url=f"sqlite:///{tmp_path / 'cli.db'}",
+        mail_from="portal@vendor.example",
+        mail_backend="memory",
+        mail_encryption_key=MAIL_KEY,
+    )
+    portal = Portal.from_settings(settings)
+    world = World.__new__(World)
+    world.portal, world.vendor = portal, portal.default_vendor()
+    world.staff = world.staff_holding(*LEGACY)
+    world.system = portalkit.System(vendor_id=world.vendor.id)
+    return portal, world
+
+
+def test_the_cli_prunes_and_erases_as_a_named_operator(tmp_path: Path) -> None:
+    portal, world = _cli_portal(tmp_path)
+    _person(world)
+    filer = world.membership(profile=world.profile(capabilities={"tickets.create"}))
+    portal.tickets.create(world.member(filer), subject="Printer", text="It jams.")
+    filer_name = portal.accounts.get(world.staff, filer.account_id).username
+    portal.close()
+
+    pruned = _cli(tmp_path, "db", "prune", "--dry-run", "--json", "--operator", "jdoe")
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout) == {"tokens": 0, "throttles": 0, "outbox": 0, "dry_run": True}
+    assert _cli(tmp_path, "db", "prune", "--operator", "jdoe").returncode == 0
+    assert _cli(tmp_path, "db", "prune").returncode == ExitCode.USAGE  # who runs it?
+
+    unconfirmed = _cli(tmp_path, "member", "erase", USERNAME, "--operator", "jdoe")
+    assert unconfirmed.returncode == ExitCode.USAGE and unconfirmed.stdout == ""
+    dry = _cli(tmp_path, "member", "erase", USERNAME, "--dry-run", "--json", "--operator", "jdoe")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["dry_run"] is True
+    assert _raw_hits(tmp_path / "cli.db", EMAIL)
+    done = _cli(tmp_path, "member", "erase", USERNAME, "--yes", "--json", "--operator", "jdoe")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["accounts"], report["contacts"], report["memberships"]) == (1, 1, 1)
+    for word in (EMAIL, FIRST, LAST, USERNAME):
+        assert _raw_hits(tmp_path / "cli.db", word) == [], word
+
+    refused = _cli(tmp_path, "member", "erase", filer_name, "--yes", "--operator", "jdoe")
+    assert refused.returncode == ExitCode.REFUSED and refused.stdout == ""
+    assert len(refused.stderr.splitlines()) == 1 and "business records" in refused.stderr
+    missing = _cli(tmp_path, "member", "erase", USERNAME, "--yes", "--operator", "jdoe")
+    assert missing.returncode == ExitCode.REFUSED
+
+    portal, world = _cli_portal(tmp_path)
+    events = [e for e in portal.audit.list(world.system) if e.action == "person_erased"]
+    assert [e.real_actor for e in events] == ["system:operator jdoe (portalkit command line)"]
+    portal.close()
