@@ -242,7 +242,7 @@ def _raw_hits(path: Path, word: str) -> list[str]:
     with sqlite3.connect(path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
-            for row in db.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - names from the file
+            for row in db.execute(f'SELECT * FROM "{table}"'):
                 if word.lower() in repr(row).lower():
                     hits.append(table)
                     break

@@ -33,7 +33,7 @@ from uuid import UUID
 import attrs
 
 from portalkit._guard import require_admin
-from portalkit._service import ident, load
+from portalkit._service import load
 from portalkit._validation import email_key
 from portalkit.errors import Conflict, ValidationError
 from portalkit.memberships.model import MembershipKind
@@ -295,9 +295,7 @@ class RetentionService:
         }
         items = set()
         for registration_id in registrations:
-            item = uow.inbox_items.get_by(
-                vendor_id, "reference", (registration_id, "registration")
-            )
+            item = uow.inbox_items.get_by(vendor_id, "reference", (registration_id, "registration"))
             if item is not None:
                 items.add(item.id)
         comments = {

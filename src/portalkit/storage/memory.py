@@ -8,6 +8,7 @@ a record it was handed. Nothing survives the process; throttling and the like ar
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import threading
@@ -198,7 +199,6 @@ class _Table(Generic[T]):
         self._uow._undo.append(lambda: self._rows.__setitem__(item_id, stored))
         self._changed(item)
 
-
     def _delete(self, vendor_id: UUID, ids: Collection[UUID]) -> int:
         """Delete these records of the vendor with their unique keys (undone on rollback)."""
         deleted = 0
@@ -211,9 +211,7 @@ class _Table(Generic[T]):
                 if value is not None:
                     self._unindex(key.name, value)
             del self._rows[item_id]
-            self._uow._undo.append(
-                lambda item_id=item_id, stored=stored: self._rows.__setitem__(item_id, stored)
-            )
+            self._uow._undo.append(functools.partial(self._rows.__setitem__, item_id, stored))
             self._changed(stored)
             deleted += 1
         return deleted
@@ -674,9 +672,7 @@ class MemoryUnitOfWork:
             if rewritten == stored:
                 continue
             rows[event_id] = rewritten
-            self._undo.append(
-                lambda event_id=event_id, stored=stored: rows.__setitem__(event_id, stored)
-            )
+            self._undo.append(functools.partial(rows.__setitem__, event_id, stored))
             changed += 1
         return changed
 

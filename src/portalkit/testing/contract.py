@@ -1259,7 +1259,9 @@ class StorageContract:
             assert [t.digest for t in uow.tokens.list(other.vendor.id)] == ["theirs"]
             assert uow.throttle_count(["old"], old - timedelta(minutes=15)) == 0
             assert uow.throttle_count(["new"], now - timedelta(minutes=15)) == 1
-            bodies = {m.subject: (m.status, m.text, m.html) for m in uow.outbox.list(world.vendor.id)}
+            bodies = {
+                m.subject: (m.status, m.text, m.html) for m in uow.outbox.list(world.vendor.id)
+            }
         assert bodies == {
             "s0": (OutboxStatus.SENT, "", ""),
             "s1": (OutboxStatus.DEAD, "", ""),
