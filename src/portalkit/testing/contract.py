@@ -1306,17 +1306,22 @@ class StorageContract:
         customer = world.customer()
         account = world.account(username="zora.q", email="zora@customer.example")
         other.account(username="zora.q", email="zora@customer.example")
+        from portalkit.audit.model import AuditEvent
+
+        event = AuditEvent(
+            id=uuid4(),
+            vendor_id=world.vendor.id,
+            at=p.clock.now(),
+            action="note",
+            outcome="success",
+            real_actor="staff:s1",
+            customer_id=customer.id,
+            target=f"account:{account.id}",
+            reason="Zora asked; ZORA@customer.example confirmed",
+            details={"nested": {"who": ["zora.q", 3], "zorah": "Zoraida"}},
+        )
         with p.transaction() as uow:
-            event = p._runtime.record(
-                uow,
-                vendor_id=world.vendor.id,
-                action="note",
-                real=world.staff,
-                customer_id=customer.id,
-                target=f"account:{account.id}",
-                reason="Zora asked; ZORA@customer.example confirmed",
-                nested={"who": ["zora.q", 3], "zorah": "Zoraida"},
-            )
+            uow.audit.add(event)
         before = p.audit.list(world.staff)
         theirs = p.audit.list(other.staff)
         needles = {"zora@customer.example": pseudonym, "Zora": pseudonym, "zora.q": pseudonym}
