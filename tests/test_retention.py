@@ -170,7 +170,8 @@ def test_prune_and_erase_need_their_staff_permissions(world: World) -> None:
 def test_erasure_leaves_no_trace_of_the_person_and_keeps_the_logs_shape(portal: Portal) -> None:
     world = mail_world(portal)
     membership = _person(world)
-    bystander = world.membership(customer=portal.customers.get_by_code(world.staff, "ACME"))
+    acme = portal.customers.get_by_code(world.staff, "ACME")
+    bystander = world.membership(customer=acme)
     account_id = membership.account_id
     log = portal.audit.list(world.system)
     assert any(account_id.hex[:8] in e.target for e in log)
@@ -199,6 +200,9 @@ def test_erasure_leaves_no_trace_of_the_person_and_keeps_the_logs_shape(portal: 
     with pytest.raises(NotFound):
         portal.accounts.get(world.staff, account_id)
     assert portal.memberships.get(world.staff, bystander.id) == bystander
+    # Nobody else's events changed, though they name the same customer.
+    theirs = [e for e in log if str(bystander.id) in e.target or e.action == "customer_created"]
+    assert theirs and all(e in after for e in theirs)
     # Same person, same pseudonym: a second erasure of its (gone) account is NotFound.
     with pytest.raises(NotFound):
         portal.retention.erase_person(_erase_staff(world), account=account_id)

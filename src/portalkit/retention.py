@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -420,14 +421,20 @@ class RetentionService:
 
     @staticmethod
     def _audit_naming(uow: UnitOfWork, vendor_id: UUID, markers: set[str]) -> set[UUID]:
-        """The ids of the vendor's audit events whose text holds one of ``markers``."""
+        """The ids of the vendor's audit events whose text holds one of ``markers`` as a
+        whole word (ignoring case): a username "tom" is not found in "customer"."""
+        wanted = [m for m in markers if m.strip()]
+        if not wanted:
+            return set()
+        pattern = re.compile(
+            r"(?<!\w)(?:" + "|".join(re.escape(m) for m in wanted) + r")(?!\w)", re.IGNORECASE
+        )
         found: set[UUID] = set()
         offset = 0
         while True:
             batch = uow.audit.list(vendor_id, limit=_AUDIT_PAGE, offset=offset)
             for event in batch:
-                text = _event_text(event)
-                if any(marker in text for marker in markers):
+                if pattern.search(_event_text(event)):
                     found.add(event.id)
             if len(batch) < _AUDIT_PAGE:
                 return found
@@ -435,7 +442,7 @@ class RetentionService:
 
 
 def _event_text(event: AuditEvent) -> str:
-    """An event's words in one lower-case string, to look for a person in."""
+    """An event's words in one string, to look for a person in."""
     details = json.dumps(dict(event.details), default=str, ensure_ascii=False)
     return " ".join(
         (event.real_actor, event.effective_actor, event.target, event.reason, details)
