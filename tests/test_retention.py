@@ -10,6 +10,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from portalkit import (
 )
 from portalkit.cli._app import ExitCode
 from portalkit.clock import FixedClock
+from portalkit.customers.model import Address
 from portalkit.mail.memory import MemoryMailer
 from portalkit.outbox.model import OutboxStatus
 from portalkit.settings import load_settings
@@ -374,3 +376,27 @@ def test_the_cli_prunes_and_erases_as_a_named_operator(tmp_path: Path) -> None:
     events = [e for e in portal.audit.list(world.system) if e.action == "person_erased"]
     assert [e.real_actor for e in events] == ["system:operator jdoe (portalkit command line)"]
     portal.close()
+
+
+def test_erasure_takes_the_persons_cart_and_refuses_once_it_ordered(world: World) -> None:
+    portal = world.portal
+    acme = world.customer(
+        settings={"show_prices": True, "shop_enabled": True},
+        addresses=[Address("Kade 1", "3011 AA", "Rotterdam", "NL", default_delivery=True)],
+    )
+    toner = portal.catalogue.create_item(
+        world.staff, sku="TN-1", name="Toner", list_price=Decimal("9.50"), currency="EUR"
+    )
+    portal.assortments.set(world.staff, acme, mode="all")
+    buyer = world.profile(capabilities={"shop.order", "prices.view", "orders.view"})
+    shopper, orderer = (world.membership(customer=acme, profile=buyer) for _ in range(2))
+    portal.cart.set(world.member(shopper), toner, 2)
+    portal.cart.set(world.member(orderer), toner, 1)
+    portal.cart.checkout(world.member(orderer))
+
+    report = portal.retention.erase_person(_erase_staff(world), account=shopper.account_id)
+    assert report.carts == 1
+    with portal.transaction(read_only=True) as uow:
+        assert uow.carts.list(world.vendor.id, where={"membership_id": shopper.id}) == []
+    with pytest.raises(Conflict, match="business records"):
+        portal.retention.erase_person(_erase_staff(world), contact=orderer.contact_id)
