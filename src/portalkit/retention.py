@@ -174,10 +174,10 @@ class RetentionService:
         return report
 
     # -- erasure ------------------------------------------------------------------------------
-    def pseudonym(self, vendor_id: UUID, person_id: UUID) -> str:
+    def _pseudonym(self, vendor_id: UUID, person_id: UUID) -> str:
         """The pseudonym of a person in the audit log: ``erased-`` and the first 16 hex
         digits of an HMAC (under ``PORTALKIT_SECRET_KEY``) of its vendor and record id, so
-        the same person always gets the same one and nobody can work back from it."""
+        nobody without the key can work back from it."""
         digest = hmac.new(
             self._rt.throttle_secret, f"erased|{vendor_id}|{person_id}".encode(), hashlib.sha256
         ).hexdigest()
@@ -199,7 +199,9 @@ class RetentionService:
         contacts, accounts and logins; their one-time links, carts, self-registrations (with
         their inbox items) and every queued or sent mail to their addresses. In the audit
         log, the events that name the person keep their id, time, action and outcome, but its
-        names, addresses, username and record ids become :meth:`pseudonym`. One ``person_erased`` event,
+        names, addresses, username and record ids become one pseudonym: ``erased-`` and
+        16 hex digits of an HMAC under ``PORTALKIT_SECRET_KEY`` of the vendor and the person's
+        first record id (``report.pseudonym``). One ``person_erased`` event,
         naming only the pseudonym, records the erasure.
 
         Refused with Conflict while orders, quotes, tickets, work requests or inbox items it
@@ -248,7 +250,7 @@ class RetentionService:
             first = person_contact.id
         self._gather(uow, vendor_id, person)
         self._refuse_if_referenced(uow, vendor_id, person)
-        pseudonym = self.pseudonym(vendor_id, first)
+        pseudonym = self._pseudonym(vendor_id, first)
         emails = person.emails()
         membership_ids = set(person.memberships)
         account_ids = set(person.accounts)
