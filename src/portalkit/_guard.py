@@ -71,7 +71,8 @@ def require_admin(
 
 def legacy_rights(actor: object) -> object:
     """``actor`` as ``PORTALKIT_STAFF_PERMISSIONS=legacy`` sees it: a Staff holding no
-    permissions holds :data:`~portalkit.staffrights.LEGACY` (all but ``impersonate``); any
+    permissions holds :data:`~portalkit.staffrights.LEGACY` (all but ``impersonate`` and
+    ``data.erase``); any
     other actor, and a Staff holding some, stays as it is."""
     if isinstance(actor, Staff) and not actor.permissions:
         return attrs.evolve(actor, permissions=LEGACY)

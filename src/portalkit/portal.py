@@ -59,6 +59,7 @@ from portalkit.provisioning.service import ProvisioningService
 from portalkit.quotes.model import Quote, QuoteStatus
 from portalkit.quotes.service import QuoteService
 from portalkit.registrations.service import RegistrationService
+from portalkit.retention import RetentionService
 from portalkit.review import AccessReviewService
 from portalkit.settings import PortalSettings, load_settings
 from portalkit.shop.service import ShopService
@@ -139,6 +140,8 @@ class Portal:
         )
         self.review = AccessReviewService(rt, access=self.access)
         self.branding = BrandingService(rt, assets=self.assets)
+        # Retention: pruning what outlived its period, and erasing a person (GDPR art. 17).
+        self.retention = RetentionService(rt)
         self.logins = LoginService(
             rt,
             access=self.access,

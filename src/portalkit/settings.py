@@ -228,6 +228,27 @@ class PortalSettings(BaseSettings):
         le=7 * 24 * 60,
         description="How long a document's download link works for the member it was made for.",
     )
+    retention_token_days: int = pydantic.Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days a used, revoked or expired one-time link is kept before "
+        "`portalkit db prune` removes it.",
+    )
+    retention_throttle_days: int = pydantic.Field(
+        default=1,
+        ge=1,
+        le=3650,
+        description="Days a failed-login counter is kept after its window began (a window "
+        "lasts a day at most, so a pruned counter would have started again anyway).",
+    )
+    retention_outbox_days: int = pydantic.Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days the body of a delivered or given-up mail is kept; then it is "
+        "emptied (the message's address, subject and status stay).",
+    )
 
     mail_backend: str = pydantic.Field(
         default="console",

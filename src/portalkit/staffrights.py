@@ -14,7 +14,7 @@ holds them all::
 A name portalkit does not know is refused when the actor is built (a typo must neither grant
 nor deny in silence). ``PORTALKIT_STAFF_PERMISSIONS=legacy`` lets a Staff with *no*
 permissions do what every Staff could before permissions existed (:data:`LEGACY`): all of
-them but :data:`IMPERSONATE`, which always needs granting.
+them but :data:`IMPERSONATE` and :data:`DATA_ERASE`, which always need granting.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ __all__ = [
     "ACCESS_REVIEW",
     "AUDIT_READ",
     "CUSTOMERS_PROVISION",
+    "DATA_ERASE",
     "DATA_EXPORT",
     "DATA_IMPORT",
+    "DATA_PRUNE",
     "DOCUMENTS_MANAGE",
     "IMPERSONATE",
     "INBOX_WORK",
@@ -57,6 +59,8 @@ StaffPermission: TypeAlias = Literal[
     "staff.manage",
     "mail.manage",
     "vendor.manage",
+    "data.prune",
+    "data.erase",
 ]
 """One vendor-side permission's name; mypy refuses a misspelt one at a call site."""
 
@@ -91,14 +95,21 @@ MAIL_MANAGE: Final = "mail.manage"
 """Send mail and notifications as the vendor, read the outbox and retry failed mail."""
 VENDOR_MANAGE: Final = "vendor.manage"
 """Change the vendor itself (its display name)."""
+DATA_PRUNE: Final = "data.prune"
+"""Remove what has outlived its retention period: dead one-time links, old failed-login
+counters and the bodies of delivered mail (``portal.retention.prune``)."""
+DATA_ERASE: Final = "data.erase"
+"""Erase a person: delete its contact, account and logins and pseudonymise its audit entries
+(``portal.retention.erase_person``; GDPR article 17)."""
 
 STAFF_PERMISSIONS: Final[frozenset[str]] = frozenset(get_args(StaffPermission))
 """Every vendor-side permission portalkit knows; a Staff actor holds a subset of it."""
 
-LEGACY: Final[frozenset[str]] = STAFF_PERMISSIONS - {IMPERSONATE}
+LEGACY: Final[frozenset[str]] = STAFF_PERMISSIONS - {IMPERSONATE, DATA_ERASE}
 """What a Staff with no permissions holds when the host opts in to
 ``PORTALKIT_STAFF_PERMISSIONS=legacy``: everything a Staff could do before permissions were
-checked — which never included viewing as a customer."""
+checked — which never included viewing as a customer, nor erasing a person (that came
+later, and cannot be undone)."""
 
 WHAT_EACH_ALLOWS: Final[dict[str, str]] = {
     CUSTOMERS_PROVISION: "create, change and deactivate customers, locations, addresses, "
@@ -116,5 +127,7 @@ WHAT_EACH_ALLOWS: Final[dict[str, str]] = {
     STAFF_MANAGE: "the staff directory and the vendor's inbox address",
     MAIL_MANAGE: "send mail and notifications, read and retry the outbox",
     VENDOR_MANAGE: "rename the vendor",
+    DATA_PRUNE: "remove expired links, old failed-login counters and delivered mail bodies",
+    DATA_ERASE: "erase a person: its contact, account and logins; pseudonymise its audit entries",
 }
 """What each permission allows, in a sentence (for a host's settings page)."""

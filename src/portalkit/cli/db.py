@@ -1,10 +1,11 @@
-"""``portalkit db``: create, upgrade and downgrade the database schema."""
+"""``portalkit db``: create, upgrade and downgrade the database schema; prune what has
+outlived its retention period."""
 
 from __future__ import annotations
 
 import click
 
-from portalkit.cli._app import Runtime, examples, json_option, pass_runtime
+from portalkit.cli._app import Runtime, examples, json_option, operator_options, pass_runtime
 
 __all__ = ["db"]
 
@@ -100,4 +101,43 @@ def downgrade(runtime: Runtime, revision: str, url: str | None, yes: bool) -> No
     runtime.out.result(
         {"database": database, "schema": revision},
         line=f"portalkit: schema of {database} is at {revision}",
+    )
+
+
+@db.command(
+    epilog=examples(
+        "portalkit db prune --operator jdoe              # after the retention periods",
+        "portalkit db prune --dry-run --operator jdoe    # only count what would go",
+        'portalkit db prune --json --operator jdoe       # {"tokens": 3, "throttles": 12, ...}',
+    )
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Count what would be removed and remove nothing; e.g. portalkit db prune --dry-run.",
+)
+@operator_options()
+@json_option
+@pass_runtime
+def prune(runtime: Runtime, dry_run: bool) -> None:
+    """Remove what has outlived its retention period, in one vendor.
+
+    Dead one-time links (used, revoked or expired more than PORTALKIT_RETENTION_TOKEN_DAYS
+    ago), failed-login counters older than PORTALKIT_RETENTION_THROTTLE_DAYS (of every
+    vendor: they carry none), and the bodies of mail delivered or given up more than
+    PORTALKIT_RETENTION_OUTBOX_DAYS ago. Links that still work and mail still to send are
+    kept. Run it daily, say from cron; the audit log records each run.
+    """
+    report = runtime.portal.retention.prune(runtime.operator(), dry_run=dry_run)
+    result = {
+        "tokens": report.tokens,
+        "throttles": report.throttles,
+        "outbox": report.outbox,
+        "dry_run": report.dry_run,
+    }
+    verb = "would remove" if dry_run else "removed"
+    runtime.out.result(
+        result,
+        line=f"{verb} {report.tokens} dead links, {report.throttles} old failed-login "
+        f"counters and {report.outbox} delivered mail bodies",
     )

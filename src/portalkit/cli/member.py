@@ -1,14 +1,16 @@
 """``portalkit member``: the logins of a customer — invite, list, disable, enable, and reset a
-password.
+password — and erasing a person.
 
 A login is named by its username and its customer's code (``--customer``): one account may be
-a login of several customers.
+a login of several customers. ``erase`` takes the username alone: it erases the person,
+at every customer.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import click
 
 from portalkit.cli._app import Runtime, examples, json_option, operator_options, pass_runtime
@@ -41,7 +43,8 @@ _customer_option = click.option(
     )
 )
 def member() -> None:
-    """The logins of a customer: invite, list, disable, enable, reset a password.
+    """The logins of a customer: invite, list, disable, enable, reset a password; erase a
+    person.
 
     Commands that change something name the operator (--operator), which the audit log
     records; every command acts in one vendor (--vendor, default PORTALKIT_DEFAULT_VENDOR).
@@ -242,4 +245,47 @@ def reset_password(runtime: Runtime, username: str, customer: str, show: bool) -
         line=f"new password of {username}: {password}"
         if show
         else f"a new password is queued for {username}'s address",
+    )
+
+
+@member.command(
+    epilog=examples(
+        "portalkit member erase tom --dry-run --operator jdoe   # what would go",
+        "portalkit member erase tom --yes --operator jdoe",
+    )
+)
+@click.argument("username")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Report what would be erased and erase nothing; e.g. --dry-run.",
+)
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Confirm the erasure, which cannot be undone; e.g. portalkit member erase tom --yes.",
+)
+@operator_options()
+@json_option
+@pass_runtime
+def erase(runtime: Runtime, username: str, dry_run: bool, yes: bool) -> None:
+    """Erase the person with the login USERNAME (GDPR article 17): its contact, account and
+    logins at every customer, its links, carts, self-registrations and mail; its audit
+    entries keep their place under a pseudonym.
+
+    Refused (exit status 4) while orders, quotes, tickets, work requests or inbox items name
+    the person. Needs --yes, or --dry-run to see first what would go.
+    """
+    if not (yes or dry_run):
+        raise click.UsageError("erasing a person cannot be undone; add --yes (or --dry-run)")
+    portal = runtime.portal
+    actor = runtime.operator()
+    account = portal.accounts.get_by_username(actor, username)
+    report = portal.retention.erase_person(actor, account=account, dry_run=dry_run)
+    result = attrs.asdict(report)
+    verb = "would erase" if dry_run else "erased"
+    runtime.out.result(
+        result,
+        line=f"{verb} {username}: {report.accounts} account, {report.contacts} contacts, "
+        f"{report.memberships} logins; the audit log names it {report.pseudonym}",
     )

@@ -10,6 +10,7 @@ key (:data:`UNIQUE_KEYS`) is raised as :class:`~portalkit.errors.Conflict` at th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
@@ -18,7 +19,7 @@ from uuid import UUID
 import attrs
 
 from portalkit._validation import code_key, email_key
-from portalkit.errors import Conflict
+from portalkit.errors import Conflict, PortalError
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
     from portalkit.workrequests.model import WorkRequest
 
 __all__ = [
+    "APPEND_ONLY",
+    "ERASABLE_TABLES",
+    "PSEUDONYM",
     "RECENT_TABLES",
     "RIGHTS_TABLES",
     "TABLES",
@@ -58,6 +62,8 @@ __all__ = [
     "UniqueKey",
     "UnitOfWork",
     "VendorRepository",
+    "check_pseudonyms",
+    "pseudonymised",
     "unique_key",
 ]
 
@@ -449,6 +455,37 @@ class UnitOfWork(Protocol):
         may be reused while the number stays the same."""
         ...
 
+    def prune_tokens(self, vendor_id: UUID, before: datetime) -> int:
+        """Delete the vendor's dead one-time links: used, revoked or expired before
+        ``before``; returns how many. A link that still works is never touched."""
+        ...
+
+    def prune_throttles(self, before: datetime) -> int:
+        """Delete the failed-login counters (of every vendor: their keys name none) whose
+        window began before ``before``; returns how many."""
+        ...
+
+    def purge_outbox(self, vendor_id: UUID, before: datetime) -> int:
+        """Empty the text and HTML bodies of the vendor's messages created before ``before``
+        that are sent or given up (version + 1); returns how many had a body. Address,
+        subject and status stay."""
+        ...
+
+    def erase(self, vendor_id: UUID, table: str, ids: Collection[UUID]) -> int:
+        """Delete these records of the vendor from ``table`` (one of
+        :data:`ERASABLE_TABLES`; PortalError for any other, the audit log's above all);
+        returns how many were deleted. The caller deletes what refers to them first."""
+        ...
+
+    def pseudonymise_audit(
+        self, vendor_id: UUID, event_ids: Collection[UUID], replacements: Mapping[str, str]
+    ) -> int:
+        """Rewrite these audit events of the vendor as :func:`pseudonymised` does, the one
+        change the append-only log allows; returns how many changed. Every replacement must
+        be a pseudonym (``erased-`` and 16 hex digits; PortalError otherwise), so nothing but
+        a pseudonym can be written into the log this way."""
+        ...
+
     @property
     def connection(self) -> Any:
         """The transaction's database connection, for host code that joins it (a SQLAlchemy
@@ -798,3 +835,84 @@ vendor's :meth:`~UnitOfWork.rights_generation` on."""
 
 RECENT_TABLES = frozenset({"inbox_items", "inbox_comments", "work_requests", "tickets"})
 """The tables :meth:`UnitOfWork.recent` pages (each has ``created_at``)."""
+
+ERASABLE_TABLES = frozenset(
+    {
+        "contacts",
+        "accounts",
+        "memberships",
+        "tokens",
+        "carts",
+        "registrations",
+        "outbox_messages",
+        "inbox_items",
+        "inbox_comments",
+        "inbox_events",
+    }
+)
+"""The tables :meth:`UnitOfWork.erase` deletes from: what erasing a person removes. The
+audit log is not among them: it is append-only."""
+
+APPEND_ONLY = (
+    "the audit log is append-only: its events are never changed or deleted "
+    "(erasing a person pseudonymises them through pseudonymise_audit)"
+)
+"""Why every backend refuses to change or delete an audit event through the storage API."""
+
+PSEUDONYM = re.compile(r"erased-[0-9a-f]{16}")
+"""What an erased person's data becomes in the audit log."""
+
+
+def _pseudonymise_text(text: str, patterns: Sequence[tuple[re.Pattern[str], str]]) -> str:
+    for pattern, pseudonym in patterns:
+        text = pattern.sub(pseudonym, text)
+    return text
+
+
+def _pseudonymise_value(value: Any, patterns: Sequence[tuple[re.Pattern[str], str]]) -> Any:
+    if isinstance(value, str):
+        return _pseudonymise_text(value, patterns)
+    if isinstance(value, Mapping):
+        return {
+            _pseudonymise_text(str(k), patterns): _pseudonymise_value(v, patterns)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_pseudonymise_value(v, patterns) for v in value]
+    return value
+
+
+def check_pseudonyms(replacements: Mapping[str, str]) -> None:
+    """Refuse (PortalError) replacements whose values are not all pseudonyms (:data:`PSEUDONYM`), or
+    whose keys are blank."""
+    for needle, pseudonym in replacements.items():
+        if not isinstance(pseudonym, str) or not PSEUDONYM.fullmatch(pseudonym):
+            raise PortalError(
+                f"{str(pseudonym)[:30]!r} is not a pseudonym (erased-<16 hex digits>)"
+            )
+        if not isinstance(needle, str) or not needle.strip():
+            raise PortalError("a pseudonym must replace some text")
+
+
+def pseudonymised(event: AuditEvent, replacements: Mapping[str, str]) -> AuditEvent:
+    """``event`` with every occurrence of each key of ``replacements`` (ignoring case, as
+    a whole word) replaced by its value, in the actors, target, reason and details; its id,
+    vendor, time, action, outcome and customer stay as they are.
+
+    Longer keys go first, so a full name is replaced before its parts. Every value must be a
+    :data:`PSEUDONYM` (PortalError otherwise): this is how an erased person leaves the log,
+    and the only way anything in it changes.
+    """
+    check_pseudonyms(replacements)
+    patterns = [
+        (re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)", re.IGNORECASE), pseudonym)
+        for needle, pseudonym in sorted(replacements.items(), key=lambda kv: -len(kv[0]))
+    ]
+    return attrs.evolve(
+        event,
+        real_actor=_pseudonymise_text(event.real_actor, patterns),
+        effective_actor=_pseudonymise_text(event.effective_actor, patterns),
+        target=_pseudonymise_text(event.target, patterns),
+        reason=_pseudonymise_text(event.reason, patterns),
+        details=_pseudonymise_value(dict(event.details), patterns),
+    )

@@ -8,6 +8,7 @@ a record it was handed. Nothing survives the process; throttling and the like ar
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import threading
@@ -23,11 +24,15 @@ from portalkit.customers.model import MAX_TREE_DEPTH
 from portalkit.errors import ConcurrentModification, PortalError
 from portalkit.outbox.model import OutboxStatus
 from portalkit.storage.base import (
+    APPEND_ONLY,
+    ERASABLE_TABLES,
     RECENT_TABLES,
     RIGHTS_TABLES,
     TABLES,
     UNIQUE_KEYS,
     MemberFacts,
+    check_pseudonyms,
+    pseudonymised,
     unique_key,
 )
 
@@ -168,6 +173,8 @@ class _Table(Generic[T]):
     def update(self, item: T, expected_version: int) -> None:
         self._uow._writing()
         self._uow._check_open()
+        if self._name == "audit_events":
+            raise PortalError(APPEND_ONLY)
         item_id: UUID = item.id  # type: ignore[attr-defined]
         stored = self._rows.get(item_id)
         if (
@@ -191,6 +198,23 @@ class _Table(Generic[T]):
         self._rows[item_id] = item
         self._uow._undo.append(lambda: self._rows.__setitem__(item_id, stored))
         self._changed(item)
+
+    def _delete(self, vendor_id: UUID, ids: Collection[UUID]) -> int:
+        """Delete these records of the vendor with their unique keys (undone on rollback)."""
+        deleted = 0
+        for item_id in set(ids):
+            stored = self._rows.get(item_id)
+            if stored is None or stored.vendor_id != vendor_id:
+                continue
+            for key in self._unique:
+                value = key.key_of(stored)
+                if value is not None:
+                    self._unindex(key.name, value)
+            del self._rows[item_id]
+            self._uow._undo.append(functools.partial(self._rows.__setitem__, item_id, stored))
+            self._changed(stored)
+            deleted += 1
+        return deleted
 
 
 class _Vendors:
@@ -572,6 +596,85 @@ class MemoryUnitOfWork:
         table = self._tables.throttles
         removed = {key: table.pop(key) for key in keys if key in table}
         self._undo.append(lambda: table.update(removed))
+
+    def prune_tokens(self, vendor_id: UUID, before: datetime) -> int:
+        """Delete the dead links (undone on rollback)."""
+        self._writing()
+        self._check_open()
+        dead = [
+            t.id
+            for t in self._tables.rows["tokens"].values()
+            if t.vendor_id == vendor_id
+            and (
+                t.expires_at < before
+                or (t.used_at is not None and t.used_at < before)
+                or (t.revoked_at is not None and t.revoked_at < before)
+            )
+        ]
+        return self.tokens._delete(vendor_id, dead)
+
+    def prune_throttles(self, before: datetime) -> int:
+        """Forget the counters whose window began before ``before`` (undone on rollback)."""
+        self._writing()
+        self._check_open()
+        table = self._tables.throttles
+        removed = {k: v for k, v in table.items() if v[1] < before}
+        for key in removed:
+            del table[key]
+        self._undo.append(lambda: table.update(removed))
+        return len(removed)
+
+    def purge_outbox(self, vendor_id: UUID, before: datetime) -> int:
+        """Empty the bodies of old delivered or given-up messages."""
+        self._writing()
+        self._check_open()
+        done = (OutboxStatus.SENT, OutboxStatus.DEAD)
+        old = [
+            m
+            for m in self._tables.rows["outbox_messages"].values()
+            if m.vendor_id == vendor_id
+            and m.status in done
+            and m.created_at < before
+            and (m.text or m.html)
+        ]
+        for message in old:
+            self.outbox.update(
+                attrs.evolve(message, text="", html="", version=message.version + 1),
+                message.version,
+            )
+        return len(old)
+
+    def erase(self, vendor_id: UUID, table: str, ids: Collection[UUID]) -> int:
+        """Delete the records (undone on rollback)."""
+        self._writing()
+        self._check_open()
+        if table not in ERASABLE_TABLES:
+            raise PortalError(
+                APPEND_ONLY if table == "audit_events" else f"{table} records are not erased"
+            )
+        repo: _Table[Any] = _Table(self, table)
+        return repo._delete(vendor_id, ids)
+
+    def pseudonymise_audit(
+        self, vendor_id: UUID, event_ids: Collection[UUID], replacements: Mapping[str, str]
+    ) -> int:
+        """Rewrite the events in place (undone on rollback)."""
+        self._writing()
+        self._check_open()
+        check_pseudonyms(replacements)
+        rows = self._tables.rows["audit_events"]
+        changed = 0
+        for event_id in set(event_ids):
+            stored = rows.get(event_id)
+            if stored is None or stored.vendor_id != vendor_id:
+                continue
+            rewritten = pseudonymised(stored, replacements)
+            if rewritten == stored:
+                continue
+            rows[event_id] = rewritten
+            self._undo.append(functools.partial(rows.__setitem__, event_id, stored))
+            changed += 1
+        return changed
 
     def lock_vendor(self, vendor_id: UUID) -> None:
         """Nothing more to do: a memory unit of work holds the whole store's lock already."""

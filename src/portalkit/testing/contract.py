@@ -1179,3 +1179,166 @@ class StorageContract:
             assert uow.assortments.get_by(vid, "customer", acme.id) == assortment
             assert uow.device_models.get(vid, model.id) == model
             assert uow.devices.get(vid, device.id) == device
+
+    # -- retention and erasure ------------------------------------------------------------
+    def test_the_audit_log_refuses_every_change_and_delete(self, world: World) -> None:
+        from portalkit.storage.base import APPEND_ONLY
+
+        p = world.portal
+        world.customer()
+        event = p.audit.list(world.staff)[0]
+        changed = attrs.evolve(event, action="nothing_happened", reason="forged")
+        with pytest.raises(PortalError, match="append-only"), p.transaction() as uow:
+            uow.audit.update(changed, 1)
+        with pytest.raises(PortalError, match="append-only"), p.transaction() as uow:
+            uow.erase(world.vendor.id, "audit_events", [event.id])
+        with pytest.raises(PortalError, match="not erased"), p.transaction() as uow:
+            uow.erase(world.vendor.id, "customers", [event.customer_id or uuid4()])
+        with pytest.raises(PortalError, match="pseudonym"), p.transaction() as uow:
+            uow.pseudonymise_audit(world.vendor.id, [event.id], {"customer": "forged"})
+        assert p.audit.list(world.staff)[0] == event
+        assert "append-only" in APPEND_ONLY
+
+    def test_pruning_takes_only_dead_links_old_counters_and_old_delivered_bodies(
+        self, world: World
+    ) -> None:
+        from datetime import timedelta
+
+        from portalkit.outbox.model import OutboxMessage, OutboxStatus
+        from portalkit.tokens import TokenPurpose
+
+        p = world.portal
+        other = World(p, vendor_code="prune-other")
+        now = p.clock.now()
+        old, recent = now - timedelta(days=40), now - timedelta(days=2)
+        cutoff = now - timedelta(days=30)
+        reset = TokenPurpose.RESET
+        with p.transaction() as uow:
+            uow.tokens.add(self._token(world, reset, "live"))
+            uow.tokens.add(self._token(world, reset, "used-old", used_at=old))
+            uow.tokens.add(self._token(world, reset, "used-new", used_at=recent))
+            uow.tokens.add(self._token(world, reset, "revoked-old", revoked_at=old))
+            expired = self._token(world, reset, "expired-old")
+            uow.tokens.add(attrs.evolve(expired, created_at=old, expires_at=old))
+            theirs = self._token(other, reset, "theirs", used_at=old, vendor_id=other.vendor.id)
+            uow.tokens.add(theirs)
+            uow.throttle_hit("old", old, old - timedelta(minutes=15))
+            uow.throttle_hit("new", now, now - timedelta(minutes=15))
+            for n, (status, created) in enumerate(
+                [
+                    (OutboxStatus.SENT, old),
+                    (OutboxStatus.DEAD, old),
+                    (OutboxStatus.PENDING, old),
+                    (OutboxStatus.SENT, recent),
+                ]
+            ):
+                uow.outbox.add(
+                    OutboxMessage(
+                        id=uuid4(),
+                        vendor_id=world.vendor.id,
+                        created_at=created,
+                        message_id=f"<m{n}-{uuid4()}@portal.example>",
+                        to=f"m{n}@customer.example",
+                        subject=f"s{n}",
+                        next_attempt_at=created,
+                        text="body",
+                        html="<p>body</p>",
+                        status=status,
+                    )
+                )
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            assert uow.prune_tokens(world.vendor.id, cutoff) == 3
+            raise RuntimeError("roll back")
+        with p.transaction() as uow:
+            assert uow.prune_tokens(world.vendor.id, cutoff) == 3
+            assert uow.prune_throttles(now - timedelta(days=1)) == 1
+            assert uow.purge_outbox(world.vendor.id, cutoff) == 2
+        with p.transaction(read_only=True) as uow:
+            left = {t.digest for t in uow.tokens.list(world.vendor.id)}
+            assert left == {"live", "used-new"}
+            assert [t.digest for t in uow.tokens.list(other.vendor.id)] == ["theirs"]
+            assert uow.throttle_count(["old"], old - timedelta(minutes=15)) == 0
+            assert uow.throttle_count(["new"], now - timedelta(minutes=15)) == 1
+            bodies = {
+                m.subject: (m.status, m.text, m.html) for m in uow.outbox.list(world.vendor.id)
+            }
+        assert bodies == {
+            "s0": (OutboxStatus.SENT, "", ""),
+            "s1": (OutboxStatus.DEAD, "", ""),
+            "s2": (OutboxStatus.PENDING, "body", "<p>body</p>"),
+            "s3": (OutboxStatus.SENT, "body", "<p>body</p>"),
+        }
+        with p.transaction() as uow:
+            assert uow.prune_tokens(world.vendor.id, cutoff) == 0
+            assert uow.purge_outbox(world.vendor.id, cutoff) == 0
+
+    def test_erasing_deletes_only_the_vendors_records_and_rolls_back(
+        self, world: World, other: World
+    ) -> None:
+        p = world.portal
+        membership = world.membership()
+        theirs = other.membership()
+        vid = world.vendor.id
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            assert uow.erase(vid, "memberships", [membership.id]) == 1
+            raise RuntimeError("roll back")
+        assert p.memberships.get(world.staff, membership.id) == membership
+        with p.transaction() as uow:
+            assert uow.erase(vid, "memberships", [theirs.id]) == 0
+            assert uow.erase(vid, "memberships", [membership.id, membership.id]) == 1
+            assert uow.erase(vid, "contacts", [membership.contact_id]) == 1
+            assert uow.erase(vid, "accounts", [membership.account_id]) == 1
+        with p.transaction(read_only=True) as uow:
+            assert uow.memberships.get(vid, membership.id) is None
+            assert uow.contacts.get(vid, membership.contact_id) is None
+            assert uow.accounts.get(vid, membership.account_id) is None
+            assert uow.memberships.get(other.vendor.id, theirs.id) == theirs
+        # The erased account's username and address are free again, as its membership's key.
+        account = p.accounts.get(other.staff, theirs.account_id)
+        again = world.account(username=account.username, email=account.email)
+        assert again.username == account.username
+
+    def test_pseudonymising_rewrites_only_the_text_of_the_events_named(
+        self, world: World, other: World
+    ) -> None:
+        p = world.portal
+        pseudonym = "erased-0123456789abcdef"
+        customer = world.customer()
+        account = world.account(username="zora.q", email="zora@customer.example")
+        other.account(username="zora.q", email="zora@customer.example")
+        from portalkit.audit.model import AuditEvent
+
+        event = AuditEvent(
+            id=uuid4(),
+            vendor_id=world.vendor.id,
+            at=p.clock.now(),
+            action="note",
+            outcome="success",
+            real_actor="staff:s1",
+            customer_id=customer.id,
+            target=f"account:{account.id}",
+            reason="Zora asked; ZORA@customer.example confirmed",
+            details={"nested": {"who": ["zora.q", 3], "zorah": "Zoraida"}},
+        )
+        with p.transaction() as uow:
+            uow.audit.add(event)
+        before = p.audit.list(world.staff)
+        theirs = p.audit.list(other.staff)
+        needles = {"zora@customer.example": pseudonym, "Zora": pseudonym, "zora.q": pseudonym}
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            uow.pseudonymise_audit(world.vendor.id, [event.id], needles)
+            raise RuntimeError("roll back")
+        assert p.audit.list(world.staff) == before
+        with p.transaction() as uow:
+            assert uow.pseudonymise_audit(other.vendor.id, [event.id], needles) == 0
+            assert uow.pseudonymise_audit(world.vendor.id, [event.id], needles) == 1
+        after = p.audit.list(world.staff)
+        assert [(e.id, e.at, e.action, e.outcome, e.customer_id) for e in after] == [
+            (e.id, e.at, e.action, e.outcome, e.customer_id) for e in before
+        ]
+        rewritten = next(e for e in after if e.id == event.id)
+        assert rewritten.reason == f"{pseudonym} asked; {pseudonym} confirmed"
+        assert rewritten.details == {"nested": {"who": [pseudonym, 3], "zorah": "Zoraida"}}
+        assert rewritten.target == event.target  # the id was not asked for
+        assert [e for e in after if e.id != event.id] == [e for e in before if e.id != event.id]
+        assert p.audit.list(other.staff) == theirs

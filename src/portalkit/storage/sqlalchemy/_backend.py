@@ -63,12 +63,16 @@ from portalkit.errors import (
 )
 from portalkit.outbox.model import OutboxStatus
 from portalkit.storage.base import (
+    APPEND_ONLY,
+    ERASABLE_TABLES,
     RECENT_TABLES,
     RIGHTS_TABLES,
     TABLES,
     UNIQUE_KEYS,
     MemberFacts,
     UniqueKey,
+    check_pseudonyms,
+    pseudonymised,
     unique_key,
 )
 from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
@@ -242,6 +246,8 @@ class _Repo(Generic[T]):
     def update(self, item: T, expected_version: int) -> None:
         self._uow._writing()
         self._uow._check_open()
+        if self._name == "audit_events":
+            raise PortalError(APPEND_ONLY)
         self._uow._flush()
         item_id: UUID = item.id  # type: ignore[attr-defined]
         row = self._to_row(item)
@@ -1187,6 +1193,115 @@ class SqlUnitOfWork:
         self._flush()
         t = self._schema.tables["login_throttles"]
         self._execute(delete(t).where(t.c.key.in_(list(keys))))
+
+    def prune_tokens(self, vendor_id: UUID, before: datetime) -> int:
+        """One ``DELETE`` of the vendor's dead links."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["tokens"]
+        self.tokens._seen.clear()
+        deleted = self._execute(
+            delete(t).where(
+                t.c.vendor_id == vendor_id,
+                or_(t.c.expires_at < before, t.c.used_at < before, t.c.revoked_at < before),
+            )
+        )
+        return int(deleted.rowcount)
+
+    def prune_throttles(self, before: datetime) -> int:
+        """One ``DELETE`` of the old counters."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["login_throttles"]
+        when = literal(before, t.c.window_start.type)
+        return int(self._execute(delete(t).where(t.c.window_start < when)).rowcount)
+
+    def purge_outbox(self, vendor_id: UUID, before: datetime) -> int:
+        """One ``UPDATE`` that empties the old delivered bodies."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["outbox_messages"]
+        self.outbox._seen.clear()
+        purged = self._execute(
+            update(t)
+            .where(
+                t.c.vendor_id == vendor_id,
+                t.c.status.in_([OutboxStatus.SENT.value, OutboxStatus.DEAD.value]),
+                t.c.created_at < before,
+                or_(t.c.text != "", t.c.html != ""),
+            )
+            .values(text="", html="", version=t.c.version + 1)
+        )
+        return int(purged.rowcount)
+
+    def erase(self, vendor_id: UUID, table: str, ids: Collection[UUID]) -> int:
+        """``DELETE`` by id, in chunks."""
+        self._writing()
+        self._check_open()
+        if table not in ERASABLE_TABLES:
+            raise PortalError(
+                APPEND_ONLY if table == "audit_events" else f"{table} records are not erased"
+            )
+        self._flush()
+        repo = self._repo(table)
+        t = repo._table
+        wanted = list(set(ids))
+        deleted = 0
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            deleted += int(
+                self._execute(
+                    delete(t).where(t.c.vendor_id == vendor_id, t.c.id.in_(chunk))
+                ).rowcount
+            )
+        for item_id in wanted:
+            repo._seen.pop(item_id, None)
+        if deleted and repo._rights:
+            self._rights_changed.add(vendor_id)
+        return deleted
+
+    def pseudonymise_audit(
+        self, vendor_id: UUID, event_ids: Collection[UUID], replacements: Mapping[str, str]
+    ) -> int:
+        """Read the events, rewrite them here, and write back only their text columns."""
+        self._writing()
+        self._check_open()
+        check_pseudonyms(replacements)
+        self._flush()
+        t = self._schema.tables["audit_events"]
+        to_row = TO_ROW["audit_events"]
+        columns = ("real_actor", "effective_actor", "target", "reason", "details")
+        statement = (
+            update(t)
+            .where(t.c.id == bindparam("b_id"), t.c.vendor_id == bindparam("b_vendor_id"))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+        )
+        wanted = list(set(event_ids))
+        changed = 0
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            rows = self._execute(
+                select(t).where(t.c.vendor_id == vendor_id, t.c.id.in_(chunk))
+            ).mappings()
+            params = []
+            for row in rows:
+                stored = FROM_ROW["audit_events"](row)
+                rewritten = pseudonymised(stored, replacements)
+                if rewritten == stored:
+                    continue
+                new = to_row(rewritten)
+                params.append(
+                    {"b_id": stored.id, "b_vendor_id": vendor_id}
+                    | {f"v_{c}": new[c] for c in columns}
+                )
+            if params:
+                self._execute(statement, params)
+                changed += len(params)
+        self.audit._seen.clear()
+        return changed
 
     def lock_vendor(self, vendor_id: UUID) -> None:
         """``SELECT … FOR UPDATE`` on the vendor's row (PostgreSQL). SQLite needs nothing: its
