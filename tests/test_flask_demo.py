@@ -22,8 +22,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from PIL import Image
 from portalkit_flask import current_portal
 from portalkit_flask.demo import create_app, data
+from pypdf import PdfReader
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = data.DEMO_PASSWORD
@@ -573,3 +575,41 @@ def test_the_hidden_price_shop_shows_no_price_and_checks_out_a_quote(demo: Flask
     assert "order" in staff.text("/vendor/inbox?kind=order").lower()
     # A user of the same company has no shop at all.
     assert _as(demo, "benutzer").get("/shop").status_code == 403
+
+
+def test_the_workwear_customer_is_made_by_provisioning_with_its_files_and_admin(
+    demo: Flask,
+) -> None:
+    staff = Browser(demo.test_client())
+    staff.post("/vendor/login", {"login": "planner", "password": PASSWORD})
+    page = staff.text(f"/vendor/customers/{data.WORKWEAR_CODE}")
+    assert "Kleedwerk Bedrijfskleding" in page and "kleed-admin" in page
+    with demo.app_context():
+        vendor_id = demo.extensions["demo"]["vendor_id"]
+        events = current_portal.audit.list(_platform(demo), limit=1000)
+        customer = current_portal.customers.get_by_code(_platform(demo), data.WORKWEAR_CODE)
+        branding = customer.branding
+        logo, logo_type = current_portal.branding.public_asset(vendor_id, branding.logo_asset_id)
+        pdf, pdf_type = current_portal.branding.public_asset(
+            vendor_id, branding.size_instructions_asset_id
+        )
+        sites = current_portal.locations.list(_platform(demo), customer=customer)
+    assert any(e.action == "customer_provisioned" and e.customer_id == customer.id for e in events)
+    assert logo_type == "image/png" and Image.open(io.BytesIO(logo)).size[1] == 90
+    assert branding.email_logo_asset_id and pdf_type == "application/pdf"
+    assert "size instructions" in PdfReader(io.BytesIO(pdf)).metadata.title.lower()
+    assert {site.name for site in sites} == {"Depot Enschede", "Werkplaats Hengelo"}
+    # Its admin logs in with the demo password and manages the customer's logins.
+    admin = _as(demo, "kleed-admin")
+    assert admin.get("/admin/logins").status_code == 200
+
+
+def _platform(demo: Flask) -> Any:
+    from portalkit import Staff
+    from portalkit.staffrights import STAFF_PERMISSIONS
+
+    return Staff(
+        vendor_id=demo.extensions["demo"]["vendor_id"],
+        user_id="test",
+        permissions=STAFF_PERMISSIONS,
+    )
