@@ -602,6 +602,13 @@ def test_the_workwear_customer_is_made_by_provisioning_with_its_files_and_admin(
     # Its admin logs in with the demo password and manages the customer's logins.
     admin = _as(demo, "kleed-admin")
     assert admin.get("/admin/logins").status_code == 200
+    # The layout shows the customer's own logo, served by the adapter's public route.
+    shown = re.search(r'<img src="([^"]+)" alt="Kleedwerk[^"]*" class="logo">', admin.text("/"))
+    assert shown and shown.group(1) == f"/branding/{branding.logo_asset_id}"
+    served = demo.test_client().get(shown.group(1))
+    assert served.status_code == 200 and served.data == logo
+    # A customer without any logo gets the vendor's mark instead.
+    assert '<span class="mark">ST</span>' in _as(demo, "piet").text("/")
 
 
 def _platform(demo: Flask) -> Any:

@@ -73,7 +73,7 @@ MAIL_DIR = "portalkit-demo-mail"
 ASSETS = "portalkit-demo-assets"
 SECRETS = "portalkit-demo-secrets.json"
 
-# portalkit keeps a customer's logo as an https URL; the demo serves its own, by customer code.
+# Customers without a stored logo (branding assets) may have one the demo ships, by code.
 _LOGOS = Path(__file__).parent / "static" / "logos"
 _COLUMNS = ["reference", "date", "pickup", "delivery", "status", "carrier", "rate"]
 
@@ -225,15 +225,25 @@ def _linked(text: str) -> Markup:
     )
 
 
+def _logo(customer: Any) -> str | None:
+    """Where the customer's logo is: its own branding asset (stored by portalkit, served by
+    the adapter's public route), else one the demo ships, else an https URL; None: none."""
+    if customer is None:
+        return None
+    if customer.branding.logo_asset_id:
+        return url_for("portalkit.branding_asset", asset_id=customer.branding.logo_asset_id)
+    if (_LOGOS / f"{customer.code}.svg").is_file():
+        return url_for("static", filename=f"logos/{customer.code}.svg")
+    return customer.branding.logo_url or None
+
+
 def _routes(app: Flask) -> None:
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["linked"] = _linked
 
     @app.context_processor
     def _layout() -> dict[str, Any]:
-        customer = _customer()
-        logo = customer is not None and (_LOGOS / f"{customer.code}.svg").is_file()
-        return {"customer": customer, "logo": logo}
+        return {"customer": _customer(), "logo": _logo(_customer())}
 
     @app.get("/")
     def home() -> Any:
