@@ -384,3 +384,39 @@ def test_the_other_products_pages_in_a_browser(visit: Any, demo: DemoServer) -> 
     review = staff.html(f"/vendor/customers/{data.PEST_CODE}/review")
     assert "<td>keuken</td>" in review and "Keuken Tilburg" in review
     staff.shot("access-review")
+
+
+def test_vendor_staff_provision_a_customer_step_by_step(visit: Any, demo: DemoServer) -> None:
+    """The create-customer screen: the form with a logo upload, then the run's steps drawn as
+    they happen and the summary; the new customer's admin is invited by mail."""
+    staff = visit()
+    assert staff.login(data.STAFF_LOGIN, path="/vendor/login").status == 302
+    staff.open("/vendor/customers")
+    staff.page.get_by_role("link", name="New customer").click()
+    assert staff.path() == "/vendor/customers/new"
+    for field, value in {
+        "code": "STOFFEN",
+        "name": "Stoffen & Co Werkkleding",
+        "street": "Marktplein 5",
+        "postal_code": "5611 EA",
+        "city": "Eindhoven",
+        "admin_username": "stoffen-admin",
+        "admin_email": "it@stoffen.example",
+    }.items():
+        staff.page.fill(f"input[name={field}]", value)
+    staff.page.select_option("select[name=copy_from]", data.WORKWEAR_CODE)
+    staff.page.set_input_files(
+        "input[name=logo]",
+        files=[{"name": "logo.png", "mimeType": "image/png", "buffer": data.wordmark("STOFFEN")}],
+    )
+    assert staff.submit().status == 200
+    outcome = staff.page.locator("#outcome")
+    outcome.wait_for()
+    assert "Customer STOFFEN is created." in outcome.inner_text()
+    statuses = staff.page.locator("#outcome tr[data-status]")
+    assert [statuses.nth(i).get_attribute("data-status") for i in range(7)] == ["done"] * 7
+    outcome.scroll_into_view_if_needed()  # the steps' final table and the summary
+    staff.shot("provisioning")
+    staff.page.get_by_role("link", name="Stoffen & Co Werkkleding").click()
+    assert "stoffen-admin" in staff.page.content()
+    assert not staff.elsewhere

@@ -22,8 +22,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from PIL import Image
 from portalkit_flask import current_portal
 from portalkit_flask.demo import create_app, data
+from pypdf import PdfReader
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = data.DEMO_PASSWORD
@@ -65,7 +67,7 @@ class Browser:
         assert answer.status_code == 200, (path, answer.status_code)
         return answer.get_data(as_text=True)
 
-    def post(self, path: str, values: dict[str, str], form_at: str | None = None) -> Any:
+    def post(self, path: str, values: dict[str, Any], form_at: str | None = None) -> Any:
         found = CSRF.search(self.text(form_at or path))
         assert found
         return self.client.post(path, data={**values, "csrf_token": found.group(1)})
@@ -573,3 +575,140 @@ def test_the_hidden_price_shop_shows_no_price_and_checks_out_a_quote(demo: Flask
     assert "order" in staff.text("/vendor/inbox?kind=order").lower()
     # A user of the same company has no shop at all.
     assert _as(demo, "benutzer").get("/shop").status_code == 403
+
+
+def test_the_workwear_customer_is_made_by_provisioning_with_its_files_and_admin(
+    demo: Flask,
+) -> None:
+    staff = Browser(demo.test_client())
+    staff.post("/vendor/login", {"login": "planner", "password": PASSWORD})
+    page = staff.text(f"/vendor/customers/{data.WORKWEAR_CODE}")
+    assert "Kleedwerk Bedrijfskleding" in page and "kleed-admin" in page
+    with demo.app_context():
+        vendor_id = demo.extensions["demo"]["vendor_id"]
+        events = current_portal.audit.list(_platform(demo), limit=1000)
+        customer = current_portal.customers.get_by_code(_platform(demo), data.WORKWEAR_CODE)
+        branding = customer.branding
+        logo, logo_type = current_portal.branding.public_asset(vendor_id, branding.logo_asset_id)
+        pdf, pdf_type = current_portal.branding.public_asset(
+            vendor_id, branding.size_instructions_asset_id
+        )
+        sites = current_portal.locations.list(_platform(demo), customer=customer)
+    assert any(e.action == "customer_provisioned" and e.customer_id == customer.id for e in events)
+    assert logo_type == "image/png" and Image.open(io.BytesIO(logo)).size[1] == 90
+    assert branding.email_logo_asset_id and pdf_type == "application/pdf"
+    assert "size instructions" in PdfReader(io.BytesIO(pdf)).metadata.title.lower()
+    assert {site.name for site in sites} == {"Depot Enschede", "Werkplaats Hengelo"}
+    # Its admin logs in with the demo password and manages the customer's logins.
+    admin = _as(demo, "kleed-admin")
+    assert admin.get("/admin/logins").status_code == 200
+    # The layout shows the customer's own logo, served by the adapter's public route.
+    shown = re.search(r'<img src="([^"]+)" alt="Kleedwerk[^"]*" class="logo">', admin.text("/"))
+    assert shown and shown.group(1) == f"/branding/{branding.logo_asset_id}"
+    served = demo.test_client().get(shown.group(1))
+    assert served.status_code == 200 and served.data == logo
+    # A customer without any logo gets the vendor's mark instead.
+    assert '<span class="mark">ST</span>' in _as(demo, "piet").text("/")
+
+
+def _platform(demo: Flask) -> Any:
+    from portalkit import Staff
+    from portalkit.staffrights import STAFF_PERMISSIONS
+
+    return Staff(
+        vendor_id=demo.extensions["demo"]["vendor_id"],
+        user_id="test",
+        permissions=STAFF_PERMISSIONS,
+    )
+
+
+def _vendor(demo: Flask) -> Browser:
+    staff = Browser(demo.test_client())
+    assert staff.post("/vendor/login", {"login": "planner", "password": PASSWORD}).status_code == (
+        302
+    )
+    return staff
+
+
+def _codes(demo: Flask) -> set[str]:
+    with demo.app_context():
+        return {c.code for c in current_portal.customers.list(_platform(demo), limit=1000)}
+
+
+NEW = "/vendor/customers/new"
+
+
+def test_the_new_customer_page_provisions_and_shows_every_step(demo: Flask) -> None:
+    staff = _vendor(demo)
+    assert 'href="/vendor/customers/new"' in staff.text("/vendor/customers")
+    mail: Path = demo.extensions["demo"]["mail"]
+    sent = len(list(mail.glob("*.eml")))
+    answer = staff.post(
+        NEW,
+        {
+            "code": "BOUWPAK",
+            "name": "Bouwpak Werkkleding",
+            "street": "Havenstraat 3",
+            "postal_code": "3011 AB",
+            "city": "Rotterdam",
+            "country": "NL",
+            "admin_username": "bouwpak-admin",
+            "admin_email": "it@bouwpak.example",
+            "copy_from": data.WORKWEAR_CODE,
+            "logo": (io.BytesIO(data.wordmark("BOUWPAK")), "logo.png"),
+        },
+    )
+    assert answer.status_code == 200 and answer.is_streamed
+    page = answer.get_data(as_text=True)
+    final = dict(re.findall(r'data-step="(\w+)" data-status="(\w+)"', page))
+    assert final == dict.fromkeys(
+        ("validate", "customer", "copy_settings", "branding", "admin", "invitation", "summary"),
+        "done",
+    )
+    # The live list has each step's changes in order: waiting, running, done.
+    changes = re.findall(r'<li class="step step-(\w+)" data-step="branding"', page)
+    assert changes == ["waiting", "running", "done"]
+    assert "Customer BOUWPAK is created." in page and "bouwpak-admin" in page
+    assert "BOUWPAK" in _codes(demo)
+    with demo.app_context():
+        made = current_portal.customers.get_by_code(_platform(demo), "BOUWPAK")
+    assert made.branding.logo_asset_id and made.addresses[0].city == "Rotterdam"
+    assert len(list(mail.glob("*.eml"))) == sent + 1  # the admin's invitation
+
+
+def test_a_bad_logo_stops_the_run_at_its_step_and_creates_nothing(demo: Flask) -> None:
+    staff = _vendor(demo)
+    before = _codes(demo)
+    mail: Path = demo.extensions["demo"]["mail"]
+    sent = len(list(mail.glob("*.eml")))
+    page = staff.post(
+        NEW,
+        {
+            "code": "KAPOT",
+            "name": "Kapot B.V.",
+            "admin_username": "kapot-admin",
+            "admin_email": "it@kapot.example",
+            "logo": (io.BytesIO(b"just some text"), "logo.png"),
+        },
+    ).get_data(as_text=True)
+    # The branding files are checked with the rest of the input, before anything is written.
+    failed = re.search(r'class="errors" role="alert" data-failed="(\w+)">([^<]*)<', page)
+    assert failed and failed.group(1) == "validate"
+    assert "logo: is not a PNG or JPEG image" in failed.group(2)
+    assert 'data-step="validate" data-status="failed"' in page
+    assert 'data-step="customer" data-status="waiting"' in page
+    assert "Nothing was created." in page
+    assert _codes(demo) == before
+    assert len(list(mail.glob("*.eml"))) == sent
+
+
+def test_the_new_customer_page_is_for_vendor_staff_with_a_csrf_token_only(demo: Flask) -> None:
+    before = _codes(demo)
+    staff = _vendor(demo)
+    forged = staff.client.post(NEW, data={"code": "FORGED", "name": "Forged"})
+    assert forged.status_code == 400
+    wrong = staff.client.post(NEW, data={"code": "FORGED", "name": "Forged", "csrf_token": "x"})
+    assert wrong.status_code == 400
+    assert _as(demo, "admin").get(NEW).status_code == 302  # a customer admin is no staff
+    assert demo.test_client().get(NEW).status_code == 302
+    assert _codes(demo) == before

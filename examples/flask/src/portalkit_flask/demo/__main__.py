@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         *(f"    {name:<10} {about}" for name, (*_, about) in data.FIELD_LOGINS.items()),
         "  service-desk logins (Nordlicht IT GmbH: tickets):",
         *(f"    {name:<10} {about}" for name, (*_, about) in data.DESK_LOGINS.items()),
+        "  workwear login (Kleedwerk Bedrijfskleding, made by the provisioning run):",
+        *(f"    {name:<10} {about}" for name, (*_, about) in data.WORKWEAR_ADMIN.items()),
         f"  vendor staff: {data.STAFF_LOGIN:<10} at {url}/vendor/login (customers, inbox, view as)",
         f"  mail sent by the portal: {url}/mailbox",
         "  Ctrl-C stops it.",

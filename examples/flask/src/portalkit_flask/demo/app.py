@@ -11,8 +11,11 @@ import datetime as dt
 import hmac
 import io
 import json
+import queue
 import re
 import secrets
+import threading
+from collections.abc import Iterator
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -32,6 +35,8 @@ from flask import (
     render_template,
     request,
     session,
+    stream_template,
+    stream_with_context,
     url_for,
 )
 from markupsafe import Markup, escape
@@ -42,11 +47,14 @@ from portalkit import (
     InvalidToken,
     NotFound,
     PermissionDenied,
+    PortalError,
     RateLimited,
     Staff,
     ValidationError,
     presets,
 )
+from portalkit.errors import Message
+from portalkit.provisioning import ProvisioningFailed, ProvisionRequest, Step
 from portalkit.staffrights import STAFF_PERMISSIONS
 from portalkit_flask import (
     Portalkit,
@@ -73,7 +81,7 @@ MAIL_DIR = "portalkit-demo-mail"
 ASSETS = "portalkit-demo-assets"
 SECRETS = "portalkit-demo-secrets.json"
 
-# portalkit keeps a customer's logo as an https URL; the demo serves its own, by customer code.
+# Customers without a stored logo (branding assets) may have one the demo ships, by code.
 _LOGOS = Path(__file__).parent / "static" / "logos"
 _COLUMNS = ["reference", "date", "pickup", "delivery", "status", "carrier", "rate"]
 
@@ -225,15 +233,95 @@ def _linked(text: str) -> Markup:
     )
 
 
+def _logo(customer: Any) -> str | None:
+    """Where the customer's logo is: its own branding asset (stored by portalkit, served by
+    the adapter's public route), else one the demo ships, else an https URL; None: none."""
+    if customer is None:
+        return None
+    if customer.branding.logo_asset_id:
+        return url_for("portalkit.branding_asset", asset_id=customer.branding.logo_asset_id)
+    if (_LOGOS / f"{customer.code}.svg").is_file():
+        return url_for("static", filename=f"logos/{customer.code}.svg")
+    return customer.branding.logo_url or None
+
+
+_NEW_CUSTOMER = (
+    "code",
+    "name",
+    "street",
+    "postal_code",
+    "city",
+    "country",
+    "admin_username",
+    "admin_email",
+    "copy_from",
+)
+
+
+def _request_of(form: dict[str, str]) -> ProvisionRequest:
+    """The form as a provisioning request; checking it is the run's first step, not the
+    view's. Empty optional parts are left out (no address, admin, copy or logo)."""
+    address = {k: form[k] for k in ("street", "postal_code", "city", "country")}
+    upload = request.files.get("logo")
+    logo = upload.read() if upload is not None and upload.filename else None
+    admin = None
+    if form["admin_username"] or form["admin_email"]:
+        admin = {"username": form["admin_username"], "email": form["admin_email"]}
+    return ProvisionRequest(
+        code=form["code"],
+        name=form["name"],
+        addresses=[{**address, "default_delivery": True}] if any(address.values()) else [],
+        copy_from=form["copy_from"] or None,
+        logo=logo,
+        admin=admin,
+    )
+
+
+class _ProvisioningRun:
+    """One run in a worker thread, its progress handed to the streamed page through a queue:
+    the page draws each step as it changes while the run's transaction is open."""
+
+    def __init__(self, portal: Any, staff: Staff, wanted: ProvisionRequest) -> None:
+        self._portal, self._staff, self._wanted = portal, staff, wanted
+        self._queue: queue.Queue[Step | None] = queue.Queue()
+        self.steps: dict[str, Step] = {}
+        self.summary: Any = None
+        self.failed: PortalError | None = None
+        self.failed_step: str = ""
+
+    def _work(self) -> None:
+        try:
+            self.summary = self._portal.provisioning.provision(
+                self._staff, self._wanted, progress=self._queue.put
+            )
+        except ProvisioningFailed as exc:
+            self.failed, self.failed_step = exc, exc.step.value
+        except PortalError as exc:  # refused before any step (the actor's rights)
+            self.failed = exc
+        finally:
+            self._queue.put(None)
+
+    def changes(self) -> Iterator[Step]:
+        """Every step change as it happens; afterwards :attr:`summary` or :attr:`failed`."""
+        worker = threading.Thread(target=self._work, name="demo-provisioning", daemon=True)
+        worker.start()
+        while (step := self._queue.get()) is not None:
+            self.steps[step.name.value] = step
+            yield step
+        worker.join()
+
+    def error(self, language: str) -> str:
+        """Why the run stopped, in ``language``."""
+        return self.failed.text(language) if self.failed is not None else ""
+
+
 def _routes(app: Flask) -> None:
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["linked"] = _linked
 
     @app.context_processor
     def _layout() -> dict[str, Any]:
-        customer = _customer()
-        logo = customer is not None and (_LOGOS / f"{customer.code}.svg").is_file()
-        return {"customer": customer, "logo": logo}
+        return {"customer": _customer(), "logo": _logo(_customer())}
 
     @app.get("/")
     def home() -> Any:
@@ -791,6 +879,32 @@ def _routes(app: Flask) -> None:
         staff = _staff()
         customers = current_portal.customers.list(staff)
         return render_template("demo/vendor_customers.html", customers=customers)
+
+    @app.route("/vendor/customers/new", methods=["GET", "POST"])
+    def vendor_new_customer() -> Any:
+        """The create-customer screen: one form, then the provisioning run's steps, streamed
+        to the browser as each one changes, then the summary (or the step that failed)."""
+        staff = _staff()
+        customers = current_portal.customers.list(staff, limit=1000)
+        form = {k: request.form.get(k, "").strip() for k in _NEW_CUSTOMER}
+        if request.method == "GET":
+            return render_template("demo/vendor_new_customer.html", form=form, customers=customers)
+        # The worker thread has no app context: it gets the portal itself, not the proxy.
+        portal = current_portal._get_current_object()  # type: ignore[attr-defined]
+        run = _ProvisioningRun(portal, staff, _request_of(form))
+        language = request_language()
+        return Response(
+            stream_with_context(
+                stream_template(
+                    "demo/vendor_provisioning.html",
+                    changes=run.changes(),
+                    run=run,
+                    label=lambda step: Message(step.label).text(language),
+                )
+            ),
+            # Each step's row leaves at once, not when a proxy's buffer is full.
+            headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
+        )
 
     @app.get("/vendor/customers/<code>")
     def vendor_customer(code: str) -> Any:

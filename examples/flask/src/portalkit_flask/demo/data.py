@@ -8,12 +8,17 @@ customer and owner are and which fields are sensitive (``rate`` needs ``prices.v
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from PIL import Image, ImageDraw, ImageFont
+from pypdf import PdfWriter
+from pypdf.annotations import FreeText
 
 from portalkit import NotFound, Portal, ResourceType, Staff, presets
+from portalkit.provisioning import AdminRequest, ProvisionRequest
 from portalkit.testing import seed_login
 
 __all__ = [
@@ -27,6 +32,8 @@ __all__ = [
     "PEST_CODE",
     "PEST_LOGINS",
     "STAFF_LOGIN",
+    "WORKWEAR_ADMIN",
+    "WORKWEAR_CODE",
     "demo_addresses",
     "logbook",
     "metadata",
@@ -139,6 +146,18 @@ DESK_LOGINS: dict[str, tuple[str, str, presets.ProfileSpec, str]] = {
     ),
 }
 
+# The workwear customer (Ecmanage's seed): made by a provisioning run, as the vendor's
+# "create customer" screen makes one, with its own logos, size instructions and admin.
+WORKWEAR_CODE = "KLEEDWERK"
+# username -> (first name, last name, what the login shows)
+WORKWEAR_ADMIN: dict[str, tuple[str, str, str]] = {
+    "kleed-admin": (
+        "Wim",
+        "Wolters",
+        "customer admin made by the provisioning run, with the customer's own logo",
+    ),
+}
+
 metadata = sa.MetaData()
 orders = sa.Table(
     "demo_orders",
@@ -215,6 +234,7 @@ def demo_addresses() -> set[str]:
         | {f"{name}@goudenleeuw.example" for name in PEST_LOGINS}
         | {f"{name}@zeezicht.example" for name in FIELD_LOGINS}
         | {f"{name}@nordlicht.example" for name in DESK_LOGINS}
+        | {f"{name}@kleedwerk.example" for name in WORKWEAR_ADMIN}
     )
 
 
@@ -234,6 +254,7 @@ def seed(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
         _seed_field_service,
         _seed_service_desk,
         _seed_it_shop,
+        _seed_workwear,
     )
     made = [part(portal, engine, staff) for part in parts]
     return any(made)
@@ -533,4 +554,95 @@ def _seed_it_shop(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
     )
     portal.devices.create_model(staff, name="Brother HL-L8360", accessories=[items["TN-421BK"]])
     portal.devices.add(staff, customer=firm, model=mfc, serial="E78123K9N")
+    return True
+
+
+def wordmark(text: str, colour: str = "#1f6f5c", size: tuple[int, int] = (600, 200)) -> bytes:
+    """A PNG logo made at seed time: the name in white on a coloured band (no binary files in
+    the repository)."""
+    image = Image.new("RGB", size, colour)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=size[1] // 3)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    where = ((size[0] - (right - left)) // 2 - left, (size[1] - (bottom - top)) // 2 - top)
+    draw.text(where, text, fill="white", font=font)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def size_instructions_pdf() -> bytes:
+    """The workwear customer's size instructions: a one-page PDF written with pypdf."""
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)  # A4 in points
+    lines = (
+        "Kleedwerk size instructions",
+        "Chest: measure around the fullest part, under the arms.",
+        "Waist: measure around the natural waistline.",
+        "Inside leg: from the crotch to the floor, without shoes.",
+    )
+    for n, line in enumerate(lines):
+        writer.add_annotation(
+            page_number=0,
+            annotation=FreeText(
+                text=line,
+                rect=(50, 770 - 40 * n, 545, 800 - 40 * n),
+                font_size="14pt" if n == 0 else "11pt",
+                border_color=None,
+                background_color=None,
+            ),
+        )
+    writer.add_metadata({"/Title": "Size instructions"})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _seed_workwear(portal: Portal, engine: sa.Engine, staff: Staff) -> bool:
+    if _exists(portal, staff, WORKWEAR_CODE):
+        return False
+    ((username, (first, last, _)),) = WORKWEAR_ADMIN.items()
+    summary = portal.provisioning.provision(
+        staff,
+        ProvisionRequest(
+            code=WORKWEAR_CODE,
+            name="Kleedwerk Bedrijfskleding B.V.",
+            erp_reference="DEB-20731",
+            addresses=[
+                {
+                    "street": "Textielweg 8",
+                    "postal_code": "7511 KT",
+                    "city": "Enschede",
+                    "country": "NL",
+                    "default_delivery": True,
+                },
+                {
+                    "label": "Invoices",
+                    "street": "Postbus 1204",
+                    "postal_code": "7500 BE",
+                    "city": "Enschede",
+                    "country": "NL",
+                },
+            ],
+            locations=[
+                {"name": "Depot Enschede", "code": "ENS"},
+                {"name": "Werkplaats Hengelo", "code": "HGL"},
+            ],
+            logo=wordmark("KLEEDWERK"),
+            email_logo=wordmark("KLEEDWERK", size=(600, 100)),
+            size_instructions=size_instructions_pdf(),
+            admin=AdminRequest(
+                username=username,
+                email=f"{username}@kleedwerk.example",
+                first_name=first,
+                last_name=last,
+            ),
+        ),
+    )
+    assert summary.admin_membership is not None
+    # Demo only: the run invited its admin; the demo gives it the known password printed at
+    # start instead (which also ends the invitation's link), as seed_login does for the others.
+    portal.credentials.set_password(
+        staff, summary.admin_membership, DEMO_PASSWORD, must_change=False
+    )
     return True
