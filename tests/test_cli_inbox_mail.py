@@ -420,3 +420,23 @@ def test_a_mail_servers_answer_cannot_drive_the_operators_terminal(run: Run, db_
         assert "refused" in result.stdout
     (dead,) = json.loads(run("mail", "status", "--json").stdout)["dead_messages"]
     assert dead["last_error"] == "550  ]0;pwned  [2J refused for good"
+
+
+def test_stored_text_reaches_the_terminal_without_escape_sequences(run: Run, db_url: str) -> None:
+    """Red team: an item's details come from integrations and customers; the table and the
+    JSON must not pass ESC, C1 controls or bidi overrides on to the operator's terminal."""
+    portal = _portal(db_url)
+    world = World(portal, vendor_code=portal.settings.default_vendor)
+    hostile = "\x1b]0;PWNED\x07\x1b[2J\x9b31m\u202eO-1\u2028"
+    with portal.transaction() as uow:
+        portal.inbox.file(
+            uow, world.vendor.id, kind="order", title="Order", details={"number": hostile}
+        )
+    portal.close()
+    for args in (["inbox", "list"], ["inbox", "list", "--json"]):
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        for bad in ("\x1b", "\x07", "\x9b", "\u202e", "\u2028"):
+            assert bad not in result.stdout, (args, bad)
+    shown = json.loads(run("inbox", "list", "--json").stdout)
+    assert shown[0]["number"] == hostile  # escaped in the JSON text, intact once parsed

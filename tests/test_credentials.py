@@ -313,7 +313,7 @@ def test_a_session_ends_when_its_login_changes(portal: Portal, trigger: str) -> 
         token = _link_token(portal, "/reset-password")
         portal.credentials.reset_password(world.vendor, token, OTHER)
     elif trigger == "email_change":
-        portal.accounts.update(world.staff, account.id, email="new@customer.example")
+        portal.accounts.update(world.system, account.id, email="new@customer.example")
     elif trigger == "account_off":
         portal.accounts.deactivate(world.staff, account.id)
     elif trigger == "membership_off":
@@ -421,7 +421,7 @@ def test_a_reset_link_dies_when_the_account_changes(portal: Portal, trigger: str
     elif trigger == "password_change":
         portal.credentials.change_password(world.member(membership), current=GOOD, new=OTHER)
     elif trigger == "email_change":
-        portal.accounts.update(world.staff, account.id, email="moved@customer.example")
+        portal.accounts.update(world.system, account.id, email="moved@customer.example")
     elif trigger == "account_off":
         portal.accounts.deactivate(world.staff, account.id)
     elif trigger == "membership_off_and_on":
@@ -553,7 +553,7 @@ def test_every_change_to_a_login_is_audited_once_without_secrets(portal: Portal)
     portal.memberships.deactivate(world.staff, membership.id)
     portal.memberships.activate(world.staff, membership.id)
     assert new_actions() == ["membership_deactivated", "membership_activated"]
-    portal.accounts.update(world.staff, account.id, email="eva.new@customer.example")
+    portal.accounts.update(world.system, account.id, email="eva.new@customer.example")
     assert new_actions() == ["account_updated"]
     portal.credentials.set_password(world.system, membership.id, OTHER)
     assert new_actions() == ["password_set"]

@@ -215,3 +215,27 @@ def test_tickets_and_inbox_items_need_inbox_work_on_every_staff_path() -> None:
     assert portal.tickets.get(desk, ticket).id == ticket.id
     assert len(portal.inbox.comments(desk, item)) == 1
     assert portal.tickets.close(desk, ticket).status == "done"
+
+
+def test_moving_the_email_of_a_login_with_a_password_needs_impersonate_too(world: World) -> None:
+    """Red team: an employee without ``impersonate`` moved a member's login e-mail to its own
+    address and asked for a reset — a way in as the member, as setting its password is."""
+    membership = world.membership(world.customer())
+    world.portal.credentials.set_password(
+        world.system, membership, "a long enough passphrase 1", must_change=False
+    )
+    clerk = world.staff_holding(*LEGACY)  # logins.manage among them
+    before = world.portal.accounts.get(world.system, membership.account_id)
+    with pytest.raises(PermissionDenied, match="impersonate"):
+        world.portal.accounts.update(clerk, before, email="clerk@attacker.example")
+    after = world.portal.accounts.get(world.system, membership.account_id)
+    assert after.email == before.email and after.version == before.version
+    # The language, or the username, is still theirs to change; so is a login with no password.
+    world.portal.accounts.update(clerk, after, language="de")
+    fresh = world.membership(world.customer())
+    moved = world.portal.accounts.update(
+        clerk, fresh.account_id, email="typo.fixed@customer.example"
+    )
+    assert moved.email == "typo.fixed@customer.example"
+    trusted = world.staff_holding(LOGINS_MANAGE, IMPERSONATE)
+    world.portal.accounts.update(trusted, membership.account_id, email="new@customer.example")

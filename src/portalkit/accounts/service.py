@@ -19,7 +19,7 @@ from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, PermissionDenied, Problem
 from portalkit.memberships.model import MembershipKind
 from portalkit.memberships.service import end_logins_of_customer
-from portalkit.staffrights import LOGINS_MANAGE
+from portalkit.staffrights import IMPERSONATE, LOGINS_MANAGE
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -136,6 +136,8 @@ class AccountService:
         """Change username, login e-mail or language.
 
         A new e-mail address also renews the session stamp: sessions made before it end.
+        Staff moving the e-mail of a login that has a password need ``impersonate`` as well
+        as ``logins.manage``: a reset sent to the new address is a way in as the member.
         """
         vendor_id = require_admin(actor, LOGINS_MANAGE)
         problems: list[Problem] = []
@@ -151,6 +153,10 @@ class AccountService:
         with self._rt.transaction() as uow:
             current = load(uow.accounts, vendor_id, "account", account, "account")
             moved = "email" in fields and v.email_key(fields["email"]) != v.email_key(current.email)
+            if moved and current.password_hash is not None:
+                # A reset link to an address of the employee's choosing is the password
+                # itself: moving a login that has one needs what setting it needs.
+                require_admin(actor, IMPERSONATE)
             if moved:
                 # Sessions and links made for the old address end with it.
                 fields["session_stamp"] = new_session_stamp()

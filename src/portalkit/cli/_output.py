@@ -8,6 +8,8 @@ only when stderr is a terminal, so a pipe or a log file sees the result alone.
 from __future__ import annotations
 
 import decimal
+import json
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,8 +24,31 @@ from rich.text import Text
 
 __all__ = ["Column", "Output"]
 
+
 # The preconfigured JSON converter writes datetimes as ISO 8601 and enums as their values; ids
 # and amounts of money are written as strings, so that no JSON reader rounds them.
+def printable(text: str, *, lines: bool = False) -> str:
+    """``text`` fit for a terminal: every control or format character (ESC, C1 such as CSI,
+    bidi overrides, line separators) becomes a space, so stored data can neither retitle,
+    clear nor redraw the operator's screen, nor forge a row of a table. ``lines`` keeps the
+    line breaks of a result that is several lines long."""
+    kept = "\n" if lines else ""
+    return "".join(
+        " " if unicodedata.category(c)[0] in "CZ" and c != " " and c not in kept else c
+        for c in text
+    )
+
+
+def _json_text(data: Any) -> str:
+    # Readable non-ASCII names, but every control and format character escaped: JSON
+    # piped to a terminal must not carry a raw C1 control or bidi override either.
+    raw = _JSON.dumps(data, ensure_ascii=False)
+    return "".join(
+        json.dumps(c)[1:-1] if ord(c) > 127 and unicodedata.category(c)[0] in "CZ" else c
+        for c in raw
+    )
+
+
 _JSON = make_converter()
 _JSON.register_unstructure_hook(uuid.UUID, str)
 _JSON.register_unstructure_hook(decimal.Decimal, str)
@@ -47,16 +72,16 @@ class Output:
         ``--json`` output one JSON document per line (JSON Lines).
         """
         if self.json:
-            click.echo(_JSON.dumps(data, ensure_ascii=False))
+            click.echo(_json_text(data))
         else:
-            click.echo(line)
+            click.echo(printable(line, lines=True))
 
     def table(self, rows: Sequence[Any], columns: Sequence[Column], *, title: str) -> None:
         """Print records as a table, or as a JSON list of objects holding only ``columns``."""
         records: list[Mapping[str, Any]] = [_JSON.unstructure(row) for row in rows]
         picked = [{key: record.get(key) for key, _ in columns} for record in records]
         if self.json:
-            click.echo(_JSON.dumps(picked, ensure_ascii=False))
+            click.echo(_json_text(picked))
             return
         if not picked:
             click.echo(f"{title}: none")
@@ -66,7 +91,9 @@ class Output:
             table.add_column(heading, overflow="fold")
         for record in picked:
             # Text, not str: a subject such as "[urgent] …" is data, not rich markup.
-            table.add_row(*(Text("" if value is None else str(value)) for value in record.values()))
+            table.add_row(
+                *(Text("" if value is None else printable(str(value))) for value in record.values())
+            )
         # A table read through a pipe must not be cut to 80 columns (rich's fallback width).
         console = Console(highlight=False, soft_wrap=False)
         if not console.is_terminal:
