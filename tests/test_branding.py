@@ -321,3 +321,59 @@ def test_a_notification_carries_the_email_logo_inline() -> None:
         part.get_content()
         == portal.branding.public_asset(staff.vendor_id, customer.branding.email_logo_asset_id)[0]
     )
+
+
+def test_an_image_just_under_pillows_bomb_limit_is_refused_before_decoding(
+    portal: Portal,
+) -> None:
+    """Red team: 88 million pixels pass Pillow's guard yet cost gigabytes to decode; the
+    branding limit is read from the header."""
+    out = io.BytesIO()
+    Image.new("1", (6000, 4200)).save(out, format="PNG")  # 25.2 million pixels, a few KB
+    with pytest.raises(ValidationError) as caught:
+        portal.branding.check(logo=out.getvalue(), email_logo=None, size_instructions=None)
+    assert caught.value.problems[0].code == "too_large"
+    portal.branding.check(logo=_png(5000, 5000), email_logo=None, size_instructions=None)
+
+
+def test_only_the_pixels_of_an_upload_are_stored(portal: Portal) -> None:
+    """Red team: a JPEG comment holding HTML survived re-encoding and was served publicly."""
+    staff, acme = _setup(portal)
+    out = io.BytesIO()
+    Image.new("RGB", (300, 120), "blue").save(
+        out, format="JPEG", comment=b"<html><script>alert(1)</script>"
+    )
+    assert b"<script>" in out.getvalue()
+    saved = portal.branding.store(staff, acme, logo=out.getvalue())
+    data, kind = portal.branding.public_asset(staff.vendor_id, saved.branding.logo_asset_id)
+    assert kind == "image/jpeg" and b"<script>" not in data
+    with Image.open(io.BytesIO(data)) as stored:
+        assert stored.height == 90 and "comment" not in stored.info
+
+
+def _active_pdf(extra: dict[str, Any]) -> bytes:
+    from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    action = DictionaryObject(
+        {NameObject(k): (NameObject(v) if v.startswith("/") else TextStringObject(v))
+         for k, v in extra.items()}
+    )  # fmt: skip
+    writer._root_object[NameObject("/OpenAction")] = action
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_that_runs_scripts_or_launches_programs_is_refused(portal: Portal) -> None:
+    """Red team: a size chart with an OpenAction script was stored and served inline."""
+    staff, acme = _setup(portal)
+    for extra in (
+        {"/S": "/JavaScript", "/JS": "app.alert(1)"},
+        {"/S": "/Launch", "/F": "calc.exe"},
+    ):
+        with pytest.raises(ValidationError) as caught:
+            portal.branding.store(staff, acme, size_instructions=_active_pdf(extra))
+        assert caught.value.problems[0].code == "active_pdf"
+    assert portal.assets.store.keys == frozenset()  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ import attrs
 from PIL import Image
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin
@@ -32,9 +33,34 @@ if TYPE_CHECKING:
     from portalkit._runtime import Runtime
     from portalkit.assets.service import AssetService
 
-__all__ = ["EMAIL_LOGO_MAX", "LOGO_MAX_HEIGHT", "BrandingService"]
+__all__ = ["EMAIL_LOGO_MAX", "IMAGE_MAX_PIXELS", "LOGO_MAX_HEIGHT", "BrandingService"]
 
 LOGO_MAX_HEIGHT = 90
+
+#: The most pixels a branding image may have (a 6000 × 4000 photo has 24 million): checked
+#: from the header, before any pixel is decoded, so a small file cannot cost gigabytes.
+IMAGE_MAX_PIXELS = 25_000_000
+
+# What makes a PDF do things when opened — scripts, launched programs, embedded files, forms
+# that post — rather than show a page; a size chart needs none of it.
+_PDF_ACTIVE = frozenset(
+    {
+        "/JavaScript",
+        "/JS",
+        "/OpenAction",
+        "/AA",
+        "/Launch",
+        "/EmbeddedFile",
+        "/EmbeddedFiles",
+        "/RichMedia",
+        "/XFA",
+        "/SubmitForm",
+        "/ImportData",
+        "/GoToR",
+        "/GoToE",
+    }
+)
+_PDF_MAX_OBJECTS = 200_000
 """The portal logo's largest height in pixels (the workwear seed)."""
 
 EMAIL_LOGO_MAX = (300, 60)
@@ -89,11 +115,22 @@ class BrandingService:
             problems, "size_instructions", size_instructions, limit
         ):
             try:
-                PdfReader(io.BytesIO(size_instructions), strict=True).get_num_pages()
-            except (PyPdfError, ValueError, OSError, KeyError, TypeError):
+                reader = PdfReader(io.BytesIO(size_instructions), strict=True)
+                reader.get_num_pages()
+                active = _pdf_is_active(reader)
+            except (PyPdfError, ValueError, OSError, KeyError, TypeError, RecursionError):
                 problems.append(Problem("size_instructions", "not_pdf", "is not a PDF file"))
             else:
-                found["size_instructions"] = CheckedFile(size_instructions, "application/pdf")
+                if active:
+                    problems.append(
+                        Problem(
+                            "size_instructions",
+                            "active_pdf",
+                            "is a PDF with scripts, actions or embedded files",
+                        )
+                    )
+                else:
+                    found["size_instructions"] = CheckedFile(size_instructions, "application/pdf")
         if problems:
             raise ValidationError(problems)
         return found
@@ -181,6 +218,9 @@ def _image(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as probe:
                 kind = probe.format
+                pixels = probe.size[0] * probe.size[1]
+                if pixels > IMAGE_MAX_PIXELS:
+                    raise Image.DecompressionBombError(f"{pixels} pixels")
                 probe.verify()
             image: Any = Image.open(io.BytesIO(data))
             image.load()
@@ -202,5 +242,38 @@ def _image(
     out = io.BytesIO()
     if kind == "JPEG" and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
+    # Only the pixels travel on: comments, EXIF and profiles are bytes of the uploader's
+    # choosing that the public route and mail would otherwise serve as they came.
+    image.info = {k: val for k, val in image.info.items() if k == "transparency"}
     image.save(out, format=kind)
     return CheckedFile(out.getvalue(), _FORMATS[kind])
+
+
+def _pdf_is_active(reader: PdfReader) -> bool:
+    """Whether anything reachable from the document's catalogue is a script, an action,
+    an embedded file or a posting form (:data:`_PDF_ACTIVE`), as a key or as an action type."""
+    seen: set[tuple[int, int]] = set()
+    todo: list[Any] = [reader.trailer["/Root"]]
+    visited = 0
+    while todo:
+        node = todo.pop()
+        if isinstance(node, IndirectObject):
+            ref = (node.idnum, node.generation)
+            if ref in seen:
+                continue
+            seen.add(ref)
+            node = node.get_object()
+        visited += 1
+        if visited > _PDF_MAX_OBJECTS:
+            return True  # a size chart is small; a maze of objects is refused, not walked
+        if isinstance(node, DictionaryObject):
+            for key, value in node.items():
+                if key in _PDF_ACTIVE:
+                    return True
+                if key == "/S" and isinstance(value, NameObject) and value in _PDF_ACTIVE:
+                    return True
+                if key != "/Parent":  # the page tree's way back up
+                    todo.append(value)
+        elif isinstance(node, ArrayObject):
+            todo.extend(node)
+    return False
