@@ -264,6 +264,10 @@ def test_branding_names_only_its_own_vendors_branding_assets(portal: Portal) -> 
         theirs.branding.logo_asset_id,
         portal.assets.put(checked).key,  # a member-only file
         "public/" + ours.branding.logo_asset_id.partition("/")[2].replace("/", "/../", 1),
+        # Well-formed in the vendor's folder, but not a key branding's store ever makes.
+        ours.branding.logo_asset_id.rsplit(".", 1)[0] + ".html",
+        ours.branding.logo_asset_id.rsplit("/", 1)[0] + "/x",
+        ours.branding.logo_asset_id.rsplit(".", 1)[0] + ".pdf",  # a PDF is no logo
     ):
         with pytest.raises(ValidationError) as caught:
             portal.customers.update(staff, ours, branding={"logo_asset_id": key})

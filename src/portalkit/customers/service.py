@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -95,17 +96,24 @@ def _branding(problems: list[Problem], value: object, vendor_id: UUID) -> Brandi
     # Only keys of this vendor's branding folder: the public route and the mail's inline
     # logo serve those and nothing else, so a branding naming any other key would only break.
     folder = f"{PUBLIC}/{vendor_folder(vendor_id)}/"
-    for key in ("logo_asset_id", "email_logo_asset_id", "size_instructions_asset_id"):
+    for key, kinds in (
+        ("logo_asset_id", "png|jpg"),
+        ("email_logo_asset_id", "png|jpg"),
+        ("size_instructions_asset_id", "pdf"),
+    ):
         found = value.get(key) or ""
-        if found and not _branding_key(found, folder):
+        if found and not _branding_key(found, folder, kinds):
             problems.append(Problem(f"branding.{key}", "invalid_key", "is not an asset key"))
             found = ""
         assets[key] = found
     return Branding(template=template, **urls, **assets)
 
 
-def _branding_key(key: object, folder: str) -> bool:
-    if not isinstance(key, str) or not key.startswith(folder):
+def _branding_key(key: object, folder: str, kinds: str) -> bool:
+    # The exact shape branding's store gives a key, with the file type its field holds.
+    if not isinstance(key, str) or not re.fullmatch(
+        rf"{re.escape(folder)}([0-9a-f]{{2}})/\1[0-9a-f]{{30}}\.({kinds})", key
+    ):
         return False
     try:
         check_key(key)
