@@ -103,8 +103,9 @@ def _checked(code: str) -> str:
 
 
 EXAMPLES = [
-    pytest.param(page, name, code, id=f"{page.stem}:{name}")
-    for page in sorted(DOCS.glob("*.md"))
+    pytest.param(page, name, code, id=f"{page.relative_to(DOCS).with_suffix('').as_posix()}:{name}")
+    for page in sorted(DOCS.rglob("*.md"))
+    if "_build" not in page.relative_to(DOCS).parts
     for name, code in _programs(page)
     if not any(word in name for word in NOT_HERE)
 ]
