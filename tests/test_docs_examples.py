@@ -1,6 +1,6 @@
 """Every example in the docs runs, and prints what its comments say it prints.
 
-A page's ```python blocks form programs: a ``% program: name`` line starts one, and
+A page's (in docs/ or a folder of it) ```python blocks form programs: a ``% program: name`` line starts one, and
 ``% program: name (continued)`` adds the next block to it. Each program runs in a fresh
 interpreter in an empty folder, without ``PORTALKIT_*`` variables. A line
 ``print(...)  # expected`` must print exactly ``expected``.
