@@ -1,7 +1,8 @@
 """Every example in the docs runs, and prints what its comments say it prints.
 
-A page's (in docs/ or a folder of it) ```python blocks form programs: a ``% program: name`` line starts one, and
-``% program: name (continued)`` adds the next block to it. Each program runs in a fresh
+The ```python blocks of a page (in docs/ or a folder of it) form programs: a
+``% program: name`` line starts one, and ``% program: name (continued)`` adds the next block
+to it. Each program runs in a fresh
 interpreter in an empty folder, without ``PORTALKIT_*`` variables. A line
 ``print(...)  # expected`` must print exactly ``expected``.
 """
