@@ -3,8 +3,7 @@
 The ```python blocks of a page (in docs/ or a folder of it) form programs: a
 ``% program: name`` line starts one, and ``% program: name (continued)`` adds the next block
 to it. Each program runs in a fresh interpreter in an empty folder, without ``PORTALKIT_*``
-variables. A line
-``print(...)  # expected`` must print exactly ``expected``.
+variables. A line ``print(...)  # expected`` must print exactly ``expected``.
 """
 
 from __future__ import annotations
