@@ -1,9 +1,9 @@
 """Every example in the docs runs, and prints what its comments say it prints.
 
-A page's ```python blocks form programs: a ``% program: name`` line starts one, and
-``% program: name (continued)`` adds the next block to it. Each program runs in a fresh
-interpreter in an empty folder, without ``PORTALKIT_*`` variables. A line
-``print(...)  # expected`` must print exactly ``expected``.
+The ```python blocks of a page (in docs/ or a folder of it) form programs: a
+``% program: name`` line starts one, and ``% program: name (continued)`` adds the next block
+to it. Each program runs in a fresh interpreter in an empty folder, without ``PORTALKIT_*``
+variables. A line ``print(...)  # expected`` must print exactly ``expected``.
 """
 
 from __future__ import annotations
@@ -103,8 +103,9 @@ def _checked(code: str) -> str:
 
 
 EXAMPLES = [
-    pytest.param(page, name, code, id=f"{page.stem}:{name}")
-    for page in sorted(DOCS.glob("*.md"))
+    pytest.param(page, name, code, id=f"{page.relative_to(DOCS).with_suffix('').as_posix()}:{name}")
+    for page in sorted(DOCS.rglob("*.md"))
+    if "_build" not in page.relative_to(DOCS).parts
     for name, code in _programs(page)
     if not any(word in name for word in NOT_HERE)
 ]
