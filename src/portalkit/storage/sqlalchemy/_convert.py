@@ -16,6 +16,7 @@ column no field reads, or a field no column stores, fails at once instead of los
 
 from __future__ import annotations
 
+import enum
 import functools
 from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import date, datetime
@@ -111,6 +112,36 @@ converter.register_structure_hook_factory(
 converter.register_structure_hook_factory(_is_frozenset, cast("Any", _frozenset_hook))
 # A location grant is the pair [location id, access], the form it has always been stored in.
 _as_pair(LocationGrant)
+
+
+def _is_enum(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, enum.Enum)
+
+
+def _enum_hook(t: type[enum.Enum], _c: cattrs.Converter) -> Callable[[Any, Any], enum.Enum]:
+    # A dict lookup instead of the enum's own call, which every status of a page paid for; a
+    # value it does not hold goes to the enum, which raises as it always did.
+    members = {member.value: member for member in t}
+
+    def structure(value: Any, _type: Any) -> enum.Enum:
+        try:
+            return members[value]
+        except (KeyError, TypeError):
+            return t(value)
+
+    return structure
+
+
+def _json_object(value: Any, _type: Any) -> dict[str, Any]:
+    # A JSON object's keys are strings already: copy it, as cattrs would, without a call
+    # per key; anything but an object is corrupt.
+    if type(value) is not dict:
+        raise TypeError(f"a JSON object was expected, not {type(value).__name__}")
+    return value.copy()
+
+
+converter.register_structure_hook_factory(_is_enum, cast("Any", _enum_hook))
+converter.register_structure_hook_func(lambda t: t == dict[str, Any], _json_object)
 
 # The types of fields that are columns of their own: the value is the column's value.
 _COLUMN_TYPES: frozenset[object] = frozenset(
