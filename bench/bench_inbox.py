@@ -6,7 +6,8 @@ items beside them) — beside the same ``SELECT … WHERE vendor_id, kind, statu
 created_at DESC, id DESC LIMIT 50`` written by hand with SQLAlchemy Core on the same engine,
 rows fetched. Ours includes what a call costs: the staff check, the argument checks, the
 transaction and turning rows into records. Both run in this one run, interleaved, medians over
-repeats; before timing, both must return the same ids in the same order (else exit 1).
+repeats; before timing, both must return the same ids in the same order and our records
+the hand-written rows' values (else exit 1).
 
 Run from the repository root::
 
@@ -27,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
+import attrs
 from sqlalchemy import select
 
 from portalkit import Portal
@@ -102,6 +104,16 @@ def main(argv: list[str] | None = None) -> int:
         expected, got = hand_written(), ours()
         if got != expected or len(got) != 50:
             print(f"FAIL: the pages differ ({len(got)} vs {len(expected)} ids)", file=sys.stderr)
+            return 1
+        # Not the ids only: every column of the hand-written rows is in our records.
+        with storage.engine.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+        page = portal.inbox.list(world.staff, kind=kind, status=status, limit=50)
+        records = [
+            {**attrs.asdict(item, recurse=False), "status": item.status.value} for item in page
+        ]
+        if records != rows:
+            print("FAIL: the records differ from the hand-written rows", file=sys.stderr)
             return 1
         variants = {"ours": ours, "hand-written": hand_written}
         timings: dict[str, list[float]] = {name: [] for name in variants}

@@ -10,6 +10,7 @@ and by the database's own unique indexes (which settle races between servers).
 
 from __future__ import annotations
 
+import builtins
 import enum
 import functools
 import os
@@ -75,7 +76,7 @@ from portalkit.storage.base import (
     pseudonymised,
     unique_key,
 )
-from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW
+from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW, from_tuple
 from portalkit.storage.sqlalchemy.rows import (
     Schema,
     check_database_schema,
@@ -321,6 +322,25 @@ class _Repo(Generic[T]):
         params["b_vendor_id"] = vendor_id
         return [self._remember(row) for row in self._uow._execute(query, params).mappings()]
 
+    def _remember_all(self, rows: Iterable[Sequence[Any]]) -> builtins.list[Any]:
+        """``_remember`` for the rows of ``select(table)``, read as tuples: a page of them
+        spent as long on name lookups as on building its records."""
+        build, at = _by_position(self._name, self._table)
+        seen = self._seen
+        if not seen and self._uow._read_only:
+            # Nothing of the table read yet, and nothing will change it: no record to share,
+            # and none worth keeping (remembering a page hashed every id twice, as long as
+            # building its records took).
+            return [build(row) for row in rows]
+        page = []
+        for row in rows:
+            item_id = row[at]
+            item = seen.get(item_id)
+            if item is None:
+                item = seen[item_id] = build(row)
+            page.append(item)
+        return page
+
     def _remember(self, row: Mapping[Any, Any]) -> Any:
         item = self._seen.get(row["id"])
         if item is None:
@@ -370,6 +390,13 @@ class _Vendors:
         renamed = attrs.evolve(current, name=name)
         self._repo._seen[vendor_id] = renamed
         return renamed
+
+
+@functools.cache
+def _by_position(table: str, t: Table) -> tuple[Callable[[Sequence[Any]], Any], int]:
+    """``table``'s records from ``select(t)`` row tuples, and where the id is in them."""
+    columns = tuple(t.c.keys())
+    return from_tuple(table, columns), columns.index("id")
 
 
 @functools.cache
@@ -719,7 +746,7 @@ class SqlUnitOfWork:
         params: dict[str, Any] = {f"b_{f}": equal[f] for f in fields}
         params.update({f"s_{f}": values for f, values in sets.items()})
         params.update(b_vendor_id=vendor_id, b_limit=limit, b_offset=offset)
-        return [repo._remember(row) for row in self._execute(query, params).mappings()]
+        return repo._remember_all(self._execute(query, params))
 
     def claim_inbox_events(
         self, now: datetime, limit: int, lease_until: datetime
