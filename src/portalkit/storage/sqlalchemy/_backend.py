@@ -327,11 +327,6 @@ class _Repo(Generic[T]):
         spent as long on name lookups as on building its records."""
         build, at = _by_position(self._name, self._table)
         seen = self._seen
-        if not seen and self._uow._read_only:
-            # Nothing of the table read yet, and nothing will change it: no record to share,
-            # and none worth keeping (remembering a page hashed every id twice, as long as
-            # building its records took).
-            return [build(row) for row in rows]
         page = []
         for row in rows:
             item_id = row[at]
