@@ -205,7 +205,6 @@ def test_db_downgrade_needs_yes_and_honours_the_prefix(
     assert main(["db", "downgrade", "nonsense", "--url", url, "--yes"]) != 0
 
 
-
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_customers_stored_before_0015_have_no_notification_defaults(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path

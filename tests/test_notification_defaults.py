@@ -123,9 +123,7 @@ def test_a_new_login_starts_with_its_customers_defaults(world: World) -> None:
 
 def test_subscriptions_named_at_creation_are_taken_as_given(world: World) -> None:
     customer = world.customer(settings={"notification_defaults": ["invoices", "jobs"]})
-    assert world.membership(customer=customer, subscriptions=["quotes"]).subscriptions == {
-        "quotes"
-    }
+    assert world.membership(customer=customer, subscriptions=["quotes"]).subscriptions == {"quotes"}
     assert world.membership(customer=customer, subscriptions=[]).subscriptions == frozenset()
     with pytest.raises(ValidationError) as refused:
         world.membership(customer=customer, subscriptions="invoices")

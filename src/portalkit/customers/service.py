@@ -50,9 +50,7 @@ def _settings(problems: list[Problem], value: object) -> CustomerSettings:
     for key in unknown:
         problems.append(Problem(f"settings.{key}", "unknown_field", "is not a customer setting"))
     flags: dict[str, Any] = {
-        k: v.boolean(problems, f"settings.{k}", value[k])
-        for k in known - _NOT_FLAGS
-        if k in value
+        k: v.boolean(problems, f"settings.{k}", value[k]) for k in known - _NOT_FLAGS if k in value
     }
     if value.get("approval_above") is not None:
         flags["approval_above"] = money.amount(

@@ -312,7 +312,9 @@ class MembershipService:
                 problems, "customer_grants", changes["customer_grants"]
             )
         if "subscriptions" in changes:
-            fields["subscriptions"] = v.notification_kinds(problems, "subscriptions", changes["subscriptions"])
+            fields["subscriptions"] = v.notification_kinds(
+                problems, "subscriptions", changes["subscriptions"]
+            )
         v.raise_if(problems)
         with self._rt.transaction() as uow:
             current = load(uow.memberships, vendor_id, "membership", membership, "membership")
