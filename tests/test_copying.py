@@ -60,6 +60,7 @@ def _shop(world: World) -> Shop:
     source = world.customer(
         code="MODEL",
         branding={"logo_url": "https://cdn.example/model.png", "template": "workwear"},
+        settings={"notification_defaults": ["invoices", "jobs"]},
     )
     target = world.customer(code="ACME")
     workwear = portal.catalogue.create_category(staff, name="Workwear")
@@ -123,9 +124,10 @@ def test_copy_settings_copies_the_default_parts(world: World) -> None:
     shop = _shop(world)
     report = portal.copying.copy_settings(staff, source="MODEL", target=shop.target)
     assert report.parts == DEFAULT_PARTS
-    assert NOTIFICATIONS not in report.parts
+    assert NOTIFICATIONS in report.parts
     target = portal.customers.get(staff, shop.target.id)
     assert target.branding == shop.source.branding
+    assert target.settings.notification_defaults == {"invoices", "jobs"}
     assert report.target == target
     own = portal.assortments.get(staff, target)
     assert own is not None and own.id != shop.parts["assortment"].id
@@ -183,6 +185,44 @@ def test_copies_are_independent_of_the_source_afterwards(world: World) -> None:
     # and the other way round: changing the target leaves the source as it was
     portal.customers.update(staff, shop.target.id, branding={"template": "acme"})
     assert portal.customers.get(staff, shop.source.id).branding.template == "changed"
+
+
+def test_notification_defaults_are_copied_and_stay_the_targets_own(world: World) -> None:
+    portal, staff = world.portal, world.staff
+    shop = _shop(world)
+    subscribed = world.membership(customer=shop.target, subscriptions=["quotes"])
+    clerk = world.staff_holding(CUSTOMERS_PROVISION)  # what the rest of the settings need
+    report = portal.copying.copy_settings(
+        clerk, source=shop.source, target=shop.target, parts=[NOTIFICATIONS]
+    )
+    assert report.parts == (NOTIFICATIONS,)
+    target = portal.customers.get(staff, shop.target.id)
+    assert target.settings.notification_defaults == {"invoices", "jobs"}
+    assert target.branding == shop.target.branding  # nothing else came along
+    # The target's new logins start with them; its existing ones keep their own.
+    assert world.membership(customer=target).subscriptions == {"invoices", "jobs"}
+    assert portal.memberships.get(staff, subscribed.id).subscriptions == {"quotes"}
+    # Independent both ways.
+    portal.customers.update(staff, shop.source.id, settings={"notification_defaults": []})
+    assert portal.customers.get(staff, target.id).settings.notification_defaults == {
+        "invoices",
+        "jobs",
+    }
+    portal.customers.update(staff, target.id, settings={"notification_defaults": ["quotes"]})
+    assert portal.customers.get(staff, shop.source.id).settings.notification_defaults == set()
+
+
+def test_copying_notification_defaults_keeps_the_targets_other_settings(world: World) -> None:
+    portal, staff = world.portal, world.staff
+    source = world.customer(settings={"notification_defaults": ["jobs"], "show_prices": True})
+    target = world.customer(
+        settings={"show_prices": False, "shop_enabled": True, "approval_above": "250.00"}
+    )
+    portal.copying.copy_settings(staff, source=source, target=target, parts=[NOTIFICATIONS])
+    settings = portal.customers.get(staff, target.id).settings
+    assert settings.notification_defaults == {"jobs"}
+    assert (settings.show_prices, settings.shop_enabled) == (False, True)
+    assert settings.approval_above == Decimal("250.00")
 
 
 def test_profiles_are_the_vendors_so_copying_creates_none(world: World) -> None:
@@ -257,7 +297,6 @@ def test_size_instructions_follow_the_branding_field(world: World) -> None:
         ([1], "unknown_part"),
         ("branding", "not_list"),
         ({"branding": True}, "not_list"),
-        ([NOTIFICATIONS], "unavailable"),
     ],
 )
 def test_bad_parts_are_refused_and_nothing_is_written(world: World, parts: Any, code: str) -> None:
@@ -281,7 +320,7 @@ def test_every_part_has_a_name_and_the_default_set_is_what_can_be_copied() -> No
         ASSORTMENT,
         PRICE_LISTS,
     }
-    assert {BRANDING, PROFILES, ASSORTMENT, PRICE_LISTS} <= set(DEFAULT_PARTS)
+    assert {BRANDING, PROFILES, NOTIFICATIONS, ASSORTMENT, PRICE_LISTS} <= set(DEFAULT_PARTS)
 
 
 def test_a_customer_cannot_copy_onto_itself(world: World) -> None:
@@ -319,8 +358,16 @@ def test_a_customer_of_another_vendor_is_not_found(world: World) -> None:
         ((CUSTOMERS_PROVISION, PROFILES_MANAGE), [PRICE_LISTS]),
         ((CUSTOMERS_PROVISION, SHOP_MANAGE), [BRANDING, PROFILES]),
         ((CUSTOMERS_PROVISION,), None),
+        ((SHOP_MANAGE, PROFILES_MANAGE), [NOTIFICATIONS]),
     ],
-    ids=["no provision", "assortment no shop", "prices no shop", "profiles no right", "default"],
+    ids=[
+        "no provision",
+        "assortment no shop",
+        "prices no shop",
+        "profiles no right",
+        "default",
+        "notifications no provision",
+    ],
 )
 def test_an_employee_lacking_a_needed_permission_is_refused_and_nothing_is_written(
     world: World, holding: tuple[str, ...], parts: list[str] | None
@@ -390,5 +437,5 @@ def test_the_refusal_says_why_in_the_operators_language(world: World) -> None:
     source = world.customer()
     with pytest.raises(ValidationError) as refused:
         world.portal.copying.check(world.staff, source=source, parts=[NOTIFICATIONS, "colours"])
-    assert refused.value.text("nl").startswith("parts: mag notifications niet noemen")
+    assert "is geen onderdeel dat gekopieerd kan worden" in refused.value.text("nl")
     assert "ist kein Teil, der kopiert werden kann" in refused.value.text("de")

@@ -203,3 +203,40 @@ def test_db_downgrade_needs_yes_and_honours_the_prefix(
     assert main(["db", "downgrade", "base", "--url", url, "--yes"]) == 0
     assert set(inspect(create_engine(url)).get_table_names()) == {"portalkit_alembic_version"}
     assert main(["db", "downgrade", "nonsense", "--url", url, "--yes"]) != 0
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_customers_stored_before_0015_have_no_notification_defaults(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """0015 adds the notification defaults: a customer stored without the column (0015
+    undone, its row kept) reads with none once the column is back."""
+    from alembic import command
+
+    from portalkit import Portal
+    from portalkit.storage.sqlalchemy import SqlStorage
+    from portalkit.storage.sqlalchemy._backend import alembic_config
+    from portalkit.testing import World
+
+    url = _url(kind, request, tmp_path, "defaults_0015")
+    assert main(["db", "upgrade", "--url", url]) == 0
+    storage = SqlStorage(url)
+    old = World(Portal(storage)).customer(code="OLD", settings={"show_prices": False})
+    storage.close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0014")
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("customers")}
+    engine.dispose()
+    assert "notification_defaults" not in columns
+    assert main(["db", "upgrade", "--url", url]) == 0
+    _assert_schema_matches_models(url)
+    storage = SqlStorage(url)
+    uow = storage.begin(read_only=True)
+    try:
+        assert uow.customers.get(old.vendor_id, old.id) == old
+        assert old.settings.notification_defaults == frozenset()
+    finally:
+        uow.rollback()
+        storage.close()

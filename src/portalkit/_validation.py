@@ -11,7 +11,7 @@ import functools
 import re
 import reprlib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import email_validator
@@ -259,6 +259,44 @@ def boolean(problems: list[Problem], field: str, value: object) -> bool:
         problems.append(Problem(field, "not_boolean", "must be true or false"))
         return False
     return value
+
+
+NOTIFICATION_KIND_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
+"""What a notification kind's name looks like: ``invoices``, ``shop.orders``."""
+NOTIFICATION_KINDS_MAX = 100
+"""How many notification kinds one list (a login's subscriptions, a customer's defaults) holds."""
+
+
+def notification_kinds(problems: list[Problem], field: str, value: object) -> frozenset[str]:
+    """Check a list of notification kinds (None: none): a login's subscriptions, or the
+    defaults a customer's new logins start with. Anything but a list of names is refused."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        problems.append(Problem(field, "not_list", "must be a list of notification kinds"))
+        return frozenset()
+    items = list(value)
+    if len(items) > NOTIFICATION_KINDS_MAX:
+        problems.append(Problem(field, "too_many", "may hold at most 100 kinds"))
+        return frozenset()
+    good = set()
+    for item in items:
+        if (
+            not isinstance(item, str)
+            or len(item) > SHORT_MAX
+            or not NOTIFICATION_KIND_RE.fullmatch(item)
+        ):
+            problems.append(
+                Problem(
+                    field,
+                    "invalid_name",
+                    "{item} is not a notification kind like 'invoices'",
+                    {"item": shown(item)},
+                )
+            )
+        else:
+            good.add(item)
+    return frozenset(good)
 
 
 def only_fields(

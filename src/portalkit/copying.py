@@ -27,8 +27,9 @@ What each part copies, and what "independent afterwards" means for it:
     their rules are the vendor's prices — but the assignments are the target's own: taking
     the source off a list later leaves the target on it. The target keeps what it had.
 ``notifications``
-    Refused: portalkit keeps no notification defaults per customer (each login's
-    subscriptions are its own), so there is nothing to copy yet.
+    The source's notification defaults (``settings.notification_defaults``: what its new
+    logins start subscribed to) become the target's, a value of its own. The logins each
+    customer has keep their own subscriptions.
 
 Every part needs ``customers.provision``; ``assortment`` and ``price_lists`` need
 ``shop.manage`` too, and ``profiles`` needs ``profiles.manage``.
@@ -82,7 +83,7 @@ SIZE_INSTRUCTIONS: Final = "size_instructions"
 PROFILES: Final = "profiles"
 """The permission profiles the source's logins use (vendor-wide: reported, not copied)."""
 NOTIFICATIONS: Final = "notifications"
-"""Notification defaults (refused: portalkit keeps none per customer)."""
+"""The source's notification defaults: what its new logins start subscribed to."""
 ASSORTMENT: Final = "assortment"
 """The source's own shop assortment."""
 PRICE_LISTS: Final = "price_lists"
@@ -107,9 +108,7 @@ _SIZE_FIELDS: Final[tuple[str, ...]] = tuple(
 
 # The parts that cannot be copied (yet): refused with their reason rather than copying
 # nothing in silence.
-_UNAVAILABLE: Final[frozenset[str]] = frozenset(
-    {NOTIFICATIONS} | (set() if _SIZE_FIELDS else {SIZE_INSTRUCTIONS})
-)
+_UNAVAILABLE: Final[frozenset[str]] = frozenset(set() if _SIZE_FIELDS else {SIZE_INSTRUCTIONS})
 
 DEFAULT_PARTS: Final[tuple[str, ...]] = tuple(p for p in PARTS if p not in _UNAVAILABLE)
 """What ``parts=None`` copies: every part this portal can copy."""
@@ -197,6 +196,8 @@ class CopyingService:
             report = CopyReport(source=origin, target=dest, parts=chosen)
             if BRANDING in chosen or SIZE_INSTRUCTIONS in chosen:
                 dest = self._branding(actor, origin, dest, chosen)
+            if NOTIFICATIONS in chosen:
+                dest = self._notifications(actor, origin, dest)
             if PROFILES in chosen:
                 report = attrs.evolve(report, profiles=_profiles(uow, vendor_id, origin))
             if ASSORTMENT in chosen:
@@ -277,6 +278,14 @@ class CopyingService:
             return dest
         return self._customers.update(actor, dest.id, branding=branding)
 
+    def _notifications(self, actor: Actor, origin: Customer, dest: Customer) -> Customer:
+        wanted = origin.settings.notification_defaults
+        if wanted == dest.settings.notification_defaults:
+            return dest
+        # A frozenset is a value: the target's defaults share nothing with the source's.
+        settings = attrs.evolve(dest.settings, notification_defaults=wanted)
+        return self._customers.update(actor, dest.id, settings=settings)
+
     def _assortment(
         self, uow: UnitOfWork, actor: Actor, origin: Customer, dest: Customer
     ) -> Assortment | None:
@@ -328,15 +337,6 @@ def _parts(value: object) -> tuple[str, ...]:
                     "unknown_part",
                     "{name} is not a part that can be copied: one of {choices}",
                     {"name": repr(name)[:100], "choices": ", ".join(PARTS)},
-                )
-            )
-        elif name == NOTIFICATIONS:
-            problems.append(
-                Problem(
-                    "parts",
-                    "unavailable",
-                    "may not name notifications: portalkit keeps no notification defaults per "
-                    "customer (each login's subscriptions are its own)",
                 )
             )
         elif name in _UNAVAILABLE:

@@ -88,7 +88,7 @@ class LoginService:
         kind: MembershipKind | str | None = None,
         location_grants: Mapping[Location | UUID, Access | str] | Iterable[LocationGrant] = (),
         customer_grants: Iterable[Customer | UUID] = (),
-        subscriptions: Iterable[str] = (),
+        subscriptions: Iterable[str] | None = None,
         job_title: str | None = None,
         department: str | None = None,
         phone: str | None = None,
@@ -100,6 +100,7 @@ class LoginService:
         — an extra account when a customer admin adds it, within the admin's own rights as
         for :meth:`MembershipService.create` — and the invitation, all in one transaction.
         Returns the new membership, invited, whether the address was known or not.
+        ``subscriptions=None`` gives the login its customer's notification defaults.
 
         Raises ValidationError for bad input, PermissionDenied for rights beyond the admin's
         own, NotFound for a customer out of reach, RateLimited when the invitation was sent

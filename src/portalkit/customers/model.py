@@ -14,16 +14,22 @@ MAX_TREE_DEPTH = 8
 
 @attrs.frozen
 class CustomerSettings:
-    """What a customer's portal offers: prices shown at all, and the online shop switched on.
+    """What a customer's portal offers: prices shown at all, the online shop switched on, the
+    order approval limit and the notifications its new logins start with.
 
     ``approval_above``: orders whose total is above this amount (in the order's currency)
     wait in the customer's approval list until a member holding ``orders.approve`` approves
     them; None (the default) means no order needs approval.
+
+    ``notification_defaults``: the notification kinds (``"invoices"``, ``"jobs"``...) a new
+    login of this customer is subscribed to when whoever creates it names none; each login's
+    subscriptions are its own afterwards.
     """
 
     show_prices: bool = True
     shop_enabled: bool = False
     approval_above: Decimal | None = None
+    notification_defaults: frozenset[str] = frozenset()
 
 
 @attrs.frozen

@@ -40,7 +40,8 @@ def _settings(problems: list[Problem], value: object) -> CustomerSettings:
     if value is None:
         return CustomerSettings()
     if isinstance(value, CustomerSettings):
-        return value
+        # Checked like a mapping: a record built by hand holds whatever it was given.
+        value = attrs.asdict(value, recurse=False)
     if not isinstance(value, Mapping):
         problems.append(Problem("settings", "not_mapping", "must be CustomerSettings or a mapping"))
         return CustomerSettings()
@@ -49,19 +50,29 @@ def _settings(problems: list[Problem], value: object) -> CustomerSettings:
     for key in unknown:
         problems.append(Problem(f"settings.{key}", "unknown_field", "is not a customer setting"))
     flags: dict[str, Any] = {
-        k: v.boolean(problems, f"settings.{k}", value[k])
-        for k in known - {"approval_above"}
-        if k in value
+        k: v.boolean(problems, f"settings.{k}", value[k]) for k in known - _NOT_FLAGS if k in value
     }
     if value.get("approval_above") is not None:
         flags["approval_above"] = money.amount(
             problems, "settings.approval_above", value["approval_above"]
         )
+    if "notification_defaults" in value:
+        # The same rule as a login's own subscriptions: these become them.
+        flags["notification_defaults"] = v.notification_kinds(
+            problems, "settings.notification_defaults", value["notification_defaults"]
+        )
     return CustomerSettings(**flags)
 
 
+# The settings that are not true/false flags, each checked by its own rule.
+_NOT_FLAGS = frozenset({"approval_above", "notification_defaults"})
+
+
 def _plain(value: object) -> object:
-    # An approval amount goes into the audit's JSON details as its exact text.
+    # An approval amount goes into the audit's JSON details as its exact text, a set of
+    # notification kinds as a sorted list.
+    if isinstance(value, frozenset):
+        return sorted(value)
     return str(value) if isinstance(value, Decimal) else value
 
 

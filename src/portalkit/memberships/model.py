@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import enum
-import re
 from datetime import datetime
 from uuid import UUID
 
 import attrs
 
 from portalkit._stamps import new_session_stamp
+from portalkit._validation import NOTIFICATION_KIND_RE
 
-SUBSCRIPTION_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
+SUBSCRIPTION_RE = NOTIFICATION_KIND_RE
+"""What a notification kind's name looks like (``portalkit._validation`` keeps the rule)."""
 MAX_GRANTS = 500
 
 

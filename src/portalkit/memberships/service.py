@@ -18,7 +18,6 @@ from portalkit.actors import Actor, Member
 from portalkit.errors import NotFound, Problem, ValidationError
 from portalkit.memberships.model import (
     MAX_GRANTS,
-    SUBSCRIPTION_RE,
     Access,
     LocationGrant,
     Membership,
@@ -101,34 +100,6 @@ def _ids(problems: list[Problem], field: str, value: object) -> frozenset[UUID]:
     return frozenset(found)
 
 
-def _subscriptions(problems: list[Problem], value: object) -> frozenset[str]:
-    if value is None:
-        return frozenset()
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        problems.append(
-            Problem("subscriptions", "not_list", "must be a list of notification kinds")
-        )
-        return frozenset()
-    items = list(value)
-    if len(items) > 100:
-        problems.append(Problem("subscriptions", "too_many", "may hold at most 100 kinds"))
-        return frozenset()
-    good = set()
-    for item in items:
-        if not isinstance(item, str) or len(item) > 100 or not SUBSCRIPTION_RE.fullmatch(item):
-            problems.append(
-                Problem(
-                    "subscriptions",
-                    "invalid_name",
-                    "{item} is not a notification kind like 'invoices'",
-                    {"item": v.shown(item)},
-                )
-            )
-        else:
-            good.add(item)
-    return frozenset(good)
-
-
 class MembershipService:
     """Give accounts access to customers, and change or end it. Reached as ``portal.memberships``."""
 
@@ -152,7 +123,7 @@ class MembershipService:
         profile: PermissionProfile | UUID | None = None,
         location_grants: Mapping[Location | UUID, Access | str] | Iterable[LocationGrant] = (),
         customer_grants: Iterable[Customer | UUID] = (),
-        subscriptions: Iterable[str] = (),
+        subscriptions: Iterable[str] | None = None,
     ) -> Membership:
         """Give an account access to a customer as one of its contacts.
 
@@ -167,6 +138,12 @@ class MembershipService:
         otherwise PermissionDenied. Every login a customer admin gives out is an extra account
         (the default ``kind`` for it; for staff the default is ``member``): it works only while
         the customer's main account does.
+
+        ``subscriptions`` are the notification kinds the login is mailed about; None (the
+        default) gives it its customer's ``settings.notification_defaults``, a list (``[]``
+        too) is taken as given. A customer admin's new logins get the defaults as well: a
+        subscription grants nothing (a notification goes only to members who may see it), so
+        subscriptions are not held against the admin's own rights.
         """
         vendor_id = vendor_of(actor)
         self._access.live(actor)  # a member's login must still work
@@ -180,7 +157,11 @@ class MembershipService:
             problems.append(Problem("status", "invalid_choice", "must be 'invited' or 'active'"))
         grants = _location_grants(problems, location_grants)
         customers = _ids(problems, "customer_grants", customer_grants)
-        subs = _subscriptions(problems, subscriptions)
+        subs = (
+            None
+            if subscriptions is None
+            else v.notification_kinds(problems, "subscriptions", subscriptions)
+        )
         ids = {}
         for field, value in (("account", account), ("customer", customer), ("contact", contact)):
             try:
@@ -239,7 +220,7 @@ class MembershipService:
                 profile_id=profile_id,
                 location_grants=grants,
                 customer_grants=customers,
-                subscriptions=subs,
+                subscriptions=owner.settings.notification_defaults if subs is None else subs,
             )
             uow.memberships.add(membership)
             _audit(self._rt, uow, actor, "membership_created", membership)
@@ -331,7 +312,9 @@ class MembershipService:
                 problems, "customer_grants", changes["customer_grants"]
             )
         if "subscriptions" in changes:
-            fields["subscriptions"] = _subscriptions(problems, changes["subscriptions"])
+            fields["subscriptions"] = v.notification_kinds(
+                problems, "subscriptions", changes["subscriptions"]
+            )
         v.raise_if(problems)
         with self._rt.transaction() as uow:
             current = load(uow.memberships, vendor_id, "membership", membership, "membership")

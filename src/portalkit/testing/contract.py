@@ -83,7 +83,11 @@ class StorageContract:
             code="Acme-1",
             name="Acme Transport B.V.",
             erp_reference="ERP-77",
-            settings={"show_prices": False, "shop_enabled": True},
+            settings={
+                "show_prices": False,
+                "shop_enabled": True,
+                "notification_defaults": ["invoices", "jobs"],
+            },
             addresses=[
                 {
                     "street": "Kade 1",
@@ -120,7 +124,11 @@ class StorageContract:
             subscriptions=["invoices", "jobs"],
         )
         assert p.customers.get(staff, customer.id) == customer
-        assert customer.settings == CustomerSettings(show_prices=False, shop_enabled=True)
+        assert customer.settings == CustomerSettings(
+            show_prices=False,
+            shop_enabled=True,
+            notification_defaults=frozenset({"invoices", "jobs"}),
+        )
         assert customer.default_delivery_address is not None
         assert customer.default_delivery_address.country == "NL"
         assert p.locations.get(staff, site.id) == site

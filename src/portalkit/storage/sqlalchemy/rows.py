@@ -152,6 +152,8 @@ class CustomerRow(_Scoped, Base):
     addresses: Mapped[list[Any]]
     branding: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'"))
     parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("customers.id"))
+    # Added by migration 0015: customers stored before it have no defaults.
+    notification_defaults: Mapped[list[Any]] = mapped_column(server_default=text("'[]'"))
 
 
 class LocationRow(_Scoped, Base):
