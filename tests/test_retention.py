@@ -422,3 +422,62 @@ def test_erasure_takes_the_persons_cart_and_refuses_once_it_ordered(world: World
 def test_a_dry_run_runs_outside_a_callers_transaction(world: World) -> None:
     with pytest.raises(PortalError, match="dry run"), world.portal.transaction():
         world.portal.retention.prune(world.system, dry_run=True)
+
+
+# -- red team pass 7: an erasure touches the person's own entries and records only ---------
+def test_an_erasure_leaves_other_actors_and_ids_in_the_log(world: World) -> None:
+    """A username is text anyone making a login picks: named like the employee who made it,
+    like another login's id, or "member", it must not rewrite other people's entries."""
+    portal = world.portal
+    clerk = world.staff_holding("customers.provision", "logins.manage", user_id="clerk-7")
+    customer = portal.customers.create(clerk, code="EV1", name="Evidence")
+    bystander = world.membership(customer)
+    auditor = world.staff_holding("audit.read")
+    for name in ("clerk-7", str(bystander.id), "member"):
+        throwaway = portal.accounts.create(clerk, username=name, email=f"t{len(name)}@x.example")
+        before = portal.audit.list(auditor, limit=1000)
+        portal.retention.erase_person(_erase_staff(world), account=throwaway)
+        after = {e.id: e for e in portal.audit.list(auditor, limit=1000)}
+        for event in before:
+            kept = after[event.id]
+            assert (kept.real_actor, kept.effective_actor) == (
+                event.real_actor,
+                event.effective_actor,
+            ), name
+            if str(throwaway.id) not in repr(event):
+                assert kept == event, (name, event.action)
+        assert any(str(bystander.id) in repr(e) for e in after.values())
+
+
+def test_erasing_a_contact_takes_no_one_else_along(world: World) -> None:
+    """A customer admin types a contact's address and may attach an existing account to a
+    new contact: erasing that contact must spare the other person's links, mail and
+    account."""
+    world = mail_world(world.portal)
+    portal = world.portal
+    acme, other = world.customer(), world.customer()
+    bob = world.membership(other)
+    planted = portal.contacts.create(
+        world.staff, customer=acme, first_name="Carol", last_name="X", email="carol@other.example"
+    )
+    carol = world.membership(
+        other, account=world.account(email="carol@other.example"), status="invited"
+    )
+    portal.credentials.invite(world.staff, carol)
+
+    def carols() -> tuple[int, int]:
+        with portal.transaction(read_only=True) as uow:
+            links = uow.tokens.list(world.vendor.id, where={"account_id": carol.account_id})
+            mail = uow.outbox.list(world.vendor.id, where={"to": "carol@other.example"})
+        return len(links), len(mail)
+
+    assert carols() == (1, 1)
+    portal.retention.erase_person(_erase_staff(world), contact=planted)
+    assert carols() == (1, 1)
+    assert portal.accounts.get(world.system, carol.account_id)
+    # Bob's account given a login as a contact of acme: erasing that contact is refused.
+    shared = portal.contacts.create(world.staff, customer=acme, first_name="B", last_name="Y")
+    portal.memberships.create(world.staff, customer=acme, account=bob.account_id, contact=shared)
+    with pytest.raises(Conflict, match="erase the account"):
+        portal.retention.erase_person(_erase_staff(world), contact=shared)
+    assert portal.memberships.list(world.system, account=bob.account_id)

@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -113,9 +114,11 @@ class _Person:
         return {w for w in words if w and w.strip()}
 
     def emails(self) -> set[str]:
-        """Every address of the person, as stored and in its comparison form."""
+        """The login addresses of the person's accounts, as stored and in comparison form.
+
+        Only those: a contact's address is typed by whoever made the contact (a customer
+        admin too), and could be another person's, whose links and mail must not go."""
         found = {a.email for a in self.accounts.values()}
-        found |= {c.email for c in self.contacts.values()}
         return {e for e in found if e} | {email_key(e) for e in found if e}
 
 
@@ -178,8 +181,11 @@ class RetentionService:
         """The pseudonym of a person in the audit log: ``erased-`` and the first 16 hex
         digits of an HMAC (under ``PORTALKIT_SECRET_KEY``) of its vendor and record id, so
         nobody without the key can work back from it."""
+        # Without a secret key an HMAC under the empty key could be recomputed by anyone who
+        # knows the record id: a random key makes the pseudonym one nobody can work back from.
+        key = self._rt.throttle_secret or secrets.token_bytes(32)
         digest = hmac.new(
-            self._rt.throttle_secret, f"erased|{vendor_id}|{person_id}".encode(), hashlib.sha256
+            key, f"erased|{vendor_id}|{person_id}".encode(), hashlib.sha256
         ).hexdigest()
         return f"erased-{digest[:16]}"
 
@@ -249,6 +255,15 @@ class RetentionService:
             person.contacts[person_contact.id] = person_contact
             first = person_contact.id
         self._gather(uow, vendor_id, person)
+        if account is None and len(person.contacts) > 1:
+            # A contact's login may be an account that also logs in as someone else's
+            # contact (a customer admin can attach an existing account to a new contact):
+            # erasing a contact must not take that person along unseen.
+            raise Conflict(
+                "person",
+                "this contact's login belongs to an account with logins as other contacts; "
+                "erase the account if all of them are this person",
+            )
         self._refuse_if_referenced(uow, vendor_id, person)
         pseudonym = self._pseudonym(vendor_id, first)
         emails = person.emails()
@@ -276,7 +291,11 @@ class RetentionService:
         # pseudonym, and no id left there leads back to a record a backup may still hold.
         needles |= {str(i) for i in (*account_ids, *membership_ids, *person.contacts)}
         needles |= {str(i) for i in registrations}
-        needles = {n for n in needles if n.strip()}
+        # A word shaped like a record id replaces only the person's own ids: a username that
+        # spells another login's id must not take that id out of the log.
+        own_ids = {str(i) for i in (*account_ids, *membership_ids, *person.contacts)}
+        own_ids |= {str(i) for i in registrations}
+        needles = {n for n in needles if n.strip() and (not _ID.fullmatch(n) or n in own_ids)}
 
         tokens: set[UUID] = set()
         for field, ids in (
@@ -310,10 +329,11 @@ class RetentionService:
 
         # The audit events that name the person: by one of its record ids, its addresses or
         # its usernames. Its names are replaced only inside those, not in other people's.
+        # Only by record ids, which nobody chooses: a username or a name is text a customer
+        # admin (or a stranger registering) picks, and could be a word of other people's
+        # events — "member", an employee's id — whose entries an erasure must never touch.
         markers = {str(i) for i in (*account_ids, *membership_ids, *person.contacts)}
         markers |= {str(i) for i in registrations}
-        markers |= {e.lower() for e in emails}
-        markers |= {a.username.lower() for a in person.accounts.values()}
         named = self._audit_naming(uow, vendor_id, markers)
 
         # Deleted in an order where nothing deleted is still referred to.
@@ -441,6 +461,9 @@ class RetentionService:
             if len(batch) < _AUDIT_PAGE:
                 return found
             offset += _AUDIT_PAGE
+
+
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 def _event_text(event: AuditEvent) -> str:

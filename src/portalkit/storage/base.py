@@ -863,6 +863,12 @@ PSEUDONYM = re.compile(r"erased-[0-9a-f]{16}")
 """What an erased person's data becomes in the audit log."""
 
 
+# A needle that is a record id (uuid text): the only kind written over an actor.
+_ID_WORD = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
+
+
 def _pseudonymise_text(text: str, patterns: Sequence[tuple[re.Pattern[str], str]]) -> str:
     for pattern, pseudonym in patterns:
         text = pattern.sub(pseudonym, text)
@@ -873,10 +879,9 @@ def _pseudonymise_value(value: Any, patterns: Sequence[tuple[re.Pattern[str], st
     if isinstance(value, str):
         return _pseudonymise_text(value, patterns)
     if isinstance(value, Mapping):
-        return {
-            _pseudonymise_text(str(k), patterns): _pseudonymise_value(v, patterns)
-            for k, v in value.items()
-        }
+        # Keys are the names the recorder chose, not the person's data: rewriting them could
+        # merge two keys and lose a value.
+        return {k: _pseudonymise_value(v, patterns) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_pseudonymise_value(v, patterns) for v in value]
     return value
@@ -908,10 +913,20 @@ def pseudonymised(event: AuditEvent, replacements: Mapping[str, str]) -> AuditEv
         (re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)", re.IGNORECASE), pseudonym)
         for needle, pseudonym in sorted(replacements.items(), key=lambda kv: -len(kv[0]))
     ]
+    # The actors are who did something: only an id of the person (``member:<id>``) goes
+    # there, never a word, so an erased username such as an employee's own id cannot hide
+    # who acted.
+    ids = [
+        (pattern, pseudonym)
+        for (needle, _), (pattern, pseudonym) in zip(
+            sorted(replacements.items(), key=lambda kv: -len(kv[0])), patterns, strict=True
+        )
+        if _ID_WORD.fullmatch(needle)
+    ]
     return attrs.evolve(
         event,
-        real_actor=_pseudonymise_text(event.real_actor, patterns),
-        effective_actor=_pseudonymise_text(event.effective_actor, patterns),
+        real_actor=_pseudonymise_text(event.real_actor, ids),
+        effective_actor=_pseudonymise_text(event.effective_actor, ids),
         target=_pseudonymise_text(event.target, patterns),
         reason=_pseudonymise_text(event.reason, patterns),
         details=_pseudonymise_value(dict(event.details), patterns),
