@@ -21,7 +21,7 @@ import attrs
 
 from portalkit._validation import code_key
 from portalkit.customers.model import MAX_TREE_DEPTH
-from portalkit.errors import ConcurrentModification, PortalError
+from portalkit.errors import ConcurrentModification, Conflict, PortalError
 from portalkit.outbox.model import OutboxStatus
 from portalkit.storage.base import (
     APPEND_ONLY,
@@ -102,6 +102,12 @@ class _Table(Generic[T]):
         self._uow._writing()
         self._uow._check_open()
         item_id: UUID = item.id  # type: ignore[attr-defined]
+        if item_id in self._rows:
+            # As the SQL backends' primary key refuses it: an add never replaces a record
+            # (an audit event overwritten, or dropped by the undo of a rollback).
+            raise Conflict(
+                self._name, "the change to {table} clashes with stored data", table=self._name
+            )
         new_keys = [(k, k.key_of(item)) for k in self._unique]
         for key, value in new_keys:
             if value is not None and value in self._uow._tables.keys[key.name]:

@@ -1204,6 +1204,9 @@ class StorageContract:
             uow.erase(world.vendor.id, "customers", [event.customer_id or uuid4()])
         with pytest.raises(PortalError, match="pseudonym"), p.transaction() as uow:
             uow.pseudonymise_audit(world.vendor.id, [event.id], {"customer": "forged"})
+        # An add with a stored id replaces nothing, committed or rolled back.
+        with pytest.raises(Conflict), p.transaction() as uow:
+            uow.audit.add(changed)
         assert p.audit.list(world.staff)[0] == event
         assert "append-only" in APPEND_ONLY
 
