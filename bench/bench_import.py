@@ -97,7 +97,15 @@ def _key(value: str) -> str:
     return unicodedata.normalize("NFKC", value).casefold()
 
 
-BRANDING = {"logo_url": "", "email_logo_url": "", "template": ""}
+# What a customer's default Branding stores, every field of it (the comparison checks it).
+BRANDING = {
+    "logo_url": "",
+    "email_logo_url": "",
+    "template": "",
+    "logo_asset_id": "",
+    "email_logo_asset_id": "",
+    "size_instructions_asset_id": "",
+}
 
 
 def run_raw(engine: Engine, vendor_id: UUID, files: tuple[Path, Path], batch: int) -> None:
