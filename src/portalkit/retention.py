@@ -279,6 +279,10 @@ class RetentionService:
             registrations |= {
                 r.id: r for r in uow.registrations.list(vendor_id, where={"email": address})
             }
+        # The person's own record ids: how its audit events are found, and the only id-shaped
+        # words an erasure may replace.
+        own_ids = {str(i) for i in (*account_ids, *membership_ids, *person.contacts)}
+        own_ids |= {str(i) for i in registrations}
         needles = person.needles()
         for registration in registrations.values():
             needles |= {
@@ -289,12 +293,9 @@ class RetentionService:
             }
         # Record ids too: the log's links between the person's events then run through the
         # pseudonym, and no id left there leads back to a record a backup may still hold.
-        needles |= {str(i) for i in (*account_ids, *membership_ids, *person.contacts)}
-        needles |= {str(i) for i in registrations}
+        needles |= own_ids
         # A word shaped like a record id replaces only the person's own ids: a username that
         # spells another login's id must not take that id out of the log.
-        own_ids = {str(i) for i in (*account_ids, *membership_ids, *person.contacts)}
-        own_ids |= {str(i) for i in registrations}
         needles = {n for n in needles if n.strip() and (not _ID.fullmatch(n) or n in own_ids)}
 
         tokens: set[UUID] = set()
@@ -332,9 +333,7 @@ class RetentionService:
         # Only by record ids, which nobody chooses: a username or a name is text a customer
         # admin (or a stranger registering) picks, and could be a word of other people's
         # events — "member", an employee's id — whose entries an erasure must never touch.
-        markers = {str(i) for i in (*account_ids, *membership_ids, *person.contacts)}
-        markers |= {str(i) for i in registrations}
-        named = self._audit_naming(uow, vendor_id, markers)
+        named = self._audit_naming(uow, vendor_id, own_ids)
 
         # Deleted in an order where nothing deleted is still referred to.
         uow.erase(vendor_id, "outbox_messages", mail)

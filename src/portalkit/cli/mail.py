@@ -12,7 +12,7 @@ import click
 
 from portalkit.actors import System
 from portalkit.cli._app import Runtime, examples, json_option, pass_runtime
-from portalkit.cli._output import Column
+from portalkit.cli._output import Column, printable
 from portalkit.outbox import FlushReport, OutboxMessage, OutboxStatus
 
 __all__ = ["mail"]
@@ -252,7 +252,7 @@ def _dead_row(vendor: str, message: OutboxMessage) -> dict[str, Any]:
 def _one_line(error: str) -> str:
     # A mail server's answer is foreign text: on one line, and without the escape sequences
     # that would let it retitle or recolour the operator's terminal.
-    return "".join(c if c.isprintable() else " " for c in " ".join(error.split()))
+    return printable(" ".join(error.split()))
 
 
 def _waiting(seconds: int | None) -> str:

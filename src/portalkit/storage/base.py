@@ -909,18 +909,17 @@ def pseudonymised(event: AuditEvent, replacements: Mapping[str, str]) -> AuditEv
     and the only way anything in it changes.
     """
     check_pseudonyms(replacements)
+    ordered = sorted(replacements.items(), key=lambda kv: -len(kv[0]))
     patterns = [
         (re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)", re.IGNORECASE), pseudonym)
-        for needle, pseudonym in sorted(replacements.items(), key=lambda kv: -len(kv[0]))
+        for needle, pseudonym in ordered
     ]
     # The actors are who did something: only an id of the person (``member:<id>``) goes
     # there, never a word, so an erased username such as an employee's own id cannot hide
     # who acted.
     ids = [
-        (pattern, pseudonym)
-        for (needle, _), (pattern, pseudonym) in zip(
-            sorted(replacements.items(), key=lambda kv: -len(kv[0])), patterns, strict=True
-        )
+        found
+        for (needle, _), found in zip(ordered, patterns, strict=True)
         if _ID_WORD.fullmatch(needle)
     ]
     return attrs.evolve(
