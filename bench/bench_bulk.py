@@ -97,7 +97,14 @@ def _key(value: str) -> str:
 
 # A customer's default branding as the converter stores it: every field, not the column's
 # server default "{}" (which only rows from before the column existed hold).
-BRANDING = {"logo_url": "", "email_logo_url": "", "template": ""}
+BRANDING = {
+    "logo_url": "",
+    "email_logo_url": "",
+    "template": "",
+    "logo_asset_id": "",
+    "email_logo_asset_id": "",
+    "size_instructions_asset_id": "",
+}
 
 
 def build_rows(vendor_id: UUID, first: int, last: int) -> dict[str, list[dict[str, Any]]]:
@@ -115,6 +122,7 @@ def build_rows(vendor_id: UUID, first: int, last: int) -> dict[str, list[dict[st
             {"id": customer_id, "vendor_id": vendor_id, "code": code, "code_key": _key(code),
              "name": f"Customer {i}", "erp_reference": "", "active": True, "show_prices": True,
              "shop_enabled": False, "addresses": [], "branding": dict(BRANDING),
+             "approval_above": None, "notification_defaults": [],
              "parent_id": None, "created_at": now, "version": 1}
         )  # fmt: skip
         for j in range(PER_CUSTOMER):

@@ -184,7 +184,7 @@ class Setup:
         membership = world.membership(account=account, profile=self.profile, **fields)
         if password is not None:
             self.portal.credentials.set_password(
-                world.staff, membership, password, must_change=False
+                world.system, membership, password, must_change=False
             )
         return membership
 
