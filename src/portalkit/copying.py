@@ -105,13 +105,8 @@ _SIZE_FIELDS: Final[tuple[str, ...]] = tuple(
     name for name in attrs.fields_dict(Branding) if name.startswith(SIZE_INSTRUCTIONS)
 )
 
-
-# The parts that cannot be copied (yet): refused with their reason rather than copying
-# nothing in silence.
-_UNAVAILABLE: Final[frozenset[str]] = frozenset(set() if _SIZE_FIELDS else {SIZE_INSTRUCTIONS})
-
-DEFAULT_PARTS: Final[tuple[str, ...]] = tuple(p for p in PARTS if p not in _UNAVAILABLE)
-"""What ``parts=None`` copies: every part this portal can copy."""
+DEFAULT_PARTS: Final[tuple[str, ...]] = PARTS
+"""What ``parts=None`` copies: every part."""
 
 _SHOP_PARTS: Final = frozenset({ASSORTMENT, PRICE_LISTS})
 
@@ -165,7 +160,7 @@ class CopyingService:
     ) -> tuple[str, ...]:
         """The parts ``parts`` names, in copying order, if the actor may copy them from
         ``source``; writes nothing. ValidationError for a list that is empty or names an
-        unknown or unavailable part, PermissionDenied without the staff permissions the parts
+        unknown part, PermissionDenied without the staff permissions the parts
         need, NotFound for a customer that is not the actor's vendor's."""
         chosen = self._allowed(actor, parts)
         with self._rt.transaction(read_only=True) as uow:
@@ -337,15 +332,6 @@ def _parts(value: object) -> tuple[str, ...]:
                     "unknown_part",
                     "{name} is not a part that can be copied: one of {choices}",
                     {"name": repr(name)[:100], "choices": ", ".join(PARTS)},
-                )
-            )
-        elif name in _UNAVAILABLE:
-            problems.append(
-                Problem(
-                    "parts",
-                    "unavailable",
-                    "may not name size_instructions: this portal's branding has no "
-                    "size-instruction document",
                 )
             )
     if problems:
