@@ -7,6 +7,7 @@ from demo_site import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("orders/", views.orders, name="orders"),
+    path("orders/<str:reference>/", views.order, name="order"),
     path("admin/logins/", views.admin_logins, name="admin_logins"),
     path("portal/", include("portalkit_django.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from portalkit_django.apps import get_portal
-from portalkit_django.decorators import capability_required
+from portalkit_django.decorators import capability_required, visible_or_404
 from portalkit_django.queries import visible_rows
 
 from demo_site.models import Order
@@ -29,6 +29,15 @@ def orders(request: Any) -> HttpResponse:
     """The customer's orders, filtered in SQL; the rate only for a login that may see it."""
     rows = visible_rows(request, Order.objects.order_by("-placed_at"), "orders")[:50]
     return render(request, "demo/orders.html", {"orders": rows})
+
+
+@capability_required("orders.view")
+def order(request: Any, reference: str) -> HttpResponse:
+    """One order: 404 when it is not the member's customer's (an unseen record is one that
+    does not exist), the rate only for a login that may see it."""
+    found = Order.objects.filter(reference=reference).values().first()
+    shown = request.portal_access.redact(visible_or_404(request, found, "orders"), "orders")
+    return render(request, "demo/order.html", {"order": shown})
 
 
 @capability_required("members.manage")

@@ -62,8 +62,10 @@ def _language() -> str:
 
 def _page(request: Any, template: str, status: int = 200, **values: Any) -> HttpResponse:
     response = render(request, f"portalkit/{template}.html", values, status=status)
-    # Pages reached by a link with a token must not hand it on to other sites.
-    response["Referrer-Policy"] = "no-referrer"
+    # Pages reached by a link with a token must not hand it on to other sites. Not
+    # "no-referrer": with it a browser sends `Origin: null` on the page's own form, and
+    # Django's CSRF check refuses every such POST (only a real browser shows it).
+    response["Referrer-Policy"] = "same-origin"
     response.setdefault("Cache-Control", "no-store")
     return response
 

@@ -1,0 +1,337 @@
+"""The Django demo project (examples/django/demo) in headless Chromium: what a person's browser
+gets, not what Django's test client gets. A limited member logs in through the adapter's form
+and sees only its customer's orders, with no rate in any spelling anywhere in the HTML; a full
+member sees the rates; an action it may not take answers 403 and another customer's order 404,
+the same page as an order that does not exist; logging out ends the session; the pages switch
+to Dutch and German through Django's language form.
+
+The browser is the one tests/browser.py finds (Debian's ``chromium``, never one Playwright
+downloads), under the ``browser`` marker: skipped on a developer machine without it, a
+failure in CI. The demo runs in a process of its own (Django's settings are per process and
+the adapter's tests configure another project in this one): ``manage.py demo_seed`` on a
+fresh SQLite file, then ``manage.py runserver --noreload`` on a free port of 127.0.0.1 with
+``DEBUG`` off, stopped (and waited for) when the module's tests are done.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import pytest
+
+from browser import chromium_browser
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "examples" / "django" / "demo"
+PASSWORD = "demo harbour tulip"  # demo_site.seed.DEMO_PASSWORD (not importable here)
+TIMEOUT_MS = 10_000
+VIEWPORT = {"width": 1100, "height": 720}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class DjangoDemo:
+    """The demo project served by ``manage.py runserver`` on 127.0.0.1, in a process of its
+    own, until :meth:`stop` or the end of its ``with`` block."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.database = folder / "demo.db"
+        self.url = ""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = folder / "server.log"
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:<port>``, the only host the browser should ever ask for."""
+        return urllib.parse.urlsplit(self.url).netloc
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTALKIT_")}
+        paths = [str(DEMO), str(ROOT / "src"), str(ROOT / "examples" / "django" / "src")]
+        env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
+        env.update(DEMO_DB=str(self.database), DEMO_MAIL="memory", DEMO_DEBUG="0")
+        return env
+
+    def start(self) -> Self:
+        """Make and fill the database, then serve it and wait until the port answers."""
+        manage = [sys.executable, str(DEMO / "manage.py")]
+        seeded = subprocess.run(
+            [*manage, "demo_seed", "--verbosity", "0"],
+            cwd=self.folder,
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert seeded.returncode == 0, seeded.stderr[-4000:]
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(
+                [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
+                cwd=self.folder,
+                env=self._env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            if self._process.poll() is not None:
+                raise AssertionError(f"the demo server ended:\n{self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise AssertionError(f"the demo server did not start:\n{self.log()}") from None
+                time.sleep(0.1)
+
+    def log(self) -> str:
+        """What the server printed (the end of it)."""
+        return self._log.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        """Stop the server and wait for it."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=15)
+            self._process = None
+
+    def rates(self, prefix: str = "VANDIJK-") -> list[Decimal]:
+        """Every rate stored for the customer's orders, read from the demo's own table."""
+        with sqlite3.connect(self.database) as connection:
+            found = connection.execute(
+                "SELECT rate FROM demo_site_order WHERE reference LIKE ?", (f"{prefix}%",)
+            ).fetchall()
+        assert found
+        return [Decimal(str(rate)).quantize(Decimal("0.01")) for (rate,) in found]
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with chromium_browser() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def demo(chromium: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DjangoDemo]:
+    # After `chromium`, so a missing browser skips (or fails) before the demo is built.
+    with DjangoDemo(tmp_path_factory.mktemp("django-demo")) as server:
+        yield server
+
+
+class Visitor:
+    """One browser context (its own cookies) on the demo, and every host it asked for."""
+
+    def __init__(self, chromium: Any, demo: DjangoDemo) -> None:
+        self.demo = demo
+        self.context = chromium.new_context(base_url=demo.url, viewport=VIEWPORT)
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.elsewhere: list[str] = []
+        # Every request off the portal is noted and refused: none may leave this machine.
+        self.context.route("**/*", self._only_the_portal)
+        self.page = self.context.new_page()
+
+    def _only_the_portal(self, route: Any) -> None:
+        url = route.request.url
+        if urllib.parse.urlsplit(url).netloc == self.demo.host:
+            route.continue_()
+        else:
+            self.elsewhere.append(url)
+            route.abort("blockedbyclient")
+
+    def open(self, path: str) -> Any:
+        """Go to ``path`` and answer the response of the page (asserting it came)."""
+        response = self.page.goto(path)
+        assert response is not None, path
+        return response
+
+    def html(self, path: str) -> str:
+        """The page's HTML as the browser holds it, after a 200."""
+        response = self.open(path)
+        assert response.status == 200, (path, response.status)
+        return str(self.page.content())
+
+    def submit(self, button: str) -> Any:
+        """Click a form's button and answer the response to its POST."""
+        with self.page.expect_response(lambda r: r.request.method == "POST") as posted:
+            self.page.click(button)
+        self.page.wait_for_load_state()
+        return posted.value
+
+    def login(self, login: str, next_path: str = "/orders/") -> Any:
+        self.open(f"/portal/login/?next={urllib.parse.quote(next_path)}")
+        self.page.fill("input[name=login]", login)
+        self.page.fill("input[name=password]", PASSWORD)
+        return self.submit("main button[type=submit]")
+
+    def path(self) -> str:
+        """Where the browser is now, on the portal (fails if it is anywhere else)."""
+        where = urllib.parse.urlsplit(self.page.url)
+        assert f"{where.scheme}://{where.netloc}" == self.demo.url, self.page.url
+        return where.path + (f"?{where.query}" if where.query else "")
+
+
+@pytest.fixture
+def visit(chromium: Any, demo: DjangoDemo) -> Iterator[Callable[[], Visitor]]:
+    """Make visitors (each a fresh browser context) and close them after the test."""
+    made: list[Visitor] = []
+
+    def make() -> Visitor:
+        made.append(Visitor(chromium, demo))
+        return made[-1]
+
+    yield make
+    for visitor in made:
+        visitor.context.close()
+    # A test that sent the browser off the portal fails even if its own checks passed.
+    assert [url for v in made for url in v.elsewhere] == []
+
+
+def _spellings(rate: Decimal) -> list[str]:
+    """How a rate could show up in HTML: 187.40, 187,40, 187.4, 18740 (cents), 1.187,40."""
+    fixed = f"{rate:.2f}"
+    grouped = f"{rate:,.2f}"
+    return [
+        fixed,
+        fixed.replace(".", ","),
+        str(rate.normalize()),
+        fixed.replace(".", ""),
+        grouped,
+        grouped.replace(",", "_").replace(".", ",").replace("_", "."),
+    ]
+
+
+def _references(visitor: Visitor) -> list[str]:
+    return [str(t).strip() for t in visitor.page.locator("table td a").all_inner_texts()]
+
+
+def test_a_limited_member_sees_its_customers_orders_and_no_rate_anywhere(
+    visit: Callable[[], Visitor], demo: DjangoDemo
+) -> None:
+    limited = visit()
+    answer = limited.login("limited")
+    assert answer.status == 302 and limited.path() == "/orders/", limited.page.url
+    assert _references(limited) == ["VANDIJK-0003", "VANDIJK-0002", "VANDIJK-0001"]
+    pages = ["/", "/orders/", *(f"/orders/{r}/" for r in _references(limited))]
+    rates = demo.rates()
+    for path in pages:
+        html = limited.html(path)
+        assert "Rate" not in html and "€" not in html, path
+        for rate in rates:
+            for spelling in _spellings(rate):
+                assert spelling not in html, (path, spelling)
+    # The order's own page shows it (so the check above read a real page, not an error).
+    assert "Rotterdam" in limited.html("/orders/VANDIJK-0001/")
+    # The nav offers no action the member may not take.
+    assert limited.page.locator("nav a[href='/admin/logins/']").count() == 0
+
+
+def test_a_full_member_sees_the_rates(visit: Callable[[], Visitor], demo: DjangoDemo) -> None:
+    # The other side of the limited member's check: the same pages do show rates to a member
+    # holding prices.view, so their absence above is the filter at work.
+    full = visit()
+    assert full.login("full").status == 302
+    html = full.html("/orders/")
+    assert all(f"€ {rate:.2f}" in html for rate in demo.rates())
+    assert f"€ {demo.rates()[0]:.2f}" in full.html("/orders/VANDIJK-0001/")
+    assert "99.00" not in html and "MOLEN" not in html  # another customer's order
+
+
+def test_a_forbidden_action_is_403_and_an_unseen_record_404(
+    visit: Callable[[], Visitor],
+) -> None:
+    limited = visit()
+    assert limited.login("limited").status == 302
+    # Managing logins needs members.manage, which the limited profile does not hold.
+    refused = limited.open("/admin/logins/")
+    assert refused.status == 403
+    assert "Piet" not in limited.page.content() and "Logins" not in limited.page.content()
+    # Another customer's order: not "forbidden" but absent, the same page as a made-up one.
+    theirs = limited.open("/orders/MOLEN-0004/")
+    assert theirs.status == 404
+    unseen = limited.page.content()
+    assert limited.open("/orders/VANDIJK-9999/").status == 404
+    assert limited.page.content() == unseen
+    assert "MOLEN" not in unseen and "Zwolle" not in unseen and "99" not in unseen
+    # The customer admin holds the right: the same page answers 200 for her.
+    admin = visit()
+    assert admin.login("admin", "/admin/logins/").status == 302
+    assert admin.path() == "/admin/logins/"
+    assert admin.open("/admin/logins/").status == 200
+
+
+def test_logging_out_ends_the_session(visit: Callable[[], Visitor]) -> None:
+    limited = visit()
+    assert limited.login("limited").status == 302
+    cookies = {c["name"]: c["value"] for c in limited.context.cookies()}
+    assert limited.submit("nav button:has-text('Log out')").status == 302
+    assert limited.path() == "/portal/login/"
+    answer = limited.open("/orders/")
+    assert limited.path() == "/portal/login/?next=%2Forders%2F", answer.url
+    # The session key of before the log-out opens nothing either (it was cycled, not kept).
+    stale = visit()
+    stale.context.add_cookies(
+        [{"name": "sessionid", "value": cookies["sessionid"], "url": stale.demo.url}]
+    )
+    stale.open("/orders/")
+    assert stale.path() == "/portal/login/?next=%2Forders%2F"
+
+
+def test_the_pages_switch_to_dutch_and_german(visit: Callable[[], Visitor]) -> None:
+    limited = visit()
+    assert limited.login("limited").status == 302
+    assert "Reference" in limited.page.content()
+    expected = {
+        "NL": ("nl", ("Referentie", "Uitloggen"), "Inloggen"),
+        "DE": ("de", ("Referenz", "Abmelden"), "Anmelden"),
+    }
+    for button, (code, words, log_in) in expected.items():
+        limited.open("/orders/")
+        assert limited.submit(f"nav button[value={code}]").status == 302
+        assert limited.path() == "/orders/"
+        html = limited.page.content()
+        assert f'lang="{code}"' in html and all(word in html for word in words), button
+        assert _references(limited)[0] == "VANDIJK-0003"  # the same filtered page
+        assert "Rate" not in html and "Tarief" not in html and "€" not in html
+        # Logged out, the log-in page keeps the language chosen; logged in again, too.
+        limited.submit(f"nav button:has-text('{words[1]}')")
+        assert limited.path() == "/portal/login/"
+        assert log_in in limited.page.content()
+        assert limited.login("limited").status == 302
+        assert words[0] in limited.page.content()
