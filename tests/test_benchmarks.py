@@ -6,8 +6,8 @@ before without anyone noticing until the next measurement, so each one runs here
 smallest workload its options allow. The figures are not looked at: speed is judged by running
 the benchmarks themselves on a quiet machine, never here. A missed aim is printed, not failed.
 
-``bench_web.py`` is not here: it needs gunicorn and wrk, which the test environment does not
-install.
+``bench_web.py`` and ``bench_django_web.py`` are not here: they need gunicorn and wrk, which the
+test environment does not install.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ RUNS = {
 def test_every_benchmark_but_the_web_one_is_listed() -> None:
     """A new benchmark is run here too, or its absence is explained in this module."""
     found = {p.name for p in BENCH.glob("bench_*.py")}
-    assert found - set(RUNS) == {"bench_web.py", "bench_webapp.py"}
+    assert found - set(RUNS) == {"bench_web.py", "bench_webapp.py", "bench_django_web.py"}
 
 
 @pytest.mark.parametrize("script", sorted(RUNS))
