@@ -332,6 +332,10 @@ class _Repo(Generic[T]):
         lookups as on building its records."""
         by_position, at = _by_position(self._name, self._table)
         build = build or by_position
+        if self._uow._read_only:
+            # Nothing in a read-only unit of work changes a record, so there is no instance
+            # a later read must share; remembering cost two id hashes per row.
+            return [build(row) for row in rows]
         seen = self._seen
         page = []
         for row in rows:
