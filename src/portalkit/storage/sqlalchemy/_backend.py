@@ -76,7 +76,7 @@ from portalkit.storage.base import (
     pseudonymised,
     unique_key,
 )
-from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW, from_tuple
+from portalkit.storage.sqlalchemy._convert import FROM_ROW, TO_ROW, from_tuple, sqlite_page
 from portalkit.storage.sqlalchemy.rows import (
     Schema,
     check_database_schema,
@@ -322,10 +322,20 @@ class _Repo(Generic[T]):
         params["b_vendor_id"] = vendor_id
         return [self._remember(row) for row in self._uow._execute(query, params).mappings()]
 
-    def _remember_all(self, rows: Iterable[Sequence[Any]]) -> builtins.list[Any]:
-        """``_remember`` for the rows of ``select(table)``, read as tuples: a page of them
-        spent as long on name lookups as on building its records."""
-        build, at = _by_position(self._name, self._table)
+    def _remember_all(
+        self,
+        rows: Iterable[Sequence[Any]],
+        build: Callable[[Sequence[Any]], Any] | None = None,
+    ) -> builtins.list[Any]:
+        """``_remember`` for the rows of ``select(table)``, read as tuples (by ``build``, of
+        :func:`sqlite_page`'s columns when given): a page of them spent as long on name
+        lookups as on building its records."""
+        by_position, at = _by_position(self._name, self._table)
+        build = build or by_position
+        if self._uow._read_only:
+            # Nothing in a read-only unit of work changes a record, so there is no instance
+            # a later read must share; remembering cost two id hashes per row.
+            return [build(row) for row in rows]
         seen = self._seen
         page = []
         for row in rows:
@@ -437,11 +447,18 @@ def _statement(
 
 @functools.cache
 def _recent_statement(
-    t: Table, fields: tuple[str, ...], nulls: tuple[str, ...], sets: tuple[str, ...]
+    t: Table,
+    fields: tuple[str, ...],
+    nulls: tuple[str, ...],
+    sets: tuple[str, ...],
+    columns: tuple[Any, ...] | None = None,
 ) -> Select[Any]:
     """A page newest first: ``b_vendor_id``, ``fields`` equal to ``b_<field>``, ``nulls``
-    NULL and ``sets`` in the expanding ``s_<field>``; built once per shape."""
-    query = select(t).where(t.c.vendor_id == bindparam("b_vendor_id"))
+    NULL and ``sets`` in the expanding ``s_<field>``, selecting ``columns`` (``t``'s by
+    default); built once per shape."""
+    query = (select(t) if columns is None else select(*columns)).where(
+        t.c.vendor_id == bindparam("b_vendor_id")
+    )
     for field in fields:
         query = query.where(t.c[field] == bindparam(f"b_{field}"))
     for field in nulls:
@@ -574,6 +591,9 @@ class SqlUnitOfWork:
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
         self._open = True
+        # An engine portalkit built on SQLite stores ids, timestamps and JSON in the forms
+        # sqlite_page decodes (a host's engine may read JSON its own way).
+        self._sqlite_stored_forms = self._conn.engine in _TUNED
         # Repositories are made when first used: a unit of work touches two or three of
         # them, and a login makes two units of work.
         self._made: dict[str, _Repo[Any]] = {}
@@ -737,11 +757,14 @@ class SqlUnitOfWork:
         # None means IS NULL, which a bound "= :value" would never match.
         fields = tuple(f for f, value in equal.items() if value is not None)
         nulls = tuple(f for f, value in equal.items() if value is None)
-        query = _recent_statement(repo._table, fields, nulls, tuple(sets))
+        columns, build = None, None
+        if self._sqlite_stored_forms:
+            columns, build = sqlite_page(table, repo._table)
+        query = _recent_statement(repo._table, fields, nulls, tuple(sets), columns)
         params: dict[str, Any] = {f"b_{f}": equal[f] for f in fields}
         params.update({f"s_{f}": values for f, values in sets.items()})
         params.update(b_vendor_id=vendor_id, b_limit=limit, b_offset=offset)
-        return repo._remember_all(self._execute(query, params))
+        return repo._remember_all(self._execute(query, params), build)
 
     def claim_inbox_events(
         self, now: datetime, limit: int, lease_until: datetime

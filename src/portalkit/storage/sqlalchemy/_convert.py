@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 from collections.abc import Callable, Mapping, Sequence, Set
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from numbers import Number
 from types import GenericAlias
 from typing import Any, cast, get_args, get_origin
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import attrs
 import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn_from_attrs, make_dict_unstructure_fn, override
+from sqlalchemy import JSON, String, Table, Uuid, type_coerce
 
 from portalkit._validation import code_key, email_key
 from portalkit.accounts import Account
@@ -52,13 +55,13 @@ from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
 from portalkit.staff.model import InboxAddress, StaffMember
 from portalkit.storage.base import UNIQUE_KEYS
-from portalkit.storage.sqlalchemy.rows import Base
+from portalkit.storage.sqlalchemy.rows import Base, UTCDateTime
 from portalkit.tickets.model import Ticket, TicketAttachment
 from portalkit.tokens import Token
 from portalkit.vendors import Vendor
 from portalkit.workrequests.model import WorkRequest
 
-__all__ = ["FROM_ROW", "LAYOUTS", "TO_ROW", "converter", "from_tuple"]
+__all__ = ["FROM_ROW", "LAYOUTS", "TO_ROW", "converter", "from_tuple", "sqlite_page"]
 
 ToRow = Callable[[Any], dict[str, Any]]
 FromRow = Callable[[Mapping[Any, Any]], Any]
@@ -284,12 +287,18 @@ def _structure_fn(record: type, **hooks: Any) -> Callable[..., Any]:
     )
 
 
-def _record_fn(layout: _Layout, position: Mapping[str, int] | None = None) -> Callable[..., Any]:
+def _record_fn(
+    layout: _Layout,
+    position: Mapping[str, int] | None = None,
+    decode: Mapping[str, tuple[Callable[[Any], Any], bool]] | None = None,
+) -> Callable[..., Any]:
     """What cattrs would generate for the record, with the column fields passed as they are
     instead of through a hook call each: a page of fifty rows made that many thousand calls.
 
     Every field is read, none defaulted (a missing column raises). ``position``: read the
     row as a tuple in that column order (flattened fields then read ``row._mapping``).
+    ``decode``: column -> (function making its value of the stored one, nullable), for rows
+    read without the column types' own processing (see :func:`sqlite_page`).
     """
     record = layout.record
     fields = _fields(record)
@@ -305,6 +314,14 @@ def _record_fn(layout: _Layout, position: Mapping[str, int] | None = None) -> Ca
             names[f"__t_{name}"] = t
             continue
         value = f"o[{name!r}]" if position is None else f"o[{position[name]}]"
+        if decode and name in decode:
+            names[f"__d_{name}"], nullable = decode[name]
+            # NULL is None in every column type; only a stored value is decoded.
+            value = (
+                f"(None if (_v_{name} := {value}) is None else __d_{name}(_v_{name}))"
+                if nullable
+                else f"__d_{name}({value})"
+            )
         if a.type in _COLUMN_TYPES:
             args.append(value)
         else:
@@ -344,6 +361,76 @@ def from_tuple(table: str, columns: tuple[str, ...]) -> Callable[[Sequence[Any]]
         by_name = FROM_ROW[table]
         return lambda row: by_name(row._mapping)  # type: ignore[attr-defined]
     return _record_fn(layout, {column: n for n, column in enumerate(columns)})
+
+
+_new_object = object.__new__
+_set = object.__setattr__
+_UNKNOWN = SafeUUID.unknown
+
+
+def _sqlite_uuid(text: Any) -> UUID:
+    # What SQLAlchemy's Uuid column reads from SQLite's 32 hex digits (UUID(text)), without
+    # the checks for the other forms UUID() accepts; any other value goes to UUID(), which
+    # reads or refuses it as SQLAlchemy's own processing does.
+    if len(text) == 32 and text.isascii() and text.isalnum():  # int() refuses non-hex
+        found = _new_object(UUID)
+        _set(found, "int", int(text, 16))
+        _set(found, "is_safe", _UNKNOWN)
+        return found
+    return UUID(text)
+
+
+def _sqlite_datetime(text: Any) -> datetime:
+    # UTCDateTime on SQLite: the stored "YYYY-MM-DD HH:MM:SS.ffffff" is naive UTC.
+    found = datetime.fromisoformat(text)
+    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
+def _sqlite_json(text: Any) -> Any:
+    # SQLAlchemy's SQLite JSON column: the text through json.loads, a number as it is.
+    try:
+        return json.loads(text)
+    except TypeError:
+        if isinstance(text, Number):
+            return text
+        raise
+
+
+@functools.cache
+def sqlite_page(table: str, t: Table) -> tuple[tuple[Any, ...], Callable[[Sequence[Any]], Any]]:
+    """The columns to select from ``t`` (``table``'s, in its order) on a SQLite engine
+    portalkit built, and the function making a record of such a row tuple.
+
+    Ids, timestamps and JSON are selected as the text SQLite stores and decoded by the
+    record's function in one step each: through the column types, every value of a page
+    paid for two or three Python calls on the way to the same object. Other columns keep
+    their types. A table whose records need a row mapping gets ``select(t)``'s columns and
+    :func:`from_tuple`.
+    """
+    columns = tuple(t.c.keys())
+    layout = LAYOUTS[table]
+    if layout.flat or not _plain_init(layout.record):
+        return tuple(t.c), from_tuple(table, columns)
+    selected: list[Any] = []
+    decode: dict[str, tuple[Callable[[Any], Any], bool]] = {}
+    for column in t.c:
+        kind = column.type
+        how = (
+            _sqlite_uuid
+            if isinstance(kind, Uuid)
+            else _sqlite_datetime
+            if isinstance(kind, UTCDateTime)
+            else _sqlite_json
+            if isinstance(kind, JSON)
+            else None
+        )
+        if how is None:
+            selected.append(column)
+            continue
+        decode[column.key] = (how, bool(column.nullable))
+        selected.append(type_coerce(column, String()).label(column.key))
+    build = _record_fn(layout, {column: n for n, column in enumerate(columns)}, decode)
+    return tuple(selected), build
 
 
 for _table, _layout in LAYOUTS.items():
