@@ -156,7 +156,11 @@ def resolve(
     usable = [r for r in rules if r.min_quantity <= quantity and r.valid_at(at)]
     for level in levels:
         lists = {pl.id: pl for pl in level.lists if pl.active and pl.currency == item.currency}
-        best: tuple[tuple[int, int, Decimal, str], PriceRule, Decimal] | None = None
+        # The smallest (rank, -min_quantity, price, str(id)) wins; the price and the id are
+        # only worked out for a rule that ties with the best on the first two.
+        best: PriceRule | None = None
+        best_order = (0, 0)
+        best_price = Decimal(0)
         for rule in usable:
             if rule.price_list_id not in lists:
                 continue
@@ -164,25 +168,30 @@ def resolve(
                 if rule.item_id != item.id:
                     continue
                 rank = 0
-            elif rule.category_id in nearness:
-                rank = nearness[rule.category_id]
             else:
+                near = nearness.get(rule.category_id) if rule.category_id is not None else None
+                if near is None:
+                    continue
+                rank = near
+            order = (rank, -rule.min_quantity)
+            if best is not None and order > best_order:
                 continue
             price = rule.price_of(item.list_price, item.currency)
-            key = (rank, -rule.min_quantity, price, str(rule.id))
-            if best is None or key < best[0]:
-                best = (key, rule, price)
+            if (
+                best is None
+                or order < best_order
+                or (price, str(rule.id)) < (best_price, str(best.id))
+            ):
+                best, best_order, best_price = rule, order, price
         if best is not None:
-            _, rule, price = best
-            price_list = lists[rule.price_list_id]
             return PriceDecision(
                 item_id=item.id,
                 quantity=quantity,
-                unit_price=price,
+                unit_price=best_price,
                 currency=item.currency,
                 list_price=item.list_price,
-                rule=rule,
-                price_list=price_list,
+                rule=best,
+                price_list=lists[best.price_list_id],
                 source=level.source,
             )
     return PriceDecision(

@@ -81,6 +81,7 @@ class PriceBook:
         self._list_ids = frozenset(pl.id for level in levels for pl in level.lists)
         self._parents = parents
         self._rules: dict[UUID, list[PriceRule]] = {}
+        self._paths: dict[UUID, tuple[UUID, ...]] = {}
 
     def __repr__(self) -> str:
         # Says whose book it is, never what is in it.
@@ -101,6 +102,7 @@ class PriceBook:
                 self._rules[item.id] = []
             return
         paths = {item.id: ancestry(self._parents, item.category_id) for item in wanted}
+        self._paths.update(paths)
         rules = uow.price_rules_for(
             self.customer.vendor_id,
             self._list_ids,
@@ -141,15 +143,27 @@ class PriceBook:
         """Which rule gives ``item`` its price at ``quantity`` (or that the list price stands)."""
         return self.price(item, quantity).reason
 
+    def decide(self, item: CatalogueItem, quantity: int) -> PriceDecision:
+        """The decision for one ``item`` of a page already priced or loaded (:meth:`load`)
+        at ``quantity``: what :meth:`prices` gives per item, without building a dict for
+        each — the shop's page and checkout lines ask item by item."""
+        if not isinstance(item, CatalogueItem) or item.vendor_id != self.customer.vendor_id:
+            raise ValidationError.single(
+                "item", "not_item", "must be a catalogue item of the vendor"
+            )
+        if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
+            problems: list[Problem] = []
+            check_quantity(problems, "quantity", quantity)
+            v.raise_if(problems)
+        if item.id not in self._rules:
+            return self.prices([item], quantity)[item.id]
+        return self._decide(item, quantity)
+
     def _decide(self, item: CatalogueItem, quantity: int) -> PriceDecision:
-        return resolve(
-            item,
-            quantity,
-            self.at,
-            self._levels,
-            self._rules[item.id],
-            ancestry(self._parents, item.category_id),
-        )
+        path = self._paths.get(item.id)
+        if path is None:
+            path = self._paths[item.id] = ancestry(self._parents, item.category_id)
+        return resolve(item, quantity, self.at, self._levels, self._rules[item.id], path)
 
 
 def build_book(
@@ -158,14 +172,20 @@ def build_book(
     customer: Customer,
     categories: Sequence[Category] | None = None,
 ) -> PriceBook:
-    """The price book of ``customer``, read in ``uow`` with three queries (two when the
-    vendor's ``categories`` are given, already read)."""
+    """The price book of ``customer``, read in ``uow`` with three queries (one fewer when
+    the vendor's ``categories`` are given, already read, and one fewer when no active price
+    list is assigned to a group)."""
     vendor_id = customer.vendor_id
     if categories is None:
         categories = uow.categories.list(vendor_id)
     parents = {c.id: c.parent_id for c in categories}
     lists = [pl for pl in uow.price_lists.list(vendor_id) if pl.active]
-    groups = [g for g in uow.customer_groups.list(vendor_id) if customer.id in g.customer_ids]
+    # Groups matter only through a list assigned to one: without such a list, none is read.
+    groups = (
+        [g for g in uow.customer_groups.list(vendor_id) if customer.id in g.customer_ids]
+        if any(pl.group_ids for pl in lists)
+        else []
+    )
     own = tuple(pl for pl in lists if customer.id in pl.customer_ids)
     levels = [Level(own, Message("assigned to the customer"))] if own else []
     for group in groups:

@@ -114,9 +114,9 @@ class ShopService:
     ) -> list[ShopItem | PricedShopItem]:
         if visit.book is None:
             return [ShopItem.of(item) for item in items]
-        visit.book.load(uow, items)
-        prices = visit.book.prices(items, 1)
-        return [PricedShopItem.of(item, prices[item.id].unit_price) for item in items]
+        book = visit.book
+        book.load(uow, items)
+        return [PricedShopItem.of(item, book.decide(item, 1).unit_price) for item in items]
 
     def prices_shown(self, actor: Actor | AccessContext) -> bool:
         """Whether this member sees prices in the shop."""
@@ -232,10 +232,11 @@ class ShopService:
             if visit.book is None:
                 result.append(ShopLine(ShopItem.of(item), quantity, HiddenPrice(item_id, quantity)))
                 continue
-            unit = visit.book.prices([item], quantity)[item_id].unit_price
+            unit = visit.book.decide(item, quantity).unit_price
+            one = unit if quantity == 1 else visit.book.decide(item, 1).unit_price
             result.append(
                 ShopLine(
-                    PricedShopItem.of(item, visit.book.prices([item], 1)[item_id].unit_price),
+                    PricedShopItem.of(item, one),
                     quantity,
                     VisiblePrice(
                         item_id,

@@ -964,11 +964,11 @@ class SqlUnitOfWork:
         statement: Executable = branches[0]
         if len(branches) > 1:
             statement = union_all(*branches)
-        repo = self.price_rules
+        # Read as tuples (``select(t)`` in both branches, so the table's column order).
         return [
-            repo._remember(row)
-            for row in self._execute(statement).mappings()
-            if row["vendor_id"] == vendor_id
+            rule
+            for rule in self.price_rules._remember_all(self._execute(statement))
+            if rule.vendor_id == vendor_id
         ]
 
     def delete_price_rule(self, vendor_id: UUID, rule_id: UUID) -> bool:
