@@ -46,7 +46,7 @@ FIELD_LOGINS: dict[str, tuple[str, str, presets.ProfileSpec, str]] = {
         "Eva",
         "Evers",
         presets.field_service(documents=True, name="Documents only"),
-        "no work requests: their page is refused",
+        "documents only: the work-request page is a 403",
     ),
 }
 
