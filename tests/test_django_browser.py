@@ -3,7 +3,8 @@ gets, not what Django's test client gets. A limited member logs in through the a
 and sees only its customer's orders, with no rate in any spelling anywhere in the HTML; a full
 member sees the rates; an action it may not take answers 403 and another customer's order 404,
 the same page as an order that does not exist; logging out ends the session; the pages switch
-to Dutch and German through Django's language form.
+to Dutch and German through Django's language form; a field-service member files a work
+request through its form, and a member without the right gets a 403.
 
 The browser is the one tests/browser.py finds (Debian's ``chromium``, never one Playwright
 downloads), under the ``browser`` marker: skipped on a developer machine without it, a
@@ -335,3 +336,23 @@ def test_the_pages_switch_to_dutch_and_german(visit: Callable[[], Visitor]) -> N
         assert log_in in limited.page.content()
         assert limited.login("limited").status == 302
         assert words[0] in limited.page.content()
+
+
+def test_a_field_service_member_files_a_work_request(visit: Callable[[], Visitor]) -> None:
+    piet = visit()
+    assert piet.login("piet", "/work-requests/").status == 302
+    assert piet.path() == "/work-requests/"
+    assert "Heat pump makes noise at night" in piet.page.content()
+    piet.page.fill("input[name=subject]", "Shower drain blocked in room 108")
+    piet.page.select_option("select[name=site]", label="Zeezicht Zuid")
+    piet.page.fill("textarea[name=notes]", "Water stands after a minute.")
+    piet.page.fill("input[name=wished_at]", "2026-12-15T08:30")
+    assert piet.submit("main button[type=submit]").status == 302
+    assert piet.path() == "/work-requests/"
+    row = piet.page.locator("tr", has_text="Shower drain blocked in room 108")
+    assert "Zeezicht Zuid" in row.inner_text() and "2026-12-15 08:30" in row.inner_text()
+    # Eva's profile has no work requests: no link to the page, and the page itself is 403.
+    eva = visit()
+    assert eva.login("eva", "/").status == 302
+    assert eva.page.locator("nav a[href='/work-requests/']").count() == 0
+    assert eva.open("/work-requests/").status == 403

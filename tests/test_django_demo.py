@@ -90,6 +90,64 @@ page = stranger.get("/portal/login/").content.decode()
 token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
 again = stranger.post("/portal/login/", {"csrfmiddlewaretoken": token, "login": "limited", "password": new})
 assert again.status_code == 302
+# The field-service client: Piet lists his work requests and files one at a site of his
+# hotel, through the form with its CSRF token; Eva has no work-request capability.
+from portalkit import STAFF_PERMISSIONS, Staff
+
+piet, answer = browser("piet")
+assert answer.status_code == 302
+page = piet.get("/work-requests/")
+html = page.content.decode()
+assert page.status_code == 200 and "Heat pump makes noise at night" in html, html
+assert "Zeezicht Noord" in html and "Zeezicht Zuid" in html, html
+token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+south = re.search(r'<option value="([0-9a-f-]+)"[^>]*>Zeezicht Zuid<', html).group(1)
+form = {"site": south, "subject": "Lift stuck on floor 3", "notes": "Since this morning.",
+        "wished_at": "2026-12-14T10:30"}
+assert piet.post("/work-requests/", form).status_code == 403  # no CSRF token: refused
+assert "Lift stuck" not in piet.get("/work-requests/").content.decode()
+filed = piet.post("/work-requests/", {**form, "csrfmiddlewaretoken": token})
+assert filed.status_code == 302 and filed["Location"] == "/work-requests/", filed.content.decode()[-2000:]
+html = piet.get("/work-requests/").content.decode()
+assert "Lift stuck on floor 3" in html and "2026-12-14 10:30" in html, html
+staff = Staff(vendor_id=portal.default_vendor().id, user_id="t", permissions=STAFF_PERMISSIONS)
+hotel = next(c for c in portal.customers.list(staff) if c.code == "ZEEZICHT")
+mine = [w for w in portal.work_requests.list(staff) if w.subject == "Lift stuck on floor 3"]
+assert len(mine) == 1 and mine[0].customer_id == hotel.id, mine
+# A site of another customer is not Piet's to file at, whatever the form posts: unseen (404).
+bakery = next(c for c in portal.customers.list(staff) if c.code == "MOLEN")
+elsewhere = portal.locations.create(staff, customer=bakery, name="Bakkerij Zwolle")
+outside = piet.post("/work-requests/", {
+    **form, "csrfmiddlewaretoken": token, "site": str(elsewhere.id), "subject": "Oven broken",
+})
+assert outside.status_code == 404, outside.status_code
+assert "Bakkerij Zwolle" not in piet.get("/work-requests/").content.decode()
+assert not [w for w in portal.work_requests.list(staff) if w.subject == "Oven broken"]
+# portalkit's own problems, in the member's language: a missing subject, notes too long.
+for language, words in {
+    "en": ("Work requests", "Subject"), "nl": ("Werkverzoeken", "Onderwerp"),
+    "de": ("Arbeitsaufträge", "Betreff"),
+}.items():
+    client, _ = browser("piet", language)
+    html = client.get("/work-requests/").content.decode()
+    assert all(word in html for word in words), (language, html)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    bad = client.post("/work-requests/", {
+        **form, "csrfmiddlewaretoken": token, "subject": "", "notes": "x" * 4001,
+    })
+    assert bad.status_code == 400, bad.status_code
+    errors = re.findall(r'class="errors" role="alert">([^<]+)<', bad.content.decode())
+    assert len(errors) == 2, (language, errors)
+    wanted = {
+        "en": ("required", "4000"),
+        "nl": ("verplicht", "4000"),
+        "de": ("erforderlich", "4000"),
+    }[language]
+    assert all(any(w in e for e in errors) for w in wanted), (language, errors)
+eva, answer = browser("eva")
+assert answer.status_code == 302
+assert eva.get("/work-requests/").status_code == 403
+assert "/work-requests/" not in eva.get("/").content.decode()  # no link to it either
 print("demo ok")
 """
 

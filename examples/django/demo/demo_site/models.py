@@ -16,4 +16,4 @@ class Order(models.Model):
     placed_at = models.DateTimeField()
 
     def __str__(self) -> str:
-        return self.reference
+        return str(self.reference)

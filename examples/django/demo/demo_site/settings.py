@@ -13,6 +13,7 @@ DEBUG = os.environ.get("DEMO_DEBUG", "1") == "1"
 SECRET_KEY = "demo only: a Django secret that is in the source"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 USE_TZ = True
+TIME_ZONE = "Europe/Amsterdam"  # the hotel's: a wished date typed in is read as its local time
 
 INSTALLED_APPS = [
     "django.contrib.sessions",

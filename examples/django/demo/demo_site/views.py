@@ -1,4 +1,5 @@
-"""The demo's pages: the logins to try, and the orders of the member's customer."""
+"""The demo's pages: the logins to try, the orders of the member's customer, and the work
+requests of a field-service client."""
 
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ from portalkit_django.apps import get_portal
 from portalkit_django.decorators import capability_required, visible_or_404
 from portalkit_django.queries import visible_rows
 
+from demo_site.forms import WorkRequestForm
 from demo_site.models import Order
-from demo_site.seed import DEMO_PASSWORD, LOGINS, grantable_profiles
+from demo_site.seed import DEMO_PASSWORD, FIELD_LOGINS, LOGINS, grantable_profiles
 from portalkit import Conflict, PermissionDenied, RateLimited, ValidationError
 from portalkit.i18n import language_of
 
 
 def home(request: Any) -> HttpResponse:
     """The logins of the demo, with what each shows."""
-    return render(request, "demo/home.html", {"logins": LOGINS, "password": DEMO_PASSWORD})
+    return render(
+        request,
+        "demo/home.html",
+        {"logins": LOGINS, "field_logins": FIELD_LOGINS, "password": DEMO_PASSWORD},
+    )
 
 
 @capability_required("orders.view")
@@ -79,4 +85,51 @@ def admin_logins(request: Any) -> HttpResponse:
         "demo/admin_logins.html",
         {"people": people, "choices": sorted(choices), "form": form, "errors": errors},
         status=400 if errors else 200,
+    )
+
+
+# portalkit names the site a location.
+_FORM_FIELD = {"location": "site"}
+
+
+@capability_required("work_requests.create")
+def work_requests(request: Any) -> HttpResponse:
+    """The member's work requests, and a new one for a site within its reach. portalkit
+    decides the reach: a site of another customer is a 404 (the middleware), one the member
+    may only read a 403, whatever the form posted."""
+    portal, member = get_portal(), request.portal_member
+    context = request.portal_access
+    reachable = portal.locations.reachable(member, "work_requests")
+    # The list offers the sites the member may write at; the names cover every site it sees.
+    sites = [s for s in reachable if context.allows("work_requests.create", location=s.id)]
+    form = WorkRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        language = language_of(get_language()) or "en"
+        data = form.cleaned_data
+        try:
+            portal.work_requests.create(
+                member,
+                subject=data["subject"],
+                location=data["site"],
+                notes=data["notes"],
+                wished_at=data["wished_at"],
+            )
+        except ValidationError as exc:
+            for problem in exc.problems:
+                field = _FORM_FIELD.get(problem.field, problem.field)
+                form.add_error(field if field in form.fields else None, problem.text(language))
+        else:
+            messages.success(request, _("Work request sent: the planner will schedule it."))
+            return redirect("work_requests")
+    names = {s.id: s.name for s in reachable}
+    listed = portal.work_requests.list(member)
+    return render(
+        request,
+        "demo/work_requests.html",
+        {
+            "requests": [(wr, names.get(wr.location_id, "—")) for wr in listed],
+            "sites": sites,
+            "form": form,
+        },
+        status=400 if form.errors else 200,
     )

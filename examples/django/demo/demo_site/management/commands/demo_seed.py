@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from portalkit_django.apps import get_portal
 
-from demo_site.seed import DEMO_PASSWORD, LOGINS, seed
+from demo_site.seed import DEMO_PASSWORD, FIELD_LOGINS, LOGINS, seed
 
 
 class Command(BaseCommand):
@@ -23,6 +23,6 @@ class Command(BaseCommand):
         filled = seed(get_portal())
         if options["verbosity"]:
             self.stdout.write("demo world filled" if filled else "demo world was there already")
-            for username, (_, _, _, what) in LOGINS.items():
+            for username, (_, _, _, what) in {**LOGINS, **FIELD_LOGINS}.items():
                 self.stdout.write(f"  {username:10} {what}")
             self.stdout.write(f"password of every login: {DEMO_PASSWORD}")
