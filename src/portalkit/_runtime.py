@@ -36,7 +36,13 @@ from portalkit.errors import (
 from portalkit.mail.base import Mailer
 from portalkit.passwords import PasswordHasher
 from portalkit.settings import PortalSettings
-from portalkit.storage.base import HostJoinable, HostTransactions, Storage, UnitOfWork
+from portalkit.storage.base import (
+    HostJoinable,
+    HostTransactions,
+    QuickGenerations,
+    Storage,
+    UnitOfWork,
+)
 from portalkit.throttle import account_throttle_key, throttle_key
 
 if TYPE_CHECKING:
@@ -314,6 +320,18 @@ class Runtime:
             # The host's transaction under way (the Django adapter's ``atomic()``) would
             # take the records with it just the same.
             raise PortalError(f"{what} runs in a transaction of its own; call it outside one")
+
+    def quick_rights_generation(self, vendor_id: UUID) -> int | None:
+        """The vendor's committed rights generation read in one statement, when no
+        transaction is under way (portalkit's or the host's) and the storage can
+        (:class:`~portalkit.storage.base.QuickGenerations`); None otherwise — then read it in
+        a unit of work, which also sees the changes of the transaction under way."""
+        storage = self.storage
+        if not isinstance(storage, QuickGenerations) or self.current.get() is not None:
+            return None
+        if self._ambient() is not None:
+            return None
+        return storage.read_rights_generation(vendor_id)
 
     def _ambient(self) -> object | None:
         """The host's transaction a storage on the host's connection would join, or None."""
