@@ -1582,9 +1582,14 @@ class SqlStorage:
             with self.engine.connect() as conn:
                 # Read by the SQLite "begin" hook: no BEGIN for this one statement.
                 conn.info["portalkit_single_read"] = True
-                found = conn.execute(
-                    _rights_generation_statement(self.schema), {"vendor_id": vendor_id}
-                ).scalar()
+                try:
+                    found = conn.execute(
+                        _rights_generation_statement(self.schema), {"vendor_id": vendor_id}
+                    ).scalar()
+                finally:
+                    # Never left for the pooled connection's next unit of work, which must
+                    # begin a real transaction.
+                    conn.info.pop("portalkit_single_read", None)
         except SQLAlchemyError:
             return None
         return int(found or 0)
