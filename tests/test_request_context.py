@@ -348,3 +348,40 @@ def test_a_known_session_is_checked_in_one_statement_and_no_transaction(
             portal.auth.session_context(sql_world.vendor, session)
     with pytest.raises(AuthenticationFailed):
         portal.auth.session_context(sql_world.vendor, session)
+
+
+def test_a_kept_select_never_answers_for_another_decision(world: World) -> None:
+    import sqlalchemy as sa
+
+    from portalkit import ResourceType
+
+    table = sa.Table(
+        "kept_orders",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("customer_id", sa.Uuid),
+        sa.Column("rate", sa.Numeric(10, 2)),
+    )
+    portal = world.portal
+    portal.access.register_resource(
+        ResourceType(
+            "kept_orders", view="orders.view", sensitive={"rate": "prices.view"}, model=table
+        )
+    )
+    seeing = world.profile(capabilities={"orders.view", "prices.view"})
+    blind = world.profile(capabilities={"orders.view"})
+    first, second = world.customer(), world.customer()
+
+    def select_of(customer: Any, profile: Any) -> Any:
+        membership = world.membership(customer=customer, profile=profile)
+        ctx = portal.auth.session_context(
+            world.vendor, portal.auth.session(world.member(membership))
+        )
+        return ctx.select("kept_orders")
+
+    mine = select_of(first, seeing)
+    assert select_of(first, seeing) is mine  # the same decision: the same select
+    theirs = select_of(second, seeing)
+    assert theirs.compile().params != mine.compile().params  # another customer's rows
+    assert [c.name for c in select_of(first, blind).selected_columns] == ["id", "customer_id"]
+    assert [c.name for c in mine.selected_columns] == ["id", "customer_id", "rate"]

@@ -664,9 +664,7 @@ class AccessContext:
         columns. Add ``order_by``, ``limit`` and further ``where`` as usual.
         """
         kind = self._access.resource(resource)
-        return self._access._visible_select(
-            kind, self.predicate(kind, capability), self.hidden_fields(kind)
-        )
+        return _visible_select(kind, self.predicate(kind, capability), self.hidden_fields(kind))
 
     def export(self, records: Iterable[Any], resource: str | ResourceType, stream: IO[str]) -> int:
         """Write the visible records as CSV with only the fields this context may see.
@@ -960,7 +958,27 @@ with ``reuse=True`` (a few kilobytes each); beyond it, the older half is read ag
 
 
 _SELECTS_KEPT = 1_000
-"""How many filtered selects (``AccessContext.select``) one portal keeps for reuse."""
+"""How many filtered selects (``AccessContext.select``) are kept for reuse."""
+# Selects built before, by (resource type, predicate, hidden fields): the key is the whole
+# decision, so a change of rights makes another key, never a stale answer.
+_selects: dict[tuple[int, Predicate, frozenset[str]], tuple[ResourceType, Any]] = {}
+_selects_lock = threading.Lock()
+
+
+def _visible_select(kind: ResourceType, predicate: Predicate, hidden: frozenset[str]) -> Any:
+    # A select is immutable (order_by and where make new ones), so one built for the same
+    # decision serves every request that makes it; building it cost more than running it.
+    key = (id(kind), predicate, hidden)
+    kept = _selects.get(key)
+    if kept is not None and kept[0] is kind:
+        return kept[1]
+    sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
+    query = sql.visible_select(kind, predicate, hidden)
+    with _selects_lock:
+        if len(_selects) >= _SELECTS_KEPT:
+            _selects.clear()
+        _selects[key] = (kind, query)  # the type kept too, so its id is not reused
+    return query
 
 
 class AccessService:
@@ -983,9 +1001,6 @@ class AccessService:
         self._declared: frozenset[str] = frozenset(BUILTIN_RESOURCE_TYPES)
         # Facts read before, by (vendor, membership): (storage, rights generation, facts).
         self._facts: dict[tuple[UUID, UUID], tuple[object, int, MemberFacts | None]] = {}
-        # Selects built before, by (resource type, predicate, hidden fields): the key is the
-        # whole decision, so a change of rights makes another key, never a stale answer.
-        self._selects: dict[tuple[int, Predicate, frozenset[str]], tuple[ResourceType, Any]] = {}
 
     def register_capability(
         self, name: str, description: str = "", *, writes: bool = False
@@ -1229,23 +1244,6 @@ class AccessService:
                             del self._facts[old]
                     self._facts[key] = (storage, generation, facts)
             return facts
-
-    def _visible_select(
-        self, kind: ResourceType, predicate: Predicate, hidden: frozenset[str]
-    ) -> Any:
-        # A select is immutable (order_by and where make new ones), so one built for the same
-        # decision serves every request that makes it; building it cost more than running it.
-        key = (id(kind), predicate, hidden)
-        kept = self._selects.get(key)
-        if kept is not None and kept[0] is kind:
-            return kept[1]
-        sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
-        query = sql.visible_select(kind, predicate, hidden)
-        with self._lock:
-            if len(self._selects) >= _SELECTS_KEPT:
-                self._selects.clear()
-            self._selects[key] = (kind, query)  # the type kept too, so its id is not reused
-        return query
 
     def context_from_facts(self, actor: Member, facts: MemberFacts | None) -> AccessContext:
         """The context of a member from facts read by :meth:`member_facts` (for a caller that
