@@ -320,6 +320,23 @@ def test_a_tampered_session_cookie_logs_nobody_in(world: World) -> None:
     assert browser.get("/whoami").status_code == 302
 
 
+def test_a_replaced_secret_key_ends_the_sessions_it_signed(world: World) -> None:
+    # The adapter builds Flask's cookie serializer once per set of keys: a new key must
+    # still refuse the old cookies on the very next request, and a fallback still take them.
+    browser = world.browser()
+    assert browser.login("jane").status_code == 302
+    assert browser.get("/whoami").status_code == 200
+    old = world.app.config["SECRET_KEY"]
+    world.app.config["SECRET_KEY"] = world.app.secret_key = "a new secret, long enough too"
+    assert browser.get("/whoami").status_code == 302
+    assert browser.login("jane").status_code == 302
+    world.app.config["SECRET_KEY"] = world.app.secret_key = "and another, after the first"
+    world.app.config["SECRET_KEY_FALLBACKS"] = ["a new secret, long enough too"]
+    assert browser.get("/whoami").status_code == 200
+    world.app.config["SECRET_KEY_FALLBACKS"] = [old]
+    assert browser.get("/whoami").status_code == 302
+
+
 def test_must_change_password_sends_the_member_to_change_it_first(world: World) -> None:
     world.add("kees", world.acme, "member", world.full, must_change=True)
     browser = world.browser()

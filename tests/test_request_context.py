@@ -317,3 +317,71 @@ def test_a_change_rolled_back_leaves_no_kept_facts_behind(world: World) -> None:
         raise RuntimeError("the host's next step failed")
     # Rolled back, it never happened: the session holds, with the rights it had.
     assert not portal.auth.session_context(world.vendor, session).can("invoices.view")
+
+
+def test_a_known_session_is_checked_in_one_statement_and_no_transaction(
+    sql_world: World,
+) -> None:
+    portal = sql_world.portal
+    _customer, membership, session = _member_world(sql_world)
+    portal.auth.session_context(sql_world.vendor, session)  # this process reads the facts
+    engine = portal.storage.engine  # type: ignore[attr-defined]
+    sent: list[str] = []
+    ended: list[str] = []
+
+    def count(_c: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "commit", lambda _c: ended.append("COMMIT"))
+    try:
+        ctx = portal.auth.session_context(sql_world.vendor, session)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert ctx.actor == sql_world.member(membership)
+    # The rights generation alone: no BEGIN before it, no COMMIT after it.
+    assert len(sent) == 1 and "rights_generations" in sent[0] and not ended, (sent, ended)
+    # Inside a transaction under way the number is read there (it may hold the change).
+    with portal.transaction():
+        portal.memberships.deactivate(sql_world.staff, membership)
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.session_context(sql_world.vendor, session)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.session_context(sql_world.vendor, session)
+
+
+def test_a_kept_select_never_answers_for_another_decision(world: World) -> None:
+    import sqlalchemy as sa
+
+    from portalkit import ResourceType
+
+    table = sa.Table(
+        "kept_orders",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("customer_id", sa.Uuid),
+        sa.Column("rate", sa.Numeric(10, 2)),
+    )
+    portal = world.portal
+    portal.access.register_resource(
+        ResourceType(
+            "kept_orders", view="orders.view", sensitive={"rate": "prices.view"}, model=table
+        )
+    )
+    seeing = world.profile(capabilities={"orders.view", "prices.view"})
+    blind = world.profile(capabilities={"orders.view"})
+    first, second = world.customer(), world.customer()
+
+    def select_of(customer: Any, profile: Any) -> Any:
+        membership = world.membership(customer=customer, profile=profile)
+        ctx = portal.auth.session_context(
+            world.vendor, portal.auth.session(world.member(membership))
+        )
+        return ctx.select("kept_orders")
+
+    mine = select_of(first, seeing)
+    assert select_of(first, seeing) is mine  # the same decision: the same select
+    theirs = select_of(second, seeing)
+    assert theirs.compile().params != mine.compile().params  # another customer's rows
+    assert [c.name for c in select_of(first, blind).selected_columns] == ["id", "customer_id"]
+    assert [c.name for c in mine.selected_columns] == ["id", "customer_id", "rate"]

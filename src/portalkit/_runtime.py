@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from portalkit import _validation as v
@@ -36,7 +36,13 @@ from portalkit.errors import (
 from portalkit.mail.base import Mailer
 from portalkit.passwords import PasswordHasher
 from portalkit.settings import PortalSettings
-from portalkit.storage.base import HostJoinable, HostTransactions, Storage, UnitOfWork
+from portalkit.storage.base import (
+    HostJoinable,
+    HostTransactions,
+    QuickGenerations,
+    Storage,
+    UnitOfWork,
+)
 from portalkit.throttle import account_throttle_key, throttle_key
 
 if TYPE_CHECKING:
@@ -120,6 +126,9 @@ class Runtime:
             f"portalkit-transaction-{id(self)}", default=None
         )
         self._hasher: PasswordHasher | None = None
+        # Which optional protocols the storage speaks, by storage (it may be replaced): a
+        # Protocol isinstance check costs more than the one-statement read it guards.
+        self._speaks: tuple[object, bool, bool] | None = None
 
     # -- shared pieces ----------------------------------------------------------------------
     @property
@@ -315,10 +324,33 @@ class Runtime:
             # take the records with it just the same.
             raise PortalError(f"{what} runs in a transaction of its own; call it outside one")
 
+    def quick_rights_generation(self, vendor_id: UUID) -> int | None:
+        """The vendor's committed rights generation read in one statement, when no
+        transaction is under way (portalkit's or the host's) and the storage can
+        (:class:`~portalkit.storage.base.QuickGenerations`); None otherwise — then read it in
+        a unit of work, which also sees the changes of the transaction under way."""
+        quick, _host = self._protocols()
+        if not quick or self.current.get() is not None or self._ambient() is not None:
+            return None
+        return cast(QuickGenerations, self.storage).read_rights_generation(vendor_id)
+
+    def _protocols(self) -> tuple[bool, bool]:
+        # (QuickGenerations, HostTransactions) for the storage of the moment.
+        storage = self.storage
+        speaks = self._speaks
+        if speaks is None or speaks[0] is not storage:
+            speaks = self._speaks = (
+                storage,
+                isinstance(storage, QuickGenerations),
+                isinstance(storage, HostTransactions),
+            )
+        return speaks[1], speaks[2]
+
     def _ambient(self) -> object | None:
         """The host's transaction a storage on the host's connection would join, or None."""
-        storage = self.storage
-        return storage.ambient() if isinstance(storage, HostTransactions) else None
+        if not self._protocols()[1]:
+            return None
+        return cast(HostTransactions, self.storage).ambient()
 
     # -- the audit trail --------------------------------------------------------------------
     def record(

@@ -664,8 +664,7 @@ class AccessContext:
         columns. Add ``order_by``, ``limit`` and further ``where`` as usual.
         """
         kind = self._access.resource(resource)
-        sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
-        return sql.visible_select(kind, self.predicate(kind, capability), self.hidden_fields(kind))
+        return _visible_select(kind, self.predicate(kind, capability), self.hidden_fields(kind))
 
     def export(self, records: Iterable[Any], resource: str | ResourceType, stream: IO[str]) -> int:
         """Write the visible records as CSV with only the fields this context may see.
@@ -958,6 +957,30 @@ FACTS_KEPT = 10_000
 with ``reuse=True`` (a few kilobytes each); beyond it, the older half is read again."""
 
 
+_SELECTS_KEPT = 1_000
+"""How many filtered selects (``AccessContext.select``) are kept for reuse."""
+# Selects built before, by (resource type, predicate, hidden fields): the key is the whole
+# decision, so a change of rights makes another key, never a stale answer.
+_selects: dict[tuple[int, Predicate, frozenset[str]], tuple[ResourceType, Any]] = {}
+_selects_lock = threading.Lock()
+
+
+def _visible_select(kind: ResourceType, predicate: Predicate, hidden: frozenset[str]) -> Any:
+    # A select is immutable (order_by and where make new ones), so one built for the same
+    # decision serves every request that makes it; building it cost more than running it.
+    key = (id(kind), predicate, hidden)
+    kept = _selects.get(key)
+    if kept is not None and kept[0] is kind:
+        return kept[1]
+    sql = importlib.import_module("portalkit.storage.sqlalchemy.filters")
+    query = sql.visible_select(kind, predicate, hidden)
+    with _selects_lock:
+        if len(_selects) >= _SELECTS_KEPT:
+            _selects.clear()
+        _selects[key] = (kind, query)  # the type kept too, so its id is not reused
+    return query
+
+
 class AccessService:
     """Capabilities, resource types and access contexts. Reached as ``portal.access``."""
 
@@ -1187,17 +1210,27 @@ class AccessService:
         queries on SQL storage); None for a membership the vendor does not have.
 
         ``reuse=True`` (what every request's session check does) first reads the vendor's
-        rights generation, one small query, and hands back the facts this process read
-        before while it has not moved: a committed change of any customer, location,
-        account, membership or profile of the vendor moves it, in any process. Facts are
-        kept for at most :data:`FACTS_KEPT` memberships.
+        rights generation, one small query (on SQL storage outside a transaction: that one
+        statement and nothing else), and hands back the facts this process read before
+        while it has not moved: a committed change of any customer, location, account,
+        membership or profile of the vendor moves it, in any process. Facts are kept for at
+        most :data:`FACTS_KEPT` memberships.
         """
+        quick = None
+        if reuse:
+            # Outside any transaction, the number alone in one statement: while it stands,
+            # the kept facts are all there is to read (no BEGIN, no COMMIT).
+            quick = self._rt.quick_rights_generation(vendor_id)
+            kept = self._facts.get((vendor_id, membership_id))
+            if quick is not None and kept is not None and kept[:2] == (self._rt.storage, quick):
+                return kept[2]
         with self._rt.transaction(read_only=True) as uow:
             if not reuse:
                 return uow.member_facts(vendor_id, membership_id)
             storage = self._rt.storage
-            # Read before the facts: facts newer than their number are only read again.
-            generation = uow.rights_generation(vendor_id)
+            # Read before the facts: facts newer than their number are only read again (the
+            # quick number was read before this transaction began, so before them too).
+            generation = quick if quick is not None else uow.rights_generation(vendor_id)
             key = (vendor_id, membership_id)
             kept = self._facts.get(key)
             if kept is not None and generation is not None and kept[:2] == (storage, generation):

@@ -57,6 +57,7 @@ __all__ = [
     "HostJoinable",
     "HostTransactions",
     "MemberFacts",
+    "QuickGenerations",
     "Repository",
     "Storage",
     "UniqueKey",
@@ -547,6 +548,18 @@ class HostTransactions(HostJoinable, Protocol):
         :meth:`ambient` returned) is over: on that connection no transaction of portalkit's
         own can begin before, and what must outlive a rollback (the audit of a refusal)
         waits for it."""
+        ...
+
+
+@runtime_checkable
+class QuickGenerations(Protocol):
+    """A storage that reads a vendor's rights generation in one statement, outside any unit
+    of work (the SQL backend): every request's session check asks for it first."""
+
+    def read_rights_generation(self, vendor_id: UUID) -> int | None:
+        """The committed rights generation of the vendor (0 before its first change), as
+        :meth:`UnitOfWork.rights_generation` outside a unit of work would read it; None when
+        this storage cannot read it so just now (the caller then opens a unit of work)."""
         ...
 
 

@@ -13,8 +13,10 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import Forbidden
 from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.local import LocalProxy
@@ -126,6 +128,29 @@ class _State:
         self.session_key = session_key
 
 
+class _SignedCookieSessions(SecureCookieSessionInterface):
+    """Flask's own signed-cookie session — the same cookie, signature and checks — with its
+    serializer built once per set of keys instead of on every request (building one
+    serializes a probe value, a good part of reading the cookie). A changed ``SECRET_KEY``
+    or ``SECRET_KEY_FALLBACKS`` builds a new one on the next request."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[object, URLSafeTimedSerializer] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """The serializer for ``app``'s current keys (None without ``SECRET_KEY``)."""
+        if not app.secret_key:
+            return None
+        keys = (app, app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        kept = self._kept
+        if kept is not None and kept[0] == keys:
+            return kept[1]
+        made = super().get_signing_serializer(app)
+        if made is not None:
+            self._kept = (keys, made)
+        return made
+
+
 class Portalkit:
     """portalkit for a Flask application: ``Portalkit(app)`` or ``init_app(app)`` later.
 
@@ -176,6 +201,9 @@ class Portalkit:
             app.config["SESSION_COOKIE_SECURE"] = True
         if "csrf" not in app.extensions:
             CSRFProtect(app)
+        if type(app.session_interface) is SecureCookieSessionInterface:
+            # Only Flask's default is replaced; a host's own session interface stays.
+            app.session_interface = _SignedCookieSessions()
 
         app.before_request(_load_member)
         app.teardown_request(_end_member_scope)

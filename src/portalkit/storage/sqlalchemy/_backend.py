@@ -1592,6 +1592,31 @@ class SqlStorage:
         """The prefix of every table, index and constraint name of portalkit's."""
         return self.schema.prefix
 
+    def read_rights_generation(self, vendor_id: UUID) -> int | None:
+        """The vendor's rights generation (see :meth:`SqlUnitOfWork.rights_generation`) in one
+        statement on a pooled connection, outside any unit of work: what every request's
+        session check reads first, without a BEGIN and a COMMIT around it (one statement
+        reads one committed state by itself). None when it cannot be read so — on an
+        in-memory database's one shared connection, or after any database error — and the
+        caller then reads it in a unit of work, which reports the error."""
+        if isinstance(self.engine.pool, StaticPool):
+            return None  # the one connection may be inside another unit of work's transaction
+        try:
+            with self.engine.connect() as conn:
+                # Read by the SQLite "begin" hook: no BEGIN for this one statement.
+                conn.info["portalkit_single_read"] = True
+                try:
+                    found = conn.execute(
+                        _rights_generation_statement(self.schema), {"vendor_id": vendor_id}
+                    ).scalar()
+                finally:
+                    # Never left for the pooled connection's next unit of work, which must
+                    # begin a real transaction.
+                    conn.info.pop("portalkit_single_read", None)
+        except SQLAlchemyError:
+            return None
+        return int(found or 0)
+
     def begin(self, *, read_only: bool = False) -> SqlUnitOfWork:
         """Start a unit of work on a connection from the pool (``read_only``: one that only
         reads, so on SQLite it neither waits for nor holds the write lock)."""
@@ -1820,6 +1845,8 @@ def _tune_sqlite(engine: Engine) -> None:
         # upgrade to writing would deadlock and one would fail with "database is locked". A
         # read-only one never upgrades, so it reads from its snapshot without the lock.
         read_only = conn.info.pop("portalkit_read_only", False)
+        if conn.info.pop("portalkit_single_read", False):
+            return  # one SELECT on its own (autocommit): it reads one committed state anyway
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
