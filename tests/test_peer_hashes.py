@@ -8,6 +8,7 @@ the formats are the libraries' own.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from portalkit import AuthenticationFailed, Portal, ValidationError
 from portalkit.errors import PermissionDenied
 from portalkit.passwords import PasswordHasher
-from portalkit.staffrights import IMPERSONATE, LOGINS_MANAGE
+from portalkit.staffrights import DATA_IMPORT, IMPERSONATE, LOGINS_MANAGE
 from portals import account_of, login_with_password, mail_world
 
 PASSWORD = "lètmein to the portal"
@@ -278,3 +279,37 @@ def test_argon2id_and_argon2i_from_django_need_no_extra() -> None:
         check=True,
     )
     assert done.stdout.strip() == "True", done.stderr
+
+
+def _csv(rows: list[tuple[str, str]], profile: str) -> io.BytesIO:
+    lines = ["customer,email,first_name,last_name,profile,password_hash"]
+    lines += [f"HGZ,{email},Karin,Bos,{profile},{encoded}" for email, encoded in rows]
+    return io.BytesIO(("\n".join(lines) + "\n").encode())
+
+
+def test_the_csv_import_of_logins_takes_peer_hashes_and_refuses_bad_ones(portal: Portal) -> None:
+    world = mail_world(portal)
+    world.customer(code="HGZ")
+    profile = world.profile(capabilities={"orders.view"}).name
+    good = PEERS["django pbkdf2_sha256"](PASSWORD)
+    bad = _hostile()["django pbkdf2, 10**9 rounds"]
+    rows = [("karin@hgz.example", good), ("piet@hgz.example", bad)]
+
+    # Staff who may import but not set passwords: every row with a hash is refused.
+    importer = world.staff_holding(DATA_IMPORT, LOGINS_MANAGE)
+    refused = portal.imports.load(importer, "logins", _csv(rows[:1], profile), mode="valid-rows")
+    assert refused.written == 0
+    assert [(p.column, p.code) for p in refused.problems] == [("password_hash", "denied")]
+
+    trusted = world.staff_holding(DATA_IMPORT, LOGINS_MANAGE, IMPERSONATE)
+    report = portal.imports.load(
+        trusted, "logins", _csv(rows, profile), mode="valid-rows", invite=True
+    )
+    assert (report.created, report.skipped, report.invited) == (1, 1, 0), report.problems
+    assert [(p.line, p.column, p.code) for p in report.problems] == [
+        (3, "password_hash", "unknown_format")
+    ]
+    login = portal.auth.authenticate(world.vendor, "karin@hgz.example", PASSWORD)
+    assert login.account.password_hash.startswith("$argon2id$")
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, "piet@hgz.example", PASSWORD)
