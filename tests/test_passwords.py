@@ -306,7 +306,7 @@ MALFORMED = [
     "scrypt:1000:8:1$salt$" + "ab" * 64,  # n is not a power of two
     "scrypt:1048576:64:1$salt$" + "ab" * 64,  # 8 GiB
     "scrypt:1024:8$salt$" + "ab" * 64,
-    "bcrypt$$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+    "bcrypt$$2b$31$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",  # over the cost cap
     "sha1$seasalt$cff36ea83f5706ce9aa7454e63e431fc726b2dc8",
     "plain$$lètmein",
     "lètmein",

@@ -626,6 +626,49 @@ class CredentialService:
             )
         return chosen if generated else None
 
+    def import_hash(
+        self, actor: Actor, membership: Membership | UUID, password_hash: str
+    ) -> Account:
+        """Give a login the password hash a peer system stored for it, for moving from
+        Django or Flask without a reset: the member logs in with the password it had, and
+        that log-in upgrades the hash to Argon2id.
+
+        Guarded as :meth:`set_password` is (staff need ``logins.manage`` and
+        ``impersonate``; a member admin only logins wholly in its hands): whoever chose the
+        hash may know its password. The formats are those of
+        :class:`~portalkit.passwords.PasswordHasher` (Django's ``pbkdf2_sha256``,
+        ``pbkdf2_sha1``, ``argon2``, ``bcrypt_sha256``, ``bcrypt``, ``scrypt``; Werkzeug's
+        ``pbkdf2:sha256``, ``pbkdf2:sha512``, ``scrypt``); anything else, or a hash over the
+        cost caps, raises ValidationError (``password_hash``, ``unknown_format``) and a bcrypt
+        hash without the ``bcrypt`` extra ImproperlyInstalled, changing nothing. The account's
+        sessions and links end, an invited membership becomes active, and the audit log
+        records ``password_hash_imported`` with the scheme (never the hash).
+        """
+        scheme = self._rt.hasher.importable(password_hash)
+        now = self._rt.clock.now()
+        with self._rt.transaction() as uow:
+            target = self._admin(uow, actor, membership, password=True)
+            account = uow.accounts.get(target.vendor_id, target.account_id)
+            assert account is not None
+            updated = self._store(uow, account, password_hash, must_change=False, now=now)
+            if target.status is MembershipStatus.INVITED:
+                uow.memberships.update(
+                    attrs.evolve(
+                        target, status=MembershipStatus.ACTIVE, version=target.version + 1
+                    ),
+                    target.version,
+                )
+            self._rt.record(
+                uow,
+                vendor_id=target.vendor_id,
+                action="password_hash_imported",
+                real=actor,
+                customer_id=target.customer_id,
+                target=f"account:{account.id}",
+                scheme=scheme,
+            )
+            return updated
+
     def generate(self) -> str:
         """A new password that passes the active policy (from ``secrets`` only), e.g. for a
         form's "generate" button."""

@@ -45,13 +45,13 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 
 import attrs
 from cryptography.exceptions import InvalidKey
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2i, Argon2id
 
-from portalkit.errors import PasswordRejected, Problem
+from portalkit.errors import ImproperlyInstalled, PasswordRejected, Problem, ValidationError
 from portalkit.i18n import translations
 
 __all__ = [
@@ -180,15 +180,36 @@ _ARGON2_RE: Final = re.compile(
     r"\$argon2id\$v=19\$m=([0-9]{1,10}),t=([0-9]{1,10}),p=([0-9]{1,10})"
     r"\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)"
 )
+# Django's Argon2PasswordHasher: "argon2" + argon2-cffi's PHC string. Django 3.2+ writes
+# argon2id; older releases argon2i, the oldest of them without "v=" (Argon2 version 1.0).
+_DJANGO_ARGON2_RE: Final = re.compile(
+    r"argon2\$argon2(id|i)\$(?:v=(16|19)\$)?m=([0-9]{1,10}),t=([0-9]{1,10}),p=([0-9]{1,10})"
+    r"\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)"
+)
 _DJANGO_PBKDF2_RE: Final = re.compile(
-    r"pbkdf2_sha256\$([0-9]{1,10})\$([^$]+)\$([A-Za-z0-9+/]{43}=)"
+    r"pbkdf2_(sha256|sha1)\$([0-9]{1,10})\$([^$]+)\$([A-Za-z0-9+/]{27,43}=)"
+)
+_DJANGO_BCRYPT_RE: Final = re.compile(
+    r"(bcrypt_sha256|bcrypt)\$(\$2[aby]\$([0-9]{2})\$[./A-Za-z0-9]{53})"
+)
+_DJANGO_SCRYPT_RE: Final = re.compile(
+    r"scrypt\$([0-9]{1,10})\$([^$]+)\$([0-9]{1,10})\$([0-9]{1,10})\$([A-Za-z0-9+/]{86}==)"
 )
 _WERKZEUG_PBKDF2_RE: Final = re.compile(
-    r"pbkdf2(?::sha256(?::([0-9]{1,10}))?)?\$([^$]+)\$([0-9a-f]{64})"
+    r"pbkdf2(?::(sha256|sha512|sha1)(?::([0-9]{1,10}))?)?\$([^$]+)\$([0-9a-f]{40,128})"
 )
 _WERKZEUG_SCRYPT_RE: Final = re.compile(
     r"scrypt(?::([0-9]{1,10}):([0-9]{1,10}):([0-9]{1,10}))?\$([^$]+)\$([0-9a-f]{128})"
 )
+_DIGEST_BYTES: Final = {"sha1": 20, "sha256": 32, "sha512": 64}
+
+# Caps on imported hashes, which are hostile input until they verify: each is several times
+# the peers' defaults (Django 5.2: PBKDF2 1,000,000 rounds, bcrypt cost 12, scrypt
+# 2**14·8·5, Argon2 100 MiB × 2; Werkzeug 3.1: PBKDF2 1,000,000, scrypt 2**15·8·1) and keeps
+# one log-in to seconds: a hash with 10**9 rounds is refused, never run.
+_MAX_BCRYPT_COST: Final = 16
+_MAX_SCRYPT_WORK: Final = 2**24  # n · r · p
+_MAX_ENCODED_LENGTH: Final = 512  # the column's width; no peer writes half of it
 
 
 @attrs.frozen
@@ -199,46 +220,86 @@ class _Stored:
     params: tuple[int, ...]
     salt: str
     expected: str
+    digest: str = "sha256"
+
+
+def _argon2_ok(m: int, t: int, p: int, salt: str, hashed: str) -> bool:
+    salt_bytes, hash_bytes = _b64_length(salt), _b64_length(hashed)
+    return (
+        0 < m <= _MAX_ARGON2_MEMORY_KIB
+        and 0 < t <= _MAX_ARGON2_ITERATIONS
+        and 0 < p <= _MAX_ARGON2_LANES
+        and m >= 8 * p  # Argon2's own minimum
+        and salt_bytes is not None
+        and salt_bytes >= 8
+        and hash_bytes is not None
+        and hash_bytes >= 4
+    )
+
+
+def _scrypt_ok(n: int, r: int, p: int) -> bool:
+    return (
+        n > 1
+        and n & (n - 1) == 0  # scrypt needs a power of two
+        and r > 0
+        and p > 0
+        and n * r * p <= _MAX_SCRYPT_WORK
+        and _scrypt_bytes(n, r, p) <= _MAX_SCRYPT_BYTES
+    )
 
 
 def _parse(encoded: object) -> _Stored | None:
     """Take a stored value apart, or None if it is unusable, malformed or out of bounds."""
-    if not isinstance(encoded, str) or not encoded or encoded.startswith(UNUSABLE_PREFIX):
+    if (
+        not isinstance(encoded, str)
+        or not encoded
+        or len(encoded) > _MAX_ENCODED_LENGTH
+        or encoded.startswith(UNUSABLE_PREFIX)
+    ):
         return None
     if found := _ARGON2_RE.fullmatch(encoded):
         m, t, p = (int(found[i]) for i in (1, 2, 3))
-        salt_bytes, hash_bytes = _b64_length(found[4]), _b64_length(found[5])
-        if (
-            0 < m <= _MAX_ARGON2_MEMORY_KIB
-            and 0 < t <= _MAX_ARGON2_ITERATIONS
-            and 0 < p <= _MAX_ARGON2_LANES
-            and m >= 8 * p  # Argon2's own minimum
-            and salt_bytes is not None
-            and salt_bytes >= 8
-            and hash_bytes is not None
-            and hash_bytes >= 4
-        ):
+        if _argon2_ok(m, t, p, found[4], found[5]):
+            salt_bytes, hash_bytes = _b64_length(found[4]), _b64_length(found[5])
+            assert salt_bytes is not None and hash_bytes is not None
             return _Stored("argon2id", (m, t, p, salt_bytes, hash_bytes), found[4], found[5])
         return None
+    if found := _DJANGO_ARGON2_RE.fullmatch(encoded):
+        m, t, p = (int(found[i]) for i in (3, 4, 5))
+        if found[1] == "id" and found[2] != "19":
+            return None  # argon2id only ever existed as version 1.3
+        if _argon2_ok(m, t, p, found[6], found[7]):
+            # Argon2 version 1.0 ("v=16" or none) is beyond cryptography: argon2-cffi checks it.
+            scheme = "django_argon2" if found[2] == "19" else "django_argon2_v10"
+            return _Stored(scheme, (m, t, p), "", encoded.removeprefix("argon2"), found[1])
+        return None
     if found := _DJANGO_PBKDF2_RE.fullmatch(encoded):
-        iterations = int(found[1])
-        if 0 < iterations <= _MAX_PBKDF2_ITERATIONS and _b64_length(found[3]) == _HASH_BYTES:
-            return _Stored("django_pbkdf2_sha256", (iterations,), found[2], found[3])
+        iterations = int(found[2])
+        if (
+            0 < iterations <= _MAX_PBKDF2_ITERATIONS
+            and _b64_length(found[4]) == _DIGEST_BYTES[found[1]]
+        ):
+            return _Stored("django_pbkdf2", (iterations,), found[3], found[4], found[1])
+        return None
+    if found := _DJANGO_BCRYPT_RE.fullmatch(encoded):
+        cost = int(found[3])
+        if 4 <= cost <= _MAX_BCRYPT_COST:
+            return _Stored("django_" + found[1], (cost,), "", found[2])
+        return None
+    if found := _DJANGO_SCRYPT_RE.fullmatch(encoded):
+        n, r, p = int(found[1]), int(found[3]), int(found[4])
+        if _scrypt_ok(n, r, p) and _b64_length(found[5]) == 64:
+            return _Stored("django_scrypt", (n, r, p), found[2], found[5])
         return None
     if found := _WERKZEUG_PBKDF2_RE.fullmatch(encoded):
-        iterations = int(found[1]) if found[1] else _WERKZEUG_PBKDF2_DEFAULT_ITERATIONS
-        if 0 < iterations <= _MAX_PBKDF2_ITERATIONS:
-            return _Stored("werkzeug_pbkdf2_sha256", (iterations,), found[2], found[3])
+        digest = found[1] or "sha256"
+        iterations = int(found[2]) if found[2] else _WERKZEUG_PBKDF2_DEFAULT_ITERATIONS
+        if 0 < iterations <= _MAX_PBKDF2_ITERATIONS and len(found[4]) == 2 * _DIGEST_BYTES[digest]:
+            return _Stored("werkzeug_pbkdf2", (iterations,), found[3], found[4], digest)
         return None
     if found := _WERKZEUG_SCRYPT_RE.fullmatch(encoded):
         n, r, p = (int(found[i]) for i in (1, 2, 3)) if found[1] else _WERKZEUG_SCRYPT_DEFAULT
-        if (
-            n > 1
-            and n & (n - 1) == 0  # scrypt needs a power of two
-            and r > 0
-            and p > 0
-            and _scrypt_bytes(n, r, p) <= _MAX_SCRYPT_BYTES
-        ):
+        if _scrypt_ok(n, r, p):
             return _Stored("werkzeug_scrypt", (n, r, p), found[4], found[5])
         return None
     return None
@@ -249,21 +310,61 @@ def _scrypt_bytes(n: int, r: int, p: int) -> int:
     return 128 * r * (n + p + 2)
 
 
+def _bcrypt() -> Any:
+    try:
+        import bcrypt
+    except ImportError:
+        raise ImproperlyInstalled("Checking a bcrypt password hash", "bcrypt") from None
+    return bcrypt
+
+
+def _argon2_cffi() -> Any:
+    try:
+        import argon2
+    except ImportError:
+        raise ImproperlyInstalled(
+            "Checking an Argon2 version 1.0 password hash", "argon2"
+        ) from None
+    return argon2
+
+
 def _verify_legacy(raw: str, stored: _Stored) -> bool:
     # Legacy systems hashed the password exactly as typed, without NFKC: verify that string.
     secret = raw.encode("utf-8")  # strict, as Django and Werkzeug; a surrogate can never match
     salt = stored.salt.encode("utf-8")
-    if stored.scheme == "django_pbkdf2_sha256":
-        derived = hashlib.pbkdf2_hmac("sha256", secret, salt, stored.params[0])
-        return hmac.compare_digest(base64.b64encode(derived), stored.expected.encode("ascii"))
-    if stored.scheme == "werkzeug_pbkdf2_sha256":
-        derived = hashlib.pbkdf2_hmac("sha256", secret, salt, stored.params[0])
-        return hmac.compare_digest(derived.hex().encode("ascii"), stored.expected.encode("ascii"))
+    expected = stored.expected.encode("ascii")
+    if stored.scheme == "django_pbkdf2":
+        derived = hashlib.pbkdf2_hmac(stored.digest, secret, salt, stored.params[0])
+        return hmac.compare_digest(base64.b64encode(derived), expected)
+    if stored.scheme == "werkzeug_pbkdf2":
+        derived = hashlib.pbkdf2_hmac(stored.digest, secret, salt, stored.params[0])
+        return hmac.compare_digest(derived.hex().encode("ascii"), expected)
+    if stored.scheme == "django_argon2":
+        kdf = Argon2id if stored.digest == "id" else Argon2i
+        kdf.verify_phc_encoded(secret, stored.expected)  # InvalidKey for a wrong password
+        return True
+    if stored.scheme == "django_argon2_v10":
+        argon2 = _argon2_cffi()
+        try:
+            return bool(argon2.PasswordHasher().verify(stored.expected, secret))
+        except argon2.exceptions.VerificationError:
+            return False
+        except argon2.exceptions.InvalidHashError as error:
+            raise ValueError(str(error)) from None
+    if stored.scheme in ("django_bcrypt", "django_bcrypt_sha256"):
+        bcrypt = _bcrypt()
+        if stored.scheme == "django_bcrypt_sha256":
+            secret = hashlib.sha256(secret).hexdigest().encode("ascii")
+        # Django's bcrypt hashed the first 72 bytes (the library cut the rest off then; bcrypt
+        # 5 refuses longer input instead): checking those bytes is checking what it hashed.
+        return bool(bcrypt.checkpw(secret[:72], expected))
     n, r, p = stored.params
     derived = hashlib.scrypt(
         secret, salt=salt, n=n, r=r, p=p, maxmem=_scrypt_bytes(n, r, p) + 1024 * 1024, dklen=64
     )
-    return hmac.compare_digest(derived.hex().encode("ascii"), stored.expected.encode("ascii"))
+    if stored.scheme == "django_scrypt":
+        return hmac.compare_digest(base64.b64encode(derived), expected)
+    return hmac.compare_digest(derived.hex().encode("ascii"), expected)
 
 
 class _DummyHash:
@@ -296,10 +397,23 @@ class PasswordHasher:
 
     Verification also accepts hashes imported from other systems, for upgrade at log-in:
 
-    - Django ``pbkdf2_sha256$<rounds>$<salt>$<base64 hash>``;
-    - Werkzeug ``pbkdf2:sha256:<rounds>$<salt>$<hex hash>`` (also ``pbkdf2:sha256`` and
-      ``pbkdf2`` without rounds, read as 1,000,000 rounds like Werkzeug 3.1+ does);
+    - Django ``pbkdf2_sha256$<rounds>$<salt>$<base64 hash>`` and ``pbkdf2_sha1$…``;
+    - Django ``argon2$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>``, and the argon2i of Django
+      before 3.2 (``argon2$argon2i$v=19$…``; the oldest, Argon2 1.0 without ``v=19``, through
+      the ``argon2`` extra, argon2-cffi);
+    - Django ``bcrypt_sha256$$2b$<cost>$…`` and ``bcrypt$$2b$<cost>$…``, through the
+      ``bcrypt`` extra (the bcrypt package);
+    - Django ``scrypt$<n>$<salt>$<r>$<p>$<base64 hash>``;
+    - Werkzeug ``pbkdf2:sha256:<rounds>$<salt>$<hex hash>``, ``pbkdf2:sha512:…`` and
+      ``pbkdf2:sha1:…`` (also ``pbkdf2:sha256`` and ``pbkdf2`` without rounds, read as
+      1,000,000 rounds like Werkzeug 3.1+ does);
     - Werkzeug ``scrypt:<n>:<r>:<p>$<salt>$<hex hash>`` (also ``scrypt`` alone: 32768, 8, 1).
+
+    A hash over the caps is refused as malformed, never run: PBKDF2 over 10,000,000 rounds,
+    bcrypt over cost 16, scrypt over n·r·p = 2**24 or 1 GiB, Argon2 over 4 GiB, 64 passes or
+    64 lanes, any value over 512 characters. A bcrypt or Argon2 1.0 hash whose extra is not
+    installed raises :class:`~portalkit.errors.ImproperlyInstalled` from :meth:`verify`
+    (it is well-formed, so a silent False would lock its owner out unexplained).
 
     Example::
 
@@ -417,6 +531,29 @@ class PasswordHasher:
             or salt_bytes < _SALT_BYTES
             or hash_bytes < _HASH_BYTES
         )
+
+    def importable(self, encoded: object) -> str:
+        """Check a peer's hash before storing it; return its scheme's name (``django_bcrypt``…).
+
+        Raises :class:`~portalkit.errors.ValidationError` (field ``password_hash``, code
+        ``unknown_format``) for anything :meth:`verify` would never accept: an unknown
+        algorithm, a malformed value, parameters over the caps, an unusable marker; and
+        :class:`~portalkit.errors.ImproperlyInstalled` when its scheme needs an extra that is
+        missing, so the import fails now and not at the member's log-in.
+        """
+        stored = _parse(encoded)
+        if stored is None:
+            raise ValidationError.single(
+                "password_hash",
+                "unknown_format",
+                "this is not a password hash portalkit can check (Django, Werkzeug or Argon2id), "
+                "or its cost is beyond the documented limits",
+            )
+        if stored.scheme in ("django_bcrypt", "django_bcrypt_sha256"):
+            _bcrypt()
+        elif stored.scheme == "django_argon2_v10":
+            _argon2_cffi()
+        return stored.scheme
 
     def is_usable(self, encoded: str | None) -> bool:
         """Whether some password could verify against ``encoded``.

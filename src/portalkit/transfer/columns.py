@@ -59,6 +59,7 @@ KINDS: dict[str, Kind] = {
             "job_title",
             "department",
             "phone",
+            "password_hash",
         ),
         key=("customer", "email"),
         ignored=("status", "kind", "capabilities", "customer_grants", "last_login_at"),

@@ -43,7 +43,7 @@ from portalkit.errors import (
 )
 from portalkit.logins import _free_username
 from portalkit.memberships.model import Access, Membership
-from portalkit.staffrights import DATA_IMPORT
+from portalkit.staffrights import DATA_IMPORT, IMPERSONATE
 from portalkit.transfer.columns import KINDS, Kind
 from portalkit.transfer.report import ImportMode, ImportReport, RowProblem
 
@@ -706,10 +706,25 @@ class ImportService:
                 return "unchanged", False
             self._memberships.update(run.actor, membership, **changes)
             return "updated", False
+        peer_hash = row.given("password_hash")
+        if peer_hash is not None:
+            # Checked before anything of the row is written: a refused hash refuses the row.
+            try:
+                require_admin(run.actor, IMPERSONATE)  # who chose a hash may know its password
+            except PermissionDenied as denied:
+                raise _Bad(run.refusal(row.line, "password_hash", denied)) from None
+            self._rt.hasher.importable(peer_hash)
         contact, _ = self._contact_of(run, row, found)
         # Looked up here, not with the chunk's look-ups: an earlier row of this chunk may
         # have made the account (the same person at another customer).
         account = uow.accounts.get_by(run.vendor_id, "email", address) if address else None
+        if account is not None and peer_hash is not None:
+            # The same person at another customer: its login has a password of its own.
+            raise ValidationError.single(
+                "password_hash",
+                "login_exists",
+                "this login exists already and keeps its own password; leave this cell empty",
+            )
         if account is None:
             wanted = row.given("username")
             if wanted is not None and uow.accounts.get_by(run.vendor_id, "username", wanted):
@@ -731,6 +746,10 @@ class ImportService:
             profile=profile_id,
             location_grants=cast("dict[Location | UUID, Access | str]", grants or {}),
         )
+        if peer_hash is not None:
+            # A peer's hash (docs/accounts.md): the person logs in with its old password.
+            self._credentials.import_hash(run.actor, membership, peer_hash)
+            return "created", False
         if run.invite:
             self._credentials.invite(run.actor, membership)
         return "created", run.invite
