@@ -123,16 +123,17 @@ class AuthService:
         with rt.transaction() as uow:
             account = find_account(uow, vendor_id, typed) if typed else None
             keys = [self._rt.account_key(vendor_id, account, typed)]
+            backoff = ""
             if isinstance(client_key, str) and client_key:
-                keys.append(
-                    self._rt.throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX])
-                )
+                client = client_key[:_CLIENT_KEY_MAX]
+                keys.append(self._rt.throttle_key("client", vendor_id, client))
+                backoff = self._rt.throttle_key("client-backoff", vendor_id, client)
             # Every attempt takes its number before the password is checked, so attempts in
             # parallel cannot all slip under the limit; a success gives the count back. The
             # client key counts failures only (an office's logins share it).
             attempt = uow.throttle_hit(keys[0], now, window_start)
             clients = uow.throttle_count(keys[1:], window_start) if len(keys) > 1 else 0
-            locked = attempt > limit or clients >= limit
+            locked = attempt > limit or clients >= limit or self._backing_off(uow, backoff, now)
             if attempt == limit + 1:
                 target = f"account:{account.id}" if account else "login:unknown"
                 self._locked(uow, vendor_id, target)
@@ -154,7 +155,7 @@ class AuthService:
         for attempt in range(3):
             try:
                 reason, chosen, usable, account = self._settle(
-                    vendor_id, account, verified, locked, keys, secret, wanted
+                    vendor_id, account, verified, locked, keys, backoff, secret, wanted
                 )
                 break
             except ConcurrentModification:
@@ -183,6 +184,7 @@ class AuthService:
         verified: bool,
         locked: bool,
         keys: list[str],
+        backoff: str,
         secret: str,
         customer: UUID | None,
     ) -> tuple[str, Membership | None, list[Membership], Account | None]:
@@ -202,10 +204,12 @@ class AuthService:
                 uow, vendor_id, account, verified, locked, now, customer
             )
             if reason:
-                self._failed(uow, vendor_id, account, reason, keys, now, window_start)
+                self._failed(uow, vendor_id, account, reason, keys, backoff, now, window_start)
             else:
                 assert account is not None and chosen is not None
                 account = self._succeeded(uow, account, secret, keys[0], chosen, now)
+                if backoff:
+                    uow.throttle_clear([backoff])  # a success ends the client's back-off
         return reason, chosen, usable, account
 
     def _judge(
@@ -262,6 +266,7 @@ class AuthService:
         account: Account | None,
         reason: str,
         keys: Sequence[str],
+        backoff: str,
         now: datetime,
         window_start: datetime,
     ) -> None:
@@ -270,7 +275,16 @@ class AuthService:
             # The account's attempt was counted before the check; the client's counts now.
             for key in keys[1:]:
                 if uow.throttle_hit(key, now, window_start) == rt.settings.login_max_failures:
-                    self._locked(uow, vendor_id, "client")
+                    # Exactly one attempt sees the count reach the limit (the hit is atomic),
+                    # so each lock window of the client counts once, on every server.
+                    forget = now - 2 * timedelta(seconds=rt.settings.login_backoff_max_seconds)
+                    strikes = uow.throttle_strike(backoff, now, forget) if backoff else 1
+                    seconds = lock_seconds(
+                        strikes,
+                        rt.settings.login_window_seconds,
+                        rt.settings.login_backoff_max_seconds,
+                    )
+                    self._locked(uow, vendor_id, "client", seconds)
         # Never the typed login, not even hashed: people type passwords into that field.
         target = f"account:{account.id}" if account else "login:unknown"
         rt.record(
@@ -283,7 +297,9 @@ class AuthService:
             outcome="failure",
         )
 
-    def _locked(self, uow: UnitOfWork, vendor_id: UUID, target: str) -> None:
+    def _locked(
+        self, uow: UnitOfWork, vendor_id: UUID, target: str, seconds: float | None = None
+    ) -> None:
         """Record that a login (or a client) is now refused until its window ends: once per
         window, as the atomic count passes the limit exactly once."""
         self._rt.record(
@@ -294,7 +310,20 @@ class AuthService:
             target=target,
             reason=f"{self._rt.settings.login_max_failures} attempts",
             outcome="failure",
+            lock_seconds=int(seconds or self._rt.settings.login_window_seconds),
         )
+
+    def _backing_off(self, uow: UnitOfWork, backoff: str, now: datetime) -> bool:
+        """Whether the client's latest lock (see :func:`lock_seconds`) still runs."""
+        found = uow.throttle_get(backoff) if backoff else None
+        if found is None:
+            return False
+        strikes, started = found
+        settings = self._rt.settings
+        seconds = lock_seconds(
+            strikes, settings.login_window_seconds, settings.login_backoff_max_seconds
+        )
+        return now < started + timedelta(seconds=seconds)
 
     def _succeeded(
         self,
@@ -408,6 +437,13 @@ class AuthService:
                 target=f"account:{current.id}",
             )
             return updated
+
+
+def lock_seconds(strikes: int, window: float, longest: float) -> float:
+    """How long a client key's ``strikes``-th lock window in a row lasts: one window, then
+    twice as long each time, never longer than ``longest``."""
+    # Capped before the power: a client that kept at it for months must not overflow.
+    return min(window * 2.0 ** min(max(strikes, 1) - 1, 40), max(longest, window))
 
 
 def _refusal(context: AccessContext) -> str:

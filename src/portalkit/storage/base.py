@@ -438,6 +438,16 @@ class UnitOfWork(Protocol):
         """Forget the failures of these keys."""
         ...
 
+    def throttle_strike(self, key: str, now: datetime, forget_before: datetime) -> int:
+        """Count one more lock window for ``key`` atomically and return the count: it starts
+        again at 1 when the last one began at or before ``forget_before``; the stored time
+        becomes ``now`` (the start of this lock)."""
+        ...
+
+    def throttle_get(self, key: str) -> tuple[int, datetime] | None:
+        """The count and time stored for ``key`` (None if there is none)."""
+        ...
+
     def lock_vendor(self, vendor_id: UUID) -> None:
         """Hold the vendor's lock until this unit of work ends, so changes that must see the
         whole vendor (moving customers in umbrella trees) run one after another."""

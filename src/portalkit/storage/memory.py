@@ -603,6 +603,29 @@ class MemoryUnitOfWork:
         removed = {key: table.pop(key) for key in keys if key in table}
         self._undo.append(lambda: table.update(removed))
 
+    def throttle_strike(self, key: str, now: datetime, forget_before: datetime) -> int:
+        """Count a lock window for ``key`` (undone with the unit of work)."""
+        self._writing()
+        self._check_open()
+        table = self._tables.throttles
+        before = table.get(key)
+        strikes = before[0] if before is not None and before[1] > forget_before else 0
+        table[key] = (strikes + 1, now)
+
+        def undo() -> None:
+            if before is None:
+                table.pop(key, None)
+            else:
+                table[key] = before
+
+        self._undo.append(undo)
+        return strikes + 1
+
+    def throttle_get(self, key: str) -> tuple[int, datetime] | None:
+        """The stored count and time of ``key``."""
+        self._check_open()
+        return self._tables.throttles.get(key)
+
     def prune_tokens(self, vendor_id: UUID, before: datetime) -> int:
         """Delete the dead links (undone on rollback)."""
         self._writing()
