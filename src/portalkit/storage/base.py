@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
+    from portalkit.secondfactor.model import SecondFactor
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
     from portalkit.tokens import Token, TokenPurpose
@@ -178,6 +179,11 @@ class UnitOfWork(Protocol):
     def memberships(self) -> Repository[Membership]: ...
     @property
     def profiles(self) -> Repository[PermissionProfile]: ...
+    @property
+    def second_factors(self) -> Repository[SecondFactor]:
+        """Accounts' TOTP second factors (one per account)."""
+        ...
+
     @property
     def tokens(self) -> Repository[Token]:
         """One-time links (digests only); consumed and revoked through the methods below."""
@@ -790,6 +796,14 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     "work_requests": (),
     "tickets": (),
     "ticket_attachments": (),
+    "second_factors": (
+        UniqueKey(
+            "uq_second_factors_account",
+            ("vendor_id", "account_id"),
+            "account_id",
+            "this account has a second factor already",
+        ),
+    ),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -836,6 +850,7 @@ TABLES = (
     "quotes",
     "orders",
     "quote_messages",
+    "second_factors",
 )
 """Every table, in an order where each one's references come before it."""
 

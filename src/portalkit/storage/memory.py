@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
+    from portalkit.secondfactor.model import SecondFactor
     from portalkit.settings import PortalSettings
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
@@ -290,6 +291,7 @@ class MemoryUnitOfWork:
         self.work_requests: _Table[WorkRequest] = _Table(self, "work_requests")
         self.tickets: _Table[Ticket] = _Table(self, "tickets")
         self.ticket_attachments: _Table[TicketAttachment] = _Table(self, "ticket_attachments")
+        self.second_factors: _Table[SecondFactor] = _Table(self, "second_factors")
         self.categories: _Table[Category] = _Table(self, "category_tree")
         self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
         self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")

@@ -103,6 +103,7 @@ if TYPE_CHECKING:
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
+    from portalkit.secondfactor.model import SecondFactor
     from portalkit.settings import PortalSettings
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
@@ -709,6 +710,11 @@ class SqlUnitOfWork:
     def tickets(self) -> _Repo[Ticket]:
         """Tickets."""
         return self._repo("tickets")
+
+    @property
+    def second_factors(self) -> _Repo[SecondFactor]:
+        """Accounts' second factors."""
+        return self._repo("second_factors")
 
     @property
     def ticket_attachments(self) -> _Repo[TicketAttachment]:
