@@ -183,3 +183,29 @@ def test_enrolment_needs_the_apps_first_code(portal: Portal) -> None:
     portal.second_factor.confirm(member, _code(enrolment.secret, portal.clock.now()))
     with pytest.raises(Conflict):
         portal.second_factor.begin(member)
+
+
+def test_disabling_needs_the_password_or_a_recovery_code_and_ends_sessions(
+    portal: Portal,
+) -> None:
+    world, username, secret, codes = _enrolled(portal)
+    login = portal.auth.complete_login(
+        world.vendor, _challenge(portal, world, username), _code(secret, portal.clock.now())
+    )
+    with pytest.raises(ValidationError):
+        portal.second_factor.disable(login.actor, "wrong password number x")
+    assert portal.second_factor.enabled(login.actor, login.account)
+    portal.second_factor.disable(login.actor, codes[5])
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.validate_session(world.vendor, login.session)  # every session ended
+    plain = portal.auth.authenticate(world.vendor, username, GOOD)  # the password alone
+    assert not portal.second_factor.enabled(plain.actor, plain.account)
+
+
+def test_disabling_with_the_password(portal: Portal) -> None:
+    world, username, secret, _ = _enrolled(portal)
+    login = portal.auth.complete_login(
+        world.vendor, _challenge(portal, world, username), _code(secret, portal.clock.now())
+    )
+    portal.second_factor.disable(login.actor, GOOD)
+    portal.auth.authenticate(world.vendor, username, GOOD)

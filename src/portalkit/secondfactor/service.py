@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -22,8 +22,15 @@ import attrs
 from portalkit._guard import require_admin, vendor_of
 from portalkit._ids import ordered_id
 from portalkit._service import ident
+from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor, Member
-from portalkit.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from portalkit.errors import (
+    ConcurrentModification,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from portalkit.secondfactor import totp
 from portalkit.secondfactor.model import SecondFactor
 from portalkit.staffrights import LOGINS_MANAGE
@@ -136,6 +143,71 @@ class SecondFactorService:
                 target=f"account:{actor.account_id}",
             )
         return tuple(codes)
+
+    def disable(self, actor: Member, proof: str) -> None:
+        """Switch off the member's own second factor, proven with the account's password
+        or an unused recovery code. Ends every session of the account (this one too: ask
+        ``portal.auth.session(member)`` for a fresh value). Tries count on the account's
+        login counter, as a change of password does, so a stolen session cannot guess."""
+        vendor_id = self._own(actor)
+        rt = self._rt
+        now = rt.clock.now()
+        window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
+        text = proof if isinstance(proof, str) and len(proof) <= 1000 else ""
+        with rt.transaction() as uow:
+            account = uow.accounts.get(vendor_id, actor.account_id)
+            if account is None:
+                raise NotFound("account", actor.account_id)
+            key = rt.account_key(vendor_id, account)
+            locked = uow.throttle_hit(key, now, window_start) > rt.settings.login_max_failures
+            current = self.factor(uow, vendor_id, account.id)
+        if current is None:
+            raise Conflict("second_factor", "this account has no second factor")
+        recovery = not locked and totp.matching_recovery(
+            text, sorted(current.recovery_digests), rt.throttle_secret
+        )
+        # One password check on every path, so the time does not tell which proof worked.
+        if locked or recovery or account.password_hash is None:
+            rt.hasher.dummy_verify(text)
+            right = bool(recovery)
+        else:
+            right = rt.hasher.verify(text, account.password_hash)
+        with rt.transaction() as uow:
+            if not right:
+                rt.record(
+                    uow,
+                    vendor_id=vendor_id,
+                    action="second_factor_disable_failure",
+                    real=actor,
+                    customer_id=actor.customer_id,
+                    target=f"account:{account.id}",
+                    reason="throttled" if locked else "wrong_proof",
+                    outcome="failure",
+                )
+        if not right:
+            raise ValidationError.single(
+                "proof", "incorrect", "neither the password nor a recovery code"
+            )
+        with rt.transaction() as uow:
+            fresh = uow.second_factors.get(vendor_id, current.id)
+            stored = uow.accounts.get(vendor_id, account.id)
+            if fresh is None or stored is None or fresh.version != current.version:
+                raise ConcurrentModification("second_factor", current.id)
+            uow.second_factors.update(_switched_off(fresh), fresh.version)
+            uow.accounts.update(
+                attrs.evolve(stored, session_stamp=new_session_stamp(), version=stored.version + 1),
+                stored.version,
+            )
+            uow.throttle_clear([key])
+            rt.record(
+                uow,
+                vendor_id=vendor_id,
+                action="second_factor_disabled",
+                real=actor,
+                customer_id=actor.customer_id,
+                target=f"account:{account.id}",
+                proof="recovery_code" if recovery else "password",
+            )
 
     def reset(self, actor: Actor, account: Any) -> None:
         """Staff switch off a member's lost second factor (audited); the member logs in
