@@ -35,6 +35,7 @@ from portalkit.errors import (
     PortalError,
     Problem,
     RateLimited,
+    SecondFactorRequired,
     StorageError,
     ValidationError,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "RegistrationStatus",
     "ResourceType",
     "Scope",
+    "SecondFactorRequired",
     "Staff",
     "StaffPermission",
     "StorageError",

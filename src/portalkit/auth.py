@@ -29,6 +29,7 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin, vendor_of
+from portalkit._ids import ordered_id
 from portalkit._service import ident, load
 from portalkit._stamps import new_session_stamp
 from portalkit.accounts.model import Account
@@ -38,22 +39,26 @@ from portalkit.errors import (
     ConcurrentModification,
     PasswordExpired,
     PermissionDenied,
+    SecondFactorRequired,
 )
 from portalkit.memberships.model import Membership, MembershipStatus
 from portalkit.staffrights import LOGINS_MANAGE
 from portalkit.throttle import account_throttle_key as account_throttle_key
 from portalkit.throttle import login_key as login_key
 from portalkit.throttle import throttle_key as throttle_key
+from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
     from portalkit.access import AccessContext, AccessService
+    from portalkit.secondfactor.service import SecondFactorService
     from portalkit.storage.base import UnitOfWork
 
 __all__ = ["AuthService", "Login"]
 
 _LOGIN_MAX = 254
 _CLIENT_KEY_MAX = 200
+_CHALLENGE_SECONDS = 300  # long enough to open the app, too short to be worth stealing
 
 
 @attrs.frozen
@@ -75,9 +80,12 @@ class Login:
 class AuthService:
     """Authenticate logins and check sessions. Reached as ``portal.auth``."""
 
-    def __init__(self, rt: Runtime, *, access: AccessService) -> None:
+    def __init__(
+        self, rt: Runtime, *, access: AccessService, second_factor: SecondFactorService
+    ) -> None:
         self._rt = rt
         self._access = access
+        self._second = second_factor
 
     def authenticate(
         self,
@@ -123,16 +131,17 @@ class AuthService:
         with rt.transaction() as uow:
             account = find_account(uow, vendor_id, typed) if typed else None
             keys = [self._rt.account_key(vendor_id, account, typed)]
+            backoff = ""
             if isinstance(client_key, str) and client_key:
-                keys.append(
-                    self._rt.throttle_key("client", vendor_id, client_key[:_CLIENT_KEY_MAX])
-                )
+                client = client_key[:_CLIENT_KEY_MAX]
+                keys.append(self._rt.throttle_key("client", vendor_id, client))
+                backoff = self._rt.throttle_key("client-backoff", vendor_id, client)
             # Every attempt takes its number before the password is checked, so attempts in
             # parallel cannot all slip under the limit; a success gives the count back. The
             # client key counts failures only (an office's logins share it).
             attempt = uow.throttle_hit(keys[0], now, window_start)
             clients = uow.throttle_count(keys[1:], window_start) if len(keys) > 1 else 0
-            locked = attempt > limit or clients >= limit
+            locked = attempt > limit or clients >= limit or self._backing_off(uow, backoff, now)
             if attempt == limit + 1:
                 target = f"account:{account.id}" if account else "login:unknown"
                 self._locked(uow, vendor_id, target)
@@ -153,8 +162,8 @@ class AuthService:
             verified = False
         for attempt in range(3):
             try:
-                reason, chosen, usable, account = self._settle(
-                    vendor_id, account, verified, locked, keys, secret, wanted
+                reason, chosen, usable, account, challenge = self._settle(
+                    vendor_id, account, verified, locked, keys, backoff, secret, wanted
                 )
                 break
             except ConcurrentModification:
@@ -164,17 +173,128 @@ class AuthService:
                     raise
         if reason == "password_expired":
             raise PasswordExpired()
+        if challenge:
+            raise SecondFactorRequired(challenge)
         if reason:
             raise AuthenticationFailed()
         assert account is not None and chosen is not None
-        actor = member_of(chosen)
-        return Login(
-            account=account,
-            actor=actor,
-            session=_session_value(account, chosen),
-            memberships=tuple(usable),
-            must_change_password=account.must_change_password,
+        return _login(account, chosen, usable)
+
+    def complete_login(
+        self, vendor: Any, challenge: str, code: str, *, client_key: str | None = None
+    ) -> Login:
+        """The second step of a log-in: the challenge of :class:`SecondFactorRequired`
+        and a code from the authenticator app (or an unused recovery code).
+
+        The challenge works once, right or wrong, for ``PORTALKIT_SECOND_FACTOR_SECONDS``
+        (five minutes): a wrong code sends the member back to the password. Wrong codes
+        count per account as failed passwords do (their own counter, so a known password
+        does not buy more guesses), and a code (or a step before it) never works twice.
+        Raises AuthenticationFailed for every failure. Runs in a transaction of its own.
+        """
+        rt = self._rt
+        rt.standalone("complete_login()")
+        vendor_id = ident("vendor", vendor)
+        fits = isinstance(challenge, str) and 0 < len(challenge) < 200 and v.encodable(challenge)
+        now = rt.clock.now()
+        window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
+        reason, target = "", "login:unknown"
+        account: Account | None = None
+        chosen: Membership | None = None
+        usable: list[Membership] = []
+        try:
+            with rt.transaction() as uow:
+                token = (
+                    uow.consume_token(
+                        vendor_id, TokenPurpose.SECOND_FACTOR, token_digest(challenge), now
+                    )
+                    if fits
+                    else None
+                )
+                if token is None or token.account_id is None or token.membership_id is None:
+                    reason = "bad_challenge"
+                else:
+                    target = f"account:{token.account_id}"
+                    key = rt.throttle_key("second-factor", vendor_id, str(token.account_id))
+                    # Counted before the code is checked, as a password attempt is.
+                    tries = uow.throttle_hit(key, now, window_start)
+                    account = uow.accounts.get(vendor_id, token.account_id)
+                    factor = self._second.factor(uow, vendor_id, token.account_id)
+                    membership = uow.memberships.get(vendor_id, token.membership_id)
+                    if tries > rt.settings.login_max_failures:
+                        reason = "throttled"
+                    elif account is None or factor is None or membership is None:
+                        reason = "no_second_factor"
+                    else:
+                        used = self._second.accept(factor, code, now)
+                        if used is None:
+                            reason = "wrong_code"
+                        else:
+                            uow.second_factors.update(used, factor.version)
+                            reason, chosen, usable = self._judge(
+                                uow, vendor_id, account, True, False, now, membership.customer_id
+                            )
+                            if not reason:
+                                assert chosen is not None
+                                uow.throttle_clear([key])
+                                account = self._succeeded(
+                                    uow,
+                                    account,
+                                    None,
+                                    rt.account_key(vendor_id, account),
+                                    chosen,
+                                    now,
+                                )
+                if reason:
+                    self._second_step_failed(uow, vendor_id, target, reason)
+        except ConcurrentModification:
+            # Another server accepted this code (or the account changed) first.
+            raise AuthenticationFailed() from None
+        if reason == "password_expired":
+            raise PasswordExpired()
+        if reason:
+            raise AuthenticationFailed()
+        assert account is not None and chosen is not None
+        return _login(account, chosen, usable)
+
+    def _second_step_failed(
+        self, uow: UnitOfWork, vendor_id: UUID, target: str, reason: str
+    ) -> None:
+        self._rt.record(
+            uow,
+            vendor_id=vendor_id,
+            action="login_failure",
+            real=System(vendor_id=vendor_id, reason="login"),
+            target=target,
+            reason=reason,
+            outcome="failure",
+            step="second_factor",
         )
+
+    def _challenge(
+        self, uow: UnitOfWork, account: Account, chosen: Membership, now: datetime
+    ) -> str:
+        """A fresh single-use challenge for the log-in's second step (stored as a digest,
+        bound to the account and the membership chosen)."""
+        raw = new_token()
+        # A newer challenge ends the older ones: one log-in in progress per account.
+        uow.revoke_tokens(
+            account.vendor_id, now, account_id=account.id, purposes=[TokenPurpose.SECOND_FACTOR]
+        )
+        uow.tokens.add(
+            Token(
+                id=ordered_id(now),
+                vendor_id=account.vendor_id,
+                purpose=TokenPurpose.SECOND_FACTOR,
+                digest=token_digest(raw),
+                email=account.email,
+                created_at=now,
+                expires_at=now + timedelta(seconds=_CHALLENGE_SECONDS),
+                account_id=account.id,
+                membership_id=chosen.id,
+            )
+        )
+        return raw
 
     def _settle(
         self,
@@ -183,10 +303,12 @@ class AuthService:
         verified: bool,
         locked: bool,
         keys: list[str],
+        backoff: str,
         secret: str,
         customer: UUID | None,
-    ) -> tuple[str, Membership | None, list[Membership], Account | None]:
-        """Judge the attempt on the account as it is now and record the outcome."""
+    ) -> tuple[str, Membership | None, list[Membership], Account | None, str]:
+        """Judge the attempt on the account as it is now and record the outcome; the last
+        value is the challenge of the second step ("" when none is needed)."""
         rt = self._rt
         now = rt.clock.now()
         window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
@@ -201,12 +323,48 @@ class AuthService:
             reason, chosen, usable = self._judge(
                 uow, vendor_id, account, verified, locked, now, customer
             )
+            challenge = ""
             if reason:
-                self._failed(uow, vendor_id, account, reason, keys, now, window_start)
+                self._failed(uow, vendor_id, account, reason, keys, backoff, now, window_start)
+            elif self._second.factor(uow, vendor_id, account.id) is not None:  # type: ignore[union-attr]
+                assert account is not None and chosen is not None
+                challenge = self._password_step(uow, account, secret, keys[0], chosen, now)
             else:
                 assert account is not None and chosen is not None
                 account = self._succeeded(uow, account, secret, keys[0], chosen, now)
-        return reason, chosen, usable, account
+                if backoff:
+                    uow.throttle_clear([backoff])  # a success ends the client's back-off
+        return reason, chosen, usable, account, challenge
+
+    def _password_step(
+        self,
+        uow: UnitOfWork,
+        account: Account,
+        password: str,
+        key: str,
+        chosen: Membership,
+        now: datetime,
+    ) -> str:
+        """The right password of an account with a second factor: the attempt's number is
+        given back (the code has a counter of its own) and a challenge handed out."""
+        rt = self._rt
+        assert account.password_hash is not None
+        if rt.hasher.needs_rehash(account.password_hash):
+            # Only now is the password known to be right, so only now may the hash change.
+            upgraded = attrs.evolve(
+                account, password_hash=rt.hasher.hash(password), version=account.version + 1
+            )
+            uow.accounts.update(upgraded, account.version)
+        uow.throttle_clear([key])
+        rt.record(
+            uow,
+            vendor_id=account.vendor_id,
+            action="login_second_factor_needed",
+            real=System(vendor_id=account.vendor_id, reason="login"),
+            customer_id=chosen.customer_id,
+            target=f"account:{account.id}",
+        )
+        return self._challenge(uow, account, chosen, now)
 
     def _judge(
         self,
@@ -262,6 +420,7 @@ class AuthService:
         account: Account | None,
         reason: str,
         keys: Sequence[str],
+        backoff: str,
         now: datetime,
         window_start: datetime,
     ) -> None:
@@ -270,7 +429,16 @@ class AuthService:
             # The account's attempt was counted before the check; the client's counts now.
             for key in keys[1:]:
                 if uow.throttle_hit(key, now, window_start) == rt.settings.login_max_failures:
-                    self._locked(uow, vendor_id, "client")
+                    # Exactly one attempt sees the count reach the limit (the hit is atomic),
+                    # so each lock window of the client counts once, on every server.
+                    forget = now - 2 * timedelta(seconds=rt.settings.login_backoff_max_seconds)
+                    strikes = uow.throttle_strike(backoff, now, forget) if backoff else 1
+                    seconds = lock_seconds(
+                        strikes,
+                        rt.settings.login_window_seconds,
+                        rt.settings.login_backoff_max_seconds,
+                    )
+                    self._locked(uow, vendor_id, "client", seconds)
         # Never the typed login, not even hashed: people type passwords into that field.
         target = f"account:{account.id}" if account else "login:unknown"
         rt.record(
@@ -283,7 +451,9 @@ class AuthService:
             outcome="failure",
         )
 
-    def _locked(self, uow: UnitOfWork, vendor_id: UUID, target: str) -> None:
+    def _locked(
+        self, uow: UnitOfWork, vendor_id: UUID, target: str, seconds: float | None = None
+    ) -> None:
         """Record that a login (or a client) is now refused until its window ends: once per
         window, as the atomic count passes the limit exactly once."""
         self._rt.record(
@@ -294,13 +464,26 @@ class AuthService:
             target=target,
             reason=f"{self._rt.settings.login_max_failures} attempts",
             outcome="failure",
+            lock_seconds=int(seconds or self._rt.settings.login_window_seconds),
         )
+
+    def _backing_off(self, uow: UnitOfWork, backoff: str, now: datetime) -> bool:
+        """Whether the client's latest lock (see :func:`lock_seconds`) still runs."""
+        found = uow.throttle_get(backoff) if backoff else None
+        if found is None:
+            return False
+        strikes, started = found
+        settings = self._rt.settings
+        seconds = lock_seconds(
+            strikes, settings.login_window_seconds, settings.login_backoff_max_seconds
+        )
+        return now < started + timedelta(seconds=seconds)
 
     def _succeeded(
         self,
         uow: UnitOfWork,
         account: Account,
-        password: str,
+        password: str | None,
         key: str,
         chosen: Membership,
         now: datetime,
@@ -308,10 +491,11 @@ class AuthService:
         rt = self._rt
         changes: dict[str, Any] = {"last_login_at": now, "login_count": account.login_count + 1}
         assert account.password_hash is not None
-        upgraded = rt.hasher.needs_rehash(account.password_hash)
+        # No password in the second step: the first one upgraded the hash already.
+        upgraded = password is not None and rt.hasher.needs_rehash(account.password_hash)
         if upgraded:
             # Only now is the password known to be right, so only now may the hash change.
-            changes["password_hash"] = rt.hasher.hash(password)
+            changes["password_hash"] = rt.hasher.hash(password)  # type: ignore[arg-type]
         updated = attrs.evolve(account, version=account.version + 1, **changes)
         uow.accounts.update(updated, account.version)
         uow.throttle_clear([key])  # the attempt's number is given back
@@ -410,6 +594,13 @@ class AuthService:
             return updated
 
 
+def lock_seconds(strikes: int, window: float, longest: float) -> float:
+    """How long a client key's ``strikes``-th lock window in a row lasts: one window, then
+    twice as long each time, never longer than ``longest``."""
+    # Capped before the power: a client that kept at it for months must not overflow.
+    return min(window * 2.0 ** min(max(strikes, 1) - 1, 40), max(longest, window))
+
+
 def _refusal(context: AccessContext) -> str:
     """Why a membership cannot log in ("" if it can): its context is denied, or it holds no
     capability at all once the customer's settings are applied ("Geen toegang": a login
@@ -426,6 +617,16 @@ def member_of(membership: Membership) -> Member:
         account_id=membership.account_id,
         membership_id=membership.id,
         customer_id=membership.customer_id,
+    )
+
+
+def _login(account: Account, chosen: Membership, usable: Sequence[Membership]) -> Login:
+    return Login(
+        account=account,
+        actor=member_of(chosen),
+        session=_session_value(account, chosen),
+        memberships=tuple(usable),
+        must_change_password=account.must_change_password,
     )
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "PortalError",
     "Problem",
     "RateLimited",
+    "SecondFactorRequired",
     "StorageError",
     "ValidationError",
 ]
@@ -110,6 +111,7 @@ RECORD_KINDS: tuple[str, ...] = (
     _("work_request"),
     _("ticket"),
     _("ticket_attachment"),
+    _("second_factor"),
 )
 """The kinds of record a :class:`NotFound` or :class:`ConcurrentModification` names; each is
 translated along with the sentence. A kind not listed is shown in English."""
@@ -567,6 +569,18 @@ class PasswordExpired(AuthenticationFailed):
         PortalError.__init__(
             self, _("this password has expired; choose a new one with 'forgot password'")
         )
+
+
+class SecondFactorRequired(AuthenticationFailed):
+    """The password was right and the account has a second factor: log-in goes on with
+    ``portal.auth.complete_login(vendor, error.challenge, code)``. Raised only after the
+    right password; as an AuthenticationFailed, a host written before second factors
+    refuses the log-in (it fails closed)."""
+
+    def __init__(self, challenge: str) -> None:
+        #: The short-lived, single-use value that carries the log-in to its second step.
+        self.challenge = challenge
+        PortalError.__init__(self, _("enter the code from your authenticator app"))
 
 
 class InvalidToken(PortalError):

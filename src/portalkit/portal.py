@@ -61,6 +61,7 @@ from portalkit.quotes.service import QuoteService
 from portalkit.registrations.service import RegistrationService
 from portalkit.retention import RetentionService
 from portalkit.review import AccessReviewService
+from portalkit.secondfactor.service import SecondFactorService
 from portalkit.settings import PortalSettings, load_settings
 from portalkit.shop.service import ShopService
 from portalkit.staff.service import StaffService
@@ -121,7 +122,8 @@ class Portal:
         self.memberships = MembershipService(rt, access=self.access)
         self.profiles = ProfileService(rt, access=self.access)
         self.documents = DocumentService(rt, access=self.access, assets=self.assets)
-        self.auth = AuthService(rt, access=self.access)
+        self.second_factor = SecondFactorService(rt)
+        self.auth = AuthService(rt, access=self.access, second_factor=self.second_factor)
         self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
         self.staff = StaffService(rt)
         self.inbox = InboxService(rt, access=self.access, outbox=outbox, staff=self.staff)

@@ -142,6 +142,14 @@ class PortalSettings(BaseSettings):
         "in one window before logins are refused until the window ends.",
     )
     login_window_seconds: float = pydantic.Field(default=900.0, ge=60, le=86400)
+    login_backoff_max_seconds: float = pydantic.Field(
+        default=86400.0,
+        ge=60,
+        le=7 * 86400,
+        description="The longest a client key is locked out: each lock window of one client "
+        "key in a row lasts twice the one before (the first one window), up to this. An "
+        "account's own lock never grows: it ends with its window.",
+    )
     request_max_per_hour: int = pydantic.Field(
         default=5,
         ge=1,

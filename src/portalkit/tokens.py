@@ -26,6 +26,8 @@ class TokenPurpose(enum.Enum):
     INVITE = "invite"
     RESET = "reset"
     CONFIRM = "confirm"
+    #: The second step of a log-in: the password was right, a code is still needed.
+    SECOND_FACTOR = "second_factor"
 
 
 def new_token() -> str:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
+    from portalkit.secondfactor.model import SecondFactor
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
     from portalkit.tokens import Token, TokenPurpose
@@ -179,6 +180,11 @@ class UnitOfWork(Protocol):
     def memberships(self) -> Repository[Membership]: ...
     @property
     def profiles(self) -> Repository[PermissionProfile]: ...
+    @property
+    def second_factors(self) -> Repository[SecondFactor]:
+        """Accounts' TOTP second factors (one per account)."""
+        ...
+
     @property
     def tokens(self) -> Repository[Token]:
         """One-time links (digests only); consumed and revoked through the methods below."""
@@ -437,6 +443,16 @@ class UnitOfWork(Protocol):
 
     def throttle_clear(self, keys: Sequence[str]) -> None:
         """Forget the failures of these keys."""
+        ...
+
+    def throttle_strike(self, key: str, now: datetime, forget_before: datetime) -> int:
+        """Count one more lock window for ``key`` atomically and return the count: it starts
+        again at 1 when the last one began at or before ``forget_before``; the stored time
+        becomes ``now`` (the start of this lock)."""
+        ...
+
+    def throttle_get(self, key: str) -> tuple[int, datetime] | None:
+        """The count and time stored for ``key`` (None if there is none)."""
         ...
 
     def lock_vendor(self, vendor_id: UUID) -> None:
@@ -793,6 +809,14 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     "work_requests": (),
     "tickets": (),
     "ticket_attachments": (),
+    "second_factors": (
+        UniqueKey(
+            "uq_second_factors_account",
+            ("vendor_id", "account_id"),
+            "account_id",
+            "this account has a second factor already",
+        ),
+    ),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -839,6 +863,7 @@ TABLES = (
     "quotes",
     "orders",
     "quote_messages",
+    "second_factors",
 )
 """Every table, in an order where each one's references come before it."""
 

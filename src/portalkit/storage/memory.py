@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
+    from portalkit.secondfactor.model import SecondFactor
     from portalkit.settings import PortalSettings
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
@@ -290,6 +291,7 @@ class MemoryUnitOfWork:
         self.work_requests: _Table[WorkRequest] = _Table(self, "work_requests")
         self.tickets: _Table[Ticket] = _Table(self, "tickets")
         self.ticket_attachments: _Table[TicketAttachment] = _Table(self, "ticket_attachments")
+        self.second_factors: _Table[SecondFactor] = _Table(self, "second_factors")
         self.categories: _Table[Category] = _Table(self, "category_tree")
         self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
         self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")
@@ -602,6 +604,29 @@ class MemoryUnitOfWork:
         table = self._tables.throttles
         removed = {key: table.pop(key) for key in keys if key in table}
         self._undo.append(lambda: table.update(removed))
+
+    def throttle_strike(self, key: str, now: datetime, forget_before: datetime) -> int:
+        """Count a lock window for ``key`` (undone with the unit of work)."""
+        self._writing()
+        self._check_open()
+        table = self._tables.throttles
+        before = table.get(key)
+        strikes = before[0] if before is not None and before[1] > forget_before else 0
+        table[key] = (strikes + 1, now)
+
+        def undo() -> None:
+            if before is None:
+                table.pop(key, None)
+            else:
+                table[key] = before
+
+        self._undo.append(undo)
+        return strikes + 1
+
+    def throttle_get(self, key: str) -> tuple[int, datetime] | None:
+        """The stored count and time of ``key``."""
+        self._check_open()
+        return self._tables.throttles.get(key)
 
     def prune_tokens(self, vendor_id: UUID, before: datetime) -> int:
         """Delete the dead links (undone on rollback)."""

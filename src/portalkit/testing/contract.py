@@ -862,6 +862,29 @@ class StorageContract:
             uow.throttle_clear(["a", "b"])
             assert uow.throttle_count(["a", "b"], now - window) == 0
 
+    def test_throttle_strikes_count_lock_windows_restart_when_old_and_roll_back(
+        self, world: World
+    ) -> None:
+        from datetime import timedelta
+
+        p = world.portal
+        now = p.clock.now()
+        day = timedelta(days=1)
+        with p.transaction() as uow:
+            assert uow.throttle_get("s") is None
+            assert uow.throttle_strike("s", now, now - day) == 1
+            assert uow.throttle_strike("s", now + day / 2, now - day) == 2
+            assert uow.throttle_get("s") == (2, now + day / 2)  # the newest lock's start
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            uow.throttle_strike("s", now, now - day)
+            raise RuntimeError("roll back")
+        with p.transaction() as uow:
+            assert uow.throttle_get("s") == (2, now + day / 2)  # the rollback took it back
+            later = now + 3 * day
+            assert uow.throttle_strike("s", later, later - day) == 1  # forgotten: anew
+            uow.throttle_clear(["s"])
+            assert uow.throttle_get("s") is None
+
     def test_a_read_only_transaction_reads_and_refuses_every_write(self, world: World) -> None:
         p = world.portal
         customer = world.customer()

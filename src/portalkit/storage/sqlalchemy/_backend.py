@@ -103,6 +103,7 @@ if TYPE_CHECKING:
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
+    from portalkit.secondfactor.model import SecondFactor
     from portalkit.settings import PortalSettings
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
@@ -731,6 +732,11 @@ class SqlUnitOfWork:
         return self._repo("tickets")
 
     @property
+    def second_factors(self) -> _Repo[SecondFactor]:
+        """Accounts' second factors."""
+        return self._repo("second_factors")
+
+    @property
     def ticket_attachments(self) -> _Repo[TicketAttachment]:
         """Files added to tickets."""
         return self._repo("ticket_attachments")
@@ -1238,6 +1244,36 @@ class SqlUnitOfWork:
         self._flush()
         t = self._schema.tables["login_throttles"]
         self._execute(delete(t).where(t.c.key.in_(list(keys))))
+
+    def throttle_strike(self, key: str, now: datetime, forget_before: datetime) -> int:
+        """An upsert that counts a lock window and returns the count in one statement, as
+        :meth:`throttle_hit` does (servers striking at once each count)."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["login_throttles"]
+        old = t.c.window_start <= literal(forget_before, t.c.window_start.type)
+        statement = (
+            self._upsert(t)
+            .values(key=key, failures=1, window_start=now)
+            .on_conflict_do_update(
+                index_elements=[t.c.key],
+                set_={
+                    "failures": case((old, 1), else_=t.c.failures + 1),
+                    "window_start": literal(now, t.c.window_start.type),
+                },
+            )
+            .returning(t.c.failures)
+        )
+        return int(self._execute(statement).scalar_one())
+
+    def throttle_get(self, key: str) -> tuple[int, datetime] | None:
+        """The stored count and time of ``key``."""
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["login_throttles"]
+        row = self._execute(select(t.c.failures, t.c.window_start).where(t.c.key == key)).first()
+        return None if row is None else (int(row.failures), row.window_start)
 
     def prune_tokens(self, vendor_id: UUID, before: datetime) -> int:
         """One ``DELETE`` of the vendor's dead links."""

@@ -53,6 +53,7 @@ from portalkit.pricing.model import PriceList, PriceRule
 from portalkit.profiles import PermissionProfile
 from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
+from portalkit.secondfactor.model import SecondFactor
 from portalkit.staff.model import InboxAddress, StaffMember
 from portalkit.storage.base import UNIQUE_KEYS
 from portalkit.storage.sqlalchemy.rows import Base, UTCDateTime
@@ -206,6 +207,7 @@ LAYOUTS: Mapping[str, _Layout] = {
     "work_requests": _Layout(WorkRequest),
     "tickets": _Layout(Ticket),
     "ticket_attachments": _Layout(TicketAttachment),
+    "second_factors": _Layout(SecondFactor),
     "category_tree": _Layout(Category),
     # The folded name and description are what a catalogue search compares.
     "catalogue_items": _Layout(CatalogueItem, keys={"name": code_key, "description": code_key}),

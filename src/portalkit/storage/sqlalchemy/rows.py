@@ -529,6 +529,21 @@ class TicketAttachmentRow(_Scoped, Base):
     added_by: Mapped[str] = mapped_column(String(200))
 
 
+class SecondFactorRow(_Scoped, Base):
+    """An account's TOTP second factor: its sealed secret and recovery-code digests."""
+
+    __tablename__ = "second_factors"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "account_id", name="uq_second_factors_account"),
+    )
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    secret: Mapped[str] = mapped_column(Text)
+    confirmed_at: Mapped[datetime | None]
+    last_step: Mapped[int | None]
+    recovery_digests: Mapped[list[Any]]
+
+
 class CategoryRow(_Scoped, Base):
     """A node of the category tree."""
 
