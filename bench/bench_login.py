@@ -77,8 +77,8 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 import portalkit
 from portalkit import Portal
-from portalkit.clock import FixedClock
 from portalkit.auth import member_of
+from portalkit.clock import FixedClock
 from portalkit.errors import AuthenticationFailed, SecondFactorRequired
 from portalkit.settings import PortalSettings
 from portalkit.testing import World
