@@ -10,6 +10,7 @@ key (:data:`UNIQUE_KEYS`) is raised as :class:`~portalkit.errors.Conflict` at th
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -136,6 +137,16 @@ class Repository(Protocol[T]):
         ``item.version`` must be ``expected_version + 1``; otherwise, or when the stored version
         moved on, ConcurrentModification is raised and nothing changes.
         """
+        ...
+
+    def get_many_by(self, vendor_id: UUID, key: str, values: Collection[object]) -> dict[object, T]:
+        """:meth:`get_by` for each of ``values`` at once (a query per few hundred values):
+        the records found, by the value that found each; a value nobody has is left out."""
+        ...
+
+    def list_in(self, vendor_id: UUID, field: str, values: Collection[object]) -> builtins.list[T]:
+        """Records whose ``field`` equals one of ``values`` (None among them matches nothing),
+        oldest first, then by id: :meth:`list` for each value at once."""
         ...
 
 

@@ -8,6 +8,8 @@ a record it was handed. Nothing survives the process; throttling and the like ar
 
 from __future__ import annotations
 
+import builtins
+import enum
 import functools
 import heapq
 import itertools
@@ -222,6 +224,27 @@ class _Table(Generic[T]):
             self._changed(stored)
             deleted += 1
         return deleted
+
+    def get_many_by(self, vendor_id: UUID, key: str, values: Collection[object]) -> dict[object, T]:
+        found: dict[object, T] = {}
+        for value in values:
+            item = self.get_by(vendor_id, key, value)
+            if item is not None:
+                found[value] = item
+        return found
+
+    def list_in(self, vendor_id: UUID, field: str, values: Collection[object]) -> builtins.list[T]:
+        self._uow._check_open()
+        # Enum members by their values, as the SQL backends compare them (and as a set:
+        # an import asks for a thousand values at a time).
+        wanted = {_plain(value) for value in values if value is not None}
+        found = [
+            item
+            for item in self._rows.values()
+            if item.vendor_id == vendor_id and _plain(getattr(item, field)) in wanted
+        ]
+        found.sort(key=lambda item: (item.created_at, str(item.id)))
+        return found
 
 
 class _Vendors:
@@ -853,3 +876,8 @@ class MemoryStorage:
         if self._fail_countdown <= 0:
             self._fail_countdown = None
             raise PortalError("injected storage failure (MemoryStorage.fail_after)")
+
+
+def _plain(value: object) -> object:
+    """An enum member's value, any other value as it is."""
+    return value.value if isinstance(value, enum.Enum) else value

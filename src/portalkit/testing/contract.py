@@ -1376,3 +1376,46 @@ class StorageContract:
         assert rewritten.target == event.target  # the id was not asked for
         assert [e for e in after if e.id != event.id] == [e for e in before if e.id != event.id]
         assert p.audit.list(other.staff) == theirs
+
+    def test_look_ups_of_many_values_answer_as_one_look_up_each(
+        self, world: World, other: World
+    ) -> None:
+        p, vendor_id = world.portal, world.vendor.id
+        alice = world.account(username="Alice", email="alice@example.com")
+        bob = world.account(username="bob", email="bob@example.com")
+        other.account(username="carol", email="carol@example.com")
+        acme, beta = world.customer(code="ACME"), world.customer(code="BETA")
+        clock = p.clock
+        assert isinstance(clock, FixedClock)
+        second = world.contact(beta, email="kim@beta.example")
+        clock.advance(seconds=1)
+        first = world.contact(acme, email="kim@acme.example")
+        theirs = other.contact(email="kim@other.example")
+        with p.transaction(read_only=True) as uow:
+            asked = ["ALICE@example.COM", "alice@example.com", "carol@example.com", "x@y.z"]
+            assert uow.accounts.get_many_by(vendor_id, "email", asked) == {
+                "ALICE@example.COM": alice,
+                "alice@example.com": alice,
+            }
+            assert uow.accounts.get_many_by(vendor_id, "username", ["BOB", "carol"]) == {"BOB": bob}
+            assert uow.accounts.get_many_by(vendor_id, "username", []) == {}
+            for value in (*asked, "BOB", "carol"):  # the same as one get_by each
+                key = "email" if "@" in value else "username"
+                assert uow.accounts.get_by(vendor_id, key, value) == (
+                    uow.accounts.get_many_by(vendor_id, key, [value]).get(value)
+                )
+            ids = [beta.id, acme.id, theirs.customer_id, None]
+            assert uow.contacts.list_in(vendor_id, "customer_id", ids) == [second, first]
+            assert uow.contacts.list_in(vendor_id, "email", ["kim@beta.example"]) == [second]
+            assert uow.contacts.list_in(vendor_id, "customer_id", []) == []
+        # Records added in the transaction and not yet written are found as well.
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            dave = p.accounts.create(world.staff, username="dave", email="dave@example.com")
+            found = uow.accounts.get_many_by(vendor_id, "email", ["DAVE@example.com"])
+            assert found == {"DAVE@example.com": dave}
+            clock.advance(seconds=1)
+            third = p.contacts.create(
+                world.staff, customer=acme, first_name="Jo", last_name="Dee", email="jo@a.example"
+            )
+            assert uow.contacts.list_in(vendor_id, "customer_id", [acme.id]) == [first, third]
+            raise RuntimeError("roll back")

@@ -28,7 +28,7 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin
-from portalkit.accounts.model import check_language
+from portalkit.accounts.model import Account, check_language
 from portalkit.actors import Actor
 from portalkit.customers.model import Address, Contact, Customer, Location
 from portalkit.errors import (
@@ -98,6 +98,30 @@ class _Row:
 
 
 @attrs.define
+class _Known:
+    """What a chunk's rows look up in stored records, read with a query a table before the
+    chunk's first row rather than a query a row; the records the chunk makes are added as
+    it makes them, so that these answer as the unit of work's look-ups would."""
+
+    #: Customers by code key.
+    customers: dict[str, Customer] = attrs.field(factory=dict)
+    #: Accounts by e-mail key.
+    accounts: dict[str, Account] = attrs.field(factory=dict)
+    #: The keys of the usernames the rows ask for that are taken, and of new accounts'.
+    usernames: set[str] = attrs.field(factory=set)
+    #: Each customer's oldest contact with an address, by customer id and address.
+    contacts: dict[tuple[UUID, str], Contact] = attrs.field(factory=dict)
+    #: Each customer's oldest location with a code, by customer id and code.
+    locations: dict[tuple[UUID, str], Location] = attrs.field(factory=dict)
+    #: Memberships of the stored accounts the rows name, by account and customer id.
+    memberships: dict[tuple[UUID, UUID], Membership] = attrs.field(factory=dict)
+    #: Permission profile ids by the name a row gives.
+    profiles: dict[str, UUID] = attrs.field(factory=dict)
+    #: Each row's e-mail address as the services store it ("" when it is not one), by line.
+    addresses: dict[int, str] = attrs.field(factory=dict)
+
+
+@attrs.define
 class _Found:
     """What a row's look-ups found before its chunk writes anything."""
 
@@ -116,8 +140,8 @@ class _Run:
     language: str
     invite: bool
     report: ImportReport
-    #: The customers the current chunk's rows named, by code key (cleared each chunk).
-    owners: dict[str, Customer] = attrs.field(factory=dict)
+    #: What the current chunk's rows look up (read afresh each chunk).
+    known: _Known = attrs.field(factory=_Known)
 
     def at(self, line: int, problem: Problem) -> RowProblem:
         """A problem of this run's file on ``line``, in the operator's language."""
@@ -484,7 +508,7 @@ class ImportService:
         before it. Returns the line of a row whose conflict spoiled the transaction, if any.
         """
         handler = getattr(self, f"_row_{run.kind.name}")
-        run.owners.clear()
+        self._read_ahead(run, uow, rows)
         looked: dict[int, _Found] = {}
         for row in rows:
             try:
@@ -503,6 +527,45 @@ class ImportService:
                 if self._spoiled():
                     return row.line
         return None
+
+    def _read_ahead(self, run: _Run, uow: UnitOfWork, rows: list[_Row]) -> None:
+        """Read the stored records ``rows`` look up into ``run.known``, a query a table (a
+        few for a large chunk): a query a row spent more time than all the row's writes."""
+        known = run.known = _Known()
+        kind, vendor_id = run.kind.name, run.vendor_id
+        columns = ("code", "parent") if kind == "customers" else ("customer",)
+        codes = {code for row in rows for c in columns if (code := row.given(c)) is not None}
+        for given, customer in uow.customers.get_many_by(vendor_id, "code", codes).items():
+            known.customers[v.code_key(cast(str, given))] = customer
+        if kind == "customers":
+            return
+        owners = {customer.id for customer in known.customers.values()}
+        if kind == "locations" or (kind == "logins" and "locations" in rows[0].cells):
+            for location in uow.locations.list_in(vendor_id, "customer_id", owners):
+                known.locations.setdefault((location.customer_id, location.code), location)
+        if kind == "locations":
+            return
+        known.addresses = {row.line: _email(row) for row in rows}
+        for contact in uow.contacts.list_in(vendor_id, "customer_id", owners):
+            if contact.email:
+                known.contacts.setdefault((contact.customer_id, contact.email), contact)
+        if kind == "contacts":
+            return
+        addresses = set(filter(None, known.addresses.values()))
+        for address, account in uow.accounts.get_many_by(vendor_id, "email", addresses).items():
+            known.accounts[v.email_key(cast(str, address))] = account
+        stored = [account.id for account in known.accounts.values()]
+        for membership in uow.memberships.list_in(vendor_id, "account_id", stored):
+            pair = (membership.account_id, membership.customer_id)
+            known.memberships.setdefault(pair, membership)
+        names = {name for row in rows if (name := row.given("username")) is not None}
+        known.usernames = {
+            v.code_key(cast(str, name))
+            for name in uow.accounts.get_many_by(vendor_id, "username", names)
+        }
+        profiles = {name for row in rows if (name := row.given("profile")) is not None}
+        for given, profile in uow.profiles.get_many_by(vendor_id, "name", profiles).items():
+            known.profiles[cast(str, given)] = profile.id
 
     def _spoiled(self) -> bool:
         # A conflict found by storage spoils the transaction it happened in.
@@ -536,13 +599,7 @@ class ImportService:
     # -- one row of each kind -----------------------------------------------------------------
     def _owner(self, run: _Run, uow: UnitOfWork, row: _Row) -> Customer:
         code = row.given("customer") or ""
-        key = v.code_key(code)
-        # A chunk's rows name few customers, over and over: each is read once a chunk.
-        found = run.owners.get(key)
-        if found is None and code:
-            found = uow.customers.get_by(run.vendor_id, "code", code)
-            if found is not None:
-                run.owners[key] = found
+        found = run.known.customers.get(v.code_key(code)) if code else None
         if found is None:
             # Another vendor's customer is not found either: the file cannot reach it.
             error = NotFound("customer", code) if code else None
@@ -554,8 +611,9 @@ class ImportService:
         return found
 
     def _look(self, run: _Run, uow: UnitOfWork, row: _Row) -> _Found:
-        """What a row needs to know of stored records that its chunk's writes cannot change
-        (the look-ups by unique key, which see unwritten records, are left to the writes)."""
+        """What a row needs to know of stored records that its chunk's writes cannot change,
+        from what :meth:`_read_ahead` read (the look-ups by unique key, which must see the
+        records of earlier rows of the chunk, are left to the writes)."""
         kind = run.kind.name
         if kind == "customers":
             return _Found()
@@ -564,30 +622,14 @@ class ImportService:
             code = row.given("code")
             if code is None:
                 raise _Bad([run.at(row.line, Problem("code", "required", "is required"))])
-            where = {"customer_id": owner.id, "code": code}
-            return _Found(owner, location=_first(uow.locations.list(run.vendor_id, where=where)))
-        address = _email(row)
-        account = (
-            uow.accounts.get_by(run.vendor_id, "email", address)
-            if address and kind == "logins"
-            else None
-        )
-        membership = (
-            _first(
-                uow.memberships.list(
-                    run.vendor_id, where={"account_id": account.id, "customer_id": owner.id}
-                )
-            )
-            if account is not None
-            else None
-        )
+            return _Found(owner, location=run.known.locations.get((owner.id, code)))
+        known = run.known
+        address = known.addresses[row.line]
+        account = known.accounts.get(v.email_key(address)) if address and kind == "logins" else None
+        membership = known.memberships.get((account.id, owner.id)) if account is not None else None
         # A login that exists needs no contact: its row changes only its rights.
         contact = (
-            _first(
-                uow.contacts.list(run.vendor_id, where={"customer_id": owner.id, "email": address})
-            )
-            if address and membership is None
-            else None
+            known.contacts.get((owner.id, address)) if address and membership is None else None
         )
         if kind == "contacts":
             return _Found(owner, contact=contact)
@@ -602,17 +644,18 @@ class ImportService:
         self, run: _Run, uow: UnitOfWork, row: _Row, _found: _Found
     ) -> tuple[_Outcome, bool]:
         code = row.cell("code") or ""
+        known = run.known.customers
         parent_id: UUID | None = None
         parent_code = row.given("parent")
         if parent_code is not None:
-            parent = uow.customers.get_by(run.vendor_id, "code", parent_code)
+            parent = known.get(v.code_key(parent_code))
             if parent is None:
                 raise _Bad(run.refusal(row.line, "parent", NotFound("customer", parent_code)))
             parent_id = parent.id
         address = _address(row)
-        existing = uow.customers.get_by(run.vendor_id, "code", code.strip()) if code else None
+        existing = known.get(v.code_key(code.strip())) if code else None
         if existing is None:
-            self._customers.create(
+            made = self._customers.create(
                 run.actor,
                 code=code,
                 name=row.cell("name") or "",
@@ -620,6 +663,8 @@ class ImportService:
                 addresses=[address] if address is not None else (),
                 parent=parent_id,
             )
+            # A later row of the chunk may name it as its parent.
+            known[v.code_key(made.code)] = made
             return "created", False
         changes: dict[str, Any] = {}
         _differs(changes, row, "name", existing.name)
@@ -691,7 +736,8 @@ class ImportService:
     ) -> tuple[_Outcome, bool]:
         assert found.owner is not None
         owner, grants = found.owner, found.grants
-        address = _email(row)
+        known = run.known
+        address = known.addresses[row.line]
         profile_id = self._profile(run, uow, row)
         membership = found.membership
         if membership is not None:
@@ -717,7 +763,7 @@ class ImportService:
         contact, _ = self._contact_of(run, row, found)
         # Looked up here, not with the chunk's look-ups: an earlier row of this chunk may
         # have made the account (the same person at another customer).
-        account = uow.accounts.get_by(run.vendor_id, "email", address) if address else None
+        account = known.accounts.get(v.email_key(address)) if address else None
         if account is not None and peer_hash is not None:
             # The same person at another customer: its login has a password of its own.
             raise ValidationError.single(
@@ -727,7 +773,7 @@ class ImportService:
             )
         if account is None:
             wanted = row.given("username")
-            if wanted is not None and uow.accounts.get_by(run.vendor_id, "username", wanted):
+            if wanted is not None and v.code_key(wanted) in known.usernames:
                 # Said before storage would (in the words of its unique key): a conflict
                 # found by storage spoils the whole transaction.
                 raise Conflict("username", "this username is already taken")
@@ -738,6 +784,8 @@ class ImportService:
                 email=row.cell("email") or "",
                 language=row.given("language"),
             )
+            known.accounts[v.email_key(account.email)] = account
+            known.usernames.add(v.code_key(account.username))
         membership = self._memberships.create(
             run.actor,
             account=account.id,
@@ -758,10 +806,10 @@ class ImportService:
         name = row.given("profile")
         if name is None:
             return None
-        found = uow.profiles.get_by(run.vendor_id, "name", name)
+        found = run.known.profiles.get(name)
         if found is None:
             raise _Bad(run.refusal(row.line, "profile", NotFound("permission profile", name)))
-        return found.id
+        return found
 
     def _grants(
         self, run: _Run, uow: UnitOfWork, row: _Row, owner: Customer
@@ -775,21 +823,15 @@ class ImportService:
         problems: list[RowProblem] = []
         for item in filter(None, re.split(r"[\s;,]+", cell)):
             code, _, access = item.partition(":")
-            found = uow.locations.list(
-                run.vendor_id, where={"customer_id": owner.id, "code": code.strip()}
-            )
-            if not found:
+            found = run.known.locations.get((owner.id, code.strip()))
+            if found is None:
                 problems += run.refusal(row.line, "locations", NotFound("location", code.strip()))
                 continue
             # The membership service checks the access word, as for any API call.
-            grants[found[0].id] = access.strip() or "read"
+            grants[found.id] = access.strip() or "read"
         if problems:
             raise _Bad(problems)
         return grants
-
-
-def _first(found: list[T]) -> T | None:
-    return found[0] if found else None
 
 
 def _not_found_column(error: PortalError) -> str:

@@ -354,6 +354,60 @@ class _Repo(Generic[T]):
             self._seen[item.id] = item
         return item
 
+    def get_many_by(self, vendor_id: UUID, key: str, values: Collection[object]) -> dict[object, T]:
+        self._uow._check_open()
+        rule = unique_key(self._name, key)
+        found: dict[object, T] = {}
+        # The values each stored key stands for (two spellings may share one key).
+        asked: dict[tuple[object, ...], builtins.list[object]] = {}
+        for value in values:
+            wanted = rule.lookup_key(vendor_id, value)
+            pending = self._pending_keys[rule.name].get(wanted)
+            if pending is not None:
+                if pending.vendor_id == vendor_id:
+                    found[value] = pending
+                continue
+            asked.setdefault(wanted, []).append(value)
+        if not asked:
+            return found
+        if rule.parts[0] != "vendor_id" or len(rule.parts) != 2:
+            # Keys of several parts besides the vendor: no single column to put an IN on.
+            for spellings in asked.values():
+                item = self.get_by(vendor_id, key, spellings[0])
+                if item is not None:
+                    found.update(dict.fromkeys(spellings, item))
+            return found
+        # As in _check_stored: a plain IN on the indexed key column, the vendor fixed.
+        probe = self._table.c[_column(rule.parts[1], rule)]
+        keys = [wanted[1] for wanted in asked]
+        for start in range(0, len(keys), _CHUNK):
+            query = select(self._table).where(
+                self._table.c.vendor_id == vendor_id, probe.in_(keys[start : start + _CHUNK])
+            )
+            for field, only in rule.only.items():
+                query = query.where(self._table.c[field] == only)
+            for row in self._uow._execute(query).mappings():
+                item = self._remember(row)
+                stored = rule.key_of(item)
+                if stored is not None and item.vendor_id == vendor_id:
+                    found.update(dict.fromkeys(asked.get(stored, ()), item))
+        return found
+
+    def list_in(self, vendor_id: UUID, field: str, values: Collection[object]) -> builtins.list[T]:
+        self._uow._check_open()
+        self._uow._flush()
+        wanted = builtins.list(dict.fromkeys(_stored(v) for v in values if v is not None))
+        column = self._table.c[field]
+        found: dict[UUID, Any] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            query = select(self._table).where(
+                self._table.c.vendor_id == vendor_id, column.in_(wanted[start : start + _CHUNK])
+            )
+            for row in self._uow._execute(query).mappings():
+                item = self._remember(row)
+                found[item.id] = item
+        return sorted(found.values(), key=lambda item: (item.created_at, str(item.id)))
+
 
 class _Vendors:
     """The vendors table (unscoped)."""
