@@ -761,8 +761,8 @@ class ImportService:
                 raise _Bad(run.refusal(row.line, "password_hash", denied)) from None
             self._rt.hasher.importable(peer_hash)
         contact, _ = self._contact_of(run, row, found)
-        # Looked up here, not with the chunk's look-ups: an earlier row of this chunk may
-        # have made the account (the same person at another customer).
+        # The chunk's look-ups include the accounts its earlier rows made (the same person
+        # at another customer).
         account = known.accounts.get(v.email_key(address)) if address else None
         if account is not None and peer_hash is not None:
             # The same person at another customer: its login has a password of its own.
