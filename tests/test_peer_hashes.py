@@ -313,3 +313,83 @@ def test_the_csv_import_of_logins_takes_peer_hashes_and_refuses_bad_ones(portal:
     assert login.account.password_hash.startswith("$argon2id$")
     with pytest.raises(AuthenticationFailed):
         portal.auth.authenticate(world.vendor, "piet@hgz.example", PASSWORD)
+
+
+def _costly() -> dict[str, str]:
+    """Hashes within the sanity bounds of stored values but over the import caps."""
+    return {
+        "django pbkdf2, 3,000,000 rounds": _swap(
+            PEERS["django pbkdf2_sha256"](PASSWORD), "$1000$", "$3000000$"
+        ),
+        "bcrypt cost 14": _swap(PEERS["django bcrypt"](PASSWORD), "$2b$04$", "$2b$14$"),
+        "scrypt n·r·p 2**22": _swap(PEERS["django scrypt"](PASSWORD), "$8$5$", "$8$512$"),
+        "argon2 1 GiB": _swap(PEERS["django argon2 (argon2id)"](PASSWORD), "m=1024,", "m=1048576,"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_costly()))
+def test_imports_are_capped_lower_than_stored_values(portal: Portal, case: str) -> None:
+    """A hostile admin must not make every failed log-in of a login cost seconds and
+    gigabytes: what is imported stays a few times the peers' defaults."""
+    world = mail_world(portal)
+    membership = login_with_password(world)
+    before = account_of(world, membership).password_hash
+    with pytest.raises(ValidationError) as caught:
+        portal.credentials.import_hash(
+            world.staff_holding(LOGINS_MANAGE, IMPERSONATE), membership, _costly()[case]
+        )
+    assert (caught.value.field, caught.value.code) == ("password_hash", "unknown_format")
+    assert account_of(world, membership).password_hash == before
+
+
+def test_a_customer_admin_may_not_import_a_hash(portal: Portal) -> None:
+    """Nothing makes the member change an imported password: a customer admin who chose it
+    would keep a way in. Importing is the vendor's job."""
+    world = mail_world(portal)
+    customer = world.customer()
+    admin = login_with_password(
+        world, customer=customer, profile=world.profile(capabilities={"members.manage"})
+    )
+    extra = login_with_password(world, customer=customer)
+    before = account_of(world, extra).password_hash
+    actor = world.member(admin)
+    with pytest.raises(PermissionDenied):
+        portal.credentials.import_hash(actor, extra, PEERS["werkzeug scrypt"](PASSWORD))
+    assert account_of(world, extra).password_hash == before
+
+
+class _Recorder:
+    """The real hasher, noting which stored values it was asked to check."""
+
+    def __init__(self, real: PasswordHasher) -> None:
+        self.real = real
+        self.checked: list[str | None] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def verify(self, password: str, encoded: str | None) -> bool:
+        self.checked.append(encoded)
+        return self.real.verify(password, encoded)
+
+
+def test_a_locked_login_never_runs_its_stored_hash(portal: Portal) -> None:
+    """Locked, an attempt checks the dummy hash: a stored hash made costly cannot be run
+    again and again by someone who only knows the login's name."""
+    world = mail_world(portal)
+    membership = login_with_password(world)
+    trusted = world.staff_holding(LOGINS_MANAGE, IMPERSONATE)
+    portal.credentials.import_hash(trusted, membership, PEERS["werkzeug scrypt"](PASSWORD))
+    stored = account_of(world, membership).password_hash
+    username = account_of(world, membership).username
+    recorder = _Recorder(portal.hasher)
+    portal.hasher = recorder  # type: ignore[assignment]
+    for _ in range(portal.settings.login_max_failures):
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.authenticate(world.vendor, username, "wrong " + PASSWORD)
+    assert recorder.checked.count(stored) == portal.settings.login_max_failures
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, username, "wrong " + PASSWORD)  # now locked
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate(world.vendor, username, PASSWORD)  # locked, right password
+    assert recorder.checked.count(stored) == portal.settings.login_max_failures

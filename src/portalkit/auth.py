@@ -149,8 +149,9 @@ class AuthService:
             secret = ""  # nothing is learnt about the password while locked
         # Verified outside any transaction: tens of milliseconds of Argon2 must not hold a
         # database lock (SQLite has one writer). Exactly one verification on every path: an
-        # unknown login, or one without a usable password, checks against a dummy hash.
-        if account is not None and hasher.is_usable(account.password_hash):
+        # unknown login, one without a usable password, or a locked one (whose stored hash an
+        # admin may have made costly on purpose) checks against a dummy hash.
+        if not locked and account is not None and hasher.is_usable(account.password_hash):
             assert account.password_hash is not None
             verified = hasher.verify(secret, account.password_hash)
             if not verified and hasher.needs_rehash(account.password_hash):

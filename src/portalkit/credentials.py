@@ -633,9 +633,9 @@ class CredentialService:
         Django or Flask without a reset: the member logs in with the password it had, and
         that log-in upgrades the hash to Argon2id.
 
-        Guarded as :meth:`set_password` is (staff need ``logins.manage`` and
-        ``impersonate``; a member admin only logins wholly in its hands): whoever chose the
-        hash may know its password. The formats are those of
+        Staff only, with ``logins.manage`` and ``impersonate``: whoever chose the hash may know
+        its password, and unlike :meth:`set_password` nothing asks the member to change it, so
+        a customer admin may not import one (moving from a peer system is the vendor's job). The formats are those of
         :class:`~portalkit.passwords.PasswordHasher` (Django's ``pbkdf2_sha256``,
         ``pbkdf2_sha1``, ``argon2``, ``bcrypt_sha256``, ``bcrypt``, ``scrypt``; Werkzeug's
         ``pbkdf2:sha256``, ``pbkdf2:sha512``, ``scrypt``); anything else, or a hash over the
@@ -644,6 +644,7 @@ class CredentialService:
         sessions and links end, an invited membership becomes active, and the audit log
         records ``password_hash_imported`` with the scheme (never the hash).
         """
+        require_admin(actor, IMPERSONATE)  # never a member: see above
         scheme = self._rt.hasher.importable(password_hash)
         now = self._rt.clock.now()
         with self._rt.transaction() as uow:

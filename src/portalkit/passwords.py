@@ -305,6 +305,33 @@ def _parse(encoded: object) -> _Stored | None:
     return None
 
 
+# Tighter caps for what is imported, a few times the peers' defaults: a hostile admin who
+# imports a hash at the sanity bounds above could make every failed log-in of that login cost
+# minutes and gigabytes. Stored values portalkit wrote itself keep the bounds above.
+_IMPORT_MAX_PBKDF2_ITERATIONS: Final = 2_000_000
+_IMPORT_MAX_BCRYPT_COST: Final = 13
+_IMPORT_MAX_ARGON2: Final = (256 * 1024, 10, 8)  # memory KiB, passes, lanes
+_IMPORT_MAX_SCRYPT_WORK: Final = 2**21  # n · r · p (Django: 2**14·8·5)
+_IMPORT_MAX_SCRYPT_BYTES: Final = 256 * 1024 * 1024
+
+
+def _import_cost_ok(stored: _Stored) -> bool:
+    """Whether an imported hash stays within the import caps (its scheme already parsed)."""
+    scheme, params = stored.scheme, stored.params
+    if scheme in ("argon2id", "django_argon2", "django_argon2_v10"):
+        return all(got <= cap for got, cap in zip(params[:3], _IMPORT_MAX_ARGON2, strict=True))
+    if scheme in ("django_pbkdf2", "werkzeug_pbkdf2"):
+        return params[0] <= _IMPORT_MAX_PBKDF2_ITERATIONS
+    if scheme in ("django_bcrypt", "django_bcrypt_sha256"):
+        return params[0] <= _IMPORT_MAX_BCRYPT_COST
+    if scheme in ("django_scrypt", "werkzeug_scrypt"):
+        n, r, p = params
+        return n * r * p <= _IMPORT_MAX_SCRYPT_WORK and _scrypt_bytes(n, r, p) <= (
+            _IMPORT_MAX_SCRYPT_BYTES
+        )
+    return False  # a scheme without import caps is not importable
+
+
 def _scrypt_bytes(n: int, r: int, p: int) -> int:
     # What OpenSSL allocates for scrypt: the 128·r·N block array plus 128·r per lane and a little.
     return 128 * r * (n + p + 2)
@@ -542,7 +569,7 @@ class PasswordHasher:
         missing, so the import fails now and not at the member's log-in.
         """
         stored = _parse(encoded)
-        if stored is None:
+        if stored is None or not _import_cost_ok(stored):
             raise ValidationError.single(
                 "password_hash",
                 "unknown_format",
