@@ -281,7 +281,7 @@ def two_step(portal: Portal, setup: Setup, clock: FixedClock) -> Callable[[], bo
     step's code works only once."""
     membership = setup.login()
     member = member_of(membership)
-    enrolment = portal.second_factor.begin(member)
+    enrolment = portal.second_factor.begin(member, password=GOOD)
     portal.second_factor.confirm(member, totp_code(enrolment.secret, clock.now()))
     login, vendor = setup.email(membership), setup.vendor
     authenticate, complete = portal.auth.authenticate, portal.auth.complete_login

@@ -49,7 +49,7 @@ def _enrolled(portal: Portal, **settings: Any) -> tuple[Any, str, str, tuple[str
     world = _world(portal, **settings)
     membership = _login(world)
     member = member_of(membership)
-    enrolment = portal.second_factor.begin(member, issuer="Acme portal")
+    enrolment = portal.second_factor.begin(member, password=GOOD, issuer="Acme portal")
     assert "<svg" in enrolment.qr_svg and enrolment.secret in enrolment.uri
     codes = portal.second_factor.confirm(member, _code(enrolment.secret, portal.clock.now()))
     _clock(portal).advance(seconds=30)  # the confirming code's step is used up
@@ -176,13 +176,13 @@ def test_staff_reset_a_lost_second_factor(portal: Portal) -> None:
 def test_enrolment_needs_the_apps_first_code(portal: Portal) -> None:
     world = _world(portal)
     member = member_of(_login(world))
-    enrolment = portal.second_factor.begin(member)
+    enrolment = portal.second_factor.begin(member, password=GOOD)
     with pytest.raises(ValidationError):
         portal.second_factor.confirm(member, "000000")
     assert not portal.second_factor.enabled(member, member.account_id)
     portal.second_factor.confirm(member, _code(enrolment.secret, portal.clock.now()))
     with pytest.raises(Conflict):
-        portal.second_factor.begin(member)
+        portal.second_factor.begin(member, password=GOOD)
 
 
 def test_disabling_needs_the_password_or_a_recovery_code_and_ends_sessions(
@@ -209,3 +209,20 @@ def test_disabling_with_the_password(portal: Portal) -> None:
     )
     portal.second_factor.disable(login.actor, GOOD)
     portal.auth.authenticate(world.vendor, username, GOOD)
+
+
+def test_enrolling_needs_the_password_and_ends_the_sessions_made_before(portal: Portal) -> None:
+    """A stolen session alone must not put the thief's factor in front of the owner's next
+    log-in, nor outlive the factor it was made before."""
+    world = _world(portal)
+    membership = _login(world)
+    member = member_of(membership)
+    session = portal.auth.session(member)
+    with pytest.raises(ValidationError) as wrong:
+        portal.second_factor.begin(member, password="not " + GOOD)
+    assert wrong.value.field == "current"
+    assert not portal.second_factor.enabled(member, member.account_id)
+    enrolment = portal.second_factor.begin(member, password=GOOD)
+    portal.second_factor.confirm(member, _code(enrolment.secret, portal.clock.now()))
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.validate_session(world.vendor, session)

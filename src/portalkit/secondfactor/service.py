@@ -2,7 +2,7 @@
 
 Example::
 
-    enrolment = portal.second_factor.begin(member)     # show enrolment.qr_svg
+    enrolment = portal.second_factor.begin(member, password=typed)  # show enrolment.qr_svg
     codes = portal.second_factor.confirm(member, "492039")   # show the recovery codes once
 
     try:
@@ -21,7 +21,7 @@ import attrs
 
 from portalkit._guard import require_admin, vendor_of
 from portalkit._ids import ordered_id
-from portalkit._service import ident
+from portalkit._service import ident, load
 from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor, Member
 from portalkit.errors import (
@@ -63,13 +63,18 @@ class SecondFactorService:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
-    def begin(self, actor: Member, *, issuer: str = "") -> Enrolment:
+    def begin(self, actor: Member, *, password: str, issuer: str = "") -> Enrolment:
         """Start (or start again) the enrolment of the member's own account: a new secret,
         which works only once :meth:`confirm` has seen a first code of it.
 
-        Conflict if the account has a working second factor (disable or reset it first).
+        ``password`` is the account's current one: a stolen session alone must not put a
+        factor the thief holds in front of the owner's next log-in. A wrong one raises
+        ValidationError (field ``current``); tries count on the account's login counter, as
+        a change of password does. Conflict if the account has a working second factor
+        (disable or reset it first).
         """
         vendor_id = self._own(actor)
+        self._password_proven(vendor_id, actor, password)
         now = self._rt.clock.now()
         secret = totp.new_secret()
         with self._rt.transaction() as uow:
@@ -112,7 +117,9 @@ class SecondFactorService:
 
     def confirm(self, actor: Member, code: str) -> tuple[str, ...]:
         """Switch the begun second factor on with a first code from the app; returns the
-        ten recovery codes, shown this once (only their digests are kept)."""
+        ten recovery codes, shown this once (only their digests are kept). Every session of
+        the account ends, this one too (ask ``portal.auth.session(member)`` for a fresh
+        value): one made before the factor must not outlive it."""
         vendor_id = self._own(actor)
         now = self._rt.clock.now()
         with self._rt.transaction() as uow:
@@ -134,6 +141,13 @@ class SecondFactorService:
                 version=current.version + 1,
             )
             uow.second_factors.update(confirmed, current.version)
+            account = load(uow.accounts, vendor_id, "account", actor.account_id, "account")
+            uow.accounts.update(
+                attrs.evolve(
+                    account, session_stamp=new_session_stamp(), version=account.version + 1
+                ),
+                account.version,
+            )
             self._rt.record(
                 uow,
                 vendor_id=vendor_id,
@@ -143,6 +157,37 @@ class SecondFactorService:
                 target=f"account:{actor.account_id}",
             )
         return tuple(codes)
+
+    def _password_proven(self, vendor_id: UUID, actor: Member, password: object) -> None:
+        """Check the member's current password as a change of password does, or raise."""
+        rt = self._rt
+        now = rt.clock.now()
+        window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
+        text = password if isinstance(password, str) and len(password) <= 1000 else ""
+        with rt.transaction() as uow:
+            account = load(uow.accounts, vendor_id, "account", actor.account_id, "account")
+            key = rt.account_key(vendor_id, account)
+            locked = uow.throttle_hit(key, now, window_start) > rt.settings.login_max_failures
+        if locked or account.password_hash is None:
+            rt.hasher.dummy_verify(text)
+            right = False
+        else:
+            right = rt.hasher.verify(text, account.password_hash)
+        if not right:
+            with rt.transaction() as uow:
+                rt.record(
+                    uow,
+                    vendor_id=vendor_id,
+                    action="second_factor_enrol_failure",
+                    real=actor,
+                    customer_id=actor.customer_id,
+                    target=f"account:{account.id}",
+                    reason="throttled" if locked else "wrong_current_password",
+                    outcome="failure",
+                )
+            raise ValidationError.single(
+                "current", "incorrect", "the current password is not correct"
+            )
 
     def disable(self, actor: Member, proof: str) -> None:
         """Switch off the member's own second factor, proven with the account's password
