@@ -143,12 +143,14 @@ class PortalSettings(BaseSettings):
     )
     login_window_seconds: float = pydantic.Field(default=900.0, ge=60, le=86400)
     login_backoff_max_seconds: float = pydantic.Field(
-        default=86400.0,
+        default=3600.0,
         ge=60,
         le=7 * 86400,
         description="The longest a client key is locked out: each lock window of one client "
         "key in a row lasts twice the one before (the first one window), up to this. An "
-        "account's own lock never grows: it ends with its window.",
+        "account's own lock never grows: it ends with its window. Everyone behind one client "
+        "key (an office's NAT, a proxy) shares its lock, so raise it only with client keys "
+        "that are one client's.",
     )
     request_max_per_hour: int = pydantic.Field(
         default=5,
