@@ -43,6 +43,7 @@ from portalkit.pricing import PriceList, PriceRule
 from portalkit.profiles import PermissionProfile
 from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
+from portalkit.secondfactor.model import SecondFactor
 from portalkit.staff import InboxAddress, StaffMember
 from portalkit.storage.base import TABLES
 from portalkit.storage.sqlalchemy import SqlStorage
@@ -73,6 +74,7 @@ RECORDS: dict[str, type] = {
     "work_requests": WorkRequest,
     "tickets": Ticket,
     "ticket_attachments": TicketAttachment,
+    "second_factors": SecondFactor,
     "category_tree": Category,
     "catalogue_items": CatalogueItem,
     "customer_groups": CustomerGroup,

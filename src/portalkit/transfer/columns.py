@@ -19,6 +19,13 @@ class Kind:
     ignored: tuple[str, ...] = ()
     """Columns an export of this kind adds (status, rights) that an import reads past, so
     that an exported file can be imported again."""
+    import_only: tuple[str, ...] = ()
+    """Optional columns an import takes and an export never writes (a peer's password hash)."""
+
+    @property
+    def exported(self) -> tuple[str, ...]:
+        """The header of an export of this kind."""
+        return tuple(c for c in self.columns if c not in self.import_only) + self.ignored
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -63,6 +70,7 @@ KINDS: dict[str, Kind] = {
         ),
         key=("customer", "email"),
         ignored=("status", "kind", "capabilities", "customer_grants", "last_login_at"),
+        import_only=("password_hash",),
     ),
 }
 """The import kinds by name, in the order a new customer environment is loaded."""

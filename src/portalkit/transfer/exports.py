@@ -49,8 +49,7 @@ class ExportService:
 
     def columns(self, kind: str) -> tuple[str, ...]:
         """The header of an export of ``kind``."""
-        spec = KINDS[_checked(kind)]
-        return spec.columns + spec.ignored
+        return KINDS[_checked(kind)].exported
 
     def rows(self, actor: Actor, kind: str) -> Iterator[list[object]]:
         """The header, then one row per record, read a page at a time (constant memory).
