@@ -41,8 +41,6 @@ import os
 import random
 import re
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,14 +53,14 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
+from _web import PAGE, THEIRS, Server, check_pages, report, take_turns
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VARIANTS = ("open", "portalkit")
 AIM = 0.85  # portalkit rps / open rps
 CUSTOMERS = 200
 ORDERS = 20_000
-THEIRS = 100  # orders of the member's customer
-PAGE = 50
 PASSWORD = "cargo bicycle tulip harbour"
 PATHS = [str(HERE), str(ROOT / "src"), str(ROOT / "examples" / "django" / "src"),
          str(ROOT / "examples" / "django" / "demo")]  # fmt: skip
@@ -234,12 +232,6 @@ def build(folder: Path) -> None:
     (folder / "customer_id").write_text(str(mine.id))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(variant: str | None, folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTALKIT_")}
     env.update(BENCH_DJANGO_FOLDER=str(folder), PYTHONPATH=os.pathsep.join(PATHS))
@@ -248,42 +240,9 @@ def _env(variant: str | None, folder: Path) -> dict[str, str]:
     return env
 
 
-class Server:
-    """One variant under gunicorn on 127.0.0.1, stopped by ``stop()``."""
-
-    def __init__(self, variant: str, folder: Path) -> None:
-        self.variant = variant
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind",
-             f"127.0.0.1:{self.port}", "--log-level", "warning",
-             "bench_django_web:application"],
-            cwd=HERE, env=_env(variant, folder), stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"{variant}: gunicorn ended: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        sys.exit(f"{variant}: gunicorn did not start")
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+def start_variant(variant: str, folder: Path) -> Server:
+    """The variant of this project under gunicorn."""
+    return Server(variant, "bench_django_web:application", cwd=HERE, env=_env(variant, folder))
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -315,39 +274,6 @@ def session_cookie(server: Server) -> str:
     return cookie
 
 
-def fetch(server: Server, cookie: str) -> str:
-    request = urllib.request.Request(server.base + "/orders", headers={"Cookie": cookie})
-    with urllib.request.urlopen(request) as answer:
-        return str(answer.read().decode())
-
-
-def check_page(variant: str, page: str) -> list[str]:
-    """The references on the page, after checking it is the member's page."""
-    references = re.findall(r"<td>(R-\d{6})</td>", page)
-    if len(references) != PAGE or f"{PAGE} orders" not in page:
-        sys.exit(f"{variant}: expected {PAGE} orders on the page, found {len(references)}")
-    if "Rate" in page or ".40</td>" in page:
-        sys.exit(f"{variant}: the page shows rates to a member who may not see them")
-    # Hers are R-000000 .. R-000099, made in that order: the newest 50 are 99 down to 50.
-    if references != [f"R-{n:06d}" for n in range(THEIRS - 1, THEIRS - PAGE - 1, -1)]:
-        sys.exit(f"{variant}: not the member's newest orders: {references[:3]}...")
-    return references
-
-
-def run_wrk(server: Server, cookie: str, seconds: float) -> float:
-    command = ["wrk", "-t1", "-c4", f"-d{max(1, round(seconds))}s", "--latency"]
-    if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
-    command.append(server.base + "/orders")
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    if "Non-2xx or 3xx responses" in out:
-        sys.exit(f"{server.variant}: wrk saw failed responses:\n{out}")
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not found:
-        sys.exit(f"{server.variant}: no Requests/sec in wrk's output:\n{out}")
-    return float(found.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 repeats of 2 s")
@@ -372,11 +298,9 @@ def main() -> None:
                        check=True, timeout=600)  # fmt: skip
         print(f"  database built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         for variant in VARIANTS:
-            servers[variant] = Server(variant, folder)
+            servers[variant] = start_variant(variant, folder)
         cookies = {v: session_cookie(s) for v, s in servers.items()}
-        pages = {v: check_page(v, fetch(s, cookies[v])) for v, s in servers.items()}
-        if len({tuple(p) for p in pages.values()}) != 1:
-            sys.exit("the variants show different orders")
+        check_pages(servers, cookies)
         # Without the session cookie the portalkit page is no page: the log-in guards it.
         request = urllib.request.Request(servers["portalkit"].base + "/orders")
         opener = urllib.request.build_opener(_NoRedirect)
@@ -386,43 +310,23 @@ def main() -> None:
         except urllib.error.HTTPError as exc:
             if exc.code != 302:
                 sys.exit(f"portalkit: /orders without a log-in answered {exc.code}")
-        rps: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        ratios: list[float] = []
-        for repeat in range(args.repeats):
-            order = VARIANTS if repeat % 2 == 0 else VARIANTS[::-1]
-            for variant in order:
-                rps[variant].append(run_wrk(servers[variant], cookies[variant], args.seconds))
-            ratios.append(rps["portalkit"][-1] / rps["open"][-1])
-            print(f"  repeat {repeat + 1}/{args.repeats}: "
-                  + ", ".join(f"{v} {rps[v][-1]:,.0f}/s" for v in VARIANTS), file=sys.stderr)  # fmt: skip
-        # The pages are still the member's after the load.
-        for variant, server in servers.items():
-            check_page(variant, fetch(server, cookies[variant]))
+        rps, ratios = take_turns(servers, cookies, args.repeats, args.seconds)
+        check_pages(servers, cookies)  # still the member's page after the load
     finally:
         for server in servers.values():
             server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
-    load = os.getloadavg()[0]
-    print(f"bench_django_web: {' '.join(sys.argv[1:]) or '(defaults)'}; {os.cpu_count()} CPUs, "
-          f"load average at the end {load:.2f}; gunicorn 2 sync workers, wrk -t1 -c4, "
-          f"{args.seconds:g} s per sample, {args.repeats} repeats, variants taking turns")  # fmt: skip
-    print(
+    report(
+        "bench_django_web",
         "page: GET /orders, the member's 50 newest of 20,000 orders (Django ORM, one Django "
-        "template), no rates (the member may not see prices); checked in both variants"
+        "template), no rates (the member may not see prices); checked in both variants",
+        args.seconds,
+        args.repeats,
+        rps,
+        ratios,
+        AIM,
     )
-    print()
-    header = f"{'variant':<14}{'req/s median':>14}{'min':>9}{'max':>9}{'x open':>9}"
-    print(header)
-    print("-" * len(header))
-    for variant in VARIANTS:
-        ratio = statistics.median(ratios) if variant == "portalkit" else 1.0
-        print(f"{variant:<14}{statistics.median(rps[variant]):>14,.0f}{min(rps[variant]):>9,.0f}"
-              f"{max(rps[variant]):>9,.0f}{ratio:>9.2f}")  # fmt: skip
-    ours = statistics.median(ratios)
-    verdict = "met" if ours >= AIM else "MISSED"
-    print(f"\nportalkit / open = {ours:.2f} (median of the per-repeat ratios; aim >= {AIM}: "
-          f"{verdict})")  # fmt: skip
 
 
 if __name__ == "__main__":

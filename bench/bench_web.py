@@ -27,9 +27,6 @@ import os
 import random
 import re
 import shutil
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,13 +37,14 @@ from decimal import Decimal
 from http.cookiejar import CookieJar
 from pathlib import Path
 
+from _web import THEIRS, Server, check_pages, report, take_turns
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VARIANTS = ("open", "flask-login", "portalkit")
 AIM = 0.85  # portalkit rps / open rps
 CUSTOMERS = 200
 ORDERS = 20_000
-THEIRS = 100  # orders of the member's customer
 
 
 def build(folder: Path) -> str:
@@ -105,53 +103,17 @@ def build(folder: Path) -> str:
     return str(mine.id)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """One variant under gunicorn on 127.0.0.1, stopped by ``stop()``."""
-
-    def __init__(self, variant: str, folder: Path) -> None:
-        self.variant = variant
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "BENCH_WEB_VARIANT": variant,
-            "BENCH_WEB_FOLDER": str(folder),
-            "PYTHONPATH": os.pathsep.join(
-                [str(HERE), str(ROOT / "src"), str(ROOT / "examples" / "flask" / "src")]
-            ),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind",
-             f"127.0.0.1:{self.port}", "--log-level", "warning", "bench_webapp:create_app()"],
-            cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"{variant}: gunicorn ended: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        sys.exit(f"{variant}: gunicorn did not start")
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def start_variant(variant: str, folder: Path) -> Server:
+    """The variant of ``bench_webapp.py`` under gunicorn."""
+    env = {
+        **os.environ,
+        "BENCH_WEB_VARIANT": variant,
+        "BENCH_WEB_FOLDER": str(folder),
+        "PYTHONPATH": os.pathsep.join(
+            [str(HERE), str(ROOT / "src"), str(ROOT / "examples" / "flask" / "src")]
+        ),
+    }
+    return Server(variant, "bench_webapp:create_app()", cwd=HERE, env=env)
 
 
 def session_cookie(server: Server) -> str:
@@ -174,39 +136,6 @@ def session_cookie(server: Server) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
-def fetch(server: Server, cookie: str) -> str:
-    request = urllib.request.Request(server.base + "/orders", headers={"Cookie": cookie})
-    with urllib.request.urlopen(request) as answer:
-        return str(answer.read().decode())
-
-
-def check_page(variant: str, page: str) -> list[str]:
-    """The references on the page, after checking it is the member's page."""
-    references = re.findall(r"<td>(R-\d{6})</td>", page)
-    if len(references) != 50 or "50 orders" not in page:
-        sys.exit(f"{variant}: expected 50 orders on the page, found {len(references)}")
-    if "Rate" in page or ".40</td>" in page:
-        sys.exit(f"{variant}: the page shows rates to a member who may not see them")
-    # Hers are R-000000 .. R-000099, made in that order: the newest 50 are 99 down to 50.
-    if references != [f"R-{n:06d}" for n in range(THEIRS - 1, THEIRS - 51, -1)]:
-        sys.exit(f"{variant}: not the member's newest orders: {references[:3]}...")
-    return references
-
-
-def run_wrk(server: Server, cookie: str, seconds: float) -> float:
-    command = ["wrk", "-t1", "-c4", f"-d{max(1, round(seconds))}s", "--latency"]
-    if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
-    command.append(server.base + "/orders")
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    if "Non-2xx or 3xx responses" in out:
-        sys.exit(f"{server.variant}: wrk saw failed responses:\n{out}")
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not found:
-        sys.exit(f"{server.variant}: no Requests/sec in wrk's output:\n{out}")
-    return float(found.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 repeats of 2 s")
@@ -224,49 +153,26 @@ def main() -> None:
         build(folder)
         print(f"  database built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         for variant in VARIANTS:
-            servers[variant] = Server(variant, folder)
+            servers[variant] = start_variant(variant, folder)
         cookies = {v: session_cookie(s) for v, s in servers.items()}
-        pages = {v: check_page(v, fetch(s, cookies[v])) for v, s in servers.items()}
-        if len({tuple(p) for p in pages.values()}) != 1:
-            sys.exit(
-                f"the variants show different orders: { {v: p[:2] for v, p in pages.items()} }"
-            )
-        rps: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        ratios: dict[str, list[float]] = {v: [] for v in VARIANTS if v != "open"}
-        for repeat in range(args.repeats):
-            order = list(VARIANTS[repeat % 3 :] + VARIANTS[: repeat % 3])
-            for variant in order:
-                rps[variant].append(run_wrk(servers[variant], cookies[variant], args.seconds))
-            for variant in ratios:
-                ratios[variant].append(rps[variant][-1] / rps["open"][-1])
-            print(f"  repeat {repeat + 1}/{args.repeats}: "
-                  + ", ".join(f"{v} {rps[v][-1]:,.0f}/s" for v in VARIANTS), file=sys.stderr)  # fmt: skip
+        check_pages(servers, cookies)
+        rps, ratios = take_turns(servers, cookies, args.repeats, args.seconds)
+        check_pages(servers, cookies)  # still the member's page after the load
     finally:
         for server in servers.values():
             server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
-    load = os.getloadavg()[0]
-    print(f"bench_web: {' '.join(sys.argv[1:]) or '(defaults)'}; {os.cpu_count()} CPUs, load "
-          f"average at the end {load:.2f}; gunicorn 2 sync workers, wrk -t1 -c4, "
-          f"{args.seconds:g} s per sample, {args.repeats} repeats, variants taking turns")  # fmt: skip
-    print(
+    report(
+        "bench_web",
         "page: GET /orders, the member's 50 newest of 20,000 orders, one Jinja template, "
-        "no rates (the member may not see prices); checked in every variant"
-    )
-    print()
-    header = f"{'variant':<14}{'req/s median':>14}{'min':>9}{'max':>9}{'x open':>9}"
-    print(header)
-    print("-" * len(header))
-    for variant in VARIANTS:
-        ratio = statistics.median(ratios[variant]) if variant in ratios else 1.0
-        print(f"{variant:<14}{statistics.median(rps[variant]):>14,.0f}{min(rps[variant]):>9,.0f}"
-              f"{max(rps[variant]):>9,.0f}{ratio:>9.2f}")  # fmt: skip
-    ours = statistics.median(ratios["portalkit"])
-    verdict = "met" if ours >= AIM else "MISSED"
-    print(
-        f"\nportalkit / open = {ours:.2f} (median of the per-repeat ratios; aim >= {AIM}: "
-        f"{verdict}); flask-login + ORM / open = {statistics.median(ratios['flask-login']):.2f}"
+        "no rates (the member may not see prices); checked in every variant",
+        args.seconds,
+        args.repeats,
+        rps,
+        ratios,
+        AIM,
+        others=["flask-login"],
     )
 
 
