@@ -21,11 +21,12 @@ import os
 import shutil
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn, Protocol, Self
 
 from pgserver import in_ci
 
@@ -33,9 +34,12 @@ __all__ = [
     "ENV_CHROMIUM",
     "ENV_SCREENSHOTS",
     "DemoServer",
+    "Visitor",
     "chromium_browser",
     "find_chromium",
+    "rate_spellings",
     "unavailable",
+    "visitors",
 ]
 
 #: A path to the Chromium to use instead of the one on PATH.
@@ -45,6 +49,11 @@ ENV_CHROMIUM = "PORTALKIT_TEST_CHROMIUM"
 ENV_SCREENSHOTS = "PORTALKIT_SCREENSHOTS"
 
 _DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+
+# Small enough for the docs, wide enough that the orders table fits without scrolling.
+VIEWPORT = {"width": 1100, "height": 720}
+# A step that works takes well under a second here; a broken one fails in seconds, not 30.
+TIMEOUT_MS = 10_000
 
 LAUNCH_ARGS = [
     # Chromium's sandbox needs unprivileged user namespaces or a setuid helper, and refuses
@@ -185,3 +194,107 @@ class DemoServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class Site(Protocol):
+    """A portal served on 127.0.0.1 for the browser: its address and its ``host:port``."""
+
+    url: str
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:<port>``, the only host the browser should ever ask for."""
+        ...
+
+
+class Visitor:
+    """One browser context (its own cookies) on ``site``, and every host it asked for;
+    screenshots go to ``shots``."""
+
+    def __init__(self, chromium: Any, site: Site, shots: Path | None = None) -> None:
+        self.site = site
+        self.shots = shots
+        self.context = chromium.new_context(base_url=site.url, viewport=VIEWPORT)
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.elsewhere: list[str] = []
+        # Every request off the portal is noted and refused: none may leave this machine.
+        self.context.route("**/*", self._only_the_portal)
+        self.page = self.context.new_page()
+
+    def _only_the_portal(self, route: Any) -> None:
+        url = route.request.url
+        if urllib.parse.urlsplit(url).netloc == self.site.host:
+            route.continue_()
+        else:
+            self.elsewhere.append(url)
+            route.abort("blockedbyclient")
+
+    def open(self, path: str) -> Any:
+        """Go to ``path`` and answer the response of the page (asserting it came)."""
+        response = self.page.goto(path)
+        assert response is not None, path
+        return response
+
+    def html(self, path: str) -> str:
+        """The page's HTML as the browser holds it, after a 200."""
+        response = self.open(path)
+        assert response.status == 200, (path, response.status)
+        return str(self.page.content())
+
+    def submit(self, button: str = "main button[type=submit]") -> Any:
+        """Click a form's button and answer the response to its POST."""
+        with self.page.expect_response(lambda r: r.request.method == "POST") as posted:
+            self.page.click(button)
+        self.page.wait_for_load_state()
+        return posted.value
+
+    def login(self, login: str, password: str, path: str) -> Any:
+        """Fill the log-in form at ``path`` and answer the response to its POST."""
+        self.open(path)
+        self.page.fill("input[name=login]", login)
+        self.page.fill("input[name=password]", password)
+        return self.submit()
+
+    def path(self) -> str:
+        """Where the browser is now, on the portal (fails if it is anywhere else)."""
+        where = urllib.parse.urlsplit(self.page.url)
+        assert f"{where.scheme}://{where.netloc}" == self.site.url, self.page.url
+        return where.path + (f"?{where.query}" if where.query else "")
+
+    def shot(self, name: str) -> None:
+        """Save a PNG of the page as ``<name>.png`` in ``shots``."""
+        assert self.shots is not None, "this visitor was given no folder for screenshots"
+        self.page.screenshot(path=str(self.shots / f"{name}.png"))
+
+
+@contextmanager
+def visitors(
+    make: Callable[[], Visitor],
+) -> Iterator[Callable[[], Visitor]]:
+    """Hand out visitors made by ``make`` (each a fresh browser context), close them
+    afterwards, and fail if any of them was sent off the portal — even when the test's own
+    checks passed."""
+    made: list[Visitor] = []
+
+    def another() -> Visitor:
+        made.append(make())
+        return made[-1]
+
+    yield another
+    for visitor in made:
+        visitor.context.close()
+    assert [url for v in made for url in v.elsewhere] == []
+
+
+def rate_spellings(rate: Decimal) -> list[str]:
+    """How a rate could show up in HTML: 187.40, 187,40, 187.4, 18740 (cents), 1.187,40."""
+    fixed = f"{rate:.2f}"
+    grouped = f"{rate:,.2f}"
+    return [
+        fixed,
+        fixed.replace(".", ","),
+        str(rate.normalize()),
+        fixed.replace(".", ""),
+        grouped,
+        grouped.replace(",", "_").replace(".", ",").replace("_", "."),
+    ]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import urllib.parse
 from collections.abc import Iterator
 from decimal import Decimal
 from email import policy
@@ -27,17 +26,20 @@ import pytest
 import sqlalchemy as sa
 from portalkit_flask.demo import data
 
-from browser import ENV_SCREENSHOTS, DemoServer, chromium_browser
+from browser import (
+    ENV_SCREENSHOTS,
+    DemoServer,
+    Visitor,
+    chromium_browser,
+    rate_spellings,
+    visitors,
+)
 from portalkit import presets
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = data.DEMO_PASSWORD
 DOCS_SHOTS = Path(__file__).resolve().parent.parent / "docs" / "_static" / "screenshots"
-# Small enough for the docs, wide enough that the orders table fits without scrolling.
-VIEWPORT = {"width": 1100, "height": 720}
-# A step that works takes well under a second here; a broken one fails in seconds, not 30.
-TIMEOUT_MS = 10_000
 
 
 @pytest.fixture(scope="module")
@@ -62,76 +64,18 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-class Visitor:
-    """One browser context (its own cookies) on the demo, and every host it asked for."""
-
-    def __init__(self, chromium: Any, demo: DemoServer, shots: Path) -> None:
-        self.demo = demo
-        self.shots = shots
-        self.context = chromium.new_context(base_url=demo.url, viewport=VIEWPORT)
-        self.context.set_default_timeout(TIMEOUT_MS)
-        self.elsewhere: list[str] = []
-        # Every request off the portal is noted and refused: none may leave this machine.
-        self.context.route("**/*", self._only_the_portal)
-        self.page = self.context.new_page()
-
-    def _only_the_portal(self, route: Any) -> None:
-        url = route.request.url
-        if urllib.parse.urlsplit(url).netloc == self.demo.host:
-            route.continue_()
-        else:
-            self.elsewhere.append(url)
-            route.abort("blockedbyclient")
-
-    def open(self, path: str) -> Any:
-        """Go to ``path`` and answer the response of the page (asserting it came)."""
-        response = self.page.goto(path)
-        assert response is not None, path
-        return response
-
-    def html(self, path: str) -> str:
-        """The page's HTML as the browser holds it, after a 200."""
-        response = self.open(path)
-        assert response.status == 200, (path, response.status)
-        return str(self.page.content())
-
-    def submit(self, button: str = "main button[type=submit]") -> Any:
-        """Click a form's button and answer the response to its POST."""
-        with self.page.expect_response(lambda r: r.request.method == "POST") as posted:
-            self.page.click(button)
-        self.page.wait_for_load_state()
-        return posted.value
+class DemoVisitor(Visitor):
+    """A visitor of the Flask demo: its log-in form at ``/login``, its demo password."""
 
     def login(self, login: str, password: str = PASSWORD, path: str = "/login") -> Any:
-        self.open(path)
-        self.page.fill("input[name=login]", login)
-        self.page.fill("input[name=password]", password)
-        return self.submit()
-
-    def path(self) -> str:
-        """Where the browser is now, on the portal (fails if it is anywhere else)."""
-        where = urllib.parse.urlsplit(self.page.url)
-        assert f"{where.scheme}://{where.netloc}" == self.demo.url, self.page.url
-        return where.path + (f"?{where.query}" if where.query else "")
-
-    def shot(self, name: str) -> None:
-        self.page.screenshot(path=str(self.shots / f"{name}.png"))
+        return super().login(login, password, path)
 
 
 @pytest.fixture
 def visit(chromium: Any, demo: DemoServer, shots: Path) -> Iterator[Any]:
     """Make visitors (each a fresh browser context) and close them after the test."""
-    made: list[Visitor] = []
-
-    def make() -> Visitor:
-        made.append(Visitor(chromium, demo, shots))
-        return made[-1]
-
-    yield make
-    for visitor in made:
-        visitor.context.close()
-    # A test that sent the browser off the portal fails even if its own checks passed.
-    assert [url for v in made for url in v.elsewhere] == []
+    with visitors(lambda: DemoVisitor(chromium, demo, shots)) as make:
+        yield make
 
 
 def _rates(demo: DemoServer, code: str = data.CUSTOMER_CODE) -> list[Decimal]:
@@ -147,20 +91,6 @@ def _rates(demo: DemoServer, code: str = data.CUSTOMER_CODE) -> list[Decimal]:
 
 def _order_count(demo: DemoServer, code: str = data.CUSTOMER_CODE) -> int:
     return len(_rates(demo, code))
-
-
-def _spellings(rate: Decimal) -> list[str]:
-    """How a rate could show up in HTML: 187.40, 187,40, 187.4, 18740 (cents), 1.187,40."""
-    fixed = f"{rate:.2f}"
-    grouped = f"{rate:,.2f}"
-    return [
-        fixed,
-        fixed.replace(".", ","),
-        str(rate.normalize()),
-        fixed.replace(".", ""),
-        grouped,
-        grouped.replace(",", "_").replace(".", ",").replace("_", "."),
-    ]
 
 
 def _mail_to(demo: DemoServer, address: str) -> EmailMessage:
@@ -204,7 +134,7 @@ def test_a_limited_member_gets_no_rate_in_any_page(visit: Any, demo: DemoServer)
     for path in pages:
         html = limited.html(path)
         for rate in rates:
-            for spelled in _spellings(rate):
+            for spelled in rate_spellings(rate):
                 assert spelled not in html, (path, spelled)
         assert "€" not in html, path
     assert limited.open("/invoices").status == 403

@@ -31,15 +31,13 @@ from typing import Any, Self
 
 import pytest
 
-from browser import chromium_browser
+from browser import Visitor, chromium_browser, rate_spellings, visitors
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "django" / "demo"
 PASSWORD = "demo harbour tulip"  # demo_site.seed.DEMO_PASSWORD (not importable here)
-TIMEOUT_MS = 10_000
-VIEWPORT = {"width": 1100, "height": 720}
 
 
 def _free_port() -> int:
@@ -156,86 +154,19 @@ def demo(chromium: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dj
         yield server
 
 
-class Visitor:
-    """One browser context (its own cookies) on the demo, and every host it asked for."""
+class DemoVisitor(Visitor):
+    """A visitor of the Django demo: the adapter's log-in form, then ``next_path``."""
 
-    def __init__(self, chromium: Any, demo: DjangoDemo) -> None:
-        self.demo = demo
-        self.context = chromium.new_context(base_url=demo.url, viewport=VIEWPORT)
-        self.context.set_default_timeout(TIMEOUT_MS)
-        self.elsewhere: list[str] = []
-        # Every request off the portal is noted and refused: none may leave this machine.
-        self.context.route("**/*", self._only_the_portal)
-        self.page = self.context.new_page()
-
-    def _only_the_portal(self, route: Any) -> None:
-        url = route.request.url
-        if urllib.parse.urlsplit(url).netloc == self.demo.host:
-            route.continue_()
-        else:
-            self.elsewhere.append(url)
-            route.abort("blockedbyclient")
-
-    def open(self, path: str) -> Any:
-        """Go to ``path`` and answer the response of the page (asserting it came)."""
-        response = self.page.goto(path)
-        assert response is not None, path
-        return response
-
-    def html(self, path: str) -> str:
-        """The page's HTML as the browser holds it, after a 200."""
-        response = self.open(path)
-        assert response.status == 200, (path, response.status)
-        return str(self.page.content())
-
-    def submit(self, button: str) -> Any:
-        """Click a form's button and answer the response to its POST."""
-        with self.page.expect_response(lambda r: r.request.method == "POST") as posted:
-            self.page.click(button)
-        self.page.wait_for_load_state()
-        return posted.value
-
-    def login(self, login: str, next_path: str = "/orders/") -> Any:
-        self.open(f"/portal/login/?next={urllib.parse.quote(next_path)}")
-        self.page.fill("input[name=login]", login)
-        self.page.fill("input[name=password]", PASSWORD)
-        return self.submit("main button[type=submit]")
-
-    def path(self) -> str:
-        """Where the browser is now, on the portal (fails if it is anywhere else)."""
-        where = urllib.parse.urlsplit(self.page.url)
-        assert f"{where.scheme}://{where.netloc}" == self.demo.url, self.page.url
-        return where.path + (f"?{where.query}" if where.query else "")
+    def login(self, login: str, next_path: str = "/orders/") -> Any:  # type: ignore[override]
+        path = f"/portal/login/?next={urllib.parse.quote(next_path)}"
+        return super().login(login, PASSWORD, path)
 
 
 @pytest.fixture
 def visit(chromium: Any, demo: DjangoDemo) -> Iterator[Callable[[], Visitor]]:
     """Make visitors (each a fresh browser context) and close them after the test."""
-    made: list[Visitor] = []
-
-    def make() -> Visitor:
-        made.append(Visitor(chromium, demo))
-        return made[-1]
-
-    yield make
-    for visitor in made:
-        visitor.context.close()
-    # A test that sent the browser off the portal fails even if its own checks passed.
-    assert [url for v in made for url in v.elsewhere] == []
-
-
-def _spellings(rate: Decimal) -> list[str]:
-    """How a rate could show up in HTML: 187.40, 187,40, 187.4, 18740 (cents), 1.187,40."""
-    fixed = f"{rate:.2f}"
-    grouped = f"{rate:,.2f}"
-    return [
-        fixed,
-        fixed.replace(".", ","),
-        str(rate.normalize()),
-        fixed.replace(".", ""),
-        grouped,
-        grouped.replace(",", "_").replace(".", ",").replace("_", "."),
-    ]
+    with visitors(lambda: DemoVisitor(chromium, demo)) as make:
+        yield make
 
 
 def _references(visitor: Visitor) -> list[str]:
@@ -255,7 +186,7 @@ def test_a_limited_member_sees_its_customers_orders_and_no_rate_anywhere(
         html = limited.html(path)
         assert "Rate" not in html and "€" not in html, path
         for rate in rates:
-            for spelling in _spellings(rate):
+            for spelling in rate_spellings(rate):
                 assert spelling not in html, (path, spelling)
     # The order's own page shows it (so the check above read a real page, not an error).
     assert "Rotterdam" in limited.html("/orders/VANDIJK-0001/")
@@ -308,7 +239,7 @@ def test_logging_out_ends_the_session(visit: Callable[[], Visitor]) -> None:
     # The session key of before the log-out opens nothing either (it was cycled, not kept).
     stale = visit()
     stale.context.add_cookies(
-        [{"name": "sessionid", "value": cookies["sessionid"], "url": stale.demo.url}]
+        [{"name": "sessionid", "value": cookies["sessionid"], "url": stale.site.url}]
     )
     stale.open("/orders/")
     assert stale.path() == "/portal/login/?next=%2Forders%2F"
