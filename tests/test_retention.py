@@ -29,6 +29,7 @@ from portalkit import (
     PortalSettings,
     Staff,
     ValidationError,
+    presets,
 )
 from portalkit.cli._app import ExitCode
 from portalkit.clock import FixedClock
@@ -256,6 +257,65 @@ def test_erasure_on_sqlite_leaves_the_address_in_no_table(tmp_path: Path) -> Non
     assert (report.registrations, report.inbox_items) == (1, 1)
     portal.close()
     for word in (EMAIL, FIRST, LAST, USERNAME):
+        assert _raw_hits(path, word) == [], word
+
+
+def test_erasure_takes_the_person_out_of_the_vendors_notices_and_other_peoples_tickets(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "erase.db"
+    storage = SqlStorage(f"sqlite:///{path}")
+    storage.upgrade_schema()
+    portal = Portal(storage, MemoryMailer(), clock=FixedClock())
+    world = mail_world(portal)
+    # The vendor's inbox address gets "New in the inbox: <the person's name>".
+    portal.staff.set_inbox_address(world.staff, "inbox@vendor.example")
+    acme = world.customer(code="ACME")
+    main_user = portal.profiles.create_from(world.staff, presets.SERVICE_DESK_MAIN_USER)
+    colleague = world.member(
+        world.membership(
+            customer=acme,
+            profile=portal.profiles.create_from(world.staff, presets.SERVICE_DESK_USER),
+        )
+    )
+    portal.registrations.request(
+        world.vendor, email=EMAIL, first_name=FIRST, last_name=LAST, company="Acme"
+    )
+    portal.mail.wait()
+    mailer: Any = portal.mailer
+    token = re.search(
+        r"token=([A-Za-z0-9_-]+)", mailer.outbox[-1].get_body(("plain",)).get_content()
+    )
+    assert token
+    portal.registrations.confirm(world.vendor, token.group(1))
+    (pending,) = portal.registrations.list(world.staff)
+    membership = portal.registrations.approve(
+        world.staff, pending, customer=acme, profile=main_user, username=USERNAME
+    )
+    portal.credentials.set_password(
+        world.system, membership, "a long one of hers", must_change=False
+    )
+    person = world.member(membership)
+    # The person follows a colleague's ticket and writes on it, signing with its names.
+    ticket = portal.tickets.create(colleague, subject="Printer offline", text="Since 9:00")
+    portal.tickets.follow(person, ticket)
+    portal.tickets.comment(person, ticket, f"Same here. {FIRST} {LAST} ({EMAIL})")
+    portal.mail.wait()
+    account = str(membership.account_id)
+    for word in (EMAIL, FIRST, LAST, account):
+        assert _raw_hits(path, word), word
+
+    report = portal.retention.erase_person(_erase_staff(world), contact=membership.contact_id)
+
+    assert report.comments == 1
+    portal.mail.wait()
+    # The ticket and the conversation stay, with the pseudonym where the person was.
+    (comment,) = portal.tickets.comments(colleague, ticket)
+    p = report.pseudonym
+    assert comment.author == f"member:{p}" and comment.text == f"Same here. {p} ({p})"
+    assert portal.tickets.get(colleague, ticket).followers == {colleague.account_id}
+    portal.close()
+    for word in (EMAIL, FIRST, LAST, USERNAME, account):
         assert _raw_hits(path, word) == [], word
 
 

@@ -86,6 +86,10 @@ class ErasureReport:
     #: Audit events whose text was pseudonymised (none deleted: the log keeps its shape).
     audit_events: int
     dry_run: bool = False
+    #: Comments the person wrote on items that stay (other people's tickets, orders...):
+    #: kept for the conversation, with the author and the person's names and addresses in
+    #: the text replaced by the pseudonym.
+    comments: int = 0
 
 
 class _DryRun(Exception):
@@ -327,6 +331,9 @@ class RetentionService:
         events = {
             e.id for i in items for e in uow.inbox_events.list(vendor_id, where={"item_id": i})
         }
+        # The vendor's own "new in the inbox" mail of those items names the person in its
+        # subject; it goes to the vendor's address, not the person's, so look for it by item.
+        mail |= self._inbox_notices(uow, vendor_id, items)
 
         # The audit events that name the person: by one of its record ids, its addresses or
         # its usernames. Its names are replaced only inside those, not in other people's.
@@ -346,6 +353,10 @@ class RetentionService:
         uow.erase(vendor_id, "memberships", membership_ids)
         uow.erase(vendor_id, "contacts", set(person.contacts))
         uow.erase(vendor_id, "accounts", account_ids)
+        comments_rewritten = self._rewrite_comments(
+            uow, vendor_id, account_ids, items, needles, pseudonym
+        )
+        self._unfollow(uow, vendor_id, account_ids)
         rewritten = (
             uow.pseudonymise_audit(vendor_id, named, dict.fromkeys(needles, pseudonym))
             if named
@@ -363,6 +374,7 @@ class RetentionService:
             inbox_items=len(items),
             audit_events=rewritten,
             dry_run=dry_run,
+            comments=comments_rewritten,
         )
         if not dry_run:
             self._rt.record(
@@ -378,6 +390,76 @@ class RetentionService:
                 },
             )
         return report
+
+    @staticmethod
+    def _inbox_notices(uow: UnitOfWork, vendor_id: UUID, items: set[UUID]) -> set[UUID]:
+        """The vendor's notices of these inbox items ("New in the inbox: <title>"): queued in
+        the transaction that filed the item, so at its time, with its title in the subject."""
+        if not items:
+            return set()
+        filed = [uow.inbox_items.get(vendor_id, i) for i in items]
+        found: set[UUID] = set()
+        for message in uow.outbox.list(vendor_id, where={"kind": "notify_inbox"}):
+            for item in filed:
+                if (
+                    item is not None
+                    and item.title
+                    and item.title in message.subject
+                    and timedelta(0) <= message.created_at - item.created_at <= _NOTICE_WINDOW
+                ):
+                    found.add(message.id)
+        return found
+
+    @staticmethod
+    def _rewrite_comments(
+        uow: UnitOfWork,
+        vendor_id: UUID,
+        account_ids: set[UUID],
+        erased_items: set[UUID],
+        needles: set[str],
+        pseudonym: str,
+    ) -> int:
+        """Put the pseudonym in place of the person in the comments it wrote on items that
+        stay, and in the inbox events that carry those comments to the host's ERP."""
+        author = f"member:{pseudonym}"
+        pattern = _words(needles)
+        done = 0
+        for account_id in account_ids:
+            written = uow.inbox_comments.list(vendor_id, where={"author": f"member:{account_id}"})
+            for comment in written:
+                if comment.item_id in erased_items:
+                    continue
+                text = pattern.sub(pseudonym, comment.text) if pattern else comment.text
+                uow.inbox_comments.update(
+                    attrs.evolve(comment, author=author, text=text, version=comment.version + 1),
+                    comment.version,
+                )
+                done += 1
+                for event in uow.inbox_events.list(vendor_id, where={"item_id": comment.item_id}):
+                    carried = event.payload.get("comment")
+                    if not isinstance(carried, dict) or carried.get("id") != str(comment.id):
+                        continue
+                    payload = {**event.payload, "comment": {**carried, "author": author,
+                                                            "text": text}}  # fmt: skip
+                    uow.inbox_events.update(
+                        attrs.evolve(event, payload=payload, version=event.version + 1),
+                        event.version,
+                    )
+        return done
+
+    @staticmethod
+    def _unfollow(uow: UnitOfWork, vendor_id: UUID, account_ids: set[UUID]) -> None:
+        """Take the person's accounts off the tickets they follow."""
+        for ticket in uow.tickets.list(vendor_id):
+            if ticket.followers & account_ids:
+                uow.tickets.update(
+                    attrs.evolve(
+                        ticket,
+                        followers=ticket.followers - account_ids,
+                        version=ticket.version + 1,
+                    ),
+                    ticket.version,
+                )
 
     @staticmethod
     def _gather(uow: UnitOfWork, vendor_id: UUID, person: _Person) -> None:
@@ -460,6 +542,21 @@ class RetentionService:
             if len(batch) < _AUDIT_PAGE:
                 return found
             offset += _AUDIT_PAGE
+
+
+#: How long after an item its notice may have been queued (the same transaction, a slow one).
+_NOTICE_WINDOW = timedelta(minutes=5)
+
+
+def _words(needles: set[str]) -> re.Pattern[str] | None:
+    """One pattern for every needle as a whole word, ignoring case, longest first (so a full
+    name goes before its parts); None without needles."""
+    wanted = sorted((n for n in needles if n.strip()), key=len, reverse=True)
+    if not wanted:
+        return None
+    return re.compile(
+        r"(?<!\w)(?:" + "|".join(re.escape(n) for n in wanted) + r")(?!\w)", re.IGNORECASE
+    )
 
 
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
