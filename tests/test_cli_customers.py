@@ -41,6 +41,10 @@ code = "DEP"
 name = "Office"
 address = { street = "Weg 2", postal_code = "1012 BB", city = "Amsterdam" }
 
+[settings]
+approval_above = "500.00"
+notification_defaults = ["jobs", "invoices"]
+
 [admin]
 username = "acme-admin"
 email = "it@acme.example"
@@ -109,8 +113,12 @@ def test_provision_from_a_toml_file_creates_the_environment_and_prints_the_summa
     assert "  Customer admin: acme-admin <it@acme.example>, profile Customer admin" in lines
     assert any(line.startswith("  Invitation queued to it@acme.example") for line in lines)
 
+    text = cli("customer", "show", "ACME").stdout.splitlines()
+    assert "  Orders waiting for approval: above 500.00" in text
+    assert "  Notifications for new logins: invoices, jobs" in text
     shown = _json(cli("customer", "show", "ACME", "--json"))
     assert shown["erp_reference"] == "D-1001"
+    assert sorted(shown["settings"]["notification_defaults"]) == ["invoices", "jobs"]
     assert [a["city"] for a in shown["addresses"]] == ["Amsterdam"]
     assert sorted(s["name"] for s in shown["locations"]) == ["Depot", "Office"]
     logins = _json(cli("member", "list", "--customer", "ACME", "--json"))
@@ -215,6 +223,7 @@ def test_customer_create_list_show_deactivate_and_reactivate(cli: Cli) -> None:
     shown = cli("customer", "show", "ACME-N")
     assert shown.stdout.startswith("ACME-N: Acme Noord\n")
     assert "  Parent: ACME" in shown.stdout.splitlines()
+    assert "  Notifications for new logins: none" in shown.stdout.splitlines()
     missing = cli("customer", "show", "NOPE")
     assert missing.returncode == ExitCode.REFUSED
     assert "NOPE not found" in _one_error_line(missing)

@@ -180,6 +180,14 @@ def show(runtime: Runtime, code: str) -> None:
         f"  Parent: {parent or '-'}",
         f"  Prices shown: {'yes' if found.settings.show_prices else 'no'}, "
         f"shop: {'on' if found.settings.shop_enabled else 'off'}",
+        f"  Orders waiting for approval: "
+        + (
+            f"above {found.settings.approval_above}"
+            if found.settings.approval_above is not None
+            else "none"
+        ),
+        "  Notifications for new logins: "
+        + (", ".join(sorted(found.settings.notification_defaults)) or "none"),
     ]
     lines += [
         f"  Address: {a.street}, {a.postal_code} {a.city} {a.country}" for a in found.addresses
