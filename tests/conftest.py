@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from clirun import db_url, run  # noqa: F401 (the CLI tests' fixtures, found here by name)
 from pgserver import PostgresServer, start_or_give_up
 from portalkit import Portal
 from portalkit.clock import FixedClock

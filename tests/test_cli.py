@@ -14,16 +14,16 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, inspect
 
+from clirun import MAIL_FROM, Run
 from portalkit import Portal, PortalSettings
 from portalkit.cli import GROUPS, portalkit
 from portalkit.cli._app import MEANINGS, ExitCode
@@ -31,34 +31,6 @@ from portalkit.storage.base import TABLES
 from portalkit.testing import World
 
 DOCS = Path(__file__).parent.parent / "docs" / "cli.md"
-MAIL_FROM = "portal@vendor.example"
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'portal.db'}"
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[Run]:
-    """``run(*args, **env)``: the command line with PORTALKIT_DATABASE_URL on the tmp file."""
-    for name in list(os.environ):
-        if name.startswith("PORTALKIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .env of the repository
-    runner = CliRunner()
-
-    def run(*args: str, **env: str) -> Result:
-        full = {
-            "PORTALKIT_DATABASE_URL": db_url,
-            "PORTALKIT_MAIL_FROM": MAIL_FROM,
-            **{f"PORTALKIT_{k.upper()}": v for k, v in env.items()},
-        }
-        return runner.invoke(portalkit, list(args), env=full)
-
-    yield run
 
 
 def _queue(db_url: str, subjects: list[str]) -> None:

@@ -8,52 +8,23 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from cryptography.fernet import Fernet
 
 import portalkit as portalkit_package
+from clirun import MAIL_FROM, Run
 from portalkit import Portal, PortalSettings
-from portalkit.cli import portalkit
 from portalkit.cli._app import ExitCode
 from portalkit.mail.base import PermanentMailError
 from portalkit.mail.memory import MemoryMailer
 from portalkit.testing import World
 
-MAIL_FROM = "portal@vendor.example"
 SRC = Path(portalkit_package.__file__).resolve().parent.parent
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'portal.db'}"
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[Run]:
-    """``run(*args, **env)``: the command line with PORTALKIT_DATABASE_URL on the tmp file."""
-    for name in list(os.environ):
-        if name.startswith("PORTALKIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .env of the repository
-    runner = CliRunner()
-
-    def run(*args: str, **env: str) -> Result:
-        full = {
-            "PORTALKIT_DATABASE_URL": db_url,
-            "PORTALKIT_MAIL_FROM": MAIL_FROM,
-            **{f"PORTALKIT_{k.upper()}": v for k, v in env.items()},
-        }
-        return runner.invoke(portalkit, list(args), env=full)
-
-    yield run
 
 
 def _portal(db_url: str, **settings: Any) -> Portal:
