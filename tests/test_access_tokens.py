@@ -414,3 +414,13 @@ def test_a_token_actor_does_its_business_within_the_token(world: World) -> None:
     ctx = p.access.context(actor)
     assert ctx.can("orders.view") and not ctx.can("invoices.view")
     assert not ctx.can("members.manage")
+
+
+def test_erasing_the_person_erases_its_tokens(world: World) -> None:
+    p = world.portal
+    member, membership = _login_in(world)
+    value = _token(world, member).value
+    p.retention.erase_person(world.staff_holding("data.erase"), account=membership.account_id)
+    with pytest.raises(AuthenticationFailed):
+        _use(world, value)
+    assert p.access_tokens.list(world.staff_holding(LOGINS_MANAGE)) == []
