@@ -69,6 +69,52 @@ def require_admin(
     return vendor_id
 
 
+TOKEN_SERVICES = frozenset(
+    {
+        "access",
+        "assortments",
+        "cart",
+        "catalogue",
+        "customers",
+        "devices",
+        "documents",
+        "inbox",
+        "locations",
+        "orders",
+        "pricing",
+        "quotes",
+        "shop",
+        "tickets",
+        "work_requests",
+    }
+)
+"""The services (``Portal`` attributes) whose calls an access token's actor may make: the
+portal's business, as far as the token's capabilities reach. Every other service — logins,
+memberships, profiles, credentials, second factors, sessions, access tokens themselves and
+whatever is added later — refuses such an actor in every call, before the call begins (deny
+by default: a new service is closed to tokens until it is listed here)."""
+
+
+NEVER_BY_TOKEN = frozenset({"members.manage"})
+"""Capabilities an access token never carries, whatever its membership holds:
+administration is for the person's own login."""
+
+
+def by_token(actor: object) -> bool:
+    """Whether ``actor`` (or the actor of an access context) works through an access token."""
+    actor = getattr(actor, "actor", actor)  # an AccessContext stands for its actor
+    return isinstance(actor, Member) and actor.token_id is not None
+
+
+def refuse_token(actor: object) -> None:
+    """Refuse an access token's actor: credentials, sessions and administration are for the
+    person's own login only (PermissionDenied)."""
+    if by_token(actor):
+        raise PermissionDenied(
+            "an access token is not valid for this call; sign in as the person instead"
+        )
+
+
 def legacy_rights(actor: object) -> object:
     """``actor`` as ``PORTALKIT_STAFF_PERMISSIONS=legacy`` sees it: a Staff holding no
     permissions holds :data:`~portalkit.staffrights.LEGACY` (all but ``impersonate`` and

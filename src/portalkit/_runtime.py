@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from portalkit import _validation as v
-from portalkit._guard import legacy_rights
+from portalkit._guard import legacy_rights, refuse_token
 from portalkit._ids import ordered_id
 from portalkit.actors import Actor, Member, Staff, System
 from portalkit.audit.model import AuditEvent, describe
@@ -456,7 +456,7 @@ class Runtime:
         """Whether a watched service call is running: that call records a refusal once."""
         return _watching.get()
 
-    def watch(self, service: object, *, adopt: Adopt | None = None) -> None:
+    def watch(self, service: object, *, adopt: Adopt | None = None, tokens: bool = False) -> None:
         """Wrap a service's public methods so that every PermissionDenied they raise is also
         an ``authz_fail`` event in the audit log (H1), whichever service refused, and bad
         arguments are a ValidationError, not a TypeError.
@@ -464,6 +464,9 @@ class Runtime:
         ``adopt`` turns what a caller passed as the actor (the first argument, or ``actor=``)
         into the actor itself, and says how to undo what it set up for the call: an access
         context built earlier in the request stands for its actor and is reused.
+
+        Unless ``tokens`` (see :data:`~portalkit._guard.TOKEN_SERVICES`), every call refuses
+        an access token's actor wherever it is passed, before the call begins.
         """
         for name in dir(type(service)):
             if name.startswith("_"):
@@ -474,11 +477,13 @@ class Runtime:
             setattr(
                 service,
                 name,
-                self._watched(getattr(service, name), f"{type(service).__name__}.{name}", adopt),
+                self._watched(
+                    getattr(service, name), f"{type(service).__name__}.{name}", adopt, tokens
+                ),
             )
 
     def _watched(
-        self, method: Callable[..., Any], where: str, adopt: Adopt | None
+        self, method: Callable[..., Any], where: str, adopt: Adopt | None, tokens: bool = False
     ) -> Callable[..., Any]:
         signature = inspect.signature(method)
         # Only the parameter that takes the acting party is adopted, never another argument.
@@ -510,11 +515,20 @@ class Runtime:
             finally:
                 adopted[1]()
 
+        def closed(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            if not tokens:
+                # Every argument, not only the actor's: a token's actor passed under any
+                # name is refused by a service that is not open to tokens.
+                for value in (*args, *kwargs.values()):
+                    refuse_token(value)
+
         def guarded(*args: Any, **kwargs: Any) -> Any:
             if _watching.get():
+                closed(args, kwargs)
                 return method(*args, **kwargs)
             token = _watching.set(True)
             try:
+                closed(args, kwargs)
                 return method(*args, **kwargs)
             except TypeError:
                 # Unknown or missing arguments (``password_hash=…``) are bad input, not a crash.

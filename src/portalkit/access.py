@@ -40,7 +40,7 @@ from uuid import UUID
 import attrs
 
 from portalkit import _validation as v
-from portalkit._guard import require_admin, who
+from portalkit._guard import NEVER_BY_TOKEN, refuse_token, require_admin, who
 from portalkit._service import ident
 from portalkit._spreadsheet import safe_cell
 from portalkit.actors import Actor, Member, Staff, System
@@ -1282,6 +1282,11 @@ class AccessService:
         if not customer.settings.show_prices and "prices.view" in capabilities:
             capabilities -= {"prices.view"}
             notes.append(Message("customer {code} has prices switched off", code=customer.code))
+        if actor.token_id is not None:
+            # The membership's rights as they are now, narrowed to the token's: a membership
+            # narrowed later narrows its tokens at their next use.
+            capabilities &= actor.token_capabilities - NEVER_BY_TOKEN
+            notes.append(Message("an access token: only its own capabilities"))
         # The active part of the tree: a child under an inactive customer is out of reach too.
         children: dict[UUID, list[UUID]] = {}
         for child, parent, active in facts.subtree:
@@ -1349,6 +1354,7 @@ class AccessService:
         context for a member holding ``members.manage``; PermissionDenied for anyone else (and
         for read-only views)."""
         actor = who(actor)
+        refuse_token(actor)
         if not isinstance(actor, Member):
             require_admin(actor, permission, *alternatives)
             return None
@@ -1471,6 +1477,7 @@ class AccessService:
 
     def memberships(self, actor: Member) -> list[Any]:
         """The active memberships of the actor's account, one per customer it may switch to."""
+        refuse_token(actor)
         if not isinstance(who(actor), Member):
             raise ValidationError.single(
                 "actor", "not_member", "only a member can switch customers"
@@ -1494,6 +1501,7 @@ class AccessService:
         """
 
         customer_id = ident("customer", customer)
+        refuse_token(actor)  # a token is bound to one membership
         if actor.impersonator is not None and customer_id != actor.customer_id:
             # A view as customer was started, with its reason, for one membership; another
             # customer's member is viewed only through a view-as of its own (audited, told).

@@ -74,6 +74,11 @@ class Member:
     When vendor staff view the portal as this member (:meth:`portalkit.access.AccessService.view_as`), the actor
     also names the ``impersonator`` and the end of that session, and is read-only unless the
     staff member was allowed to change things.
+
+    An actor made by :meth:`~portalkit.auth.AuthService.authenticate_token` names its access
+    token (``token_id``) and what the token may use (``token_capabilities``): its context
+    holds those and the membership's current rights, whichever are fewer, and every
+    credential or administration call refuses it (:func:`portalkit._guard.refuse_token`).
     """
 
     vendor_id: UUID
@@ -83,6 +88,8 @@ class Member:
     impersonator: str | None = None
     read_only: bool = False
     expires_at: datetime | None = None
+    token_id: UUID | None = None
+    token_capabilities: frozenset[str] = frozenset()
 
 
 @attrs.frozen

@@ -51,6 +51,7 @@ from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
     from portalkit.access import AccessContext, AccessService
+    from portalkit.accesstokens.service import AccessTokenService
     from portalkit.secondfactor.service import SecondFactorService
     from portalkit.storage.base import UnitOfWork
 
@@ -81,11 +82,17 @@ class AuthService:
     """Authenticate logins and check sessions. Reached as ``portal.auth``."""
 
     def __init__(
-        self, rt: Runtime, *, access: AccessService, second_factor: SecondFactorService
+        self,
+        rt: Runtime,
+        *,
+        access: AccessService,
+        second_factor: SecondFactorService,
+        access_tokens: AccessTokenService | None = None,
     ) -> None:
         self._rt = rt
         self._access = access
         self._second = second_factor
+        self._access_tokens = access_tokens
 
     def authenticate(
         self,
@@ -567,6 +574,16 @@ class AuthService:
         if _refusal(context):
             raise AuthenticationFailed()
         return context
+
+    def authenticate_token(self, value: str, *, client_key: str | None = None) -> AccessContext:
+        """The access context of an integration's access token (``Authorization: Bearer
+        <value>``), for one request: see
+        :meth:`AccessTokenService.authenticate
+        <portalkit.accesstokens.service.AccessTokenService.authenticate>`. AuthenticationFailed
+        for every failure."""
+        if self._access_tokens is None:
+            raise AuthenticationFailed()  # a portal without access tokens accepts none
+        return self._access_tokens.authenticate(value, client_key=client_key)
 
     def end_sessions(self, actor: Actor, account: Account | UUID) -> Account:
         """Log an account out everywhere: a new stamp ends every session made before.

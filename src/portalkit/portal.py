@@ -22,8 +22,10 @@ from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import Any
 
+from portalkit._guard import TOKEN_SERVICES
 from portalkit._runtime import Runtime, _Transaction
 from portalkit.access import AccessService
+from portalkit.accesstokens.service import AccessTokenService
 from portalkit.accounts.service import AccountService
 from portalkit.actors import System
 from portalkit.assets.base import AssetStore
@@ -123,7 +125,13 @@ class Portal:
         self.profiles = ProfileService(rt, access=self.access)
         self.documents = DocumentService(rt, access=self.access, assets=self.assets)
         self.second_factor = SecondFactorService(rt)
-        self.auth = AuthService(rt, access=self.access, second_factor=self.second_factor)
+        self.access_tokens = AccessTokenService(rt, access=self.access)
+        self.auth = AuthService(
+            rt,
+            access=self.access,
+            second_factor=self.second_factor,
+            access_tokens=self.access_tokens,
+        )
         self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
         self.staff = StaffService(rt)
         self.inbox = InboxService(rt, access=self.access, outbox=outbox, staff=self.staff)
@@ -200,9 +208,10 @@ class Portal:
         self.orders.on_filed = self.quotes.on_filed = _inbox_filing(self.inbox)
         # Every public attribute set above is a service: each refusal it raises is audited.
         # An access context passed as the actor stands for it: built once per request.
-        for service in vars(self).values():
+        # An access token's actor works only in the services open to tokens.
+        for name, service in vars(self).items():
             if service is not rt:
-                rt.watch(service, adopt=self.access.adopter)
+                rt.watch(service, adopt=self.access.adopter, tokens=name in TOKEN_SERVICES)
 
     # The shared pieces live in the runtime; setting one here sets it for every service.
     @property

@@ -312,6 +312,13 @@ class RetentionService:
                 tokens |= {t.id for t in uow.tokens.list(vendor_id, where={field: value})}
         for address in emails:
             tokens |= {t.id for t in uow.tokens.list(vendor_id, where={"email": address})}
+        # An integration's access tokens go with the account (its name may be the person's).
+        access_tokens = {
+            t.id
+            for field, ids in (("account_id", account_ids), ("membership_id", membership_ids))
+            for value in ids
+            for t in uow.access_tokens.list(vendor_id, where={field: value})
+        }
         carts = {
             c.id
             for m in membership_ids
@@ -345,6 +352,7 @@ class RetentionService:
         # Deleted in an order where nothing deleted is still referred to.
         uow.erase(vendor_id, "outbox_messages", mail)
         uow.erase(vendor_id, "tokens", tokens)
+        uow.erase(vendor_id, "access_tokens", access_tokens)
         uow.erase(vendor_id, "carts", carts)
         uow.erase(vendor_id, "inbox_events", events)
         uow.erase(vendor_id, "inbox_comments", comments)

@@ -304,6 +304,19 @@ class PortalSettings(BaseSettings):
     smtp_username: str = ""
     smtp_password: pydantic.SecretStr = pydantic.SecretStr("")
     smtp_timeout: float = pydantic.Field(default=30.0, gt=0)
+    access_token_max_days: int = pydantic.Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="The longest an integration's access token may be made to last.",
+    )
+    access_token_use_seconds: float = pydantic.Field(
+        default=300.0,
+        ge=1,
+        le=86400,
+        description="How fresh an access token's 'last used' is kept: written at most once "
+        "in this many seconds per token, not on every request.",
+    )
 
 
 NUMBER_PLACEHOLDERS = frozenset({"customer_code", "seq", "year"})

@@ -23,6 +23,7 @@ from portalkit._validation import code_key, email_key
 from portalkit.errors import Conflict, PortalError
 
 if TYPE_CHECKING:
+    from portalkit.accesstokens.model import AccessToken
     from portalkit.accounts.model import Account
     from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
@@ -194,6 +195,11 @@ class UnitOfWork(Protocol):
     @property
     def second_factors(self) -> Repository[SecondFactor]:
         """Accounts' TOTP second factors (one per account)."""
+        ...
+
+    @property
+    def access_tokens(self) -> Repository[AccessToken]:
+        """Integrations' access tokens (digests only), each bound to one membership."""
         ...
 
     @property
@@ -828,6 +834,7 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
             "this account has a second factor already",
         ),
     ),
+    "access_tokens": (),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -875,6 +882,7 @@ TABLES = (
     "orders",
     "quote_messages",
     "second_factors",
+    "access_tokens",
 )
 """Every table, in an order where each one's references come before it."""
 
@@ -891,6 +899,7 @@ ERASABLE_TABLES = frozenset(
         "accounts",
         "memberships",
         "tokens",
+        "access_tokens",
         "carts",
         "registrations",
         "outbox_messages",

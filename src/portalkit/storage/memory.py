@@ -39,6 +39,7 @@ from portalkit.storage.base import (
 )
 
 if TYPE_CHECKING:
+    from portalkit.accesstokens.model import AccessToken
     from portalkit.accounts.model import Account
     from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
@@ -315,6 +316,7 @@ class MemoryUnitOfWork:
         self.tickets: _Table[Ticket] = _Table(self, "tickets")
         self.ticket_attachments: _Table[TicketAttachment] = _Table(self, "ticket_attachments")
         self.second_factors: _Table[SecondFactor] = _Table(self, "second_factors")
+        self.access_tokens: _Table[AccessToken] = _Table(self, "access_tokens")
         self.categories: _Table[Category] = _Table(self, "category_tree")
         self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
         self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")

@@ -824,6 +824,48 @@ class StorageContract:
             assert uow.consume_token(world.vendor.id, TokenPurpose.INVITE, "t1", now) is not None
             assert uow.consume_token(world.vendor.id, TokenPurpose.INVITE, "a1", now) is not None
 
+    def test_access_tokens_read_back_update_and_stay_in_their_vendor(self, world: World) -> None:
+        from datetime import timedelta
+
+        from portalkit.accesstokens.model import AccessToken
+
+        p = world.portal
+        other = World(p, vendor_code="tokens-other")
+        here, there = world.membership(), world.membership()
+        now = p.clock.now()
+        token = AccessToken(
+            id=uuid4(),
+            vendor_id=world.vendor.id,
+            account_id=here.account_id,
+            membership_id=here.id,
+            customer_id=here.customer_id,
+            name="ERP",
+            capabilities=frozenset({"orders.view", "invoices.view"}),
+            digest="d" * 64,
+            stamps="s" * 64,
+            created_at=now,
+            expires_at=now + timedelta(days=30),
+            created_by="staff:contract",
+        )
+        second = attrs.evolve(
+            token, id=uuid4(), membership_id=there.id, account_id=there.account_id
+        )
+        with p.transaction() as uow:
+            uow.access_tokens.add(token)
+            uow.access_tokens.add(second)
+        with p.transaction() as uow:
+            assert uow.access_tokens.get(world.vendor.id, token.id) == token
+            assert uow.access_tokens.get(other.vendor.id, token.id) is None
+            found = uow.access_tokens.list(world.vendor.id, where={"membership_id": here.id})
+            assert found == [token]
+            assert uow.access_tokens.list(other.vendor.id) == []
+            used = attrs.evolve(token, last_used_at=now, revoked_at=now, version=2)
+            uow.access_tokens.update(used, 1)
+        with p.transaction() as uow:
+            assert uow.access_tokens.get(world.vendor.id, token.id) == used
+            with pytest.raises(ConcurrentModification):
+                uow.access_tokens.update(attrs.evolve(used, version=3), 1)
+
     def test_number_counters_count_per_vendor_and_scope_and_roll_back(self, world: World) -> None:
         p = world.portal
         other = World(p, vendor_code="counter-other")

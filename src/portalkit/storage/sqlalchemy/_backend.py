@@ -85,6 +85,7 @@ from portalkit.storage.sqlalchemy.rows import (
 )
 
 if TYPE_CHECKING:
+    from portalkit.accesstokens.model import AccessToken
     from portalkit.accounts.model import Account
     from portalkit.assortments.model import Assortment
     from portalkit.audit.model import AuditEvent
@@ -789,6 +790,11 @@ class SqlUnitOfWork:
     def second_factors(self) -> _Repo[SecondFactor]:
         """Accounts' second factors."""
         return self._repo("second_factors")
+
+    @property
+    def access_tokens(self) -> _Repo[AccessToken]:
+        """Integrations' access tokens."""
+        return self._repo("access_tokens")
 
     @property
     def ticket_attachments(self) -> _Repo[TicketAttachment]:

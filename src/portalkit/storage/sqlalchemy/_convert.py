@@ -35,6 +35,7 @@ from cattrs.gen import make_dict_structure_fn_from_attrs, make_dict_unstructure_
 from sqlalchemy import JSON, String, Table, Uuid, type_coerce
 
 from portalkit._validation import code_key, email_key
+from portalkit.accesstokens.model import AccessToken
 from portalkit.accounts import Account
 from portalkit.assortments.model import Assortment
 from portalkit.audit import AuditEvent
@@ -208,6 +209,7 @@ LAYOUTS: Mapping[str, _Layout] = {
     "tickets": _Layout(Ticket),
     "ticket_attachments": _Layout(TicketAttachment),
     "second_factors": _Layout(SecondFactor),
+    "access_tokens": _Layout(AccessToken),
     "category_tree": _Layout(Category),
     # The folded name and description are what a catalogue search compares.
     "catalogue_items": _Layout(CatalogueItem, keys={"name": code_key, "description": code_key}),

@@ -544,6 +544,25 @@ class SecondFactorRow(_Scoped, Base):
     recovery_digests: Mapped[list[Any]]
 
 
+class AccessTokenRow(_Scoped, Base):
+    """An integration's access token: the digest of its secret, never the value."""
+
+    __tablename__ = "access_tokens"
+    __table_args__ = (Index("ix_access_tokens_membership", "vendor_id", "membership_id"),)
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id"))
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    capabilities: Mapped[list[Any]]
+    digest: Mapped[str] = mapped_column(String(64))
+    stamps: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
 class CategoryRow(_Scoped, Base):
     """A node of the category tree."""
 

@@ -1,0 +1,1 @@
+"""Access tokens for integrations: a customer's own software working as one membership."""
