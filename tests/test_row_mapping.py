@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from portalkit.accesstokens.model import AccessToken
 from portalkit.accounts import Account
 from portalkit.assortments import Assortment
 from portalkit.audit import AuditEvent
@@ -75,6 +76,7 @@ RECORDS: dict[str, type] = {
     "tickets": Ticket,
     "ticket_attachments": TicketAttachment,
     "second_factors": SecondFactor,
+    "access_tokens": AccessToken,
     "category_tree": Category,
     "catalogue_items": CatalogueItem,
     "customer_groups": CustomerGroup,
