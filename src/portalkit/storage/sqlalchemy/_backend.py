@@ -104,6 +104,7 @@ if TYPE_CHECKING:
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.secondfactor.model import SecondFactor
+    from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.settings import PortalSettings
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
@@ -789,6 +790,21 @@ class SqlUnitOfWork:
     def second_factors(self) -> _Repo[SecondFactor]:
         """Accounts' second factors."""
         return self._repo("second_factors")
+
+    @property
+    def sso_configs(self) -> _Repo[SsoConfig]:
+        """Customers' single sign-on set-ups."""
+        return self._repo("sso_configs")
+
+    @property
+    def sso_domains(self) -> _Repo[SsoDomain]:
+        """The e-mail domains of customers' single sign-on."""
+        return self._repo("sso_domains")
+
+    @property
+    def sso_attempts(self) -> _Repo[SsoAttempt]:
+        """Single sign-ons under way."""
+        return self._repo("sso_attempts")
 
     @property
     def ticket_attachments(self) -> _Repo[TicketAttachment]:
