@@ -110,8 +110,8 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 code = secrets.token_urlsafe(16)
                 provider.codes[code] = query
-                target = query["redirect_uri"] + "?" + urlencode(
-                    {"code": code, "state": query["state"]}
+                target = (
+                    query["redirect_uri"] + "?" + urlencode({"code": code, "state": query["state"]})
                 )
                 self.send_response(302)
                 self.send_header("Location", target)
@@ -160,7 +160,9 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def running(
-    clock: Callable[[], datetime], client_id: str = "portal", client_secret: str = "s3cret-of-the-portal-client-at-the-provider"
+    clock: Callable[[], datetime],
+    client_id: str = "portal",
+    client_secret: str = "s3cret-of-the-portal-client-at-the-provider",
 ) -> Iterator[Provider]:
     """A provider on 127.0.0.1 (a free port) for the ``with`` block."""
     provider = Provider(clock, client_id, client_secret)

@@ -27,10 +27,9 @@ from portalkit import (
 from portalkit.customers import Customer
 from portalkit.memberships import Membership, MembershipKind, MembershipStatus
 from portalkit.testing import World
-from portals import GOOD
+from portals import GOOD, mail_world
 from portals import account_of as _account
 from portals import login_with_password as _login
-from portals import mail_world
 
 REDIRECT = "https://portal.vendor.example/sso/callback"
 
@@ -112,7 +111,11 @@ def test_another_customers_domain_and_login_are_refused(sso: Sso) -> None:
     _login(sso.world, customer=other, email="main@other.example", kind="main")
     _member_of(sso, other, "kim@other.example")
     sso.configure(
-        other, domains=["other.example"], client_id="x", client_secret="y", issuer="https://o.example"
+        other,
+        domains=["other.example"],
+        client_id="x",
+        client_secret="y",
+        issuer="https://o.example",
     )
     with pytest.raises(AuthenticationFailed):
         sso.sign_in("kim@other.example")  # Acme's provider vouches for another domain
@@ -126,7 +129,9 @@ def test_another_customers_domain_and_login_are_refused(sso: Sso) -> None:
     "email", ["anna@evil.acme.example", "anna@acme.example.evil", "anna@xacme.example"]
 )
 def test_a_subdomain_or_lookalike_domain_is_refused(sso: Sso, email: str) -> None:
-    sso.configure(allow_new_accounts=True, default_profile=sso.world.profile(capabilities={"orders.view"}))
+    sso.configure(
+        allow_new_accounts=True, default_profile=sso.world.profile(capabilities={"orders.view"})
+    )
     with pytest.raises(AuthenticationFailed):
         sso.sign_in(email)
 
@@ -324,4 +329,4 @@ def test_a_missing_extra_names_it() -> None:
     found = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert found.stdout.startswith("sso ") and 'portalkit[sso]' in found.stdout
+    assert found.stdout.startswith("sso ") and "portalkit[sso]" in found.stdout

@@ -393,9 +393,9 @@ class AuthService:
         if not account.active:
             return "account_disabled", None, []
         expires = account.password_expires_at
-        if password and account.must_change_password and expires is not None:
-            if not now < expires:
-                return "password_expired", None, []
+        late = expires is not None and not now < expires
+        if password and account.must_change_password and late:
+            return "password_expired", None, []
         memberships = uow.memberships.list(vendor_id, where={"account_id": account.id})
         # A customer that requires single sign-on takes no password for its logins.
         barred = sso_only(uow, vendor_id, memberships) if password else frozenset()

@@ -85,7 +85,7 @@ def session(
         client_id=client_id,
         client_secret=client_secret or None,
         code_challenge_method="S256",
-        token_endpoint_auth_method="client_secret_basic",
+        token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method's name
         default_timeout=timeout,
     )
 

@@ -135,7 +135,7 @@ class SsoService:
                 load(uow.profiles, vendor_id, "profile", profile_id, "default_profile")
             current = uow.sso_configs.get_by(vendor_id, "customer_id", customer_id)
             if current is None and not sealed:
-                raise _problem("client_secret", "required", "is required")
+                raise ValidationError.single("client_secret", "required", "is required")
             self._claim(uow, vendor_id, customer_id, names, current, now)
             if current is None:
                 config = SsoConfig(
@@ -236,7 +236,9 @@ class SsoService:
         vendor_id = ident("vendor", vendor)
         customer_id = ident("customer", customer)
         if not _oidc.check_url(redirect_uri, loopback=True):
-            raise _problem("redirect_uri", "not_url", "must be an absolute http(s) address")
+            raise ValidationError.single(
+                "redirect_uri", "not_url", "must be an absolute http(s) address"
+            )
         with rt.transaction(read_only=True) as uow:
             config = uow.sso_configs.get_by(vendor_id, "customer_id", customer_id)
         if config is None:
@@ -486,7 +488,3 @@ def _domains(problems: list[Problem], value: object) -> tuple[str, ...]:
     if not found:
         problems.append(Problem("domains", "required", "is required"))
     return tuple(sorted(found))
-
-
-def _problem(field: str, rule: str, message: str) -> ValidationError:
-    return ValidationError.single(field, rule, message)

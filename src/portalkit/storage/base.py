@@ -862,7 +862,10 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     ),
     "sso_attempts": (
         UniqueKey(
-            "uq_sso_attempts_digest", ("vendor_id", "digest"), "digest", "this sign-in exists already"
+            "uq_sso_attempts_digest",
+            ("vendor_id", "digest"),
+            "digest",
+            "this sign-in exists already",
         ),
     ),
 }

@@ -58,8 +58,8 @@ if TYPE_CHECKING:
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.secondfactor.model import SecondFactor
-    from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.settings import PortalSettings
+    from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
     from portalkit.tokens import Token, TokenPurpose

@@ -548,9 +548,7 @@ class SsoConfigRow(_Scoped, Base):
     """A customer's single sign-on set-up: its provider, sealed client secret and rules."""
 
     __tablename__ = "sso_configs"
-    __table_args__ = (
-        UniqueConstraint("vendor_id", "customer_id", name="uq_sso_configs_customer"),
-    )
+    __table_args__ = (UniqueConstraint("vendor_id", "customer_id", name="uq_sso_configs_customer"),)
 
     customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
     issuer: Mapped[str] = mapped_column(String(500))
