@@ -217,9 +217,10 @@ def test_the_state_of_another_vendor_is_unknown(sso: Sso) -> None:
 
 # -- new accounts ----------------------------------------------------------------------------
 def test_an_unknown_address_becomes_an_account_only_where_allowed(sso: Sso) -> None:
+    reader = sso.world.profile(capabilities={"orders.view"})
+    sso.configure(allow_new_accounts=False, default_profile=reader)
     with pytest.raises(AuthenticationFailed):
         sso.sign_in("newbie@acme.example")
-    reader = sso.world.profile(capabilities={"orders.view"})
     sso.configure(allow_new_accounts=True, default_profile=reader)
     login = sso.sign_in("newbie@acme.example", given_name="New", family_name="Bie")
     membership = sso.portal.memberships.get(sso.world.staff, login.actor.membership_id)

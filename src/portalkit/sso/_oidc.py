@@ -191,9 +191,6 @@ def verify_id_token(
         registry.validate(claims)
     except JoseError as exc:
         raise OidcRefused(f"bad_claims: {exc.error}") from None
-    iat = claims["iat"]
-    if not isinstance(iat, int | float) or iat > when + LEEWAY:
-        raise OidcRefused("bad_claims: iat")
     audience = claims["aud"]
     if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != client_id:
         raise OidcRefused("bad_claims: azp")  # several audiences: we must be the one it is for
