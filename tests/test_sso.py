@@ -136,6 +136,23 @@ def test_a_subdomain_or_lookalike_domain_is_refused(sso: Sso, email: str) -> Non
         sso.sign_in(email)
 
 
+def test_a_disabled_login_is_not_signed_in_by_its_provider(sso: Sso) -> None:
+    anna = _member_of(sso, sso.acme, "anna@acme.example")
+    sso.portal.memberships.deactivate(sso.world.staff, anna)
+    with pytest.raises(AuthenticationFailed):
+        sso.sign_in("anna@acme.example")
+    reasons = [e.reason for e in sso.portal.audit.list(sso.world.staff)]
+    assert "membership_disabled" in reasons
+
+
+def test_a_wrong_client_secret_is_refused_by_the_provider(sso: Sso) -> None:
+    _member_of(sso, sso.acme, "anna@acme.example")
+    sso.configure(client_secret="not-the-secret-the-provider-knows")
+    with pytest.raises(AuthenticationFailed):
+        sso.sign_in("anna@acme.example")
+    assert sso.idp.token_requests == 1
+
+
 # -- the ID token ----------------------------------------------------------------------------
 SPOILS: dict[str, dict[str, Any]] = {
     "wrong_nonce": {"nonce": "not-the-one-we-sent"},
