@@ -331,6 +331,23 @@ def test_an_http_issuer_needs_the_loopback_setting(sso: Sso) -> None:
         sso.redirect()
 
 
+def test_disabled_sso_signs_nobody_in_requires_nothing_and_frees_its_domains(sso: Sso) -> None:
+    portal, vendor = sso.portal, sso.world.vendor
+    email = _account(sso.world, sso.main).email
+    sso.configure(required=True)
+    sso.idp.identity = {"email": email, "email_verified": True}
+    back = sso.redirect()  # begun before it was switched off
+    assert sso.portal.sso.disable(sso.world.staff, sso.acme).active is False
+    with pytest.raises(AuthenticationFailed):
+        portal.sso.complete(vendor, back["state"], back["code"], REDIRECT)
+    with pytest.raises(NotFound):
+        portal.sso.begin(vendor, sso.acme, REDIRECT)
+    assert portal.auth.authenticate(vendor, email, GOOD).actor.membership_id == sso.main.id
+    sso.configure(sso.world.customer(), domains=["acme.example"])
+    with pytest.raises(PermissionDenied):
+        portal.sso.disable(sso.world.member(sso.main), sso.acme)
+
+
 def test_a_customer_without_sso_has_nothing_to_begin(sso: Sso) -> None:
     with pytest.raises(NotFound):
         sso.portal.sso.begin(sso.world.vendor, sso.world.customer(), REDIRECT)

@@ -691,7 +691,7 @@ def sso_only(
     (nor reset) for their logins. One read, whatever the memberships."""
     wanted = {m.customer_id for m in memberships}
     found = uow.sso_configs.list_in(vendor_id, "customer_id", wanted)
-    return frozenset(c.customer_id for c in found if c.required)
+    return frozenset(c.customer_id for c in found if c.required and c.active)
 
 
 def find_account(uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:

@@ -19,7 +19,7 @@ class SsoConfig:
     customer's own e-mail domains (each belongs to one customer of the vendor at most, kept
     by :class:`SsoDomain`). ``allow_new_accounts`` lets an unknown address of those domains
     become a new extra account with ``default_profile_id``; ``required`` refuses password
-    log-in (and password reset) for the customer's logins.
+    log-in (and password reset) for the customer's logins (while ``active``).
     """
 
     id: UUID
@@ -34,6 +34,9 @@ class SsoConfig:
     default_profile_id: UUID | None = None
     required: bool = False
     updated_at: datetime | None = None
+    #: False once staff switched single sign-on off (:meth:`SsoService.disable`): nobody
+    #: signs in through it, nothing is required, and its domains are free again.
+    active: bool = True
     version: int = 1
 
 

@@ -163,6 +163,7 @@ class SsoService:
                     default_profile_id=profile_id,
                     required=needed,
                     updated_at=now,
+                    active=True,
                     version=current.version + 1,
                 )
                 uow.sso_configs.update(config, current.version)
@@ -180,6 +181,33 @@ class SsoService:
                 secret_changed=bool(sealed),
             )
         return config
+
+    def disable(self, actor: Actor, customer: Any) -> SsoConfig:
+        """Switch a customer's single sign-on off; staff with ``logins.manage`` only.
+
+        Nobody signs in through it any more (sign-ins under way fail), "SSO required" no
+        longer applies (password log-in works again for logins that have a password), and
+        its domains may be claimed by another customer. :meth:`configure` switches it on
+        again. NotFound when the customer has none.
+        """
+        vendor_id = require_admin(actor, LOGINS_MANAGE)
+        customer_id = ident("customer", customer)
+        now = self._rt.clock.now()
+        with self._rt.transaction() as uow:
+            current = uow.sso_configs.get_by(vendor_id, "customer_id", customer_id)
+            if current is None:
+                raise NotFound("sso_config", customer_id)
+            off = attrs.evolve(current, active=False, updated_at=now, version=current.version + 1)
+            uow.sso_configs.update(off, current.version)
+            self._rt.record(
+                uow,
+                vendor_id=vendor_id,
+                action="sso_disabled",
+                real=actor,
+                customer_id=customer_id,
+                target=f"customer:{customer_id}",
+            )
+        return off
 
     def get(self, actor: Actor, customer: Any) -> SsoConfig | None:
         """A customer's single sign-on set-up (its secret sealed), or None; staff only."""
@@ -204,7 +232,7 @@ class SsoService:
             held = found.get(name)
             if held is not None and held.customer_id != customer_id:
                 owner = uow.sso_configs.get_by(vendor_id, "customer_id", held.customer_id)
-                if owner is not None and name in owner.domains:
+                if owner is not None and owner.active and name in owner.domains:
                     raise Conflict(
                         "domain", "this e-mail domain belongs to another customer's single sign-on"
                     )
@@ -241,7 +269,7 @@ class SsoService:
             )
         with rt.transaction(read_only=True) as uow:
             config = uow.sso_configs.get_by(vendor_id, "customer_id", customer_id)
-        if config is None:
+        if config is None or not config.active:
             raise NotFound("sso_config", customer_id)
         http = _oidc.session(config.client_id, timeout=rt.settings.sso_timeout_seconds)
         with http:
@@ -295,7 +323,7 @@ class SsoService:
         customer_id = attempt.customer_id
         with rt.transaction(read_only=True) as uow:
             config = uow.sso_configs.get_by(vendor_id, "customer_id", customer_id)
-        if config is None:
+        if config is None or not config.active:
             self._refused(vendor_id, customer_id, "no_sso")
         kept = json.loads(rt.open(attempt.secrets))
         http = _oidc.session(

@@ -1433,7 +1433,7 @@ class StorageContract:
         now = p.clock.now()
         config = SsoConfig(
             uuid4(), vendor_id, acme.id, now, "https://idp.example", "client", "sealed",
-            ("acme.example",), True, None, True,
+            ("acme.example",), True, None, True, None, True,
         )  # fmt: skip
         with p.transaction() as uow:
             uow.sso_configs.add(config)

@@ -559,6 +559,7 @@ class SsoConfigRow(_Scoped, Base):
     default_profile_id: Mapped[UUID | None] = mapped_column(ForeignKey("profiles.id"))
     required: Mapped[bool]
     updated_at: Mapped[datetime | None]
+    active: Mapped[bool]
 
 
 class SsoDomainRow(_Scoped, Base):

@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("default_profile_id", sa.Uuid(), nullable=True),
         sa.Column("required", sa.Boolean(), nullable=False),
         sa.Column("updated_at", _WHEN(timezone=True), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
         *_scoped(p, "sso_configs"),
         sa.ForeignKeyConstraint(
             ["default_profile_id"],
