@@ -45,6 +45,7 @@ from portalkit.profiles import PermissionProfile
 from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
 from portalkit.secondfactor.model import SecondFactor
+from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
 from portalkit.staff import InboxAddress, StaffMember
 from portalkit.storage.base import TABLES
 from portalkit.storage.sqlalchemy import SqlStorage
@@ -77,6 +78,9 @@ RECORDS: dict[str, type] = {
     "ticket_attachments": TicketAttachment,
     "second_factors": SecondFactor,
     "access_tokens": AccessToken,
+    "sso_configs": SsoConfig,
+    "sso_domains": SsoDomain,
+    "sso_attempts": SsoAttempt,
     "category_tree": Category,
     "catalogue_items": CatalogueItem,
     "customer_groups": CustomerGroup,
@@ -263,7 +267,9 @@ class Parents:
         up = "category" if table == "category_tree" else "customer"  # whose tree parent_id is
         # decided_by names the membership that decided an order or a quote.
         decider = "membership" if table in ("orders", "quotes") else "decided_by"
-        parent = {"parent_id": up, "decided_by": decider}.get(name, name.removesuffix("_id"))
+        parent = {"parent_id": up, "decided_by": decider, "default_profile_id": "profile"}.get(
+            name, name.removesuffix("_id")
+        )
         if name == "item_id" and table in INBOX_CHILDREN:
             parent = "inbox_item"  # theirs is the inbox's item, not the catalogue's
         if not (name.endswith("_id") or name == "decided_by") or not hasattr(self, parent):

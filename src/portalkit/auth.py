@@ -383,27 +383,36 @@ class AuthService:
         locked: bool,
         now: datetime,
         customer: UUID | None,
+        *,
+        password: bool = True,
     ) -> tuple[str, Membership | None, list[Membership]]:
         """The reason a login fails ("" if it does not), the membership to work in, and
-        every membership the login may switch to."""
+        every membership the login may switch to. ``password=False``: the identity was
+        proved otherwise (single sign-on), so the password's rules do not apply."""
         if locked:
             return "throttled", None, []
         if account is None:
             return "unknown_login", None, []
-        if not self._rt.hasher.is_usable(account.password_hash):
+        if password and not self._rt.hasher.is_usable(account.password_hash):
             return "no_password", None, []
         if not verified:
             return "wrong_password", None, []
         if not account.active:
             return "account_disabled", None, []
         expires = account.password_expires_at
-        if account.must_change_password and expires is not None and not now < expires:
+        late = expires is not None and not now < expires
+        if password and account.must_change_password and late:
             return "password_expired", None, []
         memberships = uow.memberships.list(vendor_id, where={"account_id": account.id})
+        # A customer that requires single sign-on takes no password for its logins.
+        barred = sso_only(uow, vendor_id, memberships) if password else frozenset()
         usable, reasons = [], []
         for membership in memberships:
             if membership.status is not MembershipStatus.ACTIVE:
                 reasons.append(f"membership_{membership.status.value}")
+                continue
+            if membership.customer_id in barred:
+                reasons.append("sso_required")
                 continue
             # Evaluated live, as for every request: customer, main account and profile.
             reason = _refusal(self._access.context(member_of(membership)))
@@ -498,9 +507,13 @@ class AuthService:
     ) -> Account:
         rt = self._rt
         changes: dict[str, Any] = {"last_login_at": now, "login_count": account.login_count + 1}
-        assert account.password_hash is not None
-        # No password in the second step: the first one upgraded the hash already.
-        upgraded = password is not None and rt.hasher.needs_rehash(account.password_hash)
+        # No password in the second step (the first one upgraded the hash already), nor in
+        # a single sign-on (whose account may have no password at all).
+        upgraded = (
+            password is not None
+            and account.password_hash is not None
+            and rt.hasher.needs_rehash(account.password_hash)
+        )
         if upgraded:
             # Only now is the password known to be right, so only now may the hash change.
             changes["password_hash"] = rt.hasher.hash(password)  # type: ignore[arg-type]
@@ -517,6 +530,37 @@ class AuthService:
             hash_upgraded=upgraded,
         )
         return updated
+
+    def login_verified(self, vendor: Any, account: Any, customer: Any) -> Login:
+        """Log in an account whose identity was proved without its password — by the
+        customer's own OpenID provider (:class:`~portalkit.sso.service.SsoService`) — to
+        work in ``customer``; the :class:`Login` as :meth:`authenticate` gives it.
+
+        Only for a caller that verified the identity itself: it checks everything but the
+        password (account, membership, customer, main account and profile, live).
+        AuthenticationFailed otherwise. Runs in a transaction of its own.
+        """
+        rt = self._rt
+        rt.standalone("login_verified()")
+        vendor_id = ident("vendor", vendor)
+        account_id = ident("account", account)
+        customer_id = ident("customer", customer)
+        now = rt.clock.now()
+        with rt.transaction() as uow:
+            found = uow.accounts.get(vendor_id, account_id)
+            reason, chosen, usable = self._judge(
+                uow, vendor_id, found, True, False, now, customer_id, password=False
+            )
+            if reason:
+                self._failed(uow, vendor_id, found, reason, [], "", now, now)
+            else:
+                assert found is not None and chosen is not None
+                key = rt.account_key(vendor_id, found)
+                found = self._succeeded(uow, found, None, key, chosen, now)
+        if reason:
+            raise AuthenticationFailed()
+        assert found is not None and chosen is not None
+        return _login(found, chosen, usable)
 
     def session(self, actor: Member) -> str:
         """The session value for working as ``actor`` (after a switch of customer or a
@@ -655,6 +699,16 @@ def _session_value(account: Account, membership: Membership) -> str:
 def _session_text(membership: Membership, account_stamp: str) -> str:
     # Stamps are url-safe base64, which has no dots.
     return f"{membership.id}.{account_stamp}.{membership.session_stamp}"
+
+
+def sso_only(
+    uow: UnitOfWork, vendor_id: UUID, memberships: Sequence[Membership]
+) -> frozenset[UUID]:
+    """The customers among ``memberships``' that require single sign-on: no password log-in
+    (nor reset) for their logins. One read, whatever the memberships."""
+    wanted = {m.customer_id for m in memberships}
+    found = uow.sso_configs.list_in(vendor_id, "customer_id", wanted)
+    return frozenset(c.customer_id for c in found if c.required and c.active)
 
 
 def find_account(uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:

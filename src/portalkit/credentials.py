@@ -31,7 +31,7 @@ from portalkit._service import ident, load
 from portalkit._stamps import new_session_stamp
 from portalkit.accounts.model import Account
 from portalkit.actors import Actor, Member, System
-from portalkit.auth import find_account, login_key, member_of
+from portalkit.auth import find_account, login_key, member_of, sso_only
 from portalkit.errors import (
     AuthenticationFailed,
     ConcurrentModification,
@@ -520,8 +520,14 @@ class CredentialService:
                 customer_id=uuid4(),
             )  # fmt: skip
             self._access.context(nobody)
+            sso_only(uow, vendor_id, [])
             return False
-        return any(not self._access.context(member_of(m)).denied for m in found)
+        # A customer that requires single sign-on resets no passwords of its logins.
+        barred = sso_only(uow, vendor_id, found)
+        return any(
+            m.customer_id not in barred and not self._access.context(member_of(m)).denied
+            for m in found
+        )
 
     def _reachable(self, uow: UnitOfWork, account: Account) -> bool:
         """Whether an invited login has a customer that is still on."""

@@ -113,6 +113,9 @@ RECORD_KINDS: tuple[str, ...] = (
     _("ticket_attachment"),
     _("second_factor"),
     _("access_token"),
+    _("sso_config"),
+    _("sso_domain"),
+    _("sso_attempt"),
 )
 """The kinds of record a :class:`NotFound` or :class:`ConcurrentModification` names; each is
 translated along with the sentence. A kind not listed is shown in English."""

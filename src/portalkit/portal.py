@@ -66,6 +66,7 @@ from portalkit.review import AccessReviewService
 from portalkit.secondfactor.service import SecondFactorService
 from portalkit.settings import PortalSettings, load_settings
 from portalkit.shop.service import ShopService
+from portalkit.sso.service import SsoService
 from portalkit.staff.service import StaffService
 from portalkit.storage.base import Storage, UnitOfWork
 from portalkit.tickets.service import TicketService
@@ -133,6 +134,9 @@ class Portal:
             access_tokens=self.access_tokens,
         )
         self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
+        self.sso = SsoService(
+            rt, auth=self.auth, contacts=self.contacts, memberships=self.memberships
+        )
         self.staff = StaffService(rt)
         self.inbox = InboxService(rt, access=self.access, outbox=outbox, staff=self.staff)
         self.work_requests = WorkRequestService(rt, access=self.access, inbox=self.inbox)

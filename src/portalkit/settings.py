@@ -317,6 +317,25 @@ class PortalSettings(BaseSettings):
         description="How fresh an access token's 'last used' is kept: written at most once "
         "in this many seconds per token, not on every request.",
     )
+    sso_timeout_seconds: float = pydantic.Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="How long a single sign-on waits for the customer's OpenID provider "
+        "(discovery, keys, token endpoint) before it gives up.",
+    )
+    sso_attempt_seconds: int = pydantic.Field(
+        default=600,
+        ge=60,
+        le=3600,
+        description="How long a single sign-on begun may take before the provider sends the "
+        "person back; its state works once, within this time.",
+    )
+    sso_allow_http_loopback: bool = pydantic.Field(
+        default=False,
+        description="Accept an http:// issuer on 127.0.0.1 (tests with a local provider "
+        "only); every other issuer must use https://.",
+    )
 
 
 NUMBER_PLACEHOLDERS = frozenset({"customer_code", "seq", "year"})

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.secondfactor.model import SecondFactor
+    from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
     from portalkit.tokens import Token, TokenPurpose
@@ -200,6 +201,21 @@ class UnitOfWork(Protocol):
     @property
     def access_tokens(self) -> Repository[AccessToken]:
         """Integrations' access tokens (digests only), each bound to one membership."""
+        ...
+
+    @property
+    def sso_configs(self) -> Repository[SsoConfig]:
+        """Customers' single sign-on set-ups (one per customer)."""
+        ...
+
+    @property
+    def sso_domains(self) -> Repository[SsoDomain]:
+        """The e-mail domains of customers' single sign-on (each one customer's at most)."""
+        ...
+
+    @property
+    def sso_attempts(self) -> Repository[SsoAttempt]:
+        """Single sign-ons under way (state digest, sealed nonce and PKCE verifier)."""
         ...
 
     @property
@@ -835,6 +851,30 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
         ),
     ),
     "access_tokens": (),
+    "sso_configs": (
+        UniqueKey(
+            "uq_sso_configs_customer",
+            ("vendor_id", "customer_id"),
+            "customer_id",
+            "this customer has single sign-on already",
+        ),
+    ),
+    "sso_domains": (
+        UniqueKey(
+            "uq_sso_domains_domain",
+            ("vendor_id", "domain"),
+            "domain",
+            "this e-mail domain belongs to another customer's single sign-on",
+        ),
+    ),
+    "sso_attempts": (
+        UniqueKey(
+            "uq_sso_attempts_digest",
+            ("vendor_id", "digest"),
+            "digest",
+            "this sign-in exists already",
+        ),
+    ),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -883,6 +923,9 @@ TABLES = (
     "quote_messages",
     "second_factors",
     "access_tokens",
+    "sso_configs",
+    "sso_domains",
+    "sso_attempts",
 )
 """Every table, in an order where each one's references come before it."""
 

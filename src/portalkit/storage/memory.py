@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from portalkit.registrations.model import Registration
     from portalkit.secondfactor.model import SecondFactor
     from portalkit.settings import PortalSettings
+    from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
     from portalkit.tokens import Token, TokenPurpose
@@ -317,6 +318,9 @@ class MemoryUnitOfWork:
         self.ticket_attachments: _Table[TicketAttachment] = _Table(self, "ticket_attachments")
         self.second_factors: _Table[SecondFactor] = _Table(self, "second_factors")
         self.access_tokens: _Table[AccessToken] = _Table(self, "access_tokens")
+        self.sso_configs: _Table[SsoConfig] = _Table(self, "sso_configs")
+        self.sso_domains: _Table[SsoDomain] = _Table(self, "sso_domains")
+        self.sso_attempts: _Table[SsoAttempt] = _Table(self, "sso_attempts")
         self.categories: _Table[Category] = _Table(self, "category_tree")
         self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
         self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")

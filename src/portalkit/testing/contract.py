@@ -1461,3 +1461,51 @@ class StorageContract:
             )
             assert uow.contacts.list_in(vendor_id, "customer_id", [acme.id]) == [first, third]
             raise RuntimeError("roll back")
+
+    def test_sso_domains_are_one_customers_and_a_sign_in_is_spent_once(
+        self, world: World, other: World
+    ) -> None:
+        from datetime import timedelta
+
+        from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
+
+        p = world.portal
+        vendor_id = world.vendor.id
+        acme, beta = world.customer(), world.customer()
+        now = p.clock.now()
+        config = SsoConfig(
+            uuid4(), vendor_id, acme.id, now, "https://idp.example", "client", "sealed",
+            ("acme.example",), True, None, True, None, True,
+        )  # fmt: skip
+        with p.transaction() as uow:
+            uow.sso_configs.add(config)
+            uow.sso_domains.add(SsoDomain(uuid4(), vendor_id, acme.id, "acme.example", now))
+        with pytest.raises(Conflict) as caught, p.transaction() as uow:
+            uow.sso_domains.add(SsoDomain(uuid4(), vendor_id, beta.id, "acme.example", now))
+        assert caught.value.field == "domain"
+        with pytest.raises(Conflict), p.transaction() as uow:
+            uow.sso_configs.add(attrs.evolve(config, id=uuid4()))
+        # Another vendor's customer may use the same domain in its own portal.
+        theirs = other.customer()
+        with p.transaction() as uow:
+            uow.sso_domains.add(SsoDomain(uuid4(), other.vendor.id, theirs.id, "acme.example", now))
+        attempt = SsoAttempt(
+            uuid4(), vendor_id, acme.id, "d" * 64, "sealed", "https://h.example/back", now,
+            now + timedelta(minutes=10),
+        )  # fmt: skip
+        with p.transaction() as uow:
+            uow.sso_attempts.add(attempt)
+        with p.transaction(read_only=True) as uow:
+            assert uow.sso_configs.get_by(vendor_id, "customer_id", acme.id) == config
+            assert uow.sso_configs.list_in(vendor_id, "customer_id", [acme.id, beta.id]) == [config]
+            assert uow.sso_domains.get_by(vendor_id, "domain", "acme.example").customer_id == (  # type: ignore[union-attr]
+                acme.id
+            )
+            found = uow.sso_attempts.get_by(vendor_id, "digest", "d" * 64)
+            assert found == attempt
+            assert uow.sso_attempts.get_by(other.vendor.id, "digest", "d" * 64) is None
+        spent = attrs.evolve(attempt, used_at=now, version=2)
+        with p.transaction() as uow:
+            uow.sso_attempts.update(spent, 1)
+        with pytest.raises(ConcurrentModification), p.transaction() as uow:
+            uow.sso_attempts.update(attrs.evolve(spent, version=3), 1)  # a second spender

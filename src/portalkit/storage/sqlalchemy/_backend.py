@@ -106,6 +106,7 @@ if TYPE_CHECKING:
     from portalkit.registrations.model import Registration
     from portalkit.secondfactor.model import SecondFactor
     from portalkit.settings import PortalSettings
+    from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
     from portalkit.tokens import Token, TokenPurpose
@@ -795,6 +796,21 @@ class SqlUnitOfWork:
     def access_tokens(self) -> _Repo[AccessToken]:
         """Integrations' access tokens."""
         return self._repo("access_tokens")
+
+    @property
+    def sso_configs(self) -> _Repo[SsoConfig]:
+        """Customers' single sign-on set-ups."""
+        return self._repo("sso_configs")
+
+    @property
+    def sso_domains(self) -> _Repo[SsoDomain]:
+        """The e-mail domains of customers' single sign-on."""
+        return self._repo("sso_domains")
+
+    @property
+    def sso_attempts(self) -> _Repo[SsoAttempt]:
+        """Single sign-ons under way."""
+        return self._repo("sso_attempts")
 
     @property
     def ticket_attachments(self) -> _Repo[TicketAttachment]:

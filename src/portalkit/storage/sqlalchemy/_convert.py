@@ -55,6 +55,7 @@ from portalkit.profiles import PermissionProfile
 from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
 from portalkit.secondfactor.model import SecondFactor
+from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
 from portalkit.staff.model import InboxAddress, StaffMember
 from portalkit.storage.base import UNIQUE_KEYS
 from portalkit.storage.sqlalchemy.rows import Base, UTCDateTime
@@ -210,6 +211,9 @@ LAYOUTS: Mapping[str, _Layout] = {
     "ticket_attachments": _Layout(TicketAttachment),
     "second_factors": _Layout(SecondFactor),
     "access_tokens": _Layout(AccessToken),
+    "sso_configs": _Layout(SsoConfig),
+    "sso_domains": _Layout(SsoDomain),
+    "sso_attempts": _Layout(SsoAttempt),
     "category_tree": _Layout(Category),
     # The folded name and description are what a catalogue search compares.
     "catalogue_items": _Layout(CatalogueItem, keys={"name": code_key, "description": code_key}),

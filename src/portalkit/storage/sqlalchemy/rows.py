@@ -563,6 +563,48 @@ class AccessTokenRow(_Scoped, Base):
     revoked_at: Mapped[datetime | None]
 
 
+class SsoConfigRow(_Scoped, Base):
+    """A customer's single sign-on set-up: its provider, sealed client secret and rules."""
+
+    __tablename__ = "sso_configs"
+    __table_args__ = (UniqueConstraint("vendor_id", "customer_id", name="uq_sso_configs_customer"),)
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(500))
+    client_secret: Mapped[str] = mapped_column(Text)
+    domains: Mapped[list[Any]]
+    allow_new_accounts: Mapped[bool]
+    default_profile_id: Mapped[UUID | None] = mapped_column(ForeignKey("profiles.id"))
+    required: Mapped[bool]
+    updated_at: Mapped[datetime | None]
+    active: Mapped[bool]
+
+
+class SsoDomainRow(_Scoped, Base):
+    """An e-mail domain of one customer's single sign-on."""
+
+    __tablename__ = "sso_domains"
+    __table_args__ = (UniqueConstraint("vendor_id", "domain", name="uq_sso_domains_domain"),)
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    domain: Mapped[str] = mapped_column(String(253))
+
+
+class SsoAttemptRow(_Scoped, Base):
+    """A single sign-on under way: the state's digest, the sealed nonce and verifier."""
+
+    __tablename__ = "sso_attempts"
+    __table_args__ = (UniqueConstraint("vendor_id", "digest", name="uq_sso_attempts_digest"),)
+
+    customer_id: Mapped[UUID] = mapped_column(ForeignKey("customers.id"))
+    digest: Mapped[str] = mapped_column(String(64))
+    secrets: Mapped[str] = mapped_column(Text)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class CategoryRow(_Scoped, Base):
     """A node of the category tree."""
 

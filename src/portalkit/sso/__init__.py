@@ -1,0 +1,1 @@
+"""Single sign-on per customer through the customer's own OpenID Connect provider."""
