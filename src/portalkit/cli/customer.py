@@ -180,7 +180,7 @@ def show(runtime: Runtime, code: str) -> None:
         f"  Parent: {parent or '-'}",
         f"  Prices shown: {'yes' if found.settings.show_prices else 'no'}, "
         f"shop: {'on' if found.settings.shop_enabled else 'off'}",
-        f"  Orders waiting for approval: "
+        "  Orders waiting for approval: "
         + (
             f"above {found.settings.approval_above}"
             if found.settings.approval_above is not None
