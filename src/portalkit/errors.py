@@ -112,6 +112,7 @@ RECORD_KINDS: tuple[str, ...] = (
     _("ticket"),
     _("ticket_attachment"),
     _("second_factor"),
+    _("passkey"),
 )
 """The kinds of record a :class:`NotFound` or :class:`ConcurrentModification` names; each is
 translated along with the sentence. A kind not listed is shown in English."""

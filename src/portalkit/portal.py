@@ -52,6 +52,7 @@ from portalkit.orders.model import Order, OrderStatus
 from portalkit.orders.service import OrderService
 from portalkit.outbox.delivery import Outbox
 from portalkit.outbox.service import MailService
+from portalkit.passkeys.service import PasskeyService
 from portalkit.passwords import PasswordHasher
 from portalkit.pricing.service import PricingService
 from portalkit.profiles.service import ProfileService
@@ -123,7 +124,10 @@ class Portal:
         self.profiles = ProfileService(rt, access=self.access)
         self.documents = DocumentService(rt, access=self.access, assets=self.assets)
         self.second_factor = SecondFactorService(rt)
-        self.auth = AuthService(rt, access=self.access, second_factor=self.second_factor)
+        self.passkeys = PasskeyService(rt)
+        self.auth = AuthService(
+            rt, access=self.access, second_factor=self.second_factor, passkeys=self.passkeys
+        )
         self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
         self.staff = StaffService(rt)
         self.inbox = InboxService(rt, access=self.access, outbox=outbox, staff=self.staff)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from portalkit.memberships.model import Membership
     from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.passkeys.model import Passkey
     from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
@@ -194,6 +195,11 @@ class UnitOfWork(Protocol):
     @property
     def second_factors(self) -> Repository[SecondFactor]:
         """Accounts' TOTP second factors (one per account)."""
+        ...
+
+    @property
+    def passkeys(self) -> Repository[Passkey]:
+        """Accounts' passkeys (WebAuthn credentials; several per account)."""
         ...
 
     @property
@@ -828,6 +834,14 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
             "this account has a second factor already",
         ),
     ),
+    "passkeys": (
+        UniqueKey(
+            "uq_passkeys_credential",
+            ("vendor_id", "credential_id"),
+            "credential_id",
+            "this passkey is registered already",
+        ),
+    ),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -875,6 +889,7 @@ TABLES = (
     "orders",
     "quote_messages",
     "second_factors",
+    "passkeys",
 )
 """Every table, in an order where each one's references come before it."""
 

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from portalkit.memberships.model import Membership
     from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.passkeys.model import Passkey
     from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
@@ -315,6 +316,7 @@ class MemoryUnitOfWork:
         self.tickets: _Table[Ticket] = _Table(self, "tickets")
         self.ticket_attachments: _Table[TicketAttachment] = _Table(self, "ticket_attachments")
         self.second_factors: _Table[SecondFactor] = _Table(self, "second_factors")
+        self.passkeys: _Table[Passkey] = _Table(self, "passkeys")
         self.categories: _Table[Category] = _Table(self, "category_tree")
         self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
         self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")

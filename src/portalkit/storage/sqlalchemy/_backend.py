@@ -99,6 +99,7 @@ if TYPE_CHECKING:
     from portalkit.memberships.model import Membership
     from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.passkeys.model import Passkey
     from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
@@ -789,6 +790,11 @@ class SqlUnitOfWork:
     def second_factors(self) -> _Repo[SecondFactor]:
         """Accounts' second factors."""
         return self._repo("second_factors")
+
+    @property
+    def passkeys(self) -> _Repo[Passkey]:
+        """Accounts' passkeys."""
+        return self._repo("passkeys")
 
     @property
     def ticket_attachments(self) -> _Repo[TicketAttachment]:
