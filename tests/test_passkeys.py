@@ -24,7 +24,7 @@ from portals import GOOD
 from portals import account_of as _account
 from portals import login_with_password as _login
 from portals import mail_world as _world
-from webauthn_soft import SoftAuthenticator
+from webauthn_soft import SoftAuthenticator, b64
 
 
 def _clock(portal: Portal) -> FixedClock:
@@ -210,7 +210,8 @@ def test_login_options_are_the_same_for_everyone(portal: Portal) -> None:
 
 
 def test_a_replayed_login_is_refused(portal: Portal) -> None:
-    world, _, device, _ = _registered(portal)
+    # No counter (as synced passkeys have none): only the single-use challenge refuses it.
+    world, _, device, _ = _registered(portal, counter_step=0)
     answer = device.get(portal.passkeys.login_options(world.vendor))
     portal.auth.passkey_login(world.vendor, answer)
     with pytest.raises(AuthenticationFailed):
@@ -229,6 +230,20 @@ def test_a_counter_that_does_not_grow_is_refused_and_audited(portal: Portal) -> 
     portal.auth.passkey_login(
         world.vendor, device.get(portal.passkeys.login_options(world.vendor), counter=3)
     )
+
+
+def test_a_passwordless_answer_must_carry_its_passkeys_user_handle(portal: Portal) -> None:
+    world, _, device, _ = _registered(portal)
+    _, _, other, _ = _registered(portal, world)
+    theirs = other.credentials[0].user_handle
+    swapped = device.get(portal.passkeys.login_options(world.vendor))
+    swapped["response"]["userHandle"] = b64(theirs)  # not signed: it must match the passkey
+    missing = device.get(portal.passkeys.login_options(world.vendor))
+    del missing["response"]["userHandle"]
+    for answer in (swapped, missing):
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.passkey_login(world.vendor, answer)
+    portal.auth.passkey_login(world.vendor, device.get(portal.passkeys.login_options(world.vendor)))
 
 
 def test_an_authenticator_without_a_counter_keeps_working(portal: Portal) -> None:

@@ -503,9 +503,7 @@ class AuthService:
             challenge = ""
             if reason:
                 self._failed(uow, vendor_id, account, reason, keys, backoff, now, window_start)
-            elif self._second.factor(uow, vendor_id, account.id) is not None or (  # type: ignore[union-attr]
-                self._passkeys is not None and self._passkeys.registered(uow, vendor_id, account.id)  # type: ignore[union-attr]
-            ):
+            elif self._second_step_needed(uow, vendor_id, account):
                 assert account is not None and chosen is not None
                 challenge = self._password_step(uow, account, secret, keys[0], chosen, now)
             else:
@@ -514,6 +512,17 @@ class AuthService:
                 if backoff:
                     uow.throttle_clear([backoff])  # a success ends the client's back-off
         return reason, chosen, usable, account, challenge
+
+    def _second_step_needed(
+        self, uow: UnitOfWork, vendor_id: UUID, account: Account | None
+    ) -> bool:
+        """Whether the account's log-ins go on to a second step: a TOTP factor or a
+        passkey."""
+        if account is None:
+            return False
+        if self._second.factor(uow, vendor_id, account.id) is not None:
+            return True
+        return self._passkeys is not None and self._passkeys.registered(uow, vendor_id, account.id)
 
     def _password_step(
         self,
