@@ -24,7 +24,7 @@ from portals import GOOD
 from portals import account_of as _account
 from portals import login_with_password as _login
 from portals import mail_world as _world
-from webauthn_soft import SoftAuthenticator, b64
+from portalkit.testing.authenticator import SoftAuthenticator, b64
 
 
 def _clock(portal: Portal) -> FixedClock:

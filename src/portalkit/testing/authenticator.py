@@ -1,9 +1,16 @@
-"""A software WebAuthn authenticator for the passkey tests: real EC P-256 keys, real
-authenticatorData, clientDataJSON and signatures, "none" or "packed" (self) attestation.
+"""A software WebAuthn authenticator, for testing passkey log-ins without a browser: real
+EC P-256 keys, real authenticatorData, clientDataJSON and signatures, "none" or "packed"
+(self) attestation.
 
 It answers the JSON options portalkit makes the way a browser and an authenticator together
-would (``credential.toJSON()``), so the tests drive whole ceremonies with nothing of
-portalkit's own code on the authenticator's side. Not a test module.
+would (``credential.toJSON()``), with nothing of portalkit's own code on its side.
+
+Example::
+
+    device = SoftAuthenticator(origin="https://portal.vendor.example")
+    options = portal.passkeys.registration_options(member, password=password)
+    portal.passkeys.register(member, device.create(options), name="Test key")
+    login = portal.auth.passkey_login(vendor, device.get(portal.passkeys.login_options(vendor)))
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from typing import Any
 import cbor2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+
+__all__ = ["Credential", "SoftAuthenticator", "b64", "unb64"]
 
 UP, UV, AT = 0x01, 0x04, 0x40
 
