@@ -20,11 +20,11 @@ from portalkit import (
     ValidationError,
 )
 from portalkit.auth import member_of
+from portalkit.testing.authenticator import SoftAuthenticator, b64
 from portals import GOOD
 from portals import account_of as _account
 from portals import login_with_password as _login
 from portals import mail_world as _world
-from portalkit.testing.authenticator import SoftAuthenticator, b64
 
 
 def _clock(portal: Portal) -> FixedClock:
