@@ -20,6 +20,7 @@ from portalkit import (
     ValidationError,
 )
 from portalkit.auth import member_of
+from portalkit.staffrights import DATA_ERASE
 from portalkit.testing.authenticator import SoftAuthenticator, b64
 from portals import GOOD
 from portals import account_of as _account
@@ -329,3 +330,12 @@ def test_failed_passkey_logins_are_throttled_per_client(portal: Portal) -> None:
         device.get(portal.passkeys.login_options(world.vendor)),
         client_key="10.0.0.9",
     )
+
+
+def test_erasing_a_person_takes_its_passkeys_along(portal: Portal) -> None:
+    world, membership, device, _ = _registered(portal)
+    portal.retention.erase_person(world.staff_holding(DATA_ERASE), account=membership.account_id)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.passkey_login(
+            world.vendor, device.get(portal.passkeys.login_options(world.vendor))
+        )

@@ -912,6 +912,7 @@ ERASABLE_TABLES = frozenset(
         "inbox_items",
         "inbox_comments",
         "inbox_events",
+        "passkeys",
     }
 )
 """The tables :meth:`UnitOfWork.erase` deletes from: what erasing a person removes. The
