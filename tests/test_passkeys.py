@@ -16,6 +16,7 @@ from portalkit import (
     PermissionDenied,
     Portal,
     PortalSettings,
+    RateLimited,
     SecondFactorRequired,
     ValidationError,
 )
@@ -339,3 +340,14 @@ def test_erasing_a_person_takes_its_passkeys_along(portal: Portal) -> None:
         portal.auth.passkey_login(
             world.vendor, device.get(portal.passkeys.login_options(world.vendor))
         )
+
+
+def test_login_options_are_limited_per_client_key(portal: Portal) -> None:
+    world = _world(portal)
+    for _ in range(60):
+        portal.passkeys.login_options(world.vendor, client_key="10.0.0.5")
+    with pytest.raises(RateLimited):
+        portal.passkeys.login_options(world.vendor, client_key="10.0.0.5")
+    portal.passkeys.login_options(world.vendor, client_key="10.0.0.6")
+    _clock(portal).advance(seconds=portal.settings.login_window_seconds + 1)
+    portal.passkeys.login_options(world.vendor, client_key="10.0.0.5")

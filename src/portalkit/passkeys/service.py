@@ -65,6 +65,7 @@ from portalkit.errors import (
     Conflict,
     NotFound,
     PermissionDenied,
+    RateLimited,
     ValidationError,
 )
 from portalkit.passkeys.model import Passkey
@@ -84,6 +85,7 @@ _CHALLENGE_SECONDS = 300  # as long as the password step's challenge
 _ANSWER_MAX = 64 * 1024  # a browser's answer is a few kilobytes; attestation certificates too
 _NAME_MAX = 100
 _MOST_PER_ACCOUNT = 20
+_OPTIONS_PER_WINDOW = 60  # a login page opened once a quarter hour by everyone in an office
 _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 
 
@@ -270,7 +272,7 @@ class PasskeyService:
             )
 
     # -- log-in ------------------------------------------------------------------------------
-    def login_options(self, vendor: Any) -> dict[str, Any]:
+    def login_options(self, vendor: Any, *, client_key: str | None = None) -> dict[str, Any]:
         """Options for a log-in without a password (``navigator.credentials.get()``).
 
         The same for every caller but for the challenge: no list of credentials, so they
@@ -278,14 +280,24 @@ class PasskeyService:
         passkey stands for the password and the second factor both). The challenge is bound
         to no account, works once, for five minutes. Finish with
         ``portal.auth.passkey_login``.
+
+        Each call stores a challenge for anyone who asks, so pass ``client_key`` (as for
+        ``authenticate``): one client key gets at most 60 a login window, then RateLimited
+        (which tells nothing of any account).
         """
         vendor_id = ident("vendor", vendor)
         rp_id, _ = self._relying_party()
-        now = self._rt.clock.now()
+        rt = self._rt
+        now = rt.clock.now()
         raw = new_token()
-        with self._rt.transaction() as uow:
+        with rt.transaction() as uow:
             if uow.vendors.get(vendor_id) is None:
                 raise NotFound("vendor", vendor_id)
+            if isinstance(client_key, str) and client_key:
+                key = rt.throttle_key("passkey-options", vendor_id, client_key[:200])
+                window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
+                if uow.throttle_hit(key, now, window_start) > _OPTIONS_PER_WINDOW:
+                    raise RateLimited("passkey log-ins from this client")
             uow.tokens.add(
                 Token(
                     id=ordered_id(now),
