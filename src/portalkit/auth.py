@@ -19,6 +19,7 @@ answer nor the work tells them apart. The real reason goes to the audit log.
 
 from __future__ import annotations
 
+import base64
 import hmac
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from portalkit._runtime import Runtime
     from portalkit.access import AccessContext, AccessService
     from portalkit.accesstokens.service import AccessTokenService
+    from portalkit.passkeys.service import PasskeyService
     from portalkit.secondfactor.service import SecondFactorService
     from portalkit.storage.base import UnitOfWork
 
@@ -88,11 +90,13 @@ class AuthService:
         access: AccessService,
         second_factor: SecondFactorService,
         access_tokens: AccessTokenService | None = None,
+        passkeys: PasskeyService | None = None,
     ) -> None:
         self._rt = rt
         self._access = access
         self._second = second_factor
         self._access_tokens = access_tokens
+        self._passkeys = passkeys
 
     def authenticate(
         self,
@@ -265,6 +269,174 @@ class AuthService:
         assert account is not None and chosen is not None
         return _login(account, chosen, usable)
 
+    def complete_login_with_passkey(
+        self, vendor: Any, challenge: str, response: object, *, client_key: str | None = None
+    ) -> Login:
+        """The second step of a log-in with one of the account's passkeys: the challenge of
+        :class:`SecondFactorRequired` and the browser's answer to
+        ``portal.passkeys.second_factor_options(vendor, challenge)``.
+
+        As :meth:`complete_login`: the challenge works once, right or wrong; failures count
+        on the same per-account counter as wrong codes; AuthenticationFailed for every
+        failure (another account's passkey, a removed one, a wrong origin, a counter that
+        did not grow). Runs in a transaction of its own.
+        """
+        rt = self._rt
+        rt.standalone("complete_login_with_passkey()")
+        vendor_id = ident("vendor", vendor)
+        fits = isinstance(challenge, str) and 0 < len(challenge) < 200 and v.encodable(challenge)
+        now = rt.clock.now()
+        window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
+        reason, target = "", "login:unknown"
+        account: Account | None = None
+        chosen: Membership | None = None
+        usable: list[Membership] = []
+        try:
+            with rt.transaction() as uow:
+                token = (
+                    uow.consume_token(
+                        vendor_id, TokenPurpose.SECOND_FACTOR, token_digest(challenge), now
+                    )
+                    if fits and self._passkeys is not None
+                    else None
+                )
+                if token is None or token.account_id is None or token.membership_id is None:
+                    reason = "bad_challenge"
+                else:
+                    assert self._passkeys is not None
+                    target = f"account:{token.account_id}"
+                    key = rt.throttle_key("second-factor", vendor_id, str(token.account_id))
+                    tries = uow.throttle_hit(key, now, window_start)
+                    account = uow.accounts.get(vendor_id, token.account_id)
+                    membership = uow.memberships.get(vendor_id, token.membership_id)
+                    if tries > rt.settings.login_max_failures:
+                        reason = "throttled"
+                    elif account is None or membership is None:
+                        reason = "no_second_factor"
+                    else:
+                        _, reason = self._passkeys.check(
+                            uow,
+                            vendor_id,
+                            response,
+                            _challenge_bytes(challenge),
+                            account_id=account.id,
+                            user_verification=False,
+                            now=now,
+                        )
+                        if not reason:
+                            reason, chosen, usable = self._judge(
+                                uow, vendor_id, account, True, False, now, membership.customer_id
+                            )
+                            if not reason:
+                                assert chosen is not None
+                                uow.throttle_clear([key])
+                                account = self._succeeded(
+                                    uow,
+                                    account,
+                                    None,
+                                    rt.account_key(vendor_id, account),
+                                    chosen,
+                                    now,
+                                )
+                if reason:
+                    self._second_step_failed(uow, vendor_id, target, reason)
+        except ConcurrentModification:
+            raise AuthenticationFailed() from None
+        if reason == "password_expired":
+            raise PasswordExpired()
+        if reason:
+            raise AuthenticationFailed()
+        assert account is not None and chosen is not None
+        return _login(account, chosen, usable)
+
+    def passkey_login(
+        self,
+        vendor: Any,
+        response: object,
+        *,
+        client_key: str | None = None,
+        customer: Any = None,
+    ) -> Login:
+        """Log in without a password: the browser's answer to
+        ``portal.passkeys.login_options(vendor)``, made with a discoverable passkey that
+        verified its user (PIN, fingerprint, face).
+
+        The passkey stands for both factors, so no second step follows. The account must be
+        able to log in as with its password (active account, membership and customer; a
+        password set). Failures count per client key on the password's counter, and on the
+        account's once the passkey names one; a locked account is refused here too. Every
+        failure raises the same AuthenticationFailed, whether the passkey exists or not.
+        Runs in a transaction of its own.
+        """
+        rt = self._rt
+        rt.standalone("passkey_login()")
+        vendor_id = ident("vendor", vendor)
+        wanted = ident("customer", customer) if customer is not None else None
+        settings = rt.settings
+        now = rt.clock.now()
+        window_start = now - timedelta(seconds=settings.login_window_seconds)
+        limit = settings.login_max_failures
+        reason = ""
+        account: Account | None = None
+        chosen: Membership | None = None
+        usable: list[Membership] = []
+        try:
+            with rt.transaction() as uow:
+                keys = [""]
+                backoff = ""
+                if isinstance(client_key, str) and client_key:
+                    client = client_key[:_CLIENT_KEY_MAX]
+                    keys.append(rt.throttle_key("client", vendor_id, client))
+                    backoff = rt.throttle_key("client-backoff", vendor_id, client)
+                clients = uow.throttle_count(keys[1:], window_start) if len(keys) > 1 else 0
+                locked = clients >= limit or self._backing_off(uow, backoff, now)
+                signed = (
+                    self._passkeys.login_challenge(uow, vendor_id, response, now)
+                    if self._passkeys is not None
+                    else None
+                )
+                if locked:
+                    reason = "throttled"
+                elif signed is None:
+                    reason = "bad_challenge"
+                else:
+                    assert self._passkeys is not None
+                    named, reason = self._passkeys.check(
+                        uow,
+                        vendor_id,
+                        response,
+                        signed,
+                        account_id=None,
+                        user_verification=True,
+                        now=now,
+                    )
+                    if named is not None:
+                        account = uow.accounts.get(vendor_id, named.account_id)
+                        keys[0] = rt.account_key(vendor_id, account)
+                    if not reason and uow.throttle_count(keys[:1], window_start) >= limit:
+                        reason = "throttled"  # locked by failed passwords: a passkey waits too
+                    elif not reason:
+                        reason, chosen, usable = self._judge(
+                            uow, vendor_id, account, True, False, now, wanted
+                        )
+                    if reason and keys[0]:
+                        uow.throttle_hit(keys[0], now, window_start)
+                if reason:
+                    self._failed(uow, vendor_id, account, reason, keys, backoff, now, window_start)
+                else:
+                    assert account is not None and chosen is not None
+                    account = self._succeeded(uow, account, None, keys[0], chosen, now)
+                    if backoff:
+                        uow.throttle_clear([backoff])
+        except ConcurrentModification:
+            raise AuthenticationFailed() from None
+        if reason == "password_expired":
+            raise PasswordExpired()
+        if reason:
+            raise AuthenticationFailed()
+        assert account is not None and chosen is not None
+        return _login(account, chosen, usable)
+
     def _second_step_failed(
         self, uow: UnitOfWork, vendor_id: UUID, target: str, reason: str
     ) -> None:
@@ -334,7 +506,7 @@ class AuthService:
             challenge = ""
             if reason:
                 self._failed(uow, vendor_id, account, reason, keys, backoff, now, window_start)
-            elif self._second.factor(uow, vendor_id, account.id) is not None:  # type: ignore[union-attr]
+            elif self._second_step_needed(uow, vendor_id, account):
                 assert account is not None and chosen is not None
                 challenge = self._password_step(uow, account, secret, keys[0], chosen, now)
             else:
@@ -343,6 +515,17 @@ class AuthService:
                 if backoff:
                     uow.throttle_clear([backoff])  # a success ends the client's back-off
         return reason, chosen, usable, account, challenge
+
+    def _second_step_needed(
+        self, uow: UnitOfWork, vendor_id: UUID, account: Account | None
+    ) -> bool:
+        """Whether the account's log-ins go on to a second step: a TOTP factor or a
+        passkey."""
+        if account is None:
+            return False
+        if self._second.factor(uow, vendor_id, account.id) is not None:
+            return True
+        return self._passkeys is not None and self._passkeys.registered(uow, vendor_id, account.id)
 
     def _password_step(
         self,
@@ -709,6 +892,12 @@ def sso_only(
     wanted = {m.customer_id for m in memberships}
     found = uow.sso_configs.list_in(vendor_id, "customer_id", wanted)
     return frozenset(c.customer_id for c in found if c.required and c.active)
+
+
+def _challenge_bytes(challenge: str) -> bytes:
+    """The WebAuthn challenge a second step's challenge stands for (the raw token is
+    base64url text of its 32 random bytes)."""
+    return base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))
 
 
 def find_account(uow: UnitOfWork, vendor_id: UUID, typed: str) -> Account | None:

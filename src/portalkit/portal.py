@@ -54,6 +54,7 @@ from portalkit.orders.model import Order, OrderStatus
 from portalkit.orders.service import OrderService
 from portalkit.outbox.delivery import Outbox
 from portalkit.outbox.service import MailService
+from portalkit.passkeys.service import PasskeyService
 from portalkit.passwords import PasswordHasher
 from portalkit.pricing.service import PricingService
 from portalkit.profiles.service import ProfileService
@@ -127,11 +128,13 @@ class Portal:
         self.documents = DocumentService(rt, access=self.access, assets=self.assets)
         self.second_factor = SecondFactorService(rt)
         self.access_tokens = AccessTokenService(rt, access=self.access)
+        self.passkeys = PasskeyService(rt)
         self.auth = AuthService(
             rt,
             access=self.access,
             second_factor=self.second_factor,
             access_tokens=self.access_tokens,
+            passkeys=self.passkeys,
         )
         self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
         self.sso = SsoService(

@@ -206,7 +206,7 @@ class RetentionService:
 
         The person is the account with every login (membership) it holds and the contact of
         each, or the contact with the logins made of it and their accounts. Deleted: those
-        contacts, accounts and logins; their one-time links, carts, self-registrations (with
+        contacts, accounts and logins; their passkeys, one-time links, carts, self-registrations (with
         their inbox items) and every queued or sent mail to their addresses. In the audit
         log, the events that name the person keep their id, time, action and outcome, but its
         names, addresses, username and record ids become one pseudonym: ``erased-`` and
@@ -319,6 +319,10 @@ class RetentionService:
             for value in ids
             for t in uow.access_tokens.list(vendor_id, where={field: value})
         }
+        # A passkey's name ("Jan's phone") is the person's too.
+        passkeys = {
+            p.id for a in account_ids for p in uow.passkeys.list(vendor_id, where={"account_id": a})
+        }
         carts = {
             c.id
             for m in membership_ids
@@ -360,6 +364,7 @@ class RetentionService:
         uow.erase(vendor_id, "registrations", set(registrations))
         uow.erase(vendor_id, "memberships", membership_ids)
         uow.erase(vendor_id, "contacts", set(person.contacts))
+        uow.erase(vendor_id, "passkeys", passkeys)
         uow.erase(vendor_id, "accounts", account_ids)
         comments_rewritten = self._rewrite_comments(
             uow, vendor_id, account_ids, items, needles, pseudonym

@@ -9,6 +9,7 @@ Nothing else in portalkit reads the environment.
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Any, Literal
 
@@ -337,9 +338,77 @@ class PortalSettings(BaseSettings):
         "only); every other issuer must use https://.",
     )
 
+    passkey_rp_id: str = pydantic.Field(
+        default="",
+        max_length=253,
+        description="The WebAuthn relying-party id passkeys are bound to: the host of "
+        "PORTALKIT_BASE_URL when empty, or a domain it ends with (a passkey made for "
+        "'vendor.example' works on 'portal.vendor.example'). Changing it makes every "
+        "registered passkey stop working.",
+    )
+    passkey_origins: list[str] = pydantic.Field(
+        default_factory=list,
+        max_length=20,
+        description="The origins (https://host[:port]) passkey ceremonies may come from: "
+        "the origin of PORTALKIT_BASE_URL when empty. Each must be the relying-party id or "
+        "below it; plain http only for localhost.",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _passkey_origins_fit(self) -> PortalSettings:
+        # Checked at start-up only when set explicitly: a derived value is checked when a
+        # ceremony starts, so an http:// base URL keeps working for everything but passkeys.
+        if self.passkey_rp_id or self.passkey_origins:
+            passkey_relying_party(self)
+        return self
+
 
 NUMBER_PLACEHOLDERS = frozenset({"customer_code", "seq", "year"})
 """The placeholders an order or quote number pattern may use."""
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_RE = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+_ORIGIN_RE = re.compile(r"^(https?)://([^/:?#\s]+)(:[0-9]{1,5})?$")
+
+
+def passkey_relying_party(settings: PortalSettings) -> tuple[str, tuple[str, ...]]:
+    """The relying-party id and the allowed origins of passkey ceremonies, from
+    ``PORTALKIT_PASSKEY_RP_ID`` and ``PORTALKIT_PASSKEY_ORIGINS`` or else from
+    ``PORTALKIT_BASE_URL``; ValueError saying what does not fit."""
+    # The base URL's pattern already refuses paths without a host and query strings.
+    base = _ORIGIN_RE.fullmatch("/".join(settings.base_url.split("/", 3)[:3]))
+    host = base.group(2).lower() if base else ""
+    rp_id = settings.passkey_rp_id or host
+    origins = tuple(settings.passkey_origins) or (
+        (f"{base.group(1)}://{host}{base.group(3) or ''}",) if base else ()
+    )
+    if not _HOST_RE.fullmatch(rp_id) or rp_id.replace(".", "").isdigit():
+        raise ValueError(
+            f"PORTALKIT_PASSKEY_RP_ID: {rp_id!r} is not a domain name (lower case, no port, "
+            "no IP address)"
+        )
+    if not origins:
+        raise ValueError("PORTALKIT_PASSKEY_ORIGINS: no origin for passkey ceremonies")
+    for origin in origins:
+        found = _ORIGIN_RE.fullmatch(origin)
+        host = found.group(2) if found else ""
+        if found is None or host != host.lower():
+            raise ValueError(
+                f"PORTALKIT_PASSKEY_ORIGINS: {origin!r} is not an origin like "
+                "https://portal.vendor.example (lower case, no path)"
+            )
+        if found.group(1) == "http" and host != "localhost":
+            raise ValueError(
+                f"PORTALKIT_PASSKEY_ORIGINS: {origin!r} uses plain http; browsers allow "
+                "passkeys over http only on localhost"
+            )
+        if host != rp_id and not host.endswith("." + rp_id):
+            raise ValueError(
+                f"PORTALKIT_PASSKEY_ORIGINS: {origin!r} is not on the relying-party id "
+                f"{rp_id!r} or below it (set PORTALKIT_PASSKEY_RP_ID)"
+            )
+    return rp_id, origins
 
 
 def check_number_pattern(pattern: str) -> None:

@@ -28,6 +28,10 @@ class TokenPurpose(enum.Enum):
     CONFIRM = "confirm"
     #: The second step of a log-in: the password was right, a code is still needed.
     SECOND_FACTOR = "second_factor"
+    #: A passkey being registered: the WebAuthn challenge, bound to the member's account.
+    PASSKEY_REGISTER = "passkey_register"
+    #: A log-in with a passkey and no password: a WebAuthn challenge bound to no account.
+    PASSKEY_LOGIN = "passkey_login"
 
 
 def new_token() -> str:

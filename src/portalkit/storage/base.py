@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from portalkit.memberships.model import Membership
     from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.passkeys.model import Passkey
     from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
@@ -216,6 +217,11 @@ class UnitOfWork(Protocol):
     @property
     def sso_attempts(self) -> Repository[SsoAttempt]:
         """Single sign-ons under way (state digest, sealed nonce and PKCE verifier)."""
+        ...
+
+    @property
+    def passkeys(self) -> Repository[Passkey]:
+        """Accounts' passkeys (WebAuthn credentials; several per account)."""
         ...
 
     @property
@@ -875,6 +881,14 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
             "this sign-in exists already",
         ),
     ),
+    "passkeys": (
+        UniqueKey(
+            "uq_passkeys_credential",
+            ("vendor_id", "credential_id"),
+            "credential_id",
+            "this passkey is registered already",
+        ),
+    ),
 }
 """Every uniqueness rule, by table; backends enforce exactly these."""
 
@@ -926,6 +940,7 @@ TABLES = (
     "sso_configs",
     "sso_domains",
     "sso_attempts",
+    "passkeys",
 )
 """Every table, in an order where each one's references come before it."""
 
@@ -949,6 +964,7 @@ ERASABLE_TABLES = frozenset(
         "inbox_items",
         "inbox_comments",
         "inbox_events",
+        "passkeys",
     }
 )
 """The tables :meth:`UnitOfWork.erase` deletes from: what erasing a person removes. The

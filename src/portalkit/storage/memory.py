@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from portalkit.memberships.model import Membership
     from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.passkeys.model import Passkey
     from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
@@ -321,6 +322,7 @@ class MemoryUnitOfWork:
         self.sso_configs: _Table[SsoConfig] = _Table(self, "sso_configs")
         self.sso_domains: _Table[SsoDomain] = _Table(self, "sso_domains")
         self.sso_attempts: _Table[SsoAttempt] = _Table(self, "sso_attempts")
+        self.passkeys: _Table[Passkey] = _Table(self, "passkeys")
         self.categories: _Table[Category] = _Table(self, "category_tree")
         self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
         self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")

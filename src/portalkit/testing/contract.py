@@ -1509,3 +1509,49 @@ class StorageContract:
             uow.sso_attempts.update(spent, 1)
         with pytest.raises(ConcurrentModification), p.transaction() as uow:
             uow.sso_attempts.update(attrs.evolve(spent, version=3), 1)  # a second spender
+
+    def test_passkeys_read_back_with_credential_ids_unique_per_vendor(
+        self, world: World, other: World
+    ) -> None:
+        from portalkit.passkeys.model import Passkey
+
+        p = world.portal
+        clock = cast(FixedClock, p.clock)
+        mine, theirs = world.account(), other.account()
+
+        def passkey(owner: World, account: UUID, credential: str, **fields: Any) -> Passkey:
+            clock.advance(seconds=1)
+            return Passkey(
+                id=uuid4(),
+                vendor_id=owner.vendor.id,
+                account_id=account,
+                created_at=p.clock.now(),
+                credential_id=credential,
+                public_key="pQECAyYgASFYIA",
+                user_handle="aGFuZGxl",
+                name="Work laptop",
+                **fields,
+            )
+
+        first = passkey(world, mine.id, "Y3JlZC0x", transports=("hybrid", "internal"))
+        second = passkey(world, mine.id, "Y3JlZC0y", sign_count=2**32 - 1, backed_up=True)
+        same_id_elsewhere = passkey(other, theirs.id, "Y3JlZC0x")
+        with p.transaction() as uow:
+            uow.passkeys.add(first)
+            uow.passkeys.add(second)
+            uow.passkeys.add(same_id_elsewhere)
+        with pytest.raises(Conflict), p.transaction() as uow:
+            uow.passkeys.add(passkey(world, mine.id, "Y3JlZC0x"))
+        with p.transaction() as uow:
+            assert uow.passkeys.get_by(world.vendor.id, "credential_id", "Y3JlZC0x") == first
+            assert uow.passkeys.get_by(world.vendor.id, "credential_id", "y3jlzc0x") is None
+            assert uow.passkeys.get(other.vendor.id, first.id) is None
+            assert uow.passkeys.list(world.vendor.id, where={"account_id": mine.id}) == [
+                first,
+                second,
+            ]
+            used = attrs.evolve(second, sign_count=2**32, last_used_at=p.clock.now(), version=2)
+            uow.passkeys.update(used, 1)
+        with p.transaction(read_only=True) as uow:
+            assert uow.passkeys.get(world.vendor.id, second.id) == used
+            assert uow.passkeys.get(other.vendor.id, same_id_elsewhere.id) == same_id_elsewhere

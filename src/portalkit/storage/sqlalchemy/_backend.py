@@ -100,6 +100,7 @@ if TYPE_CHECKING:
     from portalkit.memberships.model import Membership
     from portalkit.orders.model import Order
     from portalkit.outbox.model import OutboxMessage
+    from portalkit.passkeys.model import Passkey
     from portalkit.pricing.model import PriceList, PriceRule
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
@@ -811,6 +812,11 @@ class SqlUnitOfWork:
     def sso_attempts(self) -> _Repo[SsoAttempt]:
         """Single sign-ons under way."""
         return self._repo("sso_attempts")
+
+    @property
+    def passkeys(self) -> _Repo[Passkey]:
+        """Accounts' passkeys."""
+        return self._repo("passkeys")
 
     @property
     def ticket_attachments(self) -> _Repo[TicketAttachment]:

@@ -50,6 +50,7 @@ from portalkit.jobs import Job
 from portalkit.memberships import LocationGrant, Membership
 from portalkit.orders.model import Order
 from portalkit.outbox import OutboxMessage
+from portalkit.passkeys.model import Passkey
 from portalkit.pricing.model import PriceList, PriceRule
 from portalkit.profiles import PermissionProfile
 from portalkit.quotes.model import Quote, QuoteMessage
@@ -214,6 +215,7 @@ LAYOUTS: Mapping[str, _Layout] = {
     "sso_configs": _Layout(SsoConfig),
     "sso_domains": _Layout(SsoDomain),
     "sso_attempts": _Layout(SsoAttempt),
+    "passkeys": _Layout(Passkey),
     "category_tree": _Layout(Category),
     # The folded name and description are what a catalogue search compares.
     "catalogue_items": _Layout(CatalogueItem, keys={"name": code_key, "description": code_key}),

@@ -605,6 +605,29 @@ class SsoAttemptRow(_Scoped, Base):
     used_at: Mapped[datetime | None]
 
 
+class PasskeyRow(_Scoped, Base):
+    """An account's passkey: a WebAuthn credential's id, public key and counter."""
+
+    __tablename__ = "passkeys"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "credential_id", name="uq_passkeys_credential"),
+        Index("ix_passkeys_account", "vendor_id", "account_id"),
+    )
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    # A credential id is at most 1023 bytes (WebAuthn level 3), 1364 in base64url.
+    credential_id: Mapped[str] = mapped_column(String(1400))
+    public_key: Mapped[str] = mapped_column(Text)
+    user_handle: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    transports: Mapped[list[Any]]
+    aaguid: Mapped[str] = mapped_column(String(36))
+    backed_up: Mapped[bool]
+    last_used_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+
+
 class CategoryRow(_Scoped, Base):
     """A node of the category tree."""
 
