@@ -40,6 +40,7 @@ from portalkit.jobs import Job
 from portalkit.memberships import Membership
 from portalkit.orders.model import DeliveryAddress, Order
 from portalkit.outbox import OutboxMessage
+from portalkit.passkeys.model import Passkey
 from portalkit.pricing import PriceList, PriceRule
 from portalkit.profiles import PermissionProfile
 from portalkit.quotes.model import Quote, QuoteMessage
@@ -78,6 +79,7 @@ RECORDS: dict[str, type] = {
     "ticket_attachments": TicketAttachment,
     "second_factors": SecondFactor,
     "access_tokens": AccessToken,
+    "passkeys": Passkey,
     "sso_configs": SsoConfig,
     "sso_domains": SsoDomain,
     "sso_attempts": SsoAttempt,
