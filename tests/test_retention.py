@@ -4,10 +4,14 @@ the append-only audit log keeps its shape without the person's data."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
 import sqlite3
+import struct
 import subprocess
 import sys
 from decimal import Decimal
@@ -40,7 +44,7 @@ from portalkit.settings import load_settings
 from portalkit.staffrights import DATA_ERASE, DATA_PRUNE, LEGACY, WHAT_EACH_ALLOWS
 from portalkit.storage.sqlalchemy import SqlStorage
 from portalkit.testing import World
-from portals import mail_world
+from portals import GOOD, login_with_password, mail_world
 from secretscan import stored_everything
 
 MAIL_KEY = Fernet.generate_key().decode()
@@ -317,6 +321,35 @@ def test_erasure_takes_the_person_out_of_the_vendors_notices_and_other_peoples_t
     portal.close()
     for word in (EMAIL, FIRST, LAST, USERNAME, account):
         assert _raw_hits(path, word) == [], word
+
+
+def test_a_person_with_a_second_factor_is_erased_with_it(tmp_path: Path) -> None:
+    storage = SqlStorage(f"sqlite:///{tmp_path / 'erase.db'}")
+    storage.upgrade_schema()
+    portal = Portal(storage, MemoryMailer(), clock=FixedClock())
+    world = mail_world(portal)
+    membership = login_with_password(world)
+    member = world.member(membership)
+    enrolment = portal.second_factor.begin(member, password=GOOD)
+    portal.second_factor.confirm(member, _totp(enrolment.secret, portal.clock.now()))
+    assert portal.second_factor.enabled(world.staff, membership.account_id)
+
+    portal.retention.erase_person(_erase_staff(world), account=membership.account_id)
+
+    with portal.transaction(read_only=True) as uow:
+        assert (
+            uow.second_factors.get_by(world.vendor.id, "account_id", membership.account_id) is None
+        )
+    portal.close()
+
+
+def _totp(secret: str, when: Any) -> str:
+    """RFC 6238 with SHA-1, six digits, 30-second steps, by hand."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    mac = hmac.new(key, struct.pack(">Q", int(when.timestamp()) // 30), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    number = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    return str(number % 1_000_000).zfill(6)
 
 
 def _raw_hits(path: Path, word: str) -> list[str]:

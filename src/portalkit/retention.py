@@ -206,7 +206,7 @@ class RetentionService:
 
         The person is the account with every login (membership) it holds and the contact of
         each, or the contact with the logins made of it and their accounts. Deleted: those
-        contacts, accounts and logins; their passkeys, one-time links, carts, self-registrations (with
+        contacts, accounts and logins; their second factor, passkeys, one-time links, carts, self-registrations (with
         their inbox items) and every queued or sent mail to their addresses. In the audit
         log, the events that name the person keep their id, time, action and outcome, but its
         names, addresses, username and record ids become one pseudonym: ``erased-`` and
@@ -323,6 +323,12 @@ class RetentionService:
         passkeys = {
             p.id for a in account_ids for p in uow.passkeys.list(vendor_id, where={"account_id": a})
         }
+        # The TOTP secret and recovery digests are the person's; the account cannot go first.
+        factors = {
+            f.id
+            for a in account_ids
+            if (f := uow.second_factors.get_by(vendor_id, "account_id", a)) is not None
+        }
         carts = {
             c.id
             for m in membership_ids
@@ -365,6 +371,7 @@ class RetentionService:
         uow.erase(vendor_id, "memberships", membership_ids)
         uow.erase(vendor_id, "contacts", set(person.contacts))
         uow.erase(vendor_id, "passkeys", passkeys)
+        uow.erase(vendor_id, "second_factors", factors)
         uow.erase(vendor_id, "accounts", account_ids)
         comments_rewritten = self._rewrite_comments(
             uow, vendor_id, account_ids, items, needles, pseudonym

@@ -965,6 +965,7 @@ ERASABLE_TABLES = frozenset(
         "inbox_comments",
         "inbox_events",
         "passkeys",
+        "second_factors",
     }
 )
 """The tables :meth:`UnitOfWork.erase` deletes from: what erasing a person removes. The
