@@ -960,7 +960,11 @@ class SqlUnitOfWork:
         self._check_open()
         self._flush()
         t = self._schema.tables["catalogue_items"]
-        statement = select(t).where(t.c.vendor_id == vendor_id)
+        columns, build = None, None
+        if self._sqlite_stored_forms:
+            # Ids, timestamps and JSON decoded from their stored text, as the inbox page is.
+            columns, build = sqlite_page("catalogue_items", t)
+        statement = (select(*columns) if columns else select(t)).where(t.c.vendor_id == vendor_id)
         if query.active_only:
             statement = statement.where(t.c.active.is_(True))
         if query.excluded:
@@ -987,8 +991,7 @@ class SqlUnitOfWork:
                 )
             )
         statement = statement.order_by(t.c.sku_key, t.c.id).limit(limit).offset(offset)
-        repo = self.catalogue_items
-        return [repo._remember(row) for row in self._execute(statement).mappings()]
+        return self.catalogue_items._remember_all(self._execute(statement), build)
 
     def price_rules_for(
         self,
