@@ -1000,6 +1000,8 @@ class SqlUnitOfWork:
         *,
         item_ids: Iterable[UUID],
         category_ids: Iterable[UUID],
+        valid_at: datetime | None = None,
+        up_to: int | None = None,
     ) -> list[PriceRule]:
         """One ``SELECT`` on the ``(price_list_id, item_id)`` and ``(price_list_id,
         category_id)`` indexes."""
@@ -1018,8 +1020,17 @@ class SqlUnitOfWork:
             # Ids, timestamps and JSON decoded from their stored text (about 130 rules a page).
             columns, build = sqlite_page("price_rules", t)
 
+        # The limits are checked on the rows the index finds (no index holds them): rules of
+        # other moments and higher tiers are never decoded into records.
+        limits: list[Any] = []
+        if valid_at is not None:
+            limits.append(or_(t.c.valid_from.is_(None), t.c.valid_from <= valid_at))
+            limits.append(or_(t.c.valid_until.is_(None), t.c.valid_until > valid_at))
+        if up_to is not None:
+            limits.append(t.c.min_quantity <= up_to)
+
         def rows() -> Any:
-            return select(*columns) if columns else select(t)
+            return (select(*columns) if columns else select(t)).where(*limits)
 
         branches: list[Any] = []
         if items:
