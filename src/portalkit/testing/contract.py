@@ -1157,7 +1157,7 @@ class StorageContract:
         now = p.clock.now()
         day = timedelta(days=1)
         mine = p.pricing.create_list(staff, name="Mine", currency="EUR")
-        rules = {
+        rules: dict[str, dict[str, Any]] = {
             "always": {},
             "tier": {"min_quantity": 10},
             "started": {"valid_from": now - day},
