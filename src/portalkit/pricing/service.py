@@ -95,7 +95,7 @@ class PriceBook:
         return bool(self._list_ids)
 
     def load(
-        self, uow: UnitOfWork, items: Sequence[CatalogueItem], up_to: int = MAX_QUANTITY
+        self, uow: UnitOfWork, items: Sequence[CatalogueItem], *, up_to: int = MAX_QUANTITY
     ) -> None:
         """Read the rules of ``items`` (not yet read) in one query, in ``uow``: those valid
         at the book's moment with a minimum quantity of at most ``up_to`` (a page priced for
@@ -140,7 +140,7 @@ class PriceBook:
         read = self._read_up_to
         if any(read.get(item.id, 0) < quantity for item in items):
             with self._rt.transaction(read_only=True) as uow:
-                self.load(uow, items, quantity)
+                self.load(uow, items, up_to=quantity)
         return {item.id: self._decide(item, quantity) for item in items}
 
     def price(self, item: CatalogueItem, quantity: int = 1) -> PriceDecision:
