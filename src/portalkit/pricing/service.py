@@ -81,6 +81,8 @@ class PriceBook:
         self._list_ids = frozenset(pl.id for level in levels for pl in level.lists)
         self._parents = parents
         self._rules: dict[UUID, list[PriceRule]] = {}
+        # Per item read: the largest quantity its rules were read for (MAX_QUANTITY: all).
+        self._read_up_to: dict[UUID, int] = {}
         self._paths: dict[UUID, tuple[UUID, ...]] = {}
 
     def __repr__(self) -> str:
@@ -92,14 +94,20 @@ class PriceBook:
         """Whether any price list applies to the customer at all."""
         return bool(self._list_ids)
 
-    def load(self, uow: UnitOfWork, items: Sequence[CatalogueItem]) -> None:
-        """Read the rules of ``items`` (not yet read) in one query, in ``uow``."""
-        wanted = [item for item in items if item.id not in self._rules]
+    def load(
+        self, uow: UnitOfWork, items: Sequence[CatalogueItem], *, up_to: int = MAX_QUANTITY
+    ) -> None:
+        """Read the rules of ``items`` (not yet read) in one query, in ``uow``: those valid
+        at the book's moment with a minimum quantity of at most ``up_to`` (a page priced for
+        one piece needs no higher tier; asking a larger quantity later reads them)."""
+        read = self._read_up_to
+        wanted = [item for item in items if read.get(item.id, 0) < up_to]
         if not wanted:
             return
         if not self._list_ids:
             for item in wanted:
                 self._rules[item.id] = []
+                read[item.id] = MAX_QUANTITY
             return
         paths = {item.id: ancestry(self._parents, item.category_id) for item in wanted}
         self._paths.update(paths)
@@ -108,6 +116,8 @@ class PriceBook:
             self._list_ids,
             item_ids=[item.id for item in wanted],
             category_ids={c for path in paths.values() for c in path},
+            valid_at=self.at,
+            up_to=up_to,
         )
         by_target: dict[UUID | None, list[PriceRule]] = {}
         for r in rules:
@@ -118,6 +128,7 @@ class PriceBook:
             self._rules[item.id] = [
                 r for target in (item.id, *paths[item.id]) for r in by_target.get(target, ())
             ]
+            read[item.id] = up_to
 
     def prices(
         self, items: Sequence[CatalogueItem], quantity: int = 1
@@ -126,9 +137,10 @@ class PriceBook:
         problems: list[Problem] = []
         quantity = check_quantity(problems, "quantity", quantity)
         v.raise_if(problems)
-        if any(item.id not in self._rules for item in items):
+        read = self._read_up_to
+        if any(read.get(item.id, 0) < quantity for item in items):
             with self._rt.transaction(read_only=True) as uow:
-                self.load(uow, items)
+                self.load(uow, items, up_to=quantity)
         return {item.id: self._decide(item, quantity) for item in items}
 
     def price(self, item: CatalogueItem, quantity: int = 1) -> PriceDecision:
@@ -155,7 +167,7 @@ class PriceBook:
             problems: list[Problem] = []
             check_quantity(problems, "quantity", quantity)
             v.raise_if(problems)
-        if item.id not in self._rules:
+        if self._read_up_to.get(item.id, 0) < quantity:
             return self.prices([item], quantity)[item.id]
         return self._decide(item, quantity)
 

@@ -115,7 +115,7 @@ class ShopService:
         if visit.book is None:
             return [ShopItem.of(item) for item in items]
         book = visit.book
-        book.load(uow, items)
+        book.load(uow, items, up_to=1)  # a page shows the price of one piece: no higher tier
         return [PricedShopItem.of(item, book.decide(item, 1).unit_price) for item in items]
 
     def prices_shown(self, actor: Actor | AccessContext) -> bool:
@@ -225,7 +225,8 @@ class ShopService:
                 if item_id not in found:
                     raise NotFound("catalogue item", item_id)
             if visit.book is not None:
-                visit.book.load(uow, list(found.values()))
+                # The tiers up to the largest quantity asked for, none above.
+                visit.book.load(uow, list(found.values()), up_to=max(q for _, q in wanted))
         result = []
         for item_id, quantity in wanted:
             item = found[item_id]

@@ -408,9 +408,15 @@ class UnitOfWork(Protocol):
         *,
         item_ids: Iterable[UUID],
         category_ids: Iterable[UUID],
+        valid_at: datetime | None = None,
+        up_to: int | None = None,
     ) -> list[PriceRule]:
         """The rules of these price lists that are for one of ``item_ids`` or for one of
-        ``category_ids`` (a page's prices in one query), in no particular order."""
+        ``category_ids`` (a page's prices in one query), in no particular order.
+
+        ``valid_at``: only the rules valid at that moment (``[valid_from, valid_until)``);
+        ``up_to``: only those whose ``min_quantity`` is at most that — a page priced for one
+        piece reads no tier above it. None: no such limit."""
         ...
 
     def delete_price_rule(self, vendor_id: UUID, rule_id: UUID) -> bool:

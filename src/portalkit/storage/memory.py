@@ -441,6 +441,8 @@ class MemoryUnitOfWork:
         *,
         item_ids: Iterable[UUID],
         category_ids: Iterable[UUID],
+        valid_at: datetime | None = None,
+        up_to: int | None = None,
     ) -> list[PriceRule]:
         """The rules of the lists for the items or categories asked about."""
         self._check_open()
@@ -454,6 +456,8 @@ class MemoryUnitOfWork:
                 (rule.item_id is not None and rule.item_id in items)
                 or (rule.item_id is None and rule.category_id in categories)
             )
+            and (valid_at is None or rule.valid_at(valid_at))
+            and (up_to is None or rule.min_quantity <= up_to)
         ]
 
     def delete_price_rule(self, vendor_id: UUID, rule_id: UUID) -> bool:

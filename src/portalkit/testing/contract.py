@@ -1191,6 +1191,56 @@ class StorageContract:
         ) == ["TN-1000"]
         assert self._skus(world, excluded=frozenset({tn, dr}), text="e") == ["A4_100", "TN-1000"]
 
+    def test_price_rules_for_reads_only_the_moment_and_tiers_asked(self, world: World) -> None:
+        from datetime import timedelta
+
+        p, staff = world.portal, world.staff
+        made = self._catalogue(world)
+        now = p.clock.now()
+        day = timedelta(days=1)
+        mine = p.pricing.create_list(staff, name="Mine", currency="EUR")
+        rules: dict[str, dict[str, Any]] = {
+            "always": {},
+            "tier": {"min_quantity": 10},
+            "started": {"valid_from": now - day},
+            "starts_now": {"valid_from": now},
+            "future": {"valid_from": now + day},
+            "ends_now": {"valid_until": now},
+            "ended": {"valid_until": now - day},
+            "running": {"valid_from": now - day, "valid_until": now + day},
+        }
+        ids = {
+            name: p.pricing.add_rule(
+                staff, mine, item=made["tn"], kind="fixed", value="9", **fields
+            ).id
+            for name, fields in rules.items()
+        }
+        by_cat = p.pricing.add_rule(
+            staff, mine, category=made["toner"], kind="fixed", value="8", min_quantity=5
+        )
+
+        def read(**limits: Any) -> set[UUID]:
+            with p.transaction(read_only=True) as uow:
+                found = uow.price_rules_for(
+                    world.vendor.id,
+                    [mine.id],
+                    item_ids=[made["tn"].id],
+                    category_ids=[made["toner"].id],
+                    **limits,
+                )
+            return {r.id for r in found}
+
+        every = set(ids.values()) | {by_cat.id}
+        assert read() == every
+        assert read(valid_at=None, up_to=None) == every
+        valid = {ids[n] for n in ("always", "tier", "started", "starts_now", "running")}
+        assert read(valid_at=now) == valid | {by_cat.id}
+        assert read(up_to=1) == every - {ids["tier"], by_cat.id}
+        assert read(up_to=5) == every - {ids["tier"]}
+        assert read(valid_at=now, up_to=9) == valid - {ids["tier"]} | {by_cat.id}
+        later = {"always", "tier", "started", "starts_now", "future"}
+        assert read(valid_at=now + 2 * day, up_to=10) == {ids[n] for n in later} | {by_cat.id}
+
     def test_price_rules_are_read_for_a_page_and_deleted_in_their_transaction(
         self, world: World, other: World
     ) -> None:

@@ -547,6 +547,46 @@ def _rights_generation_statement(schema: Schema) -> Select[Any]:
 
 
 @functools.cache
+def _price_rules_statement(
+    t: Table, stored_forms: bool, items: bool, categories: bool, at: bool, up_to: bool
+) -> Executable:
+    """``price_rules_for``'s statement, built once per shape with its values bound
+    (``lists``, ``items``, ``categories``, ``at``, ``up_to``): building it for every page
+    coerced each id of the page into the statement, and cost about as much as running it.
+
+    Two branches in one UNION ALL, each on its own index: an OR of both makes SQLite scan
+    every rule of the lists, which grows with the catalogue. The vendor is checked on the
+    rows read, not in the WHERE: there SQLite would pick the vendor's index and read every
+    rule of the vendor. The moment and the quantity are checked on the rows the index finds
+    (no index holds them), so rules of other moments and higher tiers are never decoded.
+    """
+    # Ids, timestamps and JSON decoded from their stored text on SQLite portalkit built.
+    columns = sqlite_page("price_rules", t)[0] if stored_forms else tuple(t.c)
+    limits: list[Any] = [t.c.price_list_id.in_(bindparam("lists", expanding=True))]
+    if at:
+        moment = bindparam("at", type_=t.c.valid_from.type)
+        limits.append(or_(t.c.valid_from.is_(None), t.c.valid_from <= moment))
+        limits.append(or_(t.c.valid_until.is_(None), t.c.valid_until > moment))
+    if up_to:
+        limits.append(t.c.min_quantity <= bindparam("up_to"))
+    branches: list[Any] = []
+    if items:
+        branches.append(
+            select(*columns).where(*limits, t.c.item_id.in_(bindparam("items", expanding=True)))
+        )
+    if categories:
+        branches.append(
+            select(*columns).where(
+                *limits,
+                t.c.category_id.in_(bindparam("categories", expanding=True)),
+                t.c.item_id.is_(None),
+            )
+        )
+    # Read as tuples, in the table's column order (both branches select the same columns).
+    return branches[0] if len(branches) == 1 else union_all(*branches)
+
+
+@functools.cache
 def _member_facts_statements(schema: Schema) -> tuple[Select[Any], CompoundSelect[Any]]:
     """The two statements of ``member_facts``, built once per schema: building them (some
     forty labelled columns, aliases, a recursive CTE) cost more than running them."""
@@ -988,7 +1028,11 @@ class SqlUnitOfWork:
         self._check_open()
         self._flush()
         t = self._schema.tables["catalogue_items"]
-        statement = select(t).where(t.c.vendor_id == vendor_id)
+        columns, build = None, None
+        if self._sqlite_stored_forms:
+            # Ids, timestamps and JSON decoded from their stored text, as the inbox page is.
+            columns, build = sqlite_page("catalogue_items", t)
+        statement = (select(*columns) if columns else select(t)).where(t.c.vendor_id == vendor_id)
         if query.active_only:
             statement = statement.where(t.c.active.is_(True))
         if query.excluded:
@@ -1015,8 +1059,7 @@ class SqlUnitOfWork:
                 )
             )
         statement = statement.order_by(t.c.sku_key, t.c.id).limit(limit).offset(offset)
-        repo = self.catalogue_items
-        return [repo._remember(row) for row in self._execute(statement).mappings()]
+        return self.catalogue_items._remember_all(self._execute(statement), build)
 
     def price_rules_for(
         self,
@@ -1025,6 +1068,8 @@ class SqlUnitOfWork:
         *,
         item_ids: Iterable[UUID],
         category_ids: Iterable[UUID],
+        valid_at: datetime | None = None,
+        up_to: int | None = None,
     ) -> list[PriceRule]:
         """One ``SELECT`` on the ``(price_list_id, item_id)`` and ``(price_list_id,
         category_id)`` indexes."""
@@ -1034,28 +1079,27 @@ class SqlUnitOfWork:
         if not lists or not (items or categories):
             return []
         t = self._schema.tables["price_rules"]
-        # Two branches in one UNION ALL, each on its own index: an OR of both makes SQLite
-        # scan every rule of the lists, which grows with the catalogue. The vendor is checked
-        # on the rows read, not in the WHERE: there SQLite would pick the vendor's index and
-        # read every rule of the vendor.
-        branches: list[Any] = []
+        statement = _price_rules_statement(
+            t,
+            self._sqlite_stored_forms,
+            bool(items),
+            bool(categories),
+            valid_at is not None,
+            up_to is not None,
+        )
+        params: dict[str, Any] = {"lists": lists}
         if items:
-            branches.append(select(t).where(t.c.price_list_id.in_(lists), t.c.item_id.in_(items)))
+            params["items"] = items
         if categories:
-            branches.append(
-                select(t).where(
-                    t.c.price_list_id.in_(lists),
-                    t.c.category_id.in_(categories),
-                    t.c.item_id.is_(None),
-                )
-            )
-        statement: Executable = branches[0]
-        if len(branches) > 1:
-            statement = union_all(*branches)
-        # Read as tuples (``select(t)`` in both branches, so the table's column order).
+            params["categories"] = categories
+        if valid_at is not None:
+            params["at"] = valid_at
+        if up_to is not None:
+            params["up_to"] = up_to
+        build = sqlite_page("price_rules", t)[1] if self._sqlite_stored_forms else None
         return [
             rule
-            for rule in self.price_rules._remember_all(self._execute(statement))
+            for rule in self.price_rules._remember_all(self._execute(statement, params), build)
             if rule.vendor_id == vendor_id
         ]
 
@@ -1524,6 +1568,10 @@ class SqlUnitOfWork:
                 subtree.setdefault(item_id, (item_id, parent_id, bool(active)))
             else:
                 locations[item_id] = (parent_id, bool(active))
+        # The membership and its customer as this transaction read them: a later get of
+        # either in it (the shop's customer, checkout's filer for the inbox) needs no query.
+        self.memberships._seen.setdefault(membership.id, membership)
+        self.customers._seen.setdefault(customer.id, customer)
         return MemberFacts(
             membership=membership,
             account_active=row["x_account_status"] == "active",
