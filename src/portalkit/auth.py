@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -588,7 +588,11 @@ class AuthService:
             return "password_expired", None, []
         memberships = uow.memberships.list(vendor_id, where={"account_id": account.id})
         # A customer that requires single sign-on takes no password for its logins.
-        barred = sso_only(uow, vendor_id, memberships) if password else frozenset()
+        barred = (
+            sso_only(uow, vendor_id, {m.customer_id for m in memberships})
+            if password
+            else frozenset()
+        )
         usable, reasons = [], []
         for membership in memberships:
             if membership.status is not MembershipStatus.ACTIVE:
@@ -884,13 +888,10 @@ def _session_text(membership: Membership, account_stamp: str) -> str:
     return f"{membership.id}.{account_stamp}.{membership.session_stamp}"
 
 
-def sso_only(
-    uow: UnitOfWork, vendor_id: UUID, memberships: Sequence[Membership]
-) -> frozenset[UUID]:
-    """The customers among ``memberships``' that require single sign-on: no password log-in
-    (nor reset) for their logins. One read, whatever the memberships."""
-    wanted = {m.customer_id for m in memberships}
-    found = uow.sso_configs.list_in(vendor_id, "customer_id", wanted)
+def sso_only(uow: UnitOfWork, vendor_id: UUID, customer_ids: Iterable[UUID]) -> frozenset[UUID]:
+    """The customers among ``customer_ids`` that require single sign-on: no password log-in
+    (nor reset) for their logins. One read, whatever the customers."""
+    found = uow.sso_configs.list_in(vendor_id, "customer_id", set(customer_ids))
     return frozenset(c.customer_id for c in found if c.required and c.active)
 
 

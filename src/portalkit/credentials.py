@@ -519,11 +519,12 @@ class CredentialService:
                 vendor_id=vendor_id, account_id=account_id, membership_id=uuid4(),
                 customer_id=uuid4(),
             )  # fmt: skip
+            # The same statements, in the same order, as for a login's one membership.
+            sso_only(uow, vendor_id, [nobody.customer_id])
             self._access.context(nobody)
-            sso_only(uow, vendor_id, [])
             return False
         # A customer that requires single sign-on resets no passwords of its logins.
-        barred = sso_only(uow, vendor_id, found)
+        barred = sso_only(uow, vendor_id, {m.customer_id for m in found})
         return any(
             m.customer_id not in barred and not self._access.context(member_of(m)).denied
             for m in found

@@ -87,7 +87,12 @@ class LinkMail:
         account_id = account.id if account is not None else uuid4()
         found = uow.memberships.list(vendor_id, where={"account_id": account_id})
         first = found[0] if found else None
-        customer = uow.customers.get(vendor_id, first.customer_id if first else uuid4())
+        # A list, never the unit of work's cache: a known login's access context may have
+        # left its customer there, and a read skipped only for known logins tells them apart.
+        customers = uow.customers.list_in(
+            vendor_id, "id", [first.customer_id if first else uuid4()]
+        )
+        customer = customers[0] if customers else None
         contact = uow.contacts.get(vendor_id, first.contact_id if first else uuid4())
         if account is None:
             return fallback
