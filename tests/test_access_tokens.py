@@ -130,6 +130,15 @@ def test_creation_input_is_checked(world: World) -> None:
     assert p.access_tokens.list(member) == []
 
 
+def test_a_long_capability_list_is_refused_before_it_is_read(world: World) -> None:
+    """Red team: a million names were read one by one (and 300,000 unknown ones took most of
+    a second) before the answer; a token holds at most as many as a profile."""
+    member, _ = _login_in(world)
+    with pytest.raises(ValidationError) as refused:
+        _token(world, member, capabilities=["orders.view"] * 1_000_000)
+    assert [p.code for p in refused.value.problems] == ["too_many"]
+
+
 def test_a_token_never_holds_more_than_its_login(world: World) -> None:
     member, _ = _login_in(world, caps={"orders.view"})
     with pytest.raises(PermissionDenied):
@@ -279,6 +288,43 @@ def test_a_customer_admin_makes_tokens_only_within_both_rights(world: World) -> 
         _token(world, admin, richer)
     assert [t.id for t in world.portal.access_tokens.list(admin, login)] == [issued.token.id]
     world.portal.access_tokens.revoke(admin, issued.token)
+
+
+@pytest.mark.parametrize("change", ["admin_off", "admin_demoted", "admin_narrowed"])
+def test_a_token_an_admin_made_holds_only_what_the_admin_may_still_grant(
+    world: World, change: str
+) -> None:
+    """Red team: an administrator fired or demoted kept, through the tokens it had made
+    for its customer's logins, rights it no longer held."""
+    portal = world.portal
+    customer = _customer(world)
+    admin, admin_login = _login_in(
+        world, customer, caps={"members.manage", "orders.view", "invoices.view"}
+    )
+    _, clerk = _login_in(world, customer, caps={"orders.view", "invoices.view"})
+    issued = _token(world, admin, clerk, capabilities={"orders.view", "invoices.view"})
+    assert issued.token.granted_by == admin_login.id
+    assert _use(world, issued.value).can("invoices.view")
+    if change == "admin_off":
+        portal.memberships.deactivate(world.staff, admin_login)
+    elif change == "admin_demoted":  # no longer an administrator
+        portal.memberships.update(
+            world.staff, admin_login, profile=world.profile(capabilities=set(CAPS))
+        )
+    elif change == "admin_narrowed":  # still one, but the login now holds more than it
+        portal.memberships.update(
+            world.staff,
+            admin_login,
+            profile=world.profile(capabilities={"members.manage", "orders.view"}),
+        )
+    else:  # the vendor gives the login a right the administrator does not hold
+        portal.memberships.update(world.staff, clerk, profile=world.profile(capabilities=CAPS))
+    with pytest.raises(AuthenticationFailed):
+        _use(world, issued.value)
+    # The login's own token is its own: none of that touches it.
+    own = _token(world, world.member(clerk), capabilities={"orders.view"})
+    assert own.token.granted_by is None
+    assert _use(world, own.value).can("orders.view")
 
 
 def test_a_customer_admin_cannot_reach_main_accounts_admins_or_other_customers(

@@ -88,6 +88,10 @@ class AccessToken:
 
     ``stamps`` is a digest of the account's and the membership's session stamps when the
     token was made: whatever ends the membership's sessions ends the token too.
+
+    ``granted_by`` is the membership of the customer's administrator that made the token for
+    another login (None for a login's own token and for staff's): at every use the token
+    holds no more than that administrator may still grant, and nothing once it may not.
     """
 
     id: UUID
@@ -102,6 +106,7 @@ class AccessToken:
     created_at: datetime
     expires_at: datetime
     created_by: str = ""
+    granted_by: UUID | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     version: int = 1

@@ -46,6 +46,7 @@ from portalkit.errors import (
 )
 from portalkit.memberships.model import Membership
 from portalkit.memberships.rights import may_touch
+from portalkit.profiles.service import MAX_CAPABILITIES
 from portalkit.staffrights import LOGINS_MANAGE
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ class AccessTokenService:
         v.raise_if(problems)
         with rt.transaction() as uow:
             target = load(uow.memberships, vendor_id, "membership", membership_id, "membership")
-            allowed, facts = self._grantable(uow, actor, target)
+            allowed, facts, granter = self._grantable(uow, actor, target)
             if wanted & NEVER_BY_TOKEN:
                 raise PermissionDenied("an access token never holds members.manage")
             beyond = sorted(wanted - allowed)
@@ -155,6 +156,7 @@ class AccessTokenService:
                 created_at=now,
                 expires_at=expires_at,
                 created_by=describe(actor),
+                granted_by=granter,
             )
             uow.access_tokens.add(token)
             rt.record(
@@ -174,6 +176,16 @@ class AccessTokenService:
     def _capabilities(self, problems: list[Problem], value: object) -> frozenset[str]:
         if isinstance(value, str | bytes) or not isinstance(value, set | frozenset | list | tuple):
             problems.append(Problem("capabilities", "not_set", "must be a set of capabilities"))
+            return frozenset()
+        if len(value) > MAX_CAPABILITIES:  # before looking at a megabyte of names
+            problems.append(
+                Problem(
+                    "capabilities",
+                    "too_many",
+                    "may hold at most {limit} names",
+                    {"limit": MAX_CAPABILITIES},
+                )
+            )
             return frozenset()
         if any(type(name) is not str for name in value):
             problems.append(Problem("capabilities", "not_set", "must be a set of capabilities"))
@@ -195,12 +207,14 @@ class AccessTokenService:
 
     def _grantable(
         self, uow: UnitOfWork, actor: Actor, target: Membership
-    ) -> tuple[frozenset[str], MemberFacts]:
+    ) -> tuple[frozenset[str], MemberFacts, UUID | None]:
         """What a token of ``target`` made by ``actor`` may hold: the target's effective
-        capabilities now, cut to the actor's own for a delegated administrator; refused
-        for anyone who may not act on the target's login."""
+        capabilities now, cut to the actor's own for a delegated administrator (whose
+        membership is the third answer, None for anyone else); refused for anyone who may
+        not act on the target's login."""
         actor = who(actor)
         mine = None
+        granter = None
         if isinstance(actor, Member):
             if actor.impersonator is not None:
                 raise PermissionDenied(
@@ -214,6 +228,7 @@ class AccessTokenService:
                     raise NotFound("membership", target.id)  # another customer's: not ours
                 may_touch(uow, self._access, delegate, target)
                 mine = delegate.capabilities
+                granter = actor.membership_id
         else:
             require_admin(actor, LOGINS_MANAGE)
         facts = uow.member_facts(target.vendor_id, target.id)
@@ -226,7 +241,7 @@ class AccessTokenService:
         allowed = context.capabilities - NEVER_BY_TOKEN
         if mine is not None:
             allowed &= mine
-        return allowed, facts
+        return allowed, facts, granter
 
     # -- listing and revoking ----------------------------------------------------------------
     def list(self, actor: Actor, membership: Any = None) -> list[AccessToken]:
@@ -354,12 +369,40 @@ class AccessTokenService:
         stamps = _stamps(facts.account_session_stamp, facts.membership.session_stamp)
         if not hmac.compare_digest(stamps, token.stamps):
             return None, "sessions_ended"
-        context = self._access.context_from_facts(_member(facts.membership, token), facts)
+        held = token.capabilities
+        if token.granted_by is not None:
+            # A customer's administrator made it for another login: it holds no more than
+            # that administrator may grant now, and nothing once it may no longer act on the
+            # login (switched off, downgraded, the login promoted beyond it) — the checks it
+            # passed when it made the token, made again.
+            granted = self._still_granted(token, facts.membership)
+            if granted is None:
+                return None, "granter_lost_rights"
+            held = held & granted
+        member = _member(facts.membership, attrs.evolve(token, capabilities=held))
+        context = self._access.context_from_facts(member, facts)
         if context.denied:
             return None, "login_off"
         if not context.capabilities:
             return None, "no_access"
         return context, ""
+
+    def _still_granted(self, token: AccessToken, target: Membership) -> frozenset[str] | None:
+        """The capabilities the administrator that made ``token`` may grant ``target`` now,
+        or None when it may no longer make it a token at all."""
+        assert token.granted_by is not None
+        facts = self._access.member_facts(token.vendor_id, token.granted_by, reuse=True)
+        if facts is None or facts.membership.customer_id != target.customer_id:
+            return None
+        context = self._access.context_from_facts(_member(facts.membership), facts)
+        if context.denied or not context.can("members.manage"):
+            return None
+        try:
+            with self._rt.transaction(read_only=True) as uow:
+                may_touch(uow, self._access, context, target)
+        except (PermissionDenied, NotFound):
+            return None
+        return context.capabilities
 
     def _refused(
         self,

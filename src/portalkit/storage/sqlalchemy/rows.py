@@ -559,6 +559,8 @@ class AccessTokenRow(_Scoped, Base):
     stamps: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
+    # No foreign key: the granting administrator's membership may be erased before the token.
+    granted_by: Mapped[UUID | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("stamps", sa.String(length=64), nullable=False),
         sa.Column("expires_at", when(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("granted_by", sa.Uuid(), nullable=True),
         sa.Column("last_used_at", when(timezone=True), nullable=True),
         sa.Column("revoked_at", when(timezone=True), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
