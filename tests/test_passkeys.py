@@ -5,12 +5,14 @@ a password, on memory, SQLite and PostgreSQL, driven by a software authenticator
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
 from portalkit import (
     AuthenticationFailed,
     ConfigurationError,
+    Conflict,
     FixedClock,
     NotFound,
     PermissionDenied,
@@ -103,6 +105,20 @@ def test_registering_needs_the_current_password(portal: Portal) -> None:
     assert [p.code for p in refused.value.problems] == ["incorrect"]
 
 
+def test_a_password_an_administrator_gave_adds_no_passkey(portal: Portal) -> None:
+    """Red team: a customer admin set a login's password, added a passkey with it, and kept
+    logging in with that passkey after the person had chosen a password of its own."""
+    world = _world(portal)
+    membership = _login(world)
+    given = "a password the admin chose"
+    portal.credentials.set_password(world.system, membership, given)  # must change it
+    member = member_of(membership)
+    with pytest.raises(Conflict):
+        portal.passkeys.registration_options(member, password=given)
+    portal.credentials.change_password(member, current=given, new=GOOD)
+    assert portal.passkeys.registration_options(member, password=GOOD)["challenge"]
+
+
 def test_only_the_member_itself_registers_renames_and_lists(portal: Portal) -> None:
     world, membership, _, passkey = _registered(portal)
     stranger = member_of(_login(world))
@@ -110,8 +126,11 @@ def test_only_the_member_itself_registers_renames_and_lists(portal: Portal) -> N
         portal.passkeys.registration_options(world.staff, password=GOOD)  # type: ignore[arg-type]
     with pytest.raises(NotFound):
         portal.passkeys.rename(stranger, passkey.id, "mine now")
-    with pytest.raises(PermissionDenied):
+    # Red team: PermissionDenied here, and NotFound for a made-up id, told ids apart.
+    with pytest.raises(NotFound):
         portal.passkeys.remove(stranger, passkey.id)
+    with pytest.raises(NotFound):
+        portal.passkeys.remove(stranger, uuid4())
     with pytest.raises(PermissionDenied):
         portal.passkeys.list(stranger, membership.account_id)
     assert portal.passkeys.list(member_of(membership), membership.account_id) == [passkey]

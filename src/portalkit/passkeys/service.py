@@ -101,7 +101,8 @@ class PasskeyService:
         ``navigator.credentials.create()``.
 
         ``password`` is the account's current one: with a stolen session alone nobody may
-        add a passkey, which logs in without a password. A wrong one raises
+        add a passkey, which logs in without a password. Conflict while the account must
+        change its password: one its administrator gave it proves nothing of the person. A wrong one raises
         ValidationError (field ``current``); tries count on the account's login counter. The
         options ask for a discoverable credential (so it also logs in without a password),
         exclude the account's passkeys, and carry a challenge that works once, for five
@@ -114,6 +115,10 @@ class PasskeyService:
         raw = new_token()
         with self._rt.transaction() as uow:
             account = load(uow.accounts, vendor_id, "account", actor.account_id, "account")
+            if account.must_change_password:
+                # The password was given by an administrator, who knows it: a passkey added
+                # with it would let that administrator in after the person chose its own.
+                raise Conflict("passkey", "choose a password of your own before you add a passkey")
             mine = self._active(uow, vendor_id, account.id)
             uow.revoke_tokens(
                 vendor_id, now, account_id=account.id, purposes=[TokenPurpose.PASSKEY_REGISTER]
@@ -256,7 +261,14 @@ class PasskeyService:
         now = self._rt.clock.now()
         with self._rt.transaction() as uow:
             found = uow.passkeys.get(vendor_id, passkey_id)
-            if found is None or not found.active:
+            # Another account's passkey is not found for a member: PermissionDenied would
+            # tell it that the id exists.
+            theirs = isinstance(actor, Member) and found is not None
+            if (
+                found is None
+                or not found.active
+                or (theirs and found.account_id != actor.account_id)
+            ):
                 raise NotFound("passkey", passkey_id)
             self._mine_or_staff(actor, found.account_id)
             removed = attrs.evolve(found, removed_at=now, version=found.version + 1)
