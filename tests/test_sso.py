@@ -277,6 +277,52 @@ def test_sso_required_blocks_password_log_in_and_reset(sso: Sso) -> None:
     assert portal.auth.authenticate(vendor, email, GOOD).actor.customer_id == elsewhere.id
 
 
+def _shared(sso: Sso) -> tuple[Customer, Membership, Membership]:
+    """consultant@acme.example works for Acme and, on the same account, for Beta."""
+    w = sso.world
+    beta = w.customer(name="Beta")
+    _login(w, customer=beta, email="main@beta.example", kind="main")
+    at_acme = _member_of(sso, sso.acme, "consultant@acme.example")
+    at_beta = w.membership(
+        customer=beta, account=_account(w, at_acme), kind="extra",
+        profile=w.profile(capabilities={"orders.view", "invoices.view"}),
+    )  # fmt: skip
+    return beta, at_acme, at_beta
+
+
+def test_a_customers_provider_does_not_sign_in_an_account_that_works_elsewhere_too(
+    sso: Sso,
+) -> None:
+    """Red team: Acme's provider (Acme's own, in its admin's hands) signed in a shared account
+    with its Beta login, and a switch opened Beta's portal."""
+    _shared(sso)
+    with pytest.raises(AuthenticationFailed):
+        sso.sign_in("consultant@acme.example")
+    reasons = [
+        e.reason for e in sso.portal.audit.list(sso.world.staff) if e.action == "login_failure"
+    ]
+    assert "works_for_another_customer" in reasons
+    # The password still signs it in, for both customers.
+    login = sso.portal.auth.authenticate(sso.world.vendor, "consultant@acme.example", GOOD)
+    assert len(login.memberships) == 2
+
+
+def test_a_password_log_in_does_not_switch_into_a_customer_that_requires_sso(sso: Sso) -> None:
+    """Red team: logged in by password at Acme, a switch reached Beta, whose logins start only
+    from Beta's own provider."""
+    beta, at_acme, at_beta = _shared(sso)
+    portal, vendor = sso.portal, sso.world.vendor
+    login = portal.auth.authenticate(vendor, "consultant@acme.example", GOOD, customer=sso.acme)
+    assert portal.access.switch(login.actor, beta).membership_id == at_beta.id
+    portal.sso.configure(
+        sso.world.staff, beta, issuer="https://login.beta.example", client_id="beta",
+        client_secret="s", domains=["beta.example"], required=True,
+    )  # fmt: skip
+    assert [m.id for m in portal.access.memberships(login.actor)] == [at_acme.id]
+    with pytest.raises(NotFound):
+        portal.access.switch(login.actor, beta)
+
+
 # -- set-up ----------------------------------------------------------------------------------
 def test_only_the_vendors_staff_may_set_up_sso(sso: Sso) -> None:
     admin = sso.world.member(sso.main)

@@ -1476,7 +1476,10 @@ class AccessService:
                 raise PermissionDenied(context.denied)
 
     def memberships(self, actor: Member) -> list[Any]:
-        """The active memberships of the actor's account, one per customer it may switch to."""
+        """The active memberships of the actor's account, one per customer it may switch to.
+
+        A customer that requires single sign-on is none (but for the actor's own): its logins
+        start only from its own provider, never from a password log-in somewhere else."""
         refuse_token(actor)
         if not isinstance(who(actor), Member):
             raise ValidationError.single(
@@ -1487,11 +1490,16 @@ class AccessService:
                 actor.vendor_id,
                 where={"account_id": actor.account_id, "status": MembershipStatus.ACTIVE},
             )
+            others = {m.customer_id for m in found} - {actor.customer_id}
+            sso = uow.sso_configs.list_in(actor.vendor_id, "customer_id", others)
+            barred = {c.customer_id for c in sso if c.required and c.active}
             # A customer that is switched off is no place to switch to.
             return [
                 m
                 for m in found
-                if (owner := uow.customers.get(actor.vendor_id, m.customer_id)) and owner.active
+                if m.customer_id not in barred
+                and (owner := uow.customers.get(actor.vendor_id, m.customer_id))
+                and owner.active
             ]
 
     def switch(self, actor: Member, customer: Any) -> Member:

@@ -724,7 +724,8 @@ class AuthService:
         work in ``customer``; the :class:`Login` as :meth:`authenticate` gives it.
 
         Only for a caller that verified the identity itself: it checks everything but the
-        password (account, membership, customer, main account and profile, live).
+        password (account, membership, customer, main account and profile, live), and that
+        the account has no login at another customer (whose portal that proof must not open).
         AuthenticationFailed otherwise. Runs in a transaction of its own.
         """
         rt = self._rt
@@ -738,6 +739,13 @@ class AuthService:
             reason, chosen, usable = self._judge(
                 uow, vendor_id, found, True, False, now, customer_id, password=False
             )
+            if not reason and found is not None:
+                # One customer's provider vouches for that customer's logins only: an account
+                # that works for another customer too signs in with its password, or the
+                # provider could open the other customer's portal (and switch into it).
+                theirs = uow.memberships.list(vendor_id, where={"account_id": found.id})
+                if any(m.customer_id != customer_id for m in theirs):
+                    reason = "works_for_another_customer"
             if reason:
                 self._failed(uow, vendor_id, found, reason, [], "", now, now)
             else:
