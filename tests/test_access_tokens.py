@@ -430,3 +430,22 @@ def test_erasing_the_person_erases_its_tokens(world: World) -> None:
     with pytest.raises(AuthenticationFailed):
         _use(world, value)
     assert p.access_tokens.list(world.staff_holding(LOGINS_MANAGE)) == []
+
+
+def test_listings_page_like_other_listings(world: World) -> None:
+    member, _membership = _login_in(world)
+    made = []
+    for n in range(5):
+        made.append(_token(world, member, name=f"ERP {n}").token.id)
+        _clock(world).advance(seconds=1)
+    tokens = world.portal.access_tokens
+    assert [t.id for t in tokens.list(member, limit=2)] == made[:2]
+    assert [t.id for t in tokens.list(member, limit=2, offset=2)] == made[2:4]
+    assert [t.id for t in tokens.list(member, offset=4)] == made[4:]
+    everyone = tokens.list(world.staff, limit=1000)
+    assert [t.id for t in tokens.list(world.staff, limit=3, offset=1)] == [
+        t.id for t in everyone[1:4]
+    ]
+    for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"limit": True}):
+        with pytest.raises(ValidationError):
+            tokens.list(member, **bad)

@@ -32,7 +32,7 @@ import attrs
 from portalkit import _validation as v
 from portalkit._guard import NEVER_BY_TOKEN, refuse_token, require_admin, vendor_of, who
 from portalkit._ids import ordered_id
-from portalkit._service import ident, load
+from portalkit._service import ident, load, page
 from portalkit.accesstokens.model import AccessToken, IssuedToken, new_value, parse_value
 from portalkit.actors import Actor, Member, System
 from portalkit.audit.model import describe
@@ -229,12 +229,16 @@ class AccessTokenService:
         return allowed, facts
 
     # -- listing and revoking ----------------------------------------------------------------
-    def list(self, actor: Actor, membership: Any = None) -> list[AccessToken]:
+    def list(
+        self, actor: Actor, membership: Any = None, *, limit: int = 100, offset: int = 0
+    ) -> list[AccessToken]:
         """The tokens of ``membership`` (a member's own when omitted; every token of the
-        vendor for staff when omitted), revoked and expired ones too, oldest first. Never a
-        value: only the records. The same people may list as may make them."""
+        vendor for staff when omitted), revoked and expired ones too, oldest first, a page
+        of ``limit`` (1-1000) from ``offset`` as other listings. Never a value: only the
+        records. The same people may list as may make them."""
         vendor_id = vendor_of(actor)
         refuse_token(actor)
+        limit, offset = page(limit, offset)
         wanted = ident("membership", membership) if membership is not None else None
         with self._rt.transaction(read_only=True) as uow:
             if wanted is None:
@@ -242,12 +246,14 @@ class AccessTokenService:
                     wanted = actor.membership_id
                 else:
                     require_admin(actor, LOGINS_MANAGE)
-                    found = uow.access_tokens.list(vendor_id)
-                    return sorted(found, key=lambda t: (t.created_at, t.id))
+                    return uow.access_tokens.list(vendor_id, limit=limit, offset=offset)
             target = load(uow.memberships, vendor_id, "membership", wanted, "membership")
             self._may_manage(uow, actor, target)
-            found = uow.access_tokens.list(vendor_id, where={"membership_id": target.id})
-        return sorted(found, key=lambda t: (t.created_at, t.id))
+            # Token ids are time-ordered: storage's order (oldest first, then by id) is the
+            # order of making, so each page is a slice of one order.
+            return uow.access_tokens.list(
+                vendor_id, where={"membership_id": target.id}, limit=limit, offset=offset
+            )
 
     def revoke(self, actor: Actor, token: Any) -> AccessToken:
         """Revoke a token now: its next request fails. Revoking a revoked token changes
