@@ -20,6 +20,7 @@ actor is refused by every credential, session and administration call
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 from collections.abc import Iterable
@@ -230,16 +231,26 @@ class AccessTokenService:
 
     # -- listing and revoking ----------------------------------------------------------------
     def list(
-        self, actor: Actor, membership: Any = None, *, limit: int = 100, offset: int = 0
+        self,
+        actor: Actor,
+        membership: Any = None,
+        *,
+        customer: Any = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[AccessToken]:
         """The tokens of ``membership`` (a member's own when omitted; every token of the
-        vendor for staff when omitted), revoked and expired ones too, oldest first, a page
-        of ``limit`` (1-1000) from ``offset`` as other listings. Never a value: only the
+        vendor for staff when omitted), or of every login of ``customer`` the actor may
+        manage (a customer's administrator: its own customer's, without main accounts and
+        other administrators); revoked and expired ones too, oldest first, a page of
+        ``limit`` (1-1000) from ``offset`` as other listings. Never a value: only the
         records. The same people may list as may make them."""
         vendor_id = vendor_of(actor)
         refuse_token(actor)
         limit, offset = page(limit, offset)
         wanted = ident("membership", membership) if membership is not None else None
+        if customer is not None:
+            return self._of_customer(actor, ident("customer", customer), limit, offset)
         with self._rt.transaction(read_only=True) as uow:
             if wanted is None:
                 if isinstance(actor, Member):
@@ -254,6 +265,39 @@ class AccessTokenService:
             return uow.access_tokens.list(
                 vendor_id, where={"membership_id": target.id}, limit=limit, offset=offset
             )
+
+    def _of_customer(
+        self, actor: Actor, customer_id: UUID, limit: int, offset: int
+    ) -> builtins.list[AccessToken]:
+        vendor_id = vendor_of(actor)
+        member = who(actor)
+        with self._rt.transaction(read_only=True) as uow:
+            if not isinstance(member, Member):
+                require_admin(actor, LOGINS_MANAGE)
+                load(uow.customers, vendor_id, "customer", customer_id, "customer")
+                where = {"customer_id": customer_id}
+                return uow.access_tokens.list(vendor_id, where=where, limit=limit, offset=offset)
+            if member.impersonator is not None:
+                raise PermissionDenied(
+                    "access tokens are never managed while viewing the portal as a customer"
+                )
+            delegate = self._access.delegated_admin(member, LOGINS_MANAGE)
+            assert delegate is not None
+            if customer_id != member.customer_id:
+                raise NotFound("customer", customer_id)
+            found = uow.access_tokens.list(vendor_id, where={"customer_id": customer_id})
+            ids = {t.membership_id for t in found}
+            memberships = {m.id: m for m in uow.memberships.list_in(vendor_id, "id", ids)}
+            reachable = set()
+            for membership_id, target in memberships.items():
+                try:
+                    if membership_id != member.membership_id:
+                        may_touch(uow, self._access, delegate, target)
+                except (PermissionDenied, NotFound):
+                    continue  # a main account's, another administrator's: not its to see
+                reachable.add(membership_id)
+        mine = [t for t in found if t.membership_id in reachable]
+        return mine[offset : offset + limit]
 
     def revoke(self, actor: Actor, token: Any) -> AccessToken:
         """Revoke a token now: its next request fails. Revoking a revoked token changes

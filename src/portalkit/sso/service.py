@@ -257,6 +257,40 @@ class SsoService:
                 )
 
     # -- signing in ---------------------------------------------------------------------------
+    def customer_for(
+        self, vendor: Any, *, email: str | None = None, code: str | None = None
+    ) -> UUID | None:
+        """The customer whose single sign-on a "sign in with your company" form means: the
+        one owning the domain of ``email``, or the one with customer ``code``; None when
+        that customer has no single sign-on switched on (or the input is no address or code).
+
+        For the log-in page, before anyone is known: it answers only whether a domain or
+        code signs in through a company provider, which the provider's own page shows anyway.
+        """
+        vendor_id = ident("vendor", vendor)
+        domain = ""
+        if email is not None:
+            problems: list[Problem] = []
+            address = v.email(problems, "email", email)
+            if problems or not address:
+                return None
+            domain = address.rpartition("@")[2].casefold()
+        elif not isinstance(code, str) or not code or len(code) > 50 or not v.encodable(code):
+            return None
+        with self._rt.transaction(read_only=True) as uow:
+            if domain:
+                owner = uow.sso_domains.get_by(vendor_id, "domain", domain)
+                customer_id = owner.customer_id if owner is not None else None
+            else:
+                customer = uow.customers.get_by(vendor_id, "code", code)
+                customer_id = customer.id if customer is not None else None
+            if customer_id is None:
+                return None
+            config = uow.sso_configs.get_by(vendor_id, "customer_id", customer_id)
+        if config is None or not config.active or (domain and domain not in config.domains):
+            return None
+        return customer_id
+
     def begin(
         self, vendor: Any, customer: Any, redirect_uri: str, *, client_key: str | None = None
     ) -> str:
