@@ -434,3 +434,20 @@ def test_prune_removes_old_sign_ins_only(sso: Sso) -> None:
     (event,) = portal.audit.list(sso.world.staff, action="data_pruned")
     assert event.details["sso_attempts"] == 2
     assert portal.retention.prune(staff).sso_attempts == 0
+
+
+def test_the_company_sign_in_finds_the_customer_by_address_or_code(sso: Sso) -> None:
+    portal, vendor = sso.portal, sso.world.vendor
+    find = portal.sso.customer_for
+    assert find(vendor, email="Anna@ACME.example") == sso.acme.id
+    assert find(vendor, code=sso.acme.code.lower()) == sso.acme.id
+    for email in ("anna@sub.acme.example", "anna@other.example", "no address", "", None):
+        assert find(vendor, email=email) is None  # type: ignore[arg-type]
+    plain = sso.world.customer()
+    for code in (plain.code, "NOPE", "", "x" * 51):
+        assert find(vendor, code=code) is None
+    other = World(portal, vendor_code="elsewhere")
+    assert find(other.vendor, email="anna@acme.example") is None  # another vendor's domain
+    portal.sso.disable(sso.world.staff, sso.acme)
+    assert find(vendor, email="anna@acme.example") is None
+    assert find(vendor, code=sso.acme.code) is None
