@@ -218,7 +218,6 @@ class Portalkit:
             app.register_error_handler(PermissionDenied, _forbidden)
             app.register_error_handler(NotFound, _not_found)
         if options["PORTALKIT_BLUEPRINT"]:
-            from portalkit_flask import integration_views  # noqa: F401  (its routes)
             from portalkit_flask.views import blueprint
 
             app.register_blueprint(blueprint, url_prefix=options["PORTALKIT_URL_PREFIX"] or None)
