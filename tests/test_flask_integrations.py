@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from flask import request
-from portalkit_flask import get_member, requires
+from portalkit_flask import current_portal, get_member, requires
 
 from oidc_provider import Provider, running
 from portalkit import AuthenticationFailed
@@ -30,6 +30,14 @@ def _app(tmp_path: Path, **config: Any) -> Any:
         member = get_member()
         assert member is not None
         return f"posted by {member.membership_id} {request.form.get('n', '')}"
+
+    @app.post("/api/log-out-everywhere")
+    @requires("orders.view")
+    def api_end_sessions() -> str:
+        member = get_member()
+        assert member is not None
+        current_portal.auth.end_sessions(member, member.account_id)  # refused for a token
+        return "ended"
 
     return app
 
@@ -113,6 +121,15 @@ def test_a_token_never_reaches_the_adapters_pages_for_people(world: World) -> No
         )
         assert answer.status_code == 403, path
         assert "Set-Cookie" not in answer.headers, path
+
+
+def test_a_credential_call_in_a_hosts_view_is_403_for_a_token(world: World) -> None:
+    value = _token(world).value
+    client = world.app.test_client()
+    answer = client.post("/api/log-out-everywhere", headers=_bearer(value))
+    assert answer.status_code == 403 and "Location" not in answer.headers
+    # The login's sessions were not ended: its token still works.
+    assert client.get("/whoami", headers=_bearer(value)).status_code == 200
 
 
 def test_tokens_are_off_unless_the_host_accepts_them(tmp_path: Path) -> None:
