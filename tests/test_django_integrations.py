@@ -164,6 +164,7 @@ def test_a_customer_admin_manages_its_customers_tokens_only(tokens_on: World) ->
     browser.login("anna")
     page = browser.get("/portal/customer-access-tokens/").content.decode()
     assert str(piets.token.id) in page and str(olgas.token.id) not in page
+    assert ">Piet Test</option>" in page and "Olga" not in page
     made = browser.post(
         "/portal/customer-access-tokens/",
         {

@@ -210,6 +210,7 @@ def test_a_customer_admin_manages_its_customers_tokens_only(world: World) -> Non
     browser.login("anna")
     page = browser.get("/customer-access-tokens").get_data(as_text=True)
     assert str(piets.token.id) in page and str(olgas.token.id) not in page
+    assert ">Piet Test</option>" in page and "Olga" not in page
     made = browser.post(
         "/customer-access-tokens",
         {

@@ -121,7 +121,11 @@ def customer_access_tokens(request: Any) -> HttpResponse:
             return redirect("portalkit:customer_access_tokens")
         value, errors = _make(request, _uuid(_field(request, "membership")))
     tokens = portal.access_tokens.list(member, customer=member.customer_id)
-    logins = portal.memberships.list(member, customer=member.customer_id)
+    names = {
+        c.id: f"{c.first_name} {c.last_name}".strip()
+        for c in portal.contacts.list(member, customer=member.customer_id, limit=1000)
+    }
+    logins = portal.memberships.list(member, customer=member.customer_id, limit=1000)
     return _page(
         request,
         "customer_access_tokens",
@@ -131,7 +135,13 @@ def customer_access_tokens(request: Any) -> HttpResponse:
             value,
             errors,
             tokens=tokens,
-            logins=[m for m in logins if m.id != member.membership_id],
+            # The customer's other logins, named by their contacts (portalkit refuses those
+            # the administrator may not manage when the form is sent).
+            logins=[
+                (m.id, names.get(m.contact_id) or str(m.id))
+                for m in logins
+                if m.id != member.membership_id
+            ],
         ),
     )
 

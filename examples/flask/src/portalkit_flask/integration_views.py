@@ -113,18 +113,31 @@ def customer_access_tokens() -> ResponseReturnValue:
             return redirect(url_for(".customer_access_tokens"))
         value, errors = _make(member, _uuid(_field("membership")))
     tokens = portal.access_tokens.list(member, customer=member.customer_id)
-    logins = portal.memberships.list(member, customer=member.customer_id)
     return _page(
         "customer_access_tokens",
         400 if errors else 200,
         tokens=tokens,
-        logins=[m for m in logins if m.id != member.membership_id],
+        logins=_logins(member),
         capabilities=_offered(member),
         value=value,
         errors=errors,
         longest=portal.settings.access_token_max_days,
         now=portal.clock.now(),
     )
+
+
+def _logins(member: Any) -> list[tuple[UUID, str]]:
+    """The customer's other logins, named by their contacts, for the administrator's form
+    (portalkit refuses those it may not manage when the form is sent)."""
+    portal = _state().portal
+    names = {
+        c.id: f"{c.first_name} {c.last_name}".strip()
+        for c in portal.contacts.list(member, customer=member.customer_id, limit=1000)
+    }
+    logins = portal.memberships.list(member, customer=member.customer_id, limit=1000)
+    return [
+        (m.id, names.get(m.contact_id) or str(m.id)) for m in logins if m.id != member.membership_id
+    ]
 
 
 # -- single sign-on ---------------------------------------------------------------------------
