@@ -476,3 +476,55 @@ def test_erasing_the_person_erases_its_tokens(world: World) -> None:
     with pytest.raises(AuthenticationFailed):
         _use(world, value)
     assert p.access_tokens.list(world.staff_holding(LOGINS_MANAGE)) == []
+
+
+def test_listings_page_like_other_listings(world: World) -> None:
+    member, _membership = _login_in(world)
+    made = []
+    for n in range(5):
+        made.append(_token(world, member, name=f"ERP {n}").token.id)
+        _clock(world).advance(seconds=1)
+    tokens = world.portal.access_tokens
+    assert [t.id for t in tokens.list(member, limit=2)] == made[:2]
+    assert [t.id for t in tokens.list(member, limit=2, offset=2)] == made[2:4]
+    assert [t.id for t in tokens.list(member, offset=4)] == made[4:]
+    everyone = tokens.list(world.staff, limit=1000)
+    assert [t.id for t in tokens.list(world.staff, limit=3, offset=1)] == [
+        t.id for t in everyone[1:4]
+    ]
+    for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"limit": True}):
+        with pytest.raises(ValidationError):
+            tokens.list(member, **bad)
+
+
+def test_a_customer_admin_lists_the_tokens_of_its_customers_logins_in_its_reach(
+    world: World,
+) -> None:
+    p = world.portal
+    customer = world.customer()
+    main = world.membership(
+        customer=customer, kind="main", profile=world.profile(capabilities=CAPS)
+    )
+    admin, admin_login = _login_in(world, customer, caps={"members.manage", "orders.view"})
+    _, other_admin = _login_in(world, customer, caps={"members.manage", "orders.view"})
+    _, login = _login_in(world, customer, caps={"orders.view"})
+    _, elsewhere = _login_in(world, caps={"orders.view"})
+    made = {
+        name: _token(world, world.member(m), m).token.id
+        for name, m in [
+            ("main", main), ("self", admin_login), ("admin", other_admin),
+            ("login", login), ("elsewhere", elsewhere),
+        ]
+    }  # fmt: skip
+    listed = {t.id for t in p.access_tokens.list(admin, customer=customer)}
+    # Its own and the logins it may manage; not the main account's, another admin's, or
+    # another customer's.
+    assert listed == {made["self"], made["login"]}
+    assert len(p.access_tokens.list(admin, customer=customer, limit=1)) == 1
+    with pytest.raises(NotFound):
+        p.access_tokens.list(admin, customer=elsewhere.customer_id)
+    plain, _ = _login_in(world, customer, caps={"orders.view"})
+    with pytest.raises(PermissionDenied):
+        p.access_tokens.list(plain, customer=customer)
+    staff_sees = {t.id for t in p.access_tokens.list(world.staff, customer=customer)}
+    assert staff_sees == {made[n] for n in ("main", "self", "admin", "login")}

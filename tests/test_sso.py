@@ -27,6 +27,7 @@ from portalkit import (
 from portalkit.customers import Customer
 from portalkit.memberships import Membership, MembershipKind, MembershipStatus
 from portalkit.testing import World
+from portalkit.tokens import token_digest
 from portals import GOOD, mail_world
 from portals import account_of as _account
 from portals import login_with_password as _login
@@ -411,3 +412,88 @@ def test_a_missing_extra_names_it() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert found.stdout.startswith("sso ") and "portalkit[sso]" in found.stdout
+
+
+# -- issue 18 follow-up: throttling, sessions, pruning ---------------------------------------
+def test_switching_sso_required_on_ends_open_password_sessions(sso: Sso) -> None:
+    portal, vendor = sso.portal, sso.world.vendor
+    email = _account(sso.world, sso.main).email
+    before = portal.auth.authenticate(vendor, email, GOOD)
+    elsewhere = sso.world.customer()
+    other = sso.world.membership(customer=elsewhere, kind="main",
+                                 profile=sso.world.profile(capabilities={"orders.view"}))  # fmt: skip
+    theirs = portal.auth.session(sso.world.member(other))
+    sso.configure()  # replaced, still not required: sessions stay
+    assert portal.auth.validate_session(vendor, before.session) == before.actor
+    sso.configure(required=True)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.validate_session(vendor, before.session)  # its next request is refused
+    # Another customer's logins keep their sessions.
+    assert portal.auth.validate_session(vendor, theirs).membership_id == other.id
+    # A session signed in through the provider afterwards holds, and configuring again
+    # while already required ends nothing.
+    after = sso.sign_in(email)
+    sso.configure(required=True)
+    assert portal.auth.validate_session(vendor, after.session) == after.actor
+
+
+def test_beginning_a_sign_in_is_throttled_per_client_key(sso: Sso) -> None:
+    portal, vendor = sso.portal, sso.world.vendor
+    portal.settings = portal.settings.model_copy(update={"sso_begin_max": 3})
+    for _ in range(3):
+        portal.sso.begin(vendor, sso.acme, REDIRECT, client_key="10.0.0.9")
+    with portal.transaction(read_only=True) as uow:
+        stored = len(uow.sso_attempts.list(vendor.id))
+    requests_before = sso.idp.token_requests
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
+            portal.sso.begin(vendor, sso.acme, REDIRECT, client_key="10.0.0.9")
+    with portal.transaction(read_only=True) as uow:
+        assert len(uow.sso_attempts.list(vendor.id)) == stored  # nothing stored past it
+    assert sso.idp.token_requests == requests_before
+    # Another client key is not held up; recorded once, not once per refusal.
+    portal.sso.begin(vendor, sso.acme, REDIRECT, client_key="10.0.0.10")
+    refused = portal.audit.list(sso.world.staff, action="sso_failure")
+    assert [e.reason for e in refused] == ["throttled"]
+    # The window ends, and the key begins again.
+    sso.world.portal.clock.advance(seconds=portal.settings.login_window_seconds + 1)  # type: ignore[attr-defined]
+    portal.sso.begin(vendor, sso.acme, REDIRECT, client_key="10.0.0.9")
+
+
+def test_prune_removes_old_sign_ins_only(sso: Sso) -> None:
+    portal, vendor = sso.portal, sso.world.vendor
+    clock = portal.clock
+    portal.sso.begin(vendor, sso.acme, REDIRECT)  # never finished
+    sso.idp.identity = {"email": "boss@acme.example", "email_verified": True}
+    back = sso.redirect()
+    portal.sso.complete(vendor, back["state"], back["code"], REDIRECT)  # used
+    clock.advance(days=portal.settings.retention_token_days, seconds=3600)  # type: ignore[attr-defined]
+    fresh = portal.sso.begin(vendor, sso.acme, REDIRECT)
+    staff = sso.world.staff_holding("data.prune")
+    assert portal.retention.prune(staff, dry_run=True).sso_attempts == 2
+    report = portal.retention.prune(staff)
+    assert report.sso_attempts == 2
+    with portal.transaction(read_only=True) as uow:
+        (left,) = uow.sso_attempts.list(vendor.id)
+    state = parse_qs(urlsplit(fresh).query)["state"][0]
+    assert left.digest == token_digest(state)  # the one under way stays
+    (event,) = portal.audit.list(sso.world.staff, action="data_pruned")
+    assert event.details["sso_attempts"] == 2
+    assert portal.retention.prune(staff).sso_attempts == 0
+
+
+def test_the_company_sign_in_finds_the_customer_by_address_or_code(sso: Sso) -> None:
+    portal, vendor = sso.portal, sso.world.vendor
+    find = portal.sso.customer_for
+    assert find(vendor, email="Anna@ACME.example") == sso.acme.id
+    assert find(vendor, code=sso.acme.code.lower()) == sso.acme.id
+    for email in ("anna@sub.acme.example", "anna@other.example", "no address", "", None):
+        assert find(vendor, email=email) is None  # type: ignore[arg-type]
+    plain = sso.world.customer()
+    for code in (plain.code, "NOPE", "", "x" * 51):
+        assert find(vendor, code=code) is None
+    other = World(portal, vendor_code="elsewhere")
+    assert find(other.vendor, email="anna@acme.example") is None  # another vendor's domain
+    portal.sso.disable(sso.world.staff, sso.acme)
+    assert find(vendor, email="anna@acme.example") is None
+    assert find(vendor, code=sso.acme.code) is None

@@ -1,8 +1,9 @@
 """Retention and erasure (``portal.retention``): remove what has outlived its purpose, and
 erase a person on request (GDPR article 17) while the append-only audit log keeps its shape.
 
-``prune`` removes the vendor's dead one-time links, old failed-login counters and the bodies
-of delivered mail once their retention period (``PORTALKIT_RETENTION_*_DAYS``) is over::
+``prune`` removes the vendor's dead one-time links and single sign-ins begun, old
+failed-login counters and the bodies of delivered mail once their retention period
+(``PORTALKIT_RETENTION_*_DAYS``) is over::
 
     report = portal.retention.prune(staff)            # needs the staff permission data.prune
     report.tokens, report.throttles, report.outbox    # how many of each went
@@ -67,6 +68,9 @@ class PruneReport:
     #: was emptied.
     outbox: int
     dry_run: bool = False
+    #: Single sign-ins begun (used or not) that expired more than
+    #: PORTALKIT_RETENTION_TOKEN_DAYS ago.
+    sso_attempts: int = 0
 
 
 @attrs.frozen
@@ -134,10 +138,12 @@ class RetentionService:
 
     # -- prune --------------------------------------------------------------------------------
     def prune(self, actor: Actor, *, dry_run: bool = False) -> PruneReport:
-        """Remove the vendor's dead one-time links, old failed-login counters and delivered
-        mail bodies whose retention period is over; staff holding ``data.prune``.
+        """Remove the vendor's dead one-time links and single sign-ins begun, old failed-login
+        counters and delivered mail bodies whose retention period is over; staff holding
+        ``data.prune``.
 
-        The periods are ``PORTALKIT_RETENTION_TOKEN_DAYS`` (30), ``_THROTTLE_DAYS`` (1) and
+        The periods are ``PORTALKIT_RETENTION_TOKEN_DAYS`` (30, for links and sign-ins
+        alike), ``_THROTTLE_DAYS`` (1) and
         ``_OUTBOX_DAYS`` (30). A link that still works, a counter in its window and mail
         still to send are never touched. Failed-login counters carry no vendor (their keys
         are keyed hashes), so every vendor's old ones go. ``dry_run=True`` counts without
@@ -151,10 +157,9 @@ class RetentionService:
         settings, now = self._rt.settings, self._rt.clock.now()
         try:
             with self._rt.transaction() as uow:
+                dead = now - timedelta(days=settings.retention_token_days)
                 report = PruneReport(
-                    tokens=uow.prune_tokens(
-                        vendor_id, now - timedelta(days=settings.retention_token_days)
-                    ),
+                    tokens=uow.prune_tokens(vendor_id, dead),
                     throttles=uow.prune_throttles(
                         now - timedelta(days=settings.retention_throttle_days)
                     ),
@@ -162,6 +167,8 @@ class RetentionService:
                         vendor_id, now - timedelta(days=settings.retention_outbox_days)
                     ),
                     dry_run=wanted,
+                    # A sign-in's state is a one-time link of its own kind: kept as long.
+                    sso_attempts=uow.prune_sso_attempts(vendor_id, dead),
                 )
                 if wanted:
                     raise _DryRun(report)
@@ -174,6 +181,7 @@ class RetentionService:
                     tokens=report.tokens,
                     throttles=report.throttles,
                     outbox=report.outbox,
+                    sso_attempts=report.sso_attempts,
                 )
         except _DryRun as done:
             dry: PruneReport = done.report  # type: ignore[assignment]

@@ -332,6 +332,15 @@ class PortalSettings(BaseSettings):
         description="How long a single sign-on begun may take before the provider sends the "
         "person back; its state works once, within this time.",
     )
+    sso_begin_max: int = pydantic.Field(
+        default=30,
+        ge=3,
+        le=1000,
+        description="Single sign-ins one client key may begin in one log-in window "
+        "(PORTALKIT_LOGIN_WINDOW_SECONDS) before it is refused until the window ends. Each "
+        "one begun asks the customer's provider and stores a row; everyone behind one client "
+        "key (an office's NAT) shares the count.",
+    )
     sso_allow_http_loopback: bool = pydantic.Field(
         default=False,
         description="Accept an http:// issuer on 127.0.0.1 (tests with a local provider "

@@ -20,6 +20,7 @@ actor is refused by every credential, session and administration call
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 from collections.abc import Iterable
@@ -32,7 +33,7 @@ import attrs
 from portalkit import _validation as v
 from portalkit._guard import NEVER_BY_TOKEN, refuse_token, require_admin, vendor_of, who
 from portalkit._ids import ordered_id
-from portalkit._service import ident, load
+from portalkit._service import ident, load, page
 from portalkit.accesstokens.model import AccessToken, IssuedToken, new_value, parse_value
 from portalkit.actors import Actor, Member, System
 from portalkit.audit.model import describe
@@ -244,25 +245,74 @@ class AccessTokenService:
         return allowed, facts, granter
 
     # -- listing and revoking ----------------------------------------------------------------
-    def list(self, actor: Actor, membership: Any = None) -> list[AccessToken]:
+    def list(
+        self,
+        actor: Actor,
+        membership: Any = None,
+        *,
+        customer: Any = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AccessToken]:
         """The tokens of ``membership`` (a member's own when omitted; every token of the
-        vendor for staff when omitted), revoked and expired ones too, oldest first. Never a
-        value: only the records. The same people may list as may make them."""
+        vendor for staff when omitted), or of every login of ``customer`` the actor may
+        manage (a customer's administrator: its own customer's, without main accounts and
+        other administrators); revoked and expired ones too, oldest first, a page of
+        ``limit`` (1-1000) from ``offset`` as other listings. Never a value: only the
+        records. The same people may list as may make them."""
         vendor_id = vendor_of(actor)
         refuse_token(actor)
+        limit, offset = page(limit, offset)
         wanted = ident("membership", membership) if membership is not None else None
+        if customer is not None:
+            return self._of_customer(actor, ident("customer", customer), limit, offset)
         with self._rt.transaction(read_only=True) as uow:
             if wanted is None:
                 if isinstance(actor, Member):
                     wanted = actor.membership_id
                 else:
                     require_admin(actor, LOGINS_MANAGE)
-                    found = uow.access_tokens.list(vendor_id)
-                    return sorted(found, key=lambda t: (t.created_at, t.id))
+                    return uow.access_tokens.list(vendor_id, limit=limit, offset=offset)
             target = load(uow.memberships, vendor_id, "membership", wanted, "membership")
             self._may_manage(uow, actor, target)
-            found = uow.access_tokens.list(vendor_id, where={"membership_id": target.id})
-        return sorted(found, key=lambda t: (t.created_at, t.id))
+            # Token ids are time-ordered: storage's order (oldest first, then by id) is the
+            # order of making, so each page is a slice of one order.
+            return uow.access_tokens.list(
+                vendor_id, where={"membership_id": target.id}, limit=limit, offset=offset
+            )
+
+    def _of_customer(
+        self, actor: Actor, customer_id: UUID, limit: int, offset: int
+    ) -> builtins.list[AccessToken]:
+        vendor_id = vendor_of(actor)
+        member = who(actor)
+        with self._rt.transaction(read_only=True) as uow:
+            if not isinstance(member, Member):
+                require_admin(actor, LOGINS_MANAGE)
+                load(uow.customers, vendor_id, "customer", customer_id, "customer")
+                where = {"customer_id": customer_id}
+                return uow.access_tokens.list(vendor_id, where=where, limit=limit, offset=offset)
+            if member.impersonator is not None:
+                raise PermissionDenied(
+                    "access tokens are never managed while viewing the portal as a customer"
+                )
+            delegate = self._access.delegated_admin(member, LOGINS_MANAGE)
+            assert delegate is not None
+            if customer_id != member.customer_id:
+                raise NotFound("customer", customer_id)
+            found = uow.access_tokens.list(vendor_id, where={"customer_id": customer_id})
+            ids = {t.membership_id for t in found}
+            memberships = {m.id: m for m in uow.memberships.list_in(vendor_id, "id", ids)}
+            reachable = set()
+            for membership_id, target in memberships.items():
+                try:
+                    if membership_id != member.membership_id:
+                        may_touch(uow, self._access, delegate, target)
+                except (PermissionDenied, NotFound):
+                    continue  # a main account's, another administrator's: not its to see
+                reachable.add(membership_id)
+        mine = [t for t in found if t.membership_id in reachable]
+        return mine[offset : offset + limit]
 
     def revoke(self, actor: Actor, token: Any) -> AccessToken:
         """Revoke a token now: its next request fails. Revoking a revoked token changes

@@ -29,6 +29,7 @@ from portalkit import _validation as v
 from portalkit._guard import require_admin
 from portalkit._ids import ordered_id
 from portalkit._service import ident, load
+from portalkit._stamps import new_session_stamp
 from portalkit.accounts.model import Account
 from portalkit.actors import Actor, System
 from portalkit.errors import (
@@ -60,6 +61,7 @@ __all__ = ["SsoService"]
 _MAX_DOMAINS = 20
 _VALUE_MAX = 500
 _SECRET_MAX = 2000
+_CLIENT_KEY_MAX = 200
 
 
 class SsoService:
@@ -100,7 +102,9 @@ class SsoService:
         subdomain — each of which may belong to one customer of the vendor only.
         ``allow_new_accounts`` lets an unknown address of those domains become a new extra
         account with ``default_profile`` (then required); ``required`` refuses password
-        log-in and password reset for the customer's logins.
+        log-in and password reset for the customer's logins, and switching it on ends
+        every open session of the customer's logins in that customer (and with them their
+        access tokens): a password session made before must not outlive the rule.
 
         Raises PermissionDenied for a member (a customer admin too), ValidationError,
         NotFound for a customer or profile out of the vendor, Conflict for a domain of
@@ -137,6 +141,8 @@ class SsoService:
             if current is None and not sealed:
                 raise ValidationError.single("client_secret", "required", "is required")
             self._claim(uow, vendor_id, customer_id, names, current, now)
+            if needed and (current is None or not (current.required and current.active)):
+                _end_sessions(uow, vendor_id, customer_id)
             if current is None:
                 config = SsoConfig(
                     id=ordered_id(now),
@@ -251,7 +257,43 @@ class SsoService:
                 )
 
     # -- signing in ---------------------------------------------------------------------------
-    def begin(self, vendor: Any, customer: Any, redirect_uri: str) -> str:
+    def customer_for(
+        self, vendor: Any, *, email: str | None = None, code: str | None = None
+    ) -> UUID | None:
+        """The customer whose single sign-on a "sign in with your company" form means: the
+        one owning the domain of ``email``, or the one with customer ``code``; None when
+        that customer has no single sign-on switched on (or the input is no address or code).
+
+        For the log-in page, before anyone is known: it answers only whether a domain or
+        code signs in through a company provider, which the provider's own page shows anyway.
+        """
+        vendor_id = ident("vendor", vendor)
+        domain = ""
+        if email is not None:
+            problems: list[Problem] = []
+            address = v.email(problems, "email", email)
+            if problems or not address:
+                return None
+            domain = address.rpartition("@")[2].casefold()
+        elif not isinstance(code, str) or not code or len(code) > 50 or not v.encodable(code):
+            return None
+        with self._rt.transaction(read_only=True) as uow:
+            if domain:
+                owner = uow.sso_domains.get_by(vendor_id, "domain", domain)
+                customer_id = owner.customer_id if owner is not None else None
+            else:
+                customer = uow.customers.get_by(vendor_id, "code", code)
+                customer_id = customer.id if customer is not None else None
+            if customer_id is None:
+                return None
+            config = uow.sso_configs.get_by(vendor_id, "customer_id", customer_id)
+        if config is None or not config.active or (domain and domain not in config.domains):
+            return None
+        return customer_id
+
+    def begin(
+        self, vendor: Any, customer: Any, redirect_uri: str, *, client_key: str | None = None
+    ) -> str:
         """The address of the customer's provider to send the person to.
 
         ``redirect_uri`` is the host's route that calls :meth:`complete` (registered at the
@@ -259,6 +301,12 @@ class SsoService:
         ``PORTALKIT_SSO_ATTEMPT_SECONDS`` and work once. Raises NotFound when the customer
         has no single sign-on, ValidationError for a bad ``redirect_uri``, and
         AuthenticationFailed when the provider cannot be reached or trusted.
+
+        Every call counts against ``client_key`` (as :meth:`AuthService.authenticate
+        <portalkit.auth.AuthService.authenticate>` takes it: the client's address): past
+        ``PORTALKIT_SSO_BEGIN_MAX`` in ``PORTALKIT_LOGIN_WINDOW_SECONDS`` it is
+        AuthenticationFailed until the window ends, before the provider is asked or
+        anything is stored — each sign-in begun costs a request to the provider and a row.
         """
         rt = self._rt
         vendor_id = ident("vendor", vendor)
@@ -267,6 +315,7 @@ class SsoService:
             raise ValidationError.single(
                 "redirect_uri", "not_url", "must be an absolute http(s) address"
             )
+        self._count_begin(vendor_id, customer_id, client_key)
         with rt.transaction(read_only=True) as uow:
             config = uow.sso_configs.get_by(vendor_id, "customer_id", customer_id)
         if config is None or not config.active:
@@ -366,6 +415,22 @@ class SsoService:
         return self._auth.login_verified(vendor_id, account_id, customer_id)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _count_begin(self, vendor_id: UUID, customer_id: UUID, client_key: str | None) -> None:
+        """Count a sign-in begun against its client key; refuse past the limit."""
+        if not isinstance(client_key, str) or not client_key:
+            return
+        rt = self._rt
+        now = rt.clock.now()
+        window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
+        key = rt.throttle_key("sso-begin", vendor_id, client_key[:_CLIENT_KEY_MAX])
+        with rt.transaction() as uow:
+            hits = uow.throttle_hit(key, now, window_start)
+        limit = rt.settings.sso_begin_max
+        if hits == limit + 1:
+            self._refused(vendor_id, customer_id, "throttled")  # recorded once per window
+        if hits > limit:
+            raise AuthenticationFailed()
+
     @property
     def _loopback(self) -> bool:
         return self._rt.settings.sso_allow_http_loopback
@@ -476,6 +541,16 @@ class SsoService:
                 outcome="failure",
             )
         raise AuthenticationFailed()
+
+
+def _end_sessions(uow: UnitOfWork, vendor_id: UUID, customer_id: UUID) -> None:
+    """New session stamps for every membership of the customer: each session (a password
+    one above all) and access token made before ends at its next request."""
+    for member in uow.memberships.list(vendor_id, where={"customer_id": customer_id}):
+        uow.memberships.update(
+            attrs.evolve(member, session_stamp=new_session_stamp(), version=member.version + 1),
+            member.version,
+        )
 
 
 def _free_username(uow: UnitOfWork, vendor_id: UUID, wanted: str) -> str:

@@ -522,6 +522,11 @@ class UnitOfWork(Protocol):
         ``before``; returns how many. A link that still works is never touched."""
         ...
 
+    def prune_sso_attempts(self, vendor_id: UUID, before: datetime) -> int:
+        """Delete the vendor's single sign-ins begun that expired before ``before`` (used or
+        not); returns how many. One still under way is never touched."""
+        ...
+
     def prune_throttles(self, before: datetime) -> int:
         """Delete the failed-login counters (of every vendor: their keys name none) whose
         window began before ``before``; returns how many."""

@@ -679,6 +679,17 @@ class MemoryUnitOfWork:
         ]
         return self.tokens._delete(vendor_id, dead)
 
+    def prune_sso_attempts(self, vendor_id: UUID, before: datetime) -> int:
+        """Delete the expired sign-ins (undone on rollback)."""
+        self._writing()
+        self._check_open()
+        dead = [
+            a.id
+            for a in self._tables.rows["sso_attempts"].values()
+            if a.vendor_id == vendor_id and a.expires_at < before
+        ]
+        return self.sso_attempts._delete(vendor_id, dead)
+
     def prune_throttles(self, before: datetime) -> int:
         """Forget the counters whose window began before ``before`` (undone on rollback)."""
         self._writing()

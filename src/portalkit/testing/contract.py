@@ -1559,6 +1559,19 @@ class StorageContract:
             uow.sso_attempts.update(spent, 1)
         with pytest.raises(ConcurrentModification), p.transaction() as uow:
             uow.sso_attempts.update(attrs.evolve(spent, version=3), 1)  # a second spender
+        # Pruning takes the vendor's expired sign-ins only, and a rollback keeps them.
+        theirs_attempt = attrs.evolve(attempt, id=uuid4(), vendor_id=other.vendor.id)
+        with p.transaction() as uow:
+            uow.sso_attempts.add(theirs_attempt)
+        with pytest.raises(RuntimeError), p.transaction() as uow:
+            assert uow.prune_sso_attempts(vendor_id, attempt.expires_at + timedelta(seconds=1))
+            raise RuntimeError("roll back")
+        with p.transaction() as uow:
+            assert uow.prune_sso_attempts(vendor_id, attempt.expires_at) == 0  # not yet expired
+            assert uow.prune_sso_attempts(vendor_id, attempt.expires_at + timedelta(seconds=1)) == 1
+        with p.transaction(read_only=True) as uow:
+            assert uow.sso_attempts.get_by(vendor_id, "digest", "d" * 64) is None
+            assert uow.sso_attempts.list(other.vendor.id) == [theirs_attempt]
 
     def test_passkeys_read_back_with_credential_ids_unique_per_vendor(
         self, world: World, other: World

@@ -22,6 +22,7 @@ ADAPTER_KEYS: dict[str, Any] = {
     "ALLOWED_HOSTS": (),
     "STAFF_LOADER": None,
     "LOGIN_URL": "portalkit:login",
+    "ACCEPT_TOKENS": False,
 }
 """The adapter's own keys of ``settings.PORTALKIT`` and their defaults.
 
@@ -31,7 +32,8 @@ own ``DATABASE_URL``. ``HOME_URL``: where a log-in goes without a safe ``next``.
 ``ALLOWED_HOSTS``: other hosts a ``next`` may lead to (https only). ``STAFF_LOADER``: a
 callable (or its dotted path) taking the request and returning the vendor
 :class:`~portalkit.Staff` the project authenticated, or None. ``LOGIN_URL``: the log-in page
-(a URL name or a path)."""
+(a URL name or a path). ``ACCEPT_TOKENS``: take ``Authorization: Bearer`` access tokens on
+requests (:mod:`portalkit_django.bearer`)."""
 
 _DJANGO_DEFAULTS: dict[str, Any] = {
     "storage": "portalkit_django.db.DjangoStorage",

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from portalkit import NotFound, PermissionDenied
 from portalkit_django.apps import _config
+from portalkit_django.bearer import by_token, load_token
 from portalkit_django.db import DjangoStorage, finish
 from portalkit_django.session import MUST_CHANGE_KEY, load_member
 
@@ -36,13 +37,17 @@ class PortalkitMiddleware:
 
     def __call__(self, request: Any) -> HttpResponse:
         config = _config()
-        load_member(request)
         scope = None
-        if request.portal_access is not None:
-            # For the rest of the request, every portalkit call with this member reuses it.
-            scope = config.portal.access.using(request.portal_access)
-            scope.__enter__()
         try:
+            refused = load_token(request)
+            if refused is not None:
+                return refused
+            if not by_token(request):
+                load_member(request)
+            if request.portal_access is not None:
+                # For the rest of the request, every portalkit call with this member reuses it.
+                scope = config.portal.access.using(request.portal_access)
+                scope.__enter__()
             return self.get_response(request)
         finally:
             if scope is not None:

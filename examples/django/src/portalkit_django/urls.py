@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portalkit_django import views
+from portalkit_django import integration_views, views
 
 app_name = "portalkit"
 
@@ -15,4 +15,13 @@ urlpatterns = [
     path("change-password/", views.change_password, name="change_password"),
     path("switch-customer/", views.switch_customer, name="switch_customer"),
     path("view-as/end/", views.end_view, name="end_view"),
+    # Integrations (issue 18): access tokens and single sign-on.
+    path("access-tokens/", integration_views.access_tokens, name="access_tokens"),
+    path(
+        "customer-access-tokens/",
+        integration_views.customer_access_tokens,
+        name="customer_access_tokens",
+    ),
+    path("sso/", integration_views.sso_start, name="sso_start"),
+    path("sso/callback/", integration_views.sso_callback, name="sso_callback"),
 ]

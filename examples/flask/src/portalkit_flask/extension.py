@@ -76,6 +76,7 @@ ADAPTER_KEYS: dict[str, Any] = {
     "PORTALKIT_ALLOWED_HOSTS": (),
     "PORTALKIT_SESSION_COOKIE_SECURE": None,
     "PORTALKIT_ERROR_HANDLERS": True,
+    "PORTALKIT_ACCEPT_TOKENS": False,
 }
 """The adapter's own ``PORTALKIT_*`` keys and their defaults (every other ``PORTALKIT_*`` key
 is one of portalkit's settings)."""
@@ -206,6 +207,9 @@ class Portalkit:
             app.session_interface = _SignedCookieSessions()
 
         app.before_request(_load_member)
+        from portalkit_flask.bearer import install
+
+        install(app)  # after CSRFProtect: its check must see a token accepted first
         app.teardown_request(_end_member_scope)
         app.context_processor(_template_helpers)
         # A host's own Flask-Babel keeps its _() (set before or after this one).
@@ -229,6 +233,8 @@ def _state() -> _State:
 # -- the member of this request ---------------------------------------------------------------
 def _load_member() -> ResponseReturnValue | None:
     """Before every request: the member of the session, checked by portalkit now."""
+    if g.get("_portalkit_token"):
+        return None  # an access token's request: no session, its member is the token's
     state = _state()
     g._portalkit_member = None
     g._portalkit_access = None

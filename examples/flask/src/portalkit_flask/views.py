@@ -274,3 +274,8 @@ def branding_asset(asset_id: str) -> ResponseReturnValue:
         abort(404)
     response = branding_response(asset_id, content, content_type)
     return response.make_conditional(request)
+
+
+# The integration pages (access tokens, single sign-on) live in a module of their own and join
+# this blueprint whenever it is imported, however a host registers it.
+from portalkit_flask import integration_views as _integration_views  # noqa: E402, F401

@@ -1416,6 +1416,18 @@ class SqlUnitOfWork:
         )
         return int(deleted.rowcount)
 
+    def prune_sso_attempts(self, vendor_id: UUID, before: datetime) -> int:
+        """One ``DELETE`` of the vendor's expired sign-ins."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["sso_attempts"]
+        self.sso_attempts._seen.clear()
+        deleted = self._execute(
+            delete(t).where(t.c.vendor_id == vendor_id, t.c.expires_at < before)
+        )
+        return int(deleted.rowcount)
+
     def prune_throttles(self, before: datetime) -> int:
         """One ``DELETE`` of the old counters."""
         self._writing()
