@@ -123,12 +123,14 @@ class PriceBook:
             by_target.setdefault(r.item_id if r.item_id is not None else r.category_id, []).append(
                 r
             )
-        # The rules of each category path, gathered once for the items that share it.
-        of_path: dict[tuple[UUID, ...], list[PriceRule]] = {}
+        # The rules of each category's path, gathered once for the items that share it.
+        of_category: dict[UUID | None, list[PriceRule]] = {}
         for item, path in zip(wanted, paths, strict=True):
-            shared = of_path.get(path)
+            shared = of_category.get(item.category_id)
             if shared is None:
-                shared = of_path[path] = [r for c in path for r in by_target.get(c, ())]
+                shared = of_category[item.category_id] = [
+                    r for c in path for r in by_target.get(c, ())
+                ]
             own = by_target.get(item.id)
             read[item.id] = (up_to, own + shared if own else shared, path)
 
