@@ -205,9 +205,15 @@ def minor_units(code: str) -> int:
     return _MINOR_UNITS.get(code, 2)
 
 
+# The minor unit of each currency as a quantum, made once: a page of prices rounds fifty
+# times and each rounding made its quantum anew.
+_QUANTA = {code: Decimal(1).scaleb(-units) for code, units in _MINOR_UNITS.items()}
+_CENT = Decimal("0.01")
+
+
 def rounded(value: Decimal, code: str) -> Decimal:
     """``value`` rounded half up to the minor unit of currency ``code``."""
-    return value.quantize(Decimal(1).scaleb(-minor_units(code)), rounding=ROUND_HALF_UP)
+    return value.quantize(_QUANTA.get(code, _CENT), rounding=ROUND_HALF_UP)
 
 
 def currency(problems: list[Problem], field: str, value: object) -> str:

@@ -153,9 +153,17 @@ def resolve(
     passed over); ``category_path`` is the item's category and its ancestors, nearest first.
     """
     nearness = {category: rank for rank, category in enumerate(category_path, start=1)}
-    usable = [r for r in rules if r.min_quantity <= quantity and r.valid_at(at)]
+    # PriceRule.valid_at, written out: a page decides fifty prices over some three rules each.
+    usable = [
+        r
+        for r in rules
+        if r.min_quantity <= quantity
+        and (r.valid_from is None or r.valid_from <= at)
+        and (r.valid_until is None or at < r.valid_until)
+    ]
+    item_id, currency, list_price = item.id, item.currency, item.list_price
     for level in levels:
-        lists = {pl.id: pl for pl in level.lists if pl.active and pl.currency == item.currency}
+        lists = {pl.id: pl for pl in level.lists if pl.active and pl.currency == currency}
         # The smallest (rank, -min_quantity, price, str(id)) wins; the price and the id are
         # only worked out for a rule that ties with the best on the first two.
         best: PriceRule | None = None
@@ -165,7 +173,7 @@ def resolve(
             if rule.price_list_id not in lists:
                 continue
             if rule.item_id is not None:
-                if rule.item_id != item.id:
+                if rule.item_id != item_id:
                     continue
                 rank = 0
             else:
@@ -176,7 +184,7 @@ def resolve(
             order = (rank, -rule.min_quantity)
             if best is not None and order > best_order:
                 continue
-            price = rule.price_of(item.list_price, item.currency)
+            price = rule.price_of(list_price, currency)
             if (
                 best is None
                 or order < best_order
@@ -185,11 +193,11 @@ def resolve(
                 best, best_order, best_price = rule, order, price
         if best is not None:
             return PriceDecision(
-                item_id=item.id,
+                item_id=item_id,
                 quantity=quantity,
                 unit_price=best_price,
-                currency=item.currency,
-                list_price=item.list_price,
+                currency=currency,
+                list_price=list_price,
                 rule=best,
                 price_list=lists[best.price_list_id],
                 source=level.source,

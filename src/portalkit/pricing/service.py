@@ -80,10 +80,11 @@ class PriceBook:
         self._levels = tuple(levels)
         self._list_ids = frozenset(pl.id for level in levels for pl in level.lists)
         self._parents = parents
-        self._rules: dict[UUID, list[PriceRule]] = {}
-        # Per item read: the largest quantity its rules were read for (MAX_QUANTITY: all).
-        self._read_up_to: dict[UUID, int] = {}
-        self._paths: dict[UUID, tuple[UUID, ...]] = {}
+        # Per item read: the largest quantity its rules were read for (MAX_QUANTITY: all),
+        # those rules, and its category path — one entry, so deciding an item is one lookup.
+        self._read: dict[UUID, tuple[int, list[PriceRule], tuple[UUID, ...]]] = {}
+        # Per category: it and those above it (a page's items share their categories).
+        self._paths: dict[UUID | None, tuple[UUID, ...]] = {}
 
     def __repr__(self) -> str:
         # Says whose book it is, never what is in it.
@@ -100,22 +101,20 @@ class PriceBook:
         """Read the rules of ``items`` (not yet read) in one query, in ``uow``: those valid
         at the book's moment with a minimum quantity of at most ``up_to`` (a page priced for
         one piece needs no higher tier; asking a larger quantity later reads them)."""
-        read = self._read_up_to
-        wanted = [item for item in items if read.get(item.id, 0) < up_to]
+        read = self._read
+        wanted = [item for item in items if (read.get(item.id) or (0,))[0] < up_to]
         if not wanted:
             return
+        paths = [self._path(item.category_id) for item in wanted]
         if not self._list_ids:
-            for item in wanted:
-                self._rules[item.id] = []
-                read[item.id] = MAX_QUANTITY
+            for item, path in zip(wanted, paths, strict=True):
+                read[item.id] = (MAX_QUANTITY, [], path)
             return
-        paths = {item.id: ancestry(self._parents, item.category_id) for item in wanted}
-        self._paths.update(paths)
         rules = uow.price_rules_for(
             self.customer.vendor_id,
             self._list_ids,
             item_ids=[item.id for item in wanted],
-            category_ids={c for path in paths.values() for c in path},
+            category_ids={c for path in paths for c in path},
             valid_at=self.at,
             up_to=up_to,
         )
@@ -124,11 +123,22 @@ class PriceBook:
             by_target.setdefault(r.item_id if r.item_id is not None else r.category_id, []).append(
                 r
             )
-        for item in wanted:
-            self._rules[item.id] = [
-                r for target in (item.id, *paths[item.id]) for r in by_target.get(target, ())
-            ]
-            read[item.id] = up_to
+        # The rules of each category's path, gathered once for the items that share it.
+        of_category: dict[UUID | None, list[PriceRule]] = {}
+        for item, path in zip(wanted, paths, strict=True):
+            shared = of_category.get(item.category_id)
+            if shared is None:
+                shared = of_category[item.category_id] = [
+                    r for c in path for r in by_target.get(c, ())
+                ]
+            own = by_target.get(item.id)
+            read[item.id] = (up_to, own + shared if own else shared, path)
+
+    def _path(self, category_id: UUID | None) -> tuple[UUID, ...]:
+        path = self._paths.get(category_id)
+        if path is None:
+            path = self._paths[category_id] = ancestry(self._parents, category_id)
+        return path
 
     def prices(
         self, items: Sequence[CatalogueItem], quantity: int = 1
@@ -137,8 +147,8 @@ class PriceBook:
         problems: list[Problem] = []
         quantity = check_quantity(problems, "quantity", quantity)
         v.raise_if(problems)
-        read = self._read_up_to
-        if any(read.get(item.id, 0) < quantity for item in items):
+        read = self._read
+        if any((read.get(item.id) or (0,))[0] < quantity for item in items):
             with self._rt.transaction(read_only=True) as uow:
                 self.load(uow, items, up_to=quantity)
         return {item.id: self._decide(item, quantity) for item in items}
@@ -167,15 +177,14 @@ class PriceBook:
             problems: list[Problem] = []
             check_quantity(problems, "quantity", quantity)
             v.raise_if(problems)
-        if self._read_up_to.get(item.id, 0) < quantity:
+        read = self._read.get(item.id)
+        if read is None or read[0] < quantity:
             return self.prices([item], quantity)[item.id]
-        return self._decide(item, quantity)
+        return resolve(item, quantity, self.at, self._levels, read[1], read[2])
 
     def _decide(self, item: CatalogueItem, quantity: int) -> PriceDecision:
-        path = self._paths.get(item.id)
-        if path is None:
-            path = self._paths[item.id] = ancestry(self._parents, item.category_id)
-        return resolve(item, quantity, self.at, self._levels, self._rules[item.id], path)
+        _, rules, path = self._read[item.id]
+        return resolve(item, quantity, self.at, self._levels, rules, path)
 
 
 def build_book(
