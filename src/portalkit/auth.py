@@ -201,7 +201,9 @@ class AuthService:
         The challenge works once, right or wrong, for ``PORTALKIT_SECOND_FACTOR_SECONDS``
         (five minutes): a wrong code sends the member back to the password. Wrong codes
         count per account as failed passwords do (their own counter, so a known password
-        does not buy more guesses), and a code (or a step before it) never works twice.
+        does not buy more guesses) and, with ``client_key``, per client as the password
+        step counts them: a client locked by failed passwords or codes is refused here too.
+        A code (or a step before it) never works twice.
         Raises AuthenticationFailed for every failure. Runs in a transaction of its own.
         """
         rt = self._rt
@@ -214,8 +216,10 @@ class AuthService:
         account: Account | None = None
         chosen: Membership | None = None
         usable: list[Membership] = []
+        clients, backoff = self._client_keys(vendor_id, client_key)
         try:
             with rt.transaction() as uow:
+                client_locked = self._client_refused(uow, clients, backoff, now, window_start)
                 token = (
                     uow.consume_token(
                         vendor_id, TokenPurpose.SECOND_FACTOR, token_digest(challenge), now
@@ -233,7 +237,7 @@ class AuthService:
                     account = uow.accounts.get(vendor_id, token.account_id)
                     factor = self._second.factor(uow, vendor_id, token.account_id)
                     membership = uow.memberships.get(vendor_id, token.membership_id)
-                    if tries > rt.settings.login_max_failures:
+                    if tries > rt.settings.login_max_failures or client_locked:
                         reason = "throttled"
                     elif account is None or factor is None or membership is None:
                         reason = "no_second_factor"
@@ -248,7 +252,7 @@ class AuthService:
                             )
                             if not reason:
                                 assert chosen is not None
-                                uow.throttle_clear([key])
+                                uow.throttle_clear([key, backoff] if backoff else [key])
                                 account = self._succeeded(
                                     uow,
                                     account,
@@ -258,6 +262,8 @@ class AuthService:
                                     now,
                                 )
                 if reason:
+                    if reason != "throttled":
+                        self._client_failed(uow, vendor_id, clients, backoff, now, window_start)
                     self._second_step_failed(uow, vendor_id, target, reason)
         except ConcurrentModification:
             # Another server accepted this code (or the account changed) first.
@@ -279,7 +285,7 @@ class AuthService:
         As :meth:`complete_login`: the challenge works once, right or wrong; failures count
         on the same per-account counter as wrong codes; AuthenticationFailed for every
         failure (another account's passkey, a removed one, a wrong origin, a counter that
-        did not grow). Runs in a transaction of its own.
+        did not grow); failures count per client key too. Runs in a transaction of its own.
         """
         rt = self._rt
         rt.standalone("complete_login_with_passkey()")
@@ -291,8 +297,10 @@ class AuthService:
         account: Account | None = None
         chosen: Membership | None = None
         usable: list[Membership] = []
+        clients, backoff = self._client_keys(vendor_id, client_key)
         try:
             with rt.transaction() as uow:
+                client_locked = self._client_refused(uow, clients, backoff, now, window_start)
                 token = (
                     uow.consume_token(
                         vendor_id, TokenPurpose.SECOND_FACTOR, token_digest(challenge), now
@@ -309,7 +317,7 @@ class AuthService:
                     tries = uow.throttle_hit(key, now, window_start)
                     account = uow.accounts.get(vendor_id, token.account_id)
                     membership = uow.memberships.get(vendor_id, token.membership_id)
-                    if tries > rt.settings.login_max_failures:
+                    if tries > rt.settings.login_max_failures or client_locked:
                         reason = "throttled"
                     elif account is None or membership is None:
                         reason = "no_second_factor"
@@ -329,7 +337,7 @@ class AuthService:
                             )
                             if not reason:
                                 assert chosen is not None
-                                uow.throttle_clear([key])
+                                uow.throttle_clear([key, backoff] if backoff else [key])
                                 account = self._succeeded(
                                     uow,
                                     account,
@@ -339,6 +347,8 @@ class AuthService:
                                     now,
                                 )
                 if reason:
+                    if reason != "throttled":
+                        self._client_failed(uow, vendor_id, clients, backoff, now, window_start)
                     self._second_step_failed(uow, vendor_id, target, reason)
         except ConcurrentModification:
             raise AuthenticationFailed() from None
@@ -436,6 +446,31 @@ class AuthService:
             raise AuthenticationFailed()
         assert account is not None and chosen is not None
         return _login(account, chosen, usable)
+
+    def _client_keys(self, vendor_id: UUID, client_key: object) -> tuple[list[str], str]:
+        """The client's throttle key (none without a client key) and its back-off key."""
+        if not isinstance(client_key, str) or not client_key:
+            return [], ""
+        client = client_key[:_CLIENT_KEY_MAX]
+        rt = self._rt
+        return [rt.throttle_key("client", vendor_id, client)], rt.throttle_key(
+            "client-backoff", vendor_id, client
+        )
+
+    def _client_refused(
+        self,
+        uow: UnitOfWork,
+        clients: Sequence[str],
+        backoff: str,
+        now: datetime,
+        window_start: datetime,
+    ) -> bool:
+        """Whether the client key is locked, as the password step judges it: a second step
+        from a client that guesses is refused as its passwords are."""
+        failures = uow.throttle_count(clients, window_start) if clients else 0
+        return failures >= self._rt.settings.login_max_failures or self._backing_off(
+            uow, backoff, now
+        )
 
     def _second_step_failed(
         self, uow: UnitOfWork, vendor_id: UUID, target: str, reason: str
@@ -628,24 +663,11 @@ class AuthService:
         now: datetime,
         window_start: datetime,
     ) -> None:
-        rt = self._rt
         if reason != "throttled":
-            # The account's attempt was counted before the check; the client's counts now.
-            for key in keys[1:]:
-                if uow.throttle_hit(key, now, window_start) == rt.settings.login_max_failures:
-                    # Exactly one attempt sees the count reach the limit (the hit is atomic),
-                    # so each lock window of the client counts once, on every server.
-                    forget = now - 2 * timedelta(seconds=rt.settings.login_backoff_max_seconds)
-                    strikes = uow.throttle_strike(backoff, now, forget) if backoff else 1
-                    seconds = lock_seconds(
-                        strikes,
-                        rt.settings.login_window_seconds,
-                        rt.settings.login_backoff_max_seconds,
-                    )
-                    self._locked(uow, vendor_id, "client", seconds)
+            self._client_failed(uow, vendor_id, keys[1:], backoff, now, window_start)
         # Never the typed login, not even hashed: people type passwords into that field.
         target = f"account:{account.id}" if account else "login:unknown"
-        rt.record(
+        self._rt.record(
             uow,
             vendor_id=vendor_id,
             action="login_failure",
@@ -654,6 +676,31 @@ class AuthService:
             reason=reason,
             outcome="failure",
         )
+
+    def _client_failed(
+        self,
+        uow: UnitOfWork,
+        vendor_id: UUID,
+        clients: Sequence[str],
+        backoff: str,
+        now: datetime,
+        window_start: datetime,
+    ) -> None:
+        """Count a failure on the client's key (the account's attempt was counted before the
+        check); the failure that reaches the limit locks the client, longer each time."""
+        rt = self._rt
+        for key in clients:
+            if uow.throttle_hit(key, now, window_start) == rt.settings.login_max_failures:
+                # Exactly one attempt sees the count reach the limit (the hit is atomic),
+                # so each lock window of the client counts once, on every server.
+                forget = now - 2 * timedelta(seconds=rt.settings.login_backoff_max_seconds)
+                strikes = uow.throttle_strike(backoff, now, forget) if backoff else 1
+                seconds = lock_seconds(
+                    strikes,
+                    rt.settings.login_window_seconds,
+                    rt.settings.login_backoff_max_seconds,
+                )
+                self._locked(uow, vendor_id, "client", seconds)
 
     def _locked(
         self, uow: UnitOfWork, vendor_id: UUID, target: str, seconds: float | None = None

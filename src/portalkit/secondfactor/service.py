@@ -14,14 +14,14 @@ Example::
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from portalkit._guard import require_admin, vendor_of
 from portalkit._ids import ordered_id
-from portalkit._service import ident, load
+from portalkit._service import ident, load, prove_password
 from portalkit._stamps import new_session_stamp
 from portalkit.actors import Actor, Member
 from portalkit.errors import (
@@ -74,7 +74,7 @@ class SecondFactorService:
         (disable or reset it first).
         """
         vendor_id = self._own(actor)
-        self._password_proven(vendor_id, actor, password)
+        prove_password(self._rt, actor, password, failure="second_factor_enrol_failure")
         now = self._rt.clock.now()
         secret = totp.new_secret()
         with self._rt.transaction() as uow:
@@ -158,37 +158,6 @@ class SecondFactorService:
             )
         return tuple(codes)
 
-    def _password_proven(self, vendor_id: UUID, actor: Member, password: object) -> None:
-        """Check the member's current password as a change of password does, or raise."""
-        rt = self._rt
-        now = rt.clock.now()
-        window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
-        text = password if isinstance(password, str) and len(password) <= 1000 else ""
-        with rt.transaction() as uow:
-            account = load(uow.accounts, vendor_id, "account", actor.account_id, "account")
-            key = rt.account_key(vendor_id, account)
-            locked = uow.throttle_hit(key, now, window_start) > rt.settings.login_max_failures
-        if locked or account.password_hash is None:
-            rt.hasher.dummy_verify(text)
-            right = False
-        else:
-            right = rt.hasher.verify(text, account.password_hash)
-        if not right:
-            with rt.transaction() as uow:
-                rt.record(
-                    uow,
-                    vendor_id=vendor_id,
-                    action="second_factor_enrol_failure",
-                    real=actor,
-                    customer_id=actor.customer_id,
-                    target=f"account:{account.id}",
-                    reason="throttled" if locked else "wrong_current_password",
-                    outcome="failure",
-                )
-            raise ValidationError.single(
-                "current", "incorrect", "the current password is not correct"
-            )
-
     def disable(self, actor: Member, proof: str) -> None:
         """Switch off the member's own second factor, proven with the account's password
         or an unused recovery code. Ends every session of the account (this one too: ask
@@ -196,43 +165,21 @@ class SecondFactorService:
         login counter, as a change of password does, so a stolen session cannot guess."""
         vendor_id = self._own(actor)
         rt = self._rt
-        now = rt.clock.now()
-        window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
-        text = proof if isinstance(proof, str) and len(proof) <= 1000 else ""
-        with rt.transaction() as uow:
-            account = uow.accounts.get(vendor_id, actor.account_id)
-            if account is None:
-                raise NotFound("account", actor.account_id)
-            key = rt.account_key(vendor_id, account)
-            locked = uow.throttle_hit(key, now, window_start) > rt.settings.login_max_failures
-            current = self.factor(uow, vendor_id, account.id)
+        with rt.transaction(read_only=True) as uow:
+            current = self.factor(uow, vendor_id, actor.account_id)
         if current is None:
             raise Conflict("second_factor", "this account has no second factor")
-        recovery = not locked and totp.matching_recovery(
-            text, sorted(current.recovery_digests), rt.throttle_secret
+        digests = sorted(current.recovery_digests)
+        account, recovery = prove_password(
+            rt,
+            actor,
+            proof,
+            failure="second_factor_disable_failure",
+            field="proof",
+            alternative=lambda _: (
+                totp.matching_recovery(proof, digests, rt.throttle_secret) is not None
+            ),
         )
-        # One password check on every path, so the time does not tell which proof worked.
-        if locked or recovery or account.password_hash is None:
-            rt.hasher.dummy_verify(text)
-            right = bool(recovery)
-        else:
-            right = rt.hasher.verify(text, account.password_hash)
-        with rt.transaction() as uow:
-            if not right:
-                rt.record(
-                    uow,
-                    vendor_id=vendor_id,
-                    action="second_factor_disable_failure",
-                    real=actor,
-                    customer_id=actor.customer_id,
-                    target=f"account:{account.id}",
-                    reason="throttled" if locked else "wrong_proof",
-                    outcome="failure",
-                )
-        if not right:
-            raise ValidationError.single(
-                "proof", "incorrect", "neither the password nor a recovery code"
-            )
         with rt.transaction() as uow:
             fresh = uow.second_factors.get(vendor_id, current.id)
             stored = uow.accounts.get(vendor_id, account.id)
@@ -243,7 +190,6 @@ class SecondFactorService:
                 attrs.evolve(stored, session_stamp=new_session_stamp(), version=stored.version + 1),
                 stored.version,
             )
-            uow.throttle_clear([key])
             rt.record(
                 uow,
                 vendor_id=vendor_id,
