@@ -23,7 +23,7 @@ from portalkit._guard import require_admin, vendor_of
 from portalkit._ids import ordered_id
 from portalkit._service import ident, load, prove_password
 from portalkit._stamps import new_session_stamp
-from portalkit.actors import Actor, Member
+from portalkit.actors import Actor, Member, System
 from portalkit.errors import (
     ConcurrentModification,
     Conflict,
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from portalkit._runtime import Runtime
+    from portalkit.accounts.model import Account
+    from portalkit.linkmail import LinkMail
+    from portalkit.outbox.delivery import Outbox
     from portalkit.storage.base import UnitOfWork
 
 __all__ = ["Enrolment", "SecondFactorService"]
@@ -60,8 +63,10 @@ class Enrolment:
 class SecondFactorService:
     """Accounts' TOTP second factors. Reached as ``portal.second_factor``."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, outbox: Outbox, links: LinkMail) -> None:
         self._rt = rt
+        self._outbox = outbox
+        self._links = links
 
     def begin(self, actor: Member, *, password: str, issuer: str = "") -> Enrolment:
         """Start (or start again) the enrolment of the member's own account: a new secret,
@@ -186,10 +191,7 @@ class SecondFactorService:
             if fresh is None or stored is None or fresh.version != current.version:
                 raise ConcurrentModification("second_factor", current.id)
             uow.second_factors.update(_switched_off(fresh), fresh.version)
-            uow.accounts.update(
-                attrs.evolve(stored, session_stamp=new_session_stamp(), version=stored.version + 1),
-                stored.version,
-            )
+            self._sessions_ended(uow, stored, "second_factor_disabled")
             rt.record(
                 uow,
                 vendor_id=vendor_id,
@@ -202,16 +204,20 @@ class SecondFactorService:
 
     def reset(self, actor: Actor, account: Any) -> None:
         """Staff switch off a member's lost second factor (audited); the member logs in
-        with the password alone and may enrol again."""
+        with the password alone and may enrol again (must, under
+        :meth:`require_for`). Every session of the account ends — whoever holds one may be
+        the one who took the phone — and the owner gets a mail saying so."""
         vendor_id = require_admin(actor, LOGINS_MANAGE)
         account_id = ident("account", account)
         with self._rt.transaction() as uow:
-            if uow.accounts.get(vendor_id, account_id) is None:
+            stored = uow.accounts.get(vendor_id, account_id)
+            if stored is None:
                 raise NotFound("account", account_id)
             current = uow.second_factors.get_by(vendor_id, "account_id", account_id)
             if current is None or not current.active:
                 raise Conflict("second_factor", "this account has no second factor")
             uow.second_factors.update(_switched_off(current), current.version)
+            self._sessions_ended(uow, stored, "second_factor_reset")
             self._rt.record(
                 uow,
                 vendor_id=vendor_id,
@@ -219,6 +225,22 @@ class SecondFactorService:
                 real=actor,
                 target=f"account:{account_id}",
             )
+
+    def _sessions_ended(self, uow: UnitOfWork, account: Account, template: str) -> None:
+        """End every session of the account and tell its owner why (no secret in the mail;
+        queued in the same transaction, so a rolled-back change mails nobody)."""
+        uow.accounts.update(
+            attrs.evolve(account, session_stamp=new_session_stamp(), version=account.version + 1),
+            account.version,
+        )
+        self._outbox.send_template(
+            System(vendor_id=account.vendor_id, reason=template),
+            to=account.email,
+            template=template,
+            language=account.language,
+            link=self._links.url(self._rt.settings.login_path, ""),
+            **self._links.greeting(uow, account),
+        )
 
     def enabled(self, actor: Actor, account: Any) -> bool:
         """Whether log-ins of the account need a second factor (staff, or the member for
