@@ -67,6 +67,12 @@ class Enrolment:
     qr_svg: str = attrs.field(repr=False)
     secret: str = attrs.field(repr=False)
 
+    @property
+    def qr_data_uri(self) -> str:
+        """The QR code as a ``data:`` address for ``<img src>``: a page shows it as an image,
+        which runs nothing, instead of pasting the SVG into its markup."""
+        return "data:image/svg+xml;base64," + base64.b64encode(self.qr_svg.encode()).decode()
+
 
 class SecondFactorService:
     """Accounts' TOTP second factors. Reached as ``portal.second_factor``."""
