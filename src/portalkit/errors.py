@@ -113,6 +113,7 @@ RECORD_KINDS: tuple[str, ...] = (
     _("ticket"),
     _("ticket_attachment"),
     _("second_factor"),
+    _("second_factor_rule"),
     _("access_token"),
     _("sso_config"),
     _("sso_domain"),
