@@ -45,7 +45,7 @@ from portalkit.pricing import PriceList, PriceRule
 from portalkit.profiles import PermissionProfile
 from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
-from portalkit.secondfactor.model import SecondFactor
+from portalkit.secondfactor.model import SecondFactor, SecondFactorRule
 from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
 from portalkit.staff import InboxAddress, StaffMember
 from portalkit.storage.base import TABLES
@@ -78,6 +78,7 @@ RECORDS: dict[str, type] = {
     "tickets": Ticket,
     "ticket_attachments": TicketAttachment,
     "second_factors": SecondFactor,
+    "second_factor_rules": SecondFactorRule,
     "access_tokens": AccessToken,
     "passkeys": Passkey,
     "sso_configs": SsoConfig,

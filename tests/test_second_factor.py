@@ -226,3 +226,86 @@ def test_enrolling_needs_the_password_and_ends_the_sessions_made_before(portal: 
     portal.second_factor.confirm(member, _code(enrolment.secret, portal.clock.now()))
     with pytest.raises(AuthenticationFailed):
         portal.auth.validate_session(world.vendor, session)
+
+
+def test_a_client_locked_by_failed_passwords_gets_no_second_step(portal: Portal) -> None:
+    """The second step counts per client key as the password step does: a client that ran
+    out of password guesses cannot finish a log-in with a code either."""
+    world, username, secret, _ = _enrolled(portal, login_max_failures=3)
+    challenge = _challenge(portal, world, username)
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.authenticate(world.vendor, "nobody", "wrong", client_key="10.0.0.9")
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.complete_login(
+            world.vendor, challenge, _code(secret, portal.clock.now()), client_key="10.0.0.9"
+        )
+    login = portal.auth.complete_login(
+        world.vendor,
+        _challenge(portal, world, username),
+        _code(secret, portal.clock.now()),
+        client_key="10.0.0.10",
+    )
+    assert login.account.username == username
+
+
+def test_wrong_codes_count_on_the_client_key_across_logins(portal: Portal) -> None:
+    """Wrong codes from one client lock that client out of every account's second step,
+    though no account reached its own limit."""
+    world, username, _, _ = _enrolled(portal, login_max_failures=3)
+    other = _login(world)
+    other_member = member_of(other)
+    enrolment = portal.second_factor.begin(other_member, password=GOOD)
+    portal.second_factor.confirm(other_member, _code(enrolment.secret, portal.clock.now()))
+    _clock(portal).advance(seconds=30)
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            portal.auth.complete_login(
+                world.vendor, _challenge(portal, world, username), "000000", client_key="ip-1"
+            )
+    other_name = _account(world, other).username
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.complete_login(
+            world.vendor,
+            _challenge(portal, world, other_name),
+            _code(enrolment.secret, portal.clock.now()),
+            client_key="ip-1",
+        )
+
+
+def _mails_to(portal: Portal, address: str) -> list[Any]:
+    mailer: Any = portal.mailer
+    return [m for m in mailer.outbox if m["To"] == address]
+
+
+def test_disabling_mails_the_owner(portal: Portal) -> None:
+    """A thief with the password and a session who switches the factor off is seen: the
+    owner hears of it, in the account's language, with no secret in the mail."""
+    world, username, secret, codes = _enrolled(portal)
+    login = portal.auth.complete_login(
+        world.vendor, _challenge(portal, world, username), _code(secret, portal.clock.now())
+    )
+    before = len(_mails_to(portal, login.account.email))
+    with pytest.raises(ValidationError):
+        portal.second_factor.disable(login.actor, "wrong password number x")
+    assert len(_mails_to(portal, login.account.email)) == before  # nothing happened
+    portal.second_factor.disable(login.actor, codes[2])
+    (notice,) = _mails_to(portal, login.account.email)[before:]
+    body = notice.get_body(("plain",)).get_content()
+    assert "switched off" in notice["Subject"] and "every session" in body
+    assert codes[2] not in body and GOOD not in body
+
+
+def test_a_staff_reset_ends_the_sessions_and_mails_the_owner(portal: Portal) -> None:
+    world, username, secret, _ = _enrolled(portal)
+    login = portal.auth.complete_login(
+        world.vendor, _challenge(portal, world, username), _code(secret, portal.clock.now())
+    )
+    before = len(_mails_to(portal, login.account.email))
+    portal.second_factor.reset(world.staff, login.account)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.validate_session(world.vendor, login.session)  # the phone's thief too
+    (notice,) = _mails_to(portal, login.account.email)[before:]
+    assert "reset the second factor" in notice["Subject"]
+    (event,) = portal.audit.list(world.staff, action="second_factor_reset")
+    assert event.target == f"account:{login.account.id}"

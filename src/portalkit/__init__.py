@@ -17,7 +17,7 @@ from portalkit.access import AccessContext, Capability, Condition, ResourceType
 from portalkit.accounts import SUPPORTED_LANGUAGES, Account, AccountStatus
 from portalkit.actors import Actor, Member, Staff, System
 from portalkit.assets import AssetStore
-from portalkit.auth import Login
+from portalkit.auth import Enrolled, Login
 from portalkit.clock import Clock, FixedClock, SystemClock
 from portalkit.customers import Address, Contact, Customer, CustomerSettings, Location
 from portalkit.documents import Document
@@ -35,6 +35,7 @@ from portalkit.errors import (
     PortalError,
     Problem,
     RateLimited,
+    SecondFactorEnrolmentRequired,
     SecondFactorRequired,
     StorageError,
     ValidationError,
@@ -79,6 +80,7 @@ __all__ = [
     "Customer",
     "CustomerSettings",
     "Document",
+    "Enrolled",
     "FixedClock",
     "ImproperlyInstalled",
     "InvalidToken",
@@ -105,6 +107,7 @@ __all__ = [
     "RegistrationStatus",
     "ResourceType",
     "Scope",
+    "SecondFactorEnrolmentRequired",
     "SecondFactorRequired",
     "Staff",
     "StaffPermission",

@@ -4,6 +4,7 @@ and the optimistic-locking update step."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -15,7 +16,8 @@ from portalkit.staffrights import StaffPermission
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
-    from portalkit.actors import Actor
+    from portalkit.accounts.model import Account
+    from portalkit.actors import Actor, Member
     from portalkit.storage.base import Repository, UnitOfWork
 
 MAX_PAGE = 1000
@@ -120,3 +122,63 @@ def set_fields(
         if all(getattr(current, name) == value for name, value in fields.items()):
             return current
         return save(repo, current, seen_version(record), what, **fields)
+
+
+def prove_password(
+    rt: Runtime,
+    actor: Member,
+    proof: object,
+    *,
+    failure: str,
+    field: str = "current",
+    alternative: Callable[[Account], bool] | None = None,
+) -> tuple[Account, bool]:
+    """Check that the member knows its account's current password before a change a stolen
+    session alone must not make (a new password, a second factor, a passkey); raise
+    ValidationError on ``field`` otherwise, after recording the audit event ``failure``.
+
+    Each try takes a number on the account's login counter before the check, so tries in
+    parallel are bounded too, and a locked account refuses them all; a right one gives its
+    number back. ``alternative`` may accept another proof instead (an unused recovery code):
+    it is asked only while not locked, and the password hasher runs once on every path, so
+    the time does not tell which proof worked. Returns the account as read and whether the
+    alternative was the proof. Runs in transactions of its own; the hasher runs outside them.
+    """
+    vendor_id = actor.vendor_id
+    settings = rt.settings
+    now = rt.clock.now()
+    window_start = now - timedelta(seconds=settings.login_window_seconds)
+    text = proof if isinstance(proof, str) and len(proof) <= 1000 else ""
+    with rt.transaction() as uow:
+        account = load(uow.accounts, vendor_id, "account", actor.account_id, "account")
+        key = rt.account_key(vendor_id, account)
+        locked = uow.throttle_hit(key, now, window_start) > settings.login_max_failures
+    other = not locked and alternative is not None and alternative(account)
+    if locked or other or account.password_hash is None:
+        rt.hasher.dummy_verify(text)
+        right = other
+    else:
+        right = rt.hasher.verify(text, account.password_hash)
+    with rt.transaction() as uow:
+        if right:
+            uow.throttle_clear([key])  # the try's number is given back
+        else:
+            rt.record(
+                uow,
+                vendor_id=vendor_id,
+                action=failure,
+                real=actor,
+                customer_id=actor.customer_id,
+                target=f"account:{account.id}",
+                reason="throttled"
+                if locked
+                else ("wrong_proof" if alternative else "wrong_current_password"),
+                outcome="failure",
+            )
+    if not right:
+        if alternative is not None:
+            raise ValidationError.single(
+                field, "incorrect", "neither the password nor a recovery code"
+            )
+        raise ValidationError.single(field, "incorrect", "the current password is not correct")
+    return account, other

@@ -40,6 +40,7 @@ from portalkit.errors import (
     ConcurrentModification,
     PasswordExpired,
     PermissionDenied,
+    SecondFactorEnrolmentRequired,
     SecondFactorRequired,
 )
 from portalkit.memberships.model import Membership, MembershipStatus
@@ -57,11 +58,12 @@ if TYPE_CHECKING:
     from portalkit.secondfactor.service import SecondFactorService
     from portalkit.storage.base import UnitOfWork
 
-__all__ = ["AuthService", "Login"]
+__all__ = ["AuthService", "Enrolled", "Login"]
 
 _LOGIN_MAX = 254
 _CLIENT_KEY_MAX = 200
 _CHALLENGE_SECONDS = 300  # long enough to open the app, too short to be worth stealing
+_ENROL_SECONDS = 600  # long enough to install an authenticator app too
 
 
 @attrs.frozen
@@ -78,6 +80,16 @@ class Login:
     session: str = attrs.field(repr=False)
     memberships: tuple[Membership, ...]
     must_change_password: bool
+
+
+@attrs.frozen
+class Enrolled:
+    """A log-in that enrolled the second factor the vendor requires (see
+    :meth:`AuthService.complete_enrolment`): the :class:`Login`, and the ten recovery codes
+    to show this once (only their digests are kept)."""
+
+    login: Login
+    recovery_codes: tuple[str, ...] = attrs.field(repr=False)
 
 
 class AuthService:
@@ -118,7 +130,12 @@ class AuthService:
 
         Raises AuthenticationFailed for every failure, and PasswordExpired (a subclass, only
         after the right password) when a generated or admin-set password was never changed
-        in time: the member must use "forgot password". Runs in a transaction of its own (a
+        in time: the member must use "forgot password". After the right password, an
+        account with a second factor gets SecondFactorRequired (go on with
+        :meth:`complete_login`), and one the vendor's rule requires a second factor of but
+        has none gets SecondFactorEnrolmentRequired (go on with
+        ``portal.second_factor.begin_enrolment`` and :meth:`complete_enrolment`); both
+        are AuthenticationFailed and give no session. Runs in a transaction of its own (a
         caller's rollback must not erase failed attempts): calling it inside
         ``rt.transaction()`` raises PortalError.
         """
@@ -174,7 +191,7 @@ class AuthService:
             verified = False
         for attempt in range(3):
             try:
-                reason, chosen, usable, account, challenge = self._settle(
+                reason, chosen, usable, account, challenge, enrol = self._settle(
                     vendor_id, account, verified, locked, keys, backoff, secret, wanted
                 )
                 break
@@ -185,6 +202,8 @@ class AuthService:
                     raise
         if reason == "password_expired":
             raise PasswordExpired()
+        if challenge and enrol:
+            raise SecondFactorEnrolmentRequired(challenge)
         if challenge:
             raise SecondFactorRequired(challenge)
         if reason:
@@ -201,7 +220,9 @@ class AuthService:
         The challenge works once, right or wrong, for ``PORTALKIT_SECOND_FACTOR_SECONDS``
         (five minutes): a wrong code sends the member back to the password. Wrong codes
         count per account as failed passwords do (their own counter, so a known password
-        does not buy more guesses), and a code (or a step before it) never works twice.
+        does not buy more guesses) and, with ``client_key``, per client as the password
+        step counts them: a client locked by failed passwords or codes is refused here too.
+        A code (or a step before it) never works twice.
         Raises AuthenticationFailed for every failure. Runs in a transaction of its own.
         """
         rt = self._rt
@@ -214,8 +235,10 @@ class AuthService:
         account: Account | None = None
         chosen: Membership | None = None
         usable: list[Membership] = []
+        clients, backoff = self._client_keys(vendor_id, client_key)
         try:
             with rt.transaction() as uow:
+                client_locked = self._client_refused(uow, clients, backoff, now, window_start)
                 token = (
                     uow.consume_token(
                         vendor_id, TokenPurpose.SECOND_FACTOR, token_digest(challenge), now
@@ -233,7 +256,7 @@ class AuthService:
                     account = uow.accounts.get(vendor_id, token.account_id)
                     factor = self._second.factor(uow, vendor_id, token.account_id)
                     membership = uow.memberships.get(vendor_id, token.membership_id)
-                    if tries > rt.settings.login_max_failures:
+                    if tries > rt.settings.login_max_failures or client_locked:
                         reason = "throttled"
                     elif account is None or factor is None or membership is None:
                         reason = "no_second_factor"
@@ -248,7 +271,7 @@ class AuthService:
                             )
                             if not reason:
                                 assert chosen is not None
-                                uow.throttle_clear([key])
+                                uow.throttle_clear([key, backoff] if backoff else [key])
                                 account = self._succeeded(
                                     uow,
                                     account,
@@ -258,6 +281,8 @@ class AuthService:
                                     now,
                                 )
                 if reason:
+                    if reason != "throttled":
+                        self._client_failed(uow, vendor_id, clients, backoff, now, window_start)
                     self._second_step_failed(uow, vendor_id, target, reason)
         except ConcurrentModification:
             # Another server accepted this code (or the account changed) first.
@@ -269,6 +294,102 @@ class AuthService:
         assert account is not None and chosen is not None
         return _login(account, chosen, usable)
 
+    def complete_enrolment(
+        self, vendor: Any, challenge: str, code: str, *, client_key: str | None = None
+    ) -> Enrolled:
+        """The end of a log-in that had to enrol a second factor: the challenge of
+        :class:`~portalkit.errors.SecondFactorEnrolmentRequired`, after
+        ``portal.second_factor.begin_enrolment(vendor, challenge)``, and the app's first
+        code. Switches the factor on and logs in: :class:`Enrolled` holds the :class:`Login`
+        and the recovery codes, shown once.
+
+        The challenge works once: it is used up by the log-in it completes, and dies after
+        ten minutes or when the password is given again. A wrong code keeps it (the member
+        may have mistyped while setting the app up), but wrong codes count per account and
+        per client key as the second step's do. Every failure raises AuthenticationFailed.
+        Runs in a transaction of its own.
+        """
+        rt = self._rt
+        rt.standalone("complete_enrolment()")
+        vendor_id = ident("vendor", vendor)
+        fits = isinstance(challenge, str) and 0 < len(challenge) < 200 and v.encodable(challenge)
+        now = rt.clock.now()
+        window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
+        reason, target = "", "login:unknown"
+        account: Account | None = None
+        chosen: Membership | None = None
+        usable: list[Membership] = []
+        codes: tuple[str, ...] | None = None
+        clients, backoff = self._client_keys(vendor_id, client_key)
+        purpose = TokenPurpose.SECOND_FACTOR_ENROL
+        try:
+            with rt.transaction() as uow:
+                client_locked = self._client_refused(uow, clients, backoff, now, window_start)
+                digest = token_digest(challenge) if fits else ""
+                token = uow.tokens.get_by(vendor_id, "token", digest) if fits else None
+                if (
+                    token is None
+                    or token.vendor_id != vendor_id
+                    or not token.usable(purpose, now)
+                    or token.account_id is None
+                    or token.membership_id is None
+                ):
+                    reason = "bad_challenge"
+                else:
+                    target = f"account:{token.account_id}"
+                    key = rt.throttle_key("second-factor", vendor_id, str(token.account_id))
+                    tries = uow.throttle_hit(key, now, window_start)
+                    account = uow.accounts.get(vendor_id, token.account_id)
+                    membership = uow.memberships.get(vendor_id, token.membership_id)
+                    begun = self._second.being_set_up(uow, vendor_id, token.account_id)
+                    if tries > rt.settings.login_max_failures or client_locked:
+                        reason = "throttled"
+                    elif account is None or membership is None or begun is None:
+                        reason = "no_second_factor"
+                    else:
+                        # Judged before anything is written: a login that stopped working
+                        # meanwhile gets no factor switched on either.
+                        reason, chosen, usable = self._judge(
+                            uow, vendor_id, account, True, False, now, membership.customer_id
+                        )
+                        if not reason:
+                            codes = self._second.switch_on(uow, begun, code, now)
+                            if codes is None:
+                                reason = "wrong_code"
+                            elif uow.consume_token(vendor_id, purpose, digest, now) is None:
+                                raise ConcurrentModification("token", token.id)  # raced
+                        if not reason:
+                            assert chosen is not None
+                            uow.throttle_clear([key, backoff] if backoff else [key])
+                            rt.record(
+                                uow,
+                                vendor_id=vendor_id,
+                                action="second_factor_enabled",
+                                real=member_of(chosen),
+                                customer_id=chosen.customer_id,
+                                target=target,
+                                required=True,
+                            )
+                            stamped = load(
+                                uow.accounts, vendor_id, "account", account.id, "account"
+                            )
+                            account = self._succeeded(
+                                uow, stamped, None, rt.account_key(vendor_id, stamped), chosen, now
+                            )
+                if reason:
+                    if reason != "throttled":
+                        self._client_failed(uow, vendor_id, clients, backoff, now, window_start)
+                    self._second_step_failed(uow, vendor_id, target, reason)
+        except ConcurrentModification:
+            # Another server completed this enrolment (or the account changed) first.
+            raise AuthenticationFailed() from None
+        if reason == "password_expired":
+            raise PasswordExpired()
+        if reason:
+            raise AuthenticationFailed()
+        assert account is not None and chosen is not None and codes is not None
+        return Enrolled(login=_login(account, chosen, usable), recovery_codes=codes)
+
     def complete_login_with_passkey(
         self, vendor: Any, challenge: str, response: object, *, client_key: str | None = None
     ) -> Login:
@@ -279,7 +400,7 @@ class AuthService:
         As :meth:`complete_login`: the challenge works once, right or wrong; failures count
         on the same per-account counter as wrong codes; AuthenticationFailed for every
         failure (another account's passkey, a removed one, a wrong origin, a counter that
-        did not grow). Runs in a transaction of its own.
+        did not grow); failures count per client key too. Runs in a transaction of its own.
         """
         rt = self._rt
         rt.standalone("complete_login_with_passkey()")
@@ -291,8 +412,10 @@ class AuthService:
         account: Account | None = None
         chosen: Membership | None = None
         usable: list[Membership] = []
+        clients, backoff = self._client_keys(vendor_id, client_key)
         try:
             with rt.transaction() as uow:
+                client_locked = self._client_refused(uow, clients, backoff, now, window_start)
                 token = (
                     uow.consume_token(
                         vendor_id, TokenPurpose.SECOND_FACTOR, token_digest(challenge), now
@@ -309,7 +432,7 @@ class AuthService:
                     tries = uow.throttle_hit(key, now, window_start)
                     account = uow.accounts.get(vendor_id, token.account_id)
                     membership = uow.memberships.get(vendor_id, token.membership_id)
-                    if tries > rt.settings.login_max_failures:
+                    if tries > rt.settings.login_max_failures or client_locked:
                         reason = "throttled"
                     elif account is None or membership is None:
                         reason = "no_second_factor"
@@ -329,7 +452,7 @@ class AuthService:
                             )
                             if not reason:
                                 assert chosen is not None
-                                uow.throttle_clear([key])
+                                uow.throttle_clear([key, backoff] if backoff else [key])
                                 account = self._succeeded(
                                     uow,
                                     account,
@@ -339,6 +462,8 @@ class AuthService:
                                     now,
                                 )
                 if reason:
+                    if reason != "throttled":
+                        self._client_failed(uow, vendor_id, clients, backoff, now, window_start)
                     self._second_step_failed(uow, vendor_id, target, reason)
         except ConcurrentModification:
             raise AuthenticationFailed() from None
@@ -437,6 +562,31 @@ class AuthService:
         assert account is not None and chosen is not None
         return _login(account, chosen, usable)
 
+    def _client_keys(self, vendor_id: UUID, client_key: object) -> tuple[list[str], str]:
+        """The client's throttle key (none without a client key) and its back-off key."""
+        if not isinstance(client_key, str) or not client_key:
+            return [], ""
+        client = client_key[:_CLIENT_KEY_MAX]
+        rt = self._rt
+        return [rt.throttle_key("client", vendor_id, client)], rt.throttle_key(
+            "client-backoff", vendor_id, client
+        )
+
+    def _client_refused(
+        self,
+        uow: UnitOfWork,
+        clients: Sequence[str],
+        backoff: str,
+        now: datetime,
+        window_start: datetime,
+    ) -> bool:
+        """Whether the client key is locked, as the password step judges it: a second step
+        from a client that guesses is refused as its passwords are."""
+        failures = uow.throttle_count(clients, window_start) if clients else 0
+        return failures >= self._rt.settings.login_max_failures or self._backing_off(
+            uow, backoff, now
+        )
+
     def _second_step_failed(
         self, uow: UnitOfWork, vendor_id: UUID, target: str, reason: str
     ) -> None:
@@ -452,24 +602,33 @@ class AuthService:
         )
 
     def _challenge(
-        self, uow: UnitOfWork, account: Account, chosen: Membership, now: datetime
+        self,
+        uow: UnitOfWork,
+        account: Account,
+        chosen: Membership,
+        now: datetime,
+        purpose: TokenPurpose = TokenPurpose.SECOND_FACTOR,
+        seconds: int = _CHALLENGE_SECONDS,
     ) -> str:
         """A fresh single-use challenge for the log-in's second step (stored as a digest,
         bound to the account and the membership chosen)."""
         raw = new_token()
         # A newer challenge ends the older ones: one log-in in progress per account.
         uow.revoke_tokens(
-            account.vendor_id, now, account_id=account.id, purposes=[TokenPurpose.SECOND_FACTOR]
+            account.vendor_id,
+            now,
+            account_id=account.id,
+            purposes=[TokenPurpose.SECOND_FACTOR, TokenPurpose.SECOND_FACTOR_ENROL],
         )
         uow.tokens.add(
             Token(
                 id=ordered_id(now),
                 vendor_id=account.vendor_id,
-                purpose=TokenPurpose.SECOND_FACTOR,
+                purpose=purpose,
                 digest=token_digest(raw),
                 email=account.email,
                 created_at=now,
-                expires_at=now + timedelta(seconds=_CHALLENGE_SECONDS),
+                expires_at=now + timedelta(seconds=seconds),
                 account_id=account.id,
                 membership_id=chosen.id,
             )
@@ -486,9 +645,10 @@ class AuthService:
         backoff: str,
         secret: str,
         customer: UUID | None,
-    ) -> tuple[str, Membership | None, list[Membership], Account | None, str]:
+    ) -> tuple[str, Membership | None, list[Membership], Account | None, str, bool]:
         """Judge the attempt on the account as it is now and record the outcome; the last
-        value is the challenge of the second step ("" when none is needed)."""
+        values are the challenge of the second step ("" when none is needed) and whether
+        that step is the enrolment of a second factor the vendor's rule requires."""
         rt = self._rt
         now = rt.clock.now()
         window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
@@ -500,21 +660,30 @@ class AuthService:
                 account = uow.accounts.get(vendor_id, found.id)
                 if account is None or account.password_hash != found.password_hash:
                     verified = False
+            contexts: list[tuple[Membership, AccessContext]] = []
             reason, chosen, usable = self._judge(
-                uow, vendor_id, account, verified, locked, now, customer
+                uow, vendor_id, account, verified, locked, now, customer, contexts=contexts
             )
-            challenge = ""
+            challenge, enrol = "", False
             if reason:
                 self._failed(uow, vendor_id, account, reason, keys, backoff, now, window_start)
             elif self._second_step_needed(uow, vendor_id, account):
                 assert account is not None and chosen is not None
                 challenge = self._password_step(uow, account, secret, keys[0], chosen, now)
+            elif self._second.required(uow, vendor_id, contexts):
+                # Compared on the contexts just judged: the rights each membership really
+                # has now, not what its profile lists.
+                assert account is not None and chosen is not None
+                enrol = True
+                challenge = self._password_step(
+                    uow, account, secret, keys[0], chosen, now, enrol=True
+                )
             else:
                 assert account is not None and chosen is not None
                 account = self._succeeded(uow, account, secret, keys[0], chosen, now)
                 if backoff:
                     uow.throttle_clear([backoff])  # a success ends the client's back-off
-        return reason, chosen, usable, account, challenge
+        return reason, chosen, usable, account, challenge, enrol
 
     def _second_step_needed(
         self, uow: UnitOfWork, vendor_id: UUID, account: Account | None
@@ -535,9 +704,12 @@ class AuthService:
         key: str,
         chosen: Membership,
         now: datetime,
+        *,
+        enrol: bool = False,
     ) -> str:
-        """The right password of an account with a second factor: the attempt's number is
-        given back (the code has a counter of its own) and a challenge handed out."""
+        """The right password of an account with a second factor (or, ``enrol``, one that
+        must enrol one): the attempt's number is given back (the code has a counter of its
+        own) and a challenge handed out."""
         rt = self._rt
         assert account.password_hash is not None
         if rt.hasher.needs_rehash(account.password_hash):
@@ -550,11 +722,17 @@ class AuthService:
         rt.record(
             uow,
             vendor_id=account.vendor_id,
-            action="login_second_factor_needed",
+            action="login_second_factor_enrolment_needed"
+            if enrol
+            else "login_second_factor_needed",
             real=System(vendor_id=account.vendor_id, reason="login"),
             customer_id=chosen.customer_id,
             target=f"account:{account.id}",
         )
+        if enrol:
+            return self._challenge(
+                uow, account, chosen, now, TokenPurpose.SECOND_FACTOR_ENROL, _ENROL_SECONDS
+            )
         return self._challenge(uow, account, chosen, now)
 
     def _judge(
@@ -568,10 +746,12 @@ class AuthService:
         customer: UUID | None,
         *,
         password: bool = True,
+        contexts: list[tuple[Membership, AccessContext]] | None = None,
     ) -> tuple[str, Membership | None, list[Membership]]:
         """The reason a login fails ("" if it does not), the membership to work in, and
         every membership the login may switch to. ``password=False``: the identity was
-        proved otherwise (single sign-on), so the password's rules do not apply."""
+        proved otherwise (single sign-on), so the password's rules do not apply.
+        ``contexts`` receives each usable membership with its access context."""
         if locked:
             return "throttled", None, []
         if account is None:
@@ -602,11 +782,14 @@ class AuthService:
                 reasons.append("sso_required")
                 continue
             # Evaluated live, as for every request: customer, main account and profile.
-            reason = _refusal(self._access.context(member_of(membership)))
+            context = self._access.context(member_of(membership))
+            reason = _refusal(context)
             if reason:
                 reasons.append(reason)
             else:
                 usable.append(membership)
+                if contexts is not None:
+                    contexts.append((membership, context))
         if not usable:
             return "; ".join(reasons) or "no_membership", None, []
         chosen = usable[0]
@@ -628,24 +811,11 @@ class AuthService:
         now: datetime,
         window_start: datetime,
     ) -> None:
-        rt = self._rt
         if reason != "throttled":
-            # The account's attempt was counted before the check; the client's counts now.
-            for key in keys[1:]:
-                if uow.throttle_hit(key, now, window_start) == rt.settings.login_max_failures:
-                    # Exactly one attempt sees the count reach the limit (the hit is atomic),
-                    # so each lock window of the client counts once, on every server.
-                    forget = now - 2 * timedelta(seconds=rt.settings.login_backoff_max_seconds)
-                    strikes = uow.throttle_strike(backoff, now, forget) if backoff else 1
-                    seconds = lock_seconds(
-                        strikes,
-                        rt.settings.login_window_seconds,
-                        rt.settings.login_backoff_max_seconds,
-                    )
-                    self._locked(uow, vendor_id, "client", seconds)
+            self._client_failed(uow, vendor_id, keys[1:], backoff, now, window_start)
         # Never the typed login, not even hashed: people type passwords into that field.
         target = f"account:{account.id}" if account else "login:unknown"
-        rt.record(
+        self._rt.record(
             uow,
             vendor_id=vendor_id,
             action="login_failure",
@@ -654,6 +824,31 @@ class AuthService:
             reason=reason,
             outcome="failure",
         )
+
+    def _client_failed(
+        self,
+        uow: UnitOfWork,
+        vendor_id: UUID,
+        clients: Sequence[str],
+        backoff: str,
+        now: datetime,
+        window_start: datetime,
+    ) -> None:
+        """Count a failure on the client's key (the account's attempt was counted before the
+        check); the failure that reaches the limit locks the client, longer each time."""
+        rt = self._rt
+        for key in clients:
+            if uow.throttle_hit(key, now, window_start) == rt.settings.login_max_failures:
+                # Exactly one attempt sees the count reach the limit (the hit is atomic),
+                # so each lock window of the client counts once, on every server.
+                forget = now - 2 * timedelta(seconds=rt.settings.login_backoff_max_seconds)
+                strikes = uow.throttle_strike(backoff, now, forget) if backoff else 1
+                seconds = lock_seconds(
+                    strikes,
+                    rt.settings.login_window_seconds,
+                    rt.settings.login_backoff_max_seconds,
+                )
+                self._locked(uow, vendor_id, "client", seconds)
 
     def _locked(
         self, uow: UnitOfWork, vendor_id: UUID, target: str, seconds: float | None = None

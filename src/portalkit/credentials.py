@@ -27,7 +27,7 @@ import attrs
 
 from portalkit import _validation as v
 from portalkit._guard import require_admin, vendor_of
-from portalkit._service import ident, load
+from portalkit._service import ident, load, prove_password
 from portalkit._stamps import new_session_stamp
 from portalkit.accounts.model import Account
 from portalkit.actors import Actor, Member, System
@@ -693,47 +693,19 @@ class CredentialService:
         if not isinstance(actor, Member) or actor.impersonator is not None:
             raise PermissionDenied("only a member changes its own password")
         self._access.live(actor)
-        settings = self._rt.settings
         now = self._rt.clock.now()
-        window_start = now - timedelta(seconds=settings.login_window_seconds)
-        limit = settings.login_max_failures
-        with self._rt.transaction() as uow:
+        with self._rt.transaction(read_only=True) as uow:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
             self._check(uow, account, new)
-            # A stolen session must not become a way to guess the password: each try takes a
-            # number on the account's login counter before the check (so tries in parallel
-            # are bounded too), and a locked account refuses them all.
-            key = self._rt.account_key(actor.vendor_id, account)
-            locked = uow.throttle_hit(key, now, window_start) > limit
-        hasher = self._rt.hasher  # checks and hashing with no transaction open
-        if locked or account.password_hash is None or not isinstance(current, str):
-            hasher.dummy_verify(current if isinstance(current, str) else "")
-            right = False
-        else:
-            right = hasher.verify(current, account.password_hash)
-        if not right:
-            with self._rt.transaction() as uow:
-                self._rt.record(
-                    uow,
-                    vendor_id=actor.vendor_id,
-                    action="password_change_failure",
-                    real=actor,
-                    customer_id=actor.customer_id,
-                    target=f"account:{account.id}",
-                    reason="throttled" if locked else "wrong_current_password",
-                    outcome="failure",
-                )
-            raise ValidationError.single(
-                "current", "incorrect", "the current password is not correct"
-            )
+        # A stolen session must not become a way to guess the password (see prove_password).
+        account, _ = prove_password(self._rt, actor, current, failure="password_change_failure")
         checked = account.version
-        hashed = hasher.hash(new)
+        hashed = self._rt.hasher.hash(new)  # with no transaction open
         with self._rt.transaction() as uow:
             account = load(uow.accounts, actor.vendor_id, "account", actor.account_id, "account")
             if account.version != checked:  # changed since the current password was checked
                 raise ConcurrentModification("account", account.id)
             updated = self._store(uow, account, hashed, must_change=False, now=now)
-            uow.throttle_clear([key])  # the try's number is given back
             self._notice(uow, updated)
             self._rt.record(
                 uow,

@@ -44,6 +44,7 @@ __all__ = [
     "PortalError",
     "Problem",
     "RateLimited",
+    "SecondFactorEnrolmentRequired",
     "SecondFactorRequired",
     "StorageError",
     "ValidationError",
@@ -112,6 +113,7 @@ RECORD_KINDS: tuple[str, ...] = (
     _("ticket"),
     _("ticket_attachment"),
     _("second_factor"),
+    _("second_factor_rule"),
     _("access_token"),
     _("sso_config"),
     _("sso_domain"),
@@ -586,6 +588,21 @@ class SecondFactorRequired(AuthenticationFailed):
         #: The short-lived, single-use value that carries the log-in to its second step.
         self.challenge = challenge
         PortalError.__init__(self, _("enter the code from your authenticator app"))
+
+
+class SecondFactorEnrolmentRequired(AuthenticationFailed):
+    """The password was right, and the vendor requires a second factor of this login
+    (``portal.second_factor.require_for``), which it does not have yet: before anything
+    else the login enrols one, with ``portal.second_factor.begin_enrolment(vendor,
+    error.challenge)`` (the QR code) and ``portal.auth.complete_enrolment(vendor,
+    error.challenge, code)`` (the first code; logs in). The challenge does nothing else and
+    gives no session; as an AuthenticationFailed, a host that does not know it refuses the
+    log-in (it fails closed)."""
+
+    def __init__(self, challenge: str) -> None:
+        #: The short-lived value that carries the log-in to its enrolment (once).
+        self.challenge = challenge
+        PortalError.__init__(self, _("set up a second factor to log in"))
 
 
 class InvalidToken(PortalError):

@@ -126,7 +126,7 @@ class Portal:
         self.memberships = MembershipService(rt, access=self.access)
         self.profiles = ProfileService(rt, access=self.access)
         self.documents = DocumentService(rt, access=self.access, assets=self.assets)
-        self.second_factor = SecondFactorService(rt)
+        self.second_factor = SecondFactorService(rt, access=self.access, outbox=outbox, links=links)
         self.access_tokens = AccessTokenService(rt, access=self.access)
         self.passkeys = PasskeyService(rt)
         self.auth = AuthService(

@@ -28,6 +28,9 @@ class TokenPurpose(enum.Enum):
     CONFIRM = "confirm"
     #: The second step of a log-in: the password was right, a code is still needed.
     SECOND_FACTOR = "second_factor"
+    #: A log-in that must enrol a second factor first: the password was right, the vendor's
+    #: rule covers the login, and it has no second factor yet.
+    SECOND_FACTOR_ENROL = "second_factor_enrol"
     #: A passkey being registered: the WebAuthn challenge, bound to the member's account.
     PASSKEY_REGISTER = "passkey_register"
     #: A log-in with a passkey and no password: a WebAuthn challenge bound to no account.

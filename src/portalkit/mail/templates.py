@@ -54,6 +54,8 @@ TEMPLATES = (
     "order_approved",
     "order_rejected",
     "view_as_notice",
+    "second_factor_disabled",
+    "second_factor_reset",
 )
 """The templates portalkit ships and its own flows use."""
 

@@ -57,7 +57,7 @@ from webauthn.helpers.structs import (
 from portalkit import _validation as v
 from portalkit._guard import require_admin, vendor_of
 from portalkit._ids import ordered_id
-from portalkit._service import ident, load
+from portalkit._service import ident, load, prove_password
 from portalkit.actors import Actor, Member, System
 from portalkit.errors import (
     AuthenticationFailed,
@@ -110,7 +110,7 @@ class PasskeyService:
         """
         vendor_id = self._own(actor)
         rp_id, _ = self._relying_party()
-        self._password_proven(vendor_id, actor, password)
+        prove_password(self._rt, actor, password, failure="passkey_register_failure")
         now = self._rt.clock.now()
         raw = new_token()
         with self._rt.transaction() as uow:
@@ -496,40 +496,6 @@ class PasskeyService:
         if not isinstance(actor, Member) or actor.impersonator is not None:
             raise PermissionDenied("only members manage their own passkeys")
         return vendor_of(actor)
-
-    def _password_proven(self, vendor_id: UUID, actor: Member, password: object) -> None:
-        """Check the member's current password as a change of password does, or raise."""
-        rt = self._rt
-        now = rt.clock.now()
-        window_start = now - timedelta(seconds=rt.settings.login_window_seconds)
-        text = password if isinstance(password, str) and len(password) <= 1000 else ""
-        with rt.transaction() as uow:
-            account = load(uow.accounts, vendor_id, "account", actor.account_id, "account")
-            key = rt.account_key(vendor_id, account)
-            locked = uow.throttle_hit(key, now, window_start) > rt.settings.login_max_failures
-        if locked or account.password_hash is None:
-            rt.hasher.dummy_verify(text)
-            right = False
-        else:
-            right = rt.hasher.verify(text, account.password_hash)
-        with rt.transaction() as uow:
-            if right:
-                uow.throttle_clear([key])
-            else:
-                rt.record(
-                    uow,
-                    vendor_id=vendor_id,
-                    action="passkey_register_failure",
-                    real=actor,
-                    customer_id=actor.customer_id,
-                    target=f"account:{account.id}",
-                    reason="throttled" if locked else "wrong_current_password",
-                    outcome="failure",
-                )
-        if not right:
-            raise ValidationError.single(
-                "current", "incorrect", "the current password is not correct"
-            )
 
 
 def _b64(data: bytes) -> str:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import attrs
 
-__all__ = ["SecondFactor"]
+__all__ = ["SecondFactor", "SecondFactorRule"]
 
 
 @attrs.frozen
@@ -35,3 +35,22 @@ class SecondFactor:
     def active(self) -> bool:
         """Whether log-ins of the account need it."""
         return self.confirmed_at is not None and bool(self.secret)
+
+
+@attrs.frozen
+class SecondFactorRule:
+    """Which logins of a vendor must have a second factor; at most one per vendor.
+
+    A login falls under it when one of its usable memberships holds one of
+    ``capabilities`` once the customer's settings are applied (its effective rights, not
+    what its profile lists), or works with one of the profiles ``profile_ids``. A login
+    under it without a second factor (a working TOTP factor or a passkey) enrols at its
+    next log-in before anything else. Empty sets require nothing.
+    """
+
+    id: UUID
+    vendor_id: UUID
+    created_at: datetime
+    capabilities: frozenset[str] = frozenset()
+    profile_ids: frozenset[UUID] = frozenset()
+    version: int = 1

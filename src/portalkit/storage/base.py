@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
-    from portalkit.secondfactor.model import SecondFactor
+    from portalkit.secondfactor.model import SecondFactor, SecondFactorRule
     from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
@@ -197,6 +197,11 @@ class UnitOfWork(Protocol):
     @property
     def second_factors(self) -> Repository[SecondFactor]:
         """Accounts' TOTP second factors (one per account)."""
+        ...
+
+    @property
+    def second_factor_rules(self) -> Repository[SecondFactorRule]:
+        """The vendor's rule of which logins need a second factor (at most one per vendor)."""
         ...
 
     @property
@@ -892,6 +897,14 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
             "this sign-in exists already",
         ),
     ),
+    "second_factor_rules": (
+        UniqueKey(
+            "uq_second_factor_rules_vendor",
+            ("vendor_id",),
+            "vendor",
+            "this vendor has a second-factor rule already",
+        ),
+    ),
     "passkeys": (
         UniqueKey(
             "uq_passkeys_credential",
@@ -952,6 +965,7 @@ TABLES = (
     "sso_domains",
     "sso_attempts",
     "passkeys",
+    "second_factor_rules",
 )
 """Every table, in an order where each one's references come before it."""
 

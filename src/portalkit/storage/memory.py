@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
-    from portalkit.secondfactor.model import SecondFactor
+    from portalkit.secondfactor.model import SecondFactor, SecondFactorRule
     from portalkit.settings import PortalSettings
     from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.staff.model import InboxAddress, StaffMember
@@ -323,6 +323,7 @@ class MemoryUnitOfWork:
         self.sso_domains: _Table[SsoDomain] = _Table(self, "sso_domains")
         self.sso_attempts: _Table[SsoAttempt] = _Table(self, "sso_attempts")
         self.passkeys: _Table[Passkey] = _Table(self, "passkeys")
+        self.second_factor_rules: _Table[SecondFactorRule] = _Table(self, "second_factor_rules")
         self.categories: _Table[Category] = _Table(self, "category_tree")
         self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
         self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")

@@ -1618,3 +1618,34 @@ class StorageContract:
         with p.transaction(read_only=True) as uow:
             assert uow.passkeys.get(world.vendor.id, second.id) == used
             assert uow.passkeys.get(other.vendor.id, same_id_elsewhere.id) == same_id_elsewhere
+
+    def test_a_second_factor_rule_is_one_per_vendor_and_reads_back(
+        self, world: World, other: World
+    ) -> None:
+        from portalkit.secondfactor.model import SecondFactorRule
+
+        p = world.portal
+        profile = world.profile(capabilities={"orders.view"})
+
+        def rule(owner: World, **fields: Any) -> SecondFactorRule:
+            return SecondFactorRule(
+                id=uuid4(), vendor_id=owner.vendor.id, created_at=p.clock.now(), **fields
+            )
+
+        mine = rule(world, capabilities=frozenset({"members.manage", "prices.view"}))
+        theirs = rule(other, profile_ids=frozenset({profile.id}))
+        with p.transaction() as uow:
+            uow.second_factor_rules.add(mine)
+            uow.second_factor_rules.add(theirs)
+        with pytest.raises(Conflict), p.transaction() as uow:
+            uow.second_factor_rules.add(rule(world))
+        with p.transaction() as uow:
+            assert uow.second_factor_rules.get_by(world.vendor.id, "vendor", None) == mine
+            assert uow.second_factor_rules.get(other.vendor.id, mine.id) is None
+            wider = attrs.evolve(mine, profile_ids=frozenset({profile.id}), version=2)
+            uow.second_factor_rules.update(wider, 1)
+        with pytest.raises(ConcurrentModification), p.transaction() as uow:
+            uow.second_factor_rules.update(attrs.evolve(wider, version=3), 1)
+        with p.transaction(read_only=True) as uow:
+            assert uow.second_factor_rules.get_by(world.vendor.id, "vendor", None) == wider
+            assert uow.second_factor_rules.get_by(other.vendor.id, "vendor", None) == theirs

@@ -8,11 +8,14 @@ app_name = "portalkit"
 
 urlpatterns = [
     path("login/", views.login, name="login"),
+    path("login/code/", views.login_code, name="login_code"),
+    path("login/second-factor/", views.enrol_second_factor, name="enrol_second_factor"),
     path("logout/", views.logout, name="logout"),
     path("forgot-password/", views.forgot_password, name="forgot_password"),
     path("reset-password/", views.reset_password, name="reset_password"),
     path("accept-invitation/", views.accept_invitation, name="accept_invitation"),
     path("change-password/", views.change_password, name="change_password"),
+    path("second-factor/", views.second_factor, name="second_factor"),
     path("switch-customer/", views.switch_customer, name="switch_customer"),
     path("view-as/end/", views.end_view, name="end_view"),
     # Integrations (issue 18): access tokens and single sign-on.

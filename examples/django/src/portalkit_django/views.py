@@ -1,5 +1,7 @@
-"""The log-in views (``include("portalkit_django.urls")``): log in and out, forgot and reset
-password, accept an invitation, change password, switch customer, end a view as customer.
+"""The log-in views (``include("portalkit_django.urls")``): log in (with the second step of a
+second factor, or the enrolment the vendor requires) and out, forgot and reset password,
+accept an invitation, change password, the account's second factor, switch customer, end a
+view as customer.
 
 Each view reads the form, calls portalkit and draws ``portalkit/<page>.html``; a template of
 the same name in the project's templates comes first in Django's loaders, or override only
@@ -25,9 +27,12 @@ from django.views.decorators.http import require_POST
 
 from portalkit import (
     AuthenticationFailed,
+    Conflict,
     InvalidToken,
     NotFound,
     PasswordRejected,
+    SecondFactorEnrolmentRequired,
+    SecondFactorRequired,
     ValidationError,
 )
 from portalkit.i18n import language_of
@@ -48,10 +53,13 @@ __all__ = [
     "accept_invitation",
     "change_password",
     "end_view",
+    "enrol_second_factor",
     "forgot_password",
     "login",
+    "login_code",
     "logout",
     "reset_password",
+    "second_factor",
     "switch_customer",
 ]
 
@@ -102,15 +110,114 @@ def login(request: Any) -> HttpResponse:
                 _field(request, "password"),
                 client_key=client_key(request),
             )
+        except SecondFactorEnrolmentRequired as needed:
+            request.session[_CHALLENGE] = {
+                "kind": "enrol",
+                "value": needed.challenge,
+                "next": target,
+            }
+            return redirect("portalkit:enrol_second_factor")
+        except SecondFactorRequired as needed:
+            request.session[_CHALLENGE] = {
+                "kind": "code",
+                "value": needed.challenge,
+                "next": target,
+            }
+            return redirect("portalkit:login_code")
         except AuthenticationFailed as exc:  # PasswordExpired too
             error = exc.text(_language())
         else:
-            login_user(request, result)
-            if result.must_change_password:
-                wanted = urlencode({"next": safe_next(target)}, safe="/")
-                return redirect(f"{reverse('portalkit:change_password')}?{wanted}")
-            return redirect(safe_next(target))
+            return _logged_in(request, result, target)
     return _page(request, "login", 401 if error else 200, next=target, error=error)
+
+
+# The log-in under way between the password and its second step (or enrolment): the
+# challenge in the server-side session, never in a URL, and gone once used.
+_CHALLENGE = "portalkit_challenge"
+
+
+def _logged_in(request: Any, result: Any, target: str) -> HttpResponse:
+    request.session.pop(_CHALLENGE, None)
+    login_user(request, result)
+    if result.must_change_password:
+        wanted = urlencode({"next": safe_next(target)}, safe="/")
+        return redirect(f"{reverse('portalkit:change_password')}?{wanted}")
+    return redirect(safe_next(target))
+
+
+def _challenge(request: Any, kind: str) -> tuple[str, str] | None:
+    held = request.session.get(_CHALLENGE)
+    if not isinstance(held, dict) or held.get("kind") != kind:
+        return None
+    value, target = held.get("value"), held.get("next", "")
+    if not isinstance(value, str) or not isinstance(target, str):
+        return None
+    return value, target
+
+
+def _back_to_login(request: Any, message: str) -> HttpResponse:
+    request.session.pop(_CHALLENGE, None)
+    messages.error(request, message)
+    return redirect("portalkit:login")
+
+
+@_view
+def login_code(request: Any) -> HttpResponse:
+    """The log-in's second step: the code of the authenticator app, or a recovery code."""
+    config = _config()
+    held = _challenge(request, "code")
+    if held is None:
+        return redirect("portalkit:login")
+    challenge, target = held
+    if request.method == "POST":
+        try:
+            result = config.portal.auth.complete_login(
+                config.vendor_id,
+                challenge,
+                _field(request, "code").strip(),
+                client_key=client_key(request),
+            )
+        except AuthenticationFailed:
+            # The challenge worked once, right or wrong: back to the password.
+            return _back_to_login(request, _("That code did not work. Log in again."))
+        return _logged_in(request, result, target)
+    return _page(request, "login_code")
+
+
+@_view
+def enrol_second_factor(request: Any) -> HttpResponse:
+    """The enrolment the vendor requires before this login may go on: scan the QR code,
+    give the app's first code, see the recovery codes once; then logged in."""
+    config = _config()
+    held = _challenge(request, "enrol")
+    if held is None:
+        return redirect("portalkit:login")
+    challenge, target = held
+    error = ""
+    if request.method == "POST":
+        try:
+            done = config.portal.auth.complete_enrolment(
+                config.vendor_id,
+                challenge,
+                _field(request, "code").strip(),
+                client_key=client_key(request),
+            )
+        except AuthenticationFailed:
+            error = _("That code did not work. Scan the new QR code and try again.")
+        else:
+            _logged_in(request, done.login, target)
+            return _page(
+                request, "recovery_codes", codes=done.recovery_codes, next=safe_next(target)
+            )
+    try:
+        enrolment = config.portal.second_factor.begin_enrolment(
+            config.vendor_id, challenge, issuer=config.portal.settings.portal_name
+        )
+    except AuthenticationFailed:
+        return _back_to_login(request, _("The log-in took too long. Log in again."))
+    return _page(
+        request, "enrol_second_factor", 400 if error else 200, enrolment=enrolment, error=error
+    )
 
 
 @_view
@@ -237,6 +344,59 @@ def change_password(request: Any) -> HttpResponse:
         next=target,
         errors=errors,
         must_change=bool(request.session.get("portalkit_must_change")),
+    )
+
+
+@_view
+@portal_login_required
+def second_factor(request: Any) -> HttpResponse:
+    """The member's own second factor: switch it on (password, QR code, first code,
+    recovery codes shown once) or off (password or a recovery code)."""
+    member = request.portal_member
+    if member.impersonator is not None:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied  # staff viewing as a customer never touch its credentials
+    portal = _config().portal
+    factors = portal.second_factor
+    errors: list[str] = []
+    enrolment = None
+    action = _field(request, "action")
+    if request.method == "POST":
+        try:
+            if action == "begin":
+                enrolment = factors.begin(
+                    member,
+                    password=_field(request, "password"),
+                    issuer=portal.settings.portal_name,
+                )
+            elif action == "confirm":
+                codes = factors.confirm(member, _field(request, "code").strip())
+                refresh_session(request, member)  # it ended every session, this one too
+                return _page(
+                    request,
+                    "recovery_codes",
+                    codes=codes,
+                    next=reverse("portalkit:second_factor"),
+                )
+            elif action == "disable":
+                factors.disable(member, _field(request, "proof").strip())
+                refresh_session(request, member)
+                messages.success(request, _("Your second factor is off."))
+                return redirect("portalkit:second_factor")
+            else:
+                return HttpResponse(status=400)
+        except ValidationError as exc:
+            errors = _messages(exc)
+        except Conflict as exc:
+            errors = [exc.text(_language())]
+    return _page(
+        request,
+        "second_factor",
+        400 if errors else 200,
+        enabled=factors.enabled(member, member.account_id),
+        enrolment=enrolment,
+        errors=errors,
     )
 
 

@@ -1,5 +1,7 @@
-"""The optional log-in blueprint: log in and out, forgot and reset password, accept an
-invitation, change password, switch customer, end a view as customer, switch language; and
+"""The optional log-in blueprint: log in (with the second step of a second factor, or the
+enrolment the vendor requires) and out, forgot and reset password, accept an invitation,
+change password, the account's second factor, switch customer, end a view as customer,
+switch language; and
 the public route of the vendor's branding assets (``portalkit.branding_asset``).
 
 Each view reads the form, calls portalkit and draws ``portalkit/<page>.html``; put a template
@@ -22,15 +24,19 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 
 from portalkit import (
     AuthenticationFailed,
+    Conflict,
     InvalidToken,
     NotFound,
     PasswordRejected,
+    SecondFactorEnrolmentRequired,
+    SecondFactorRequired,
     ValidationError,
 )
 from portalkit_flask.extension import (
@@ -90,14 +96,95 @@ def login() -> ResponseReturnValue:
             result = state.portal.auth.authenticate(
                 state.vendor_id, _field("login"), _field("password"), client_key=client_key()
             )
+        except SecondFactorEnrolmentRequired as needed:
+            session[_CHALLENGE] = {"kind": "enrol", "value": needed.challenge, "next": target}
+            return redirect(url_for(".enrol_second_factor"))
+        except SecondFactorRequired as needed:
+            session[_CHALLENGE] = {"kind": "code", "value": needed.challenge, "next": target}
+            return redirect(url_for(".login_code"))
         except AuthenticationFailed as exc:  # PasswordExpired too
             error = exc.text(request_language())
         else:
-            login_user(result)
-            if result.must_change_password:
-                return redirect(url_for(".change_password", next=safe_next(target)))
-            return redirect(safe_next(target))
+            return _logged_in(result, target)
     return _page("login", 401 if error else 200, next=target, error=error)
+
+
+# The log-in under way between the password and its second step (or enrolment): the
+# challenge in the signed session, never in a URL, and gone once used.
+_CHALLENGE = "portalkit_challenge"
+
+
+def _logged_in(result: Any, target: str) -> ResponseReturnValue:
+    session.pop(_CHALLENGE, None)
+    login_user(result)
+    if result.must_change_password:
+        return redirect(url_for(".change_password", next=safe_next(target)))
+    return redirect(safe_next(target))
+
+
+def _challenge(kind: str) -> tuple[str, str] | None:
+    held = session.get(_CHALLENGE)
+    if not isinstance(held, dict) or held.get("kind") != kind:
+        return None
+    value, target = held.get("value"), held.get("next", "")
+    if not isinstance(value, str) or not isinstance(target, str):
+        return None
+    return value, target
+
+
+def _back_to_login(message: str) -> ResponseReturnValue:
+    session.pop(_CHALLENGE, None)
+    flash(message)
+    return redirect(url_for(".login"))
+
+
+@blueprint.route("/login/code", methods=["GET", "POST"])
+def login_code() -> ResponseReturnValue:
+    """The log-in's second step: the code of the authenticator app, or a recovery code."""
+    state = _state()
+    held = _challenge("code")
+    if held is None:
+        return redirect(url_for(".login"))
+    challenge, target = held
+    if request.method == "POST":
+        try:
+            result = state.portal.auth.complete_login(
+                state.vendor_id, challenge, _field("code").strip(), client_key=client_key()
+            )
+        except AuthenticationFailed:
+            # The challenge worked once, right or wrong: back to the password.
+            return _back_to_login(_("That code did not work. Log in again."))
+        return _logged_in(result, target)
+    return _page("login_code")
+
+
+@blueprint.route("/login/second-factor", methods=["GET", "POST"])
+def enrol_second_factor() -> ResponseReturnValue:
+    """The enrolment the vendor requires before this login may go on: scan the QR code,
+    give the app's first code, see the recovery codes once; then logged in."""
+    state = _state()
+    held = _challenge("enrol")
+    if held is None:
+        return redirect(url_for(".login"))
+    challenge, target = held
+    error = ""
+    if request.method == "POST":
+        try:
+            done = state.portal.auth.complete_enrolment(
+                state.vendor_id, challenge, _field("code").strip(), client_key=client_key()
+            )
+        except AuthenticationFailed:
+            error = _("That code did not work. Scan the new QR code and try again.")
+        else:
+            _logged_in(done.login, target)
+            return _page("recovery_codes", codes=done.recovery_codes, next=safe_next(target))
+    try:
+        enrolment = state.portal.second_factor.begin_enrolment(
+            state.vendor_id, challenge, issuer=state.portal.settings.portal_name
+        )
+    except AuthenticationFailed:
+        return _back_to_login(_("The log-in took too long. Log in again."))
+    return _page("enrol_second_factor", 400 if error else 200, enrolment=enrolment, error=error)
 
 
 @blueprint.post("/logout")
@@ -212,6 +299,47 @@ def change_password() -> ResponseReturnValue:
                 flash(_("Your password was changed."))
                 return redirect(safe_next(target))
     return _page("change_password", 400 if errors else 200, next=target, errors=errors)
+
+
+@blueprint.route("/second-factor", methods=["GET", "POST"])
+@login_required
+def second_factor() -> ResponseReturnValue:
+    """The member's own second factor: switch it on (password, QR code, first code,
+    recovery codes shown once) or off (password or a recovery code)."""
+    state = _state()
+    member = get_member()
+    assert member is not None
+    if member.impersonator is not None:
+        abort(403)  # staff viewing as a customer never touch its credentials
+    factors = state.portal.second_factor
+    errors: list[str] = []
+    enrolment = None
+    action = _field("action")
+    if request.method == "POST":
+        try:
+            if action == "begin":
+                enrolment = factors.begin(
+                    member, password=_field("password"), issuer=state.portal.settings.portal_name
+                )
+            elif action == "confirm":
+                codes = factors.confirm(member, _field("code").strip())
+                refresh_session(member)  # switching it on ended every session, this one too
+                return _page("recovery_codes", codes=codes, next=url_for(".second_factor"))
+            elif action == "disable":
+                factors.disable(member, _field("proof").strip())
+                refresh_session(member)
+                flash(_("Your second factor is off."))
+                return redirect(url_for(".second_factor"))
+            else:
+                abort(400)
+        except ValidationError as exc:
+            errors = _messages(exc)
+        except Conflict as exc:
+            errors = [exc.text(request_language())]
+    enabled = factors.enabled(member, member.account_id)
+    return _page(
+        "second_factor", 400 if errors else 200, enabled=enabled, enrolment=enrolment, errors=errors
+    )
 
 
 @blueprint.route("/switch-customer", methods=["GET", "POST"])

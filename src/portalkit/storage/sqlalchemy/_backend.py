@@ -105,7 +105,7 @@ if TYPE_CHECKING:
     from portalkit.profiles.model import PermissionProfile
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
-    from portalkit.secondfactor.model import SecondFactor
+    from portalkit.secondfactor.model import SecondFactor, SecondFactorRule
     from portalkit.settings import PortalSettings
     from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.staff.model import InboxAddress, StaffMember
@@ -857,6 +857,11 @@ class SqlUnitOfWork:
     def passkeys(self) -> _Repo[Passkey]:
         """Accounts' passkeys."""
         return self._repo("passkeys")
+
+    @property
+    def second_factor_rules(self) -> _Repo[SecondFactorRule]:
+        """The vendor's rule of which logins need a second factor."""
+        return self._repo("second_factor_rules")
 
     @property
     def ticket_attachments(self) -> _Repo[TicketAttachment]:

@@ -630,6 +630,16 @@ class PasskeyRow(_Scoped, Base):
     removed_at: Mapped[datetime | None]
 
 
+class SecondFactorRuleRow(_Scoped, Base):
+    """The vendor's rule of which logins need a second factor: capabilities and profiles."""
+
+    __tablename__ = "second_factor_rules"
+    __table_args__ = (UniqueConstraint("vendor_id", name="uq_second_factor_rules_vendor"),)
+
+    capabilities: Mapped[list[Any]]
+    profile_ids: Mapped[list[Any]]
+
+
 class CategoryRow(_Scoped, Base):
     """A node of the category tree."""
 
