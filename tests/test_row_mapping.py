@@ -46,6 +46,7 @@ from portalkit.profiles import PermissionProfile
 from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
 from portalkit.secondfactor.model import SecondFactor
+from portalkit.sessions.model import SessionRecord
 from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
 from portalkit.staff import InboxAddress, StaffMember
 from portalkit.storage.base import TABLES
@@ -80,6 +81,7 @@ RECORDS: dict[str, type] = {
     "second_factors": SecondFactor,
     "access_tokens": AccessToken,
     "passkeys": Passkey,
+    "sessions": SessionRecord,
     "sso_configs": SsoConfig,
     "sso_domains": SsoDomain,
     "sso_attempts": SsoAttempt,
