@@ -459,7 +459,13 @@ def test_the_cli_prunes_and_erases_as_a_named_operator(tmp_path: Path) -> None:
 
     pruned = _cli(tmp_path, "db", "prune", "--dry-run", "--json", "--operator", "jdoe")
     assert pruned.returncode == 0, pruned.stderr
-    assert json.loads(pruned.stdout) == {"tokens": 0, "throttles": 0, "outbox": 0, "dry_run": True}
+    assert json.loads(pruned.stdout) == {
+        "tokens": 0,
+        "throttles": 0,
+        "outbox": 0,
+        "sessions": 0,
+        "dry_run": True,
+    }
     assert _cli(tmp_path, "db", "prune", "--operator", "jdoe").returncode == 0
     assert _cli(tmp_path, "db", "prune").returncode == ExitCode.USAGE  # who runs it?
 

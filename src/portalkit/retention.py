@@ -67,6 +67,9 @@ class PruneReport:
     #: was emptied.
     outbox: int
     dry_run: bool = False
+    #: Session records ended, or unused, more than PORTALKIT_RETENTION_SESSION_DAYS ago
+    #: (and past every time-out).
+    sessions: int = 0
 
 
 @attrs.frozen
@@ -137,8 +140,9 @@ class RetentionService:
         """Remove the vendor's dead one-time links, old failed-login counters and delivered
         mail bodies whose retention period is over; staff holding ``data.prune``.
 
-        The periods are ``PORTALKIT_RETENTION_TOKEN_DAYS`` (30), ``_THROTTLE_DAYS`` (1) and
-        ``_OUTBOX_DAYS`` (30). A link that still works, a counter in its window and mail
+        The periods are ``PORTALKIT_RETENTION_TOKEN_DAYS`` (30), ``_THROTTLE_DAYS`` (1),
+        ``_OUTBOX_DAYS`` (30) and ``_SESSION_DAYS`` (30; sessions ended or last seen that long
+        ago, and never one younger than its idle time-out). A link that still works, a counter in its window and mail
         still to send are never touched. Failed-login counters carry no vendor (their keys
         are keyed hashes), so every vendor's old ones go. ``dry_run=True`` counts without
         removing anything (outside a caller's transaction). One ``data_pruned`` event
@@ -161,6 +165,7 @@ class RetentionService:
                     outbox=uow.purge_outbox(
                         vendor_id, now - timedelta(days=settings.retention_outbox_days)
                     ),
+                    sessions=uow.prune_sessions(vendor_id, now - _session_cutoff(settings)),
                     dry_run=wanted,
                 )
                 if wanted:
@@ -174,6 +179,7 @@ class RetentionService:
                     tokens=report.tokens,
                     throttles=report.throttles,
                     outbox=report.outbox,
+                    sessions=report.sessions,
                 )
         except _DryRun as done:
             dry: PruneReport = done.report  # type: ignore[assignment]
@@ -206,7 +212,7 @@ class RetentionService:
 
         The person is the account with every login (membership) it holds and the contact of
         each, or the contact with the logins made of it and their accounts. Deleted: those
-        contacts, accounts and logins; their second factor, passkeys, one-time links, carts, self-registrations (with
+        contacts, accounts and logins; their second factor, sessions, passkeys, one-time links, carts, self-registrations (with
         their inbox items) and every queued or sent mail to their addresses. In the audit
         log, the events that name the person keep their id, time, action and outcome, but its
         names, addresses, username and record ids become one pseudonym: ``erased-`` and
@@ -319,6 +325,10 @@ class RetentionService:
             for value in ids
             for t in uow.access_tokens.list(vendor_id, where={field: value})
         }
+        # A session's client key and browser say where the person was.
+        sessions = {
+            s.id for a in account_ids for s in uow.sessions.list(vendor_id, where={"account_id": a})
+        }
         # A passkey's name ("Jan's phone") is the person's too.
         passkeys = {
             p.id for a in account_ids for p in uow.passkeys.list(vendor_id, where={"account_id": a})
@@ -368,6 +378,7 @@ class RetentionService:
         uow.erase(vendor_id, "inbox_comments", comments)
         uow.erase(vendor_id, "inbox_items", items)
         uow.erase(vendor_id, "registrations", set(registrations))
+        uow.erase(vendor_id, "sessions", sessions)
         uow.erase(vendor_id, "memberships", membership_ids)
         uow.erase(vendor_id, "contacts", set(person.contacts))
         uow.erase(vendor_id, "passkeys", passkeys)
@@ -566,6 +577,14 @@ class RetentionService:
 
 #: How long after an item its notice may have been queued (the same transaction, a slow one).
 _NOTICE_WINDOW = timedelta(minutes=5)
+
+
+def _session_cutoff(settings: Any) -> timedelta:
+    # Never a session that could still be used: past the idle time-out whatever the setting.
+    return max(
+        timedelta(days=settings.retention_session_days),
+        timedelta(minutes=settings.session_idle_minutes),
+    )
 
 
 def _words(needles: set[str]) -> re.Pattern[str] | None:

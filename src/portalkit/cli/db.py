@@ -125,7 +125,8 @@ def prune(runtime: Runtime, dry_run: bool) -> None:
     Dead one-time links (used, revoked or expired more than PORTALKIT_RETENTION_TOKEN_DAYS
     ago), failed-login counters older than PORTALKIT_RETENTION_THROTTLE_DAYS (of every
     vendor: they carry none), and the bodies of mail delivered or given up more than
-    PORTALKIT_RETENTION_OUTBOX_DAYS ago. Links that still work and mail still to send are
+    PORTALKIT_RETENTION_OUTBOX_DAYS ago, and sessions ended or unused for more than
+    PORTALKIT_RETENTION_SESSION_DAYS. Links that still work and mail still to send are
     kept. Run it daily, say from cron; the audit log records each run.
     """
     report = runtime.portal.retention.prune(runtime.operator(), dry_run=dry_run)
@@ -133,11 +134,13 @@ def prune(runtime: Runtime, dry_run: bool) -> None:
         "tokens": report.tokens,
         "throttles": report.throttles,
         "outbox": report.outbox,
+        "sessions": report.sessions,
         "dry_run": report.dry_run,
     }
     verb = "would remove" if dry_run else "removed"
     runtime.out.result(
         result,
         line=f"{verb} {report.tokens} dead links, {report.throttles} old failed-login "
-        f"counters and {report.outbox} delivered mail bodies",
+        f"counters, {report.outbox} delivered mail bodies and {report.sessions} ended "
+        "sessions",
     )

@@ -832,6 +832,7 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     "price_rules": (),
     "locations": (),
     "contacts": (),
+    "sessions": (),
     "audit_events": (),
     "outbox_messages": (),
     "registrations": (),
