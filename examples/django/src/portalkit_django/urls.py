@@ -14,5 +14,6 @@ urlpatterns = [
     path("accept-invitation/", views.accept_invitation, name="accept_invitation"),
     path("change-password/", views.change_password, name="change_password"),
     path("switch-customer/", views.switch_customer, name="switch_customer"),
+    path("sessions/", views.sessions, name="sessions"),
     path("view-as/end/", views.end_view, name="end_view"),
 ]
