@@ -274,3 +274,10 @@ def test_a_session_ended_on_one_server_is_refused_on_the_other(pg_url: str) -> N
     finally:
         first.close()
         second.close()
+
+
+def test_staff_must_name_the_account_whose_sessions_they_list(world: World) -> None:
+    from portalkit import ValidationError
+
+    with pytest.raises(ValidationError):
+        world.portal.sessions.list(world.staff)

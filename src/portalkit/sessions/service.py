@@ -31,7 +31,7 @@ from portalkit._guard import require_admin, vendor_of
 from portalkit._ids import ordered_id
 from portalkit._service import ident, load
 from portalkit.actors import Actor, Member
-from portalkit.errors import ConcurrentModification, NotFound
+from portalkit.errors import ConcurrentModification, NotFound, ValidationError
 from portalkit.sessions.model import SessionRecord, SessionSummary
 from portalkit.staffrights import LOGINS_MANAGE
 from portalkit.tokens import new_token, token_digest
@@ -330,8 +330,10 @@ class SessionService:
         own = isinstance(actor, Member) and actor.impersonator is None
         if account is None:
             if not own:
-                require_admin(actor, LOGINS_MANAGE)  # staff name the account
-                raise NotFound("account", "")
+                require_admin(actor, LOGINS_MANAGE)
+                raise ValidationError.single(
+                    "account", "required", "name the account whose sessions to list"
+                )
             assert isinstance(actor, Member)
             return vendor_id, actor.account_id
         account_id = ident("account", account)
