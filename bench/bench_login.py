@@ -27,6 +27,16 @@ with real OWASP parameters (Argon2id m=19 MiB, t=2, p=1, the settings' defaults)
    stored address and the unknown one mailed nothing; the registration for a known address
    mailed its owner the "you have an account" notice and the one without a confirmation link.
 
+5. Session validation (issue 17 item 3): ``portal.auth.session_context(vendor, value)`` with
+   session records (the record read in the one statement that reads the rights generation)
+   beside today's stamp check before records (``access.member_facts(..., reuse=True)``, the
+   stamps compared, the context built from the facts), both on facts this process keeps; a
+   sample is 20 checks in a row, shown per check. No
+   touch is written while timing (the clock stands still); one more row, for information,
+   times the check when every call is due a touch write (the clock moved past
+   PORTALKIT_SESSION_TOUCH_SECONDS before it), which a session costs at most once a minute.
+   Aim: records/stamps <= 1.5.
+
 Every round runs each variant once, round-robin, the starting variant rotating per round; the
 garbage collector is off inside a round and collects between rounds. Failures still write
 their audit and throttle rows, as in production: with login_max_failures=100 and
@@ -45,6 +55,7 @@ Run from the repository root::
     python bench/bench_login.py --quick              # 30 rounds (under a minute)
     python bench/bench_login.py --samples 400 --backends sqlite
     python bench/bench_login.py --only-sequences     # section 4 only (about a minute)
+    python bench/bench_login.py --only-sessions      # section 5 only (seconds)
 """
 
 from __future__ import annotations
@@ -53,6 +64,7 @@ import argparse
 import base64
 import gc
 import hashlib
+import hmac
 import os
 import platform
 import random
@@ -95,6 +107,10 @@ DJANGO_ITERATIONS = 1_000_000  # Django 5.2's default for pbkdf2_sha256
 AIM_OVERHEAD = 1.25
 AIM_UNKNOWN = (0.9, 1.1)  # unknown / wrong password (issue 5)
 AIM_T = (0.8, 1.25)  # every path / reference (security.md, timing tests)
+
+AIM_SESSIONS = 1.5  # session check with records / the stamp check before them
+REF_SESSION = "stamps only (before)"
+SESSION_BATCH = 20  # checks per timed sample (section 5)
 
 REF_LOGIN = "wrong password"
 REF_RESET = "unknown address"
@@ -390,8 +406,11 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
     def next_window() -> None:
         clock.advance(seconds=WINDOW + 1)
 
-    if args.only_sequences:
-        out["sequences"] = sequences(portal, setup, clock, args, backend)
+    if args.only_sequences or args.only_sessions:
+        if args.only_sequences:
+            out["sequences"] = sequences(portal, setup, clock, args, backend)
+        else:
+            out["sessions"] = session_checks(portal, setup, clock, args, backend)
         portal.close()
         return out
 
@@ -456,8 +475,93 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
         sys.exit(f"{backend}: reset requests: issued {issued}, refused {refused}")
     out["resets"] = summary(times, REF_RESET, 3)
     out["sequences"] = sequences(portal, setup, clock, args, backend)
+    out["sessions"] = session_checks(portal, setup, clock, args, backend)
     portal.close()
     return out
+
+
+# -- 5. session validation: records beside the stamp check before them -------------------------
+
+
+def session_checks(
+    portal: Portal, setup: Setup, clock: FixedClock, args: argparse.Namespace, backend: str
+) -> dict[str, Any]:
+    """Seconds per session check: with records, beside the stamp check of before records, and
+    (for information) with a touch write due on every call."""
+    vendor = setup.vendor
+    login = portal.auth.authenticate(vendor, setup.email(setup.ok), GOOD)
+    touched = portal.auth.authenticate(vendor, setup.email(setup.ok), GOOD)
+    membership_id = login.actor.membership_id
+    facts = portal.access.member_facts(vendor.id, membership_id)
+    assert facts is not None
+    # The value a session had before records: the membership and the two stamps.
+    stamped = f"{membership_id}.{facts.account_session_stamp}.{facts.membership.session_stamp}"
+
+    def batch(check: Callable[[], bool]) -> Callable[[], bool]:
+        # BATCH checks per sample: a round's garbage collection costs far more than one check.
+        def run() -> bool:
+            return all([check() for _ in range(SESSION_BATCH)])
+
+        return run
+
+    def stamps_only() -> bool:
+        # What session_context did before records, step for step.
+        found = portal.access.member_facts(vendor.id, membership_id, reuse=True)
+        if found is None:
+            return False
+        m = found.membership
+        expected = f"{m.id}.{found.account_session_stamp}.{m.session_stamp}"
+        if not hmac.compare_digest(expected.encode(), stamped.encode()):
+            return False
+        context = portal.access.context_from_facts(member_of(m), found)
+        return not context.denied and bool(context.capabilities)
+
+    def with_records() -> bool:
+        return not portal.auth.session_context(vendor, login.session).denied
+
+    calls = {REF_SESSION: batch(stamps_only), "records: session_context()": batch(with_records)}
+    rounds = args.session_samples
+    seen_before = _last_seen(portal, login)
+    batches = interleave(
+        calls, dict.fromkeys(calls, True), rounds, 3, lambda: None, lambda: None,
+        f"{backend} session checks",
+    )  # fmt: skip
+    times = {name: [t / SESSION_BATCH for t in values] for name, values in batches.items()}
+    if _last_seen(portal, login) != seen_before:
+        sys.exit(f"{backend}: a touch was written while the clock stood still")
+    rows = summary(times, REF_SESSION, 5)
+    # For information: every call due a touch (one write; a session pays it once a minute).
+    touch = portal.settings.session_touch_seconds + 1
+    due: list[float] = []
+    for _ in range(max(5, rounds)):
+        clock.advance(seconds=touch)
+        t0 = time.perf_counter()
+        portal.auth.session_context(vendor, touched.session)
+        due.append(time.perf_counter() - t0)
+        if _last_seen(portal, touched) != clock.now():
+            sys.exit(f"{backend}: the due touch was not written")
+    # The records must refuse what they promise to: an ended session, at once.
+    fresh = portal.auth.authenticate(vendor, setup.email(setup.ok), GOOD)
+    portal.auth.session_context(vendor, fresh.session)
+    (mine,) = [s for s in portal.sessions.list(fresh.actor, current=fresh.session) if s.current]
+    portal.sessions.end(fresh.actor, mine.id)
+    try:
+        portal.auth.session_context(vendor, fresh.session)
+    except AuthenticationFailed:
+        pass
+    else:
+        sys.exit(f"{backend}: an ended session was accepted")
+    ref = statistics.median(times[REF_SESSION])
+    return {
+        "rows": rows,
+        "touch_ms": statistics.median(due) * 1e3,
+        "touch_x": statistics.median(due) / ref,
+    }
+
+
+def _last_seen(portal: Portal, login: Any) -> Any:
+    listed = portal.sessions.list(login.actor, current=login.session)
+    return next(s.last_seen_at for s in listed if s.current)
 
 
 # -- 4. sequences: a first request, then a timed second one -----------------------------------
@@ -605,7 +709,9 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], load: float)
         print()
         print(f"== {r['backend']} (set-up {r['setup_s']:.1f} s)")
         if "overhead" not in r:
-            sequence_tables(r)
+            if "sequences" in r:
+                sequence_tables(r)
+            session_table(r)
             continue
         print()
         print("1. login overhead: authenticate(vendor, email, right password) against "
@@ -627,8 +733,11 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], load: float)
         print("   only 'known active account' issues a token, renders and encrypts the mail and "
               "starts the delivery thread inside the call")  # fmt: skip
         sequence_tables(r)
+        session_table(r)
 
-    sequence_aims(results)
+    session_aims(results)
+    if "sequences" in results[0]:
+        sequence_aims(results)
     if "overhead" not in results[0]:
         return
     print()
@@ -667,6 +776,34 @@ def sequence_tables(r: dict[str, Any]) -> None:
         table(rows, "unknown", AIM_T, digits=3)
 
 
+def session_table(r: dict[str, Any]) -> None:
+    if "sessions" not in r:
+        return
+    print()
+    print("5. session validation: session_context() with records, against the stamp check of "
+          "before records (both on kept facts)")  # fmt: skip
+    table(r["sessions"]["rows"], REF_SESSION, (0.0, AIM_SESSIONS), digits=3)
+    s = r["sessions"]
+    print(
+        f"   with a touch due on every call (information): {s['touch_ms']:.3f} ms, "
+        f"x {s['touch_x']:.2f} (at most once per PORTALKIT_SESSION_TOUCH_SECONDS a session)"
+    )
+
+
+def session_aims(results: list[dict[str, Any]]) -> None:
+    shown = [r for r in results if "sessions" in r]
+    if not shown:
+        return
+    print()
+    print(f"Session validation aim (records/stamps <= {AIM_SESSIONS})")
+    for r in shown:
+        x = next(row for row in r["sessions"]["rows"] if row["name"] != REF_SESSION)
+        print(
+            f"  {r['backend']:<7} records/stamps = {x['ratio']:.3f} (paired {x['paired']:.3f}; "
+            f"{x['median']:.3f} ms): {verdict(x['ratio'] <= AIM_SESSIONS)}"
+        )
+
+
 def sequence_aims(results: list[dict[str, Any]]) -> None:
     print()
     print("Sequence table (median ms of the second request; known/unknown; aim "
@@ -697,6 +834,10 @@ def main() -> None:
                         help="comma-separated gaps in ms between first and second request")  # fmt: skip
     parser.add_argument("--only-sequences", action="store_true",
                         help="run section 4 only")  # fmt: skip
+    parser.add_argument("--only-sessions", action="store_true",
+                        help="run section 5 only")  # fmt: skip
+    parser.add_argument("--session-samples", type=int, default=200,
+                        help="rounds of the session checks (section 5)")  # fmt: skip
     parser.add_argument("--backends", default="sqlite,memory",
                         help="comma-separated: sqlite, memory")  # fmt: skip
     parser.add_argument("--legacy-iterations", type=int, default=DJANGO_ITERATIONS,
@@ -705,11 +846,13 @@ def main() -> None:
     if args.quick:
         args.samples, args.login_samples, args.reset_samples = 30, 30, 100
         args.sequence_samples = 40
+        args.session_samples = 50
     args.gaps = [float(g) for g in args.gaps.split(",") if g.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not backends or set(backends) - {"sqlite", "memory"}:
         sys.exit("--backends takes sqlite and/or memory")
-    if min(args.samples, args.login_samples, args.reset_samples, args.sequence_samples) < 5:
+    if min(args.samples, args.login_samples, args.reset_samples, args.sequence_samples,
+           args.session_samples) < 5:  # fmt: skip
         sys.exit("need at least 5 rounds per section")
     load = os.getloadavg()[0]
     results = []

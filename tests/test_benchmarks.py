@@ -29,7 +29,8 @@ RUNS = {
     "bench_add_login.py": "--rounds 3",
     "bench_bulk.py": "--customers 50 --repeats 1 --per-transaction 10",
     "bench_mail.py": "--messages 50 --repeats 1 --batches 10",
-    "bench_login.py": "--samples 5 --login-samples 5 --reset-samples 5 --sequence-samples 5"
+    "bench_login.py": "--samples 5 --login-samples 5 --reset-samples 5 --sequence-samples 5 "
+    "--session-samples 5"
     " --gaps 0.5 --legacy-iterations 1000 --backends memory",
     "bench_tokens.py": "--rounds 3 --calls 2",
     "bench_bearer_web.py": "--rounds 2 --calls 2",

@@ -337,13 +337,17 @@ def test_forged_sessions_are_refused(portal: Portal) -> None:
     world = _world(portal)
     membership = _login(world)
     login = portal.auth.authenticate(world.vendor, _account(world, membership).username, GOOD)
-    other = _login(world)
+    other = portal.auth.authenticate(world.vendor, _account(world, _login(world)).username, GOOD)
+    record, secret = login.session.split(".")
     forged = [
         "",
         "nonsense",
         login.session + "x",
-        login.session.replace(str(membership.id), str(other.id)),
-        ".".join(login.session.split(".")[:2]) + ".",
+        login.session[:-1] + ("A" if login.session[-1] != "A" else "B"),
+        f"{other.session.split('.')[0]}.{secret}",  # another session's record, my secret
+        f"{membership.id}.{secret}",  # the membership's id, as values were before records
+        f"{record}.",
+        f"{record}.{secret}.",
         None,
     ]
     for value in forged:

@@ -978,6 +978,35 @@ def test_forgot_and_reset_password(world: World) -> None:
     assert browser.get(f"/portal/reset-password/?token={token}").status_code == 404
 
 
+def test_the_sessions_page_lists_this_browser_and_ends_another(world: World) -> None:
+    from django.test import Client
+
+    here = world.browser("192.0.2.10")
+    there = Browser(
+        Client(enforce_csrf_checks=True, REMOTE_ADDR="198.51.100.20", HTTP_USER_AGENT="Safari/18")
+    )
+    here.login("jane")
+    there.login("jane")
+    page = here.get("/portal/sessions/").content.decode()
+    assert "198.51.100.20" in page and "Safari/18" in page and "This browser" in page
+    account = world.memberships["jane"].account_id
+    (other,) = [
+        s
+        for s in world.portal.sessions.list(world.staff, account=account)
+        if s.client_key == "198.51.100.20"
+    ]
+    answer = here.post("/portal/sessions/", {"end": str(other.id)}, form_at="/portal/sessions/")
+    assert answer.status_code == 302
+    assert there.get("/whoami").status_code == 302  # logged out at once
+    assert here.get("/whoami").status_code == 200
+    stranger = world.browser()
+    stranger.login("piet")
+    (mine,) = world.portal.sessions.list(world.staff, account=account)
+    refused = stranger.post("/portal/sessions/", {"end": str(mine.id)}, form_at="/portal/login/")
+    assert refused.status_code == 404
+    assert here.get("/whoami").status_code == 200
+
+
 def test_switch_customer(world: World) -> None:
     portal, staff = world.portal, world.staff
     contact = portal.contacts.create(staff, customer=world.other, first_name="Jane", last_name="T")

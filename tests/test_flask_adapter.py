@@ -617,6 +617,45 @@ def test_switch_customer(world: World) -> None:
     assert refused.status_code == 404
 
 
+def test_the_sessions_page_lists_this_browser_and_ends_another(world: World) -> None:
+    here, there = world.browser("192.0.2.10"), world.browser("198.51.100.20")
+    here.login("jane")
+    there.client.environ_base["HTTP_USER_AGENT"] = "Safari/18 on a phone"
+    there.login("jane")
+    page = here.get("/sessions").get_data(as_text=True)
+    assert "198.51.100.20" in page and "Safari/18 on a phone" in page
+    assert "This browser" in page
+    (other,) = [
+        s
+        for s in world.portal.sessions.list(
+            world.staff, account=world.memberships["jane"].account_id
+        )
+        if s.client_key == "198.51.100.20"
+    ]
+    assert here.post("/sessions", {"end": str(other.id)}).status_code == 302
+    assert there.get("/whoami").status_code == 302  # logged out at once
+    assert here.get("/whoami").status_code == 200
+    # Another login's session is, to this member, none that exists.
+    stranger = world.browser()
+    stranger.login("piet")
+    (mine,) = world.portal.sessions.list(world.staff, account=world.memberships["jane"].account_id)
+    assert stranger.post("/sessions", {"end": str(mine.id)}).status_code == 404
+    assert here.get("/whoami").status_code == 200
+
+
+def test_a_password_change_keeps_this_browsers_session_and_its_login_time(world: World) -> None:
+    browser = world.browser()
+    browser.login("jane")
+    account = world.memberships["jane"].account_id
+    (before,) = world.portal.sessions.list(world.staff, account=account)
+    new = "windmill lantern pepper canal"
+    changed = browser.post("/change-password", {"current": PASSWORD, "new": new, "confirm": new})
+    assert changed.status_code == 302
+    assert browser.get("/whoami").status_code == 200
+    (after,) = world.portal.sessions.list(world.staff, account=account)
+    assert (after.id, after.created_at) == (before.id, before.created_at)
+
+
 # -- view as customer -----------------------------------------------------------------------
 def test_view_as_customer_shows_the_banner_and_refuses_changes(world: World) -> None:
     app = world.app

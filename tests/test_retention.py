@@ -464,6 +464,7 @@ def test_the_cli_prunes_and_erases_as_a_named_operator(tmp_path: Path) -> None:
         "throttles": 0,
         "outbox": 0,
         "sso_attempts": 0,
+        "sessions": 0,
         "dry_run": True,
     }
     assert _cli(tmp_path, "db", "prune", "--operator", "jdoe").returncode == 0

@@ -46,6 +46,7 @@ from portalkit.profiles import PermissionProfile
 from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
 from portalkit.secondfactor.model import SecondFactor, SecondFactorRule
+from portalkit.sessions.model import SessionRecord
 from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
 from portalkit.staff import InboxAddress, StaffMember
 from portalkit.storage.base import TABLES
@@ -81,6 +82,7 @@ RECORDS: dict[str, type] = {
     "second_factor_rules": SecondFactorRule,
     "access_tokens": AccessToken,
     "passkeys": Passkey,
+    "sessions": SessionRecord,
     "sso_configs": SsoConfig,
     "sso_domains": SsoDomain,
     "sso_attempts": SsoAttempt,

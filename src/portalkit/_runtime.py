@@ -47,6 +47,7 @@ from portalkit.throttle import account_throttle_key, throttle_key
 
 if TYPE_CHECKING:
     from portalkit.accounts.model import Account
+    from portalkit.sessions.model import SessionRecord
 
 __all__ = ["Runtime"]
 
@@ -333,6 +334,17 @@ class Runtime:
         if not quick or self.current.get() is not None or self._ambient() is not None:
             return None
         return cast(QuickGenerations, self.storage).read_rights_generation(vendor_id)
+
+    def quick_session(
+        self, vendor_id: UUID, session_id: UUID
+    ) -> tuple[int, SessionRecord | None] | None:
+        """The vendor's committed rights generation and one of its sessions, read together
+        in one statement, as :meth:`quick_rights_generation` reads the number alone; None
+        when that cannot be done (then read both in a unit of work)."""
+        quick, _host = self._protocols()
+        if not quick or self.current.get() is not None or self._ambient() is not None:
+            return None
+        return cast(QuickGenerations, self.storage).read_session(vendor_id, session_id)
 
     def _protocols(self) -> tuple[bool, bool]:
         # (QuickGenerations, HostTransactions) for the storage of the moment.

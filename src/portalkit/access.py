@@ -53,7 +53,8 @@ from portalkit.staffrights import IMPERSONATE, StaffPermission
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
     from portalkit.outbox.delivery import Outbox
-    from portalkit.storage.base import MemberFacts
+    from portalkit.sessions.model import SessionRecord
+    from portalkit.storage.base import MemberFacts, UnitOfWork
 
 __all__ = [
     "BUILTIN_CAPABILITIES",
@@ -1227,23 +1228,53 @@ class AccessService:
         with self._rt.transaction(read_only=True) as uow:
             if not reuse:
                 return uow.member_facts(vendor_id, membership_id)
-            storage = self._rt.storage
-            # Read before the facts: facts newer than their number are only read again (the
-            # quick number was read before this transaction began, so before them too).
-            generation = quick if quick is not None else uow.rights_generation(vendor_id)
-            key = (vendor_id, membership_id)
-            kept = self._facts.get(key)
-            if kept is not None and generation is not None and kept[:2] == (storage, generation):
-                return kept[2]
-            facts = uow.member_facts(vendor_id, membership_id)
-            if generation is not None:
-                with self._lock:
-                    if len(self._facts) >= FACTS_KEPT:
-                        # The oldest half goes: a dict keeps insertion order.
-                        for old in list(self._facts)[: FACTS_KEPT // 2]:
-                            del self._facts[old]
-                    self._facts[key] = (storage, generation, facts)
-            return facts
+            return self._kept_or_read(uow, vendor_id, membership_id, quick)
+
+    def session_facts(
+        self, vendor_id: UUID, session_id: UUID
+    ) -> tuple[SessionRecord | None, MemberFacts | None]:
+        """A session's record and the facts of its membership, as :meth:`member_facts` with
+        ``reuse=True`` reads them: on SQL storage the record comes in the one statement that
+        reads the rights generation, so while the vendor's rights stand still a request's
+        session check costs that one statement. (None, None) for a session the vendor does
+        not have."""
+        quick = self._rt.quick_session(vendor_id, session_id)
+        generation: int | None = None
+        record: SessionRecord | None = None
+        if quick is not None:
+            generation, record = quick
+            if record is None:
+                return None, None
+            kept = self._facts.get((vendor_id, record.membership_id))
+            if kept is not None and kept[:2] == (self._rt.storage, generation):
+                return record, kept[2]
+        with self._rt.transaction(read_only=True) as uow:
+            if quick is None:
+                record = uow.sessions.get(vendor_id, session_id)
+            if record is None:
+                return None, None
+            return record, self._kept_or_read(uow, vendor_id, record.membership_id, generation)
+
+    def _kept_or_read(
+        self, uow: UnitOfWork, vendor_id: UUID, membership_id: UUID, quick: int | None
+    ) -> MemberFacts | None:
+        storage = self._rt.storage
+        # Read before the facts: facts newer than their number are only read again (the
+        # quick number was read before this transaction began, so before them too).
+        generation = quick if quick is not None else uow.rights_generation(vendor_id)
+        key = (vendor_id, membership_id)
+        kept = self._facts.get(key)
+        if kept is not None and generation is not None and kept[:2] == (storage, generation):
+            return kept[2]
+        facts = uow.member_facts(vendor_id, membership_id)
+        if generation is not None:
+            with self._lock:
+                if len(self._facts) >= FACTS_KEPT:
+                    # The oldest half goes: a dict keeps insertion order.
+                    for old in list(self._facts)[: FACTS_KEPT // 2]:
+                        del self._facts[old]
+                self._facts[key] = (storage, generation, facts)
+        return facts
 
     def context_from_facts(self, actor: Member, facts: MemberFacts | None) -> AccessContext:
         """The context of a member from facts read by :meth:`member_facts` (for a caller that

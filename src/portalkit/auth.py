@@ -20,7 +20,6 @@ answer nor the work tells them apart. The real reason goes to the audit log.
 from __future__ import annotations
 
 import base64
-import hmac
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,6 +55,7 @@ if TYPE_CHECKING:
     from portalkit.accesstokens.service import AccessTokenService
     from portalkit.passkeys.service import PasskeyService
     from portalkit.secondfactor.service import SecondFactorService
+    from portalkit.sessions.service import SessionService
     from portalkit.storage.base import UnitOfWork
 
 __all__ = ["AuthService", "Enrolled", "Login"]
@@ -103,8 +103,14 @@ class AuthService:
         second_factor: SecondFactorService,
         access_tokens: AccessTokenService | None = None,
         passkeys: PasskeyService | None = None,
+        sessions: SessionService | None = None,
     ) -> None:
         self._rt = rt
+        if sessions is None:
+            from portalkit.sessions.service import SessionService
+
+            sessions = SessionService(rt, access=access)
+        self._sessions = sessions
         self._access = access
         self._second = second_factor
         self._access_tokens = access_tokens
@@ -118,6 +124,7 @@ class AuthService:
         *,
         client_key: str | None = None,
         customer: Any = None,
+        user_agent: str | None = None,
     ) -> Login:
         """Check a username or e-mail address and a password; return the :class:`Login`.
 
@@ -126,7 +133,9 @@ class AuthService:
         count per login and per client key, and after ``PORTALKIT_LOGIN_MAX_FAILURES`` in
         ``PORTALKIT_LOGIN_WINDOW_SECONDS`` every attempt is refused — the right password too
         — until the window ends. A success clears the login's count. ``customer`` picks the
-        membership to work in when the account has several.
+        membership to work in when the account has several. ``client_key`` and ``user_agent``
+        (the browser's ``User-Agent``, as the host read it) are kept on the session's record,
+        for the member's list of its sessions (:mod:`portalkit.sessions.service`).
 
         Raises AuthenticationFailed for every failure, and PasswordExpired (a subclass, only
         after the right password) when a generated or admin-set password was never changed
@@ -209,10 +218,16 @@ class AuthService:
         if reason:
             raise AuthenticationFailed()
         assert account is not None and chosen is not None
-        return _login(account, chosen, usable)
+        return self._login(account, chosen, usable, client_key, user_agent)
 
     def complete_login(
-        self, vendor: Any, challenge: str, code: str, *, client_key: str | None = None
+        self,
+        vendor: Any,
+        challenge: str,
+        code: str,
+        *,
+        client_key: str | None = None,
+        user_agent: str | None = None,
     ) -> Login:
         """The second step of a log-in: the challenge of :class:`SecondFactorRequired`
         and a code from the authenticator app (or an unused recovery code).
@@ -292,10 +307,16 @@ class AuthService:
         if reason:
             raise AuthenticationFailed()
         assert account is not None and chosen is not None
-        return _login(account, chosen, usable)
+        return self._login(account, chosen, usable, client_key, user_agent)
 
     def complete_enrolment(
-        self, vendor: Any, challenge: str, code: str, *, client_key: str | None = None
+        self,
+        vendor: Any,
+        challenge: str,
+        code: str,
+        *,
+        client_key: str | None = None,
+        user_agent: str | None = None,
     ) -> Enrolled:
         """The end of a log-in that had to enrol a second factor: the challenge of
         :class:`~portalkit.errors.SecondFactorEnrolmentRequired`, after
@@ -388,10 +409,17 @@ class AuthService:
         if reason:
             raise AuthenticationFailed()
         assert account is not None and chosen is not None and codes is not None
-        return Enrolled(login=_login(account, chosen, usable), recovery_codes=codes)
+        login = self._login(account, chosen, usable, client_key, user_agent)
+        return Enrolled(login=login, recovery_codes=codes)
 
     def complete_login_with_passkey(
-        self, vendor: Any, challenge: str, response: object, *, client_key: str | None = None
+        self,
+        vendor: Any,
+        challenge: str,
+        response: object,
+        *,
+        client_key: str | None = None,
+        user_agent: str | None = None,
     ) -> Login:
         """The second step of a log-in with one of the account's passkeys: the challenge of
         :class:`SecondFactorRequired` and the browser's answer to
@@ -472,7 +500,7 @@ class AuthService:
         if reason:
             raise AuthenticationFailed()
         assert account is not None and chosen is not None
-        return _login(account, chosen, usable)
+        return self._login(account, chosen, usable, client_key, user_agent)
 
     def passkey_login(
         self,
@@ -481,6 +509,7 @@ class AuthService:
         *,
         client_key: str | None = None,
         customer: Any = None,
+        user_agent: str | None = None,
     ) -> Login:
         """Log in without a password: the browser's answer to
         ``portal.passkeys.login_options(vendor)``, made with a discoverable passkey that
@@ -560,7 +589,7 @@ class AuthService:
         if reason:
             raise AuthenticationFailed()
         assert account is not None and chosen is not None
-        return _login(account, chosen, usable)
+        return self._login(account, chosen, usable, client_key, user_agent)
 
     def _client_keys(self, vendor_id: UUID, client_key: object) -> tuple[list[str], str]:
         """The client's throttle key (none without a client key) and its back-off key."""
@@ -913,7 +942,42 @@ class AuthService:
         )
         return updated
 
-    def login_verified(self, vendor: Any, account: Any, customer: Any) -> Login:
+    def _login(
+        self,
+        account: Account,
+        chosen: Membership,
+        usable: Sequence[Membership],
+        client_key: str | None,
+        user_agent: str | None,
+    ) -> Login:
+        """The :class:`Login` of a success, with its session's record made (a transaction of
+        its own, after the one that judged the attempt: the session begins only then)."""
+        with self._rt.transaction() as uow:
+            value = self._sessions.open(
+                uow,
+                account,
+                chosen,
+                self._rt.clock.now(),
+                client_key=client_key,
+                user_agent=user_agent,
+            )
+        return Login(
+            account=account,
+            actor=member_of(chosen),
+            session=value,
+            memberships=tuple(usable),
+            must_change_password=account.must_change_password,
+        )
+
+    def login_verified(
+        self,
+        vendor: Any,
+        account: Any,
+        customer: Any,
+        *,
+        client_key: str | None = None,
+        user_agent: str | None = None,
+    ) -> Login:
         """Log in an account whose identity was proved without its password — by the
         customer's own OpenID provider (:class:`~portalkit.sso.service.SsoService`) — to
         work in ``customer``; the :class:`Login` as :meth:`authenticate` gives it.
@@ -950,27 +1014,35 @@ class AuthService:
         if reason:
             raise AuthenticationFailed()
         assert found is not None and chosen is not None
-        return _login(found, chosen, usable)
+        return self._login(found, chosen, usable, client_key, user_agent)
 
-    def session(self, actor: Member) -> str:
+    def session(self, actor: Member, current: str | None = None) -> str:
         """The session value for working as ``actor`` (after a switch of customer or a
-        password change, which renews the stamps)."""
+        password change, which renews the stamps).
+
+        ``current`` is this browser's session value until now: its record carries over, with
+        a new secret, so the session keeps its place in the member's list and its log-in
+        time (no renewal makes it outlive ``PORTALKIT_SESSION_ABSOLUTE_HOURS``). Without it,
+        or when it no longer holds, a new session begins."""
         if not isinstance(actor, Member) or actor.impersonator is not None:
             # A view-as-customer actor carries its own limits (read-only, time box); a session
             # value would drop them and hand out the member's full, lasting login.
             raise PermissionDenied("only a member's own login has a session value")
+        now = self._rt.clock.now()
         with self._rt.transaction() as uow:
             membership = uow.memberships.get(actor.vendor_id, actor.membership_id)
             account = uow.accounts.get(actor.vendor_id, actor.account_id)
-        if membership is None or account is None or membership.account_id != account.id:
-            raise AuthenticationFailed()
-        return _session_value(account, membership)
+            if membership is None or account is None or membership.account_id != account.id:
+                raise AuthenticationFailed()
+            return self._sessions.renew(uow, account, membership, current, now)
 
     def validate_session(self, vendor: Any, session: str) -> Member:
         """The actor of a session value, if that session still holds; AuthenticationFailed
         otherwise.
 
-        A session ends when the account's stamp changes (password or e-mail changed,
+        A session ends when it is unused for ``PORTALKIT_SESSION_IDLE_MINUTES``, once
+        ``PORTALKIT_SESSION_ABSOLUTE_HOURS`` have passed since its log-in, when it is ended
+        from the member's list (``portal.sessions``), when the account's stamp changes (password or e-mail changed,
         deactivated, "log out everywhere"), when the membership's stamp changes (any change of
         its rights, deactivation) and whenever the login no longer works (customer, main
         account or membership off). A request that goes on to portalkit calls wants
@@ -980,31 +1052,21 @@ class AuthService:
 
     def session_context(self, vendor: Any, session: str) -> AccessContext:
         """Check a session value as :meth:`validate_session` does and return the member's
-        access context, read in the same two queries (on SQL storage) that the check needs —
-        or in one, while the vendor's rights have not changed since this process last read
-        this membership's (``AccessService.member_facts(..., reuse=True)``).
+        access context, read with the session's record in the same queries (on SQL storage)
+        that the check needs — in one statement, the record and the vendor's rights
+        generation, while the vendor's rights have not changed since this process last read
+        this membership's (``AccessService.session_facts``).
 
         Pass the context as the actor of every portalkit call of the request
         (``portal.customers.get(ctx, …)``): none of them reads the member's rights again. A
         login switched off meanwhile fails the next request's ``session_context``.
         """
         vendor_id = ident("vendor", vendor)
-        fits = isinstance(session, str) and len(session) < 200 and v.encodable(session)
-        parts = session.split(".") if fits else []
-        if len(parts) != 3:
+        held = self._sessions.check(vendor_id, session)
+        if held is None:
             raise AuthenticationFailed()
-        try:
-            membership_id = UUID(parts[0])
-        except ValueError:
-            raise AuthenticationFailed() from None
-        facts = self._access.member_facts(vendor_id, membership_id, reuse=True)
-        if facts is None:
-            raise AuthenticationFailed()
-        membership = facts.membership
-        expected = _session_text(membership, facts.account_session_stamp)
-        if not hmac.compare_digest(expected.encode(), session.encode()):
-            raise AuthenticationFailed()
-        context = self._access.context_from_facts(member_of(membership), facts)
+        facts = held[1]
+        context = self._access.context_from_facts(member_of(facts.membership), facts)
         if _refusal(context):
             raise AuthenticationFailed()
         return context
@@ -1070,25 +1132,6 @@ def member_of(membership: Membership) -> Member:
         membership_id=membership.id,
         customer_id=membership.customer_id,
     )
-
-
-def _login(account: Account, chosen: Membership, usable: Sequence[Membership]) -> Login:
-    return Login(
-        account=account,
-        actor=member_of(chosen),
-        session=_session_value(account, chosen),
-        memberships=tuple(usable),
-        must_change_password=account.must_change_password,
-    )
-
-
-def _session_value(account: Account, membership: Membership) -> str:
-    return _session_text(membership, account.session_stamp)
-
-
-def _session_text(membership: Membership, account_stamp: str) -> str:
-    # Stamps are url-safe base64, which has no dots.
-    return f"{membership.id}.{account_stamp}.{membership.session_stamp}"
 
 
 def sso_only(uow: UnitOfWork, vendor_id: UUID, customer_ids: Iterable[UUID]) -> frozenset[UUID]:

@@ -119,6 +119,7 @@ RECORD_KINDS: tuple[str, ...] = (
     _("sso_domain"),
     _("sso_attempt"),
     _("passkey"),
+    _("session"),
 )
 """The kinds of record a :class:`NotFound` or :class:`ConcurrentModification` names; each is
 translated along with the sentence. A kind not listed is shown in English."""

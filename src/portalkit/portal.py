@@ -65,6 +65,7 @@ from portalkit.registrations.service import RegistrationService
 from portalkit.retention import RetentionService
 from portalkit.review import AccessReviewService
 from portalkit.secondfactor.service import SecondFactorService
+from portalkit.sessions.service import SessionService
 from portalkit.settings import PortalSettings, load_settings
 from portalkit.shop.service import ShopService
 from portalkit.sso.service import SsoService
@@ -129,12 +130,14 @@ class Portal:
         self.second_factor = SecondFactorService(rt, access=self.access, outbox=outbox, links=links)
         self.access_tokens = AccessTokenService(rt, access=self.access)
         self.passkeys = PasskeyService(rt)
+        self.sessions = SessionService(rt, access=self.access)
         self.auth = AuthService(
             rt,
             access=self.access,
             second_factor=self.second_factor,
             access_tokens=self.access_tokens,
             passkeys=self.passkeys,
+            sessions=self.sessions,
         )
         self.credentials = CredentialService(rt, access=self.access, outbox=outbox, links=links)
         self.sso = SsoService(

@@ -72,6 +72,10 @@ class PruneReport:
     #: PORTALKIT_RETENTION_TOKEN_DAYS ago.
     sso_attempts: int = 0
 
+    #: Session records ended, or unused, more than PORTALKIT_RETENTION_SESSION_DAYS ago
+    #: (and past every time-out).
+    sessions: int = 0
+
 
 @attrs.frozen
 class ErasureReport:
@@ -143,8 +147,9 @@ class RetentionService:
         ``data.prune``.
 
         The periods are ``PORTALKIT_RETENTION_TOKEN_DAYS`` (30, for links and sign-ins
-        alike), ``_THROTTLE_DAYS`` (1) and
-        ``_OUTBOX_DAYS`` (30). A link that still works, a counter in its window and mail
+        alike), ``_THROTTLE_DAYS`` (1), ``_OUTBOX_DAYS`` (30) and ``_SESSION_DAYS`` (30; sessions
+        ended or last seen that long ago, and never one younger than its idle time-out). A link
+        that still works, a counter in its window and mail
         still to send are never touched. Failed-login counters carry no vendor (their keys
         are keyed hashes), so every vendor's old ones go. ``dry_run=True`` counts without
         removing anything (outside a caller's transaction). One ``data_pruned`` event
@@ -166,6 +171,7 @@ class RetentionService:
                     outbox=uow.purge_outbox(
                         vendor_id, now - timedelta(days=settings.retention_outbox_days)
                     ),
+                    sessions=uow.prune_sessions(vendor_id, now - _session_cutoff(settings)),
                     dry_run=wanted,
                     # A sign-in's state is a one-time link of its own kind: kept as long.
                     sso_attempts=uow.prune_sso_attempts(vendor_id, dead),
@@ -182,6 +188,7 @@ class RetentionService:
                     throttles=report.throttles,
                     outbox=report.outbox,
                     sso_attempts=report.sso_attempts,
+                    sessions=report.sessions,
                 )
         except _DryRun as done:
             dry: PruneReport = done.report  # type: ignore[assignment]
@@ -214,7 +221,7 @@ class RetentionService:
 
         The person is the account with every login (membership) it holds and the contact of
         each, or the contact with the logins made of it and their accounts. Deleted: those
-        contacts, accounts and logins; their second factor, passkeys, one-time links, carts, self-registrations (with
+        contacts, accounts and logins; their second factor, sessions, passkeys, one-time links, carts, self-registrations (with
         their inbox items) and every queued or sent mail to their addresses. In the audit
         log, the events that name the person keep their id, time, action and outcome, but its
         names, addresses, username and record ids become one pseudonym: ``erased-`` and
@@ -327,6 +334,10 @@ class RetentionService:
             for value in ids
             for t in uow.access_tokens.list(vendor_id, where={field: value})
         }
+        # A session's client key and browser say where the person was.
+        sessions = {
+            s.id for a in account_ids for s in uow.sessions.list(vendor_id, where={"account_id": a})
+        }
         # A passkey's name ("Jan's phone") is the person's too.
         passkeys = {
             p.id for a in account_ids for p in uow.passkeys.list(vendor_id, where={"account_id": a})
@@ -376,6 +387,7 @@ class RetentionService:
         uow.erase(vendor_id, "inbox_comments", comments)
         uow.erase(vendor_id, "inbox_items", items)
         uow.erase(vendor_id, "registrations", set(registrations))
+        uow.erase(vendor_id, "sessions", sessions)
         uow.erase(vendor_id, "memberships", membership_ids)
         uow.erase(vendor_id, "contacts", set(person.contacts))
         uow.erase(vendor_id, "passkeys", passkeys)
@@ -574,6 +586,14 @@ class RetentionService:
 
 #: How long after an item its notice may have been queued (the same transaction, a slow one).
 _NOTICE_WINDOW = timedelta(minutes=5)
+
+
+def _session_cutoff(settings: Any) -> timedelta:
+    # Never a session that could still be used: past the idle time-out whatever the setting.
+    return max(
+        timedelta(days=settings.retention_session_days),
+        timedelta(minutes=settings.session_idle_minutes),
+    )
 
 
 def _words(needles: set[str]) -> re.Pattern[str] | None:

@@ -153,6 +153,28 @@ class PortalSettings(BaseSettings):
         "key (an office's NAT, a proxy) shares its lock, so raise it only with client keys "
         "that are one client's.",
     )
+    session_idle_minutes: float = pydantic.Field(
+        default=30.0,
+        ge=1,
+        le=30 * 24 * 60,
+        description="A session unused for this long ends (ASVS 7.3.1; 30 minutes is what "
+        "NIST SP 800-63B asks at AAL2). Counted from the last request recorded, which moves "
+        "at most every PORTALKIT_SESSION_TOUCH_SECONDS.",
+    )
+    session_absolute_hours: float = pydantic.Field(
+        default=12.0,
+        gt=0,
+        le=90 * 24,
+        description="A session ends this long after its log-in, used or not (ASVS 7.3.2; "
+        "12 hours: one working day). A switch of customer or a password change keeps it.",
+    )
+    session_touch_seconds: float = pydantic.Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="How often, at most, a request records that its session was seen: one "
+        "write per session in this time, not one per request. 0 writes on every request.",
+    )
     request_max_per_hour: int = pydantic.Field(
         default=5,
         ge=1,
@@ -245,6 +267,13 @@ class PortalSettings(BaseSettings):
         le=3650,
         description="Days a used, revoked or expired one-time link is kept before "
         "`portalkit db prune` removes it.",
+    )
+    retention_session_days: int = pydantic.Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days an ended session's record (or one unused past its time-outs) is "
+        "kept before `portalkit db prune` removes it.",
     )
     retention_throttle_days: int = pydantic.Field(
         default=1,
@@ -362,6 +391,16 @@ class PortalSettings(BaseSettings):
         "the origin of PORTALKIT_BASE_URL when empty. Each must be the relying-party id or "
         "below it; plain http only for localhost.",
     )
+
+    @pydantic.model_validator(mode="after")
+    def _touch_within_idle(self) -> PortalSettings:
+        # A touch interval past the idle time-out would end sessions in use.
+        if self.session_touch_seconds * 2 > self.session_idle_minutes * 60:
+            raise ValueError(
+                "PORTALKIT_SESSION_TOUCH_SECONDS must be at most half of "
+                "PORTALKIT_SESSION_IDLE_MINUTES (a session in use would end)"
+            )
+        return self
 
     @pydantic.model_validator(mode="after")
     def _passkey_origins_fit(self) -> PortalSettings:

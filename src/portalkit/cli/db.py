@@ -125,7 +125,8 @@ def prune(runtime: Runtime, dry_run: bool) -> None:
     Dead one-time links (used, revoked or expired more than PORTALKIT_RETENTION_TOKEN_DAYS
     ago) and single sign-ins begun that expired as long ago, failed-login counters older than PORTALKIT_RETENTION_THROTTLE_DAYS (of every
     vendor: they carry none), and the bodies of mail delivered or given up more than
-    PORTALKIT_RETENTION_OUTBOX_DAYS ago. Links that still work and mail still to send are
+    PORTALKIT_RETENTION_OUTBOX_DAYS ago, and sessions ended or unused for more than
+    PORTALKIT_RETENTION_SESSION_DAYS. Links that still work and mail still to send are
     kept. Run it daily, say from cron; the audit log records each run.
     """
     report = runtime.portal.retention.prune(runtime.operator(), dry_run=dry_run)
@@ -134,12 +135,13 @@ def prune(runtime: Runtime, dry_run: bool) -> None:
         "throttles": report.throttles,
         "outbox": report.outbox,
         "sso_attempts": report.sso_attempts,
+        "sessions": report.sessions,
         "dry_run": report.dry_run,
     }
     verb = "would remove" if dry_run else "removed"
     runtime.out.result(
         result,
         line=f"{verb} {report.tokens} dead links, {report.throttles} old failed-login "
-        f"counters, {report.outbox} delivered mail bodies and {report.sso_attempts} old "
-        "single sign-ins",
+        f"counters, {report.outbox} delivered mail bodies, {report.sso_attempts} old "
+        f"single sign-ins and {report.sessions} ended sessions",
     )

@@ -263,12 +263,8 @@ class PasskeyService:
             found = uow.passkeys.get(vendor_id, passkey_id)
             # Another account's passkey is not found for a member: PermissionDenied would
             # tell it that the id exists.
-            theirs = isinstance(actor, Member) and found is not None
-            if (
-                found is None
-                or not found.active
-                or (theirs and found.account_id != actor.account_id)
-            ):
+            mine = actor.account_id if isinstance(actor, Member) else None
+            if found is None or not found.active or (mine is not None and found.account_id != mine):
                 raise NotFound("passkey", passkey_id)
             self._mine_or_staff(actor, found.account_id)
             removed = attrs.evolve(found, removed_at=now, version=found.version + 1)

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.secondfactor.model import SecondFactor, SecondFactorRule
+    from portalkit.sessions.model import SessionRecord
     from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.staff.model import InboxAddress, StaffMember
     from portalkit.tickets.model import Ticket, TicketAttachment
@@ -227,6 +228,11 @@ class UnitOfWork(Protocol):
     @property
     def passkeys(self) -> Repository[Passkey]:
         """Accounts' passkeys (WebAuthn credentials; several per account)."""
+        ...
+
+    @property
+    def sessions(self) -> Repository[SessionRecord]:
+        """Log-in sessions (digests of their secrets only; several per account)."""
         ...
 
     @property
@@ -532,6 +538,12 @@ class UnitOfWork(Protocol):
         not); returns how many. One still under way is never touched."""
         ...
 
+    def prune_sessions(self, vendor_id: UUID, before: datetime) -> int:
+        """Delete the vendor's sessions that ended, or were last seen, before ``before``;
+        returns how many. (The caller picks ``before`` past every time-out, so a session
+        that still works is never touched.)"""
+        ...
+
     def prune_throttles(self, before: datetime) -> int:
         """Delete the failed-login counters (of every vendor: their keys name none) whose
         window began before ``before``; returns how many."""
@@ -631,6 +643,15 @@ class QuickGenerations(Protocol):
         """The committed rights generation of the vendor (0 before its first change), as
         :meth:`UnitOfWork.rights_generation` outside a unit of work would read it; None when
         this storage cannot read it so just now (the caller then opens a unit of work)."""
+        ...
+
+    def read_session(
+        self, vendor_id: UUID, session_id: UUID
+    ) -> tuple[int, SessionRecord | None] | None:
+        """The vendor's committed rights generation and the session ``session_id`` of the
+        vendor (None if it has none), read together in one statement outside any unit of
+        work: what every request's session check reads; None as for
+        :meth:`read_rights_generation`."""
         ...
 
 
@@ -821,6 +842,7 @@ UNIQUE_KEYS: Mapping[str, tuple[UniqueKey, ...]] = {
     "price_rules": (),
     "locations": (),
     "contacts": (),
+    "sessions": (),
     "audit_events": (),
     "outbox_messages": (),
     "registrations": (),
@@ -966,6 +988,7 @@ TABLES = (
     "sso_attempts",
     "passkeys",
     "second_factor_rules",
+    "sessions",
 )
 """Every table, in an order where each one's references come before it."""
 
@@ -991,6 +1014,7 @@ ERASABLE_TABLES = frozenset(
         "inbox_events",
         "passkeys",
         "second_factors",
+        "sessions",
     }
 )
 """The tables :meth:`UnitOfWork.erase` deletes from: what erasing a person removes. The

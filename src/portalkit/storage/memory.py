@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.secondfactor.model import SecondFactor, SecondFactorRule
+    from portalkit.sessions.model import SessionRecord
     from portalkit.settings import PortalSettings
     from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.staff.model import InboxAddress, StaffMember
@@ -324,6 +325,7 @@ class MemoryUnitOfWork:
         self.sso_attempts: _Table[SsoAttempt] = _Table(self, "sso_attempts")
         self.passkeys: _Table[Passkey] = _Table(self, "passkeys")
         self.second_factor_rules: _Table[SecondFactorRule] = _Table(self, "second_factor_rules")
+        self.sessions: _Table[SessionRecord] = _Table(self, "sessions")
         self.categories: _Table[Category] = _Table(self, "category_tree")
         self.catalogue_items: _Table[CatalogueItem] = _Table(self, "catalogue_items")
         self.customer_groups: _Table[CustomerGroup] = _Table(self, "customer_groups")
@@ -690,6 +692,18 @@ class MemoryUnitOfWork:
             if a.vendor_id == vendor_id and a.expires_at < before
         ]
         return self.sso_attempts._delete(vendor_id, dead)
+
+    def prune_sessions(self, vendor_id: UUID, before: datetime) -> int:
+        """Delete the ended and long-unseen sessions (undone on rollback)."""
+        self._writing()
+        self._check_open()
+        dead = [
+            s.id
+            for s in self._tables.rows["sessions"].values()
+            if s.vendor_id == vendor_id
+            and (s.last_seen_at < before or (s.ended_at is not None and s.ended_at < before))
+        ]
+        return self.sessions._delete(vendor_id, dead)
 
     def prune_throttles(self, before: datetime) -> int:
         """Forget the counters whose window began before ``before`` (undone on rollback)."""

@@ -1649,3 +1649,64 @@ class StorageContract:
         with p.transaction(read_only=True) as uow:
             assert uow.second_factor_rules.get_by(world.vendor.id, "vendor", None) == wider
             assert uow.second_factor_rules.get_by(other.vendor.id, "vendor", None) == theirs
+
+    def test_sessions_read_back_per_vendor_and_prune_only_the_dead(
+        self, world: World, other: World
+    ) -> None:
+        from datetime import timedelta
+
+        from portalkit.sessions.model import SessionRecord
+
+        p = world.portal
+        clock = cast(FixedClock, p.clock)
+        mine = world.membership()
+        theirs = other.membership()
+
+        def session(owner: World, membership: Any, **fields: Any) -> SessionRecord:
+            clock.advance(seconds=1)
+            now = p.clock.now()
+            fields.setdefault("last_seen_at", now)
+            fields.setdefault("client_key", "203.0.113.7")
+            return SessionRecord(
+                id=uuid4(),
+                vendor_id=owner.vendor.id,
+                account_id=membership.account_id,
+                membership_id=membership.id,
+                created_at=now,
+                digest="d" * 64,
+                stamps="s" * 64,
+                user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0 — ü",
+                **fields,
+            )
+
+        first, second = session(world, mine), session(world, mine, client_key="")
+        elsewhere = session(other, theirs)
+        with p.transaction() as uow:
+            uow.sessions.add(first)
+            uow.sessions.add(second)
+            uow.sessions.add(elsewhere)
+        with p.transaction() as uow:
+            assert uow.sessions.get(world.vendor.id, first.id) == first
+            assert uow.sessions.get(other.vendor.id, first.id) is None
+            assert uow.sessions.list(world.vendor.id, where={"account_id": mine.account_id}) == [
+                first,
+                second,
+            ]
+            ended = attrs.evolve(first, ended_at=p.clock.now(), version=2)
+            uow.sessions.update(ended, 1)
+        with pytest.raises(ConcurrentModification), p.transaction() as uow:
+            uow.sessions.update(attrs.evolve(first, last_seen_at=p.clock.now(), version=2), 1)
+        clock.advance(seconds=10)
+        cutoff = p.clock.now()
+        live = session(world, mine, last_seen_at=cutoff + timedelta(seconds=1))
+        with p.transaction() as uow:
+            uow.sessions.add(live)
+        with p.transaction() as uow:
+            # The ended one and the one last seen before the cut-off; not the live one, nor
+            # another vendor's.
+            assert uow.prune_sessions(world.vendor.id, cutoff) == 2
+        with p.transaction(read_only=True) as uow:
+            assert uow.sessions.list(world.vendor.id, where={"account_id": mine.account_id}) == [
+                live
+            ]
+            assert uow.sessions.get(other.vendor.id, elsewhere.id) == elsewhere

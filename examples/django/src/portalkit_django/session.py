@@ -28,7 +28,9 @@ __all__ = [
     "logout_user",
     "refresh_session",
     "safe_next",
+    "session_value",
     "start_view_as",
+    "user_agent",
     "viewing_as",
 ]
 
@@ -77,6 +79,19 @@ def client_key(request: Any) -> str | None:
     return found if isinstance(found, str) and found else None
 
 
+def user_agent(request: Any) -> str:
+    """The browser's ``User-Agent``, kept on the session's record for the member's list of
+    its sessions (shown, never trusted)."""
+    found = request.META.get("HTTP_USER_AGENT", "")
+    return found if isinstance(found, str) else ""
+
+
+def session_value(request: Any) -> str | None:
+    """This browser's session value (for ``portal.sessions``: which session is this one)."""
+    value = request.session.get(SESSION_KEY)
+    return value if isinstance(value, str) else None
+
+
 def safe_next(target: object) -> str:
     """Where to go after logging in: ``target`` if it is a path on this site (or an https
     URL on ``PORTALKIT["ALLOWED_HOSTS"]``), else ``PORTALKIT["HOME_URL"]``.
@@ -109,8 +124,9 @@ def login_user(request: Any, login: Login) -> None:
 
 def refresh_session(request: Any, actor: Member) -> None:
     """Keep the session value for ``actor`` after a change that renewed the stamps (a
-    password change, a switch of customer)."""
-    request.session[SESSION_KEY] = _config().portal.auth.session(actor)
+    password change, a switch of customer): this browser's session carries over, with its
+    log-in time (see ``portal.auth.session``)."""
+    request.session[SESSION_KEY] = _config().portal.auth.session(actor, session_value(request))
     request.session.pop(MUST_CHANGE_KEY, None)
     _set(request, actor)
 

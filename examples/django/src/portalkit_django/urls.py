@@ -17,6 +17,7 @@ urlpatterns = [
     path("change-password/", views.change_password, name="change_password"),
     path("second-factor/", views.second_factor, name="second_factor"),
     path("switch-customer/", views.switch_customer, name="switch_customer"),
+    path("sessions/", views.sessions, name="sessions"),
     path("view-as/end/", views.end_view, name="end_view"),
     # Integrations (issue 18): access tokens and single sign-on.
     path("access-tokens/", integration_views.access_tokens, name="access_tokens"),

@@ -1,7 +1,7 @@
 """The log-in views (``include("portalkit_django.urls")``): log in (with the second step of a
 second factor, or the enrolment the vendor requires) and out, forgot and reset password,
-accept an invitation, change password, the account's second factor, switch customer, end a
-view as customer.
+accept an invitation, change password, the account's second factor, switch customer, the
+member's sessions, end a view as customer.
 
 Each view reads the form, calls portalkit and draws ``portalkit/<page>.html``; a template of
 the same name in the project's templates comes first in Django's loaders, or override only
@@ -46,6 +46,8 @@ from portalkit_django.session import (
     logout_user,
     refresh_session,
     safe_next,
+    session_value,
+    user_agent,
     viewing_as,
 )
 
@@ -60,6 +62,7 @@ __all__ = [
     "logout",
     "reset_password",
     "second_factor",
+    "sessions",
     "switch_customer",
 ]
 
@@ -109,6 +112,7 @@ def login(request: Any) -> HttpResponse:
                 _field(request, "login"),
                 _field(request, "password"),
                 client_key=client_key(request),
+                user_agent=user_agent(request),
             )
         except SecondFactorEnrolmentRequired as needed:
             request.session[_CHALLENGE] = {
@@ -425,6 +429,33 @@ def switch_customer(request: Any) -> HttpResponse:
         customer = portal.customers.get(there, membership.customer_id)
         choices.append((customer, membership.customer_id == member.customer_id))
     return _page(request, "switch_customer", choices=choices)
+
+
+@_view
+@portal_login_required
+def sessions(request: Any) -> HttpResponse:
+    """The member's sessions (browsers logged in), and ending one or all others."""
+    portal = _config().portal
+    member = request.portal_member
+    if member.impersonator is not None:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied  # staff viewing as a customer see no member's sessions
+    current = session_value(request)
+    if request.method == "POST":
+        if _field(request, "end") == "others":
+            portal.sessions.end_others(member, current or "")  # NotFound: 404
+            messages.success(request, _("Every other browser was logged out."))
+        else:
+            try:
+                wanted = UUID(_field(request, "end"))
+            except ValueError:
+                raise NotFound("session", _field(request, "end")[:50]) from None
+            portal.sessions.end(member, wanted)  # NotFound: 404
+            messages.success(request, _("That browser was logged out."))
+        return redirect(reverse("portalkit:sessions"))
+    listed = portal.sessions.list(member, current=current)
+    return _page(request, "sessions", listed=listed)
 
 
 @_view

@@ -58,8 +58,10 @@ __all__ = [
     "refresh_session",
     "requires",
     "safe_next",
+    "session_value",
     "settings_from_config",
     "start_view_as",
+    "user_agent",
     "viewing_as",
     "visible_fields",
     "visible_or_404",
@@ -360,6 +362,18 @@ def client_key() -> str | None:
     return request.remote_addr
 
 
+def user_agent() -> str:
+    """The browser's ``User-Agent``, kept on the session's record for the member's list of
+    its sessions (shown, never trusted)."""
+    return request.user_agent.string
+
+
+def session_value() -> str | None:
+    """This browser's session value (for ``portal.sessions``: which session is this one)."""
+    value = session.get(_state().session_key)
+    return value if isinstance(value, str) else None
+
+
 def safe_next(target: object) -> str:
     """Where to go after logging in: ``target`` if it is a path on this site (or an https
     URL on ``PORTALKIT_ALLOWED_HOSTS``), else ``PORTALKIT_HOME_URL``."""
@@ -389,8 +403,13 @@ def login_user(login: Login) -> None:
 
 def refresh_session(actor: Member) -> None:
     """Keep the session value for ``actor`` after a change that renewed the stamps (a
-    password change, a switch of customer)."""
-    session[_state().session_key] = _state().portal.auth.session(actor)
+    password change, a switch of customer): this browser's session carries over, with its
+    log-in time (see ``portal.auth.session``)."""
+    key = _state().session_key
+    current = session.get(key)
+    session[key] = _state().portal.auth.session(
+        actor, current if isinstance(current, str) else None
+    )
     session.pop(_MUST_CHANGE, None)
     g._portalkit_member = actor
     g._portalkit_access = None

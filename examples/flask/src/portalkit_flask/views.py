@@ -49,6 +49,8 @@ from portalkit_flask.extension import (
     logout_user,
     refresh_session,
     safe_next,
+    session_value,
+    user_agent,
     viewing_as,
 )
 from portalkit_flask.files import branding_response
@@ -94,7 +96,11 @@ def login() -> ResponseReturnValue:
     if request.method == "POST":
         try:
             result = state.portal.auth.authenticate(
-                state.vendor_id, _field("login"), _field("password"), client_key=client_key()
+                state.vendor_id,
+                _field("login"),
+                _field("password"),
+                client_key=client_key(),
+                user_agent=user_agent(),
             )
         except SecondFactorEnrolmentRequired as needed:
             session[_CHALLENGE] = {"kind": "enrol", "value": needed.challenge, "next": target}
@@ -372,6 +378,32 @@ def switch_customer() -> ResponseReturnValue:
         customer = state.portal.customers.get(there, membership.customer_id)
         choices.append((customer, membership.customer_id == member.customer_id))
     return _page("switch_customer", choices=choices)
+
+
+@blueprint.route("/sessions", methods=["GET", "POST"])
+@login_required
+def sessions() -> ResponseReturnValue:
+    """The member's sessions (browsers logged in), and ending one or all others."""
+    state = _state()
+    member = get_member()
+    assert member is not None
+    if member.impersonator is not None:
+        abort(403)  # staff viewing as a customer see no member's sessions
+    current = session_value()
+    if request.method == "POST":
+        if _field("end") == "others":
+            state.portal.sessions.end_others(member, current or "")  # NotFound: 404
+            flash(_("Every other browser was logged out."))
+        else:
+            try:
+                wanted = UUID(_field("end"))
+            except ValueError:
+                raise NotFound("session", _field("end")[:50]) from None
+            state.portal.sessions.end(member, wanted)  # NotFound: 404
+            flash(_("That browser was logged out."))
+        return redirect(url_for(".sessions"))
+    listed = state.portal.sessions.list(member, current=current)
+    return _page("sessions", listed=listed)
 
 
 @blueprint.post("/view-as/end")

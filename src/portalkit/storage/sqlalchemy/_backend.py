@@ -106,6 +106,7 @@ if TYPE_CHECKING:
     from portalkit.quotes.model import Quote, QuoteMessage
     from portalkit.registrations.model import Registration
     from portalkit.secondfactor.model import SecondFactor, SecondFactorRule
+    from portalkit.sessions.model import SessionRecord
     from portalkit.settings import PortalSettings
     from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
     from portalkit.staff.model import InboxAddress, StaffMember
@@ -547,6 +548,24 @@ def _rights_generation_statement(schema: Schema) -> Select[Any]:
 
 
 @functools.cache
+def _session_statement(schema: Schema) -> Select[Any]:
+    """The rights generation and one session of the vendor in one row (the session's
+    columns NULL when there is none), built once per schema."""
+    g = schema.tables["rights_generations"]
+    s = schema.tables["sessions"]
+    generation = (
+        select(g.c.generation).where(g.c.vendor_id == bindparam("vendor_id")).scalar_subquery()
+    )
+    # One row whatever is found: a session nobody has reads as a real one does.
+    one = select(literal(1).label("x_one")).subquery()
+    return select(generation.label("x_generation"), *s.c).select_from(
+        one.outerjoin(
+            s, and_(s.c.id == bindparam("session_id"), s.c.vendor_id == bindparam("vendor_id"))
+        )
+    )
+
+
+@functools.cache
 def _price_rules_statement(
     t: Table, stored_forms: bool, items: bool, categories: bool, at: bool, up_to: bool
 ) -> Executable:
@@ -862,6 +881,11 @@ class SqlUnitOfWork:
     def second_factor_rules(self) -> _Repo[SecondFactorRule]:
         """The vendor's rule of which logins need a second factor."""
         return self._repo("second_factor_rules")
+
+    @property
+    def sessions(self) -> _Repo[SessionRecord]:
+        """Log-in sessions."""
+        return self._repo("sessions")
 
     @property
     def ticket_attachments(self) -> _Repo[TicketAttachment]:
@@ -1433,6 +1457,21 @@ class SqlUnitOfWork:
         )
         return int(deleted.rowcount)
 
+    def prune_sessions(self, vendor_id: UUID, before: datetime) -> int:
+        """One ``DELETE`` of the vendor's ended and long-unseen sessions."""
+        self._writing()
+        self._check_open()
+        self._flush()
+        t = self._schema.tables["sessions"]
+        self.sessions._seen.clear()
+        when = literal(before, t.c.last_seen_at.type)
+        deleted = self._execute(
+            delete(t).where(
+                t.c.vendor_id == vendor_id, or_(t.c.last_seen_at < when, t.c.ended_at < when)
+            )
+        )
+        return int(deleted.rowcount)
+
     def prune_throttles(self, before: datetime) -> int:
         """One ``DELETE`` of the old counters."""
         self._writing()
@@ -1799,6 +1838,39 @@ class SqlStorage:
         except SQLAlchemyError:
             return None
         return int(found or 0)
+
+    def read_session(
+        self, vendor_id: UUID, session_id: UUID
+    ) -> tuple[int, SessionRecord | None] | None:
+        """The rights generation and the session in one statement on a pooled connection,
+        outside any unit of work, as :meth:`read_rights_generation` reads the number alone:
+        a request's session check then costs this one statement while the vendor's rights
+        stand still. None when it cannot be read so."""
+        if isinstance(self.engine.pool, StaticPool):
+            return None
+        try:
+            with self.engine.connect() as conn:
+                conn.info["portalkit_single_read"] = True
+                try:
+                    row = (
+                        conn.execute(
+                            _session_statement(self.schema),
+                            {"vendor_id": vendor_id, "session_id": session_id},
+                        )
+                        .mappings()
+                        .first()
+                    )
+                finally:
+                    conn.info.pop("portalkit_single_read", None)
+        except SQLAlchemyError:
+            return None
+        if row is None:
+            return None
+        generation = int(row["x_generation"] or 0)
+        if row["id"] is None:
+            return generation, None
+        record: SessionRecord = FROM_ROW["sessions"](row)
+        return generation, record
 
     def begin(self, *, read_only: bool = False) -> SqlUnitOfWork:
         """Start a unit of work on a connection from the pool (``read_only``: one that only

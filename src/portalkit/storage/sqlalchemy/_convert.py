@@ -56,6 +56,7 @@ from portalkit.profiles import PermissionProfile
 from portalkit.quotes.model import Quote, QuoteMessage
 from portalkit.registrations import Registration
 from portalkit.secondfactor.model import SecondFactor, SecondFactorRule
+from portalkit.sessions.model import SessionRecord
 from portalkit.sso.model import SsoAttempt, SsoConfig, SsoDomain
 from portalkit.staff.model import InboxAddress, StaffMember
 from portalkit.storage.base import UNIQUE_KEYS
@@ -217,6 +218,7 @@ LAYOUTS: Mapping[str, _Layout] = {
     "sso_attempts": _Layout(SsoAttempt),
     "passkeys": _Layout(Passkey),
     "second_factor_rules": _Layout(SecondFactorRule),
+    "sessions": _Layout(SessionRecord),
     "category_tree": _Layout(Category),
     # The folded name and description are what a catalogue search compares.
     "catalogue_items": _Layout(CatalogueItem, keys={"name": code_key, "description": code_key}),

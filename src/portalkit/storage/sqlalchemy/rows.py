@@ -640,6 +640,22 @@ class SecondFactorRuleRow(_Scoped, Base):
     profile_ids: Mapped[list[Any]]
 
 
+class SessionRow(_Scoped, Base):
+    """A log-in session: the digest of its secret (never the value), its stamps and times."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_account", "vendor_id", "account_id"),)
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id"))
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id"))
+    last_seen_at: Mapped[datetime]
+    digest: Mapped[str] = mapped_column(String(64))
+    stamps: Mapped[str] = mapped_column(String(64))
+    client_key: Mapped[str] = mapped_column(String(200))
+    user_agent: Mapped[str] = mapped_column(String(500))
+    ended_at: Mapped[datetime | None]
+
+
 class CategoryRow(_Scoped, Base):
     """A node of the category tree."""
 
