@@ -1,4 +1,4 @@
-"""Access tokens per request: ``portal.auth.authenticate_token(value, client_key=ip)`` beside a
+"""Access tokens per request: ``portal.auth.authenticate_token(vendor, value, client_key=ip)`` beside a
 session check, ``portal.auth.session_context(vendor, session_value)``, in µs per request, in
 one run (issue 18).
 
@@ -89,7 +89,7 @@ def run(backend: str, rounds: int, calls: int, tmp: Path) -> tuple[float, float]
             fail("a session check answered another context")
 
     def by_token() -> None:
-        ctx = portal.auth.authenticate_token(value, client_key="10.0.0.1")
+        ctx = portal.auth.authenticate_token(vendor, value, client_key="10.0.0.1")
         actor = ctx.actor
         if actor.membership_id != membership.id or actor.token_id != issued.token.id:
             fail("a token check answered another actor")

@@ -9,6 +9,7 @@ import re
 import zlib
 from datetime import timedelta
 from typing import Any
+from uuid import uuid4
 
 import attrs
 import pytest
@@ -80,7 +81,7 @@ def _token(world: World, member: Any, membership: Any = None, **fields: Any) -> 
 
 
 def _use(world: World, value: str, client: str | None = "10.0.0.1") -> Any:
-    return world.portal.auth.authenticate_token(value, client_key=client)
+    return world.portal.auth.authenticate_token(world.vendor, value, client_key=client)
 
 
 # -- making and using ----------------------------------------------------------------------
@@ -209,6 +210,30 @@ def test_a_token_dies_with_every_end_of_its_logins_sessions(world: World, ending
         _use(world, value)
     refused = p.audit.list(staff, action="access_token_refused")
     assert refused and refused[-1].reason
+
+
+def test_a_token_works_only_for_its_own_vendor(world: World, portal: Portal) -> None:
+    """Red team: an adapter serving one vendor took another vendor's token (the check had no
+    vendor to compare), as a shared database let it."""
+    member, _ = _login_in(world)
+    issued = _token(world, member)
+    other = World(portal)
+    with pytest.raises(AuthenticationFailed):
+        portal.auth.authenticate_token(other.vendor, issued.value, client_key="10.0.0.1")
+    assert _use(world, issued.value).actor.membership_id == member.membership_id
+
+
+def test_a_member_revoking_anothers_token_is_told_nothing(world: World) -> None:
+    """Red team: PermissionDenied for a real id and NotFound for a made-up one told a plain
+    member which token ids exist."""
+    member, _ = _login_in(world)
+    stranger, _ = _login_in(world)
+    issued = _token(world, member)
+    with pytest.raises(NotFound):
+        world.portal.access_tokens.revoke(stranger, issued.token.id)
+    with pytest.raises(NotFound):
+        world.portal.access_tokens.revoke(stranger, uuid4())
+    assert _use(world, issued.value).actor.membership_id == member.membership_id
 
 
 def test_revoked_expired_altered_and_unknown_values_get_one_answer(world: World) -> None:

@@ -220,7 +220,10 @@ def test_sign_in_with_your_company_ends_in_the_projects_session(
     assert back.status_code == 302 and back["Location"] == "/whoami"
     assert browser.get("/whoami").content.decode() == (f"membership {world.memberships['jane'].id}")
     other = world.browser("192.0.2.12")
-    start = other.get("/portal/sso/?customer=ACME&next=https://evil.example/")
+    # A link only shows the page; its form leaves for the provider (no log-in CSRF by link).
+    page = other.get("/portal/sso/?customer=ACME&next=https://evil.example/")
+    assert page.status_code == 200 and 'name="customer" value="ACME"' in page.content.decode()
+    start = other.post("/portal/sso/", {"customer": "ACME", "next": "https://evil.example/"})
     assert other.get(_via_provider(start))["Location"] == "/"
 
 

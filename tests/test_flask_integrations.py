@@ -275,9 +275,13 @@ def test_sign_in_with_your_company_ends_in_the_adapters_session(
     assert browser.get("/whoami").get_data(as_text=True) == (
         f"membership {world.memberships['jane'].id}"
     )
-    # By customer code, and a next off the site goes home.
+    # By customer code, and a next off the site goes home. A link only shows the page: the
+    # browser leaves for the provider by the page's form (red team: a link that went straight
+    # there signed the browser in as whoever a customer's provider said — log-in CSRF).
     other = world.browser("192.0.2.12")
-    start = other.get("/sso?customer=acme&next=https://evil.example/")
+    page = other.get("/sso?customer=acme&next=https://evil.example/")
+    assert page.status_code == 200 and 'name="customer" value="acme"' in page.get_data(as_text=True)
+    start = other.post("/sso", {"customer": "acme", "next": "https://evil.example/"})
     back = other.get(_via_provider(start))
     assert back.headers["Location"] == "/"
 

@@ -1071,15 +1071,17 @@ class AuthService:
             raise AuthenticationFailed()
         return context
 
-    def authenticate_token(self, value: str, *, client_key: str | None = None) -> AccessContext:
+    def authenticate_token(
+        self, vendor: Any, value: str, *, client_key: str | None = None
+    ) -> AccessContext:
         """The access context of an integration's access token (``Authorization: Bearer
-        <value>``), for one request: see
+        <value>``) for ``vendor`` (as :meth:`session_context` takes it), for one request: see
         :meth:`AccessTokenService.authenticate
         <portalkit.accesstokens.service.AccessTokenService.authenticate>`. AuthenticationFailed
         for every failure."""
         if self._access_tokens is None:
             raise AuthenticationFailed()  # a portal without access tokens accepts none
-        return self._access_tokens.authenticate(value, client_key=client_key)
+        return self._access_tokens.authenticate(vendor, value, client_key=client_key)
 
     def end_sessions(self, actor: Actor, account: Account | UUID) -> Account:
         """Log an account out everywhere: a new stamp ends every session made before.

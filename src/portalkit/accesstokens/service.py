@@ -9,7 +9,7 @@ Example::
     issued.value      # "pkat_…": shown to the person once; storage keeps a digest only
 
     # on every request of the integration (the host reads ``Authorization: Bearer …``):
-    ctx = portal.auth.authenticate_token(value, client_key=ip)   # or AuthenticationFailed
+    ctx = portal.auth.authenticate_token(vendor, value, client_key=ip)  # or AuthenticationFailed
     portal.orders.list(ctx, ...)                                 # as far as the token reaches
 
 A token's context holds the token's capabilities and the membership's current rights,
@@ -330,6 +330,13 @@ class AccessTokenService:
                 self._may_manage(uow, actor, target)
             except NotFound:
                 raise NotFound("access_token", token_id) from None
+            except PermissionDenied:
+                plain = who(actor)
+                if isinstance(plain, Member) and plain.impersonator is None:
+                    # A member that may manage no other login: another's token is not found,
+                    # as an id nobody has is (PermissionDenied would tell them apart).
+                    raise NotFound("access_token", token_id) from None
+                raise
             if current.revoked_at is not None:
                 return current
             updated = attrs.evolve(current, revoked_at=rt.clock.now(), version=current.version + 1)
@@ -363,11 +370,14 @@ class AccessTokenService:
         may_touch(uow, self._access, delegate, target)
 
     # -- using -------------------------------------------------------------------------------
-    def authenticate(self, value: str, *, client_key: str | None = None) -> AccessContext:
-        """The access context of a token's value, for one request; AuthenticationFailed for
-        anything else (malformed, unknown, wrong secret, revoked, expired, its login's
-        sessions ended, its login off, a client key that sent too many bad values) — the
-        same answer for all, the reason in the audit log for a token that exists.
+    def authenticate(
+        self, vendor: Any, value: str, *, client_key: str | None = None
+    ) -> AccessContext:
+        """The access context of a token's value for ``vendor``, for one request;
+        AuthenticationFailed for anything else (malformed, unknown, another vendor's, wrong
+        secret, revoked, expired, its login's sessions ended, its login off, a client key
+        that sent too many bad values) — the same answer for all, the reason in the audit
+        log for a token that exists.
 
         Bad values count per ``client_key`` (as log-ins do: ``PORTALKIT_LOGIN_MAX_FAILURES``
         in ``PORTALKIT_LOGIN_WINDOW_SECONDS``); past the limit every value is refused until
@@ -376,10 +386,15 @@ class AccessTokenService:
         """
         rt = self._rt
         rt.standalone("authenticate_token()")
+        vendor_id = ident("vendor", vendor)
         settings = rt.settings
         now = rt.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
         parsed = parse_value(value)
+        if parsed is not None and parsed[0] != vendor_id:
+            # Another vendor's token, on a portal that serves this one (or a shared
+            # database): it names no token here.
+            parsed = None
         key = ""
         if isinstance(client_key, str) and client_key:
             key = rt.throttle_key("token-client", _NO_VENDOR, client_key[:_CLIENT_KEY_MAX])
@@ -405,7 +420,6 @@ class AccessTokenService:
             assert token is not None
             context, reason = self._context(token)
         if reason:
-            vendor_id = parsed[0] if parsed is not None else None
             self._refused(key, vendor_id, token, reason, now, window_start)
             raise AuthenticationFailed()
         assert token is not None and context is not None

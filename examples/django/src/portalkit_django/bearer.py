@@ -52,7 +52,8 @@ def _adapters_page(request: Any) -> bool:
         match = resolve(request.path_info)
     except Resolver404:
         return False
-    return "portalkit" in match.namespaces
+    # The application namespace, whatever instance namespace the project mounted it under.
+    return "portalkit" in match.app_names
 
 
 def load_token(request: Any) -> HttpResponse | None:
@@ -68,7 +69,9 @@ def load_token(request: Any) -> HttpResponse | None:
     if _adapters_page(request):
         return _refused("insufficient_scope", 403)
     try:
-        context = config.portal.auth.authenticate_token(value, client_key=_client_key(request))
+        context = config.portal.auth.authenticate_token(
+            config.vendor_id, value, client_key=_client_key(request)
+        )
     except AuthenticationFailed:
         return _refused()
     request.portal_token = True

@@ -47,6 +47,9 @@ def _make(request: Any, membership: Any) -> tuple[str, list[str]]:
         days = int(_field(request, "days") or "0")
     except ValueError:
         days = 0
+    if not 0 < days <= 36_500:
+        days = 0  # the core's answer for an expiry that is not in the future; no overflow
+
     try:
         issued = portal.access_tokens.create(
             request.portal_member,
@@ -163,16 +166,21 @@ def _failed(request: Any, target: str) -> HttpResponse:
 @_view
 def sso_start(request: Any) -> HttpResponse:
     """ "Sign in with your company": an e-mail address (or ``?customer=<code>``) names the
-    customer whose provider the browser goes to; anything else is the log-in failure."""
+    customer whose provider the browser goes to; anything else is the log-in failure.
+
+    Only a POST (with its CSRF token) leaves for the provider: a GET, even with a customer,
+    shows the page. A link that went straight to a provider in a customer's hands would sign
+    the browser in as whoever that provider says (log-in CSRF)."""
     config = _config()
     target = request.POST.get("next") or request.GET.get("next", "")
-    code = request.GET.get("customer", "")
-    if request.method == "GET" and not code:
-        return _page(request, "sso", next=target, error="")
-    if request.method == "POST":
-        customer = config.portal.sso.customer_for(config.vendor_id, email=_field(request, "email"))
-    else:
+    if request.method == "GET":
+        code = request.GET.get("customer", "")
+        return _page(request, "sso", next=target, error="", customer=code)
+    code = _field(request, "customer")
+    if code:
         customer = config.portal.sso.customer_for(config.vendor_id, code=code)
+    else:
+        customer = config.portal.sso.customer_for(config.vendor_id, email=_field(request, "email"))
     try:
         if customer is None:
             raise AuthenticationFailed()

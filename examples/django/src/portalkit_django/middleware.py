@@ -58,7 +58,9 @@ class PortalkitMiddleware:
 
     def process_view(self, request: Any, view: Any, args: Any, kwargs: Any) -> HttpResponse | None:
         """Send a member whose password was set for it to the change-password page first."""
-        if request.portal_member is None or not request.session.get(MUST_CHANGE_KEY):
+        if request.portal_member is None or by_token(request):
+            return None  # a token request has no session: the cookie beside it is not read
+        if not request.session.get(MUST_CHANGE_KEY):
             return None
         match = request.resolver_match
         if match is not None and match.view_name in _EXEMPT:

@@ -62,7 +62,9 @@ def _load_token() -> ResponseReturnValue | None:
     if request.endpoint not in _OPEN and (request.blueprint or "") == "portalkit":
         return _refused("insufficient_scope", 403)
     try:
-        context = state.portal.auth.authenticate_token(value, client_key=client_key())
+        context = state.portal.auth.authenticate_token(
+            state.vendor_id, value, client_key=client_key()
+        )
     except AuthenticationFailed:
         return _refused()
     g._portalkit_token = True

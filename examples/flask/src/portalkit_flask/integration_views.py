@@ -53,6 +53,9 @@ def _make(actor: Any, membership: Any) -> tuple[str, list[str]]:
         days = int(_field("days") or "0")
     except ValueError:
         days = 0
+    if not 0 < days <= 36_500:
+        days = 0  # the core's answer for an expiry that is not in the future; no overflow
+
     try:
         issued = portal.access_tokens.create(
             actor,
@@ -153,16 +156,21 @@ def _callback() -> str:
 @blueprint.route("/sso", methods=["GET", "POST"])
 def sso_start() -> ResponseReturnValue:
     """ "Sign in with your company": an e-mail address (or ``?customer=<code>``) names the
-    customer whose provider the browser goes to; anything else is the log-in failure."""
+    customer whose provider the browser goes to; anything else is the log-in failure.
+
+    Only a POST (with its CSRF token) leaves for the provider: a GET, even with a customer,
+    shows the page. A link that went straight to a provider in a customer's hands would sign
+    the browser in as whoever that provider says (log-in CSRF)."""
     state = _state()
     target = request.values.get("next", "")
-    code = request.args.get("customer", "")
-    if request.method == "GET" and not code:
-        return _page("sso", next=target, error="")
-    if request.method == "POST":
-        customer = state.portal.sso.customer_for(state.vendor_id, email=_field("email"))
-    else:
+    if request.method == "GET":
+        code = request.args.get("customer", "")
+        return _page("sso", next=target, error="", customer=code if isinstance(code, str) else "")
+    code = _field("customer")
+    if code:
         customer = state.portal.sso.customer_for(state.vendor_id, code=code)
+    else:
+        customer = state.portal.sso.customer_for(state.vendor_id, email=_field("email"))
     try:
         if customer is None:
             raise AuthenticationFailed()
