@@ -1667,6 +1667,11 @@ class SqlUnitOfWork:
 
     def _close(self) -> None:
         self._open = False
+        # Each repository points back at this unit of work: without the cycle broken, what
+        # it remembered and buffered (a whole import batch's records) waited for the garbage
+        # collector, which scanned it over and over meanwhile.
+        self._made = {}
+        self._vendors = None
         if not self._joined:  # a host's connection is the host's to close
             self._conn.close()
 
