@@ -667,9 +667,14 @@ def test_login_keeps_the_session_and_logout_ends_it(world: World) -> None:
     answer = browser.login("jane")
     assert answer.status_code == 302 and answer["Location"] == "/"
     assert browser.get("/whoami").content.decode() == (f"membership {world.memberships['jane'].id}")
+    value = browser.client.session["portalkit"]
     assert browser.post("/portal/logout/", {}, form_at="/portal/login/").status_code == 302
     assert browser.get("/whoami").status_code == 302
     assert "portalkit" not in browser.session_keys()
+    # The session ended in storage too: with signed-cookie sessions a copy of the cookie
+    # would carry the value, and it no longer works.
+    with pytest.raises(AuthenticationFailed):
+        world.portal.auth.validate_session(world.staff.vendor_id, value)
 
 
 def test_a_wrong_password_logs_nobody_in(world: World) -> None:

@@ -229,6 +229,18 @@ def test_login_keeps_the_session_and_logout_ends_it(world: World) -> None:
     assert browser.get("/whoami").status_code == 302
 
 
+def test_a_copy_of_the_cookie_from_before_the_log_out_is_refused(world: World) -> None:
+    """Flask's session lives in the cookie: a log-out that only cleared this browser's copy
+    left one taken before (by a thief, from a backup) working until its time-out."""
+    browser = world.browser()
+    browser.login("jane")
+    cookie = browser.client.get_cookie("session")
+    assert cookie is not None
+    browser.post("/logout", {}, form_at="/change-password")
+    browser.client.set_cookie("session", cookie.value)
+    assert browser.get("/whoami").status_code == 302
+
+
 def test_a_wrong_password_logs_nobody_in(world: World) -> None:
     browser = world.browser()
     answer = browser.login("jane", "not her password at all")

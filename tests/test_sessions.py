@@ -142,6 +142,28 @@ def test_a_session_ended_from_the_list_is_refused_at_once(world: World) -> None:
     assert len(events) == 1 and events[0].target == f"account:{membership.account_id}"
 
 
+def test_logging_out_ends_the_session_for_every_copy_of_its_value(world: World) -> None:
+    """A log-out ends the record, not only this browser's cookie: a copy of the value taken
+    before (a stolen cookie; Flask keeps it in the cookie itself) is refused from then on."""
+    p = world.portal
+    username = _account(world, _login(world)).username
+    login = p.auth.authenticate(world.vendor, username, GOOD)
+    other = p.auth.authenticate(world.vendor, username, GOOD)  # the same login elsewhere
+    assert _valid(p, world, login.session)
+    record, secret = login.session.split(".", 1)
+    assert not p.sessions.log_out(world.vendor, f"{record}.{'x' * len(secret)}")  # wrong secret
+    assert _valid(p, world, login.session)
+    assert not p.sessions.log_out(World(p).vendor, login.session)  # another vendor's
+    assert p.sessions.log_out(world.vendor, login.session)
+    assert not _valid(p, world, login.session)
+    assert _valid(p, world, other.session)  # other browsers stay logged in
+    assert not p.sessions.log_out(world.vendor, login.session)  # once
+    for junk in ["", "x" * 1_000_000, "\ud800.\ud800", None, 7]:
+        assert not p.sessions.log_out(world.vendor, junk)
+    events = [e for e in p.audit.list(world.staff) if e.action == "logout"]
+    assert len(events) == 1 and events[0].target == f"account:{login.account.id}"
+
+
 def test_ending_all_others_keeps_only_this_browser(world: World) -> None:
     p = world.portal
     membership = _login(world)

@@ -30,7 +30,7 @@ from portalkit import _validation as v
 from portalkit._guard import require_admin, vendor_of
 from portalkit._ids import ordered_id
 from portalkit._service import ident, load
-from portalkit.actors import Actor, Member
+from portalkit.actors import Actor, Member, System
 from portalkit.errors import ConcurrentModification, NotFound, ValidationError
 from portalkit.sessions.model import SessionRecord, SessionSummary
 from portalkit.staffrights import LOGINS_MANAGE
@@ -286,6 +286,43 @@ class SessionService:
                 # A request of that session recorded it was seen: end it as it is now.
                 if attempt == 2:
                     raise
+
+    def log_out(self, vendor: object, value: object) -> bool:
+        """End the session ``value`` names: this browser's log-out. Its record ends on every
+        server, so a copy of the value taken before (a cookie, a backup) is refused from now
+        on, not only this browser's. True when a live session ended; False for a value that
+        names none (ended already, malformed, another vendor's, a wrong secret) — a log-out
+        never fails. Audited as ``logout``."""
+        vendor_id = ident("vendor", vendor)
+        parsed = parse_session(value)
+        if parsed is None:
+            return False
+        session_id, secret = parsed
+        now = self._rt.clock.now()
+        for attempt in range(3):
+            try:
+                with self._rt.transaction() as uow:
+                    record = uow.sessions.get(vendor_id, session_id)
+                    digest = record.digest if record is not None else _NO_DIGEST
+                    right = hmac.compare_digest(digest, token_digest(secret))
+                    if record is None or not right or record.ended_at is not None:
+                        return False
+                    ended = attrs.evolve(record, ended_at=now, version=record.version + 1)
+                    uow.sessions.update(ended, record.version)
+                    self._rt.record(
+                        uow,
+                        vendor_id=vendor_id,
+                        action="logout",
+                        real=System(vendor_id=vendor_id, reason="logout"),
+                        target=f"account:{record.account_id}",
+                        session=str(record.id),
+                    )
+                return True
+            except ConcurrentModification:
+                # A request of that session recorded it was seen: end it as it is now.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def end_others(self, actor: Member, current: str) -> int:
         """End every session of the member's account but ``current`` (this browser's

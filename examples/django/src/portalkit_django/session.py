@@ -132,10 +132,15 @@ def refresh_session(request: Any, actor: Member) -> None:
 
 
 def logout_user(request: Any) -> None:
-    """Forget the member of this browser (other browsers stay logged in; for "log out
-    everywhere" call ``portal.auth.end_sessions``)."""
+    """Log this browser out: its session ends in storage too (a copy of the cookie is refused
+    from now on); other browsers stay logged in (for "log out everywhere" call
+    ``portal.auth.end_sessions``)."""
     if request.session.get(VIEW_AS_KEY) is not None:
         end_view_as(request)
+    value = request.session.get(SESSION_KEY)
+    if value is not None:
+        config = _config()
+        config.portal.sessions.log_out(config.vendor_id, value)
     for key in (SESSION_KEY, MUST_CHANGE_KEY):
         request.session.pop(key, None)
     request.session.cycle_key()

@@ -416,11 +416,15 @@ def refresh_session(actor: Member) -> None:
 
 
 def logout_user() -> None:
-    """Forget the member of this browser (other browsers stay logged in; for "log out
-    everywhere" call ``portal.auth.end_sessions``)."""
+    """Log this browser out: its session ends in storage too (a copy of the cookie is refused
+    from now on); other browsers stay logged in (for "log out everywhere" call
+    ``portal.auth.end_sessions``)."""
     if session.get(_VIEW_AS) is not None:
         end_view_as()
-    session.pop(_state().session_key, None)
+    state = _state()
+    value = session.pop(state.session_key, None)
+    if value is not None:
+        state.portal.sessions.log_out(state.vendor_id, value)
     session.pop(_MUST_CHANGE, None)
     g._portalkit_member = None
     g._portalkit_access = None
