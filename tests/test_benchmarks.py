@@ -32,6 +32,7 @@ RUNS = {
     "bench_login.py": "--samples 5 --login-samples 5 --reset-samples 5 --sequence-samples 5"
     " --gaps 0.5 --legacy-iterations 1000 --backends memory",
     "bench_tokens.py": "--rounds 3 --calls 2",
+    "bench_email_change.py": "--rounds 3 --warmup 1",
     "bench_access.py": "--only query --only context --no-postgres --repeats 1 --sizes 1000"
     " --invoice-customers 15 --ctx-customers 20 --contexts 20 --batch-seconds 0.01",
 }
