@@ -275,3 +275,82 @@ def test_staff_still_change_addresses_at_once_and_audited(portal: Portal) -> Non
     assert event.details.get("changed") == ["email"]
     with pytest.raises(InvalidToken):
         portal.accounts.confirm_email_change(world.vendor, token)
+
+
+# Portal A: stores the request, then the process ends at once, before its background thread
+# could decide it (os._exit skips every clean-up, as a kill would).
+_ASKS_AND_DIES = """
+import os
+from uuid import UUID
+from portalkit import Member, Portal
+portal = Portal.from_settings()
+member = Member(**{k: UUID(os.environ["ID_" + k]) for k in
+                   ("vendor_id", "account_id", "membership_id", "customer_id")})
+portal.accounts.request_email_change(member, os.environ["NEW"], password=os.environ["GOOD"])
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("password_changed", [False, True])
+def test_a_request_is_dropped_when_the_password_changed_before_it_was_handled(
+    tmp_path: Any, password_changed: bool
+) -> None:
+    """The request was made by a session that no longer counts (the password changed before
+    its job ran, in another process): no link, no notice; in order, the link goes out."""
+    import os
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    from cryptography.fernet import Fernet
+
+    from portalkit import PortalSettings
+    from portalkit.testing import World
+
+    url = f"sqlite:///{tmp_path / 'portal.db'}"
+    key = Fernet.generate_key().decode()
+    settings = PortalSettings(
+        _env_file=None,
+        database_url=url,
+        mail_from="portal@vendor.example",
+        mail_encryption_key=key,
+        base_url="https://portal.vendor.example",
+        mail_backend="memory",
+    )
+    clock = FixedClock(datetime.now(UTC))
+    portal = Portal.from_settings(settings, clock=clock)  # the schema upgraded here
+    mailer: Any = portal.mailer
+    world = World(portal, vendor_code=settings.default_vendor)
+    membership = _login(world)
+    member = world.member(membership)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTALKIT_")}
+    env.update(
+        PORTALKIT_DATABASE_URL=url,
+        PORTALKIT_MAIL_BACKEND="memory",
+        PORTALKIT_MAIL_FROM="portal@vendor.example",
+        PORTALKIT_MAIL_ENCRYPTION_KEY=key,
+        PORTALKIT_BASE_URL="https://portal.vendor.example",
+        NEW=NEW,
+        GOOD=GOOD,
+        **{f"ID_{k}": str(getattr(member, k)) for k in
+           ("vendor_id", "account_id", "membership_id", "customer_id")},
+    )  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _ASKS_AND_DIES], env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    if password_changed:
+        portal.credentials.change_password(member, current=GOOD, new=OTHER)
+    portal.mail.wait()
+    mailer.clear()
+    # The other process's clock is the system's, a little ahead of this fixed one.
+    clock.advance(seconds=settings.mail_lease_seconds + 120)
+    assert portal.mail.flush().jobs == 1
+    links = [m for m in mailer.outbox if m["To"] == NEW]
+    refused = _events(portal, world, "email_change_refused")
+    if password_changed:
+        assert mailer.outbox == [] and [e.reason for e in refused] == ["account_changed"]
+    else:
+        assert len(links) == 1 and refused == []
+    portal.close()
