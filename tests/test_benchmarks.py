@@ -34,6 +34,7 @@ RUNS = {
     " --gaps 0.5 --legacy-iterations 1000 --backends memory",
     "bench_tokens.py": "--rounds 3 --calls 2",
     "bench_bearer_web.py": "--rounds 2 --calls 2",
+    "bench_email_change.py": "--rounds 3 --warmup 1",
     "bench_access.py": "--only query --only context --no-postgres --repeats 1 --sizes 1000"
     " --invoice-customers 15 --ctx-customers 20 --contexts 20 --batch-seconds 0.01",
 }

@@ -211,6 +211,29 @@ def test_a_forgotten_password_is_reset_through_its_mail(visit: Any, demo: DemoSe
     assert person.open(reset).status == 404  # a link works once
 
 
+def test_a_member_moves_its_login_e_mail_through_the_new_mailbox(
+    visit: Any, demo: DemoServer
+) -> None:
+    # "carrier" is used by no other test here: its address changes.
+    person = visit()
+    assert person.login("carrier").status == 302
+    person.open("/account")
+    person.page.click("text=Change e-mail address")
+    assert person.path() == "/change-email"
+    person.page.fill("input[name=new_email]", "carrier.new@elders.example")
+    person.page.fill("input[name=password]", PASSWORD)
+    assert person.submit().status == 200
+    person.page.wait_for_selector("text=We sent a link to the new address")
+
+    link = _link(demo, _mail_to(demo, "carrier.new@elders.example"), "confirm-email")
+    assert person.open(link).status == 200  # opening the link changes nothing yet
+    assert person.submit().status == 302
+    assert person.path() == "/login"
+    person.page.wait_for_selector("p.flash:has-text('Your e-mail address was changed')")
+    assert person.login("carrier.new@elders.example").status == 302
+    assert person.open(link).status == 404  # a link works once
+
+
 def test_view_as_customer_shows_a_banner_and_changes_nothing(visit: Any, demo: DemoServer) -> None:
     staff = visit()
     assert staff.login(data.STAFF_LOGIN, path="/vendor/login").status == 302

@@ -234,3 +234,62 @@ def test_attempts_in_parallel_cannot_all_slip_under_the_limit(
     assert all(type(o).__name__ == "AuthenticationFailed" for o in outcomes)
     reasons = [e.reason for e in portal.audit.list(world.staff, action="login_failure")]
     assert reasons.count("wrong_password") == 8 and reasons.count("throttled") == 16
+
+
+def _email_change_token(world: World, mailer: MemoryMailer, new: str) -> str:
+    """A fresh login's e-mail change link to ``new``."""
+    profile = world.profile(capabilities={"orders.view"})
+    membership = world.membership(profile=profile)
+    world.portal.credentials.set_password(world.system, membership, GOOD, must_change=False)
+    world.portal.accounts.request_email_change(world.member(membership), new, password=GOOD)
+    world.portal.mail.wait()
+    for message in reversed(mailer.outbox):
+        found = re.search(r"token=([A-Za-z0-9_-]+)", message.get_body(("plain",)).get_content())
+        if message["To"] == new and found:
+            return found.group(1)
+    raise AssertionError("no e-mail change link")
+
+
+@pytest.mark.postgres
+def test_two_servers_using_one_email_change_link_on_postgres(
+    pg_pair: tuple[Portal, Portal, threading.Barrier],
+) -> None:
+    """Issue 17.4: the link works once, whoever races for it."""
+    one, two, barrier = pg_pair
+    world = World(one)
+    mailer: Any = one.mailer
+    for n in range(ROUNDS // 4):
+        token = _email_change_token(world, mailer, f"moved{n}@elsewhere.example")
+        barrier.reset()
+        outcomes = _race(
+            [
+                lambda t=token: one.accounts.confirm_email_change(world.vendor, t),
+                lambda t=token: two.accounts.confirm_email_change(world.vendor, t),
+            ]
+        )
+        assert sorted(type(o).__name__ for o in outcomes) == ["InvalidToken", "NoneType"], n
+
+
+@pytest.mark.postgres
+def test_two_logins_moving_to_one_address_at_once_on_postgres(
+    pg_pair: tuple[Portal, Portal, threading.Barrier],
+) -> None:
+    """Issue 17.4: two links to the same new address used at the same moment: one login gets
+    it, the other's link fails as a dead link (the unique index decides), nothing half-done."""
+    one, two, barrier = pg_pair
+    world = World(one)
+    mailer: Any = one.mailer
+    for n in range(ROUNDS // 4):
+        address = f"wanted{n}@elsewhere.example"
+        first = _email_change_token(world, mailer, address)
+        second = _email_change_token(world, mailer, address)
+        barrier.reset()
+        outcomes = _race(
+            [
+                lambda t=first: one.accounts.confirm_email_change(world.vendor, t),
+                lambda t=second: two.accounts.confirm_email_change(world.vendor, t),
+            ]
+        )
+        assert sorted(type(o).__name__ for o in outcomes) == ["InvalidToken", "NoneType"], n
+        owners = [a for a in one.accounts.list(world.staff, limit=1000) if a.email == address]
+        assert len(owners) == 1

@@ -30,6 +30,7 @@ CONTEXT = {
     "reason": "ticket <4711>",
     "status": "in_progress",
     "number": "ACME-000001",
+    "new_email": "jan@new.example",
 }
 
 

@@ -42,12 +42,11 @@ from portalkit.errors import (
 )
 from portalkit.jobs.model import Job
 from portalkit.jobs.queue import Decision, RetryJob
-from portalkit.linkmail import TOKEN_MAX
 from portalkit.memberships.model import Membership, MembershipKind, MembershipStatus
 from portalkit.memberships.rights import may_touch, may_touch_account
 from portalkit.passwords import PasswordPolicy, generate_password
 from portalkit.staffrights import IMPERSONATE, LOGINS_MANAGE
-from portalkit.tokens import Token, TokenPurpose, token_digest
+from portalkit.tokens import Token, TokenPurpose
 
 if TYPE_CHECKING:
     from portalkit._runtime import Runtime
@@ -58,7 +57,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CredentialService"]
 
-_CLIENT_KEY_MAX = 200
 RESET_JOB = "reset_request"
 
 
@@ -182,15 +180,17 @@ class CredentialService:
         settings = self._rt.settings
         now = self._rt.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
-        key, throttled = self._client_links(vendor_id, client_key, window_start)
+        key, throttled = self._links.client_throttle(vendor_id, client_key, window_start)
         if throttled:
-            self._rejected(vendor_id, wanted, token, key, "throttled", now, window_start)
+            self._links.rejected(vendor_id, wanted, token, key, "throttled", now, window_start)
             return False
         try:
             with self._rt.transaction() as uow:
                 self._links.peek(uow, vendor_id, wanted, token)
         except InvalidToken:
-            self._rejected(vendor_id, wanted, token, key, "dead_or_unknown", now, window_start)
+            self._links.rejected(
+                vendor_id, wanted, token, key, "dead_or_unknown", now, window_start
+            )
             return False
         return True
 
@@ -322,55 +322,15 @@ class CredentialService:
         settings = self._rt.settings
         now = self._rt.clock.now()
         window_start = now - timedelta(seconds=settings.login_window_seconds)
-        key, throttled = self._client_links(vendor_id, client_key, window_start)
+        key, throttled = self._links.client_throttle(vendor_id, client_key, window_start)
         if throttled:
-            self._rejected(vendor_id, purpose, raw, key, "throttled", now, window_start)
+            self._links.rejected(vendor_id, purpose, raw, key, "throttled", now, window_start)
             raise InvalidToken()
         try:
             return self._redeem_now(vendor_id, purpose, raw, password, actor)
         except InvalidToken:
-            self._rejected(vendor_id, purpose, raw, key, "dead_or_unknown", now, window_start)
+            self._links.rejected(vendor_id, purpose, raw, key, "dead_or_unknown", now, window_start)
             raise
-
-    def _client_links(
-        self, vendor_id: UUID, client_key: str | None, window_start: datetime
-    ) -> tuple[str | None, bool]:
-        """The throttle key of a client's links (None without a client key), and whether
-        that client has had too many dead links in the window."""
-        if not (isinstance(client_key, str) and client_key):
-            return None, False
-        key = self._rt.throttle_key("token-client", vendor_id, client_key[:_CLIENT_KEY_MAX])
-        with self._rt.transaction(read_only=True) as uow:
-            count = uow.throttle_count([key], window_start)
-        return key, count >= self._rt.settings.login_max_failures
-
-    def _rejected(
-        self,
-        vendor_id: UUID,
-        purpose: TokenPurpose,
-        raw: object,
-        key: str | None,
-        reason: str,
-        now: datetime,
-        window_start: datetime,
-    ) -> None:
-        """Record a link that did not work, and count it for its client (per client only: a
-        global count would let anyone stop everyone's links)."""
-        # The digest encodes lone surrogates too (surrogatepass): any text has one.
-        digest = token_digest(raw) if isinstance(raw, str) and len(raw) <= TOKEN_MAX else ""
-
-        def count(uow: UnitOfWork) -> None:
-            if key is not None and reason != "throttled":
-                uow.throttle_hit(key, now, window_start)
-
-        self._rt.record_later(
-            vendor_id,
-            before=count,
-            action="token_rejected",
-            real=System(vendor_id=vendor_id, reason=f"{purpose.value}_link"),
-            target=f"token:{digest[:12]}" if digest else "token:malformed",
-            reason=reason,
-        )
 
     def _redeem_now(
         self,

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+from portalkit.actors import System
 from portalkit.errors import InvalidToken
 from portalkit.mail.inline import logo_src
 from portalkit.tokens import Token, TokenPurpose, new_token, token_digest
@@ -28,6 +29,9 @@ __all__ = ["TOKEN_MAX", "LinkMail"]
 
 TOKEN_MAX = 200
 """The longest link token portalkit looks up (its own are 43 characters)."""
+
+CLIENT_KEY_MAX = 200
+"""The longest client key counted (longer ones are cut)."""
 
 
 class LinkMail:
@@ -57,6 +61,47 @@ class LinkMail:
         if used is None:  # someone else used it between the look and now
             raise InvalidToken()
         return used
+
+    def client_throttle(
+        self, vendor_id: UUID, client_key: str | None, window_start: datetime
+    ) -> tuple[str | None, bool]:
+        """The throttle key of a client's links (None without a client key), and whether
+        that client has had too many dead links in the window (``token-client``: every
+        flow's dead links count together, so no flow is a cheaper way to probe)."""
+        if not (isinstance(client_key, str) and client_key):
+            return None, False
+        key = self._rt.throttle_key("token-client", vendor_id, client_key[:CLIENT_KEY_MAX])
+        with self._rt.transaction(read_only=True) as uow:
+            count = uow.throttle_count([key], window_start)
+        return key, count >= self._rt.settings.login_max_failures
+
+    def rejected(
+        self,
+        vendor_id: UUID,
+        purpose: TokenPurpose,
+        raw: object,
+        key: str | None,
+        reason: str,
+        now: datetime,
+        window_start: datetime,
+    ) -> None:
+        """Record a link that did not work, and count it for its client (per client only: a
+        global count would let anyone stop everyone's links)."""
+        # The digest encodes lone surrogates too (surrogatepass): any text has one.
+        digest = token_digest(raw) if isinstance(raw, str) and len(raw) <= TOKEN_MAX else ""
+
+        def count(uow: UnitOfWork) -> None:
+            if key is not None and reason != "throttled":
+                uow.throttle_hit(key, now, window_start)
+
+        self._rt.record_later(
+            vendor_id,
+            before=count,
+            action="token_rejected",
+            real=System(vendor_id=vendor_id, reason=f"{purpose.value}_link"),
+            target=f"token:{digest[:12]}" if digest else "token:malformed",
+            reason=reason,
+        )
 
     def mail_context(self, uow: UnitOfWork, membership: Membership) -> dict[str, Any]:
         """Name, customer and logo for mail about a membership."""

@@ -123,7 +123,7 @@ class Portal:
         self.customers = CustomerService(rt, access=self.access)
         self.locations = LocationService(rt, access=self.access)
         self.contacts = ContactService(rt, access=self.access)
-        self.accounts = AccountService(rt, access=self.access)
+        self.accounts = AccountService(rt, access=self.access, outbox=outbox, links=links)
         self.memberships = MembershipService(rt, access=self.access)
         self.profiles = ProfileService(rt, access=self.access)
         self.documents = DocumentService(rt, access=self.access, assets=self.assets)

@@ -99,6 +99,11 @@ class PortalSettings(BaseSettings):
     confirm_path: str = pydantic.Field(
         default="/confirm-registration?token={token}", pattern=r"^/[^\s]*\{token\}[^\s]*$"
     )
+    email_change_path: str = pydantic.Field(
+        default="/confirm-email?token={token}",
+        pattern=r"^/[^\s]*\{token\}[^\s]*$",
+        description="Where the link that confirms a new login e-mail leads.",
+    )
     login_path: str = pydantic.Field(default="/login", pattern=r"^/[^\s]*$")
 
     staff_permissions: Literal["enforce", "legacy"] = pydantic.Field(
@@ -129,6 +134,12 @@ class PortalSettings(BaseSettings):
     invitation_hours: float = pydantic.Field(default=7 * 24.0, gt=0, le=90 * 24.0)
     reset_hours: float = pydantic.Field(default=24.0, gt=0, le=7 * 24.0)
     confirm_hours: float = pydantic.Field(default=48.0, gt=0, le=30 * 24.0)
+    email_change_hours: float = pydantic.Field(
+        default=24.0,
+        gt=0,
+        le=7 * 24.0,
+        description="How long the link that confirms a new login e-mail works.",
+    )
     generated_password_hours: float = pydantic.Field(
         default=7 * 24.0,
         gt=0,
@@ -180,7 +191,7 @@ class PortalSettings(BaseSettings):
         ge=1,
         le=100,
         description="Reset and registration requests per e-mail "
-        "address (and per client key) in an hour.",
+        "address (and per client key), and e-mail change requests per account, in an hour.",
     )
 
     secret_key: pydantic.SecretStr = pydantic.Field(

@@ -1,4 +1,4 @@
-"""One-time links: invitations, password resets and e-mail confirmations.
+"""One-time links: invitations, password resets, e-mail confirmations and e-mail changes.
 
 A token is 256 random bits (``secrets.token_urlsafe(32)``) that exists in clear only in the
 mail that carries it; storage keeps its SHA-256. It is bound to one purpose and one account (or
@@ -26,6 +26,8 @@ class TokenPurpose(enum.Enum):
     INVITE = "invite"
     RESET = "reset"
     CONFIRM = "confirm"
+    #: A new login e-mail waiting for its owner to confirm it; the token's e-mail is the new one.
+    EMAIL_CHANGE = "email_change"
     #: The second step of a log-in: the password was right, a code is still needed.
     SECOND_FACTOR = "second_factor"
     #: A log-in that must enrol a second factor first: the password was right, the vendor's

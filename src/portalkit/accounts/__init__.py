@@ -8,6 +8,10 @@ Example::
 
     alice = portal.accounts.create(staff, username="alice", email="Alice@Example.COM")
     alice.email  # 'Alice@example.com' (domain lower-cased)
+
+    # A member moves its own login: a link to the new address, applied once it is used.
+    portal.accounts.request_email_change(member, "alice@new.example", password="...")
+    portal.accounts.confirm_email_change(vendor, token)  # on the link's page
 """
 
 from portalkit._stamps import new_session_stamp as new_session_stamp  # its old home

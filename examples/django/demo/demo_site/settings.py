@@ -61,4 +61,5 @@ PORTALKIT = {
     "LOGIN_PATH": "/portal/login/",
     "INVITE_PATH": "/portal/accept-invitation/?token={token}",
     "RESET_PATH": "/portal/reset-password/?token={token}",
+    "EMAIL_CHANGE_PATH": "/portal/confirm-email/?token={token}",
 }

@@ -1,7 +1,7 @@
 """The log-in views (``include("portalkit_django.urls")``): log in (with the second step of a
 second factor, or the enrolment the vendor requires) and out, forgot and reset password,
-accept an invitation, change password, the account's second factor, switch customer, the
-member's sessions, end a view as customer.
+accept an invitation, change password, change the login e-mail (and confirm it), the
+account's second factor, switch customer, the member's sessions, end a view as customer.
 
 Each view reads the form, calls portalkit and draws ``portalkit/<page>.html``; a template of
 the same name in the project's templates comes first in Django's loaders, or override only
@@ -53,7 +53,9 @@ from portalkit_django.session import (
 
 __all__ = [
     "accept_invitation",
+    "change_email",
     "change_password",
+    "confirm_email",
     "end_view",
     "enrol_second_factor",
     "forgot_password",
@@ -402,6 +404,52 @@ def second_factor(request: Any) -> HttpResponse:
         enrolment=enrolment,
         errors=errors,
     )
+
+
+@_view
+@portal_login_required
+def change_email(request: Any) -> HttpResponse:
+    """Ask to move the member's own login e-mail: a link goes to the new address, and the
+    page says the same whether or not that address has a login already."""
+    member = request.portal_member
+    if member.impersonator is not None:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied  # staff viewing as a customer never move its login
+    sent, errors = False, []
+    if request.method == "POST":
+        try:
+            _config().portal.accounts.request_email_change(
+                member, _field(request, "new_email"), password=_field(request, "password")
+            )
+        except ValidationError as exc:
+            errors = _messages(exc)
+        else:
+            sent = True
+    return _page(request, "change_email", 400 if errors else 200, sent=sent, errors=errors)
+
+
+@_view
+def confirm_email(request: Any) -> HttpResponse:
+    """The page of an e-mail change link: a button confirms it (a GET changes nothing, so a
+    mail scanner that opens the link does not use it)."""
+    config = _config()
+    token = _token(request)
+    works = config.portal.credentials.link_works(
+        config.vendor_id, "email_change", token, client_key=client_key(request)
+    )
+    if request.method == "POST" and works:
+        try:
+            config.portal.accounts.confirm_email_change(
+                config.vendor_id, token, client_key=client_key(request)
+            )
+        except InvalidToken:
+            works = False
+        else:
+            logout_user(request)  # the change ended every session of the login
+            messages.success(request, _("Your e-mail address was changed. Log in again."))
+            return redirect("portalkit:login")
+    return _page(request, "confirm_email", 200 if works else 404, token=token, works=works)
 
 
 @_view

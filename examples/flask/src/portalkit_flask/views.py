@@ -1,7 +1,7 @@
 """The optional log-in blueprint: log in (with the second step of a second factor, or the
 enrolment the vendor requires) and out, forgot and reset password, accept an invitation,
-change password, the account's second factor, switch customer, end a view as customer,
-switch language; and
+change password, change the login e-mail (and confirm it), the account's second factor,
+switch customer, end a view as customer, switch language; and
 the public route of the vendor's branding assets (``portalkit.branding_asset``).
 
 Each view reads the form, calls portalkit and draws ``portalkit/<page>.html``; put a template
@@ -346,6 +346,52 @@ def second_factor() -> ResponseReturnValue:
     return _page(
         "second_factor", 400 if errors else 200, enabled=enabled, enrolment=enrolment, errors=errors
     )
+
+
+@blueprint.route("/change-email", methods=["GET", "POST"])
+@login_required
+def change_email() -> ResponseReturnValue:
+    """Ask to move the member's own login e-mail: a link goes to the new address, and the
+    page says the same whether or not that address has a login already."""
+    state = _state()
+    member = get_member()
+    assert member is not None
+    if member.impersonator is not None:
+        abort(403)  # staff viewing as a customer never move its login
+    sent, errors = False, []
+    if request.method == "POST":
+        try:
+            state.portal.accounts.request_email_change(
+                member, _field("new_email"), password=_field("password")
+            )
+        except ValidationError as exc:
+            errors = _messages(exc)
+        else:
+            sent = True
+    return _page("change_email", 400 if errors else 200, sent=sent, errors=errors)
+
+
+@blueprint.route("/confirm-email", methods=["GET", "POST"])
+def confirm_email() -> ResponseReturnValue:
+    """The page of an e-mail change link: a button confirms it (a GET changes nothing, so a
+    mail scanner that opens the link does not use it)."""
+    state = _state()
+    token = _token()
+    works = state.portal.credentials.link_works(
+        state.vendor_id, "email_change", token, client_key=client_key()
+    )
+    if request.method == "POST" and works:
+        try:
+            state.portal.accounts.confirm_email_change(
+                state.vendor_id, token, client_key=client_key()
+            )
+        except InvalidToken:
+            works = False
+        else:
+            logout_user()  # the change ended every session of the login
+            flash(_("Your e-mail address was changed. Log in again."))
+            return redirect(url_for(".login"))
+    return _page("confirm_email", 200 if works else 404, token=token, works=works)
 
 
 @blueprint.route("/switch-customer", methods=["GET", "POST"])
