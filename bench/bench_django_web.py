@@ -11,7 +11,8 @@ orders; the member's customer has 100). This file is also the Django project gun
     No log-in at all: no session, no CSRF, no portalkit middleware; the view reads the 50
     newest orders of one fixed customer through the ORM, without the rate. The ceiling.
 ``portalkit``
-    The adapter as a project uses it: Django's database sessions and CSRF middleware,
+    The adapter as docs/django.md recommends it: Django's signed-cookie sessions (portalkit
+    keeps each session's record itself) and CSRF middleware,
     ``PortalkitMiddleware`` (the session value checked and the access context built once per
     request), ``@capability_required("orders.view")`` and ``visible_rows(...)``, which narrows
     the rows in SQL to the member's customers and never selects the rate for a member without
@@ -107,6 +108,10 @@ def configure(variant: str, folder: Path) -> None:
             "demo_site",
         ],
         MIDDLEWARE=middleware,
+        # What docs/django.md recommends: portalkit keeps each session's record itself (time-
+        # outs, log-out, "end this session"), so the cookie need carry only its value; a
+        # database session would store it a second time and read it on every request.
+        SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies",
         TEMPLATES=[
             {
                 "BACKEND": "django.template.backends.django.DjangoTemplates",
