@@ -114,6 +114,19 @@ def test_a_newer_request_kills_the_older_link(portal: Portal) -> None:
     )
 
 
+def test_a_newer_request_kills_the_older_link_before_its_own_job_runs(portal: Portal) -> None:
+    """Red team: until the newer request's job ran, the older link still moved the address."""
+    world = _world(portal)
+    membership = _login(world)
+    member = world.member(membership)
+    portal.accounts.request_email_change(member, NEW, password=GOOD)
+    first = _link(portal)
+    portal.accounts.request_email_change(member, "third@elsewhere.example", password=GOOD)
+    with pytest.raises(InvalidToken):  # its job not waited for
+        portal.accounts.confirm_email_change(world.vendor, first)
+    assert _account(world, membership).email != NEW
+
+
 def test_a_taken_address_gets_the_same_answer_and_its_owner_a_notice(portal: Portal) -> None:
     """No enumeration: a free and a taken address get the same answer after the same work (one
     password verification, one stored request); the owner of the taken one hears of the try,

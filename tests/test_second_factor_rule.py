@@ -292,3 +292,43 @@ def test_a_login_switched_off_meanwhile_enrols_nothing(portal: Portal) -> None:
             world.vendor, challenge, _code(enrolment.secret, portal.clock.now())
         )
     assert not portal.second_factor.enabled(world.staff, _account(world, admin))
+
+
+@pytest.mark.parametrize("how", ["new_membership", "upgraded_profile", "reactivated"])
+def test_a_switch_never_reaches_a_covered_membership_without_a_second_factor(
+    portal: Portal, how: str
+) -> None:
+    """Red team: a login not covered at its log-in switched into another membership of its
+    account that the rule covered (added, given more rights or switched on since) and got a
+    session value there with no second factor."""
+    world = _world(portal)
+    a, b = world.customer(), world.customer()
+    account = _account(world, _login(world, customer=a))
+    manager = {"orders.view", "members.manage"}
+    there = None
+    if how != "new_membership":
+        there = world.membership(
+            customer=b, account=account, profile=world.profile(capabilities={"orders.view"})
+        )
+        if how == "reactivated":
+            portal.memberships.update(
+                world.staff, there, profile=world.profile(capabilities=manager)
+            )
+            portal.memberships.deactivate(world.staff, there.id)
+    portal.second_factor.require_for(world.staff, capabilities=["members.manage"])
+    login = portal.auth.authenticate(world.vendor, account.username, GOOD, customer=a)
+    if how == "new_membership":
+        world.membership(customer=b, account=account, profile=world.profile(capabilities=manager))
+    elif how == "upgraded_profile":
+        assert there is not None
+        portal.memberships.update(world.staff, there, profile=world.profile(capabilities=manager))
+    else:
+        assert there is not None
+        portal.memberships.activate(world.staff, there.id)
+    actor = portal.auth.validate_session(world.vendor, login.session)
+    moved = portal.access.switch(actor, b)
+    with pytest.raises(PermissionDenied):
+        portal.auth.session(moved, login.session)
+    # The way in is a log-in, which asks for the enrolment first.
+    with pytest.raises(SecondFactorEnrolmentRequired):
+        portal.auth.authenticate(world.vendor, account.username, GOOD, customer=b)

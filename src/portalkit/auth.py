@@ -1023,17 +1023,28 @@ class AuthService:
         ``current`` is this browser's session value until now: its record carries over, with
         a new secret, so the session keeps its place in the member's list and its log-in
         time (no renewal makes it outlive ``PORTALKIT_SESSION_ABSOLUTE_HOURS``). Without it,
-        or when it no longer holds, a new session begins."""
+        or when it no longer holds, a new session begins.
+
+        PermissionDenied when the vendor's second-factor rule covers ``actor``'s membership
+        and the account has no second factor: a switch of customer must not reach what a
+        log-in would have made it enrol for (the member logs in again, and enrols)."""
         if not isinstance(actor, Member) or actor.impersonator is not None:
             # A view-as-customer actor carries its own limits (read-only, time box); a session
             # value would drop them and hand out the member's full, lasting login.
             raise PermissionDenied("only a member's own login has a session value")
         now = self._rt.clock.now()
+        context = self._access.context(actor)  # the rights the membership really has now
         with self._rt.transaction() as uow:
             membership = uow.memberships.get(actor.vendor_id, actor.membership_id)
             account = uow.accounts.get(actor.vendor_id, actor.account_id)
             if membership is None or account is None or membership.account_id != account.id:
                 raise AuthenticationFailed()
+            if not self._second_step_needed(uow, actor.vendor_id, account) and (
+                self._second.required(uow, actor.vendor_id, [(membership, context)])
+            ):
+                raise PermissionDenied(
+                    "this login needs a second factor: log in again to set one up"
+                )
             return self._sessions.renew(uow, account, membership, current, now)
 
     def validate_session(self, vendor: Any, session: str) -> Member:
