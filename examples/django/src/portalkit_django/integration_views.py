@@ -95,7 +95,7 @@ def access_tokens(request: Any) -> HttpResponse:
     """The member's own access tokens: make one (its value shown once), see them, revoke."""
     portal = _config().portal
     member = request.portal_member
-    value, errors = "", []
+    value, errors = "", list[str]()
     if request.method == "POST":
         if _field(request, "action") == "revoke":
             portal.access_tokens.revoke(member, _uuid(_field(request, "token")))  # NotFound: 404
@@ -117,7 +117,7 @@ def customer_access_tokens(request: Any) -> HttpResponse:
     (portalkit decides which: 403 for a member who is no administrator)."""
     portal = _config().portal
     member = request.portal_member
-    value, errors = "", []
+    value, errors = "", list[str]()
     if request.method == "POST":
         if _field(request, "action") == "revoke":
             portal.access_tokens.revoke(member, _uuid(_field(request, "token")))

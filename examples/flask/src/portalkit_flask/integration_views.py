@@ -83,7 +83,7 @@ def access_tokens() -> ResponseReturnValue:
     portal = _state().portal
     member = get_member()
     assert member is not None
-    value, errors = "", []
+    value, errors = "", list[str]()
     if request.method == "POST":
         if _field("action") == "revoke":
             portal.access_tokens.revoke(member, _uuid(_field("token")))  # NotFound: 404
@@ -109,7 +109,7 @@ def customer_access_tokens() -> ResponseReturnValue:
     portal = _state().portal
     member = get_member()
     assert member is not None
-    value, errors = "", []
+    value, errors = "", list[str]()
     if request.method == "POST":
         if _field("action") == "revoke":
             portal.access_tokens.revoke(member, _uuid(_field("token")))
