@@ -103,13 +103,9 @@ class AuthService:
         second_factor: SecondFactorService,
         access_tokens: AccessTokenService | None = None,
         passkeys: PasskeyService | None = None,
-        sessions: SessionService | None = None,
+        sessions: SessionService,
     ) -> None:
         self._rt = rt
-        if sessions is None:
-            from portalkit.sessions.service import SessionService
-
-            sessions = SessionService(rt, access=access)
         self._sessions = sessions
         self._access = access
         self._second = second_factor
